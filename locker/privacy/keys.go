@@ -1,0 +1,154 @@
+package privacy
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+
+	"golang.org/x/crypto/curve25519"
+	"golang.org/x/crypto/hkdf"
+)
+
+// HKDF labels (the info parameter) of the per-purpose keys. They are part of
+// the contract with the cloud: never change them. docs/privacy.md lists them.
+const (
+	LabelWaybill    = "waybill"
+	LabelPickupCode = "pickup-code"
+	LabelCourier    = "courier"
+	LabelAudit      = "audit"
+	// SaltPrefix is prepended to the locker id to form the HKDF salt.
+	SaltPrefix = "lockerd/v1/"
+)
+
+// Sentinel errors of key derivation; compare with errors.Is.
+var (
+	// ErrLowOrderPoint means the X25519 result was all zeros: the peer's
+	// public key is a low-order point and no shared secret exists.
+	ErrLowOrderPoint = errors.New("privacy: public key is a low-order point")
+	// ErrLockerID means the locker id was empty.
+	ErrLockerID = errors.New("privacy: empty locker id")
+)
+
+// Keys are the per-purpose keys a locker shares with its fleet's cloud.
+// Derivation:
+//
+//	shared = X25519(device private, fleet public)  (reject the all-zero result)
+//	each key = HKDF-SHA256(ikm=shared, salt="lockerd/v1/"+lockerID, info=<label>), 32 bytes
+//
+// with labels "waybill", "pickup-code", "courier", "audit". Keys is safe for
+// concurrent use; its String, GoString and LogValue reveal nothing.
+type Keys struct {
+	waybill, code, courier, audit [32]byte
+}
+
+// DeriveKeys derives the locker's Keys on the device side.
+func DeriveKeys(id *Identity, fleetPublic [32]byte, lockerID string) (*Keys, error) {
+	return derive(id.private, fleetPublic, lockerID)
+}
+
+// DeriveCloudKeys derives on the cloud side the same Keys as DeriveKeys does
+// on the device, from the fleet's private key and the device's public key.
+func DeriveCloudKeys(fleetPrivate [32]byte, devicePublic [32]byte, lockerID string) (*Keys, error) {
+	return derive(fleetPrivate, devicePublic, lockerID)
+}
+
+func derive(private, public [32]byte, lockerID string) (*Keys, error) {
+	if lockerID == "" {
+		return nil, ErrLockerID
+	}
+	// X25519 returns an error exactly when the result is all zeros.
+	shared, err := curve25519.X25519(private[:], public[:])
+	if err != nil {
+		return nil, ErrLowOrderPoint
+	}
+	salt := []byte(SaltPrefix + lockerID)
+	k := &Keys{}
+	for _, p := range []struct {
+		label string
+		dst   *[32]byte
+	}{
+		{LabelWaybill, &k.waybill},
+		{LabelPickupCode, &k.code},
+		{LabelCourier, &k.courier},
+		{LabelAudit, &k.audit},
+	} {
+		if _, err := io.ReadFull(hkdf.New(sha256.New, shared, salt, []byte(p.label)), p.dst[:]); err != nil {
+			return nil, fmt.Errorf("privacy: hkdf %s: %w", p.label, err)
+		}
+	}
+	clear(shared)
+	return k, nil
+}
+
+// Waybill returns HMAC(waybill key, canonical tracking number). The number
+// must be the output of waybill.Normalise.
+func (k *Keys) Waybill(canonical string) Digest { return mac(&k.waybill, []byte(canonical)) }
+
+// CodeVerifier returns HMAC(pickup-code key, code digits). The code must be
+// the output of NormaliseCode.
+func (k *Keys) CodeVerifier(code string) Digest { return mac(&k.code, []byte(code)) }
+
+// Courier returns HMAC(courier key, len-prefixed badge || len-prefixed pin):
+// each field is preceded by its length in bytes as a 4-byte big-endian
+// integer, so no two (badge, pin) pairs share an input.
+func (k *Keys) Courier(badge, pin string) Digest {
+	h := hmac.New(sha256.New, k.courier[:])
+	writeField(h, badge)
+	writeField(h, pin)
+	return sum(h)
+}
+
+// AuditKey returns a copy of the key for the HMAC hash chain of the audit log.
+func (k *Keys) AuditKey() []byte {
+	out := make([]byte, len(k.audit))
+	copy(out, k.audit[:])
+	return out
+}
+
+// String reveals nothing of the keys.
+func (k *Keys) String() string { return "privacy.Keys{redacted}" }
+
+// GoString keeps %#v from printing the keys.
+func (k *Keys) GoString() string { return k.String() }
+
+// LogValue keeps slog from printing the keys.
+func (k *Keys) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// GenerateFleetKey returns a new fleet X25519 key pair (for the simulator/cloud
+// side and tests).
+func GenerateFleetKey() (private, public [32]byte, err error) {
+	if _, err = rand.Read(private[:]); err != nil {
+		return private, public, fmt.Errorf("privacy: generate fleet key: %w", err)
+	}
+	pub, err := curve25519.X25519(private[:], curve25519.Basepoint)
+	if err != nil {
+		return [32]byte{}, public, fmt.Errorf("privacy: fleet public key: %w", err)
+	}
+	copy(public[:], pub)
+	return private, public, nil
+}
+
+func writeField(h hash.Hash, s string) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+	h.Write(n[:])
+	io.WriteString(h, s)
+}
+
+func mac(key *[32]byte, msg []byte) Digest {
+	h := hmac.New(sha256.New, key[:])
+	h.Write(msg)
+	return sum(h)
+}
+
+func sum(h hash.Hash) Digest {
+	var d Digest
+	h.Sum(d[:0])
+	return d
+}
