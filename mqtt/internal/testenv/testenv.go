@@ -1,0 +1,68 @@
+// Package testenv decides what a test of the cloud link does when a real
+// component it needs (openssl, mosquitto, mosquitto_pub) is missing: under
+// CI=true the test fails, because CI promises to install it; on a developer
+// machine it is skipped, so that `go test` stays usable without the tools.
+package testenv
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// InCI reports whether the tests run under CI, where every real component
+// must be present.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Missing fails t under CI and skips it otherwise, explaining what is absent.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("testenv: %s is missing and CI=true requires it", what)
+	}
+	t.Skipf("testenv: %s is missing (set CI=true to make this a failure)", what)
+}
+
+// LookPath returns the path of the named program, or fails or skips t (see
+// Missing) when it is not installed. Extra directories are searched after
+// PATH, for programs such as /usr/sbin/mosquitto that are often outside it.
+func LookPath(t testing.TB, name string, extraDirs ...string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range extraDirs {
+		p := dir + "/" + name
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	Missing(t, name)
+	return ""
+}
+
+// Context returns a context that ends after d or when the test ends, so that
+// every wait in a test is bounded even if the code under test hangs.
+func Context(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Eventually polls cond every few milliseconds until it holds or d passes,
+// and fails t with msg in the second case. It is for states that have no
+// event to await (a file appearing, a port opening); prefer a channel when
+// there is one.
+func Eventually(t testing.TB, d time.Duration, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: timed out after %v: %s", d, msg)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
