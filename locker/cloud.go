@@ -1,0 +1,314 @@
+package locker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lockerd/lockerd/locker/privacy"
+)
+
+// Announcement is the cloud telling the locker a parcel is coming. It carries digests
+// computed in the cloud with the keys both sides derive (docs/privacy.md), never the
+// tracking number or the code.
+type Announcement struct {
+	ID       ParcelID
+	Waybill  privacy.Digest // HMAC(waybill key, canonical tracking number)
+	Verifier privacy.Digest // HMAC(pickup-code key, code); zero: set later
+	Size     Size
+	Hint     string    // masked hint, at most 4 characters of the number after an ellipsis
+	Until    time.Time // drop the announcement if not deposited by then; zero: policy default
+}
+
+// ErrConflict is returned when an announcement reuses a waybill digest held by another
+// parcel id.
+var ErrConflict = errors.New("locker: waybill already announced under another parcel id")
+
+func (a Announcement) validate() error {
+	switch {
+	case a.ID == "" || len(a.ID) > 64 || !utf8.ValidString(string(a.ID)):
+		return errors.New("locker: announcement: parcel id must be 1..64 bytes of UTF-8")
+	case a.Waybill.IsZero():
+		return fmt.Errorf("locker: announcement %s: waybill digest missing", a.ID)
+	case a.Size < SizeS || a.Size > SizeXL:
+		return fmt.Errorf("locker: announcement %s: size must be S, M, L or XL", a.ID)
+	case utf8.RuneCountInString(a.Hint) > 5:
+		return fmt.Errorf("locker: announcement %s: hint longer than an ellipsis and 4 characters", a.ID)
+	}
+	return nil
+}
+
+// Announce applies a batch of announcements in one transaction. Re-announcing a parcel
+// that is still waiting updates its size, verifier and deadline (announcements are
+// idempotent); a parcel already deposited or gone is left alone. It returns one error per
+// announcement (nil for applied), in order.
+func (s *Station) Announce(ctx context.Context, batch []Announcement) ([]error, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	results := make([]error, len(batch))
+	err := s.update(func(t *txn) error {
+		ep := s.epochOf(t.now)
+		applied := 0
+		for i, a := range batch {
+			if err := a.validate(); err != nil {
+				results[i] = err
+				continue
+			}
+			old, err := t.parcel(a.ID)
+			if err != nil && !errors.Is(err, ErrUnknownParcel) {
+				return err
+			}
+			if old != nil && old.State != StateAnnounced {
+				continue // already deposited or gone: a late duplicate
+			}
+			e := ep
+			if old != nil {
+				e = old.Epoch
+			}
+			wb, err := s.seal(e, a.Waybill)
+			if err != nil {
+				return err
+			}
+			if other, err := s.findByWaybill(t.tx, a.Waybill); err == nil && other.ID != a.ID {
+				results[i] = fmt.Errorf("%w (%s)", ErrConflict, a.ID)
+				continue
+			}
+			p := &Parcel{ID: a.ID, Epoch: e, Waybill: wb, Hint: a.Hint, Size: a.Size,
+				State: StateAnnounced, Announced: true}
+			if old != nil {
+				p.Compartment, p.Generation, p.Courier = old.Compartment, old.Generation, old.Courier
+			}
+			if !a.Verifier.IsZero() {
+				if p.Verifier, err = s.seal(e, a.Verifier); err != nil {
+					return err
+				}
+			}
+			p.KeepUntil = a.Until
+			if p.KeepUntil.IsZero() {
+				p.KeepUntil = t.now.Add(s.policy.AnnouncedKeep)
+			}
+			if err := t.putParcel(old, p); err != nil {
+				return err
+			}
+			applied++
+		}
+		if applied == 0 {
+			return nil
+		}
+		return t.emit(Event{Type: EvAnnounced, Count: applied, Actor: "cloud"})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("locker: announce: %w", err)
+	}
+	return results, nil
+}
+
+// changeParcel applies fn to one stored parcel in its own transition.
+func (s *Station) changeParcel(id ParcelID, fn func(t *txn, p *Parcel) (*Parcel, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.update(func(t *txn) error {
+		p, err := t.parcel(id)
+		if err != nil {
+			return err
+		}
+		np, err := fn(t, p)
+		if err != nil || np == nil {
+			return err
+		}
+		return t.putParcel(p, np)
+	})
+}
+
+// SetVerifier sets or replaces the pickup-code verifier of a waiting or deposited parcel
+// (a new code sent to the recipient); the old code stops working.
+func (s *Station) SetVerifier(ctx context.Context, id ParcelID, v privacy.Digest) error {
+	if v.IsZero() {
+		return errors.New("locker: verifier missing")
+	}
+	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) {
+		if p.State != StateAnnounced && p.State != StateDeposited {
+			return nil, fmt.Errorf("locker: parcel %s is %s: no code applies", id, p.State)
+		}
+		np := *p
+		var err error
+		if np.Verifier, err = s.seal(p.Epoch, v); err != nil {
+			return nil, err
+		}
+		return &np, t.emit(Event{Type: EvVerifierSet, Parcel: id, Actor: "cloud"})
+	})
+}
+
+// CancelParcel withdraws an announced parcel. A parcel already in a compartment is
+// recalled instead: its code stops working and a courier retrieves it.
+func (s *Station) CancelParcel(ctx context.Context, id ParcelID, reason string) error {
+	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) {
+		np := *p
+		switch {
+		case p.State == StateAnnounced && p.Compartment == 0:
+			np.State, np.PurgeAt = StateCancelled, t.now.Add(s.policy.PurgeAfter)
+			return &np, t.emit(Event{Type: EvCancelled, Parcel: id, State: StateCancelled, Actor: "cloud", Reason: reason})
+		case p.State == StateAnnounced:
+			return nil, ErrBusy // a courier is depositing it right now
+		case p.State == StateDeposited || p.State == StateExpired:
+			np.State = StateRecalled
+			return &np, t.emit(Event{Type: EvRecalled, Parcel: id, Compartment: p.Compartment,
+				Generation: p.Generation, State: StateRecalled, Actor: "cloud", Reason: reason})
+		}
+		return nil, nil // already recalled or terminal: nothing to do
+	})
+}
+
+// Recall stops a deposited or expired parcel's code and marks it for retrieval.
+func (s *Station) Recall(ctx context.Context, id ParcelID, reason string) error {
+	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) {
+		if p.State != StateDeposited && p.State != StateExpired {
+			return nil, fmt.Errorf("locker: parcel %s is %s: only a parcel in a compartment can be recalled", id, p.State)
+		}
+		np := *p
+		np.State = StateRecalled
+		return &np, t.emit(Event{Type: EvRecalled, Parcel: id, Compartment: p.Compartment,
+			Generation: p.Generation, State: StateRecalled, Actor: "cloud", Reason: reason})
+	})
+}
+
+// UpsertCourier stores or replaces a courier credential (keyed digest of badge and PIN).
+func (s *Station) UpsertCourier(ctx context.Context, c Courier) error {
+	if c.ID == "" || len(c.ID) > 64 || c.Credential.IsZero() {
+		return errors.New("locker: courier needs an id (1..64 bytes) and a credential digest")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.update(func(t *txn) error {
+		b := t.tx.Bucket(bucketCouriers)
+		if err := deleteCourier(b, c.ID); err != nil {
+			return err
+		}
+		if err := putJSON(b, c.Credential[:], c); err != nil {
+			return err
+		}
+		return t.emit(Event{Type: EvCourierUpserted, Actor: "cloud", Reason: c.ID})
+	})
+}
+
+// RevokeCourier removes every credential of a courier id. Open sessions of that courier end.
+func (s *Station) RevokeCourier(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sid, se := range s.sessions {
+		if se.courier.ID == id {
+			delete(s.sessions, sid)
+		}
+	}
+	return s.update(func(t *txn) error {
+		if err := deleteCourier(t.tx.Bucket(bucketCouriers), id); err != nil {
+			return err
+		}
+		return t.emit(Event{Type: EvCourierRevoked, Actor: "cloud", Reason: id})
+	})
+}
+
+func deleteCourier(b *boltBucket, id string) error {
+	var keys [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var c Courier
+		if getErr := jsonUnmarshal(v, &c); getErr == nil && c.ID == id {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OpenCompartment opens a door on an operator's command. The door's parcel, if any,
+// does not change state: the operator answers for what they take out. The reason and
+// operator are audited.
+func (s *Station) OpenCompartment(ctx context.Context, id CompartmentID, operator, reason string) error {
+	s.mu.Lock()
+	c := s.comps[id]
+	if c == nil {
+		s.mu.Unlock()
+		return ErrUnknownCompartment
+	}
+	if c.Kind != KindDoor {
+		s.mu.Unlock()
+		return fmt.Errorf("locker: compartment %d is a shelf: nothing to open", id)
+	}
+	var slot Slot
+	err := s.update(func(t *txn) error {
+		c := t.comp(id)
+		if c.Op != OpNone {
+			return ErrBusy
+		}
+		c.Op, c.OpSince, c.OpActor = OpOperator, t.now, operator
+		slot = slotOf(c, nil)
+		return t.emit(Event{Type: EvReserved, Compartment: id, Generation: c.Generation, Actor: operator,
+			Reason: "operator: " + reason})
+	})
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.pulse(ctx, slot)
+}
+
+// SetEnabled disables a compartment (no new parcels go in; those inside stay and can be
+// picked up) or enables it again, which also clears a fault.
+func (s *Station) SetEnabled(ctx context.Context, id CompartmentID, enabled bool, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.comps[id] == nil {
+		return ErrUnknownCompartment
+	}
+	return s.update(func(t *txn) error {
+		c := t.comp(id)
+		c.Disabled, c.DisabledReason = !enabled, reason
+		ev := EvCompartmentDisabled
+		if enabled {
+			c.DisabledReason, c.Fault = "", ""
+			ev = EvCompartmentEnabled
+		}
+		return t.emit(Event{Type: ev, Compartment: id, Generation: c.Generation, Reason: reason})
+	})
+}
+
+// SetPolicy replaces the policy with a newer version.
+func (s *Station) SetPolicy(ctx context.Context, p Policy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.Version <= s.policy.Version {
+		return fmt.Errorf("locker: policy version %d is not newer than %d", p.Version, s.policy.Version)
+	}
+	if p.EpochLength != s.policy.EpochLength {
+		return errors.New("locker: epoch_length cannot change on a running station")
+	}
+	err := s.update(func(t *txn) error {
+		if err := putJSON(t.tx.Bucket(bucketMeta), metaPolicy, p); err != nil {
+			return err
+		}
+		return t.emit(Event{Type: EvPolicyChanged, Count: p.Version, Actor: "cloud"})
+	})
+	if err == nil {
+		s.policy = p
+	}
+	return err
+}

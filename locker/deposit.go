@@ -1,0 +1,316 @@
+package locker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/waybill"
+)
+
+// session is a courier's login. It lives in RAM only: a restart logs couriers out.
+type session struct {
+	id         string
+	courier    Courier
+	lastActive time.Time
+	offers     []Slot // most recent last
+}
+
+// Slot tells a person where to go: a compartment and, for a deposit, the parcel.
+type Slot struct {
+	Compartment CompartmentID `json:"compartment"`
+	Label       string        `json:"label"`
+	Kind        Kind          `json:"kind"`
+	Generation  uint64        `json:"generation"`
+	Parcel      ParcelID      `json:"parcel,omitempty"`
+	Hint        string        `json:"hint,omitempty"`
+}
+
+func slotOf(c *Compartment, p *Parcel) Slot {
+	sl := Slot{Compartment: c.ID, Label: c.Label, Kind: c.Kind, Generation: c.Generation}
+	if p != nil {
+		sl.Parcel, sl.Hint = p.ID, p.Hint
+	}
+	return sl
+}
+
+// Login authenticates a courier by badge (or QR) token and PIN, both checked only as a
+// keyed digest, and opens a session for scan after scan. Failures count against the
+// courier throttle.
+func (s *Station) Login(ctx context.Context, badge, pin string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "", ErrClosed
+	}
+	now := s.clock.Now()
+	if d := s.courThr.check(now); d > 0 {
+		return "", &ThrottledError{RetryAfter: d}
+	}
+	cred := s.keys.Courier(badge, pin)
+	var c Courier
+	var found bool
+	err := s.view(func(tx *boltTx) error {
+		var err error
+		found, err = getJSON(tx.Bucket(bucketCouriers), cred[:], &c)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("locker: courier lookup: %w", err)
+	}
+	if !found {
+		return "", s.failThrottle(&s.courThr, s.policy.CourierThrottle, metaCourierThrottle, "courier", ErrBadCredentials)
+	}
+	if err := s.resetThrottle(&s.courThr, metaCourierThrottle); err != nil {
+		return "", err
+	}
+	id := newID()
+	s.sessions[id] = &session{id: id, courier: c, lastActive: now}
+	s.log.Info("courier logged in", "courier", c.ID)
+	return id, nil
+}
+
+// Logout ends a courier session. Deposits under way continue: their doors closing
+// still confirms them.
+func (s *Station) Logout(sid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, sid)
+}
+
+func (s *Station) sessionLocked(sid string) (*session, error) {
+	se, ok := s.sessions[sid]
+	if !ok {
+		return nil, ErrNotLoggedIn
+	}
+	now := s.clock.Now()
+	if now.Sub(se.lastActive) > s.policy.SessionIdle {
+		delete(s.sessions, sid)
+		return nil, ErrNotLoggedIn
+	}
+	se.lastActive = now
+	return se, nil
+}
+
+// Scan takes a courier's scan of a parcel: it normalises and validates the tracking
+// number, digests it, matches it to an announced parcel (or registers an unannounced one
+// of the given size), reserves the best-fitting free compartment and unlocks it. The
+// door closing confirms the deposit. size may be SizeUnknown for announced parcels.
+func (s *Station) Scan(ctx context.Context, sid string, raw string, size Size) (Slot, error) {
+	canonical, err := waybill.Normalise(raw)
+	if err != nil {
+		return Slot{}, fmt.Errorf("locker: scan refused: %w", err)
+	}
+	d := s.keys.Waybill(canonical)
+	hint := waybill.Hint(canonical)
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return Slot{}, ErrClosed
+	}
+	se, err := s.sessionLocked(sid)
+	if err != nil {
+		s.mu.Unlock()
+		return Slot{}, err
+	}
+	if !se.courier.Rights.Deposit {
+		s.mu.Unlock()
+		return Slot{}, ErrNoRights
+	}
+	now := s.clock.Now()
+	if last, ok := s.recentScan[d]; ok && now.Sub(last) < s.policy.DuplicateScanWindow {
+		s.mu.Unlock()
+		return Slot{}, ErrDuplicateScan
+	}
+	s.recentScan[d] = now
+	slot, err := s.reserveLocked(se, d, hint, size)
+	s.mu.Unlock()
+	if err != nil {
+		return Slot{}, err
+	}
+	return slot, s.pulse(ctx, slot)
+}
+
+// reserveLocked picks the best free compartment for the parcel with waybill digest d
+// and commits the reservation. For a shelf the deposit is complete at
+// once; for a door the caller pulses the lock after this returns.
+func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size Size) (Slot, error) {
+	var p *Parcel
+	err := s.view(func(tx *boltTx) error {
+		var err error
+		p, err = s.findByWaybill(tx, d)
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrUnknownParcel):
+		if size == SizeUnknown {
+			return Slot{}, ErrSizeRequired
+		}
+		now := s.clock.Now()
+		ep := s.epochOf(now)
+		sealed, err := s.seal(ep, d)
+		if err != nil {
+			return Slot{}, fmt.Errorf("locker: %w", err)
+		}
+		p = &Parcel{ID: ParcelID("u-" + newID()), Epoch: ep, Waybill: sealed, Hint: hint,
+			Size: size, State: StateAnnounced}
+	case err != nil:
+		return Slot{}, err
+	case p.State.InCompartment():
+		return Slot{}, ErrAlreadyHere
+	case p.State != StateAnnounced:
+		return Slot{}, ErrNotDepositable
+	case p.Compartment != 0:
+		return Slot{}, ErrBusy // a deposit of this parcel is under way
+	default:
+		p.Size = max(p.Size, size)
+	}
+	c := s.bestFit(p.Size, 0)
+	if c == nil {
+		return Slot{}, ErrNoFreeCompartment
+	}
+	var slot Slot
+	err = s.update(func(t *txn) error {
+		var old *Parcel
+		if p.Announced {
+			old = p
+		}
+		np := *p
+		c := t.comp(c.ID)
+		c.Generation++
+		c.Parcels = append(c.Parcels, np.ID)
+		np.Compartment, np.Generation, np.Courier = c.ID, c.Generation, se.courier.ID
+		ev := Event{Type: EvReserved, Parcel: np.ID, Compartment: c.ID, Generation: c.Generation,
+			Actor: se.courier.ID, Reason: "deposit"}
+		if !np.Announced {
+			ev.Waybill = &d // the cloud matches unannounced parcels by this digest
+		}
+		if c.Kind == KindShelf {
+			np.State, np.ExpiresAt = StateDeposited, t.now.Add(s.policy.Retention)
+		} else {
+			c.Op, c.OpParcel, c.OpSession, c.OpSince, c.OpActor = OpDeposit, np.ID, se.id, t.now, se.courier.ID
+		}
+		if err := t.putParcel(old, &np); err != nil {
+			return err
+		}
+		if err := t.emit(ev); err != nil {
+			return err
+		}
+		if c.Kind == KindShelf {
+			if err := t.emit(Event{Type: EvDeposited, Parcel: np.ID, Compartment: c.ID, Generation: c.Generation,
+				Actor: se.courier.ID, State: StateDeposited}); err != nil {
+				return err
+			}
+		}
+		slot = slotOf(c, &np)
+		return nil
+	})
+	if err != nil {
+		return Slot{}, fmt.Errorf("locker: reserve: %w", err)
+	}
+	se.offers = append(se.offers, slot)
+	return slot, nil
+}
+
+// bestFit returns the smallest usable compartment that holds size (lowest id among
+// equals), or nil. exclude skips one compartment (the one that just jammed).
+func (s *Station) bestFit(size Size, exclude CompartmentID) *Compartment {
+	var best *Compartment
+	for _, id := range s.order {
+		c := s.comps[id]
+		if id == exclude || !c.Usable() || c.Size < size {
+			continue
+		}
+		if best == nil || c.Size < best.Size {
+			best = c
+		}
+	}
+	return best
+}
+
+// Cancel undoes the courier's most recent deposit in this session. If the door is
+// still open it waits for it to close; if the deposit was already confirmed, the door
+// reopens and the compartment is freed when it closes again.
+func (s *Station) Cancel(ctx context.Context, sid string) error {
+	s.mu.Lock()
+	se, err := s.sessionLocked(sid)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if len(se.offers) == 0 {
+		s.mu.Unlock()
+		return ErrNoPending
+	}
+	slot := se.offers[len(se.offers)-1]
+	c := s.comps[slot.Compartment]
+	if c == nil || c.Generation != slot.Generation {
+		s.mu.Unlock()
+		return ErrNoPending // the compartment moved on: the parcel was picked up or retrieved
+	}
+	se.offers = se.offers[:len(se.offers)-1]
+	needPulse := false
+	err = s.update(func(t *txn) error {
+		c := t.comp(slot.Compartment)
+		switch {
+		case c.Kind == KindShelf:
+			return t.releaseParcel(c, slot.Parcel, "cancelled by courier")
+		case c.Op == OpDeposit && c.OpParcel == slot.Parcel && !c.OpDoorSeen:
+			// The door never opened: nothing went in.
+			c.clearOp()
+			return t.releaseParcel(c, slot.Parcel, "cancelled by courier")
+		case c.Op == OpDeposit && c.OpParcel == slot.Parcel:
+			c.Op = OpCancel // door open now: closing it frees the compartment
+			return nil
+		case c.Op == OpNone:
+			c.Op, c.OpParcel, c.OpSince, c.OpActor, c.OpDoorSeen = OpCancel, slot.Parcel, t.now, se.courier.ID, false
+			needPulse = true
+			return t.emit(Event{Type: EvReserved, Parcel: slot.Parcel, Compartment: c.ID,
+				Generation: c.Generation, Actor: se.courier.ID, Reason: "cancel"})
+		}
+		return ErrBusy
+	})
+	s.mu.Unlock()
+	if err != nil || !needPulse {
+		return err
+	}
+	return s.pulse(ctx, slot)
+}
+
+// releaseParcel takes a parcel out of c without a deposit: an announced parcel goes back
+// to waiting for a deposit, an unannounced one is forgotten.
+func (t *txn) releaseParcel(c *Compartment, id ParcelID, reason string) error {
+	p, err := t.parcel(id)
+	if err != nil {
+		return err
+	}
+	c.removeParcel(id)
+	c.Generation++
+	np := *p
+	np.Compartment, np.Generation, np.Courier = 0, 0, ""
+	np.State, np.ExpiresAt = StateAnnounced, time.Time{}
+	next := &np
+	if !p.Announced {
+		next = nil
+	}
+	if err := t.putParcel(p, next); err != nil {
+		return err
+	}
+	return t.emit(Event{Type: EvDepositAborted, Parcel: id, Compartment: c.ID, Generation: c.Generation,
+		Reason: reason, Actor: p.Courier})
+}
+
+// Offers returns the slots of the session's deposits in this session, newest last,
+// including re-offers made after a jammed door.
+func (s *Station) Offers(sid string) ([]Slot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	se, ok := s.sessions[sid]
+	if !ok {
+		return nil, ErrNotLoggedIn
+	}
+	return append([]Slot(nil), se.offers...), nil
+}

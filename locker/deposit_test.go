@@ -1,0 +1,281 @@
+package locker
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var ctx = context.Background()
+
+func TestDepositAndPickupEndToEnd(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeM)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+
+	slot, err := f.st.Scan(ctx, sid, " rb123456785gb\r\n", SizeUnknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slot.Compartment != 3 { // the first M: smallest that fits, lowest id
+		t.Fatalf("offered compartment %d, want 3", slot.Compartment)
+	}
+	if got := f.hw.unlocked(); !slices.Equal(got, []CompartmentID{3}) {
+		t.Fatalf("unlocks = %v", got)
+	}
+	if p := f.parcel("p-1"); p.State != StateAnnounced || p.Compartment != 3 {
+		t.Fatalf("before the door closes: %+v", p)
+	}
+	f.openClose(3)
+	if p := f.parcel("p-1"); p.State != StateDeposited || p.Courier != "c-1" {
+		t.Fatalf("after the door closed: state %s courier %q", p.State, p.Courier)
+	}
+
+	res, err := f.st.EnterCode(ctx, " 48213377 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Slots) != 1 || res.Slots[0].Compartment != 3 {
+		t.Fatalf("pickup opened %+v", res)
+	}
+	f.openClose(3)
+	if p := f.parcel("p-1"); p.State != StatePickedUp {
+		t.Fatalf("after pickup: %s", p.State)
+	}
+	if c := f.comp(3); len(c.Parcels) != 0 || !c.Usable() {
+		t.Fatalf("compartment not freed: %+v", c)
+	}
+	// Single use: the code is spent.
+	_, err = f.st.EnterCode(ctx, "48213377")
+	wantErr(t, err, ErrWrongCode)
+
+	want := []EventType{EvReserved, EvUnlocked, EvDoorOpened, EvDoorClosed, EvDeposited,
+		EvReserved, EvUnlocked, EvDoorOpened, EvDoorClosed, EvPickedUp}
+	var got []EventType
+	for _, e := range f.eventTypes() {
+		if slices.Contains(want, e) {
+			got = append(got, e)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events\n got %v\nwant %v", got, want)
+	}
+	if n, err := f.st.VerifyAudit(); err != nil || n != len(f.events) {
+		t.Fatalf("audit: %d entries, %v; %d events", n, err, len(f.events))
+	}
+}
+
+func TestScanRefusals(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	before := f.st.seq
+	cases := []struct {
+		name string
+		raw  string
+	}{
+		{"empty", ""},
+		{"blank", "   \r\n"},
+		{"10 kB", strings.Repeat("7", 10_000)},
+		{"binary", "\x00\x01\xff\xfe\x1b[2J"},
+		{"S10 wrong check digit", "RB123456784GB"},
+		{"too short", "12345"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.st.Scan(ctx, sid, tc.raw, SizeS)
+			if err == nil || !strings.HasPrefix(err.Error(), "locker: scan refused: waybill:") {
+				t.Fatalf("error = %v, want a waybill refusal", err)
+			}
+			if len(tc.raw) > 3 && strings.Contains(err.Error(), tc.raw) {
+				t.Fatalf("error echoes the input: %v", err)
+			}
+		})
+	}
+	if f.st.seq != before || len(f.hw.unlocked()) != 0 {
+		t.Fatalf("bad scans changed state: seq %d -> %d, unlocks %v", before, f.st.seq, f.hw.unlocked())
+	}
+}
+
+func TestCourierMustBeLoggedIn(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	_, err := f.st.Scan(ctx, "no-such-session", "RB123456785GB", SizeUnknown)
+	wantErr(t, err, ErrNotLoggedIn)
+	_, err = f.st.Login(ctx, "BADGE-X", "0000")
+	wantErr(t, err, ErrBadCredentials)
+
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Retrieve: true})
+	_, err = f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	wantErr(t, err, ErrNoRights)
+
+	sid = f.courier("c-2", "BADGE-2", "1357", Rights{Deposit: true})
+	f.clock.Advance(f.st.Policy().SessionIdle + time.Second)
+	_, err = f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	wantErr(t, err, ErrNotLoggedIn)
+	if len(f.hw.unlocked()) != 0 {
+		t.Fatalf("unlocked %v", f.hw.unlocked())
+	}
+}
+
+func TestUnannouncedParcelNeedsSize(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	_, err := f.st.Scan(ctx, sid, "773012345678901", SizeUnknown)
+	wantErr(t, err, ErrSizeRequired)
+	f.clock.Advance(2 * time.Second)
+	slot, err := f.st.Scan(ctx, sid, "773012345678901", SizeL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slot.Compartment != 5 || !strings.HasPrefix(string(slot.Parcel), "u-") {
+		t.Fatalf("slot %+v", slot)
+	}
+	var reserved *Event
+	for i := range f.events {
+		if f.events[i].Type == EvReserved {
+			reserved = &f.events[i]
+		}
+	}
+	if reserved == nil || reserved.Waybill == nil || *reserved.Waybill != f.cloud.Waybill("773012345678901") {
+		t.Fatalf("reserved event must carry the cloud-side digest of an unannounced parcel: %+v", reserved)
+	}
+	f.openClose(5)
+	if p := f.parcel(slot.Parcel); p.State != StateDeposited || p.Announced {
+		t.Fatalf("%+v", p)
+	}
+}
+
+func TestBestFitFallsBackToLarger(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	var got []CompartmentID
+	for i, tn := range []string{"100000000001", "100000000002", "100000000003", "100000000004", "100000000005", "100000000006"} {
+		slot, err := f.st.Scan(ctx, sid, tn, SizeS)
+		if err != nil {
+			t.Fatalf("parcel %d: %v", i, err)
+		}
+		f.openClose(slot.Compartment)
+		got = append(got, slot.Compartment)
+	}
+	if !slices.Equal(got, []CompartmentID{1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("placement order %v", got)
+	}
+	_, err := f.st.Scan(ctx, sid, "100000000007", SizeS)
+	wantErr(t, err, ErrNoFreeCompartment)
+	if _, err := f.st.ParcelInfo("u-"); err == nil {
+		t.Fatal("unexpected parcel")
+	}
+	st, _ := f.st.Status()
+	if st.Parcels[StateDeposited] != 6 || st.Parcels[StateAnnounced] != 0 {
+		t.Fatalf("a refused unannounced parcel must not be stored: %+v", st.Parcels)
+	}
+}
+
+func TestNoCompartmentBigEnough(t *testing.T) {
+	f := newFixture(t, []CompartmentSpec{{ID: 1, Size: SizeS, Kind: KindDoor}, {ID: 2, Size: SizeM, Kind: KindDoor}})
+	f.announce("big", "RB123456785GB", "11223344", SizeXL)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	_, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	wantErr(t, err, ErrNoFreeCompartment)
+	if p := f.parcel("big"); p.State != StateAnnounced || p.Compartment != 0 {
+		t.Fatalf("%+v", p)
+	}
+}
+
+func TestSameScanTwiceWithinWindow(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	if _, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+	_, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	wantErr(t, err, ErrDuplicateScan)
+	f.clock.Advance(time.Second)
+	_, err = f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	wantErr(t, err, ErrBusy) // outside the window it is seen, but its deposit is under way
+	if n := len(f.hw.unlocked()); n != 1 {
+		t.Fatalf("%d unlocks, want 1", n)
+	}
+	f.openClose(1)
+	f.clock.Advance(2 * time.Second)
+	_, err = f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	wantErr(t, err, ErrAlreadyHere)
+}
+
+func TestJammedDoorIsFaultedAndNextOffered(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	if err != nil || slot.Compartment != 1 {
+		t.Fatalf("%+v %v", slot, err)
+	}
+	f.tick(f.st.Policy().DoorOpenTimeout + time.Second) // door 1 never opens
+	if c := f.comp(1); c.Fault != "jammed" || len(c.Parcels) != 0 || c.Op != OpNone {
+		t.Fatalf("jammed compartment: %+v", c)
+	}
+	offers, _ := f.st.Offers(sid)
+	if len(offers) != 2 || offers[1].Compartment != 2 {
+		t.Fatalf("offers %+v", offers)
+	}
+	if got := f.hw.unlocked(); !slices.Equal(got, []CompartmentID{1, 2}) {
+		t.Fatalf("unlocks %v", got)
+	}
+	if f.countEvents(EvJammed) != 1 {
+		t.Fatalf("events %v", f.eventTypes())
+	}
+	f.openClose(2)
+	if p := f.parcel("p-1"); p.State != StateDeposited || p.Compartment != 2 {
+		t.Fatalf("%+v", p)
+	}
+	// A jammed compartment is offered no more until an operator enables it again.
+	if err := f.st.SetEnabled(ctx, 1, true, "lock replaced"); err != nil {
+		t.Fatal(err)
+	}
+	if c := f.comp(1); !c.Usable() {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestCancelDeposit(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+
+	// Cancel while the door is open: closing it frees the compartment.
+	if _, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil {
+		t.Fatal(err)
+	}
+	f.door(1, true)
+	if err := f.st.Cancel(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	f.door(1, false)
+	if p := f.parcel("p-1"); p.State != StateAnnounced || p.Compartment != 0 {
+		t.Fatalf("%+v", p)
+	}
+	// Cancel after the deposit was confirmed: the door reopens.
+	f.clock.Advance(2 * time.Second)
+	if _, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil {
+		t.Fatal(err)
+	}
+	f.openClose(1)
+	if err := f.st.Cancel(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.hw.unlocked(); !slices.Equal(got, []CompartmentID{1, 1, 1}) {
+		t.Fatalf("unlocks %v", got)
+	}
+	f.openClose(1)
+	if p := f.parcel("p-1"); p.State != StateAnnounced || p.Compartment != 0 {
+		t.Fatalf("%+v", p)
+	}
+	if c := f.comp(1); !c.Usable() {
+		t.Fatalf("%+v", c)
+	}
+	wantErr(t, f.st.Cancel(ctx, sid), ErrNoPending)
+}

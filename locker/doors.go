@@ -1,0 +1,259 @@
+package locker
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// pulse unlocks the slot's door (shelves have none) and records the fact that the relay
+// was pulsed, or undoes the operation when the driver could not pulse it.
+func (s *Station) pulse(ctx context.Context, slot Slot) error {
+	if slot.Kind == KindShelf {
+		return nil
+	}
+	uerr := s.unlocker.Unlock(ctx, slot.Compartment)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	c := s.comps[slot.Compartment]
+	if c == nil || c.Generation != slot.Generation || c.Op == OpNone {
+		return uerr // the operation already ended (door seen and closed, or timed out)
+	}
+	if uerr != nil {
+		s.log.Warn("unlock failed", "compartment", int(slot.Compartment), "err", uerr)
+		err := s.update(func(t *txn) error {
+			c := t.comp(slot.Compartment)
+			if err := t.emit(Event{Type: EvUnlockFailed, Compartment: c.ID, Generation: c.Generation,
+				Parcel: c.OpParcel, Reason: "driver error"}); err != nil {
+				return err
+			}
+			if c.OpDoorSeen {
+				return nil // it opened anyway (a previous pulse, or by hand): let it run
+			}
+			return t.abortOp(c, "unlock failed")
+		})
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: compartment %d", ErrUnlock, slot.Compartment)
+	}
+	return s.update(func(t *txn) error {
+		c := t.comp(slot.Compartment)
+		return t.emit(Event{Type: EvUnlocked, Compartment: c.ID, Generation: c.Generation, Parcel: c.OpParcel,
+			Reason: string(c.Op)})
+	})
+}
+
+// abortOp ends an operation whose door never opened: nothing went in or came out.
+func (t *txn) abortOp(c *Compartment, reason string) error {
+	op, parcel := c.Op, c.OpParcel
+	c.clearOp()
+	if op == OpDeposit {
+		return t.releaseParcel(c, parcel, reason)
+	}
+	return nil
+}
+
+// DoorChanged takes a sensed door change from a driver. Repeats of the current state
+// (bounces the driver let through, a duplicate close) change nothing.
+func (s *Station) DoorChanged(id CompartmentID, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	c := s.comps[id]
+	if c == nil || c.Kind != KindDoor || c.DoorOpen == open {
+		return
+	}
+	err := s.update(func(t *txn) error { return t.doorChanged(c.ID, open) })
+	if err != nil {
+		s.log.Error("door change not recorded", "compartment", int(id), "err", err)
+	}
+}
+
+func (t *txn) doorChanged(id CompartmentID, open bool) error {
+	c := t.comp(id)
+	c.DoorOpen, c.DoorSince = open, t.now
+	ev := Event{Compartment: c.ID, Generation: c.Generation, Parcel: c.OpParcel, Reason: string(c.Op)}
+	if open {
+		ev.Type = EvDoorOpened
+		if err := t.emit(ev); err != nil {
+			return err
+		}
+		if c.Op == OpNone {
+			return t.emit(Event{Type: EvForced, Compartment: c.ID, Generation: c.Generation,
+				Reason: "door opened without a command"})
+		}
+		c.OpDoorSeen = true
+		return nil
+	}
+	c.LeftOpenSet = false
+	ev.Type = EvDoorClosed
+	if err := t.emit(ev); err != nil {
+		return err
+	}
+	if c.Op == OpNone || !c.OpDoorSeen {
+		return nil
+	}
+	return t.completeOp(c)
+}
+
+// completeOp finishes the operation at c: its door was seen open and is now closed.
+func (t *txn) completeOp(c *Compartment) error {
+	op, pid, actor := c.Op, c.OpParcel, c.OpActor
+	c.clearOp()
+	switch op {
+	case OpOperator:
+		return nil
+	case OpCancel:
+		return t.releaseParcel(c, pid, "cancelled by courier")
+	}
+	p, err := t.parcel(pid)
+	if err != nil {
+		return err
+	}
+	np := *p
+	ev := Event{Parcel: pid, Compartment: c.ID, Generation: c.Generation, Actor: actor}
+	switch op {
+	case OpDeposit:
+		np.State, np.ExpiresAt = StateDeposited, t.now.Add(t.s.policy.Retention)
+		ev.Type = EvDeposited
+	case OpPickup:
+		np.State, np.PurgeAt = StatePickedUp, t.now.Add(t.s.policy.PurgeAfter)
+		ev.Type = EvPickedUp
+	case OpRetrieve:
+		np.State, np.PurgeAt = StateRetrieved, t.now.Add(t.s.policy.PurgeAfter)
+		ev.Type = EvRetrieved
+	default:
+		return fmt.Errorf("locker: compartment %d: unknown operation %q", c.ID, op)
+	}
+	if np.State.Terminal() {
+		c.removeParcel(pid)
+		c.Generation++
+		np.Compartment = 0
+	}
+	ev.State = np.State
+	if err := t.putParcel(p, &np); err != nil {
+		return err
+	}
+	return t.emit(ev)
+}
+
+// Tick runs the station's timers once: jammed doors, doors left open, idle sessions,
+// lapsed handovers, expiry and purges. Run calls it periodically; tests call it after
+// moving a fake clock.
+func (s *Station) Tick() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	now := s.clock.Now()
+	for id, se := range s.sessions {
+		if now.Sub(se.lastActive) > s.policy.SessionIdle {
+			delete(s.sessions, id)
+		}
+	}
+	for id, until := range s.handovers {
+		if now.After(until) {
+			delete(s.handovers, id)
+		}
+	}
+	for d, at := range s.recentScan {
+		if now.Sub(at) >= s.policy.DuplicateScanWindow {
+			delete(s.recentScan, d)
+		}
+	}
+	var reoffer []Slot
+	for _, id := range s.order {
+		c := s.comps[id]
+		switch {
+		case c.Op != OpNone && !c.OpDoorSeen && now.Sub(c.OpSince) > s.policy.DoorOpenTimeout:
+			slot, err := s.jammedLocked(c)
+			if err != nil {
+				return err
+			}
+			if slot.Compartment != 0 {
+				reoffer = append(reoffer, slot)
+			}
+		case c.DoorOpen && !c.LeftOpenSet && now.Sub(c.DoorSince) > s.policy.LeftOpenAfter:
+			if err := s.update(func(t *txn) error {
+				c := t.comp(id)
+				c.LeftOpenSet = true
+				return t.emit(Event{Type: EvLeftOpen, Compartment: id, Generation: c.Generation,
+					Reason: fmt.Sprintf("open for %v", now.Sub(c.DoorSince).Round(time.Second))})
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.expireLocked(now); err != nil {
+		return err
+	}
+	if len(reoffer) > 0 {
+		// Pulse outside the lock, as every unlock does; the reservation is already durable.
+		s.mu.Unlock()
+		for _, sl := range reoffer {
+			if err := s.pulse(context.Background(), sl); err != nil {
+				s.log.Warn("re-offered door did not unlock", "compartment", int(sl.Compartment), "err", err)
+			}
+		}
+		s.mu.Lock()
+	}
+	return nil
+}
+
+// jammedLocked handles a door that did not open after its unlock: the compartment is
+// marked faulted and an alarm raised; a deposit moves to the next best compartment,
+// whose slot is returned for pulsing.
+func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
+	var next Slot
+	var nextSession *session
+	err := s.update(func(t *txn) error {
+		c := t.comp(c.ID)
+		op, pid, sid, actor := c.Op, c.OpParcel, c.OpSession, c.OpActor
+		c.Fault = "jammed"
+		if err := t.emit(Event{Type: EvJammed, Compartment: c.ID, Generation: c.Generation, Parcel: pid,
+			Reason: string(op)}); err != nil {
+			return err
+		}
+		if op != OpDeposit {
+			c.clearOp()
+			return nil
+		}
+		se, alive := s.sessions[sid]
+		p, err := t.parcel(pid)
+		if err != nil {
+			return err
+		}
+		alt := s.bestFit(p.Size, c.ID)
+		if !alive || alt == nil {
+			c.clearOp()
+			return t.releaseParcel(c, pid, "door jammed")
+		}
+		// Move the reservation: the courier is still at the locker with the parcel.
+		c.clearOp()
+		c.removeParcel(pid)
+		c.Generation++
+		a := t.comp(alt.ID)
+		a.Generation++
+		a.Parcels = append(a.Parcels, pid)
+		a.Op, a.OpParcel, a.OpSession, a.OpSince, a.OpActor = OpDeposit, pid, sid, t.now, actor
+		np := *p
+		np.Compartment, np.Generation = a.ID, a.Generation
+		if err := t.putParcel(p, &np); err != nil {
+			return err
+		}
+		next, nextSession = slotOf(a, &np), se
+		return t.emit(Event{Type: EvReserved, Parcel: pid, Compartment: a.ID, Generation: a.Generation,
+			Actor: actor, Reason: "deposit (re-offered after a jam)"})
+	})
+	if err == nil && nextSession != nil {
+		nextSession.offers = append(nextSession.offers, next)
+	}
+	return next, err
+}

@@ -1,0 +1,43 @@
+package locker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors callers branch on. Error strings never carry a code, PIN or tracking
+// number: only opaque ids and masked hints.
+var (
+	ErrUnknownParcel      = errors.New("locker: unknown parcel")
+	ErrUnknownCompartment = errors.New("locker: unknown compartment")
+	ErrBadCredentials     = errors.New("locker: badge or PIN not recognised")
+	ErrNotLoggedIn        = errors.New("locker: no courier session")
+	ErrNoRights           = errors.New("locker: courier lacks the right for this")
+	ErrNoFreeCompartment  = errors.New("locker: no free compartment fits the parcel")
+	ErrSizeRequired       = errors.New("locker: parcel not announced: choose its size")
+	ErrDuplicateScan      = errors.New("locker: same parcel scanned again within the repeat window")
+	ErrAlreadyHere        = errors.New("locker: parcel is already in the locker")
+	ErrNotDepositable     = errors.New("locker: parcel cannot be deposited in its current state")
+	ErrNoPending          = errors.New("locker: nothing to cancel")
+	ErrWrongCode          = errors.New("locker: code not recognised")
+	ErrCodeFormat         = errors.New("locker: a code is 6 to 8 digits")
+	ErrThrottled          = errors.New("locker: too many failures, entry locked")
+	ErrWrongParcel        = errors.New("locker: scanned parcel is not the one being handed over")
+	ErrNoHandover         = errors.New("locker: no handover waiting")
+	ErrBusy               = errors.New("locker: compartment busy with another operation")
+	ErrUnlock             = errors.New("locker: unlock failed")
+	ErrClosed             = errors.New("locker: station closed")
+)
+
+// ThrottledError is returned while entry is locked; it matches ErrThrottled.
+type ThrottledError struct {
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("locker: too many failures, entry locked for %v", e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrThrottled) hold.
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }

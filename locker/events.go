@@ -1,0 +1,71 @@
+package locker
+
+import (
+	"time"
+
+	"github.com/lockerd/lockerd/locker/privacy"
+)
+
+// EventType names what happened. The names are stable: they are stored in the audit log
+// and the outbox and sent to the cloud.
+type EventType string
+
+// Event types. Parcel transitions first, then door facts, then alarms and operations.
+const (
+	EvAnnounced      EventType = "announced"
+	EvDeposited      EventType = "deposited"
+	EvDepositAborted EventType = "deposit_aborted"
+	EvPickedUp       EventType = "picked_up"
+	EvExpired        EventType = "expired"
+	EvRetrieved      EventType = "retrieved"
+	EvCancelled      EventType = "cancelled"
+	EvRecalled       EventType = "recalled"
+	EvPurged         EventType = "purged"
+	EvVerifierSet    EventType = "verifier_set"
+
+	EvReserved     EventType = "reserved"      // a compartment was reserved for an operation
+	EvUnlocked     EventType = "unlocked"      // the relay was pulsed (not: the door opened)
+	EvUnlockFailed EventType = "unlock_failed" // the driver refused or failed the pulse
+	EvDoorOpened   EventType = "door_opened"
+	EvDoorClosed   EventType = "door_closed"
+
+	EvJammed      EventType = "jammed"
+	EvForced      EventType = "forced"
+	EvLeftOpen    EventType = "left_open"
+	EvThrottled   EventType = "throttled"
+	EvWrongParcel EventType = "wrong_parcel"
+
+	EvCompartmentDisabled EventType = "compartment_disabled"
+	EvCompartmentEnabled  EventType = "compartment_enabled"
+	EvCourierUpserted     EventType = "courier_upserted"
+	EvCourierRevoked      EventType = "courier_revoked"
+	EvPolicyChanged       EventType = "policy_changed"
+	EvReconciled          EventType = "reconciled" // a stored operation was finished or aborted at start-up
+	EvStarted             EventType = "started"
+)
+
+// Event is one fact, committed in the same transaction as the state change it reports.
+// It is appended to the hash-chained audit log and to the outbox for the cloud. It holds
+// opaque ids only; Waybill carries the cloud-side waybill digest solely for parcels the
+// cloud did not announce, so that it can match them.
+type Event struct {
+	Seq         uint64          `json:"seq"`
+	ID          string          `json:"id"`
+	Type        EventType       `json:"type"`
+	At          time.Time       `json:"at"`
+	Parcel      ParcelID        `json:"parcel,omitempty"`
+	Compartment CompartmentID   `json:"compartment,omitempty"`
+	Generation  uint64          `json:"generation,omitempty"`
+	State       ParcelState     `json:"state,omitempty"`
+	Actor       string          `json:"actor,omitempty"` // courier id, operator name, "recipient" or "system"
+	Reason      string          `json:"reason,omitempty"`
+	Waybill     *privacy.Digest `json:"waybill,omitempty"`
+	Count       int             `json:"count,omitempty"`
+}
+
+// Actors that are not a courier or operator id.
+const (
+	ActorRecipient = "recipient"
+	ActorSystem    = "system"
+	ActorStaff     = "staff"
+)

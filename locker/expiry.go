@@ -1,0 +1,215 @@
+package locker
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// maxPerTick bounds the records one timer pass changes, so that a backlog (a station
+// that was off for a week) is worked off in short transactions.
+const maxPerTick = 256
+
+// dueParcels returns up to max parcel ids from a time index whose time is at or before now.
+func (s *Station) dueParcels(bucket []byte, now time.Time, max int) ([]ParcelID, error) {
+	var ids []ParcelID
+	limit := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
+	err := s.view(func(tx *boltTx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, _ := c.First(); k != nil && len(ids) < max; k, _ = c.Next() {
+			if len(k) < 8 || bytes.Compare(k[:8], limit) > 0 {
+				break
+			}
+			ids = append(ids, ParcelID(k[8:]))
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// expireLocked moves deposited parcels past their retention to expired (their codes stop
+// working), drops announcements that were never deposited, purges terminal records and
+// destroys the keys of epochs that no record uses any more.
+func (s *Station) expireLocked(now time.Time) error {
+	steps := []struct {
+		bucket []byte
+		apply  func(t *txn, p *Parcel) error
+	}{
+		{bucketIdxExpiry, func(t *txn, p *Parcel) error {
+			if p.State != StateDeposited {
+				return nil
+			}
+			np := *p
+			np.State = StateExpired
+			if err := t.putParcel(p, &np); err != nil {
+				return err
+			}
+			return t.emit(Event{Type: EvExpired, Parcel: p.ID, Compartment: p.Compartment,
+				Generation: p.Generation, State: StateExpired, Actor: ActorSystem})
+		}},
+		{bucketIdxKeep, func(t *txn, p *Parcel) error {
+			if p.State != StateAnnounced || p.Compartment != 0 {
+				return nil // a deposit is under way: its door decides
+			}
+			np := *p
+			np.State, np.PurgeAt = StateCancelled, t.now.Add(s.policy.PurgeAfter)
+			if err := t.putParcel(p, &np); err != nil {
+				return err
+			}
+			return t.emit(Event{Type: EvCancelled, Parcel: p.ID, State: StateCancelled, Actor: ActorSystem,
+				Reason: "never deposited"})
+		}},
+		{bucketIdxPurge, func(t *txn, p *Parcel) error { return t.putParcel(p, nil) }},
+	}
+	purged := 0
+	for i, st := range steps {
+		ids, err := s.dueParcels(st.bucket, now, maxPerTick)
+		if err != nil || len(ids) == 0 {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		err = s.update(func(t *txn) error {
+			for _, id := range ids {
+				p, err := t.parcel(id)
+				if err != nil {
+					return err
+				}
+				if err := st.apply(t, p); err != nil {
+					return err
+				}
+			}
+			if i == len(steps)-1 {
+				return t.emit(Event{Type: EvPurged, Count: len(ids), Actor: ActorSystem})
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("locker: timers: %w", err)
+		}
+		if i == len(steps)-1 {
+			purged = len(ids)
+		}
+	}
+	if purged > 0 || s.shredDue(now) {
+		return s.shredLocked(now)
+	}
+	return nil
+}
+
+func (s *Station) shredDue(now time.Time) bool {
+	e := s.keyring.Epochs()
+	return len(e) > 0 && e[0] < s.epochOf(now)
+}
+
+// shredLocked destroys the key of every past epoch that no stored record uses: whatever
+// copies of its sealed digests remain in free pages of the store become unlinkable.
+func (s *Station) shredLocked(now time.Time) error {
+	current := s.epochOf(now)
+	var dead []uint32
+	err := s.view(func(tx *boltTx) error {
+		b := tx.Bucket(bucketEpochs)
+		for _, e := range s.keyring.Epochs() {
+			if e >= current {
+				continue
+			}
+			v := b.Get(epochKey(e))
+			if v == nil || binary.BigEndian.Uint64(v) == 0 {
+				dead = append(dead, e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range dead {
+		if err := s.keyring.Destroy(e); err != nil {
+			return fmt.Errorf("locker: shred epoch %d: %w", e, err)
+		}
+		s.log.Info("epoch key destroyed", "epoch", e)
+	}
+	if len(dead) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *boltTx) error {
+		b := tx.Bucket(bucketEpochs)
+		for _, e := range dead {
+			if err := b.Delete(epochKey(e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Retrieve opens, for a courier with the retrieval right, every door holding an expired
+// or recalled parcel; each door closing completes its retrieval. Shelf parcels are
+// retrieved at once (staff hand them over).
+func (s *Station) Retrieve(ctx context.Context, sid string) ([]Slot, error) {
+	s.mu.Lock()
+	se, err := s.sessionLocked(sid)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	if !se.courier.Rights.Retrieve {
+		s.mu.Unlock()
+		return nil, ErrNoRights
+	}
+	var slots, pulses []Slot
+	err = s.update(func(t *txn) error {
+		for _, id := range s.order {
+			c := s.comps[id]
+			for _, pid := range c.Parcels {
+				p, err := t.parcel(pid)
+				if err != nil {
+					return err
+				}
+				if p.State != StateExpired && p.State != StateRecalled {
+					continue
+				}
+				tc := t.comp(id)
+				if tc.Kind == KindShelf {
+					np := *p
+					np.State, np.PurgeAt, np.Compartment = StateRetrieved, t.now.Add(s.policy.PurgeAfter), 0
+					tc.removeParcel(pid)
+					tc.Generation++
+					if err := t.putParcel(p, &np); err != nil {
+						return err
+					}
+					slots = append(slots, slotOf(tc, p))
+					if err := t.emit(Event{Type: EvRetrieved, Parcel: pid, Compartment: id,
+						Generation: tc.Generation, Actor: se.courier.ID, State: StateRetrieved}); err != nil {
+						return err
+					}
+					continue
+				}
+				if tc.Op != OpNone || tc.Fault != "" {
+					continue
+				}
+				tc.Op, tc.OpParcel, tc.OpSince, tc.OpActor = OpRetrieve, pid, t.now, se.courier.ID
+				sl := slotOf(tc, p)
+				slots, pulses = append(slots, sl), append(pulses, sl)
+				if err := t.emit(Event{Type: EvReserved, Parcel: pid, Compartment: id, Generation: tc.Generation,
+					Actor: se.courier.ID, Reason: "retrieve"}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	s.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("locker: retrieve: %w", err)
+	}
+	for _, sl := range pulses {
+		if err := s.pulse(ctx, sl); err != nil {
+			s.log.Warn("retrieval door did not unlock", "compartment", int(sl.Compartment), "err", err)
+		}
+	}
+	return slots, nil
+}

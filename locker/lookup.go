@@ -1,0 +1,60 @@
+package locker
+
+import (
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lockerd/lockerd/locker/privacy"
+)
+
+// findByWaybill finds the parcel whose waybill digest is d, trying each live epoch's
+// sealed form: a handful of HMACs and index reads, whatever the number of parcels.
+func (s *Station) findByWaybill(tx *bolt.Tx, d privacy.Digest) (*Parcel, error) {
+	idx := tx.Bucket(bucketIdxWaybill)
+	for _, e := range s.liveEpochs() {
+		k, ok := s.keyring.Lookup(e)
+		if !ok {
+			continue
+		}
+		sealed := privacy.Seal(k, d)
+		if id := idx.Get(sealed[:]); id != nil {
+			return readParcel(tx, ParcelID(id))
+		}
+	}
+	return nil, ErrUnknownParcel
+}
+
+// findByVerifier returns every parcel (announced or deposited) filed under verifier v.
+func (s *Station) findByVerifier(tx *bolt.Tx, v privacy.Digest) ([]*Parcel, error) {
+	idx := tx.Bucket(bucketIdxCode)
+	var out []*Parcel
+	for _, e := range s.liveEpochs() {
+		k, ok := s.keyring.Lookup(e)
+		if !ok {
+			continue
+		}
+		sealed := privacy.Seal(k, v)
+		for _, id := range parcelsByPrefix(idx, sealed[:]) {
+			p, err := readParcel(tx, id)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// seal returns d sealed under epoch e's key, creating the key if the epoch is new.
+func (s *Station) seal(e uint32, d privacy.Digest) (privacy.Digest, error) {
+	k, err := s.keyring.Key(e)
+	if err != nil {
+		return privacy.Digest{}, err
+	}
+	return privacy.Seal(k, d), nil
+}
+
+// sealedMatches reports whether p's sealed waybill is the seal of d.
+func (s *Station) sealedMatches(p *Parcel, d privacy.Digest) bool {
+	k, ok := s.keyring.Lookup(p.Epoch)
+	return ok && privacy.Seal(k, d) == p.Waybill
+}

@@ -1,0 +1,208 @@
+package locker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/waybill"
+)
+
+// Pickup is what a recipient's code opened: doors that unlocked, and for a staffed
+// station the shelf slots where staff will find the parcels.
+type Pickup struct {
+	Slots []Slot `json:"slots"`
+	// Failed lists doors that should have opened but could not be pulsed or are
+	// out of service: the recipient needs staff or the hotline for those.
+	Failed []Slot `json:"failed,omitempty"`
+}
+
+// EnterCode takes a recipient's pickup code. Every deposited parcel filed under the
+// code's verifier opens; on a shelf the location is shown and the handover waits for a
+// scan of the parcel. The only durable write on the way to the unlock is the one that
+// records the operation.
+func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return Pickup{}, ErrClosed
+	}
+	now := s.clock.Now()
+	if d := s.codeThr.check(now); d > 0 {
+		s.mu.Unlock()
+		return Pickup{}, &ThrottledError{RetryAfter: d}
+	}
+	digits, err := privacy.NormaliseCode(code)
+	if err != nil {
+		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, metaCodeThrottle, "pickup code", ErrCodeFormat)
+		s.mu.Unlock()
+		return Pickup{}, err
+	}
+	v := s.keys.CodeVerifier(digits)
+	var parcels []*Parcel
+	if err := s.view(func(tx *boltTx) error {
+		var err error
+		parcels, err = s.findByVerifier(tx, v)
+		return err
+	}); err != nil {
+		s.mu.Unlock()
+		return Pickup{}, fmt.Errorf("locker: code lookup: %w", err)
+	}
+	var res Pickup
+	var pulses []Slot
+	err = s.update(func(t *txn) error {
+		for _, p := range parcels {
+			if p.State != StateDeposited || p.Compartment == 0 {
+				continue // announced but not yet here, or expired: the code does not open it
+			}
+			c := t.comp(p.Compartment)
+			if c == nil {
+				continue
+			}
+			slot := slotOf(c, p)
+			switch {
+			case c.Kind == KindShelf:
+				s.handovers[p.ID] = t.now.Add(s.policy.HandoverTimeout)
+				res.Slots = append(res.Slots, slot)
+			case c.Op == OpPickup && c.OpParcel == p.ID:
+				res.Slots = append(res.Slots, slot) // the same code again while the door is open
+			case c.Op != OpNone || c.Fault != "" || c.Disabled:
+				res.Failed = append(res.Failed, slot)
+			default:
+				c.Op, c.OpParcel, c.OpSince, c.OpActor = OpPickup, p.ID, t.now, ActorRecipient
+				if err := t.emit(Event{Type: EvReserved, Parcel: p.ID, Compartment: c.ID,
+					Generation: c.Generation, Actor: ActorRecipient, Reason: "pickup"}); err != nil {
+					return err
+				}
+				res.Slots = append(res.Slots, slot)
+				pulses = append(pulses, slot)
+			}
+		}
+		if len(res.Slots) == 0 && len(res.Failed) == 0 {
+			return errWrong
+		}
+		if s.codeThr.Failures > 0 {
+			return putJSON(t.tx.Bucket(bucketMeta), metaCodeThrottle, throttle{})
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errWrong):
+		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, metaCodeThrottle, "pickup code", ErrWrongCode)
+		s.mu.Unlock()
+		return Pickup{}, err
+	case err != nil:
+		s.mu.Unlock()
+		return Pickup{}, fmt.Errorf("locker: pickup: %w", err)
+	}
+	s.codeThr = throttle{}
+	s.mu.Unlock()
+	for _, sl := range pulses {
+		if err := s.pulse(ctx, sl); err != nil {
+			res.Failed = append(res.Failed, sl)
+			res.Slots = removeSlot(res.Slots, sl.Compartment)
+		}
+	}
+	return res, nil
+}
+
+var errWrong = errors.New("no parcel under this code")
+
+func removeSlot(slots []Slot, id CompartmentID) []Slot {
+	out := slots[:0]
+	for _, s := range slots {
+		if s.Compartment != id {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// failThrottle counts one failure durably, raises the throttled alarm when a lock-out
+// starts, and returns the error to give the person at the keypad.
+func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key []byte, what string, cause error) error {
+	next := *th
+	d := next.fail(p, s.clock.Now())
+	err := s.update(func(t *txn) error {
+		if err := putJSON(t.tx.Bucket(bucketMeta), key, next); err != nil {
+			return err
+		}
+		if d > 0 {
+			return t.emit(Event{Type: EvThrottled, Count: next.Failures,
+				Reason: fmt.Sprintf("%s entry locked for %v", what, d)})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("locker: record failure: %w", err)
+	}
+	*th = next
+	if d > 0 {
+		s.log.Warn("entry throttled", "what", what, "failures", next.Failures, "locked_for", d)
+		return &ThrottledError{RetryAfter: d}
+	}
+	return cause
+}
+
+func (s *Station) resetThrottle(th *throttle, key []byte) error {
+	if th.Failures == 0 {
+		return nil
+	}
+	if err := s.update(func(t *txn) error { return putJSON(t.tx.Bucket(bucketMeta), key, throttle{}) }); err != nil {
+		return err
+	}
+	*th = throttle{}
+	return nil
+}
+
+// Handover confirms, at a staffed station, that the parcel being handed over is one
+// whose code was just shown: staff scan it, and only a match completes the pickup. A
+// mismatch is refused, audited and raised as an alarm.
+func (s *Station) Handover(ctx context.Context, raw string) (Slot, error) {
+	canonical, err := waybill.Normalise(raw)
+	if err != nil {
+		return Slot{}, fmt.Errorf("locker: scan refused: %w", err)
+	}
+	d := s.keys.Waybill(canonical)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return Slot{}, ErrClosed
+	}
+	if len(s.handovers) == 0 {
+		return Slot{}, ErrNoHandover
+	}
+	var slot Slot
+	matched := false
+	err = s.update(func(t *txn) error {
+		for id := range s.handovers {
+			p, err := t.parcel(id)
+			if err != nil || p.State != StateDeposited || !s.sealedMatches(p, d) {
+				continue
+			}
+			c := t.comp(p.Compartment)
+			np := *p
+			np.State, np.PurgeAt, np.Compartment = StatePickedUp, t.now.Add(s.policy.PurgeAfter), 0
+			c.removeParcel(p.ID)
+			c.Generation++
+			if err := t.putParcel(p, &np); err != nil {
+				return err
+			}
+			slot, matched = slotOf(c, p), true
+			return t.emit(Event{Type: EvPickedUp, Parcel: p.ID, Compartment: c.ID, Generation: c.Generation,
+				Actor: ActorStaff, State: StatePickedUp})
+		}
+		return t.emit(Event{Type: EvWrongParcel, Actor: ActorStaff, Count: len(s.handovers),
+			Reason: "scanned parcel matches no waiting handover"})
+	})
+	if err != nil {
+		return Slot{}, fmt.Errorf("locker: handover: %w", err)
+	}
+	if !matched {
+		s.log.Warn("handover refused: wrong parcel scanned", "waiting", len(s.handovers))
+		return Slot{}, ErrWrongParcel
+	}
+	delete(s.handovers, slot.Parcel)
+	return slot, nil
+}

@@ -1,0 +1,216 @@
+package locker
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+// deposit puts an announced parcel in through a courier session and returns its compartment.
+func (f *fixture) deposit(sid string, tracking string) CompartmentID {
+	f.t.Helper()
+	f.clock.Advance(2 * time.Second) // out of the repeat-scan window
+	slot, err := f.st.Scan(ctx, sid, tracking, SizeUnknown)
+	if err != nil {
+		f.t.Fatalf("scan: %v", err)
+	}
+	f.openClose(slot.Compartment)
+	return slot.Compartment
+}
+
+func TestOneCodeOpensSeveralParcels(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "100000000001", "55501234", SizeS)
+	f.announce("p-2", "100000000002", "55501234", SizeM)
+	f.announce("p-3", "100000000003", "99999999", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	a, b, c := f.deposit(sid, "100000000001"), f.deposit(sid, "100000000002"), f.deposit(sid, "100000000003")
+
+	res, err := f.st.EnterCode(ctx, "55501234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened []CompartmentID
+	for _, s := range res.Slots {
+		opened = append(opened, s.Compartment)
+	}
+	slices.Sort(opened)
+	if !slices.Equal(opened, []CompartmentID{a, b}) {
+		t.Fatalf("opened %v, want %v (not %v)", opened, []CompartmentID{a, b}, c)
+	}
+	f.openClose(a)
+	f.openClose(b)
+	for _, id := range []ParcelID{"p-1", "p-2"} {
+		if p := f.parcel(id); p.State != StatePickedUp {
+			t.Fatalf("%s: %s", id, p.State)
+		}
+	}
+	if p := f.parcel("p-3"); p.State != StateDeposited {
+		t.Fatalf("p-3: %s", p.State)
+	}
+}
+
+func TestWrongCodesAndThrottle(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	f.deposit(sid, "RB123456785GB")
+	pol := f.st.Policy().CodeThrottle
+
+	for i := 1; i < pol.MaxFailures; i++ {
+		_, err := f.st.EnterCode(ctx, "00000000")
+		wantErr(t, err, ErrWrongCode)
+	}
+	_, err := f.st.EnterCode(ctx, "12ab")
+	var te *ThrottledError
+	if !errors.As(err, &te) || te.RetryAfter != pol.BaseDelay {
+		t.Fatalf("failure %d: %v, want a lock-out of %v", pol.MaxFailures, err, pol.BaseDelay)
+	}
+	if f.countEvents(EvThrottled) != 1 {
+		t.Fatalf("throttle alarm not raised: %v", f.eventTypes())
+	}
+	// While locked, even the right code is refused, and nothing is evaluated.
+	_, err = f.st.EnterCode(ctx, "48213377")
+	wantErr(t, err, ErrThrottled)
+
+	// The lock-out survives a restart.
+	f.restart()
+	_, err = f.st.EnterCode(ctx, "48213377")
+	wantErr(t, err, ErrThrottled)
+
+	// After the delay one more failure locks again, for twice as long.
+	f.clock.Advance(pol.BaseDelay)
+	_, err = f.st.EnterCode(ctx, "11111111")
+	if !errors.As(err, &te) || te.RetryAfter != 2*pol.BaseDelay {
+		t.Fatalf("%v, want a lock-out of %v", err, 2*pol.BaseDelay)
+	}
+	f.clock.Advance(2 * pol.BaseDelay)
+	res, err := f.st.EnterCode(ctx, "48213377")
+	if err != nil || len(res.Slots) != 1 {
+		t.Fatalf("correct code after the delay: %+v %v", res, err)
+	}
+	if f.st.codeThr.Failures != 0 {
+		t.Fatalf("a success must reset the counter: %+v", f.st.codeThr)
+	}
+}
+
+func TestThrottleDelayIsCapped(t *testing.T) {
+	p := ThrottlePolicy{MaxFailures: 3, BaseDelay: time.Second, MaxDelay: 10 * time.Second}
+	var th throttle
+	var got []time.Duration
+	for range 8 {
+		got = append(got, th.fail(p, testStart))
+	}
+	want := []time.Duration{0, 0, 1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delays %v, want %v", got, want)
+	}
+}
+
+func TestExpiryRetrievalAndPurge(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	f.announce("p-2", "100000000002", "11112222", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	c1 := f.deposit(sid, "RB123456785GB")
+	c2 := f.deposit(sid, "100000000002")
+	pol := f.st.Policy()
+
+	f.tick(pol.Retention + time.Minute)
+	if p := f.parcel("p-1"); p.State != StateExpired {
+		t.Fatalf("p-1 %s", p.State)
+	}
+	_, err := f.st.EnterCode(ctx, "48213377")
+	wantErr(t, err, ErrWrongCode) // an expired parcel does not open by code
+
+	if err := f.st.Recall(ctx, "p-2", "returned to sender"); err != nil {
+		t.Fatal(err)
+	}
+	rid := f.courier("r-1", "BADGE-R", "9999", Rights{Retrieve: true})
+	slots, err := f.st.Retrieve(ctx, rid)
+	if err != nil || len(slots) != 2 {
+		t.Fatalf("retrieve: %+v %v", slots, err)
+	}
+	f.openClose(c1)
+	f.openClose(c2)
+	for _, id := range []ParcelID{"p-1", "p-2"} {
+		if p := f.parcel(id); p.State != StateRetrieved {
+			t.Fatalf("%s %s", id, p.State)
+		}
+	}
+	epochs := len(f.opt.Keyring.Epochs())
+	if epochs == 0 {
+		t.Fatal("no epoch key in use")
+	}
+	// After purge_after the records go; once their epoch is over its key is destroyed.
+	f.tick(pol.PurgeAfter + time.Minute)
+	if _, err := f.st.ParcelInfo("p-1"); !errors.Is(err, ErrUnknownParcel) {
+		t.Fatalf("p-1 not purged: %v", err)
+	}
+	f.tick(pol.EpochLength)
+	// Only the epoch holding unacked outbox entries may survive; ack them and tick.
+	evs, err := f.st.OutboxPending(0, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if err := f.st.OutboxAck(e.Seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.tick(pol.EpochLength)
+	for _, e := range f.opt.Keyring.Epochs() {
+		if e < f.st.epochOf(f.clock.Now()) {
+			t.Fatalf("epoch %d outlived its records (epochs %v)", e, f.opt.Keyring.Epochs())
+		}
+	}
+}
+
+func TestRecallStopsCode(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true, Retrieve: true})
+	c := f.deposit(sid, "RB123456785GB")
+	if err := f.st.Recall(ctx, "p-1", "address problem"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.st.EnterCode(ctx, "48213377")
+	wantErr(t, err, ErrWrongCode)
+	slots, err := f.st.Retrieve(ctx, sid)
+	if err != nil || len(slots) != 1 || slots[0].Compartment != c {
+		t.Fatalf("%+v %v", slots, err)
+	}
+	f.openClose(c)
+	if p := f.parcel("p-1"); p.State != StateRetrieved {
+		t.Fatal(p.State)
+	}
+}
+
+func TestAnnouncedNeverDepositedIsCancelled(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	f.tick(f.st.Policy().AnnouncedKeep + time.Minute)
+	if p := f.parcel("p-1"); p.State != StateCancelled {
+		t.Fatal(p.State)
+	}
+	if err := f.st.CancelParcel(ctx, "p-1", "again"); err != nil {
+		t.Fatalf("cancelling a cancelled parcel is a no-op: %v", err)
+	}
+}
+
+func TestSetVerifierReplacesCode(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	c := f.deposit(sid, "RB123456785GB")
+	if err := f.st.SetVerifier(ctx, "p-1", f.cloud.CodeVerifier("7654321")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.st.EnterCode(ctx, "48213377")
+	wantErr(t, err, ErrWrongCode)
+	res, err := f.st.EnterCode(ctx, "7654321")
+	if err != nil || len(res.Slots) != 1 || res.Slots[0].Compartment != c {
+		t.Fatalf("%+v %v", res, err)
+	}
+}

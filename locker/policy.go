@@ -1,0 +1,88 @@
+package locker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ThrottlePolicy bounds guessing at the keypad. After MaxFailures consecutive failures,
+// every further failure locks entry for a delay that doubles from BaseDelay up to
+// MaxDelay. The count is per device, not per code: guessing spreads over every waiting
+// parcel, so only a device-wide bound means anything (see docs/privacy.md).
+type ThrottlePolicy struct {
+	MaxFailures int           `json:"max_failures"`
+	BaseDelay   time.Duration `json:"base_delay"`
+	MaxDelay    time.Duration `json:"max_delay"`
+}
+
+// Policy holds the station's timing and retention rules. The cloud may replace it by a
+// versioned policy command; configuration supplies the first one.
+type Policy struct {
+	Version int `json:"version"`
+
+	Retention     time.Duration `json:"retention"`      // deposited -> expired
+	AnnouncedKeep time.Duration `json:"announced_keep"` // announced but never deposited -> cancelled
+	PurgeAfter    time.Duration `json:"purge_after"`    // terminal records are deleted after this
+	EpochLength   time.Duration `json:"epoch_length"`   // crypto-shredding granularity
+
+	CodeThrottle    ThrottlePolicy `json:"code_throttle"`
+	CourierThrottle ThrottlePolicy `json:"courier_throttle"`
+
+	DoorOpenTimeout     time.Duration `json:"door_open_timeout"` // unlock without the door opening -> jammed
+	LeftOpenAfter       time.Duration `json:"left_open_after"`
+	SessionIdle         time.Duration `json:"session_idle"`
+	HandoverTimeout     time.Duration `json:"handover_timeout"`
+	DuplicateScanWindow time.Duration `json:"duplicate_scan_window"`
+}
+
+// DefaultPolicy returns the policy a station runs with when nothing else is said.
+func DefaultPolicy() Policy {
+	return Policy{
+		Version:             0,
+		Retention:           72 * time.Hour,
+		AnnouncedKeep:       14 * 24 * time.Hour,
+		PurgeAfter:          24 * time.Hour,
+		EpochLength:         7 * 24 * time.Hour,
+		CodeThrottle:        ThrottlePolicy{MaxFailures: 5, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Minute},
+		CourierThrottle:     ThrottlePolicy{MaxFailures: 5, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Minute},
+		DoorOpenTimeout:     6 * time.Second,
+		LeftOpenAfter:       90 * time.Second,
+		SessionIdle:         3 * time.Minute,
+		HandoverTimeout:     3 * time.Minute,
+		DuplicateScanWindow: 1500 * time.Millisecond,
+	}
+}
+
+// Validate reports the first rule a policy breaks, naming the field.
+func (p Policy) Validate() error {
+	var errs []error
+	pos := func(name string, d time.Duration) {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("locker: policy %s must be positive, got %v", name, d))
+		}
+	}
+	pos("retention", p.Retention)
+	pos("announced_keep", p.AnnouncedKeep)
+	pos("purge_after", p.PurgeAfter)
+	pos("door_open_timeout", p.DoorOpenTimeout)
+	pos("left_open_after", p.LeftOpenAfter)
+	pos("session_idle", p.SessionIdle)
+	pos("handover_timeout", p.HandoverTimeout)
+	if p.EpochLength < time.Hour {
+		errs = append(errs, fmt.Errorf("locker: policy epoch_length must be at least 1h, got %v", p.EpochLength))
+	}
+	if p.DuplicateScanWindow < 0 {
+		errs = append(errs, fmt.Errorf("locker: policy duplicate_scan_window must not be negative"))
+	}
+	for name, t := range map[string]ThrottlePolicy{"code_throttle": p.CodeThrottle, "courier_throttle": p.CourierThrottle} {
+		// NIST SP 800-63B caps consecutive failures at 100; a lock-out long before that.
+		if t.MaxFailures < 1 || t.MaxFailures > 20 {
+			errs = append(errs, fmt.Errorf("locker: policy %s.max_failures must be 1..20, got %d", name, t.MaxFailures))
+		}
+		if t.BaseDelay <= 0 || t.MaxDelay < t.BaseDelay {
+			errs = append(errs, fmt.Errorf("locker: policy %s needs 0 < base_delay <= max_delay", name))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,287 @@
+package locker
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lockerd/lockerd/locker/audit"
+	"github.com/lockerd/lockerd/locker/privacy"
+)
+
+// CompartmentSpec is how configuration describes one compartment.
+type CompartmentSpec struct {
+	ID       CompartmentID
+	Label    string
+	Size     Size
+	Kind     Kind
+	Capacity int // shelves only; doors always hold one parcel
+}
+
+// Options wire a Station to its store, keys, hardware and clock.
+type Options struct {
+	LockerID     string
+	StorePath    string // bbolt file, inside the state directory
+	Compartments []CompartmentSpec
+	Policy       Policy
+	Keys         *privacy.Keys
+	Keyring      *privacy.Keyring
+	Unlocker     Unlocker
+	Doors        DoorReader
+	Clock        Clock        // nil: wall clock
+	Logger       *slog.Logger // nil: slog.Default()
+	// Observer, when set, is told of every event after its transition commits. It runs
+	// with the station locked: it must not block or call back into the Station.
+	Observer func(Event)
+}
+
+// Station is one locker or staffed pickup station. Its methods are safe for concurrent
+// use; they serialise on one lock, and every transition is one bbolt transaction.
+type Station struct {
+	mu       sync.Mutex
+	id       string
+	db       *bolt.DB
+	keys     *privacy.Keys
+	keyring  *privacy.Keyring
+	unlocker Unlocker
+	doors    DoorReader
+	clock    Clock
+	log      *slog.Logger
+	observer func(Event)
+
+	policy  Policy
+	comps   map[CompartmentID]*Compartment
+	order   []CompartmentID
+	head    audit.Head
+	seq     uint64
+	codeThr throttle
+	courThr throttle
+
+	sessions   map[string]*session
+	handovers  map[ParcelID]time.Time       // staffed mode: parcels whose code was shown, awaiting the scan
+	recentScan map[privacy.Digest]time.Time // RAM only: repeat-scan suppression
+	wake       chan struct{}
+	closed     bool
+}
+
+// Open opens (creating on first start) the station's store, merges the configured
+// compartments into it and returns a Station ready for Reconcile.
+func Open(opt Options) (*Station, error) {
+	if opt.Keys == nil || opt.Keyring == nil {
+		return nil, errors.New("locker: keys and keyring are required")
+	}
+	if opt.Unlocker == nil || opt.Doors == nil {
+		return nil, errors.New("locker: unlocker and door reader are required")
+	}
+	if err := opt.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	if err := validateSpecs(opt.Compartments); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(opt.StorePath, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("locker: open store: %w", err)
+	}
+	s := &Station{
+		id: opt.LockerID, db: db, keys: opt.Keys, keyring: opt.Keyring,
+		unlocker: opt.Unlocker, doors: opt.Doors, clock: opt.Clock, log: opt.Logger,
+		observer: opt.Observer, policy: opt.Policy,
+		comps: map[CompartmentID]*Compartment{}, sessions: map[string]*session{},
+		handovers: map[ParcelID]time.Time{}, recentScan: map[privacy.Digest]time.Time{},
+		wake: make(chan struct{}, 1),
+	}
+	if s.clock == nil {
+		s.clock = SystemClock
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("unit", "locker")
+	if err := s.load(opt.Compartments); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func validateSpecs(specs []CompartmentSpec) error {
+	if len(specs) == 0 {
+		return errors.New("locker: no compartments configured")
+	}
+	seen := map[CompartmentID]bool{}
+	for i, c := range specs {
+		switch {
+		case c.ID == 0:
+			return fmt.Errorf("locker: compartment %d: id must be 1..65535", i)
+		case seen[c.ID]:
+			return fmt.Errorf("locker: compartment %d: duplicate id", c.ID)
+		case c.Size < SizeS || c.Size > SizeXL:
+			return fmt.Errorf("locker: compartment %d: size must be S, M, L or XL", c.ID)
+		case c.Kind != KindDoor && c.Kind != KindShelf:
+			return fmt.Errorf("locker: compartment %d: kind must be door or shelf", c.ID)
+		case c.Kind == KindShelf && c.Capacity < 1:
+			return fmt.Errorf("locker: compartment %d: a shelf needs a capacity of at least 1", c.ID)
+		}
+		seen[c.ID] = true
+	}
+	return nil
+}
+
+func (s *Station) load(specs []CompartmentSpec) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("locker: store: %w", err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(metaSchema); v == nil {
+			if err := meta.Put(metaSchema, []byte{schemaVersion}); err != nil {
+				return err
+			}
+			if err := meta.Put(metaLockerID, []byte(s.id)); err != nil {
+				return err
+			}
+		} else if len(v) != 1 || v[0] != schemaVersion {
+			return fmt.Errorf("locker: store schema %v, this build reads %d", v, schemaVersion)
+		} else if id := string(meta.Get(metaLockerID)); id != s.id {
+			// Keys are derived from the locker id: a store from another id is unreadable.
+			return fmt.Errorf("locker: store belongs to locker %q, configured as %q", id, s.id)
+		}
+		if v := meta.Get(metaSeq); len(v) == 8 {
+			s.seq = binary.BigEndian.Uint64(v)
+		}
+		var stored Policy
+		if ok, err := getJSON(meta, metaPolicy, &stored); err != nil {
+			return fmt.Errorf("locker: stored policy: %w", err)
+		} else if ok && stored.Version > s.policy.Version && stored.Validate() == nil {
+			s.policy = stored // a newer policy pushed by the cloud outranks the config file's
+		}
+		if _, err := getJSON(meta, metaCodeThrottle, &s.codeThr); err != nil {
+			return fmt.Errorf("locker: stored throttle: %w", err)
+		}
+		if _, err := getJSON(meta, metaCourierThrottle, &s.courThr); err != nil {
+			return fmt.Errorf("locker: stored throttle: %w", err)
+		}
+		h, err := audit.Last(tx.Bucket(bucketAudit))
+		if err != nil {
+			return err
+		}
+		s.head = h
+		if h.Seq > s.seq { // the audit log and the sequence move in one transaction
+			return fmt.Errorf("locker: store inconsistent: audit at %d, event sequence at %d", h.Seq, s.seq)
+		}
+		return s.mergeCompartments(tx, specs)
+	})
+}
+
+// mergeCompartments lays the configured compartments over the stored ones: the config
+// says what exists and how big it is; the store says what is in it. A compartment that
+// left the config but still holds parcels is kept, disabled, so that nothing is lost.
+func (s *Station) mergeCompartments(tx *bolt.Tx, specs []CompartmentSpec) error {
+	b := tx.Bucket(bucketCompartments)
+	stored := map[CompartmentID]*Compartment{}
+	if err := b.ForEach(func(k, v []byte) error {
+		c := new(Compartment)
+		if err := json.Unmarshal(v, c); err != nil {
+			return fmt.Errorf("locker: compartment record %x: %w", k, err)
+		}
+		stored[c.ID] = c
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, sp := range specs {
+		c, ok := stored[sp.ID]
+		if !ok {
+			c = &Compartment{ID: sp.ID}
+		}
+		delete(stored, sp.ID)
+		c.Label, c.Size, c.Kind, c.Capacity = sp.Label, sp.Size, sp.Kind, sp.Capacity
+		if c.Kind == KindDoor {
+			c.Capacity = 1
+		}
+		if c.Label == "" {
+			c.Label = fmt.Sprint(sp.ID)
+		}
+		if c.DisabledReason == "removed from config" {
+			c.Disabled, c.DisabledReason = false, ""
+		}
+		s.comps[c.ID] = c
+	}
+	for _, c := range stored {
+		if len(c.Parcels) == 0 && c.Op == OpNone {
+			if err := b.Delete(compKey(c.ID)); err != nil {
+				return err
+			}
+			continue
+		}
+		s.log.Warn("compartment left the config but holds parcels; kept disabled", "compartment", int(c.ID))
+		c.Disabled, c.DisabledReason = true, "removed from config"
+		s.comps[c.ID] = c
+	}
+	for id, c := range s.comps {
+		s.order = append(s.order, id)
+		if err := putJSON(b, compKey(id), c); err != nil {
+			return err
+		}
+	}
+	slices.Sort(s.order)
+	return nil
+}
+
+// Close stops the station and closes its store. Doors are left as they are: the driver
+// layer puts outputs in their safe state.
+func (s *Station) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.db.Close()
+}
+
+// Policy returns the policy in force.
+func (s *Station) Policy() Policy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.policy
+}
+
+// Run drives the station's timers (jammed doors, doors left open, idle sessions,
+// expiry, purges) until ctx ends. It returns nil on cancellation.
+func (s *Station) Run(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := s.Tick(); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.Error("tick", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Station) epochOf(t time.Time) uint32 {
+	return uint32(t.Unix() / int64(s.policy.EpochLength/time.Second))
+}
+
+// liveEpochs returns the epochs whose keys still exist, newest first: lookups try each.
+func (s *Station) liveEpochs() []uint32 {
+	e := s.keyring.Epochs()
+	slices.Reverse(e)
+	return e
+}

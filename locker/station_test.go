@@ -1,0 +1,214 @@
+package locker
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lockerd/lockerd/locker/audit"
+)
+
+func shelfSpecs() []CompartmentSpec {
+	return []CompartmentSpec{
+		{ID: 1, Label: "A-01", Size: SizeM, Kind: KindShelf, Capacity: 10},
+		{ID: 2, Label: "A-02", Size: SizeXL, Kind: KindShelf, Capacity: 10},
+	}
+}
+
+func TestShelfHandoverNeedsTheRightParcel(t *testing.T) {
+	f := newFixture(t, shelfSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	f.announce("p-2", "100000000002", "11112222", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	for _, tn := range []string{"RB123456785GB", "100000000002"} {
+		f.clock.Advance(2 * time.Second)
+		slot, err := f.st.Scan(ctx, sid, tn, SizeUnknown)
+		if err != nil || slot.Label != "A-01" {
+			t.Fatalf("%+v %v", slot, err)
+		}
+	}
+	if len(f.hw.unlocked()) != 0 {
+		t.Fatal("shelves have no locks")
+	}
+	_, err := f.st.Handover(ctx, "RB123456785GB")
+	wantErr(t, err, ErrNoHandover)
+
+	res, err := f.st.EnterCode(ctx, "48213377")
+	if err != nil || len(res.Slots) != 1 || res.Slots[0].Label != "A-01" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	_, err = f.st.Handover(ctx, "100000000002") // the parcel beside it on the shelf
+	wantErr(t, err, ErrWrongParcel)
+	if f.countEvents(EvWrongParcel) != 1 || !strings.Contains(f.logs.String(), "wrong parcel") {
+		t.Fatal("a wrong handover must be audited and logged")
+	}
+	if p := f.parcel("p-2"); p.State != StateDeposited {
+		t.Fatal(p.State)
+	}
+	slot, err := f.st.Handover(ctx, "RB123456785GB")
+	if err != nil || slot.Parcel != "p-1" {
+		t.Fatalf("%+v %v", slot, err)
+	}
+	if p := f.parcel("p-1"); p.State != StatePickedUp {
+		t.Fatal(p.State)
+	}
+	// The handover window closes.
+	if _, err := f.st.EnterCode(ctx, "11112222"); err != nil {
+		t.Fatal(err)
+	}
+	f.tick(f.st.Policy().HandoverTimeout + time.Second)
+	_, err = f.st.Handover(ctx, "100000000002")
+	wantErr(t, err, ErrNoHandover)
+}
+
+func TestRestartReconcilesWithDoors(t *testing.T) {
+	cases := []struct {
+		name      string
+		seenOpen  bool
+		openNow   bool
+		wantState ParcelState
+		wantComp  bool // parcel still placed in the compartment
+		wantOp    Op
+	}{
+		{"opened and closed while down", true, false, StateDeposited, true, OpNone},
+		{"never opened", false, false, StateAnnounced, false, OpNone},
+		{"still open", false, true, StateAnnounced, true, OpDeposit},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, mixedSpecs())
+			f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+			sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+			slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.seenOpen {
+				f.door(slot.Compartment, true)
+			}
+			// Power cut: the door's real state is now tc.openNow.
+			f.hw.open[slot.Compartment] = tc.openNow
+			f.restart()
+			p := f.parcel("p-1")
+			c := f.comp(slot.Compartment)
+			if p.State != tc.wantState || (p.Compartment != 0) != tc.wantComp || c.Op != tc.wantOp {
+				t.Fatalf("parcel %s in %d, compartment op %q", p.State, p.Compartment, c.Op)
+			}
+			if tc.openNow {
+				f.door(slot.Compartment, false)
+				if p := f.parcel("p-1"); p.State != StateDeposited {
+					t.Fatalf("closing after restart: %s", p.State)
+				}
+			}
+			if n, err := f.st.VerifyAudit(); err != nil || n == 0 {
+				t.Fatalf("audit %d %v", n, err)
+			}
+		})
+	}
+}
+
+func TestAuditTamperDetected(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	f.announce("p-2", "100000000002", "11112222", SizeS)
+	if _, err := f.st.EnterCode(ctx, "00000000"); !errors.Is(err, ErrWrongCode) {
+		t.Fatal(err)
+	}
+	n, err := f.st.VerifyAudit()
+	if err != nil || n < 3 {
+		t.Fatalf("%d %v", n, err)
+	}
+	cases := []struct {
+		name   string
+		tamper func(b *bolt.Bucket) error
+	}{
+		{"edited payload", func(b *bolt.Bucket) error {
+			v := append([]byte(nil), b.Get(audit.Key(2))...)
+			v[len(v)-2] ^= 1
+			return b.Put(audit.Key(2), v)
+		}},
+		{"deleted entry", func(b *bolt.Bucket) error { return b.Delete(audit.Key(2)) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := f.st.db.Update(func(tx *bolt.Tx) error { return tc.tamper(tx.Bucket(bucketAudit)) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.st.VerifyAudit(); !errors.Is(err, audit.ErrBroken) {
+				t.Fatalf("verify = %v, want ErrBroken", err)
+			}
+		})
+	}
+}
+
+func TestAnnounceValidationAndConflicts(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	good := Announcement{ID: "p-1", Waybill: f.cloud.Waybill("RB123456785GB"), Size: SizeS}
+	res, err := f.st.Announce(ctx, []Announcement{
+		good,
+		{ID: "", Waybill: good.Waybill, Size: SizeS},
+		{ID: "p-2", Size: SizeS},
+		{ID: "p-3", Waybill: f.cloud.Waybill("100000000003"), Size: 9},
+		{ID: "p-4", Waybill: good.Waybill, Size: SizeS},
+		{ID: "p-5", Waybill: f.cloud.Waybill("100000000005"), Size: SizeS, Hint: "0123456789"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0] != nil {
+		t.Fatal(res[0])
+	}
+	for i := 1; i < len(res); i++ {
+		if res[i] == nil {
+			t.Fatalf("announcement %d accepted", i)
+		}
+	}
+	if !errors.Is(res[4], ErrConflict) {
+		t.Fatalf("%v", res[4])
+	}
+	// Re-announcing is idempotent.
+	res, err = f.st.Announce(ctx, []Announcement{good})
+	if err != nil || res[0] != nil {
+		t.Fatal(err, res)
+	}
+	st, _ := f.st.Status()
+	if st.Parcels[StateAnnounced] != 1 {
+		t.Fatalf("%+v", st.Parcels)
+	}
+}
+
+func TestStateDirHoldsNoPlaintext(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	canaries := map[string]string{"tracking": "RB987654326GB", "code": "73914682", "pin": "8642", "badge": "CANARY-BADGE-7F3A"}
+	f.announce("p-1", canaries["tracking"], canaries["code"], SizeS)
+	sid := f.courier("c-1", canaries["badge"], canaries["pin"], Rights{Deposit: true})
+	f.deposit(sid, canaries["tracking"])
+	if _, err := f.st.EnterCode(ctx, canaries["code"]); err != nil {
+		t.Fatal(err)
+	}
+	f.st.Close()
+	var corpus strings.Builder
+	corpus.WriteString(f.logs.String())
+	filepath.Walk(f.dir, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(path)
+			corpus.Write(b)
+		}
+		return nil
+	})
+	for what, c := range canaries {
+		if strings.Contains(corpus.String(), c) {
+			t.Errorf("canary %s found in the state directory or logs", what)
+		}
+	}
+	if !strings.Contains(f.logs.String(), "picked_up") && !strings.Contains(f.logs.String(), "reserved") {
+		t.Fatal("the logs are empty: the scan proves nothing")
+	}
+	f.open()
+}
