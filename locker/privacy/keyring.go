@@ -1,0 +1,264 @@
+package privacy
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// KeyringFile is the name of the epoch key file in the state directory.
+const KeyringFile = "epochs.key"
+
+// DefaultEpochLength is the default length of a crypto-shredding epoch.
+const DefaultEpochLength = 7 * 24 * time.Hour
+
+// MaxEpochs is the most keys a keyring holds; retention should destroy old
+// epochs long before. It bounds the key file at about 144 KiB.
+const MaxEpochs = 4096
+
+// Keyring file layout (see docs/adr/0002-crypto-shredding.md), integers
+// big-endian:
+//
+//	"LKEP" | version 0x01 | count uint32 | count × (epoch uint32 | key [32]) | SHA-256(all preceding bytes)
+//
+// Entries are sorted by strictly ascending epoch.
+const (
+	keyringMagic   = "LKEP"
+	keyringVersion = 1
+	keyringHeader  = len(keyringMagic) + 1 + 4
+	keyringEntry   = 4 + 32
+	keyringSum     = sha256.Size
+	keyringMaxLen  = keyringHeader + MaxEpochs*keyringEntry + keyringSum
+)
+
+// ErrKeyringFull is returned by Keyring.Key when the keyring already holds
+// MaxEpochs keys.
+var ErrKeyringFull = errors.New("privacy: keyring is full")
+
+// Keyring holds the random per-epoch keys that seal what the locker stores.
+// Destroying an epoch's key makes everything sealed under it unreadable and
+// unlinkable (crypto-shredding). It is safe for concurrent use.
+type Keyring struct {
+	dir  string
+	mu   sync.RWMutex
+	keys map[uint32]*[32]byte
+}
+
+// OpenKeyring loads <stateDir>/epochs.key (0600; created empty if missing).
+// A corrupt file is an error wrapping ErrCorrupt, never silently reset; a
+// file or directory that group or others can access is an error wrapping
+// ErrInsecurePermissions. Only one process may own stateDir.
+func OpenKeyring(stateDir string) (*Keyring, error) {
+	if err := ensureStateDir(stateDir); err != nil {
+		return nil, err
+	}
+	removeStaleTemps(stateDir, KeyringFile)
+	r := &Keyring{dir: stateDir, keys: map[uint32]*[32]byte{}}
+	data, err := readKeyFile(filepath.Join(stateDir, KeyringFile), int64(keyringMaxLen))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := r.persist(r.keys); err != nil {
+			return nil, err
+		}
+		return r, nil
+	case err != nil:
+		return nil, fmt.Errorf("privacy: open keyring: %w", err)
+	}
+	if r.keys, err = decodeKeyring(data); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Key returns the key of epoch. If there is none it creates a random one and
+// persists it durably before returning it.
+func (r *Keyring) Key(epoch uint32) ([32]byte, error) {
+	if k, ok := r.Lookup(epoch); ok {
+		return k, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if k, ok := r.keys[epoch]; ok {
+		return *k, nil
+	}
+	if len(r.keys) >= MaxEpochs {
+		return [32]byte{}, ErrKeyringFull
+	}
+	k := new([32]byte)
+	if _, err := rand.Read(k[:]); err != nil {
+		return [32]byte{}, fmt.Errorf("privacy: generate epoch key: %w", err)
+	}
+	next := make(map[uint32]*[32]byte, len(r.keys)+1)
+	for e, v := range r.keys {
+		next[e] = v
+	}
+	next[epoch] = k
+	if err := r.persist(next); err != nil {
+		clear(k[:])
+		return [32]byte{}, err
+	}
+	r.keys = next
+	slog.Info("privacy: created epoch key", "epoch", epoch)
+	return *k, nil
+}
+
+// Lookup returns the key of epoch if it exists; it never creates one.
+func (r *Keyring) Lookup(epoch uint32) ([32]byte, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	k, ok := r.keys[epoch]
+	if !ok {
+		return [32]byte{}, false
+	}
+	return *k, true
+}
+
+// Epochs returns the epochs that have a key, sorted ascending.
+func (r *Keyring) Epochs() []uint32 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]uint32, 0, len(r.keys))
+	for e := range r.keys {
+		out = append(out, e)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Destroy durably removes the key of epoch: the key file is rewritten
+// atomically without it, the superseded file is overwritten with zeros, and
+// the in-memory copy is zeroed. Copies already returned by Key or Lookup are
+// the caller's to drop. Destroying an absent epoch is not an error.
+func (r *Keyring) Destroy(epoch uint32) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k, ok := r.keys[epoch]
+	if !ok {
+		return nil
+	}
+	next := make(map[uint32]*[32]byte, len(r.keys))
+	for e, v := range r.keys {
+		if e != epoch {
+			next[e] = v
+		}
+	}
+	if err := r.persist(next); err != nil {
+		return err
+	}
+	r.keys = next
+	clear(k[:])
+	slog.Info("privacy: destroyed epoch key", "epoch", epoch)
+	return nil
+}
+
+// Close zeroes the in-memory keys. The Keyring must not be used afterwards.
+func (r *Keyring) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range r.keys {
+		clear(k[:])
+	}
+	r.keys = nil
+	return nil
+}
+
+// String reveals the epochs, not the keys.
+func (r *Keyring) String() string { return fmt.Sprintf("privacy.Keyring{epochs: %v}", r.Epochs()) }
+
+// EpochOf returns the epoch that contains t for epochs of the given length:
+// Unix seconds divided by the length in seconds. A length under one second
+// means DefaultEpochLength; a time before 1970 is epoch 0.
+func EpochOf(t time.Time, length time.Duration) uint32 {
+	secs := int64(length / time.Second)
+	if secs < 1 {
+		secs = int64(DefaultEpochLength / time.Second)
+	}
+	u := t.Unix()
+	if u < 0 {
+		return 0
+	}
+	return uint32(u / secs)
+}
+
+// EpochStart returns the first instant of epoch for epochs of the given
+// length, with the same treatment of length as EpochOf.
+func EpochStart(epoch uint32, length time.Duration) time.Time {
+	secs := int64(length / time.Second)
+	if secs < 1 {
+		secs = int64(DefaultEpochLength / time.Second)
+	}
+	return time.Unix(int64(epoch)*secs, 0).UTC()
+}
+
+// persist writes keys to the key file durably. The caller holds r.mu or owns
+// r exclusively.
+func (r *Keyring) persist(keys map[uint32]*[32]byte) error {
+	data := encodeKeyring(keys)
+	defer clear(data)
+	if err := writeKeyFile(r.dir, KeyringFile, data); err != nil {
+		return fmt.Errorf("privacy: store keyring: %w", err)
+	}
+	return nil
+}
+
+func encodeKeyring(keys map[uint32]*[32]byte) []byte {
+	epochs := make([]uint32, 0, len(keys))
+	for e := range keys {
+		epochs = append(epochs, e)
+	}
+	slices.Sort(epochs)
+	b := make([]byte, 0, keyringHeader+len(keys)*keyringEntry+keyringSum)
+	b = append(b, keyringMagic...)
+	b = append(b, keyringVersion)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(epochs)))
+	for _, e := range epochs {
+		b = binary.BigEndian.AppendUint32(b, e)
+		b = append(b, keys[e][:]...)
+	}
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+func decodeKeyring(data []byte) (map[uint32]*[32]byte, error) {
+	if len(data) < keyringHeader+keyringSum {
+		return nil, fmt.Errorf("privacy: keyring file has %d bytes, too short: %w", len(data), ErrCorrupt)
+	}
+	if string(data[:len(keyringMagic)]) != keyringMagic {
+		return nil, fmt.Errorf("privacy: keyring file has a bad magic: %w", ErrCorrupt)
+	}
+	if v := data[len(keyringMagic)]; v != keyringVersion {
+		return nil, fmt.Errorf("privacy: keyring file has version %d, want %d: %w", v, keyringVersion, ErrCorrupt)
+	}
+	body, check := data[:len(data)-keyringSum], data[len(data)-keyringSum:]
+	sum := sha256.Sum256(body)
+	if subtle.ConstantTimeCompare(sum[:], check) != 1 {
+		return nil, fmt.Errorf("privacy: keyring file fails its integrity check: %w", ErrCorrupt)
+	}
+	count := binary.BigEndian.Uint32(data[len(keyringMagic)+1:])
+	if count > MaxEpochs || len(body) != keyringHeader+int(count)*keyringEntry {
+		return nil, fmt.Errorf("privacy: keyring file has %d bytes for %d keys: %w", len(data), count, ErrCorrupt)
+	}
+	keys := make(map[uint32]*[32]byte, count)
+	var prev uint32
+	for i := range int(count) {
+		entry := body[keyringHeader+i*keyringEntry:]
+		e := binary.BigEndian.Uint32(entry)
+		if i > 0 && e <= prev {
+			return nil, fmt.Errorf("privacy: keyring file epochs are not ascending: %w", ErrCorrupt)
+		}
+		k := new([32]byte)
+		copy(k[:], entry[4:keyringEntry])
+		keys[e] = k
+		prev = e
+	}
+	return keys, nil
+}
