@@ -3,6 +3,8 @@ package privacy
 import (
 	"encoding/hex"
 	"testing"
+
+	"golang.org/x/crypto/curve25519"
 )
 
 // The golden vectors of docs/privacy.md. They were checked against an
@@ -12,6 +14,7 @@ const (
 	vecLockerID     = "LK-TEST-0001"
 	vecDevicePublic = "07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c"
 	vecFleetPublic  = "5869aff450549732cbaaed5e5df9b30a6da31cb0e5742bad5ad4a1a768f1a67b"
+	vecShared       = "a84dc7c3c8f058b1b2dc4cd1e9b5dc0a7987f88b6a9564cde3391fc421159e77"
 	vecKeyWaybill   = "7fefbf88f450558c7a757c899a20be160620a12b8837db77ac8fe581b87a4384"
 	vecKeyCode      = "40509b59cff276968456ccc56defdefd95b04ebb7df5aeedb048c49abefb5f09"
 	vecKeyCourier   = "bea22610626e9cf899ec6b46ea520fb966c171c0de96faa6fac7757e359d4fb8"
@@ -84,6 +87,30 @@ func TestGoldenVectors(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestSharedSecretVector(t *testing.T) {
+	dp, fp := vectorPrivates()
+	fleetPub, _ := hex.DecodeString(vecFleetPublic)
+	devicePub, _ := hex.DecodeString(vecDevicePublic)
+	tests := []struct {
+		name          string
+		private, peer []byte
+	}{
+		{"device side", dp[:], fleetPub},
+		{"cloud side", fp[:], devicePub},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shared, err := curve25519.X25519(tt.private, tt.peer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := hex.EncodeToString(shared); got != vecShared {
+				t.Fatalf("shared = %s, want %s", got, vecShared)
+			}
+		})
 	}
 }
 
