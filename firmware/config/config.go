@@ -1,0 +1,162 @@
+// Package config reads and validates lockerd's YAML configuration. Every error names the
+// field by its path (compartments[3].size) and, where the file has it, the line, so an
+// installer can fix a config on site without reading code.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxSize bounds a config file: anything larger is not a config.
+const MaxSize = 1 << 20
+
+// Config is lockerd's whole configuration.
+type Config struct {
+	LockerID     string        `yaml:"locker_id"`
+	StateDir     string        `yaml:"state_dir"`
+	Log          Log           `yaml:"log"`
+	Fleet        Fleet         `yaml:"fleet"`
+	Policy       Policy        `yaml:"policy"`
+	Control      Control       `yaml:"control"`
+	Compartments []Compartment `yaml:"compartments"`
+	Hardware     Hardware      `yaml:"hardware"`
+}
+
+// Log selects the log level and format.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // json (default, for the journal) or text
+}
+
+// Fleet pins the keys of the fleet this locker belongs to. The cloud never sends
+// secrets: the locker derives its digest keys from its own private key and the fleet's
+// X25519 public key, and trusts commands signed by the fleet's Ed25519 key.
+type Fleet struct {
+	X25519Public  string `yaml:"x25519_public"`  // 64 hex digits
+	Ed25519Public string `yaml:"ed25519_public"` // 64 hex digits; needed by the cloud link
+}
+
+// Policy overrides the station's default timing and retention rules. Zero fields keep
+// the defaults (locker.DefaultPolicy).
+type Policy struct {
+	Retention           time.Duration `yaml:"retention"`
+	AnnouncedKeep       time.Duration `yaml:"announced_keep"`
+	PurgeAfter          time.Duration `yaml:"purge_after"`
+	EpochLength         time.Duration `yaml:"epoch_length"`
+	CodeThrottle        Throttle      `yaml:"code_throttle"`
+	CourierThrottle     Throttle      `yaml:"courier_throttle"`
+	DoorOpenTimeout     time.Duration `yaml:"door_open_timeout"`
+	LeftOpenAfter       time.Duration `yaml:"left_open_after"`
+	SessionIdle         time.Duration `yaml:"session_idle"`
+	HandoverTimeout     time.Duration `yaml:"handover_timeout"`
+	DuplicateScanWindow time.Duration `yaml:"duplicate_scan_window"`
+}
+
+// Throttle overrides a failure throttle.
+type Throttle struct {
+	MaxFailures int           `yaml:"max_failures"`
+	BaseDelay   time.Duration `yaml:"base_delay"`
+	MaxDelay    time.Duration `yaml:"max_delay"`
+}
+
+// Control is the local API that the front panel (kiosk, keypad service) and the
+// installer's tools use. It listens on a Unix socket only.
+type Control struct {
+	Socket string `yaml:"socket"` // default <state_dir>/control.sock
+	// Admin enables the provisioning endpoints (announce, courier upsert) on the socket,
+	// for commissioning and tests before the cloud link is set up. Off by default.
+	Admin bool `yaml:"admin"`
+}
+
+// Compartment maps one compartment to its place on the hardware.
+type Compartment struct {
+	ID       int    `yaml:"id"`
+	Label    string `yaml:"label"`
+	Size     string `yaml:"size"` // S, M, L, XL
+	Kind     string `yaml:"kind"` // door (default) or shelf
+	Capacity int    `yaml:"capacity"`
+	Door     Door   `yaml:"door"`
+}
+
+// Door says which driver and address opens a compartment and senses its door.
+type Door struct {
+	Driver string `yaml:"driver"` // name of a hardware entry
+	Board  int    `yaml:"board"`  // lock boards: board address
+	Lock   int    `yaml:"lock"`   // lock boards: lock number, 1-based
+}
+
+// Hardware lists the drivers.
+type Hardware struct {
+	LockBoards []LockBoard `yaml:"lockboards"`
+}
+
+// LockBoard is one RS-485 bus with lock-control boards on it.
+type LockBoard struct {
+	Name         string        `yaml:"name"`
+	Port         string        `yaml:"port"`     // prefer /dev/serial/by-id/...
+	Protocol     string        `yaml:"protocol"` // cu16 or 8a
+	Baud         int           `yaml:"baud"`
+	Poll         time.Duration `yaml:"poll"`
+	ReplyTimeout time.Duration `yaml:"reply_timeout"`
+	Retries      int           `yaml:"retries"`
+	Boards       []Board       `yaml:"boards"`
+}
+
+// Board is one lock-control board on a bus.
+type Board struct {
+	Addr           int    `yaml:"addr"`
+	Locks          int    `yaml:"locks"`
+	Polarity       string `yaml:"polarity"` // set-closed (default) or set-open
+	DoorSensors    bool   `yaml:"door_sensors"`
+	SensorPolarity string `yaml:"sensor_polarity"`
+}
+
+// Load reads, decodes and validates the config file at path.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("config: %s is larger than %d bytes", path, MaxSize)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and validates a config document. Unknown fields are errors: a typo in a
+// field name must not silently fall back to a default.
+func Parse(data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if len(root.Content) == 0 {
+		return nil, errors.New("config: empty document")
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.validate(root.Content[0]); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

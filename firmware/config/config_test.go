@@ -1,0 +1,124 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadExample(t *testing.T) {
+	c, err := Load("testdata/pi4-two-cu16.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LockerID != "LK-0001" || len(c.Compartments) != 5 || c.Hardware.LockBoards[0].Poll != 150*time.Millisecond {
+		t.Fatalf("%+v", c)
+	}
+	if c.Compartments[4].Door != (Door{Driver: "bus0", Board: 1, Lock: 1}) {
+		t.Fatalf("%+v", c.Compartments[4])
+	}
+	if c.Policy.CodeThrottle.MaxDelay != 30*time.Minute {
+		t.Fatalf("%+v", c.Policy)
+	}
+}
+
+func example(t *testing.T) string {
+	b, err := os.ReadFile("testdata/pi4-two-cu16.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestErrorsNameFieldAndLine(t *testing.T) {
+	cases := []struct {
+		name     string
+		old, new string
+		want     string // substring of the error, with path and line
+	}{
+		{"unknown size", "size: M,", "size: XXL,", "compartments[2].size (line 33): must be S, M, L or XL"},
+		{"unknown driver", "{driver: bus0, board: 0, lock: 4}", "{driver: bus9, board: 0, lock: 4}", "compartments[3].door.driver (line 34): unknown driver \"bus9\""},
+		{"duplicate lock", "{driver: bus0, board: 0, lock: 2}", "{driver: bus0, board: 0, lock: 1}", "compartments[1].door (line 32): lock bus0/0/1 already opens compartment 1"},
+		{"undeclared board", "{driver: bus0, board: 1, lock: 1}", "{driver: bus0, board: 7, lock: 1}", "compartments[4].door.board (line 35): board 7 is not declared"},
+		{"lock out of range", "board: 1, lock: 1}", "board: 1, lock: 17}", "compartments[4].door.lock (line 35): must be 1..16"},
+		{"duplicate id", "id: 17,", "id: 4,", "compartments[4].id (line 35): duplicate compartment id 4"},
+		{"bad protocol", "protocol: cu16", "protocol: modbus", "hardware.lockboards[0].protocol (line 22): must be cu16 or 8a"},
+		{"duplicate board", "- addr: 1", "- addr: 0", "hardware.lockboards[0].boards[1].addr (line 27): duplicate board address 0"},
+		{"bad polarity", "polarity: set-open", "polarity: inverted", "boards[1].polarity (line 29): must be set-closed or set-open"},
+		{"bad fleet key", "x25519_public: 8520", "x25519_public: zz20", "fleet.x25519_public (line 8): must be 64 hex digits"},
+		{"relative state dir", "state_dir: /var/lib/lockerd", "state_dir: lockerd", "state_dir (line 3): must be an absolute path"},
+		{"bad locker id", "locker_id: LK-0001", "locker_id: LK/0001/#", "locker_id (line 2): must be 1-64 letters"},
+		{"unknown field", "retention: 72h", "retension: 72h", "line 11: field retension not found"},
+		{"wrong type", "retention: 72h", "retention: forever", "line 11"},
+		{"poll too slow", "poll: 150ms", "poll: 5s", "hardware.lockboards[0].poll (line 23): must be between 50ms and 2s"},
+		{"throttle beyond NIST", "max_failures: 5", "max_failures: 500", "policy.code_throttle.max_failures (line 13)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := example(t)
+			if !strings.Contains(doc, tc.old) {
+				t.Fatalf("example lacks %q", tc.old)
+			}
+			_, err := Parse([]byte(strings.Replace(doc, tc.old, tc.new, 1)))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMissingRequired(t *testing.T) {
+	_, err := Parse([]byte("locker_id: X1\n"))
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("%v", err)
+	}
+	for _, want := range []string{"state_dir", "fleet.x25519_public", "compartments (line 1): at least one"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+}
+
+func TestNotAConfig(t *testing.T) {
+	cases := map[string]string{
+		"empty":       "",
+		"binary":      "\x00\x01\x02\xff",
+		"a list":      "- 1\n- 2\n",
+		"bad yaml":    "locker_id: [unclosed\n",
+		"tabs indent": "log:\n\tlevel: info\n",
+	}
+	for name, doc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Parse([]byte(doc)); err == nil || !strings.HasPrefix(err.Error(), "config:") {
+				t.Fatalf("error = %v", err)
+			}
+		})
+	}
+	big := make([]byte, MaxSize+10)
+	path := t.TempDir() + "/big.yaml"
+	if err := os.WriteFile(path, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	doc, err := os.ReadFile("testdata/pi4-two-cu16.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(doc)
+	f.Add([]byte("locker_id: X\ncompartments: [{id: 1}]\n"))
+	f.Add([]byte("a: &a [*a]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err == nil && (c.LockerID == "" || len(c.Compartments) == 0) {
+			t.Fatalf("accepted an invalid config: %+v", c)
+		}
+	})
+}

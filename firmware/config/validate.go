@@ -1,0 +1,262 @@
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FieldError is one problem with one field.
+type FieldError struct {
+	Path string // e.g. compartments[3].door.driver
+	Line int    // 0 when the field is absent from the file
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("config: %s (line %d): %s", e.Path, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("config: %s: %s", e.Path, e.Msg)
+}
+
+type validator struct {
+	root *yaml.Node
+	errs []error
+}
+
+// line finds the line of a dotted path with [i] indexes in the YAML tree; for a missing
+// field it returns the line of the nearest parent that exists.
+func (v *validator) line(path string) int {
+	n, line := v.root, v.root.Line
+	for _, part := range strings.Split(path, ".") {
+		name, idx := part, -1
+		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
+			name = part[:i]
+			idx, _ = strconv.Atoi(part[i+1 : len(part)-1])
+		}
+		if name != "" {
+			if n == nil || n.Kind != yaml.MappingNode {
+				return line
+			}
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == name {
+					next, line = n.Content[i+1], n.Content[i].Line
+					break
+				}
+			}
+			if next == nil {
+				return line
+			}
+			n = next
+		}
+		if idx >= 0 {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n, line = n.Content[idx], n.Content[idx].Line
+		}
+	}
+	return line
+}
+
+func (v *validator) fail(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Path: path, Line: v.line(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+// lockerIDPattern keeps ids safe as MQTT topic levels and file names.
+var lockerIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func (c *Config) validate(root *yaml.Node) error {
+	v := &validator{root: root}
+	if !lockerIDPattern.MatchString(c.LockerID) {
+		v.fail("locker_id", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	if c.StateDir == "" || !filepath.IsAbs(c.StateDir) {
+		v.fail("state_dir", "must be an absolute path")
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		v.fail("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "json", "text":
+	default:
+		v.fail("log.format", "must be json or text, not %q", c.Log.Format)
+	}
+	checkKey(v, "fleet.x25519_public", c.Fleet.X25519Public, true)
+	checkKey(v, "fleet.ed25519_public", c.Fleet.Ed25519Public, false)
+	if c.Control.Socket != "" && !filepath.IsAbs(c.Control.Socket) {
+		v.fail("control.socket", "must be an absolute path")
+	}
+	v.policy(&c.Policy)
+	drivers := v.hardware(&c.Hardware)
+	v.compartments(c.Compartments, drivers)
+	return errors.Join(v.errs...)
+}
+
+func checkKey(v *validator, path, s string, required bool) {
+	if s == "" {
+		if required {
+			v.fail(path, "required: the fleet's public key, 64 hex digits")
+		}
+		return
+	}
+	if b, err := hex.DecodeString(s); err != nil || len(b) != 32 {
+		v.fail(path, "must be 64 hex digits (a 32-byte public key)")
+	}
+}
+
+func (v *validator) policy(p *Policy) {
+	for name, d := range map[string]int64{
+		"retention": int64(p.Retention), "announced_keep": int64(p.AnnouncedKeep),
+		"purge_after": int64(p.PurgeAfter), "epoch_length": int64(p.EpochLength),
+		"door_open_timeout": int64(p.DoorOpenTimeout), "left_open_after": int64(p.LeftOpenAfter),
+		"session_idle": int64(p.SessionIdle), "handover_timeout": int64(p.HandoverTimeout),
+		"duplicate_scan_window": int64(p.DuplicateScanWindow),
+	} {
+		if d < 0 {
+			v.fail("policy."+name, "must not be negative")
+		}
+	}
+	for name, t := range map[string]Throttle{"code_throttle": p.CodeThrottle, "courier_throttle": p.CourierThrottle} {
+		if t.MaxFailures < 0 || t.MaxFailures > 20 {
+			v.fail("policy."+name+".max_failures", "must be 1..20 (NIST SP 800-63B caps consecutive failures at 100)")
+		}
+		if t.BaseDelay < 0 || t.MaxDelay < 0 || (t.MaxDelay > 0 && t.BaseDelay > t.MaxDelay) {
+			v.fail("policy."+name, "needs 0 < base_delay <= max_delay")
+		}
+	}
+}
+
+type driverInfo struct {
+	kind   string
+	boards map[int]int // lockboards: board address -> locks
+}
+
+func (v *validator) hardware(h *Hardware) map[string]driverInfo {
+	drivers := map[string]driverInfo{}
+	ports := map[string]string{}
+	for i, lb := range h.LockBoards {
+		p := fmt.Sprintf("hardware.lockboards[%d]", i)
+		if lb.Name == "" {
+			v.fail(p+".name", "required")
+		} else if _, dup := drivers[lb.Name]; dup {
+			v.fail(p+".name", "duplicate driver name %q", lb.Name)
+		}
+		if lb.Port == "" {
+			v.fail(p+".port", "required (prefer a /dev/serial/by-id/... path)")
+		} else if other, dup := ports[lb.Port]; dup {
+			v.fail(p+".port", "port already used by %q", other)
+		} else {
+			ports[lb.Port] = lb.Name
+		}
+		lo, hi, max := 0, 15, 16
+		switch lb.Protocol {
+		case "cu16":
+		case "8a":
+			lo, hi, max = 1, 255, 24
+		default:
+			v.fail(p+".protocol", "must be cu16 or 8a, not %q", lb.Protocol)
+		}
+		if lb.Poll != 0 && (lb.Poll < 50e6 || lb.Poll > 2e9) {
+			v.fail(p+".poll", "must be between 50ms and 2s (100-200ms recommended)")
+		}
+		info := driverInfo{kind: "lockboard", boards: map[int]int{}}
+		if len(lb.Boards) == 0 {
+			v.fail(p+".boards", "at least one board")
+		}
+		for j, b := range lb.Boards {
+			bp := fmt.Sprintf("%s.boards[%d]", p, j)
+			if b.Addr < lo || b.Addr > hi {
+				v.fail(bp+".addr", "must be %d..%d for %s", lo, hi, lb.Protocol)
+			}
+			if _, dup := info.boards[b.Addr]; dup {
+				v.fail(bp+".addr", "duplicate board address %d on this bus", b.Addr)
+			}
+			locks := b.Locks
+			if locks == 0 {
+				locks = max
+			}
+			if locks < 1 || locks > max {
+				v.fail(bp+".locks", "must be 1..%d", max)
+			}
+			for _, pol := range []struct{ name, val string }{{"polarity", b.Polarity}, {"sensor_polarity", b.SensorPolarity}} {
+				if pol.val != "" && pol.val != "set-closed" && pol.val != "set-open" {
+					v.fail(bp+"."+pol.name, "must be set-closed or set-open, not %q", pol.val)
+				}
+			}
+			info.boards[b.Addr] = locks
+		}
+		if lb.Name != "" {
+			drivers[lb.Name] = info
+		}
+	}
+	return drivers
+}
+
+func (v *validator) compartments(cs []Compartment, drivers map[string]driverInfo) {
+	if len(cs) == 0 {
+		v.fail("compartments", "at least one compartment")
+	}
+	ids := map[int]bool{}
+	addrs := map[string]int{}
+	for i, c := range cs {
+		p := fmt.Sprintf("compartments[%d]", i)
+		if c.ID < 1 || c.ID > 65535 {
+			v.fail(p+".id", "must be 1..65535")
+		} else if ids[c.ID] {
+			v.fail(p+".id", "duplicate compartment id %d", c.ID)
+		}
+		ids[c.ID] = true
+		switch c.Size {
+		case "S", "M", "L", "XL":
+		default:
+			v.fail(p+".size", "must be S, M, L or XL, not %q", c.Size)
+		}
+		switch c.Kind {
+		case "", "door":
+			v.door(p+".door", c.ID, c.Door, drivers, addrs)
+		case "shelf":
+			if c.Capacity < 1 {
+				v.fail(p+".capacity", "a shelf needs a capacity of at least 1")
+			}
+			if c.Door != (Door{}) {
+				v.fail(p+".door", "a shelf has no door")
+			}
+		default:
+			v.fail(p+".kind", "must be door or shelf, not %q", c.Kind)
+		}
+	}
+}
+
+func (v *validator) door(p string, id int, d Door, drivers map[string]driverInfo, addrs map[string]int) {
+	info, ok := drivers[d.Driver]
+	if !ok {
+		v.fail(p+".driver", "unknown driver %q (declare it under hardware)", d.Driver)
+		return
+	}
+	locks, ok := info.boards[d.Board]
+	if !ok {
+		v.fail(p+".board", "board %d is not declared on %q", d.Board, d.Driver)
+		return
+	}
+	if d.Lock < 1 || d.Lock > locks {
+		v.fail(p+".lock", "must be 1..%d on board %d", locks, d.Board)
+		return
+	}
+	key := fmt.Sprintf("%s/%d/%d", d.Driver, d.Board, d.Lock)
+	if other, dup := addrs[key]; dup {
+		v.fail(p, "lock %s already opens compartment %d", key, other)
+		return
+	}
+	addrs[key] = id
+}
