@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -199,3 +200,8 @@ func assertMode(t *testing.T, path string, want fs.FileMode) {
 		t.Fatalf("%s has mode %v, want %v", path, got, want)
 	}
 }
+
+// setUmask sets the process umask and returns the previous one, so a test can
+// show that created modes do not depend on it. Tests that use it must not run
+// in parallel.
+func setUmask(mask int) int { return syscall.Umask(mask) }

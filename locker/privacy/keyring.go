@@ -40,9 +40,15 @@ const (
 	keyringMaxLen  = keyringHeader + MaxEpochs*keyringEntry + keyringSum
 )
 
-// ErrKeyringFull is returned by Keyring.Key when the keyring already holds
-// MaxEpochs keys.
-var ErrKeyringFull = errors.New("privacy: keyring is full")
+// Sentinel errors of the Keyring; compare with errors.Is.
+var (
+	// ErrKeyringFull is returned by Keyring.Key when the keyring already
+	// holds MaxEpochs keys.
+	ErrKeyringFull = errors.New("privacy: keyring is full")
+	// ErrKeyringClosed is returned by Keyring.Key and Keyring.Destroy after
+	// Close.
+	ErrKeyringClosed = errors.New("privacy: keyring is closed")
+)
 
 // Keyring holds the random per-epoch keys that seal what the locker stores.
 // Destroying an epoch's key makes everything sealed under it unreadable and
@@ -87,6 +93,10 @@ func (r *Keyring) Key(epoch uint32) ([32]byte, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.keys == nil {
+		// Persisting now would write a file without the other keys.
+		return [32]byte{}, ErrKeyringClosed
+	}
 	if k, ok := r.keys[epoch]; ok {
 		return *k, nil
 	}
@@ -141,6 +151,9 @@ func (r *Keyring) Epochs() []uint32 {
 func (r *Keyring) Destroy(epoch uint32) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.keys == nil {
+		return ErrKeyringClosed
+	}
 	k, ok := r.keys[epoch]
 	if !ok {
 		return nil
@@ -160,7 +173,8 @@ func (r *Keyring) Destroy(epoch uint32) error {
 	return nil
 }
 
-// Close zeroes the in-memory keys. The Keyring must not be used afterwards.
+// Close zeroes the in-memory keys. Afterwards Lookup finds nothing and Key
+// and Destroy return ErrKeyringClosed; the key file is left as it is.
 func (r *Keyring) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -126,6 +126,30 @@ func TestKeyringDestroy(t *testing.T) {
 	}
 }
 
+func TestKeyringClose(t *testing.T) {
+	dir := newStateDir(t)
+	r, err := OpenKeyring(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1 := mustKey(t, r, 1)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Lookup(1); ok {
+		t.Fatal("Lookup found a key after Close")
+	}
+	if _, err := r.Key(2); !errors.Is(err, ErrKeyringClosed) {
+		t.Fatalf("Key after Close: %v, want ErrKeyringClosed", err)
+	}
+	if err := r.Destroy(1); !errors.Is(err, ErrKeyringClosed) {
+		t.Fatalf("Destroy after Close: %v, want ErrKeyringClosed", err)
+	}
+	if k, ok := openKeyring(t, dir).Lookup(1); !ok || k != k1 {
+		t.Fatal("Close changed the key file")
+	}
+}
+
 func TestKeyringConcurrentKey(t *testing.T) {
 	r := openKeyring(t, newStateDir(t))
 	const workers = 8
