@@ -1,0 +1,306 @@
+package protocol
+
+import (
+	"time"
+	"unicode/utf8"
+)
+
+// Limits of command bodies.
+const (
+	// MaxAnnounceBatch is the most parcels one announce command may carry.
+	MaxAnnounceBatch = 100
+	// MaxAuditRange is the most audit entries one audit-range reply returns.
+	MaxAuditRange = 500
+	// maxHintRunes is an ellipsis plus at most four characters of the number.
+	maxHintRunes = 5
+)
+
+// AnnounceBody announces parcels that couriers will deposit.
+type AnnounceBody struct {
+	Parcels []AnnouncedParcel `json:"parcels"`
+}
+
+// AnnouncedParcel is one parcel of an announce batch. It carries digests
+// computed by the cloud with keys both sides derive, never the tracking
+// number or the pickup code.
+type AnnouncedParcel struct {
+	Parcel   string    `json:"parcel"`             // opaque parcel id assigned by the cloud
+	Waybill  Digest    `json:"waybill"`            // HMAC of the canonical tracking number
+	Size     Size      `json:"size"`               // expected size class
+	Verifier *Digest   `json:"verifier,omitempty"` // HMAC of the pickup code; absent: set later
+	Expires  time.Time `json:"expires,omitzero"`   // drop if not deposited by then; absent: policy
+	Hint     string    `json:"hint,omitempty"`     // masked number: "…" and at most 4 characters
+}
+
+// Type implements Body.
+func (*AnnounceBody) Type() CommandType { return CmdAnnounce }
+
+// Validate implements Body.
+func (b *AnnounceBody) Validate() error {
+	switch {
+	case len(b.Parcels) == 0:
+		return schemaErr("body.parcels", ProblemBadValue, "empty batch")
+	case len(b.Parcels) > MaxAnnounceBatch:
+		return schemaErr("body.parcels", ProblemTooMany, "%d parcels, at most %d per batch", len(b.Parcels), MaxAnnounceBatch)
+	}
+	seen := make(map[string]bool, len(b.Parcels))
+	for i, p := range b.Parcels {
+		path := index("body.parcels", i)
+		if err := checkID(path+".parcel", p.Parcel); err != nil {
+			return err
+		}
+		if seen[p.Parcel] {
+			return schemaErr(path+".parcel", ProblemBadValue, "parcel id repeated in the batch")
+		}
+		seen[p.Parcel] = true
+		if err := checkDigest(path+".waybill", p.Waybill); err != nil {
+			return err
+		}
+		if !p.Size.Valid() {
+			return schemaErr(path+".size", ProblemBadValue, "want S, M, L or XL")
+		}
+		if p.Verifier != nil {
+			if err := checkDigest(path+".verifier", *p.Verifier); err != nil {
+				return err
+			}
+		}
+		if err := checkHint(path+".hint", p.Hint); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetVerifierBody sets or replaces the pickup-code verifier of a parcel.
+type SetVerifierBody struct {
+	Parcel   string `json:"parcel"`
+	Verifier Digest `json:"verifier"`
+}
+
+// Type implements Body.
+func (*SetVerifierBody) Type() CommandType { return CmdSetVerifier }
+
+// Validate implements Body.
+func (b *SetVerifierBody) Validate() error {
+	if err := checkID("body.parcel", b.Parcel); err != nil {
+		return err
+	}
+	return checkDigest("body.verifier", b.Verifier)
+}
+
+// CancelBody withdraws an announced parcel that has not been deposited.
+type CancelBody struct {
+	Parcel string `json:"parcel"`
+}
+
+// Type implements Body.
+func (*CancelBody) Type() CommandType { return CmdCancel }
+
+// Validate implements Body.
+func (b *CancelBody) Validate() error { return checkID("body.parcel", b.Parcel) }
+
+// RecallBody marks a deposited parcel for retrieval by a courier.
+type RecallBody struct {
+	Parcel string `json:"parcel"`
+}
+
+// Type implements Body.
+func (*RecallBody) Type() CommandType { return CmdRecall }
+
+// Validate implements Body.
+func (b *RecallBody) Validate() error { return checkID("body.parcel", b.Parcel) }
+
+// CourierUpsertBody creates or replaces a courier credential.
+type CourierUpsertBody struct {
+	Courier    string  `json:"courier"`    // opaque courier id
+	Credential Digest  `json:"credential"` // HMAC of badge token and PIN
+	Rights     []Right `json:"rights"`     // non-empty, no repeats
+}
+
+// Type implements Body.
+func (*CourierUpsertBody) Type() CommandType { return CmdCourierUpsert }
+
+// Validate implements Body.
+func (b *CourierUpsertBody) Validate() error {
+	if err := checkID("body.courier", b.Courier); err != nil {
+		return err
+	}
+	if err := checkDigest("body.credential", b.Credential); err != nil {
+		return err
+	}
+	if len(b.Rights) == 0 {
+		return schemaErr("body.rights", ProblemBadValue, "at least one right")
+	}
+	seen := map[Right]bool{}
+	for i, r := range b.Rights {
+		if !r.Valid() {
+			return schemaErr(index("body.rights", i), ProblemBadValue, "want deposit or retrieve")
+		}
+		if seen[r] {
+			return schemaErr(index("body.rights", i), ProblemBadValue, "right repeated")
+		}
+		seen[r] = true
+	}
+	return nil
+}
+
+// CourierRevokeBody removes a courier credential.
+type CourierRevokeBody struct {
+	Courier string `json:"courier"`
+}
+
+// Type implements Body.
+func (*CourierRevokeBody) Type() CommandType { return CmdCourierRevoke }
+
+// Validate implements Body.
+func (b *CourierRevokeBody) Validate() error { return checkID("body.courier", b.Courier) }
+
+// OpenCompartmentBody opens one door remotely. The device audits it and
+// limits how often it may happen.
+type OpenCompartmentBody struct {
+	Compartment uint16     `json:"compartment"` // 1..65535
+	Reason      OpenReason `json:"reason"`
+	Operator    string     `json:"operator"` // opaque operator id, audited
+}
+
+// Type implements Body.
+func (*OpenCompartmentBody) Type() CommandType { return CmdOpenCompartment }
+
+// Validate implements Body.
+func (b *OpenCompartmentBody) Validate() error {
+	if err := checkCompartment("body.compartment", b.Compartment); err != nil {
+		return err
+	}
+	if !b.Reason.Valid() {
+		return schemaErr("body.reason", ProblemBadValue, "not a known open reason")
+	}
+	return checkID("body.operator", b.Operator)
+}
+
+// DisableCompartmentBody takes a compartment out of service.
+type DisableCompartmentBody struct {
+	Compartment uint16 `json:"compartment"`
+	Operator    string `json:"operator"`
+}
+
+// Type implements Body.
+func (*DisableCompartmentBody) Type() CommandType { return CmdDisableCompartment }
+
+// Validate implements Body.
+func (b *DisableCompartmentBody) Validate() error {
+	if err := checkCompartment("body.compartment", b.Compartment); err != nil {
+		return err
+	}
+	return checkID("body.operator", b.Operator)
+}
+
+// EnableCompartmentBody returns a compartment to service.
+type EnableCompartmentBody struct {
+	Compartment uint16 `json:"compartment"`
+	Operator    string `json:"operator"`
+}
+
+// Type implements Body.
+func (*EnableCompartmentBody) Type() CommandType { return CmdEnableCompartment }
+
+// Validate implements Body.
+func (b *EnableCompartmentBody) Validate() error {
+	if err := checkCompartment("body.compartment", b.Compartment); err != nil {
+		return err
+	}
+	return checkID("body.operator", b.Operator)
+}
+
+// InventoryBody asks for the compartments and what they hold (opaque ids only).
+type InventoryBody struct{}
+
+// Type implements Body.
+func (*InventoryBody) Type() CommandType { return CmdInventory }
+
+// Validate implements Body.
+func (*InventoryBody) Validate() error { return nil }
+
+// StatusBody asks for a status summary.
+type StatusBody struct{}
+
+// Type implements Body.
+func (*StatusBody) Type() CommandType { return CmdStatus }
+
+// Validate implements Body.
+func (*StatusBody) Validate() error { return nil }
+
+// PingBody asks for a reply and nothing else.
+type PingBody struct{}
+
+// Type implements Body.
+func (*PingBody) Type() CommandType { return CmdPing }
+
+// Validate implements Body.
+func (*PingBody) Validate() error { return nil }
+
+// AuditRangeBody asks for audit entries with From <= seq <= To.
+type AuditRangeBody struct {
+	From  uint64 `json:"from"`
+	To    uint64 `json:"to,omitempty"`    // absent or 0: up to the newest
+	Limit int    `json:"limit,omitempty"` // absent or 0: MaxAuditRange
+}
+
+// Type implements Body.
+func (*AuditRangeBody) Type() CommandType { return CmdAuditRange }
+
+// Validate implements Body.
+func (b *AuditRangeBody) Validate() error {
+	if b.To != 0 && b.To < b.From {
+		return schemaErr("body.to", ProblemBadValue, "before from")
+	}
+	if b.Limit < 0 || b.Limit > MaxAuditRange {
+		return schemaErr("body.limit", ProblemBadValue, "want 0..%d", MaxAuditRange)
+	}
+	return nil
+}
+
+func checkID(path, id string) error {
+	if !ValidID(id) {
+		return schemaErr(path, ProblemBadIdentifier, "want 1..64 of A-Z a-z 0-9 . _ : -")
+	}
+	return nil
+}
+
+func checkDigest(path string, d Digest) error {
+	if d.IsZero() {
+		return schemaErr(path, ProblemBadDigest, "all zeros")
+	}
+	return nil
+}
+
+func checkCompartment(path string, c uint16) error {
+	if c == 0 {
+		return schemaErr(path, ProblemBadValue, "want 1..65535")
+	}
+	return nil
+}
+
+// checkHint enforces the masking rule for tracking numbers: nothing but an
+// optional leading ellipsis and at most the last four letters or digits.
+func checkHint(path, hint string) error {
+	if hint == "" {
+		return nil
+	}
+	if utf8.RuneCountInString(hint) > maxHintRunes {
+		return schemaErr(path, ProblemTooLong, "at most an ellipsis and 4 characters")
+	}
+	rest := hint
+	if r, n := utf8.DecodeRuneInString(rest); r == '…' {
+		rest = rest[n:]
+	}
+	if len(rest) == 0 || len(rest) > 4 {
+		return schemaErr(path, ProblemBadValue, "want \"…\" and 1..4 letters or digits")
+	}
+	for i := 0; i < len(rest); i++ {
+		if !isAlnum(rest[i]) {
+			return schemaErr(path, ProblemBadValue, "want \"…\" and 1..4 letters or digits")
+		}
+	}
+	return nil
+}
+

@@ -1,0 +1,182 @@
+package protocol
+
+import (
+	"fmt"
+	"slices"
+)
+
+// The string enumerations of the protocol. Their values go on the wire and
+// into durable logs, so they are explicit constants that never change
+// meaning; new values may be added, old ones never reused. Each type has a
+// Parse function, a Valid method and a list of all values (for docs and
+// tests that keep docs/asyncapi.yaml honest).
+
+// enum is the shared implementation behind every Parse/Valid pair.
+type enum[T ~string] struct {
+	name   string
+	values []T
+}
+
+func (e enum[T]) valid(v T) bool { return slices.Contains(e.values, v) }
+
+func (e enum[T]) parse(s string) (T, error) {
+	if e.valid(T(s)) {
+		return T(s), nil
+	}
+	return "", fmt.Errorf("%w: unknown %s %.32q", ErrSchema, e.name, s)
+}
+
+// CommandType is the "typ" claim of a command: what the cloud asks for.
+type CommandType string
+
+// Command types.
+const (
+	CmdAnnounce           CommandType = "announce"
+	CmdSetVerifier        CommandType = "set-verifier"
+	CmdCancel             CommandType = "cancel"
+	CmdRecall             CommandType = "recall"
+	CmdCourierUpsert      CommandType = "courier-upsert"
+	CmdCourierRevoke      CommandType = "courier-revoke"
+	CmdOpenCompartment    CommandType = "open-compartment"
+	CmdDisableCompartment CommandType = "disable-compartment"
+	CmdEnableCompartment  CommandType = "enable-compartment"
+	CmdInventory          CommandType = "inventory"
+	CmdStatus             CommandType = "status"
+	CmdAuditRange         CommandType = "audit-range"
+	CmdPolicy             CommandType = "policy"
+	CmdPing               CommandType = "ping"
+)
+
+var commandTypes = enum[CommandType]{"command type", []CommandType{
+	CmdAnnounce, CmdSetVerifier, CmdCancel, CmdRecall, CmdCourierUpsert, CmdCourierRevoke,
+	CmdOpenCompartment, CmdDisableCompartment, CmdEnableCompartment, CmdInventory, CmdStatus,
+	CmdAuditRange, CmdPolicy, CmdPing,
+}}
+
+// ParseCommandType parses a command type.
+func ParseCommandType(s string) (CommandType, error) { return commandTypes.parse(s) }
+
+// Valid reports whether c is a defined command type.
+func (c CommandType) Valid() bool { return commandTypes.valid(c) }
+
+// CommandTypes lists every command type.
+func CommandTypes() []CommandType { return slices.Clone(commandTypes.values) }
+
+// Status is the outcome a reply reports. A command gets at most one final
+// status (done, refused, failed, unknown), possibly preceded by accepted.
+type Status string
+
+// Reply statuses.
+const (
+	// StatusAccepted: verified, recorded durably, handed over for execution.
+	StatusAccepted Status = "accepted"
+	// StatusDone: executed; the body holds the result.
+	StatusDone Status = "done"
+	// StatusRefused: not executed; Reason says why. Nothing changed.
+	StatusRefused Status = "refused"
+	// StatusFailed: execution was attempted and failed; Reason says why.
+	StatusFailed Status = "failed"
+	// StatusUnknown: the device restarted while executing it; the outcome is
+	// unknown and it will not be re-run. Ask with status or inventory.
+	StatusUnknown Status = "unknown"
+)
+
+var statuses = enum[Status]{"status", []Status{StatusAccepted, StatusDone, StatusRefused, StatusFailed, StatusUnknown}}
+
+// ParseStatus parses a reply status.
+func ParseStatus(s string) (Status, error) { return statuses.parse(s) }
+
+// Valid reports whether s is a defined status.
+func (s Status) Valid() bool { return statuses.valid(s) }
+
+// Final reports whether no further reply follows for the same command.
+func (s Status) Final() bool { return s.Valid() && s != StatusAccepted }
+
+// Statuses lists every status.
+func Statuses() []Status { return slices.Clone(statuses.values) }
+
+// Reason is the machine-readable cause of a refused, failed or unknown reply.
+type Reason string
+
+// Refusal reasons found by the link before any handler runs.
+const (
+	ReasonMalformed     Reason = "malformed"      // not a compact JWS, or not JSON
+	ReasonTooLarge      Reason = "too_large"      // over the size limit
+	ReasonBadHeader     Reason = "bad_header"     // alg other than EdDSA, crit, b64, ...
+	ReasonBadSignature  Reason = "bad_signature"  // no pinned fleet key verifies it
+	ReasonBadAudience   Reason = "bad_audience"   // aud is another locker
+	ReasonExpired       Reason = "expired"        // exp has passed
+	ReasonNotYetValid   Reason = "not_yet_valid"  // iat too far in the future
+	ReasonLifetime      Reason = "lifetime"       // exp - iat longer than allowed
+	ReasonSchema        Reason = "schema"         // claims or body break the schema; Detail says where
+	ReasonUnknownType   Reason = "unknown_type"   // typ is not a known command
+	ReasonBusy          Reason = "busy"           // the command queue is full; retry later
+	ReasonShuttingDown  Reason = "shutting_down"  // the device is stopping
+	ReasonInterrupted   Reason = "interrupted"    // with StatusUnknown: restart during execution
+	ReasonNotFound      Reason = "not_found"      // parcel, courier or compartment unknown
+	ReasonConflict      Reason = "conflict"       // e.g. a waybill already held by another parcel
+	ReasonInvalidState  Reason = "invalid_state"  // e.g. cancel of a deposited parcel
+	ReasonRateLimited   Reason = "rate_limited"   // e.g. remote opens per hour exceeded
+	ReasonDisabled      Reason = "disabled"       // the compartment is disabled
+	ReasonStalePolicy   Reason = "stale_policy"   // policy version not newer than the current one
+	ReasonPartial       Reason = "partial"        // a batch was applied in part; the body lists items
+	ReasonHardware      Reason = "hardware"       // a driver failed (relay, bus)
+	ReasonInternal      Reason = "internal"       // anything else; see the device log
+	ReasonNotSupported  Reason = "not_supported"  // the device does not implement the command
+	ReasonInvalidPolicy Reason = "invalid_policy" // policy values out of the device's range
+)
+
+var reasons = enum[Reason]{"reason", []Reason{
+	ReasonMalformed, ReasonTooLarge, ReasonBadHeader, ReasonBadSignature, ReasonBadAudience,
+	ReasonExpired, ReasonNotYetValid, ReasonLifetime, ReasonSchema, ReasonUnknownType, ReasonBusy,
+	ReasonShuttingDown, ReasonInterrupted, ReasonNotFound, ReasonConflict, ReasonInvalidState,
+	ReasonRateLimited, ReasonDisabled, ReasonStalePolicy, ReasonPartial, ReasonHardware,
+	ReasonInternal, ReasonNotSupported, ReasonInvalidPolicy,
+}}
+
+// ParseReason parses a reason code.
+func ParseReason(s string) (Reason, error) { return reasons.parse(s) }
+
+// Valid reports whether r is a defined reason.
+func (r Reason) Valid() bool { return reasons.valid(r) }
+
+// Reasons lists every reason.
+func Reasons() []Reason { return slices.Clone(reasons.values) }
+
+// EventType names what an event reports.
+type EventType string
+
+// Event types. Each says which body it carries (see EventBodyFor).
+const (
+	EvDeposited    EventType = "deposited"     // ParcelEvent
+	EvPickedUp     EventType = "picked_up"     // ParcelEvent
+	EvExpired      EventType = "expired"       // ParcelEvent
+	EvRetrieved    EventType = "retrieved"     // ParcelEvent
+	EvCancelled    EventType = "cancelled"     // ParcelEvent
+	EvRecalled     EventType = "recalled"      // ParcelEvent
+	EvUnlocked     EventType = "unlocked"      // DoorEvent: the relay was pulsed (not: the door opened)
+	EvUnlockFailed EventType = "unlock_failed" // DoorEvent: the driver failed to pulse
+	EvDoorOpened   EventType = "door_opened"   // DoorEvent: the sensor saw the door open
+	EvDoorClosed   EventType = "door_closed"   // DoorEvent
+	EvJammed       EventType = "jammed"        // DoorEvent: unlocked, but the door never opened
+	EvForced       EventType = "forced"        // DoorEvent: opened without an unlock
+	EvLeftOpen     EventType = "left_open"     // DoorEvent: open longer than the policy allows
+	EvThrottled    EventType = "throttled"     // ThrottledEvent
+	EvHardware     EventType = "hardware"      // HardwareEvent
+	EvHealth       EventType = "health"        // HealthEvent, periodic
+)
+
+var eventTypes = enum[EventType]{"event type", []EventType{
+	EvDeposited, EvPickedUp, EvExpired, EvRetrieved, EvCancelled, EvRecalled, EvUnlocked,
+	EvUnlockFailed, EvDoorOpened, EvDoorClosed, EvJammed, EvForced, EvLeftOpen, EvThrottled,
+	EvHardware, EvHealth,
+}}
+
+// ParseEventType parses an event type.
+func ParseEventType(s string) (EventType, error) { return eventTypes.parse(s) }
+
+// Valid reports whether e is a defined event type.
+func (e EventType) Valid() bool { return eventTypes.valid(e) }
+
+// EventTypes lists every event type.
+func EventTypes() []EventType { return slices.Clone(eventTypes.values) }

@@ -1,0 +1,148 @@
+package protocol
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// maxDetail bounds the free-text detail of a reply.
+const maxDetail = 200
+
+// Reply answers one command on the locker's reply topic. A command gets an
+// optional StatusAccepted reply and then exactly one final reply; a
+// duplicate of a known command gets the stored final reply again.
+type Reply struct {
+	ID     string          `json:"id,omitempty"`     // the command's jti; absent if it was unreadable
+	Ref    string          `json:"ref"`              // CommandRef of the exact payload answered
+	Typ    CommandType     `json:"typ,omitempty"`    // the command's type, when known
+	Status Status          `json:"status"`           // see Status
+	Reason Reason          `json:"reason,omitempty"` // required unless accepted or done
+	Detail string          `json:"detail,omitempty"` // short and value-free, for people
+	Time   time.Time       `json:"time"`
+	Body   json.RawMessage `json:"body,omitempty"` // result of a done command, per type
+}
+
+// CommandRef identifies the exact bytes of a received command: unpadded
+// base64url of their SHA-256. A sender matches replies on it as well as on
+// the id, so a refusal provoked by a forged command that reuses a genuine
+// command's id is not mistaken for the answer to the genuine one.
+func CommandRef(payload []byte) string {
+	sum := sha256.Sum256(payload)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// Check validates a reply's values; encoders call it before publishing.
+func (r *Reply) Check() error {
+	switch {
+	case r.ID != "" && !ValidID(r.ID):
+		return schemaErr("id", ProblemBadIdentifier, "want 1..64 of A-Z a-z 0-9 . _ : -")
+	case len(r.Ref) != 43:
+		return schemaErr("ref", ProblemBadValue, "want 43 base64url characters")
+	case r.Typ != "" && !r.Typ.Valid():
+		return schemaErr("typ", ProblemUnknownType, "not a known command type")
+	case !r.Status.Valid():
+		return schemaErr("status", ProblemBadValue, "not a known status")
+	case r.Reason != "" && !r.Reason.Valid():
+		return schemaErr("reason", ProblemBadValue, "not a known reason")
+	case r.Reason == "" && r.Status != StatusAccepted && r.Status != StatusDone:
+		return schemaErr("reason", ProblemMissingField, "required with status %s", r.Status)
+	case len(r.Detail) > maxDetail || !utf8.ValidString(r.Detail):
+		return schemaErr("detail", ProblemTooLong, "at most %d bytes of UTF-8", maxDetail)
+	case r.Time.IsZero():
+		return schemaErr("time", ProblemBadValue, "zero time")
+	}
+	return nil
+}
+
+// EncodeReply checks r and encodes it.
+func EncodeReply(r *Reply) ([]byte, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: encode reply: %w", err)
+	}
+	return out, nil
+}
+
+// DecodeReply decodes and checks a reply, ignoring unknown members.
+func DecodeReply(payload []byte) (*Reply, error) {
+	var r Reply
+	if err := decodeLenient(payload, &r, ""); err != nil {
+		return nil, err
+	}
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ShortDetail trims an explanation to what a reply may carry.
+func ShortDetail(s string) string {
+	if !utf8.ValidString(s) {
+		return ""
+	}
+	return truncate(s, maxDetail-len("…"))
+}
+
+// Presence is the retained message on a locker's status topic: the birth
+// message says online, the Last Will (sent by the broker when the connection
+// dies) and a clean shutdown say offline. Boot changes on every start, so a
+// receiver can tell a restart from a reconnect.
+type Presence struct {
+	State   PresenceState `json:"state"`
+	Boot    string        `json:"boot"`
+	Version string        `json:"version"`
+	Time    time.Time     `json:"time,omitzero"`   // absent in the Last Will, which is written at connect time
+	Reason  string        `json:"reason,omitempty"` // offline: "shutdown" or "lost"
+}
+
+// Presence reasons.
+const (
+	PresenceShutdown = "shutdown"
+	PresenceLost     = "lost"
+)
+
+// Check validates a presence message.
+func (p *Presence) Check() error {
+	switch {
+	case !p.State.Valid():
+		return schemaErr("state", ProblemBadValue, "want online or offline")
+	case !ValidID(p.Boot):
+		return schemaErr("boot", ProblemBadIdentifier, "want 1..64 of A-Z a-z 0-9 . _ : -")
+	case !ValidID(p.Version):
+		return schemaErr("version", ProblemBadIdentifier, "want 1..64 of A-Z a-z 0-9 . _ : -")
+	case p.Reason != "" && p.Reason != PresenceShutdown && p.Reason != PresenceLost:
+		return schemaErr("reason", ProblemBadValue, "want shutdown or lost")
+	}
+	return nil
+}
+
+// EncodePresence checks p and encodes it.
+func EncodePresence(p *Presence) ([]byte, error) {
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: encode presence: %w", err)
+	}
+	return out, nil
+}
+
+// DecodePresence decodes and checks a presence message.
+func DecodePresence(payload []byte) (*Presence, error) {
+	var p Presence
+	if err := decodeLenient(payload, &p, ""); err != nil {
+		return nil, err
+	}
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
