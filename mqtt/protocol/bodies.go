@@ -303,4 +303,3 @@ func checkHint(path, hint string) error {
 	}
 	return nil
 }
-

@@ -98,7 +98,7 @@ type Presence struct {
 	State   PresenceState `json:"state"`
 	Boot    string        `json:"boot"`
 	Version string        `json:"version"`
-	Time    time.Time     `json:"time,omitzero"`   // absent in the Last Will, which is written at connect time
+	Time    time.Time     `json:"time,omitzero"`    // absent in the Last Will, which is written at connect time
 	Reason  string        `json:"reason,omitempty"` // offline: "shutdown" or "lost"
 }
 
