@@ -93,6 +93,9 @@ func decode8ARequest(buf []byte) (Request, int, error) {
 		// the virtual board refuses it.
 		return Request{}, i + 1, fmt.Errorf("%w: 8a request: open-all is not supported", ErrMalformed)
 	}
+	if err := Protocol8A.checkAddr(r.Board, r.Lock, true); err != nil {
+		return Request{}, i + 1, fmt.Errorf("%w: 8a request: %w", ErrMalformed, err)
+	}
 	return r, i + p8aShortLen, nil
 }
 
@@ -147,6 +150,9 @@ func decode8AReply(kind Kind, buf []byte) (Reply, int, error) {
 		if want := xor8(f[:6]); f[6] != want {
 			return Reply{}, i + 1, fmt.Errorf("%w: 8a board reply: got %#02x, want %#02x", ErrChecksum, f[6], want)
 		}
+		if f[1] == 0 {
+			return Reply{}, i + 1, fmt.Errorf("%w: 8a board reply: board 0", ErrMalformed)
+		}
 		rep := Reply{
 			Protocol: Protocol8A, Kind: KindBoard, Board: int(f[1]),
 			Locks: uint32(f[4]) | uint32(f[3])<<8 | uint32(f[2])<<16,
@@ -163,8 +169,8 @@ func decode8AReply(kind Kind, buf []byte) (Reply, int, error) {
 		return Reply{}, i + 1, fmt.Errorf("%w: 8a lock reply: got %#02x, want %#02x", ErrChecksum, f[4], want)
 	}
 	lock := int(f[2])
-	if lock < 1 || lock > Protocol8A.MaxLocks() {
-		return Reply{}, i + 1, fmt.Errorf("%w: 8a lock reply: lock %d", ErrMalformed, lock)
+	if err := Protocol8A.checkAddr(int(f[1]), lock, false); err != nil {
+		return Reply{}, i + 1, fmt.Errorf("%w: 8a lock reply: %w", ErrMalformed, err)
 	}
 	rep := Reply{Protocol: Protocol8A, Kind: KindLock, Board: int(f[1]), Lock: lock}
 	if f[3] == p8aSet {
