@@ -105,7 +105,7 @@ func newFixture(t *testing.T, specs []CompartmentSpec) *fixture {
 		Logger:   slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Observer: func(e Event) { f.events = append(f.events, e) }}
 	f.open()
-	t.Cleanup(func() { f.st.Close() })
+	t.Cleanup(func() { f.st.Close(); f.opt.Keyring.Close() })
 	return f
 }
 
@@ -130,6 +130,7 @@ func (f *fixture) restart() {
 	if err := f.st.Close(); err != nil {
 		f.t.Fatal(err)
 	}
+	f.opt.Keyring.Close()
 	f.open()
 }
 

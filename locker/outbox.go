@@ -3,7 +3,11 @@ package locker
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker/audit"
 	"github.com/lockerd/lockerd/locker/privacy"
@@ -105,4 +109,24 @@ func (s *Station) AuditRange(from, to uint64, max int) ([]Event, error) {
 		return ferr
 	})
 	return out, err
+}
+
+// VerifyAuditFile verifies the audit chain of a station store that is not open,
+// read-only, with the station's keys.
+func VerifyAuditFile(path string, keys *privacy.Keys) (int, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		return 0, fmt.Errorf("locker: open store: %w", err)
+	}
+	defer db.Close()
+	var n int
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		if b == nil {
+			return errors.New("locker: store has no audit log")
+		}
+		_, n, err = audit.Verify(b, keys.AuditKey())
+		return err
+	})
+	return n, err
 }

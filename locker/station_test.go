@@ -193,6 +193,7 @@ func TestStateDirHoldsNoPlaintext(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.st.Close()
+	f.opt.Keyring.Close()
 	var corpus strings.Builder
 	corpus.WriteString(f.logs.String())
 	filepath.Walk(f.dir, func(path string, info os.FileInfo, err error) error {

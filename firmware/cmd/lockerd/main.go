@@ -1,0 +1,89 @@
+// Command lockerd is the parcel-locker controller daemon.
+//
+//	lockerd [-config FILE] [run]       run the station (default)
+//	lockerd [-config FILE] check       validate the config and exit
+//	lockerd [-config FILE] identity    print the device's public key for the cloud
+//	lockerd [-config FILE] audit       verify the audit log's hash chain
+//	lockerd version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lockerd/lockerd/firmware"
+	"github.com/lockerd/lockerd/firmware/config"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "lockerd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("lockerd", flag.ContinueOnError)
+	cfgPath := fs.String("config", "/etc/lockerd/lockerd.yaml", "configuration `file`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cmd := "run"
+	if fs.NArg() > 0 {
+		cmd = fs.Arg(0)
+	}
+	if cmd == "version" {
+		fmt.Println(firmware.Version)
+		return nil
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log)
+	slog.SetDefault(log)
+	switch cmd {
+	case "run":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		err := firmware.Run(ctx, cfg, log, firmware.Options{})
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	case "check":
+		fmt.Printf("%s: ok (%d compartments)\n", *cfgPath, len(cfg.Compartments))
+		return nil
+	case "identity":
+		id, _, err := firmware.Secrets(cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("locker_id: %s\nx25519_public: %s\n", cfg.LockerID, id.PublicHex())
+		return nil
+	case "audit":
+		n, err := firmware.VerifyAudit(cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("audit chain verifies: %d entries\n", n)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (run, check, identity, audit, version)", cmd)
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

@@ -1,0 +1,287 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/waybill"
+)
+
+// MaxBody bounds a request body. A 10 kB scan still arrives, so that the station can
+// refuse it with a clear reason rather than the transport with a vague one.
+const MaxBody = 64 << 10
+
+// Server serves the control API for one station.
+type Server struct {
+	st       *locker.Station
+	log      *slog.Logger
+	admin    bool
+	identity IdentityReply
+	mux      *http.ServeMux
+}
+
+// NewServer builds the API. admin enables the provisioning endpoints.
+func NewServer(st *locker.Station, identity IdentityReply, admin bool, log *slog.Logger) *Server {
+	s := &Server{st: st, log: log.With("unit", "control"), admin: admin, identity: identity, mux: http.NewServeMux()}
+	s.mux.HandleFunc("POST "+PathPickup, s.pickup)
+	s.mux.HandleFunc("POST "+PathLogin, s.login)
+	s.mux.HandleFunc("POST "+PathScan, s.scan)
+	s.mux.HandleFunc("POST "+PathCancel, s.cancel)
+	s.mux.HandleFunc("POST "+PathRetrieve, s.retrieve)
+	s.mux.HandleFunc("POST "+PathLogout, s.logout)
+	s.mux.HandleFunc("POST "+PathHandover, s.handover)
+	s.mux.HandleFunc("GET "+PathStatus, s.status)
+	s.mux.HandleFunc("GET "+PathInv, s.inventory)
+	s.mux.HandleFunc("GET "+PathIdentity, func(w http.ResponseWriter, r *http.Request) { reply(w, s.identity) })
+	if admin {
+		s.mux.HandleFunc("POST "+PathAnnounce, s.announce)
+		s.mux.HandleFunc("POST "+PathCourier, s.courier)
+	}
+	return s
+}
+
+// ServeHTTP implements http.Handler with a body limit and an access log without bodies.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(rec, r)
+	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", time.Since(start))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Listen opens the Unix socket at path, replacing a stale socket file. The socket is
+// mode 0660: the front-panel services run in lockerd's group.
+func Listen(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("control: remove stale socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	return ln, nil
+}
+
+// Serve answers requests on ln until ctx ends, then shuts down gracefully and removes
+// the socket file.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	path := ln.Addr().String()
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("control: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	<-done
+	os.Remove(path)
+	return err
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		fail(w, fmt.Errorf("%w: body is not the expected JSON", errBadRequest))
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		fail(w, fmt.Errorf("%w: trailing data after the JSON body", errBadRequest))
+		return false
+	}
+	return true
+}
+
+func reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, err error) {
+	body := ErrorReply{Error: err.Error(), Reason: "internal"}
+	status := http.StatusInternalServerError
+	for _, waybillErr := range []error{waybill.ErrEmpty, waybill.ErrTooLong, waybill.ErrCharset, waybill.ErrCheckDigit, waybill.ErrFormat} {
+		if errors.Is(err, waybillErr) {
+			err = fmt.Errorf("%w: %w", errBadScan, err)
+		}
+	}
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			body.Reason, status = r.reason, r.status
+			break
+		}
+	}
+	var te *locker.ThrottledError
+	if errors.As(err, &te) {
+		body.RetryAfterMS = te.RetryAfter.Milliseconds()
+		w.Header().Set("Retry-After", fmt.Sprint(int(te.RetryAfter.Seconds()+0.999)))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(body)
+}
+
+func answer(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	reply(w, v)
+}
+
+func (s *Server) pickup(w http.ResponseWriter, r *http.Request) {
+	var req CodeRequest
+	if decode(w, r, &req) {
+		res, err := s.st.EnterCode(r.Context(), req.Code)
+		answer(w, res, err)
+	}
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req LoginRequest
+	if decode(w, r, &req) {
+		sid, err := s.st.Login(r.Context(), req.Badge, req.PIN)
+		answer(w, LoginReply{Session: sid}, err)
+	}
+}
+
+func (s *Server) scan(w http.ResponseWriter, r *http.Request) {
+	var req ScanRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	size := locker.SizeUnknown
+	if req.Size != "" {
+		var err error
+		if size, err = locker.ParseSize(req.Size); err != nil {
+			fail(w, fmt.Errorf("%w: %w", errBadRequest, err))
+			return
+		}
+	}
+	slot, err := s.st.Scan(r.Context(), req.Session, req.Scan, size)
+	answer(w, slot, err)
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	var req SessionRequest
+	if decode(w, r, &req) {
+		answer(w, struct{}{}, s.st.Cancel(r.Context(), req.Session))
+	}
+}
+
+func (s *Server) retrieve(w http.ResponseWriter, r *http.Request) {
+	var req SessionRequest
+	if decode(w, r, &req) {
+		slots, err := s.st.Retrieve(r.Context(), req.Session)
+		answer(w, SlotsReply{Slots: slots}, err)
+	}
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	var req SessionRequest
+	if decode(w, r, &req) {
+		s.st.Logout(req.Session)
+		reply(w, struct{}{})
+	}
+}
+
+func (s *Server) handover(w http.ResponseWriter, r *http.Request) {
+	var req ScanRequest
+	if decode(w, r, &req) {
+		slot, err := s.st.Handover(r.Context(), req.Scan)
+		answer(w, slot, err)
+	}
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.st.Status()
+	answer(w, st, err)
+}
+
+func (s *Server) inventory(w http.ResponseWriter, r *http.Request) {
+	inv, err := s.st.Inventory()
+	answer(w, inv, err)
+}
+
+func (s *Server) announce(w http.ResponseWriter, r *http.Request) {
+	var req AnnounceRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	batch := make([]locker.Announcement, len(req.Parcels))
+	for i, a := range req.Parcels {
+		wb, err := privacy.ParseDigest(a.Waybill)
+		if err != nil {
+			fail(w, fmt.Errorf("%w: parcels[%d].waybill: %w", errBadRequest, i, err))
+			return
+		}
+		var v privacy.Digest
+		if a.Verifier != "" {
+			if v, err = privacy.ParseDigest(a.Verifier); err != nil {
+				fail(w, fmt.Errorf("%w: parcels[%d].verifier: %w", errBadRequest, i, err))
+				return
+			}
+		}
+		size, err := locker.ParseSize(a.Size)
+		if err != nil {
+			fail(w, fmt.Errorf("%w: parcels[%d].size: %w", errBadRequest, i, err))
+			return
+		}
+		batch[i] = locker.Announcement{ID: locker.ParcelID(a.ID), Waybill: wb, Verifier: v, Size: size, Hint: a.Hint, Until: a.Until}
+	}
+	errs, err := s.st.Announce(r.Context(), batch)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := AnnounceReply{Errors: make([]string, len(errs))}
+	for i, e := range errs {
+		if e != nil {
+			out.Errors[i] = e.Error()
+		}
+	}
+	reply(w, out)
+}
+
+func (s *Server) courier(w http.ResponseWriter, r *http.Request) {
+	var req CourierRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	cred, err := privacy.ParseDigest(req.Credential)
+	if err != nil {
+		fail(w, fmt.Errorf("%w: credential: %w", errBadRequest, err))
+		return
+	}
+	answer(w, struct{}{}, s.st.UpsertCourier(r.Context(), locker.Courier{ID: req.ID, Credential: cred, Rights: req.Rights}))
+}

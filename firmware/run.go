@@ -1,0 +1,185 @@
+package firmware
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/firmware/control"
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/privacy"
+)
+
+// Version is the firmware version, set at build time with -ldflags "-X ...".
+var Version = "dev"
+
+// Options are what a caller of Run can add to the configuration.
+type Options struct {
+	// Observer is told of every committed event (the simulator prints them). It must
+	// not block.
+	Observer func(locker.Event)
+	// Ready is called once the station serves requests.
+	Ready func()
+}
+
+// StorePath is the station's store inside the state directory.
+func StorePath(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "station.db") }
+
+// SocketPath is the control socket the config names, or its default.
+func SocketPath(cfg *config.Config) string {
+	if cfg.Control.Socket != "" {
+		return cfg.Control.Socket
+	}
+	return filepath.Join(cfg.StateDir, "control.sock")
+}
+
+// Secrets loads (creating on first start) the device identity and derives its keys.
+func Secrets(cfg *config.Config) (*privacy.Identity, *privacy.Keys, error) {
+	id, err := privacy.LoadOrCreateIdentity(cfg.StateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var fleet [32]byte
+	if b, err := hex.DecodeString(cfg.Fleet.X25519Public); err != nil || len(b) != 32 {
+		return nil, nil, errors.New("firmware: fleet.x25519_public is not a 32-byte hex key")
+	} else {
+		copy(fleet[:], b)
+	}
+	keys, err := privacy.DeriveKeys(id, fleet, cfg.LockerID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return id, keys, nil
+}
+
+// Run is lockerd: it runs the station described by cfg until ctx ends, then shuts down
+// cleanly (outputs safe, store closed). It returns nil after a cancellation.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options) (err error) {
+	hardenProcess(log)
+	id, keys, err := Secrets(cfg)
+	if err != nil {
+		return err
+	}
+	keyring, err := privacy.OpenKeyring(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer keyring.Close()
+
+	hw, err := openHardware(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if herr := hw.Halt(); herr != nil {
+			log.Error("halting drivers", "err", herr)
+		}
+	}()
+
+	specs, err := compartmentSpecs(cfg)
+	if err != nil {
+		return err
+	}
+	st, err := locker.Open(locker.Options{LockerID: cfg.LockerID, StorePath: StorePath(cfg), Compartments: specs,
+		Policy: stationPolicy(cfg.Policy), Keys: keys, Keyring: keyring, Unlocker: hw, Doors: hw,
+		Logger: log, Observer: opt.Observer})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	hw.waitReady(ctx, 3*time.Second)
+	hw.setSink(st.DoorChanged)
+	if err := st.Reconcile(ctx); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	goFn := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				cancel(fmt.Errorf("firmware: %s: %w", name, err))
+			}
+		}()
+	}
+	ln, err := control.Listen(SocketPath(cfg))
+	if err != nil {
+		return err
+	}
+	srv := control.NewServer(st, control.IdentityReply{LockerID: cfg.LockerID, Public: id.PublicHex()}, cfg.Control.Admin, log)
+	goFn("station timers", func(ctx context.Context) error { return st.Run(ctx, 200*time.Millisecond) })
+	goFn("control socket", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	goFn("systemd watchdog", watchdog)
+
+	log.Info("lockerd ready", "locker", cfg.LockerID, "version", Version, "compartments", len(specs),
+		"identity", id.PublicHex()[:16])
+	sdNotify("READY=1\nSTATUS=serving")
+	if opt.Ready != nil {
+		opt.Ready()
+	}
+	<-ctx.Done()
+	sdNotify("STOPPING=1")
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	log.Info("lockerd stopped")
+	return nil
+}
+
+func compartmentSpecs(cfg *config.Config) ([]locker.CompartmentSpec, error) {
+	var out []locker.CompartmentSpec
+	for _, c := range cfg.Compartments {
+		size, err := locker.ParseSize(c.Size)
+		if err != nil {
+			return nil, err
+		}
+		kind := locker.KindDoor
+		if c.Kind == "shelf" {
+			kind = locker.KindShelf
+		}
+		out = append(out, locker.CompartmentSpec{ID: locker.CompartmentID(c.ID), Label: c.Label, Size: size,
+			Kind: kind, Capacity: c.Capacity})
+	}
+	return out, nil
+}
+
+// stationPolicy lays the configured overrides over the defaults.
+func stationPolicy(p config.Policy) locker.Policy {
+	out := locker.DefaultPolicy()
+	set := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&out.Retention, p.Retention)
+	set(&out.AnnouncedKeep, p.AnnouncedKeep)
+	set(&out.PurgeAfter, p.PurgeAfter)
+	set(&out.EpochLength, p.EpochLength)
+	set(&out.DoorOpenTimeout, p.DoorOpenTimeout)
+	set(&out.LeftOpenAfter, p.LeftOpenAfter)
+	set(&out.SessionIdle, p.SessionIdle)
+	set(&out.HandoverTimeout, p.HandoverTimeout)
+	set(&out.DuplicateScanWindow, p.DuplicateScanWindow)
+	for _, t := range []struct {
+		dst *locker.ThrottlePolicy
+		src config.Throttle
+	}{{&out.CodeThrottle, p.CodeThrottle}, {&out.CourierThrottle, p.CourierThrottle}} {
+		if t.src.MaxFailures > 0 {
+			t.dst.MaxFailures = t.src.MaxFailures
+		}
+		set(&t.dst.BaseDelay, t.src.BaseDelay)
+		set(&t.dst.MaxDelay, t.src.MaxDelay)
+	}
+	return out
+}

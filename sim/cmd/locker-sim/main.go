@@ -1,0 +1,88 @@
+// Command locker-sim runs a virtual parcel locker: the real lockerd driving virtual
+// CU16 lock boards on a pseudo-terminal, with a simulated cloud. By default it plays a
+// deposit-and-pickup scenario and exits; -serve keeps the station running for manual
+// use of its control socket.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/sim"
+)
+
+func main() {
+	if err := run(); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "locker-sim:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dir := flag.String("dir", "", "working directory (default: a new temporary one, removed at exit)")
+	serve := flag.Bool("serve", false, "keep the station running after the scenario")
+	verbose := flag.Bool("v", false, "show lockerd's own log")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "locker-sim-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	cloud, err := sim.NewCloud()
+	if err != nil {
+		return err
+	}
+	st, err := sim.NewStation(sim.StationOptions{LockerID: "SIM-0001", Dir: filepath.Join(*dir, "SIM-0001"),
+		Cloud: cloud, Logger: log, Person: lockboardtest.OpenThenClose(400*time.Millisecond, 900*time.Millisecond)})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Printf("virtual locker SIM-0001: %d compartments on 2 CU16 boards at %s\n", len(st.Config.Compartments), st.Boards.Path())
+
+	events := sim.NewEvents(1024)
+	ready := make(chan struct{})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx, log, events.Observe, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		return fmt.Errorf("lockerd did not start: %w", err)
+	}
+	sc := &sim.Scenario{Out: os.Stdout, Station: st, Cloud: cloud, Events: events}
+	if err := sc.Run(ctx); err != nil {
+		cancel()
+		<-done
+		return err
+	}
+	if *serve {
+		fmt.Printf("serving; control socket %s (Ctrl-C to stop)\n", st.Config.Control.Socket)
+		<-ctx.Done()
+	}
+	cancel()
+	return <-done
+}

@@ -1,0 +1,174 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/lockerd/lockerd/firmware/control"
+	"github.com/lockerd/lockerd/locker"
+)
+
+// Events fans a station's committed events out to a scenario. Its Observe method is
+// the station's Observer: it never blocks (a full buffer drops, and Wait times out).
+type Events struct {
+	ch chan locker.Event
+}
+
+// NewEvents returns an event feed with room for n undelivered events.
+func NewEvents(n int) *Events { return &Events{ch: make(chan locker.Event, n)} }
+
+// Observe is a locker Observer.
+func (e *Events) Observe(ev locker.Event) {
+	select {
+	case e.ch <- ev:
+	default:
+	}
+}
+
+// Wait returns the first event that matches, or an error after timeout.
+func (e *Events) Wait(ctx context.Context, timeout time.Duration, match func(locker.Event) bool) (locker.Event, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case ev := <-e.ch:
+			if match(ev) {
+				return ev, nil
+			}
+		case <-t.C:
+			return locker.Event{}, errors.New("sim: timed out waiting for an event")
+		case <-ctx.Done():
+			return locker.Event{}, ctx.Err()
+		}
+	}
+}
+
+func isEvent(t locker.EventType, parcel string) func(locker.Event) bool {
+	return func(e locker.Event) bool { return e.Type == t && (parcel == "" || string(e.Parcel) == parcel) }
+}
+
+// Scenario is the scripted demonstration: a courier deposits parcels, recipients pick
+// them up with the codes the cloud "texted" them.
+type Scenario struct {
+	Out     io.Writer
+	Station *Station
+	Cloud   *Cloud
+	Events  *Events
+	// DoorTimeout bounds each wait for a person to open and shut a door.
+	DoorTimeout time.Duration
+}
+
+func (s *Scenario) say(who, format string, args ...any) {
+	fmt.Fprintf(s.Out, "%-9s %s\n", who+":", fmt.Sprintf(format, args...))
+}
+
+// Run plays the scenario against a running station.
+func (s *Scenario) Run(ctx context.Context) error {
+	if s.DoorTimeout == 0 {
+		s.DoorTimeout = 15 * time.Second
+	}
+	cl := s.Station.Client()
+	defer cl.Close()
+	ident, err := cl.Identity(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.Cloud.Enrol(ident.LockerID, ident.Public); err != nil {
+		return err
+	}
+	s.say("cloud", "enrolled locker %s (device key %s…): digest keys derived, nothing secret sent", ident.LockerID, ident.Public[:12])
+
+	badge, pin := "SIM-COURIER-"+RandomCode(6), RandomCode(4)
+	cred, err := s.Cloud.CourierCredential(ident.LockerID, badge, pin)
+	if err != nil {
+		return err
+	}
+	if err := cl.UpsertCourier(ctx, control.CourierRequest{ID: "courier-7", Credential: cred,
+		Rights: locker.Rights{Deposit: true, Retrieve: true}}); err != nil {
+		return err
+	}
+	s.say("cloud", "courier-7 may deposit and retrieve here (credential digest %s…)", cred[:8])
+
+	alice, bob := s.Cloud.NewParcel("S"), s.Cloud.NewParcel("M")
+	bob2 := s.Cloud.NewParcel("L")
+	bob2.Code = bob.Code // one recipient, two parcels, one code
+	var batch []control.Announcement
+	for _, p := range []Parcel{alice, bob, bob2} {
+		a, err := s.Cloud.Announcement(ident.LockerID, p)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, a)
+	}
+	if _, err := cl.Announce(ctx, batch); err != nil {
+		return err
+	}
+	for _, p := range []Parcel{alice, bob, bob2} {
+		s.say("cloud", "announced %s (%s, size %s): waybill digest and code verifier only", p.ID, mask(p.Tracking), p.Size)
+	}
+	s.say("sms", "to Alice: your parcel %s waits at %s, pickup code %s", mask(alice.Tracking), ident.LockerID, alice.Code)
+	s.say("sms", "to Bob: your 2 parcels wait at %s, pickup code %s", ident.LockerID, bob.Code)
+
+	sid, err := cl.Login(ctx, badge, pin)
+	if err != nil {
+		return err
+	}
+	s.say("courier", "logged in with badge and PIN")
+	unannounced := Parcel{Tracking: RandomS10(), Size: "S"}
+	for _, p := range []Parcel{alice, bob, bob2, unannounced} {
+		slot, err := cl.Scan(ctx, sid, p.Tracking+"\r\n", p.Size)
+		if err != nil {
+			return fmt.Errorf("sim: deposit %s: %w", mask(p.Tracking), err)
+		}
+		s.say("courier", "scanned %s -> door %s opens (compartment %d)", mask(p.Tracking), slot.Label, slot.Compartment)
+		if _, err := s.Events.Wait(ctx, s.DoorTimeout, isEvent(locker.EvDeposited, string(slot.Parcel))); err != nil {
+			return fmt.Errorf("sim: door %s: %w", slot.Label, err)
+		}
+		s.say("locker", "door %s closed: %s deposited", slot.Label, slot.Parcel)
+	}
+	if err := cl.Logout(ctx, sid); err != nil {
+		return err
+	}
+
+	if _, err := cl.Pickup(ctx, RandomCode(8)); errors.Is(err, locker.ErrWrongCode) {
+		s.say("keypad", "a mistyped code: %q", err.Error())
+	}
+	for _, who := range []struct {
+		name string
+		p    Parcel
+		n    int
+	}{{"Alice", alice, 1}, {"Bob", bob, 2}} {
+		res, err := cl.Pickup(ctx, who.p.Code)
+		if err != nil {
+			return fmt.Errorf("sim: %s's pickup: %w", who.name, err)
+		}
+		for _, sl := range res.Slots {
+			s.say("keypad", "%s enters the code -> door %s opens", who.name, sl.Label)
+		}
+		for range who.n {
+			ev, err := s.Events.Wait(ctx, s.DoorTimeout, isEvent(locker.EvPickedUp, ""))
+			if err != nil {
+				return fmt.Errorf("sim: %s's door: %w", who.name, err)
+			}
+			s.say("locker", "%s took %s and shut the door: picked up", who.name, ev.Parcel)
+		}
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	s.say("locker", "status: %d compartments, %d free, parcels %v, audit entries %d, events waiting for the cloud %d",
+		st.Compartments, st.Free, st.Parcels, st.AuditSeq, st.Outbox)
+	return nil
+}
+
+// mask shows what a label may show: the last four characters.
+func mask(tracking string) string {
+	if len(tracking) <= 4 {
+		return "…"
+	}
+	return "…" + tracking[len(tracking)-4:]
+}
