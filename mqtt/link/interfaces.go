@@ -1,0 +1,75 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// Handler executes verified commands. The link calls it from one goroutine,
+// one command at a time, only after the command's signature, audience, time
+// window and schema were checked and its id was recorded by the CommandLog.
+// Handle must return when ctx ends.
+type Handler interface {
+	Handle(ctx context.Context, cmd *protocol.Command) Result
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, cmd *protocol.Command) Result
+
+// Handle implements Handler.
+func (f HandlerFunc) Handle(ctx context.Context, cmd *protocol.Command) Result { return f(ctx, cmd) }
+
+// Result is what a Handler reports. Status must be StatusDone,
+// StatusRefused (nothing changed) or StatusFailed (something was attempted);
+// anything else is reported as failed/internal. Reason is required unless
+// done. Body, when not nil, is encoded as JSON into the reply (see
+// protocol.NewResult for the shapes the cloud expects).
+type Result struct {
+	Status protocol.Status
+	Reason protocol.Reason
+	Detail string // short and free of personal data; it goes to the cloud
+	Body   any
+}
+
+// Done is a convenience for a successful Result.
+func Done(body any) Result { return Result{Status: protocol.StatusDone, Body: body} }
+
+// Refused is a convenience for a Result that changed nothing.
+func Refused(reason protocol.Reason, detail string) Result {
+	return Result{Status: protocol.StatusRefused, Reason: reason, Detail: detail}
+}
+
+// ErrInProgress is returned by CommandLog.Begin for an id that was begun and
+// never finished: the device stopped while executing it. The link answers
+// such a command "outcome unknown" and never runs it again.
+var ErrInProgress = errors.New("link: command was in progress when the device stopped")
+
+// CommandLog remembers command ids durably, so that no command runs twice.
+// Implementations must make Begin's record durable before returning nil
+// (the real one lives in the locker store; mqtt/linktest has an in-memory
+// one).
+type CommandLog interface {
+	// Begin records id as in progress until exp and returns (nil, nil) if
+	// id is new. If id is known it records nothing and returns the stored
+	// final reply, or ErrInProgress if the command never finished.
+	Begin(id string, exp time.Time) (*protocol.Reply, error)
+	// Finish stores the final reply of a begun command. Entries may be
+	// forgotten once exp has passed, since expired commands are refused
+	// before Begin.
+	Finish(id string, reply protocol.Reply) error
+}
+
+// Outbox is the device's durable queue of events for the cloud.
+type Outbox interface {
+	// Pending returns up to max events with seq > afterSeq, in seq order.
+	Pending(afterSeq uint64, max int) ([]protocol.Event, error)
+	// Ack removes the event with this seq. The link calls it only after the
+	// broker acknowledged the publish (PUBACK), and in seq order.
+	Ack(seq uint64) error
+	// Wake returns a channel that receives (or is closed) when events are
+	// added, so the link need not poll.
+	Wake() <-chan struct{}
+}

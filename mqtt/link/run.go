@@ -1,0 +1,242 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// ErrRunning is returned by Run when the Link is already running or has run.
+var ErrRunning = errors.New("link: Run may be called only once")
+
+// Link is a running cloud link. Create it with New and start it with Run.
+type Link struct {
+	cfg    Config
+	log    *slog.Logger
+	verify verifier
+	queue  *queue
+	conn   connState
+	lost   chan error // connection lost, or subscription failed: reconnect
+	ran    atomic.Bool
+	stats  counters
+
+	cmdTopic, replyTopic, eventTopic, statusTopic string
+
+	client paho.Client // set by Run before any goroutine starts
+}
+
+// New validates cfg, fills in defaults and returns a Link ready to Run.
+func New(cfg Config) (*Link, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	t := cfg.Topics
+	return &Link{
+		cfg: cfg,
+		log: cfg.Logger.With("component", "mqtt-link", "locker", cfg.LockerID),
+		verify: verifier{
+			lockerID: cfg.LockerID, keys: cfg.FleetKeys, maxSize: cfg.MaxCommandSize,
+			maxSkew: cfg.MaxSkew, maxLifetime: cfg.MaxLifetime,
+		},
+		queue:       newQueue(cfg.QueueBytes, cfg.QueueLen),
+		conn:        newConnState(),
+		lost:        make(chan error, 1),
+		cmdTopic:    t.Command(cfg.LockerID),
+		replyTopic:  t.Reply(cfg.LockerID),
+		eventTopic:  t.Event(cfg.LockerID),
+		statusTopic: t.Status(cfg.LockerID),
+	}, nil
+}
+
+// Run connects, keeps the link up and serves commands and events until ctx
+// ends. It then refuses queued commands ("shutting_down"), publishes the
+// offline presence and disconnects. A cancelled ctx is a clean stop: Run
+// returns nil. Every goroutine Run starts has stopped when it returns.
+func (l *Link) Run(ctx context.Context) error {
+	if !l.ran.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	will, err := protocol.EncodePresence(&protocol.Presence{
+		State: protocol.Offline, Boot: l.cfg.Boot, Version: l.cfg.Version, Reason: protocol.PresenceLost,
+	})
+	if err != nil {
+		return fmt.Errorf("link: encode last will: %w", err)
+	}
+	l.client = paho.NewClient(l.options(will))
+	// The route exists before the first connect: a persistent session may
+	// deliver queued commands before the subscription is renewed.
+	l.client.AddRoute(l.cmdTopic, l.onMessage)
+
+	workCtx, stopWork := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	start := func(f func(context.Context)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(workCtx)
+		}()
+	}
+	start(l.commandWorker)
+	start(l.eventPublisher)
+
+	l.connectionLoop(ctx)
+
+	stopWork()
+	wg.Wait()
+	l.goOffline()
+	return nil
+}
+
+func (l *Link) options(will []byte) *paho.ClientOptions {
+	o := paho.NewClientOptions().
+		AddBroker(l.cfg.Broker).
+		SetClientID(l.cfg.ClientID).
+		SetUsername(l.cfg.Username).
+		SetProtocolVersion(4).
+		// A persistent session keeps commands the cloud sends while the
+		// device is offline; our own outbox, not paho's store, is what makes
+		// events durable.
+		SetCleanSession(false).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetConnectTimeout(l.cfg.Timeout).
+		SetWriteTimeout(l.cfg.Timeout).
+		SetPingTimeout(l.cfg.Timeout).
+		SetKeepAlive(l.cfg.KeepAlive).
+		SetOrderMatters(true).
+		SetBinaryWill(l.statusTopic, will, 1, true).
+		SetOnConnectHandler(l.onConnect).
+		SetConnectionLostHandler(l.onConnectionLost).
+		SetDefaultPublishHandler(l.onUnexpected)
+	if l.cfg.Password != "" {
+		o.SetPassword(l.cfg.Password)
+	}
+	if l.cfg.TLS != nil {
+		o.SetTLSConfig(l.cfg.TLS)
+	}
+	return o
+}
+
+// connectionLoop connects, waits for the connection to drop, backs off and
+// reconnects, until ctx ends.
+func (l *Link) connectionLoop(ctx context.Context) {
+	bo := newBackoff(l.cfg.MinBackoff, l.cfg.MaxBackoff)
+	for ctx.Err() == nil {
+		if err := l.connect(); err != nil {
+			d := bo.next()
+			l.log.Warn("mqtt connect failed", "err", err, "retry_in", d)
+			sleep(ctx, d)
+			continue
+		}
+		up := time.Now()
+		l.conn.set(true)
+		l.log.Info("mqtt connected", "broker", l.cfg.Broker)
+		select {
+		case <-ctx.Done():
+			return // Run publishes the offline presence and disconnects
+		case err := <-l.lost:
+			l.conn.set(false)
+			if l.client.IsConnectionOpen() {
+				l.client.Disconnect(0)
+			}
+			if time.Since(up) > l.cfg.MaxBackoff {
+				bo.reset() // it was a stable connection, not a flapping one
+			}
+			d := bo.next()
+			l.log.Warn("mqtt connection lost", "err", err, "retry_in", d)
+			sleep(ctx, d)
+		}
+	}
+}
+
+// connect makes one attempt. The wait is bounded by the connect timeout
+// and deliberately not by ctx: abandoning a pending attempt would leave a
+// connection that nobody closes.
+func (l *Link) connect() error {
+	tok := l.client.Connect()
+	if !tok.WaitTimeout(l.cfg.Timeout + time.Second) {
+		l.client.Disconnect(0)
+		return errors.New("link: connect timed out")
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("link: connect: %w", err)
+	}
+	return nil
+}
+
+// onConnect runs in a goroutine paho starts after every connect. It renews
+// the subscription (paho does not restore it) and then publishes the
+// retained birth message, so a cloud that sees "online" can send commands.
+// Both waits are bounded by the timeout.
+func (l *Link) onConnect(c paho.Client) {
+	st := c.Subscribe(l.cmdTopic, 1, l.onMessage)
+	if !st.WaitTimeout(l.cfg.Timeout) || st.Error() != nil {
+		l.reconnect(fmt.Errorf("link: subscribe %s: %v", l.cmdTopic, st.Error()))
+		return
+	}
+	if sub, ok := st.(*paho.SubscribeToken); ok && sub.Result()[l.cmdTopic] > 2 {
+		l.reconnect(fmt.Errorf("link: broker refused the subscription to %s (code %#x)", l.cmdTopic, sub.Result()[l.cmdTopic]))
+		return
+	}
+	birth, err := protocol.EncodePresence(&protocol.Presence{
+		State: protocol.Online, Boot: l.cfg.Boot, Version: l.cfg.Version, Time: l.cfg.Now().UTC(),
+	})
+	if err != nil {
+		l.log.Error("encode birth message", "err", err)
+		return
+	}
+	if pt := c.Publish(l.statusTopic, 1, true, birth); !pt.WaitTimeout(l.cfg.Timeout) || pt.Error() != nil {
+		l.log.Warn("birth message not acknowledged", "err", pt.Error())
+	}
+}
+
+func (l *Link) onConnectionLost(_ paho.Client, err error) { l.reconnect(err) }
+
+// reconnect asks the connection loop to drop and rebuild the connection.
+func (l *Link) reconnect(err error) {
+	select {
+	case l.lost <- err:
+	default: // a reconnect is already pending
+	}
+}
+
+func (l *Link) onUnexpected(_ paho.Client, m paho.Message) {
+	l.log.Warn("message on unexpected topic ignored", "topic", m.Topic())
+}
+
+// goOffline publishes the retained offline presence (a clean disconnect
+// does not fire the Last Will) and disconnects.
+func (l *Link) goOffline() {
+	if l.client.IsConnected() {
+		off, err := protocol.EncodePresence(&protocol.Presence{
+			State: protocol.Offline, Boot: l.cfg.Boot, Version: l.cfg.Version,
+			Time: l.cfg.Now().UTC(), Reason: protocol.PresenceShutdown,
+		})
+		if err == nil {
+			if t := l.client.Publish(l.statusTopic, 1, true, off); !t.WaitTimeout(l.cfg.Timeout) || t.Error() != nil {
+				l.log.Warn("offline presence not acknowledged", "err", t.Error())
+			}
+		}
+	}
+	l.conn.set(false)
+	l.client.Disconnect(250)
+	l.log.Info("mqtt link stopped")
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,82 @@
+package link
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// connState is the connection flag with change notification, so that the
+// event publisher can wait for "connected" instead of polling.
+type connState struct {
+	mu      sync.Mutex
+	up      bool
+	changed chan struct{} // closed and replaced on every change
+}
+
+func newConnState() connState { return connState{changed: make(chan struct{})} }
+
+func (c *connState) set(up bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.up != up {
+		c.up = up
+		close(c.changed)
+		c.changed = make(chan struct{})
+	}
+}
+
+func (c *connState) get() (bool, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.up, c.changed
+}
+
+// waitUp blocks until connected or ctx ends, reporting which.
+func (c *connState) waitUp(ctx context.Context) bool {
+	for {
+		up, changed := c.get()
+		if up {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+		}
+	}
+}
+
+// counters are the link's running totals, for health reports.
+type counters struct {
+	received, refused, duplicates, executed, dropped, events atomic.Uint64
+}
+
+// Stats is a snapshot of the link's counters.
+type Stats struct {
+	Connected  bool
+	Queued     int    // commands waiting for the worker
+	Received   uint64 // commands received
+	Refused    uint64 // refused before reaching the handler
+	Duplicates uint64 // answered from the command log
+	Executed   uint64 // handed to the handler
+	Dropped    uint64 // dropped without a reply (queue and busy list full)
+	Events     uint64 // events acknowledged by the broker
+}
+
+// Stats returns a snapshot of the link's counters.
+func (l *Link) Stats() Stats {
+	up, _ := l.conn.get()
+	return Stats{
+		Connected: up, Queued: l.queue.len(),
+		Received: l.stats.received.Load(), Refused: l.stats.refused.Load(),
+		Duplicates: l.stats.duplicates.Load(), Executed: l.stats.executed.Load(),
+		Dropped: l.stats.dropped.Load(), Events: l.stats.events.Load(),
+	}
+}
+
+// Connected reports whether the link is connected to the broker.
+func (l *Link) Connected() bool {
+	up, _ := l.conn.get()
+	return up
+}

@@ -1,0 +1,172 @@
+package link
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		name string
+		rand float64
+		want []time.Duration
+	}{
+		{name: "upper bound", rand: 0.999999, want: []time.Duration{100, 200, 400, 800, 1000, 1000}},
+		{name: "lower bound", rand: 0, want: []time.Duration{50, 100, 200, 400, 500, 500}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBackoff(100*time.Millisecond, time.Second)
+			b.rand = func() float64 { return tc.rand }
+			for i, w := range tc.want {
+				got := b.next().Round(time.Millisecond)
+				if got != w*time.Millisecond {
+					t.Fatalf("step %d: %v, want %v", i, got, w*time.Millisecond)
+				}
+			}
+			b.reset()
+			if got := b.next().Round(time.Millisecond); got != tc.want[0]*time.Millisecond {
+				t.Fatalf("after reset: %v", got)
+			}
+		})
+	}
+}
+
+func TestQueue(t *testing.T) {
+	q := newQueue(10, 2)
+	steps := []struct {
+		name    string
+		payload string
+		ok      bool
+		busy    bool
+	}{
+		{name: "fits", payload: "aaaa", ok: true},
+		{name: "fits again", payload: "bbbb", ok: true},
+		{name: "over count: busy", payload: "c", ok: true, busy: true},
+	}
+	for _, s := range steps {
+		if got := q.push([]byte(s.payload)); got != s.ok {
+			t.Fatalf("%s: push = %v", s.name, got)
+		}
+	}
+	for _, s := range steps {
+		it, ok := q.pop()
+		if !ok || it.busy != s.busy {
+			t.Fatalf("%s: pop = %+v, %v", s.name, it, ok)
+		}
+		if s.busy && it.ref != protocol.CommandRef([]byte(s.payload)) {
+			t.Fatalf("%s: busy item lost its ref", s.name)
+		}
+	}
+	if _, ok := q.pop(); ok {
+		t.Fatal("pop from an empty queue")
+	}
+	q2 := newQueue(3, 100)
+	if !q2.push([]byte("abcd")) {
+		t.Fatal("push over the byte limit must turn busy, not fail")
+	}
+	if it, _ := q2.pop(); !it.busy {
+		t.Fatal("over the byte limit: want a busy item")
+	}
+	for i := 0; i < maxBusy; i++ {
+		q2.push([]byte("abcd"))
+	}
+	if q2.push([]byte("abcd")) {
+		t.Fatal("push beyond the busy list must report a drop")
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	valid := func() Config {
+		return Config{
+			Broker: "tcp://127.0.0.1:1", LockerID: "L1", Topics: protocol.MustTopics("lockers"),
+			FleetKeys: fleetPubs, Boot: "b1", Version: "1.0", Handler: HandlerFunc(nil),
+			Commands: nopLog{}, Outbox: nopOutbox{},
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{name: "valid"},
+		{name: "no broker", mutate: func(c *Config) { c.Broker = "" }, want: "Broker"},
+		{name: "bad locker id", mutate: func(c *Config) { c.LockerID = "a/b" }, want: "LockerID"},
+		{name: "no topics", mutate: func(c *Config) { c.Topics = protocol.Topics{} }, want: "Topics"},
+		{name: "no keys", mutate: func(c *Config) { c.FleetKeys = nil }, want: "FleetKeys"},
+		{name: "short key", mutate: func(c *Config) { c.FleetKeys = []ed25519.PublicKey{make([]byte, 31)} }, want: "Ed25519"},
+		{name: "no boot", mutate: func(c *Config) { c.Boot = "" }, want: "Boot"},
+		{name: "no outbox", mutate: func(c *Config) { c.Outbox = nil }, want: "Outbox"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := valid()
+			if tc.mutate != nil {
+				tc.mutate(&c)
+			}
+			l, err := New(c)
+			if tc.want == "" {
+				if err != nil || l.cfg.Username != "L1" || l.cfg.Timeout != DefaultTimeout {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: got %v, want ErrConfig about %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestReplyFromHandlerResult(t *testing.T) {
+	l, err := New(Config{
+		Broker: "tcp://127.0.0.1:1", LockerID: "L1", Topics: protocol.MustTopics("lockers"),
+		FleetKeys: fleetPubs, Boot: "b1", Version: "1.0", Handler: HandlerFunc(nil),
+		Commands: nopLog{}, Outbox: nopOutbox{}, Now: func() time.Time { return testNow },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := protocol.Reply{ID: "c1", Ref: protocol.CommandRef([]byte("x")), Typ: protocol.CmdPing}
+	tests := []struct {
+		name   string
+		res    Result
+		status protocol.Status
+		reason protocol.Reason
+	}{
+		{name: "done with body", res: Done(protocol.PingResult{Time: testNow, Boot: "b1"}), status: protocol.StatusDone},
+		{name: "refused", res: Refused(protocol.ReasonNotFound, "no such parcel"), status: protocol.StatusRefused, reason: protocol.ReasonNotFound},
+		{name: "accepted is not final", res: Result{Status: protocol.StatusAccepted}, status: protocol.StatusFailed, reason: protocol.ReasonInternal},
+		{name: "unknown reserved for restarts", res: Result{Status: protocol.StatusUnknown, Reason: protocol.ReasonInterrupted}, status: protocol.StatusFailed, reason: protocol.ReasonInternal},
+		{name: "failed without reason", res: Result{Status: protocol.StatusFailed}, status: protocol.StatusFailed, reason: protocol.ReasonInternal},
+		{name: "made-up reason", res: Result{Status: protocol.StatusRefused, Reason: "nope"}, status: protocol.StatusFailed, reason: protocol.ReasonInternal},
+		{name: "body does not encode", res: Done(func() {}), status: protocol.StatusFailed, reason: protocol.ReasonInternal},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := l.replyFrom(base, tc.res)
+			if r.Status != tc.status || r.Reason != tc.reason || r.ID != "c1" {
+				t.Fatalf("got %+v", r)
+			}
+			if err := r.Check(); err != nil {
+				t.Fatalf("reply breaks the rules: %v", err)
+			}
+		})
+	}
+}
+
+type nopLog struct{}
+
+func (nopLog) Begin(string, time.Time) (*protocol.Reply, error) { return nil, nil }
+func (nopLog) Finish(string, protocol.Reply) error              { return nil }
+
+type nopOutbox struct{}
+
+func (nopOutbox) Pending(uint64, int) ([]protocol.Event, error) { return nil, nil }
+func (nopOutbox) Ack(uint64) error                              { return nil }
+func (nopOutbox) Wake() <-chan struct{}                         { return nil }
