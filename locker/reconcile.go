@@ -11,8 +11,13 @@ import (
 //   - door open now: the operation goes on; closing the door completes it;
 //   - door closed, and it was seen open: it opened and closed while we were down, so
 //     the operation completes (a deposit is confirmed, a pickup done);
-//   - door closed, never seen open: nothing went in or out; the operation is undone
-//     (a reserved parcel goes back to waiting, a code keeps working);
+//   - door closed, never seen open: the outcome is unknown (the lock may have been
+//     pulsed and the door opened and shut while we were down). A pickup or retrieval is
+//     undone: the parcel stays, its code keeps working, and an empty door is the worst
+//     that follows. A deposit is not undone, because a parcel that went in would then
+//     sit in a compartment offered to the next courier: the compartment is taken out of
+//     service as FaultUnverified with the parcel still reserved in it, until someone
+//     looks (Resolve);
 //   - sensor not known yet: left as stored; the driver's first report decides.
 //
 // An unlock is never repeated here: a person is no longer waiting at the door.
@@ -50,8 +55,12 @@ func (s *Station) Reconcile(ctx context.Context) error {
 					return err
 				}
 				outcomes["completed"]++
+			case wasOp == OpDeposit:
+				tc.clearOp()
+				tc.Fault = FaultUnverified
+				outcomes["unverified"]++
 			default:
-				if err := t.abortOp(tc, "restart: door never opened"); err != nil {
+				if err := t.abortOp(tc, "restart: door never seen open"); err != nil {
 					return err
 				}
 				outcomes["undone"]++
@@ -67,6 +76,56 @@ func (s *Station) Reconcile(ctx context.Context) error {
 		return fmt.Errorf("locker: reconcile: %w", err)
 	}
 	s.log.Info("reconciled with door sensors", "completed", outcomes["completed"],
-		"undone", outcomes["undone"], "continued", outcomes["continued"])
+		"undone", outcomes["undone"], "continued", outcomes["continued"], "unverified", outcomes["unverified"])
 	return nil
+}
+
+// FaultUnverified marks a compartment whose deposit outcome was unknown after a restart.
+const FaultUnverified = "unverified"
+
+// Resolve settles a compartment marked FaultUnverified once someone has looked inside:
+// present confirms the deposit of the parcel reserved there; otherwise the reservation
+// is released. The compartment returns to service. The operator is audited.
+func (s *Station) Resolve(ctx context.Context, id CompartmentID, present bool, operator string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	c := s.comps[id]
+	if c == nil {
+		return ErrUnknownCompartment
+	}
+	if c.Fault != FaultUnverified {
+		return fmt.Errorf("locker: compartment %d has no unverified deposit", id)
+	}
+	return s.update(func(t *txn) error {
+		c := t.comp(id)
+		c.Fault = ""
+		for _, pid := range append([]ParcelID(nil), c.Parcels...) {
+			p, err := t.parcel(pid)
+			if err != nil {
+				return err
+			}
+			if p.State != StateAnnounced {
+				continue // parcels confirmed earlier stay
+			}
+			if !present {
+				if err := t.releaseParcel(c, pid, "resolved: not in the compartment"); err != nil {
+					return err
+				}
+				continue
+			}
+			np := *p
+			np.State, np.ExpiresAt = StateDeposited, t.now.Add(s.policy.Retention)
+			if err := t.putParcel(p, &np); err != nil {
+				return err
+			}
+			if err := t.emit(Event{Type: EvDeposited, Parcel: pid, Compartment: id, Generation: c.Generation,
+				State: StateDeposited, Actor: operator, Reason: "resolved: found in the compartment"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -76,7 +76,7 @@ func TestRestartReconcilesWithDoors(t *testing.T) {
 		wantOp    Op
 	}{
 		{"opened and closed while down", true, false, StateDeposited, true, OpNone},
-		{"never opened", false, false, StateAnnounced, false, OpNone},
+		{"never seen open", false, false, StateAnnounced, true, OpNone},
 		{"still open", false, true, StateAnnounced, true, OpDeposit},
 	}
 	for _, tc := range cases {
@@ -98,6 +98,26 @@ func TestRestartReconcilesWithDoors(t *testing.T) {
 			c := f.comp(slot.Compartment)
 			if p.State != tc.wantState || (p.Compartment != 0) != tc.wantComp || c.Op != tc.wantOp {
 				t.Fatalf("parcel %s in %d, compartment op %q", p.State, p.Compartment, c.Op)
+			}
+			if !tc.seenOpen && !tc.openNow {
+				if c.Fault != FaultUnverified {
+					t.Fatalf("an unknown deposit outcome must take the compartment out of service: %+v", c)
+				}
+				f.announce("p-2", "100000000002", "", SizeS)
+				f.clock.Advance(2 * time.Second)
+				if s, err := f.st.Scan(ctx, sid, "100000000002", SizeUnknown); !errors.Is(err, ErrNotLoggedIn) {
+					t.Fatalf("sessions do not survive a restart: %+v %v", s, err)
+				}
+				sid = f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+				if s, err := f.st.Scan(ctx, sid, "100000000002", SizeUnknown); err != nil || s.Compartment == slot.Compartment {
+					t.Fatalf("the unverified compartment was offered again: %+v %v", s, err)
+				}
+				if err := f.st.Resolve(ctx, slot.Compartment, true, "op-1"); err != nil {
+					t.Fatal(err)
+				}
+				if p := f.parcel("p-1"); p.State != StateDeposited || f.comp(slot.Compartment).Fault != "" {
+					t.Fatalf("resolved present: %+v", p)
+				}
 			}
 			if tc.openNow {
 				f.door(slot.Compartment, false)

@@ -24,9 +24,11 @@ type StationOptions struct {
 	Boards   int    // CU16 boards on one RS-485 bus; default 2
 	Locks    int    // locks per board; default 12 (24 compartments)
 	Person   lockboardtest.Policy
-	Policy   config.Policy
-	Cloud    *Cloud
-	Logger   *slog.Logger
+	// History bounds the virtual boards' event history (default 10000 events).
+	History int
+	Policy  config.Policy
+	Cloud   *Cloud
+	Logger  *slog.Logger
 }
 
 // Station is a virtual locker: virtual CU16 boards on a pty and a lockerd config that
@@ -73,7 +75,7 @@ func NewStation(o StationOptions) (*Station, error) {
 		boards = append(boards, config.Board{Addr: b, Locks: o.Locks})
 	}
 	set, err := lockboardtest.New(lockboardtest.Config{Protocol: lockboard.ProtocolCU16, Boards: specs,
-		Link: filepath.Join(o.Dir, "ttyRS485"), Person: o.Person, Logger: o.Logger.With("unit", "virtual-board")})
+		Link: filepath.Join(o.Dir, "ttyRS485"), Person: o.Person, HistoryLimit: o.History, Logger: o.Logger.With("unit", "virtual-board")})
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,15 @@ const (
 	PathIdentity = "/v1/identity"
 	PathAnnounce = "/v1/admin/announce"
 	PathCourier  = "/v1/admin/courier"
+	PathResolve  = "/v1/admin/resolve"
 )
+
+// ResolveRequest settles an unverified compartment after someone looked inside (admin).
+type ResolveRequest struct {
+	Compartment int    `json:"compartment"`
+	Present     bool   `json:"present"`
+	Operator    string `json:"operator"`
+}
 
 // CodeRequest is a recipient's code entry.
 type CodeRequest struct {

@@ -142,3 +142,8 @@ func (c *Client) Announce(ctx context.Context, parcels []Announcement) (Announce
 func (c *Client) UpsertCourier(ctx context.Context, req CourierRequest) error {
 	return c.call(ctx, "POST", PathCourier, req, nil)
 }
+
+// Resolve settles an unverified compartment (admin endpoint).
+func (c *Client) Resolve(ctx context.Context, req ResolveRequest) error {
+	return c.call(ctx, "POST", PathResolve, req, nil)
+}

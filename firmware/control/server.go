@@ -19,7 +19,7 @@ import (
 
 // MaxBody bounds a request body. A 10 kB scan still arrives, so that the station can
 // refuse it with a clear reason rather than the transport with a vague one.
-const MaxBody = 64 << 10
+const MaxBody = 256 << 10
 
 // Server serves the control API for one station.
 type Server struct {
@@ -46,6 +46,7 @@ func NewServer(st *locker.Station, identity IdentityReply, admin bool, log *slog
 	if admin {
 		s.mux.HandleFunc("POST "+PathAnnounce, s.announce)
 		s.mux.HandleFunc("POST "+PathCourier, s.courier)
+		s.mux.HandleFunc("POST "+PathResolve, s.resolve)
 	}
 	return s
 }
@@ -112,6 +113,11 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(w, fmt.Errorf("%w: body larger than %d bytes", errBadRequest, MaxBody))
+			return false
+		}
 		fail(w, fmt.Errorf("%w: body is not the expected JSON", errBadRequest))
 		return false
 	}
@@ -284,4 +290,16 @@ func (s *Server) courier(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answer(w, struct{}{}, s.st.UpsertCourier(r.Context(), locker.Courier{ID: req.ID, Credential: cred, Rights: req.Rights}))
+}
+
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request) {
+	var req ResolveRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Compartment < 1 || req.Compartment > 65535 || req.Operator == "" {
+		fail(w, fmt.Errorf("%w: compartment 1..65535 and operator required", errBadRequest))
+		return
+	}
+	answer(w, struct{}{}, s.st.Resolve(r.Context(), locker.CompartmentID(req.Compartment), req.Present, req.Operator))
 }

@@ -22,13 +22,18 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	// Catch SIGINT/SIGTERM before anything else: a stop that arrives during start-up is
+	// a clean stop too, not a kill.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "lockerd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("lockerd", flag.ContinueOnError)
 	cfgPath := fs.String("config", "/etc/lockerd/lockerd.yaml", "configuration `file`")
 	if err := fs.Parse(args); err != nil {
@@ -50,8 +55,6 @@ func run(args []string) error {
 	slog.SetDefault(log)
 	switch cmd {
 	case "run":
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
 		err := firmware.Run(ctx, cfg, log, firmware.Options{})
 		if errors.Is(err, context.Canceled) {
 			return nil
