@@ -32,7 +32,9 @@ type world struct {
 	faults  []string
 }
 
-func (w *world) fault(format string, args ...any) { w.faults = append(w.faults, fmt.Sprintf(format, args...)) }
+func (w *world) fault(format string, args ...any) {
+	w.faults = append(w.faults, fmt.Sprintf(format, args...))
+}
 
 // TestCrashSafety runs lockerd as a separate process, drives deposits and pickups at
 // it through its control socket while SIGKILLing it at random moments, and checks
