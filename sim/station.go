@@ -29,6 +29,8 @@ type StationOptions struct {
 	Policy  config.Policy
 	Cloud   *Cloud
 	Logger  *slog.Logger
+	// LogLevel is lockerd's log level (default info).
+	LogLevel string
 }
 
 // Station is a virtual locker: virtual CU16 boards on a pty and a lockerd config that
@@ -82,7 +84,7 @@ func NewStation(o StationOptions) (*Station, error) {
 	cfg := &config.Config{
 		LockerID: o.LockerID,
 		StateDir: filepath.Join(o.Dir, "state"),
-		Log:      config.Log{Level: "info", Format: "text"},
+		Log:      config.Log{Level: o.LogLevel, Format: "text"},
 		Fleet:    config.Fleet{X25519Public: o.Cloud.FleetPublicHex()},
 		Policy:   o.Policy,
 		Control:  config.Control{Socket: filepath.Join(o.Dir, "control.sock"), Admin: true},
