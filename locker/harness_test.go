@@ -58,7 +58,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 // fixture is a station with fake hardware and the cloud's side of its keys.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	st     *Station
 	hw     *fakeHW
@@ -67,6 +67,8 @@ type fixture struct {
 	logs   *bytes.Buffer
 	events []Event
 	opt    Options
+
+	fleetPriv [32]byte
 }
 
 var testStart = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
@@ -81,7 +83,7 @@ func mixedSpecs() []CompartmentSpec {
 	return out
 }
 
-func newFixture(t *testing.T, specs []CompartmentSpec) *fixture {
+func newFixture(t testing.TB, specs []CompartmentSpec) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: filepath.Join(t.TempDir(), "state"), hw: &fakeHW{fail: map[CompartmentID]error{}, open: map[CompartmentID]bool{}},
 		clock: &fakeClock{t: testStart}, logs: &bytes.Buffer{}}
@@ -93,6 +95,7 @@ func newFixture(t *testing.T, specs []CompartmentSpec) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.fleetPriv = fleetPriv
 	keys, err := privacy.DeriveKeys(id, fleetPub, "LK-T1")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package locker
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 )
@@ -75,10 +74,8 @@ func (s *Station) Status() (Status, error) {
 	err := s.view(func(tx *boltTx) error {
 		st.Outbox = tx.Bucket(bucketOutbox).Stats().KeyN
 		return tx.Bucket(bucketParcels).ForEach(func(k, v []byte) error {
-			var p struct {
-				State ParcelState `json:"state"`
-			}
-			if err := json.Unmarshal(v, &p); err != nil {
+			var p Parcel
+			if err := p.UnmarshalBinary(v); err != nil {
 				return fmt.Errorf("locker: parcel record %q: %w", k, err)
 			}
 			st.Parcels[p.State]++

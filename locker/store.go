@@ -17,7 +17,8 @@ import (
 
 // Store layout (docs/adr/0003-store-layout.md). One bbolt file; every key is either an
 // opaque id, a big-endian number or a sealed digest; every value is JSON except the audit
-// entries (MAC || JSON) and the outbox (epoch || AEAD-sealed JSON).
+// entries (MAC || JSON), the outbox (epoch || AEAD-sealed JSON) and parcel records,
+// which use the compact binary form in record.go.
 var (
 	bucketMeta         = []byte("meta")
 	bucketCompartments = []byte("compartments") // id (2 BE) -> Compartment
@@ -159,7 +160,7 @@ func (t *txn) putParcel(old, p *Parcel) error {
 		}
 		return t.tx.Bucket(bucketParcels).Delete([]byte(old.ID))
 	}
-	b, err := json.Marshal(p)
+	b, err := p.MarshalBinary()
 	if err != nil {
 		return err
 	}
@@ -313,7 +314,7 @@ func readParcel(tx *bolt.Tx, id ParcelID) (*Parcel, error) {
 		return nil, ErrUnknownParcel
 	}
 	p := new(Parcel)
-	if err := json.Unmarshal(v, p); err != nil {
+	if err := p.UnmarshalBinary(v); err != nil {
 		return nil, fmt.Errorf("locker: parcel record %q: %w", id, err)
 	}
 	return p, nil

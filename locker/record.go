@@ -1,0 +1,168 @@
+package locker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Parcel records are stored in a compact binary form (docs/adr/0003-store-layout.md):
+// at 100,000 waiting parcels the store's size decides the daemon's resident memory,
+// because the kernel maps the pages around every page a lookup touches. JSON spent
+// ~300 bytes a record, most of it hex digests and field names; this spends ~130.
+//
+//	version  1 byte (recordVersion)
+//	flags    1 byte (bit 0: announced; bit 1: has verifier)
+//	state    1 byte (stateCodes)
+//	size     1 byte
+//	epoch    4 bytes BE
+//	compartment 2 bytes BE
+//	generation  uvarint
+//	waybill  32 bytes
+//	verifier 32 bytes, only with flag bit 1
+//	expires, keep, updated, purge: varint unix nanoseconds each (0: zero time)
+//	id, hint, courier: uvarint length + bytes each
+const recordVersion = 1
+
+// stateCodes are the on-disk codes of parcel states; they never change meaning.
+var stateCodes = map[ParcelState]byte{
+	StateAnnounced: 1, StateDeposited: 2, StatePickedUp: 3, StateExpired: 4,
+	StateRetrieved: 5, StateCancelled: 6, StateRecalled: 7,
+}
+
+var errRecord = errors.New("locker: malformed parcel record")
+
+const maxRecordString = 255
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, t.UnixNano())
+}
+
+// MarshalBinary encodes the record for the store.
+func (p Parcel) MarshalBinary() ([]byte, error) {
+	code, ok := stateCodes[p.State]
+	if !ok {
+		return nil, fmt.Errorf("locker: parcel %s: cannot store state %q", p.ID, p.State)
+	}
+	if len(p.ID) > maxRecordString || len(p.Hint) > maxRecordString || len(p.Courier) > maxRecordString {
+		return nil, fmt.Errorf("locker: parcel %s: a field is longer than %d bytes", p.ID, maxRecordString)
+	}
+	var flags byte
+	if p.Announced {
+		flags |= 1
+	}
+	if !p.Verifier.IsZero() {
+		flags |= 2
+	}
+	b := make([]byte, 0, 160)
+	b = append(b, recordVersion, flags, code, byte(p.Size))
+	b = binary.BigEndian.AppendUint32(b, p.Epoch)
+	b = binary.BigEndian.AppendUint16(b, uint16(p.Compartment))
+	b = binary.AppendUvarint(b, p.Generation)
+	b = append(b, p.Waybill[:]...)
+	if flags&2 != 0 {
+		b = append(b, p.Verifier[:]...)
+	}
+	for _, t := range []time.Time{p.ExpiresAt, p.KeepUntil, p.Updated, p.PurgeAt} {
+		b = appendTime(b, t)
+	}
+	for _, s := range []string{string(p.ID), p.Hint, p.Courier} {
+		b = appendString(b, s)
+	}
+	return b, nil
+}
+
+// recordReader consumes a record, remembering the first error.
+type recordReader struct {
+	b   []byte
+	err error
+}
+
+func (r *recordReader) take(n int) []byte {
+	if r.err != nil || len(r.b) < n {
+		r.err = errRecord
+		return make([]byte, n)
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recordReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errRecord
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recordReader) time() time.Time {
+	if r.err != nil {
+		return time.Time{}
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errRecord
+		return time.Time{}
+	}
+	r.b = r.b[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}
+
+func (r *recordReader) string() string {
+	n := r.uvarint()
+	if n > maxRecordString {
+		r.err = errRecord
+		return ""
+	}
+	return string(r.take(int(n)))
+}
+
+// UnmarshalBinary decodes a stored record. It rejects anything it would not write.
+func (p *Parcel) UnmarshalBinary(data []byte) error {
+	r := &recordReader{b: data}
+	head := r.take(4)
+	if r.err != nil || head[0] != recordVersion || head[1]&^3 != 0 {
+		return errRecord
+	}
+	var state ParcelState
+	for s, c := range stateCodes {
+		if c == head[2] {
+			state = s
+		}
+	}
+	if state == "" || Size(head[3]) < SizeUnknown || Size(head[3]) > SizeXL {
+		return errRecord
+	}
+	*p = Parcel{State: state, Size: Size(head[3]), Announced: head[1]&1 != 0}
+	p.Epoch = binary.BigEndian.Uint32(r.take(4))
+	p.Compartment = CompartmentID(binary.BigEndian.Uint16(r.take(2)))
+	p.Generation = r.uvarint()
+	copy(p.Waybill[:], r.take(32))
+	if head[1]&2 != 0 {
+		copy(p.Verifier[:], r.take(32))
+	}
+	p.ExpiresAt, p.KeepUntil, p.Updated, p.PurgeAt = r.time(), r.time(), r.time(), r.time()
+	p.ID, p.Hint, p.Courier = ParcelID(r.string()), r.string(), r.string()
+	if r.err != nil || len(r.b) != 0 || p.ID == "" {
+		return errRecord
+	}
+	return nil
+}

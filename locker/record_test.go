@@ -1,0 +1,88 @@
+package locker
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker/privacy"
+)
+
+func sampleParcel() Parcel {
+	return Parcel{ID: "p-0001", Epoch: 2969, Waybill: privacy.Digest{1, 2, 3}, Verifier: privacy.Digest{9, 8, 7},
+		Hint: "…85GB", Size: SizeL, State: StateDeposited, Announced: true, Compartment: 17, Generation: 300,
+		Courier: "c-1", ExpiresAt: testStart.Add(72 * time.Hour), Updated: testStart.Add(time.Nanosecond)}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	cases := map[string]Parcel{
+		"full":        sampleParcel(),
+		"no verifier": {ID: "u-1", Waybill: privacy.Digest{5}, Size: SizeS, State: StateAnnounced, KeepUntil: testStart},
+		"terminal":    {ID: "x", Waybill: privacy.Digest{5}, Size: SizeXL, State: StatePickedUp, PurgeAt: testStart, Updated: testStart},
+	}
+	for name, p := range cases {
+		t.Run(name, func(t *testing.T) {
+			b, err := p.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var q Parcel
+			if err := q.UnmarshalBinary(b); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(p, q) {
+				t.Fatalf("round trip\n got %+v\nwant %+v", q, p)
+			}
+		})
+	}
+	b, _ := sampleParcel().MarshalBinary()
+	if len(b) > 140 {
+		t.Fatalf("record is %d bytes: the compact form exists to stay small", len(b))
+	}
+}
+
+func TestRecordRejects(t *testing.T) {
+	good, _ := sampleParcel().MarshalBinary()
+	cases := map[string][]byte{
+		"empty":          nil,
+		"truncated":      good[:len(good)-1],
+		"trailing":       append(bytes.Clone(good), 0),
+		"future version": append([]byte{2}, good[1:]...),
+		"unknown state":  append(append([]byte{}, good[:2]...), append([]byte{99}, good[3:]...)...),
+		"unknown flags":  append([]byte{1, 0x80}, good[2:]...),
+	}
+	for name, b := range cases {
+		t.Run(name, func(t *testing.T) {
+			var p Parcel
+			if err := p.UnmarshalBinary(b); err == nil {
+				t.Fatalf("accepted %x", b)
+			}
+		})
+	}
+	bad := sampleParcel()
+	bad.State = "lost"
+	if _, err := bad.MarshalBinary(); err == nil {
+		t.Fatal("stored an unknown state")
+	}
+}
+
+func FuzzRecord(f *testing.F) {
+	good, _ := sampleParcel().MarshalBinary()
+	f.Add(good)
+	f.Add([]byte{1, 0, 1, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var p Parcel
+		if p.UnmarshalBinary(data) != nil {
+			return
+		}
+		again, err := p.MarshalBinary()
+		if err != nil {
+			t.Fatalf("decoded a record it cannot encode: %v", err)
+		}
+		var q Parcel
+		if err := q.UnmarshalBinary(again); err != nil || !reflect.DeepEqual(p, q) {
+			t.Fatalf("re-encoding changed the record: %v", err)
+		}
+	})
+}
