@@ -141,6 +141,14 @@ func TestUnannouncedParcelNeedsSize(t *testing.T) {
 	if reserved == nil || reserved.Waybill == nil || *reserved.Waybill != f.cloud.Waybill("773012345678901") {
 		t.Fatalf("reserved event must carry the cloud-side digest of an unannounced parcel: %+v", reserved)
 	}
+	logged, err := f.st.AuditRange(reserved.Seq, reserved.Seq, 1)
+	if err != nil || len(logged) != 1 || logged[0].Type != EvReserved || logged[0].Waybill != nil {
+		t.Fatalf("the audit log keeps no waybill digest: %+v %v", logged, err)
+	}
+	sent, err := f.st.OutboxPending(reserved.Seq-1, 1)
+	if err != nil || len(sent) != 1 || sent[0].Waybill == nil {
+		t.Fatalf("the outbox carries it to the cloud: %+v %v", sent, err)
+	}
 	f.openClose(5)
 	if p := f.parcel(slot.Parcel); p.State != StateDeposited || p.Announced {
 		t.Fatalf("%+v", p)

@@ -111,8 +111,20 @@ func (s *Station) shredLocked(now time.Time) error {
 	current := s.epochOf(now)
 	var dead []uint32
 	err := s.view(func(tx *boltTx) error {
+		inOutbox := map[uint32]bool{}
+		if err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+			if len(v) >= 4 {
+				inOutbox[binary.BigEndian.Uint32(v)] = true
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		b := tx.Bucket(bucketEpochs)
 		for _, e := range s.keyring.Epochs() {
+			if inOutbox[e] {
+				continue
+			}
 			if e >= current {
 				continue
 			}

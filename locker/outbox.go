@@ -57,13 +57,6 @@ func (s *Station) OutboxAck(seq uint64) error {
 		if v == nil {
 			return nil
 		}
-		if len(v) < 4 {
-			return fmt.Errorf("locker: outbox entry %d malformed", seq)
-		}
-		t := &txn{s: s, tx: tx}
-		if err := t.epochRef(binary.BigEndian.Uint32(v), -1); err != nil {
-			return err
-		}
 		return b.Delete(k)
 	})
 }

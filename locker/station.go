@@ -2,7 +2,6 @@ package locker
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,9 +156,6 @@ func (s *Station) load(specs []CompartmentSpec) error {
 			// Keys are derived from the locker id: a store from another id is unreadable.
 			return fmt.Errorf("locker: store belongs to locker %q, configured as %q", id, s.id)
 		}
-		if v := meta.Get(metaSeq); len(v) == 8 {
-			s.seq = binary.BigEndian.Uint64(v)
-		}
 		var stored Policy
 		if ok, err := getJSON(meta, metaPolicy, &stored); err != nil {
 			return fmt.Errorf("locker: stored policy: %w", err)
@@ -176,10 +172,9 @@ func (s *Station) load(specs []CompartmentSpec) error {
 		if err != nil {
 			return err
 		}
-		s.head = h
-		if h.Seq > s.seq { // the audit log and the sequence move in one transaction
-			return fmt.Errorf("locker: store inconsistent: audit at %d, event sequence at %d", h.Seq, s.seq)
-		}
+		// Every event is in the audit log, written in its transaction: the log's head is
+		// the event sequence.
+		s.head, s.seq = h, h.Seq
 		return s.mergeCompartments(tx, specs)
 	})
 }

@@ -29,7 +29,7 @@ var (
 	bucketIdxExpiry    = []byte("idx_expiry")   // unix nanos (8 BE) || parcel id -> nil (deposited)
 	bucketIdxKeep      = []byte("idx_keep")     // unix nanos || parcel id -> nil (announced)
 	bucketIdxPurge     = []byte("idx_purge")    // unix nanos || parcel id -> nil (terminal)
-	bucketEpochs       = []byte("epochs")       // epoch (4 BE) -> count of records sealed under it
+	bucketEpochs       = []byte("epochs")       // epoch (4 BE) -> count of parcel records sealed under it
 	bucketAudit        = []byte("audit")        // seq (8 BE) -> MAC || event JSON
 	bucketOutbox       = []byte("outbox")       // seq (8 BE) -> epoch (4 BE) || sealed event JSON
 
@@ -38,7 +38,6 @@ var (
 		bucketEpochs, bucketAudit, bucketOutbox}
 
 	metaSchema          = []byte("schema")
-	metaSeq             = []byte("event_seq")
 	metaPolicy          = []byte("policy")
 	metaCodeThrottle    = []byte("throttle_code")
 	metaCourierThrottle = []byte("throttle_courier")
@@ -188,7 +187,14 @@ func (t *txn) emit(e Event) error {
 	if err != nil {
 		return err
 	}
-	h, err := audit.Append(t.tx.Bucket(bucketAudit), t.s.keys.AuditKey(), t.head, payload)
+	// The audit log is kept for years and never shredded: it gets no waybill digest.
+	logged := e
+	logged.Waybill = nil
+	auditPayload, err := json.Marshal(logged)
+	if err != nil {
+		return err
+	}
+	h, err := audit.Append(t.tx.Bucket(bucketAudit), t.s.keys.AuditKey(), t.head, auditPayload)
 	if err != nil {
 		return err
 	}
@@ -200,10 +206,9 @@ func (t *txn) emit(e Event) error {
 	}
 	seqKey := audit.Key(e.Seq)
 	sealed := append(epochKey(ep), privacy.SealBytes(key, payload, seqKey)...)
+	// No epoch reference count for outbox entries: they live minutes, and the shredder
+	// checks the (short) outbox itself, which keeps this hot path one page lighter.
 	if err := t.tx.Bucket(bucketOutbox).Put(seqKey, sealed); err != nil {
-		return err
-	}
-	if err := t.epochRef(ep, +1); err != nil {
 		return err
 	}
 	t.events = append(t.events, e)
@@ -250,10 +255,7 @@ func (s *Station) update(fn func(t *txn) error) error {
 		if err := fn(t); err != nil {
 			return err
 		}
-		if err := t.putComps(); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMeta).Put(metaSeq, binary.BigEndian.AppendUint64(nil, t.seq))
+		return t.putComps()
 	})
 	if err != nil {
 		return err
