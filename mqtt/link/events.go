@@ -23,7 +23,7 @@ var errAckTimeout = errors.New("link: no PUBACK within the timeout")
 // once and first sees them in seq order; the receiver de-duplicates by id.
 func (l *Link) eventPublisher(ctx context.Context) {
 	var after uint64 // highest seq acknowledged in this process
-	for {
+	for ctx.Err() == nil {
 		if !l.conn.waitUp(ctx) {
 			return
 		}

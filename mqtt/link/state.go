@@ -32,9 +32,10 @@ func (c *connState) get() (bool, <-chan struct{}) {
 	return c.up, c.changed
 }
 
-// waitUp blocks until connected or ctx ends, reporting which.
+// waitUp blocks until connected or ctx ends, reporting which. An ended ctx
+// wins even when connected, so loops built on it stop.
 func (c *connState) waitUp(ctx context.Context) bool {
-	for {
+	for ctx.Err() == nil {
 		up, changed := c.get()
 		if up {
 			return true
@@ -45,6 +46,7 @@ func (c *connState) waitUp(ctx context.Context) bool {
 		case <-changed:
 		}
 	}
+	return false
 }
 
 // counters are the link's running totals, for health reports.

@@ -1,0 +1,240 @@
+// Package cloud is the fleet side of the cloud link, for the simulator, the
+// operator CLI and as a reference for cloud teams: it signs commands with
+// the fleet's Ed25519 key, publishes them and awaits their replies by id
+// (re-sending the identical bytes until a final reply or expiry), receives
+// events de-duplicated by id, tracks presence, and computes the digests and
+// verifiers a locker expects (Keys). It speaks only the documented contract
+// (mqtt/protocol, docs/protocol.md), so anything it does can be done from
+// another language.
+package cloud
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultCommandTTL  = 5 * time.Minute
+	DefaultTimeout     = 10 * time.Second
+	DefaultResendAfter = 15 * time.Second
+	DefaultEventBuffer = 100000
+	DefaultDedupWindow = 200000
+)
+
+// Sentinel errors; compare with errors.Is.
+var (
+	// ErrConfig means Dial was given an unusable Config.
+	ErrConfig = errors.New("cloud: bad configuration")
+	// ErrNoReply means no final reply arrived before the context ended.
+	ErrNoReply = errors.New("cloud: no final reply")
+	// ErrExpired means the command expired before a final reply arrived.
+	ErrExpired = errors.New("cloud: command expired without a final reply")
+	// ErrClosed means the Client was closed.
+	ErrClosed = errors.New("cloud: client closed")
+)
+
+// Config configures a Client. Broker, Topics and, for sending commands,
+// SigningKey are required; other zero values mean defaults.
+type Config struct {
+	Broker   string
+	ClientID string // default "cloud"
+	Username string
+	Password string // never logged
+	TLS      *tls.Config
+	Topics   protocol.Topics
+
+	SigningKey ed25519.PrivateKey // the fleet key; nil makes a read-only client
+	KeyID      string             // optional "kid" header
+
+	// Persistent asks the broker to keep the session (and queue events)
+	// while this client is away; it needs a stable ClientID.
+	Persistent bool
+
+	Now         func() time.Time
+	Logger      *slog.Logger
+	CommandTTL  time.Duration // exp - iat of new commands
+	Timeout     time.Duration // connect, subscribe and publish-ack wait
+	ResendAfter time.Duration // re-send an unanswered command after this
+	EventBuffer int           // events held for NextEvent before dropping
+	DedupWindow int           // event ids remembered for de-duplication
+}
+
+// Client is a connection of the fleet side to the broker. It is safe for
+// concurrent use.
+type Client struct {
+	cfg    Config
+	log    *slog.Logger
+	client paho.Client
+
+	waitMu  sync.Mutex
+	waiters map[string]chan *protocol.Reply
+
+	events eventState
+
+	subscribed chan struct{} // closed after the first successful subscribe
+	subOnce    sync.Once
+}
+
+// Dial connects to the broker and subscribes to every locker's replies,
+// events and presence. It returns once the subscriptions are in place, so
+// no reply to a command sent afterwards can be missed.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.Broker == "" || cfg.Topics.Prefix() == "" {
+		return nil, fmt.Errorf("%w: Broker and Topics are required", ErrConfig)
+	}
+	if cfg.SigningKey != nil && len(cfg.SigningKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: SigningKey is not an Ed25519 private key", ErrConfig)
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "cloud"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	for _, d := range []struct {
+		p *time.Duration
+		v time.Duration
+	}{{&cfg.CommandTTL, DefaultCommandTTL}, {&cfg.Timeout, DefaultTimeout}, {&cfg.ResendAfter, DefaultResendAfter}} {
+		if *d.p <= 0 {
+			*d.p = d.v
+		}
+	}
+	if cfg.EventBuffer <= 0 {
+		cfg.EventBuffer = DefaultEventBuffer
+	}
+	if cfg.DedupWindow <= 0 {
+		cfg.DedupWindow = DefaultDedupWindow
+	}
+	c := &Client{
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "mqtt-cloud"),
+		waiters:    make(map[string]chan *protocol.Reply),
+		events:     newEventState(cfg.EventBuffer, cfg.DedupWindow),
+		subscribed: make(chan struct{}),
+	}
+	o := paho.NewClientOptions().
+		AddBroker(cfg.Broker).
+		SetClientID(cfg.ClientID).
+		SetUsername(cfg.Username).
+		SetProtocolVersion(4).
+		SetCleanSession(!cfg.Persistent).
+		SetAutoReconnect(true).
+		SetConnectRetry(false).
+		SetMaxReconnectInterval(30 * time.Second).
+		SetConnectTimeout(cfg.Timeout).
+		SetWriteTimeout(cfg.Timeout).
+		SetOrderMatters(true).
+		SetOnConnectHandler(c.onConnect).
+		SetConnectionLostHandler(func(_ paho.Client, err error) { c.log.Warn("mqtt connection lost", "err", err) }).
+		SetDefaultPublishHandler(c.onMessage)
+	if cfg.Password != "" {
+		o.SetPassword(cfg.Password)
+	}
+	if cfg.TLS != nil {
+		o.SetTLSConfig(cfg.TLS)
+	}
+	c.client = paho.NewClient(o)
+	tok := c.client.Connect()
+	if !tok.WaitTimeout(cfg.Timeout) {
+		c.client.Disconnect(0)
+		return nil, fmt.Errorf("cloud: connect to %s timed out", cfg.Broker)
+	}
+	if err := tok.Error(); err != nil {
+		return nil, fmt.Errorf("cloud: connect to %s: %w", cfg.Broker, err)
+	}
+	t := time.NewTimer(cfg.Timeout)
+	defer t.Stop()
+	select {
+	case <-c.subscribed:
+		return c, nil
+	case <-ctx.Done():
+		c.client.Disconnect(0)
+		return nil, fmt.Errorf("cloud: waiting for subscriptions: %w", ctx.Err())
+	case <-t.C:
+		c.client.Disconnect(0)
+		return nil, errors.New("cloud: subscriptions not acknowledged in time")
+	}
+}
+
+// onConnect renews the subscriptions after every (re)connect; paho runs it
+// in its own goroutine and the wait is bounded.
+func (c *Client) onConnect(pc paho.Client) {
+	t := c.cfg.Topics
+	filters := map[string]byte{
+		t.Wildcard(protocol.KindReply):  1,
+		t.Wildcard(protocol.KindEvent):  1,
+		t.Wildcard(protocol.KindStatus): 1,
+	}
+	tok := pc.SubscribeMultiple(filters, c.onMessage)
+	if !tok.WaitTimeout(c.cfg.Timeout) || tok.Error() != nil {
+		c.log.Error("subscribe failed", "err", tok.Error())
+		return
+	}
+	if st, ok := tok.(*paho.SubscribeToken); ok {
+		for f, code := range st.Result() {
+			if code > 2 {
+				c.log.Error("broker refused a subscription", "filter", f, "code", code)
+				return
+			}
+		}
+	}
+	c.subOnce.Do(func() { close(c.subscribed) })
+}
+
+// onMessage dispatches by topic kind. It runs on paho's router goroutine
+// and never blocks.
+func (c *Client) onMessage(_ paho.Client, m paho.Message) {
+	lockerID, kind, err := c.cfg.Topics.Parse(m.Topic())
+	if err != nil {
+		c.log.Warn("message on an unexpected topic", "topic", m.Topic())
+		return
+	}
+	switch kind {
+	case protocol.KindReply:
+		c.onReply(lockerID, m.Payload())
+	case protocol.KindEvent:
+		c.events.onEvent(c.log, lockerID, m.Payload())
+	case protocol.KindStatus:
+		c.events.onPresence(c.log, lockerID, m.Payload())
+	}
+}
+
+func (c *Client) onReply(lockerID string, payload []byte) {
+	r, err := protocol.DecodeReply(payload)
+	if err != nil {
+		c.log.Warn("invalid reply ignored", "locker", lockerID, "err", err)
+		return
+	}
+	c.waitMu.Lock()
+	ch := c.waiters[lockerID+"/"+r.ID]
+	c.waitMu.Unlock()
+	if ch == nil {
+		return // a reply nobody waits for (e.g. to another cloud instance)
+	}
+	select {
+	case ch <- r:
+	default:
+		c.log.Warn("reply dropped: waiter not keeping up", "locker", lockerID, "id", r.ID)
+	}
+}
+
+// Close disconnects. NextEvent and AwaitPresence return ErrClosed; pending
+// Sends fail when their context ends or the command expires.
+func (c *Client) Close() {
+	c.events.close()
+	c.client.Disconnect(250)
+}

@@ -1,0 +1,82 @@
+package cloud
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/waybill"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// Keys computes the digests one locker expects: waybill digests, pickup-code
+// verifiers and courier credentials. The cloud derives them from the fleet's
+// X25519 private key and the locker's public key (docs/privacy.md); the
+// locker derives the same keys from its side, and neither sends them.
+//
+// The tracking number and the code enter here and leave only as digests;
+// Keys never logs, stores or returns them.
+type Keys struct {
+	k *privacy.Keys
+}
+
+// DeriveKeys derives the keys shared with one locker.
+func DeriveKeys(fleetPrivate, devicePublic [32]byte, lockerID string) (*Keys, error) {
+	k, err := privacy.DeriveCloudKeys(fleetPrivate, devicePublic, lockerID)
+	if err != nil {
+		return nil, fmt.Errorf("cloud: derive keys: %w", err)
+	}
+	return &Keys{k: k}, nil
+}
+
+// Waybill normalises a tracking number the way the locker does on a scan
+// and returns its digest and the masked hint ("…" and at most the last four
+// characters) that may be shown on the locker's screen.
+func (k *Keys) Waybill(trackingNumber string) (protocol.Digest, string, error) {
+	canonical, err := waybill.Normalise(trackingNumber)
+	if err != nil {
+		return protocol.Digest{}, "", fmt.Errorf("cloud: tracking number: %w", err)
+	}
+	return protocol.Digest(k.k.Waybill(canonical)), waybill.Hint(canonical), nil
+}
+
+// CodeVerifier normalises a pickup code (6-8 digits) and returns its
+// verifier, the only form of the code the locker receives.
+func (k *Keys) CodeVerifier(code string) (protocol.Digest, error) {
+	norm, err := privacy.NormaliseCode(code)
+	if err != nil {
+		return protocol.Digest{}, fmt.Errorf("cloud: pickup code: %w", err)
+	}
+	return protocol.Digest(k.k.CodeVerifier(norm)), nil
+}
+
+// CourierCredential returns the credential digest of a courier's badge
+// token and PIN.
+func (k *Keys) CourierCredential(badge, pin string) protocol.Digest {
+	return protocol.Digest(k.k.Courier(badge, pin))
+}
+
+// Parcel builds one announce entry from a tracking number and, optionally,
+// a pickup code (empty: set later with set-verifier). expires may be zero
+// to let the locker's policy decide.
+func (k *Keys) Parcel(parcelID, trackingNumber, code string, size protocol.Size, expires time.Time) (protocol.AnnouncedParcel, error) {
+	wb, hint, err := k.Waybill(trackingNumber)
+	if err != nil {
+		return protocol.AnnouncedParcel{}, err
+	}
+	p := protocol.AnnouncedParcel{Parcel: parcelID, Waybill: wb, Size: size, Hint: hint}
+	if !expires.IsZero() {
+		p.Expires = expires.UTC()
+	}
+	if code != "" {
+		v, err := k.CodeVerifier(code)
+		if err != nil {
+			return protocol.AnnouncedParcel{}, err
+		}
+		p.Verifier = &v
+	}
+	return p, nil
+}
+
+// String never reveals key material.
+func (k *Keys) String() string { return "cloud.Keys{redacted}" }
