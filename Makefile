@@ -27,7 +27,7 @@ test-short:
 	$(GO) test -short $(PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2x -timeout 30m $(BENCHFLAGS) ./locker/... ./drivers/... ./mqtt/... ./firmware/...
+	$(GO) test -run '^$$' -bench . -timeout 30m $(BENCHFLAGS) ./locker/... ./drivers/... ./mqtt/... ./firmware/...
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -66,7 +66,6 @@ func LoadOrCreateIdentity(stateDir string) (*Identity, error) {
 	if err := writeKeyFile(stateDir, IdentityFile, encodeIdentity(id)); err != nil {
 		return nil, fmt.Errorf("privacy: store identity: %w", err)
 	}
-	slog.Info("privacy: created device identity", "public", id.String())
 	return id, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -117,7 +116,6 @@ func (r *Keyring) Key(epoch uint32) ([32]byte, error) {
 		return [32]byte{}, err
 	}
 	r.keys = next
-	slog.Info("privacy: created epoch key", "epoch", epoch)
 	return *k, nil
 }
 
@@ -169,7 +167,6 @@ func (r *Keyring) Destroy(epoch uint32) error {
 	}
 	r.keys = next
 	clear(k[:])
-	slog.Info("privacy: destroyed epoch key", "epoch", epoch)
 	return nil
 }
 
