@@ -9,9 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/creack/pty"
+	"github.com/lockerd/lockerd/drivers/internal/vpty"
 	"github.com/lockerd/lockerd/drivers/lockboard"
-	"golang.org/x/sys/unix"
 )
 
 // Errors returned by a Set.
@@ -21,9 +20,9 @@ var (
 	// ErrUnknownLock means no such board or lock on the Set.
 	ErrUnknownLock = errors.New("lockboardtest: unknown lock")
 	// ErrPlugged means Replug was called while the Set is plugged in.
-	ErrPlugged = errors.New("lockboardtest: already plugged in")
+	ErrPlugged = vpty.ErrPlugged
 	// ErrNoPTY means the system could not provide a pseudo-terminal.
-	ErrNoPTY = errors.New("lockboardtest: no pseudo-terminal")
+	ErrNoPTY = vpty.ErrNoPTY
 )
 
 // BoardSpec describes one virtual board.
@@ -62,14 +61,14 @@ type Set struct {
 	boards  map[int]*board
 	policy  Policy
 	hook    func(lockboard.Request, []byte) []byte
-	cur     *conn // nil while unplugged
+	dev     *vpty.Device
 	closed  bool
 	timers  map[*time.Timer]struct{}
 	history []Event
 	seq     uint64
 	notify  chan struct{} // closed and replaced on every event
 	stats   Stats
-	serving sync.WaitGroup
+	pending []byte // request bytes not yet forming a frame
 }
 
 // Stats counts traffic seen by the Set.
@@ -124,14 +123,14 @@ func New(cfg Config) (*Set, error) {
 		s.tmpDir = dir
 		s.link = filepath.Join(dir, "tty-"+cfg.Protocol.String())
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.plugLocked(); err != nil {
+	dev, err := vpty.Open(vpty.Config{Link: s.link, OnData: s.handle, OnEvent: s.onDevice, Logger: cfg.Logger})
+	if err != nil {
 		if s.tmpDir != "" {
 			_ = os.RemoveAll(s.tmpDir)
 		}
-		return nil, err
+		return nil, fmt.Errorf("lockboardtest: %w", err)
 	}
+	s.dev = dev
 	return s, nil
 }
 
@@ -143,95 +142,46 @@ func (s *Set) String() string {
 	return fmt.Sprintf("lockboardtest(%s %s, %d boards)", s.cfg.Protocol, s.link, len(s.boards))
 }
 
-// conn is one pty pair and the goroutine serving it.
-type conn struct {
-	master *os.File
-	slave  string
-	stop   chan struct{}
-	done   chan struct{}
-}
-
-// plugLocked creates a pty, points the link at its slave and starts serving.
-func (s *Set) plugLocked() error {
-	m, sl, err := pty.Open()
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNoPTY, err)
+func (s *Set) onDevice(e vpty.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch e {
+	case vpty.EventUnplug:
+		s.recordLocked(Event{Kind: EventUnplug})
+	case vpty.EventReplug:
+		s.recordLocked(Event{Kind: EventReplug})
+	case vpty.EventDisconnect:
+		s.stats.Clients++
+		s.pending = nil
+		s.recordLocked(Event{Kind: EventDisconnect})
 	}
-	// Raw from the start: a cooked slave would echo replies back to us.
-	if err := makeRaw(int(sl.Fd())); err != nil {
-		_ = m.Close()
-		_ = sl.Close()
-		return fmt.Errorf("lockboardtest: raw mode: %w", err)
-	}
-	name := sl.Name()
-	// Hold no slave descriptor: the master then reads EIO while no client
-	// has the slave open, which is how a departed client is noticed.
-	_ = sl.Close()
-	tmp := s.link + ".new"
-	_ = os.Remove(tmp)
-	if err := os.Symlink(name, tmp); err != nil {
-		_ = m.Close()
-		return fmt.Errorf("lockboardtest: link: %w", err)
-	}
-	if err := os.Rename(tmp, s.link); err != nil {
-		_ = m.Close()
-		_ = os.Remove(tmp)
-		return fmt.Errorf("lockboardtest: link: %w", err)
-	}
-	c := &conn{master: m, slave: name, stop: make(chan struct{}), done: make(chan struct{})}
-	s.cur = c
-	s.serving.Add(1)
-	go s.serve(c)
-	s.log.Debug("lockboardtest: plugged in", "link", s.link, "pty", name)
-	return nil
-}
-
-// unplugLocked stops serving c and closes its master; the caller waits on
-// c.done after releasing the lock.
-func (s *Set) unplugLocked(c *conn) {
-	if s.cur == c {
-		s.cur = nil
-	}
-	close(c.stop)
-	_ = c.master.Close()
 }
 
 // Unplug closes the pty, as pulling a USB adapter does: the client's port
 // fails, and the link disappears until Replug.
 func (s *Set) Unplug() error {
+	if err := s.dev.Unplug(); err != nil {
+		return fmt.Errorf("lockboardtest: %w", mapClosed(err))
+	}
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	c := s.cur
-	if c == nil {
-		s.mu.Unlock()
-		return nil
-	}
-	s.unplugLocked(c)
-	_ = os.Remove(s.link)
-	s.recordLocked(Event{Kind: EventUnplug})
+	s.pending = nil
 	s.mu.Unlock()
-	<-c.done
 	return nil
 }
 
 // Replug creates a new pty behind the same link.
 func (s *Set) Replug() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if err := s.dev.Replug(); err != nil {
+		return fmt.Errorf("lockboardtest: %w", mapClosed(err))
+	}
+	return nil
+}
+
+func mapClosed(err error) error {
+	if errors.Is(err, vpty.ErrClosed) {
 		return ErrClosed
 	}
-	if s.cur != nil {
-		return ErrPlugged
-	}
-	if err := s.plugLocked(); err != nil {
-		return err
-	}
-	s.recordLocked(Event{Kind: EventReplug})
-	return nil
+	return err
 }
 
 // Close unplugs the boards, stops pending person actions and removes the
@@ -243,21 +193,17 @@ func (s *Set) Close() error {
 		return nil
 	}
 	s.closed = true
-	if c := s.cur; c != nil {
-		s.unplugLocked(c)
-	}
 	for t := range s.timers {
 		t.Stop()
 	}
 	s.timers = nil
 	close(s.notify)
 	s.mu.Unlock()
-	s.serving.Wait()
-	_ = os.Remove(s.link)
+	err := s.dev.Close()
 	if s.tmpDir != "" {
 		_ = os.RemoveAll(s.tmpDir)
 	}
-	return nil
+	return err
 }
 
 // Stats returns traffic counters.
@@ -265,19 +211,4 @@ func (s *Set) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stats
-}
-
-func makeRaw(fd int) error {
-	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return err
-	}
-	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	t.Oflag &^= unix.OPOST
-	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	t.Cflag &^= unix.CSIZE | unix.PARENB
-	t.Cflag |= unix.CS8
-	t.Cc[unix.VMIN] = 1
-	t.Cc[unix.VTIME] = 0
-	return unix.IoctlSetTermios(fd, unix.TCSETS, t)
 }
