@@ -25,11 +25,12 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultCommandTTL  = 5 * time.Minute
-	DefaultTimeout     = 10 * time.Second
-	DefaultResendAfter = 15 * time.Second
-	DefaultEventBuffer = 100000
-	DefaultDedupWindow = 200000
+	DefaultCommandTTL    = 5 * time.Minute
+	DefaultTimeout       = 10 * time.Second
+	DefaultResendAfter   = 15 * time.Second
+	DefaultEventBuffer   = 100000
+	DefaultDedupWindow   = 200000
+	DefaultReorderWindow = 30 * time.Second
 )
 
 // Sentinel errors; compare with errors.Is.
@@ -68,6 +69,13 @@ type Config struct {
 	ResendAfter time.Duration // re-send an unanswered command after this
 	EventBuffer int           // events held for NextEvent before dropping
 	DedupWindow int           // event ids remembered for de-duplication
+	// ReorderWindow is how long an event that arrived ahead of a missing
+	// seq is held back before the gap is given up on.
+	ReorderWindow time.Duration
+	// LastSeq, if set, returns the last seq already processed for a locker
+	// (from the cloud's own store), so ordering resumes across restarts of
+	// the cloud; otherwise the first event seen sets the baseline.
+	LastSeq func(lockerID string) uint64
 }
 
 // Client is a connection of the fleet side to the broker. It is safe for
@@ -108,7 +116,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	for _, d := range []struct {
 		p *time.Duration
 		v time.Duration
-	}{{&cfg.CommandTTL, DefaultCommandTTL}, {&cfg.Timeout, DefaultTimeout}, {&cfg.ResendAfter, DefaultResendAfter}} {
+	}{
+		{&cfg.CommandTTL, DefaultCommandTTL}, {&cfg.Timeout, DefaultTimeout},
+		{&cfg.ResendAfter, DefaultResendAfter}, {&cfg.ReorderWindow, DefaultReorderWindow},
+	} {
 		if *d.p <= 0 {
 			*d.p = d.v
 		}
@@ -123,7 +134,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "mqtt-cloud"),
 		waiters:    make(map[string]chan *protocol.Reply),
-		events:     newEventState(cfg.EventBuffer, cfg.DedupWindow),
+		events:     newEventState(cfg),
 		subscribed: make(chan struct{}),
 	}
 	o := paho.NewClientOptions().
@@ -138,6 +149,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		SetConnectTimeout(cfg.Timeout).
 		SetWriteTimeout(cfg.Timeout).
 		SetOrderMatters(true).
+		// paho's default MemoryStore is a map: after a reconnect it would
+		// resend unacknowledged publishes in random order.
+		SetStore(paho.NewOrderedMemoryStore()).
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { c.log.Warn("mqtt connection lost", "err", err) }).
 		SetDefaultPublishHandler(c.onMessage)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
@@ -20,34 +21,56 @@ type Event struct {
 type EventStats struct {
 	Received   uint64 // valid events, duplicates included
 	Duplicates uint64 // dropped because their id was seen before
-	OutOfOrder uint64 // first seen with a seq not above the locker's last
+	Reordered  uint64 // arrived ahead of a missing seq and were held back
+	Gaps       uint64 // missing seqs given up on after ReorderWindow
+	OutOfOrder uint64 // arrived after their gap was given up on
 	Invalid    uint64 // payloads that failed to decode
 	Dropped    uint64 // dropped because the buffer was full
 }
 
-// eventState holds the event queue, the de-duplication window and the last
-// presence of each locker. Its methods are called from paho's router
-// goroutine and must not block.
+// maxHeld bounds the events held back per locker waiting for a gap to fill.
+const maxHeld = 10000
+
+// eventState holds the event queue, the de-duplication window, the
+// per-locker reordering and the last presence of each locker. Its on*
+// methods run on paho's router goroutine and never block.
+//
+// Ordering: brokers deliver one publisher's messages in order on a live
+// connection, but not always across a broker restart (mosquitto may send a
+// new message to a persistent session ahead of restored queued ones). So
+// events are released in seq order per locker; an event ahead of a missing
+// seq is held until the gap fills or ReorderWindow passes.
 type eventState struct {
 	mu      sync.Mutex
 	queue   []Event
 	maxLen  int
 	seen    map[string]struct{}
-	order   []string // ids in arrival order, a ring of len window
+	ring    []string // ids in arrival order, the de-duplication window
 	next    int
-	lastSeq map[string]uint64
+	lockers map[string]*lockerOrder
+	window  time.Duration
+	lastSeq func(lockerID string) uint64
+	now     func() time.Time
 	stats   EventStats
 	closed  bool
 
 	presence map[string]protocol.Presence
-	changed  chan struct{} // closed and replaced on every new event or presence
+	changed  chan struct{} // closed and replaced on every change
 }
 
-func newEventState(maxLen, window int) eventState {
+// lockerOrder is the reordering state of one locker.
+type lockerOrder struct {
+	next  uint64           // the seq to release next
+	held  map[uint64]Event // arrived ahead of next
+	since time.Time        // when the current gap was first waited on
+}
+
+func newEventState(cfg Config) eventState {
 	return eventState{
-		maxLen: maxLen, seen: make(map[string]struct{}, window), order: make([]string, window),
-		lastSeq: make(map[string]uint64), presence: make(map[string]protocol.Presence),
-		changed: make(chan struct{}),
+		maxLen: cfg.EventBuffer, seen: make(map[string]struct{}, cfg.DedupWindow),
+		ring: make([]string, cfg.DedupWindow), lockers: make(map[string]*lockerOrder),
+		window: cfg.ReorderWindow, lastSeq: cfg.LastSeq, now: cfg.Now,
+		presence: make(map[string]protocol.Presence), changed: make(chan struct{}),
 	}
 }
 
@@ -72,25 +95,105 @@ func (s *eventState) onEvent(log *slog.Logger, lockerID string, payload []byte) 
 		s.stats.Duplicates++
 		return
 	}
-	if old := s.order[s.next]; old != "" {
+	if old := s.ring[s.next]; old != "" {
 		delete(s.seen, old)
 	}
-	s.order[s.next] = key
-	s.next = (s.next + 1) % len(s.order)
+	s.ring[s.next] = key
+	s.next = (s.next + 1) % len(s.ring)
 	s.seen[key] = struct{}{}
-	if ev.Seq <= s.lastSeq[lockerID] {
-		s.stats.OutOfOrder++
-		log.Warn("event out of order", "locker", lockerID, "seq", ev.Seq, "last_seq", s.lastSeq[lockerID])
-	} else {
-		s.lastSeq[lockerID] = ev.Seq
+
+	lo := s.lockers[lockerID]
+	if lo == nil {
+		base := ev.Seq // without history, the first event seen sets the baseline
+		if s.lastSeq != nil {
+			if last := s.lastSeq(lockerID); last > 0 {
+				base = last + 1
+			}
+		}
+		lo = &lockerOrder{next: base, held: make(map[uint64]Event)}
+		s.lockers[lockerID] = lo
 	}
+	e := Event{LockerID: lockerID, Event: *ev, Body: body}
+	switch {
+	case ev.Seq < lo.next:
+		s.stats.OutOfOrder++
+		log.Warn("event arrived after its gap was given up on", "locker", lockerID, "seq", ev.Seq)
+		s.enqueue(log, e)
+	case ev.Seq == lo.next:
+		s.enqueue(log, e)
+		lo.next++
+		s.release(log, lo)
+	default:
+		lo.held[ev.Seq] = e
+		s.stats.Reordered++
+		if lo.since.IsZero() {
+			lo.since = s.now()
+		}
+		if len(lo.held) > maxHeld {
+			s.skipGap(log, lockerID, lo)
+		}
+	}
+	s.notify()
+}
+
+// release moves held events that are now in sequence to the queue.
+func (s *eventState) release(log *slog.Logger, lo *lockerOrder) {
+	for {
+		e, ok := lo.held[lo.next]
+		if !ok {
+			break
+		}
+		delete(lo.held, lo.next)
+		s.enqueue(log, e)
+		lo.next++
+	}
+	lo.since = time.Time{}
+	if len(lo.held) > 0 {
+		lo.since = s.now() // progress was made: wait again for the next gap
+	}
+}
+
+// skipGap gives up on the missing seqs before the oldest held event.
+func (s *eventState) skipGap(log *slog.Logger, lockerID string, lo *lockerOrder) {
+	first := uint64(0)
+	for seq := range lo.held {
+		if first == 0 || seq < first {
+			first = seq
+		}
+	}
+	s.stats.Gaps++
+	log.Warn("event gap given up on", "locker", lockerID, "missing_from", lo.next, "missing_to", first-1)
+	lo.next = first
+	s.release(log, lo)
+}
+
+// expireGaps skips gaps older than the window and returns the earliest time
+// a remaining gap expires (zero if none). Call with mu held.
+func (s *eventState) expireGaps(log *slog.Logger) time.Time {
+	var earliest time.Time
+	for id, lo := range s.lockers {
+		if lo.since.IsZero() {
+			continue
+		}
+		if s.now().Sub(lo.since) >= s.window {
+			s.skipGap(log, id, lo)
+		}
+		if !lo.since.IsZero() {
+			if d := lo.since.Add(s.window); earliest.IsZero() || d.Before(earliest) {
+				earliest = d
+			}
+		}
+	}
+	return earliest
+}
+
+func (s *eventState) enqueue(log *slog.Logger, e Event) {
 	if len(s.queue) >= s.maxLen {
 		s.stats.Dropped++
-		log.Error("event dropped: buffer full", "locker", lockerID, "seq", ev.Seq)
+		log.Error("event dropped: buffer full", "locker", e.LockerID, "seq", e.Seq)
 		return
 	}
-	s.queue = append(s.queue, Event{LockerID: lockerID, Event: *ev, Body: body})
-	s.notify()
+	s.queue = append(s.queue, e)
 }
 
 func (s *eventState) onPresence(log *slog.Logger, lockerID string, payload []byte) {
@@ -108,12 +211,21 @@ func (s *eventState) onPresence(log *slog.Logger, lockerID string, payload []byt
 	s.notify()
 }
 
-// NextEvent returns the next new event (each id once), waiting until one
-// arrives or ctx ends.
+// close wakes every waiter with ErrClosed.
+func (s *eventState) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.notify()
+}
+
+// NextEvent returns the next new event (each id once, in seq order per
+// locker; see Config.ReorderWindow), waiting until one is ready or ctx ends.
 func (c *Client) NextEvent(ctx context.Context) (Event, error) {
 	s := &c.events
 	for {
 		s.mu.Lock()
+		deadline := s.expireGaps(c.log)
 		if len(s.queue) > 0 {
 			ev := s.queue[0]
 			s.queue[0] = Event{}
@@ -126,10 +238,22 @@ func (c *Client) NextEvent(ctx context.Context) (Event, error) {
 		if closed {
 			return Event{}, ErrClosed
 		}
+		var expire <-chan time.Time
+		var timer *time.Timer
+		if !deadline.IsZero() {
+			timer = time.NewTimer(deadline.Sub(s.now()))
+			expire = timer.C
+		}
 		select {
 		case <-ctx.Done():
-			return Event{}, fmt.Errorf("cloud: waiting for an event: %w", ctx.Err())
 		case <-changed:
+		case <-expire:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if err := ctx.Err(); err != nil {
+			return Event{}, fmt.Errorf("cloud: waiting for an event: %w", err)
 		}
 	}
 }
@@ -150,7 +274,8 @@ func (c *Client) Presence(lockerID string) (protocol.Presence, bool) {
 }
 
 // AwaitPresence waits until the locker's presence satisfies match (for
-// example: online with a new boot id) and returns it.
+// example: online with a new boot id) and returns it. It sees only the
+// latest presence; a transient state may pass unseen.
 func (c *Client) AwaitPresence(ctx context.Context, lockerID string, match func(protocol.Presence) bool) (protocol.Presence, error) {
 	s := &c.events
 	for {
@@ -170,12 +295,4 @@ func (c *Client) AwaitPresence(ctx context.Context, lockerID string, match func(
 		case <-changed:
 		}
 	}
-}
-
-// close wakes every waiter with ErrClosed.
-func (s *eventState) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	s.notify()
 }

@@ -16,9 +16,32 @@ import (
 // acknowledgement on the connection.
 func (l *Link) onMessage(_ paho.Client, m paho.Message) {
 	l.stats.received.Add(1)
-	if !l.queue.push(m.Payload()) {
+	payload := m.Payload()
+	if l.queue.push(payload) {
+		return
+	}
+	b := busyRefusal{ref: protocol.CommandRef(payload)}
+	if len(payload) <= busyPeekLimit {
+		b.id = peekJWSID(payload)
+	}
+	select {
+	case l.busy <- b:
+	default:
 		l.stats.dropped.Add(1)
-		l.log.Warn("command dropped: queue and busy list full")
+		l.log.Warn("command dropped: queue and busy list full", "id", b.id)
+	}
+}
+
+// busyResponder sends the "busy" refusals. It is separate from the worker
+// so that a command stuck in the Handler does not delay them.
+func (l *Link) busyResponder(ctx context.Context) {
+	for {
+		select {
+		case b := <-l.busy:
+			l.refuse(b.id, b.ref, protocol.ReasonBusy, "command queue full; send again later")
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -26,7 +49,7 @@ func (l *Link) onMessage(_ paho.Client, m paho.Message) {
 // then refuses what is still queued.
 func (l *Link) commandWorker(ctx context.Context) {
 	for {
-		it, ok := l.queue.pop()
+		payload, ok := l.queue.pop()
 		if !ok {
 			select {
 			case <-ctx.Done():
@@ -36,41 +59,36 @@ func (l *Link) commandWorker(ctx context.Context) {
 			continue
 		}
 		if ctx.Err() != nil {
-			l.refuseQueued(it, protocol.ReasonShuttingDown, "the device is stopping; send again later")
+			l.refuse(peekJWSID(payload), protocol.CommandRef(payload), protocol.ReasonShuttingDown, "the device is stopping; send again later")
 			continue
 		}
-		l.process(ctx, it)
+		l.process(ctx, payload)
 	}
 }
 
-func (l *Link) refuseQueued(it item, reason protocol.Reason, detail string) {
-	ref := it.ref
-	if !it.busy {
-		ref = protocol.CommandRef(it.payload)
-	}
+// refuse answers a command that never reached verification. The id is
+// unauthenticated and only echoed to help the sender; ref pins the reply to
+// the received bytes.
+func (l *Link) refuse(id, ref string, reason protocol.Reason, detail string) {
 	l.stats.refused.Add(1)
 	l.sendReply(protocol.Reply{
-		ID: peekID(it.payload), Ref: ref, Status: protocol.StatusRefused,
+		ID: id, Ref: ref, Status: protocol.StatusRefused,
 		Reason: reason, Detail: detail, Time: l.cfg.Now().UTC(),
 	})
 }
 
 // process takes one command through verification, de-duplication and
 // execution, and answers it.
-func (l *Link) process(ctx context.Context, it item) {
-	if it.busy {
-		l.refuseQueued(it, protocol.ReasonBusy, "command queue full; send again later")
-		return
-	}
+func (l *Link) process(ctx context.Context, payload []byte) {
 	now := l.cfg.Now()
-	cmd, refusal := l.verify.check(it.payload, now)
+	cmd, refusal := l.verify.check(payload, now)
 	if refusal != nil {
 		l.stats.refused.Add(1)
 		l.log.Info("command refused", "id", refusal.ID, "reason", refusal.Reason)
 		l.sendReply(*refusal)
 		return
 	}
-	ref := protocol.CommandRef(it.payload)
+	ref := protocol.CommandRef(payload)
 	base := protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ}
 
 	prior, err := l.cfg.Commands.Begin(cmd.Jti, cmd.ExpiresAt())

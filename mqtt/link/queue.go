@@ -1,31 +1,29 @@
 package link
 
-import (
-	"sync"
+import "sync"
 
-	"github.com/lockerd/lockerd/mqtt/protocol"
-)
-
-// maxBusy bounds the refusals remembered while the queue is full; beyond it
-// commands are dropped with a log line (the cloud's retry will get through).
+// maxBusy bounds the "busy" refusals waiting to be sent; beyond it
+// commands are dropped with a log line (the cloud's re-send gets through
+// once the queue drains).
 const maxBusy = 1024
 
-// item is one received command. A busy item carries no payload, only the
-// ref needed to refuse it.
-type item struct {
-	payload []byte
-	ref     string
-	busy    bool
+// busyPeekLimit bounds the payloads whose id is extracted for a busy
+// refusal inside paho's handler, to keep that handler cheap.
+const busyPeekLimit = 16 << 10
+
+// busyRefusal is what is kept of a command refused for lack of room.
+type busyRefusal struct {
+	id, ref string
 }
 
 // queue passes commands from paho's message handler, which must never
-// block, to the worker. It is bounded in bytes and count; overflow turns
-// into "busy" refusals rather than backpressure on the broker connection.
+// block, to the worker. It is bounded in bytes and count; the caller turns
+// overflow into "busy" refusals rather than backpressure on the broker
+// connection.
 type queue struct {
 	mu       sync.Mutex
-	items    []item
+	items    [][]byte
 	bytes    int
-	busy     int
 	maxBytes int
 	maxLen   int
 	notify   chan struct{} // capacity 1: "something was pushed"
@@ -35,21 +33,15 @@ func newQueue(maxBytes, maxLen int) *queue {
 	return &queue{maxBytes: maxBytes, maxLen: maxLen, notify: make(chan struct{}, 1)}
 }
 
-// push never blocks. It reports false when the command had to be dropped
-// without even a refusal.
+// push never blocks. It reports false when the queue is full.
 func (q *queue) push(payload []byte) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	switch {
-	case len(q.items)-q.busy < q.maxLen && q.bytes+len(payload) <= q.maxBytes:
-		q.items = append(q.items, item{payload: payload})
-		q.bytes += len(payload)
-	case q.busy < maxBusy:
-		q.items = append(q.items, item{ref: protocol.CommandRef(payload), busy: true})
-		q.busy++
-	default:
+	if len(q.items) >= q.maxLen || q.bytes+len(payload) > q.maxBytes {
 		return false
 	}
+	q.items = append(q.items, payload)
+	q.bytes += len(payload)
 	select {
 	case q.notify <- struct{}{}:
 	default:
@@ -57,28 +49,24 @@ func (q *queue) push(payload []byte) bool {
 	return true
 }
 
-// pop returns the oldest item, or false when the queue is empty.
-func (q *queue) pop() (item, bool) {
+// pop returns the oldest payload, or false when the queue is empty.
+func (q *queue) pop() ([]byte, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.items) == 0 {
-		return item{}, false
+		return nil, false
 	}
-	it := q.items[0]
-	q.items[0] = item{}
+	p := q.items[0]
+	q.items[0] = nil
 	q.items = q.items[1:]
-	if it.busy {
-		q.busy--
-	} else {
-		q.bytes -= len(it.payload)
-	}
+	q.bytes -= len(p)
 	if len(q.items) == 0 {
 		q.items = nil // let the backing array go after a burst
 	}
-	return it, true
+	return p, true
 }
 
-// len returns the number of queued items.
+// len returns the number of queued commands.
 func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -24,7 +24,8 @@ type Link struct {
 	verify verifier
 	queue  *queue
 	conn   connState
-	lost   chan error // connection lost, or subscription failed: reconnect
+	lost   chan error       // connection lost, or subscription failed: reconnect
+	busy   chan busyRefusal // commands refused for lack of queue room
 	ran    atomic.Bool
 	stats  counters
 
@@ -49,6 +50,7 @@ func New(cfg Config) (*Link, error) {
 		queue:       newQueue(cfg.QueueBytes, cfg.QueueLen),
 		conn:        newConnState(),
 		lost:        make(chan error, 1),
+		busy:        make(chan busyRefusal, maxBusy),
 		cmdTopic:    t.Command(cfg.LockerID),
 		replyTopic:  t.Reply(cfg.LockerID),
 		eventTopic:  t.Event(cfg.LockerID),
@@ -85,6 +87,7 @@ func (l *Link) Run(ctx context.Context) error {
 		}()
 	}
 	start(l.commandWorker)
+	start(l.busyResponder)
 	start(l.eventPublisher)
 
 	l.connectionLoop(ctx)
@@ -112,6 +115,9 @@ func (l *Link) options(will []byte) *paho.ClientOptions {
 		SetPingTimeout(l.cfg.Timeout).
 		SetKeepAlive(l.cfg.KeepAlive).
 		SetOrderMatters(true).
+		// paho's default MemoryStore is a map: after a reconnect it would
+		// resend unacknowledged publishes in random order.
+		SetStore(paho.NewOrderedMemoryStore()).
 		SetBinaryWill(l.statusTopic, will, 1, true).
 		SetOnConnectHandler(l.onConnect).
 		SetConnectionLostHandler(l.onConnectionLost).

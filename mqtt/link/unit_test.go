@@ -3,6 +3,8 @@ package link
 import (
 	"crypto/ed25519"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -38,46 +40,41 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestQueue(t *testing.T) {
-	q := newQueue(10, 2)
-	steps := []struct {
-		name    string
-		payload string
-		ok      bool
-		busy    bool
+	tests := []struct {
+		name     string
+		maxBytes int
+		maxLen   int
+		pushes   []string
+		accepted []bool
 	}{
-		{name: "fits", payload: "aaaa", ok: true},
-		{name: "fits again", payload: "bbbb", ok: true},
-		{name: "over count: busy", payload: "c", ok: true, busy: true},
+		{name: "count limit", maxBytes: 100, maxLen: 2, pushes: []string{"a", "b", "c"}, accepted: []bool{true, true, false}},
+		{name: "byte limit", maxBytes: 5, maxLen: 100, pushes: []string{"abc", "de", "f"}, accepted: []bool{true, true, false}},
+		{name: "oversized alone", maxBytes: 3, maxLen: 100, pushes: []string{"abcd", "abc"}, accepted: []bool{false, true}},
 	}
-	for _, s := range steps {
-		if got := q.push([]byte(s.payload)); got != s.ok {
-			t.Fatalf("%s: push = %v", s.name, got)
-		}
-	}
-	for _, s := range steps {
-		it, ok := q.pop()
-		if !ok || it.busy != s.busy {
-			t.Fatalf("%s: pop = %+v, %v", s.name, it, ok)
-		}
-		if s.busy && it.ref != protocol.CommandRef([]byte(s.payload)) {
-			t.Fatalf("%s: busy item lost its ref", s.name)
-		}
-	}
-	if _, ok := q.pop(); ok {
-		t.Fatal("pop from an empty queue")
-	}
-	q2 := newQueue(3, 100)
-	if !q2.push([]byte("abcd")) {
-		t.Fatal("push over the byte limit must turn busy, not fail")
-	}
-	if it, _ := q2.pop(); !it.busy {
-		t.Fatal("over the byte limit: want a busy item")
-	}
-	for i := 0; i < maxBusy; i++ {
-		q2.push([]byte("abcd"))
-	}
-	if q2.push([]byte("abcd")) {
-		t.Fatal("push beyond the busy list must report a drop")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newQueue(tc.maxBytes, tc.maxLen)
+			var want []string
+			for i, p := range tc.pushes {
+				if got := q.push([]byte(p)); got != tc.accepted[i] {
+					t.Fatalf("push %q = %v", p, got)
+				}
+				if tc.accepted[i] {
+					want = append(want, p)
+				}
+			}
+			if q.len() != len(want) {
+				t.Fatalf("len %d, want %d", q.len(), len(want))
+			}
+			for _, w := range want {
+				if got, ok := q.pop(); !ok || string(got) != w {
+					t.Fatalf("pop = %q, %v; want %q", got, ok, w)
+				}
+			}
+			if _, ok := q.pop(); ok || q.bytes != 0 {
+				t.Fatal("queue not empty after popping everything")
+			}
+		})
 	}
 }
 
@@ -128,6 +125,7 @@ func TestReplyFromHandlerResult(t *testing.T) {
 		Broker: "tcp://127.0.0.1:1", LockerID: "L1", Topics: protocol.MustTopics("lockers"),
 		FleetKeys: fleetPubs, Boot: "b1", Version: "1.0", Handler: HandlerFunc(nil),
 		Commands: nopLog{}, Outbox: nopOutbox{}, Now: func() time.Time { return testNow },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -72,6 +72,15 @@ func (v *verifier) check(payload []byte, now time.Time) (*protocol.Command, *pro
 	return &protocol.Command{Claims: *claims, Parsed: body}, nil
 }
 
+// peekJWSID extracts the jti of an unverified compact JWS, or "".
+func peekJWSID(token []byte) string {
+	tok, err := jws.Parse(token, len(token))
+	if err != nil {
+		return ""
+	}
+	return peekID(tok.Payload)
+}
+
 // peekID extracts the jti of an unverified payload if it is a valid id.
 func peekID(payload []byte) string {
 	var c struct {

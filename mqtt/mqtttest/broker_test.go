@@ -224,3 +224,32 @@ func withRoots(c *tls.Config, b *Broker) *tls.Config {
 	c.RootCAs = b.ServerOnlyTLS().RootCAs
 	return c
 }
+
+// TestPersistenceKeepsSessions: with persistence, a message queued for an
+// absent persistent subscriber survives a clean broker restart.
+func TestPersistenceKeepsSessions(t *testing.T) {
+	b := Start(t, Options{Users: users(), Persistence: true})
+	sub := func() (paho.Client, *collector) {
+		col := &collector{got: make(chan string, 10)}
+		o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("persistent-cloud").
+			SetUsername("cloud").SetPassword("pc").SetCleanSession(false).SetAutoReconnect(false).
+			SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { col.got <- m.Topic() })
+		c := paho.NewClient(o)
+		if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("connect: %v", tok.Error())
+		}
+		return c, col
+	}
+	c, _ := sub()
+	if tok := c.Subscribe("lockers/+/evt", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	c.Disconnect(100)
+	publish(t, mustConnect(t, b.URL(), "L-A", "pa", nil), "lockers/L-A/evt")
+	b.Restart()
+	c, col := sub()
+	defer c.Disconnect(0)
+	if got := col.next(t); got != "lockers/L-A/evt" {
+		t.Fatalf("got %s", got)
+	}
+}
