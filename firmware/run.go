@@ -119,7 +119,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	srv := control.NewServer(st, control.IdentityReply{LockerID: cfg.LockerID, Public: id.PublicHex()}, cfg.Control.Admin, log)
 	goFn("station timers", func(ctx context.Context) error { return st.Run(ctx, 200*time.Millisecond) })
 	goFn("control socket", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
-	goFn("systemd watchdog", watchdog)
+	goFn("systemd watchdog", func(ctx context.Context) error { return watchdog(ctx, st.Healthy) })
 
 	log.Info("lockerd ready", "locker", cfg.LockerID, "version", Version, "compartments", len(specs),
 		"identity", id.PublicHex()[:16])

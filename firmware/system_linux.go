@@ -39,21 +39,25 @@ func sdNotify(state string) {
 	c.Write([]byte(state))
 }
 
-// watchdog pings systemd at half the WatchdogSec interval while the daemon runs.
-func watchdog(ctx context.Context) error {
+// watchdog pings systemd at half the WatchdogSec interval, but only while healthy
+// says the station's loop is alive: a wedged station is restarted by systemd.
+func watchdog(ctx context.Context, healthy func(time.Duration) bool) error {
 	usec, err := strconv.ParseInt(os.Getenv("WATCHDOG_USEC"), 10, 64)
 	if err != nil || usec <= 0 {
 		<-ctx.Done()
 		return nil
 	}
-	t := time.NewTicker(time.Duration(usec) * time.Microsecond / 2)
+	every := time.Duration(usec) * time.Microsecond / 2
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			sdNotify("WATCHDOG=1")
+			if healthy(every) {
+				sdNotify("WATCHDOG=1")
+			}
 		}
 	}
 }

@@ -136,7 +136,7 @@ func (s *Station) SetVerifier(ctx context.Context, id ParcelID, v privacy.Digest
 	}
 	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) {
 		if p.State != StateAnnounced && p.State != StateDeposited {
-			return nil, fmt.Errorf("locker: parcel %s is %s: no code applies", id, p.State)
+			return nil, fmt.Errorf("%w: parcel %s is %s: no code applies", ErrState, id, p.State)
 		}
 		np := *p
 		var err error
@@ -171,7 +171,7 @@ func (s *Station) CancelParcel(ctx context.Context, id ParcelID, reason string) 
 func (s *Station) Recall(ctx context.Context, id ParcelID, reason string) error {
 	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) {
 		if p.State != StateDeposited && p.State != StateExpired {
-			return nil, fmt.Errorf("locker: parcel %s is %s: only a parcel in a compartment can be recalled", id, p.State)
+			return nil, fmt.Errorf("%w: parcel %s is %s: only a parcel in a compartment can be recalled", ErrState, id, p.State)
 		}
 		np := *p
 		np.State = StateRecalled
@@ -248,7 +248,7 @@ func (s *Station) OpenCompartment(ctx context.Context, id CompartmentID, operato
 	}
 	if c.Kind != KindDoor {
 		s.mu.Unlock()
-		return fmt.Errorf("locker: compartment %d is a shelf: nothing to open", id)
+		return fmt.Errorf("%w: compartment %d is a shelf: nothing to open", ErrState, id)
 	}
 	var slot Slot
 	err := s.update(func(t *txn) error {
@@ -296,7 +296,7 @@ func (s *Station) SetPolicy(ctx context.Context, p Policy) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p.Version <= s.policy.Version {
-		return fmt.Errorf("locker: policy version %d is not newer than %d", p.Version, s.policy.Version)
+		return fmt.Errorf("%w: policy version %d is not newer than %d", ErrState, p.Version, s.policy.Version)
 	}
 	if p.EpochLength != s.policy.EpochLength {
 		return errors.New("locker: epoch_length cannot change on a running station")

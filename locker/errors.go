@@ -28,6 +28,10 @@ var (
 	ErrBusy               = errors.New("locker: compartment busy with another operation")
 	ErrUnlock             = errors.New("locker: unlock failed")
 	ErrClosed             = errors.New("locker: station closed")
+	// ErrState is wrapped by refusals of an operation the target's current state does
+	// not allow (recall a parcel that is not in a compartment, resolve a compartment
+	// that is not unverified, …).
+	ErrState = errors.New("locker: not possible in the current state")
 )
 
 // ThrottledError is returned while entry is locked; it matches ErrThrottled.

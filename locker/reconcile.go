@@ -97,7 +97,7 @@ func (s *Station) Resolve(ctx context.Context, id CompartmentID, present bool, o
 		return ErrUnknownCompartment
 	}
 	if c.Fault != FaultUnverified {
-		return fmt.Errorf("locker: compartment %d has no unverified deposit", id)
+		return fmt.Errorf("%w: compartment %d has no unverified deposit", ErrState, id)
 	}
 	return s.update(func(t *txn) error {
 		c := t.comp(id)

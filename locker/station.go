@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -69,6 +70,7 @@ type Station struct {
 	recentScan map[privacy.Digest]time.Time // RAM only: repeat-scan suppression
 	wake       chan struct{}
 	closed     bool
+	lastTick   atomic.Int64 // unix nanos of the last good timer pass (wall clock)
 }
 
 // Open opens (creating on first start) the station's store, merges the configured
@@ -265,9 +267,18 @@ func (s *Station) Run(ctx context.Context, every time.Duration) error {
 		case <-t.C:
 			if err := s.Tick(); err != nil && !errors.Is(err, ErrClosed) {
 				s.log.Error("tick", "err", err)
+				continue
 			}
+			s.lastTick.Store(time.Now().UnixNano())
 		}
 	}
+}
+
+// Healthy reports whether Run completed a timer pass within maxAge: the systemd
+// watchdog is fed only while the station's own loop makes progress.
+func (s *Station) Healthy(maxAge time.Duration) bool {
+	last := s.lastTick.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < maxAge
 }
 
 func (s *Station) epochOf(t time.Time) uint32 {

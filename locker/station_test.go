@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -232,4 +233,115 @@ func TestStateDirHoldsNoPlaintext(t *testing.T) {
 		t.Fatal("the logs are empty: the scan proves nothing")
 	}
 	f.open()
+}
+
+func TestResolveAbsentReleasesReservation(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.restart() // the door was never seen open: outcome unknown
+	wantErr(t, f.st.Resolve(ctx, 2, true, "op-1"), ErrState)
+	if err := f.st.Resolve(ctx, slot.Compartment, false, "op-1"); err != nil {
+		t.Fatal(err)
+	}
+	if p := f.parcel("p-1"); p.State != StateAnnounced || p.Compartment != 0 {
+		t.Fatalf("%+v", p)
+	}
+	if c := f.comp(slot.Compartment); !c.Usable() {
+		t.Fatalf("%+v", c)
+	}
+	sid = f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	if s, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil || s.Compartment != slot.Compartment {
+		t.Fatalf("after release the parcel deposits again: %+v %v", s, err)
+	}
+}
+
+func TestOperatorOpenIsAuditedAndChangesNoParcel(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	c := f.deposit(sid, "RB123456785GB")
+	if err := f.st.OpenCompartment(ctx, c, "op-7", "customer called"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, f.st.OpenCompartment(ctx, c, "op-7", "twice"), ErrBusy)
+	f.openClose(c)
+	if p := f.parcel("p-1"); p.State != StateDeposited {
+		t.Fatal(p.State)
+	}
+	if f.countEvents(EvForced) != 0 {
+		t.Fatal("an operator opening is not forced")
+	}
+	evs, _ := f.st.AuditRange(1, 1000, 1000)
+	found := false
+	for _, e := range evs {
+		found = found || (e.Actor == "op-7" && strings.Contains(e.Reason, "customer called"))
+	}
+	if !found {
+		t.Fatal("operator and reason not audited")
+	}
+	wantErr(t, f.st.OpenCompartment(ctx, 99, "op-7", "x"), ErrUnknownCompartment)
+}
+
+func TestPolicyUpdatesAreVersioned(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	p := f.st.Policy()
+	p.Version, p.Retention = 3, time.Hour
+	if err := f.st.SetPolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, f.st.SetPolicy(ctx, p), ErrState)
+	bad := p
+	bad.Version, bad.Retention = 4, 0
+	if err := f.st.SetPolicy(ctx, bad); err == nil {
+		t.Fatal("accepted a zero retention")
+	}
+	f.restart()
+	if got := f.st.Policy(); got.Version != 3 || got.Retention != time.Hour {
+		t.Fatalf("a cloud policy survives a restart: %+v", got)
+	}
+}
+
+func TestConfigChangesKeepParcels(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	c := f.deposit(sid, "RB123456785GB")
+	f.opt.Compartments = slices.DeleteFunc(mixedSpecs(), func(s CompartmentSpec) bool { return s.ID == c || s.ID == 6 })
+	f.restart()
+	kept := f.comp(c)
+	if !kept.Disabled || len(kept.Parcels) != 1 {
+		t.Fatalf("a removed compartment with a parcel must stay, disabled: %+v", kept)
+	}
+	if len(f.st.Compartments()) != 5 {
+		t.Fatalf("the empty removed compartment goes: %d", len(f.st.Compartments()))
+	}
+	f.hw.fail[c] = errors.New("no lock mapped") // the wiring left with the config
+	if res, err := f.st.EnterCode(ctx, "48213377"); err != nil || len(res.Failed) != 1 {
+		t.Fatalf("its parcel is reported for staff: %+v %v", res, err)
+	}
+	if p := f.parcel("p-1"); p.State != StateDeposited {
+		t.Fatalf("a failed unlock leaves the parcel: %s", p.State)
+	}
+}
+
+func TestDisabledCompartmentStillGivesBack(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	c := f.deposit(sid, "RB123456785GB")
+	if err := f.st.SetEnabled(ctx, c, false, "hinge squeaks"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := f.st.EnterCode(ctx, "48213377"); err != nil || len(res.Slots) != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	f.openClose(c)
+	if cc := f.comp(c); cc.Usable() || cc.DisabledReason != "hinge squeaks" {
+		t.Fatalf("still disabled for new parcels: %+v", cc)
+	}
 }

@@ -137,6 +137,7 @@ var reasons = []struct {
 	{locker.ErrUnknownParcel, "unknown_parcel", http.StatusNotFound},
 	{locker.ErrUnknownCompartment, "unknown_compartment", http.StatusNotFound},
 	{locker.ErrClosed, "closed", http.StatusServiceUnavailable},
+	{locker.ErrState, "invalid_state", http.StatusConflict},
 	{errBadScan, "bad_scan", http.StatusBadRequest},
 	{errBadRequest, "bad_request", http.StatusBadRequest},
 }

@@ -1,0 +1,186 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/privacy"
+)
+
+type doors struct{}
+
+func (doors) Unlock(context.Context, locker.CompartmentID) error { return nil }
+func (doors) DoorOpen(locker.CompartmentID) (bool, bool)         { return false, true }
+
+// apiFixture is a real station behind the API, on a real Unix socket.
+type apiFixture struct {
+	st     *locker.Station
+	cloud  *privacy.Keys
+	client *Client
+	srv    *Server
+}
+
+func newAPI(t testing.TB, admin bool) *apiFixture {
+	dir := filepath.Join(t.TempDir(), "state")
+	id, err := privacy.LoadOrCreateIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpriv, fpub, _ := privacy.GenerateFleetKey()
+	keys, _ := privacy.DeriveKeys(id, fpub, "API-1")
+	cloud, _ := privacy.DeriveCloudKeys(fpriv, id.Public(), "API-1")
+	kr, err := privacy.OpenKeyring(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := locker.DefaultPolicy()
+	pol.CodeThrottle.MaxFailures = 2
+	st, err := locker.Open(locker.Options{LockerID: "API-1", StorePath: filepath.Join(dir, "s.db"), Policy: pol,
+		Compartments: []locker.CompartmentSpec{{ID: 1, Size: locker.SizeM, Kind: locker.KindDoor}},
+		Keys:         keys, Keyring: kr, Unlocker: doors{}, Doors: doors{}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(st, IdentityReply{LockerID: "API-1", Public: id.PublicHex()}, admin, slog.New(slog.DiscardHandler))
+	sock := filepath.Join(t.TempDir(), "c.sock")
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	f := &apiFixture{st: st, cloud: cloud, client: NewClient(sock), srv: srv}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		f.client.Close()
+		st.Close()
+		kr.Close()
+	})
+	return f
+}
+
+func TestAPIErrorsMatchStationSentinels(t *testing.T) {
+	f := newAPI(t, true)
+	ctx := context.Background()
+	_, err := f.client.Pickup(ctx, "12345678")
+	if !errors.Is(err, locker.ErrWrongCode) {
+		t.Fatalf("wrong code: %v", err)
+	}
+	_, err = f.client.Pickup(ctx, "12")
+	var te *Error
+	if !errors.Is(err, locker.ErrThrottled) || !errors.As(err, &te) || te.RetryAfter <= 0 || te.Status != http.StatusTooManyRequests {
+		t.Fatalf("second failure with max_failures 2: %#v", err)
+	}
+	_, err = f.client.Scan(ctx, "nope", "RB123456785GB", "")
+	if !errors.Is(err, locker.ErrNotLoggedIn) {
+		t.Fatalf("scan without session: %v", err)
+	}
+	_, err = f.client.Login(ctx, "badge", "1234")
+	if !errors.Is(err, locker.ErrBadCredentials) {
+		t.Fatalf("login: %v", err)
+	}
+	if err := f.client.UpsertCourier(ctx, CourierRequest{ID: "c", Credential: f.cloud.Courier("B", "1").Hex(), Rights: locker.Rights{Deposit: true}}); err != nil {
+		t.Fatal(err)
+	}
+	sid, err := f.client.Login(ctx, "B", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.client.Scan(ctx, sid, strings.Repeat("9", 10_000), "S")
+	if !errors.As(err, &te) || te.Reason != "bad_scan" || strings.Contains(te.Message, "99999") {
+		t.Fatalf("10 kB scan: %#v", err)
+	}
+	_, err = f.client.Scan(ctx, sid, "RB123456785GB", "XXL")
+	if !errors.As(err, &te) || te.Reason != "bad_request" {
+		t.Fatalf("bad size: %#v", err)
+	}
+	slot, err := f.client.Scan(ctx, sid, "RB123456785GB", "S")
+	if err != nil || slot.Compartment != 1 {
+		t.Fatalf("%+v %v", slot, err)
+	}
+	_, err = f.client.Scan(ctx, sid, "100000000002", "S")
+	if !errors.Is(err, locker.ErrNoFreeCompartment) {
+		t.Fatalf("full locker: %v", err)
+	}
+}
+
+func TestAPIRefusesMalformedRequests(t *testing.T) {
+	f := newAPI(t, false)
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		reason                   string
+	}{
+		{"not json", "POST", PathPickup, "code=1", 400, "bad_request"},
+		{"unknown field", "POST", PathPickup, `{"code":"12345678","pin":"1"}`, 400, "bad_request"},
+		{"trailing data", "POST", PathPickup, `{"code":"12345678"} {}`, 400, "bad_request"},
+		{"wrong type", "POST", PathLogin, `{"badge":1,"pin":2}`, 400, "bad_request"},
+		{"too large", "POST", PathPickup, `{"code":"` + strings.Repeat("1", MaxBody) + `"}`, 400, "bad_request"},
+		{"admin off", "POST", PathAnnounce, `{"parcels":[]}`, 404, ""},
+		{"wrong method", "GET", PathPickup, "", 405, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			f.srv.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if tc.reason != "" {
+				var er ErrorReply
+				if err := json.Unmarshal(rec.Body.Bytes(), &er); err != nil || er.Reason != tc.reason {
+					t.Fatalf("body %s", rec.Body)
+				}
+			}
+		})
+	}
+	st, _ := f.st.Status()
+	if st.AuditSeq != 0 {
+		t.Fatalf("malformed requests changed state: %+v", st)
+	}
+}
+
+func TestAPIStopsCleanly(t *testing.T) {
+	f := newAPI(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := f.client.Status(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzAPI sends arbitrary bodies to every endpoint: the answer is never a 5xx and is
+// always JSON, and no input is echoed back in an error.
+func FuzzAPI(f *testing.F) {
+	paths := []string{PathPickup, PathLogin, PathScan, PathCancel, PathRetrieve, PathLogout, PathHandover,
+		PathAnnounce, PathCourier, PathResolve}
+	f.Add(uint8(0), []byte(`{"code":"12345678"}`))
+	f.Add(uint8(2), []byte(`{"session":"x","scan":"RB123456785GB","size":"M"}`))
+	f.Add(uint8(7), []byte(`{"parcels":[{"id":"p","waybill":"00","size":"S"}]}`))
+	f.Add(uint8(9), []byte(`{"compartment":1,"present":true,"operator":"o"}`))
+	api := newAPI(f, true)
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		rec := httptest.NewRecorder()
+		api.srv.ServeHTTP(rec, httptest.NewRequest("POST", paths[int(which)%len(paths)], bytes.NewReader(body)))
+		if rec.Code >= 500 && rec.Code != http.StatusBadGateway {
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
+		}
+		out, _ := io.ReadAll(rec.Body)
+		if !json.Valid(out) {
+			t.Fatalf("reply is not JSON: %q", out)
+		}
+	})
+}
