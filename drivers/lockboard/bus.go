@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lockerd/lockerd/drivers/internal/queue"
 )
 
 // Errors returned by a Bus; compare with errors.Is.
@@ -105,7 +107,7 @@ type Bus struct {
 	reqs   chan *unlockReq
 	cancel context.CancelFunc
 	done   chan struct{}
-	events *dispatcher
+	events *queue.Queue[any] // Change and Health, in order
 
 	mu     sync.Mutex
 	boards map[int]*boardState
@@ -129,10 +131,10 @@ func Open(cfg Config) (*Bus, error) {
 		reqs:   make(chan *unlockReq, 64),
 		cancel: cancel,
 		done:   make(chan struct{}),
-		events: newDispatcher(cfg.OnChange, cfg.OnHealth),
 		boards: make(map[int]*boardState),
 		health: Health{Reason: "port not opened yet", Since: cfg.Now()},
 	}
+	b.events = queue.New(b.deliver)
 	for _, bc := range cfg.Boards {
 		b.boards[bc.Addr] = &boardState{cfg: bc}
 		b.order = append(b.order, bc.Addr)
@@ -151,8 +153,21 @@ func (b *Bus) String() string {
 func (b *Bus) Close() error {
 	b.cancel()
 	<-b.done
-	b.events.close()
+	b.events.Close()
 	return nil
+}
+
+func (b *Bus) deliver(v any) {
+	switch e := v.(type) {
+	case Change:
+		if b.cfg.OnChange != nil {
+			b.cfg.OnChange(e)
+		}
+	case Health:
+		if b.cfg.OnHealth != nil {
+			b.cfg.OnHealth(e)
+		}
+	}
 }
 
 // Halt drops queued unlocks that have not been sent (they fail with

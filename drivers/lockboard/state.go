@@ -43,7 +43,7 @@ func (b *Bus) apply(addr int, rep Reply) {
 	}
 	b.mu.Unlock()
 	for _, c := range changes {
-		b.events.post(c)
+		b.events.Post(c)
 	}
 	b.setBoard(addr, true)
 }
@@ -110,7 +110,7 @@ func (b *Bus) updateHealth(portOpen bool, reason string) {
 		b.log.Warn("lockboard: bus fault", "reason", h.Reason)
 	}
 	h.Down = slices.Clone(h.Down)
-	b.events.post(h)
+	b.events.Post(h)
 }
 
 func joinInts(v []int) string {
