@@ -31,6 +31,9 @@ type StationOptions struct {
 	Logger  *slog.Logger
 	// LogLevel is lockerd's log level (default info).
 	LogLevel string
+	// Shelves, when positive, makes a staffed pickup point of that many shelf slots
+	// (capacity 20 each) and no doors.
+	Shelves int
 }
 
 // Station is a virtual locker: virtual CU16 boards on a pty and a lockerd config that
@@ -40,7 +43,7 @@ type Station struct {
 	Dir        string
 	ConfigPath string
 	Config     *config.Config
-	Boards     *lockboardtest.Set
+	Boards     *lockboardtest.Set // nil for a staffed point with shelves only
 }
 
 // sizeFor spreads sizes over a locker like a real cabinet: many small doors, few large.
@@ -70,6 +73,9 @@ func NewStation(o StationOptions) (*Station, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
+	if o.Shelves > 0 {
+		return newShelfStation(o)
+	}
 	var specs []lockboardtest.BoardSpec
 	var boards []config.Board
 	for b := 0; b < o.Boards; b++ {
@@ -81,16 +87,9 @@ func NewStation(o StationOptions) (*Station, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &config.Config{
-		LockerID: o.LockerID,
-		StateDir: filepath.Join(o.Dir, "state"),
-		Log:      config.Log{Level: o.LogLevel, Format: "text"},
-		Fleet:    config.Fleet{X25519Public: o.Cloud.FleetPublicHex()},
-		Policy:   o.Policy,
-		Control:  config.Control{Socket: filepath.Join(o.Dir, "control.sock"), Admin: true},
-		Hardware: config.Hardware{LockBoards: []config.LockBoard{{Name: "bus0", Port: set.Path(), Protocol: "cu16",
-			Boards: boards}}},
-	}
+	cfg := baseConfig(o)
+	cfg.Hardware = config.Hardware{LockBoards: []config.LockBoard{{Name: "bus0", Port: set.Path(), Protocol: "cu16",
+		Boards: boards}}}
 	n := o.Boards * o.Locks
 	for i := 0; i < n; i++ {
 		board, lock := i/o.Locks, i%o.Locks+1
@@ -98,22 +97,51 @@ func NewStation(o StationOptions) (*Station, error) {
 			Label: fmt.Sprintf("%c%02d", 'A'+board, lock), Size: sizeFor(i, n),
 			Door: config.Door{Driver: "bus0", Board: board, Lock: lock}})
 	}
-	data, err := yaml.Marshal(cfg)
+	st, err := writeStation(o, cfg)
 	if err != nil {
 		set.Close()
 		return nil, err
 	}
-	path := filepath.Join(o.Dir, "lockerd.yaml")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		set.Close()
-		return nil, fmt.Errorf("sim: %w", err)
+	st.Boards = set
+	return st, nil
+}
+
+// newShelfStation is a staffed pickup point: shelves, no locks, no hardware.
+func newShelfStation(o StationOptions) (*Station, error) {
+	cfg := baseConfig(o)
+	for i := 0; i < o.Shelves; i++ {
+		cfg.Compartments = append(cfg.Compartments, config.Compartment{ID: i + 1,
+			Label: fmt.Sprintf("shelf %c", 'K'+i), Size: "XL", Kind: "shelf", Capacity: 20})
 	}
-	// Read it back through the real loader: the file is what a subprocess would run.
-	if cfg, err = config.Load(path); err != nil {
-		set.Close()
+	return writeStation(o, cfg)
+}
+
+func baseConfig(o StationOptions) *config.Config {
+	return &config.Config{
+		LockerID: o.LockerID,
+		StateDir: filepath.Join(o.Dir, "state"),
+		Log:      config.Log{Level: o.LogLevel, Format: "text"},
+		Fleet:    config.Fleet{X25519Public: o.Cloud.FleetPublicHex()},
+		Policy:   o.Policy,
+		Control:  config.Control{Socket: filepath.Join(o.Dir, "control.sock"), Admin: true},
+	}
+}
+
+// writeStation writes cfg as the station's config file and reads it back through the
+// real loader: the file is what a lockerd subprocess runs.
+func writeStation(o StationOptions, cfg *config.Config) (*Station, error) {
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
 		return nil, err
 	}
-	return &Station{ID: o.LockerID, Dir: o.Dir, ConfigPath: path, Config: cfg, Boards: set}, nil
+	path := filepath.Join(o.Dir, "lockerd.yaml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	if cfg, err = config.Load(path); err != nil {
+		return nil, err
+	}
+	return &Station{ID: o.LockerID, Dir: o.Dir, ConfigPath: path, Config: cfg}, nil
 }
 
 // Client returns a control-API client for the station.
@@ -125,4 +153,9 @@ func (s *Station) Run(ctx context.Context, log *slog.Logger, observer func(locke
 }
 
 // Close unplugs the virtual boards.
-func (s *Station) Close() error { return s.Boards.Close() }
+func (s *Station) Close() error {
+	if s.Boards == nil {
+		return nil
+	}
+	return s.Boards.Close()
+}

@@ -31,6 +31,7 @@ func run() error {
 	dir := flag.String("dir", "", "working directory (default: a new temporary one, removed at exit)")
 	serve := flag.Bool("serve", false, "keep the station running after the scenario")
 	verbose := flag.Bool("v", false, "show lockerd's own log")
+	staffed := flag.Bool("staffed", false, "also play a staffed pickup point: shelves and handover by scan")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -74,7 +75,11 @@ func run() error {
 		return fmt.Errorf("lockerd did not start: %w", err)
 	}
 	sc := &sim.Scenario{Out: os.Stdout, Station: st, Cloud: cloud, Events: events}
-	if err := sc.Run(ctx); err != nil {
+	err = sc.Run(ctx)
+	if err == nil && *staffed {
+		err = runStaffed(ctx, filepath.Join(*dir, "SIM-0002"), cloud, log)
+	}
+	if err != nil {
 		cancel()
 		<-done
 		return err
@@ -85,4 +90,30 @@ func run() error {
 	}
 	cancel()
 	return <-done
+}
+
+// runStaffed starts a second station, a staffed pickup point with shelves, and plays
+// its scenario.
+func runStaffed(ctx context.Context, dir string, cloud *sim.Cloud, log *slog.Logger) error {
+	st, err := sim.NewStation(sim.StationOptions{LockerID: "SIM-0002", Dir: dir, Cloud: cloud, Logger: log, Shelves: 4})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("--- staffed pickup point SIM-0002: %d shelves, handover by scan\n", len(st.Config.Compartments))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx, log, nil, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		return fmt.Errorf("lockerd did not start: %w", err)
+	}
+	err = (&sim.Scenario{Out: os.Stdout, Station: st, Cloud: cloud}).RunStaffed(ctx)
+	cancel()
+	if rerr := <-done; err == nil {
+		err = rerr
+	}
+	return err
 }
