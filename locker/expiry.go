@@ -94,6 +94,11 @@ func (s *Station) expireLocked(now time.Time) error {
 			purged = len(ids)
 		}
 	}
+	if s.cmdExpiryDue(now) {
+		if err := s.forgetCommands(now); err != nil {
+			return fmt.Errorf("locker: command log: %w", err)
+		}
+	}
 	if purged > 0 || s.shredDue(now) {
 		return s.shredLocked(now)
 	}
@@ -224,4 +229,16 @@ func (s *Station) Retrieve(ctx context.Context, sid string) ([]Slot, error) {
 		}
 	}
 	return slots, nil
+}
+
+// cmdExpiryDue reports whether the oldest remembered command has expired, without a
+// write transaction on every timer pass.
+func (s *Station) cmdExpiryDue(now time.Time) bool {
+	due := false
+	_ = s.view(func(tx *boltTx) error {
+		k, _ := tx.Bucket(bucketIdxCmdExp).Cursor().First()
+		due = len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) <= now.UnixNano()
+		return nil
+	})
+	return due
 }

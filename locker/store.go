@@ -35,7 +35,7 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketCompartments, bucketParcels, bucketCouriers,
 		bucketIdxWaybill, bucketIdxCode, bucketIdxExpiry, bucketIdxKeep, bucketIdxPurge,
-		bucketEpochs, bucketAudit, bucketOutbox}
+		bucketEpochs, bucketAudit, bucketOutbox, bucketCommands, bucketIdxCmdExp}
 
 	metaSchema          = []byte("schema")
 	metaPolicy          = []byte("policy")
