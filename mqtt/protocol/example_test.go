@@ -37,3 +37,16 @@ func ExampleDecodeCommand() {
 	}
 	// Output: bad_digest body.verifier
 }
+
+// A cloud reads an event: the body's Go type follows from the event type.
+func ExampleDecodeEvent() {
+	payload := `{"id":"ev-17","seq":17,"type":"picked_up","time":"2025-03-01T10:00:00Z",` +
+		`"body":{"parcel":"p-7f3a","compartment":12,"actor":"recipient"}}`
+	ev, body, err := protocol.DecodeEvent([]byte(payload))
+	if err != nil {
+		panic(err)
+	}
+	p := body.(*protocol.ParcelEvent)
+	fmt.Println(ev.Seq, ev.Type, p.Parcel, p.Compartment)
+	// Output: 17 picked_up p-7f3a 12
+}
