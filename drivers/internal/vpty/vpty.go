@@ -5,9 +5,9 @@
 // built on it.
 //
 // A Device can be unplugged and replugged (a new pty behind the same link),
-// and it renews its pty when its client goes away, because go.bug.st/serial
-// takes ports with TIOCEXCL and on a pty that flag outlives a client killed
-// by SIGKILL (a real USB tty drops it on last close).
+// and it outlives its clients: when one dies without closing its port (a
+// SIGKILLed daemon), the device clears the exclusive-open flag it left, or
+// renews the pty behind the link if it may not, so the next client can open.
 package vpty
 
 import (
@@ -42,7 +42,7 @@ type Event int
 const (
 	EventUnplug     Event = 1
 	EventReplug     Event = 2
-	EventDisconnect Event = 3 // the client closed the port or died; the pty was renewed
+	EventDisconnect Event = 3 // the last client closed the port or died
 )
 
 // Config configures a Device.
@@ -58,6 +58,7 @@ type Config struct {
 // Conn is one pty pair. Writes to it reach the client that has it open.
 type Conn struct {
 	master *os.File
+	slave  string
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -148,7 +149,7 @@ func (d *Device) plugLocked() error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("vpty: link: %w", err)
 	}
-	c := &Conn{master: m, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Conn{master: m, slave: name, stop: make(chan struct{}), done: make(chan struct{})}
 	d.cur = c
 	d.serving.Add(1)
 	go d.serve(c)
@@ -262,8 +263,10 @@ func (d *Device) serve(c *Conn) {
 			sawClient = true
 		case errors.Is(err, syscall.EIO):
 			if sawClient {
-				d.renew(c)
-				return
+				if d.clientGone(c) {
+					return
+				}
+				sawClient = false
 			}
 			t := time.NewTimer(idleRetry)
 			select {
@@ -278,20 +281,38 @@ func (d *Device) serve(c *Conn) {
 	}
 }
 
-// renew replaces a pty whose client went away.
-func (d *Device) renew(c *Conn) {
-	d.mu.Lock()
-	if d.closed || d.cur != c {
-		d.mu.Unlock()
-		return
+// clientGone handles the last client closing the slave. go.bug.st/serial
+// opens ports with TIOCEXCL and clears it on Close; a client killed by
+// SIGKILL leaves it set, and on a pty the flag outlives the client while
+// the master stays open (a real USB tty drops it on last close). So the
+// device opens the slave itself: if it may (privileged, or no flag), it
+// clears a stale flag and keeps the pty; if the open fails with EBUSY it
+// renews the pty behind the link. It reports whether c was replaced.
+func (d *Device) clientGone(c *Conn) bool {
+	defer d.event(EventDisconnect)
+	fd, err := unix.Open(c.slave, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == nil {
+		if excl, err := unix.IoctlGetInt(fd, unix.TIOCGEXCL); err == nil && excl != 0 {
+			_ = unix.IoctlSetInt(fd, unix.TIOCNXCL, 0)
+		}
+		_ = unix.Close(fd)
+		return false
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || d.cur != c {
+		return true
+	}
+	d.log.Debug("vpty: stale exclusive pty, renewing", "err", err)
+	// Publish the new pty before closing the old one, so the link never
+	// points at a vanished /dev/pts entry.
+	perr := d.plugLocked()
 	d.unplugLocked(c)
-	if err := d.plugLocked(); err != nil {
-		d.log.Error("vpty: renew pty", "err", err)
+	if perr != nil {
+		d.log.Error("vpty: renew pty", "err", perr)
 		_ = os.Remove(d.cfg.Link)
 	}
-	d.mu.Unlock()
-	d.event(EventDisconnect)
+	return true
 }
 
 // openPTY opens a pty pair whose master is non-blocking. creack/pty leaves

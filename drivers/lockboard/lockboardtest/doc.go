@@ -9,5 +9,5 @@
 // an unlock (open and close the door, or find the lock jammed), accepts
 // forced door changes, records a History of events, and can be unplugged and
 // replugged. When the program on the other end dies (even by SIGKILL) the
-// Set survives and serves the next one.
+// Set survives and serves the next one (see drivers/internal/vpty).
 package lockboardtest

@@ -76,7 +76,7 @@ type Stats struct {
 	Requests uint64 // valid requests addressed to any board
 	Replies  uint64 // replies written
 	Garbage  uint64 // request decode errors
-	Clients  uint64 // times a client went away and the pty was renewed
+	Clients  uint64 // times the last client closed the port or died
 }
 
 // New creates the boards and plugs them in: Path is ready when it returns.
