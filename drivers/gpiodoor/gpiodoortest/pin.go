@@ -1,0 +1,243 @@
+// Package gpiodoortest provides fake GPIO pins for testing and simulating
+// gpiodoor and keypad drivers without hardware, in the style of periph's
+// gpiotest: a Pin implements gpio.PinIO, the test drives inputs with Set,
+// and outputs are recorded with their times. It also mimics two traits of
+// the gpioioctl driver that real code must cope with: WaitForEdge with a
+// negative timeout returns at once, and reading a line configured as an
+// output turns it into an input (counted in ReadsAsOutput).
+package gpiodoortest
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/physic"
+	"periph.io/x/conn/v3/pin"
+)
+
+var _ gpio.PinIO = &Pin{}
+
+// OutEvent is one call to Out.
+type OutEvent struct {
+	At    time.Time
+	Level gpio.Level
+}
+
+// Pin is a fake GPIO line. Its methods are safe for concurrent use.
+type Pin struct {
+	N   string
+	Num int
+
+	// OnOut, if set, is called after every Out with the new level (outside
+	// the pin's lock). Cabinet uses it to react to relays.
+	OnOut func(gpio.Level)
+
+	mu            sync.Mutex
+	level         gpio.Level
+	output        bool
+	configured    bool
+	pull          gpio.Pull
+	edge          gpio.Edge
+	edges         chan struct{} // one pending edge notification
+	outs          []OutEvent
+	readsAsOutput int
+	halted        chan struct{}
+}
+
+// NewPin returns an unconfigured pin reading level.
+func NewPin(name string, num int, level gpio.Level) *Pin {
+	return &Pin{N: name, Num: num, level: level, edges: make(chan struct{}, 1), halted: make(chan struct{}, 1)}
+}
+
+// String implements conn.Resource.
+func (p *Pin) String() string { return fmt.Sprintf("%s(%d)", p.N, p.Num) }
+
+// Halt implements conn.Resource: it interrupts a pending WaitForEdge, as
+// gpioioctl's Halt does.
+func (p *Pin) Halt() error {
+	select {
+	case p.halted <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Name implements pin.Pin.
+func (p *Pin) Name() string { return p.N }
+
+// Number implements pin.Pin.
+func (p *Pin) Number() int { return p.Num }
+
+// Function implements pin.Pin.
+func (p *Pin) Function() string { return string(p.Func()) }
+
+// Func implements pin.PinFunc.
+func (p *Pin) Func() pin.Func {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case !p.configured:
+		return pin.FuncNone
+	case p.output:
+		return gpio.OUT
+	}
+	return gpio.IN
+}
+
+// SupportedFuncs implements pin.PinFunc.
+func (p *Pin) SupportedFuncs() []pin.Func { return []pin.Func{gpio.IN, gpio.OUT} }
+
+// SetFunc implements pin.PinFunc.
+func (p *Pin) SetFunc(f pin.Func) error {
+	switch f {
+	case gpio.IN:
+		return p.In(gpio.PullNoChange, gpio.NoEdge)
+	case gpio.OUT:
+		return p.Out(p.Read())
+	}
+	return fmt.Errorf("gpiodoortest: %s: unsupported function %s", p.N, f)
+}
+
+// In implements gpio.PinIn.
+func (p *Pin) In(pull gpio.Pull, edge gpio.Edge) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.configured, p.output = true, false
+	if pull != gpio.PullNoChange {
+		p.pull = pull
+	}
+	p.edge = edge
+	select {
+	case <-p.edges:
+	default:
+	}
+	return nil
+}
+
+// Read implements gpio.PinIn. Reading an output line reconfigures it as an
+// input, as on gpioioctl; ReadsAsOutput counts such reads.
+func (p *Pin) Read() gpio.Level {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.output {
+		p.readsAsOutput++
+		p.output = false
+	}
+	return p.level
+}
+
+// WaitForEdge implements gpio.PinIn. A negative timeout returns false at
+// once, like gpioioctl.
+func (p *Pin) WaitForEdge(timeout time.Duration) bool {
+	if timeout < 0 {
+		return false
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.edges:
+		return true
+	case <-p.halted:
+		return false
+	case <-t.C:
+		return false
+	}
+}
+
+// Pull implements gpio.PinIn.
+func (p *Pin) Pull() gpio.Pull {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pull
+}
+
+// DefaultPull implements gpio.PinIn.
+func (p *Pin) DefaultPull() gpio.Pull { return gpio.Float }
+
+// Out implements gpio.PinOut and records the call.
+func (p *Pin) Out(l gpio.Level) error {
+	p.mu.Lock()
+	p.configured, p.output = true, true
+	p.level = l
+	p.outs = append(p.outs, OutEvent{At: time.Now(), Level: l})
+	hook := p.OnOut
+	p.mu.Unlock()
+	if hook != nil {
+		hook(l)
+	}
+	return nil
+}
+
+// PWM implements gpio.PinOut; fake pins have no PWM.
+func (p *Pin) PWM(gpio.Duty, physic.Frequency) error {
+	return fmt.Errorf("gpiodoortest: %s: no PWM", p.N)
+}
+
+// Set drives an input line from outside, as a switch does, and signals an
+// edge if the level changed and edge detection covers it.
+func (p *Pin) Set(l gpio.Level) {
+	p.mu.Lock()
+	changed := p.level != l
+	p.level = l
+	edge := p.edge
+	p.mu.Unlock()
+	if !changed {
+		return
+	}
+	if edge == gpio.BothEdges || edge == gpio.RisingEdge && l == gpio.High || edge == gpio.FallingEdge && l == gpio.Low {
+		select {
+		case p.edges <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// SetQuiet changes an input's level without signalling an edge, as when the
+// OS drops an interrupt.
+func (p *Pin) SetQuiet(l gpio.Level) {
+	p.mu.Lock()
+	p.level = l
+	p.mu.Unlock()
+}
+
+// Level returns the line's level without the side effects of Read.
+func (p *Pin) Level() gpio.Level {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.level
+}
+
+// IsOutput reports whether the line is configured as an output.
+func (p *Pin) IsOutput() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.output
+}
+
+// Outs returns the recorded Out calls, oldest first.
+func (p *Pin) Outs() []OutEvent {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]OutEvent(nil), p.outs...)
+}
+
+// ReadsAsOutput counts Reads of the line while it was an output: a driver
+// bug on real hardware.
+func (p *Pin) ReadsAsOutput() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.readsAsOutput
+}
+
+// Registry maps names to fake pins; its ByName matches gpioreg.ByName.
+type Registry map[string]*Pin
+
+// ByName returns the named pin, or nil (not a typed nil) when absent.
+func (r Registry) ByName(name string) gpio.PinIO {
+	if p, ok := r[name]; ok {
+		return p
+	}
+	return nil
+}
