@@ -79,10 +79,14 @@ func TestTampering(t *testing.T) {
 			}
 			return b.Put(Key(3), v2)
 		},
-		"drop the first":  func(b *bolt.Bucket) error { return b.Delete(Key(1)) },
-		"truncate a MAC":  func(b *bolt.Bucket) error { return b.Put(Key(4), b.Get(Key(4))[:10]) },
-		"odd key":         func(b *bolt.Bucket) error { return b.Put([]byte("x"), []byte("y")) },
-		"rewrite payload": func(b *bolt.Bucket) error { v := append([]byte(nil), b.Get(Key(5))...); v[len(v)-2] ^= 1; return b.Put(Key(5), v) },
+		"drop the first": func(b *bolt.Bucket) error { return b.Delete(Key(1)) },
+		"truncate a MAC": func(b *bolt.Bucket) error { return b.Put(Key(4), b.Get(Key(4))[:10]) },
+		"odd key":        func(b *bolt.Bucket) error { return b.Put([]byte("x"), []byte("y")) },
+		"rewrite payload": func(b *bolt.Bucket) error {
+			v := append([]byte(nil), b.Get(Key(5))...)
+			v[len(v)-2] ^= 1
+			return b.Put(Key(5), v)
+		},
 	}
 	for name, tamper := range cases {
 		t.Run(name, func(t *testing.T) {
