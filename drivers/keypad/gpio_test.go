@@ -1,0 +1,173 @@
+package keypad_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/drivers/keypad"
+	"github.com/lockerd/lockerd/drivers/keypad/keypadtest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type keySink chan keypad.Key
+
+func (s keySink) collect(t *testing.T, n int) string {
+	t.Helper()
+	var got []byte
+	for len(got) < n {
+		select {
+		case k := <-s:
+			got = append(got, byte(k))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("got %d of %d keys", len(got), n)
+		}
+	}
+	return string(got)
+}
+
+func (s keySink) none(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-s:
+		t.Fatal("unexpected key")
+	case <-time.After(d):
+	}
+}
+
+func TestMatrix(t *testing.T) {
+	tests := []struct {
+		name   string
+		keys   string
+		hold   time.Duration
+		bounce int
+	}{
+		{"clean presses", "48213377#", 40 * time.Millisecond, 0},
+		{"bouncing contacts", "1*0#AD", 40 * time.Millisecond, 3},
+		{"a long hold is one key", "5", 400 * time.Millisecond, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := keypadtest.NewMatrix(nil)
+			keys := make(keySink, 64)
+			cfg := fake.Config()
+			cfg.ScanInterval, cfg.Debounce, cfg.IdleAfter = 2*time.Millisecond, 10*time.Millisecond, 50*time.Millisecond
+			cfg.OnKey = func(k keypad.Key) { keys <- k }
+			cfg.Logger = quiet
+			m, err := keypad.OpenMatrix(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := fake.Type(ctx, tt.keys, tt.hold, 40*time.Millisecond, tt.bounce); err != nil {
+				t.Fatal(err)
+			}
+			if got := keys.collect(t, len(tt.keys)); got != tt.keys {
+				t.Errorf("keys %q, want %q", got, tt.keys)
+			}
+			keys.none(t, 100*time.Millisecond)
+		})
+	}
+}
+
+func TestMatrixConfig(t *testing.T) {
+	fake := keypadtest.NewMatrix(nil)
+	tests := []struct {
+		name string
+		mod  func(*keypad.MatrixConfig)
+	}{
+		{"no rows", func(c *keypad.MatrixConfig) { c.Rows = nil }},
+		{"pin twice", func(c *keypad.MatrixConfig) { c.Cols = append([]string{c.Rows[0]}, c.Cols[1:]...) }},
+		{"layout mismatch", func(c *keypad.MatrixConfig) { c.Layout = [][]keypad.Key{{'1'}} }},
+		{"missing pin", func(c *keypad.MatrixConfig) { c.Rows = append(c.Rows[:3:3], "GPIO99") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := fake.Config()
+			cfg.Logger = quiet
+			tt.mod(&cfg)
+			if m, err := keypad.OpenMatrix(cfg); err == nil {
+				m.Close()
+				t.Error("OpenMatrix accepted a bad config")
+			}
+		})
+	}
+}
+
+func TestWiegand(t *testing.T) {
+	tests := []struct {
+		name string
+		mode int
+	}{
+		{"4-bit burst mode", 4},
+		{"8-bit burst mode", 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := keypadtest.NewWiegand(tt.mode)
+			keys := make(keySink, 64)
+			w, err := keypad.OpenWiegand(keypad.WiegandConfig{D0: "D0", D1: "D1", ByName: fake.ByName, Logger: quiet,
+				OnKey: func(k keypad.Key) { keys <- k }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			const typed = "4821*33#"
+			if err := fake.Type(ctx, typed, 30*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if got := keys.collect(t, len(typed)); got != typed {
+				t.Errorf("keys %q, want %q", got, typed)
+			}
+			// A 26-bit card frame is not a key.
+			if err := fake.SendBits(ctx, make([]byte, 26)); err != nil {
+				t.Fatal(err)
+			}
+			keys.none(t, 100*time.Millisecond)
+			if st := w.Stats(); st.Keys != uint64(len(typed)) || st.Bad != 1 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestKeysNeverLogged(t *testing.T) {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	fake := keypadtest.NewWiegand(4)
+	keys := make(keySink, 64)
+	w, err := keypad.OpenWiegand(keypad.WiegandConfig{D0: "D0", D1: "D1", ByName: fake.ByName, Logger: logger,
+		OnKey: func(k keypad.Key) { keys <- k }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_ = fake.Type(ctx, "97531", 30*time.Millisecond)
+	_ = fake.SendBits(ctx, []byte{1, 1, 1, 1, 0, 0, 1})
+	keys.collect(t, 5)
+	w.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(buf.String(), "97531") || strings.Contains(buf.String(), "key=") {
+		t.Errorf("keys in the log:\n%s", buf.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

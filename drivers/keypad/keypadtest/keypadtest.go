@@ -1,0 +1,184 @@
+// Package keypadtest simulates keypads on fake GPIO pins (gpiodoortest.Pin)
+// for tests and the simulator: a Matrix whose column lines follow the
+// driven rows and the keys held down, and a Wiegand keypad that pulses its
+// D0/D1 lines.
+package keypadtest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
+	"github.com/lockerd/lockerd/drivers/keypad"
+	"periph.io/x/conn/v3/gpio"
+)
+
+// Matrix is a fake matrix keypad. Row pins are named R0.., column pins C0..
+type Matrix struct {
+	Rows, Cols []string
+	pins       gpiodoortest.Registry
+	layout     [][]keypad.Key
+
+	mu   sync.Mutex
+	down map[[2]int]bool
+}
+
+// NewMatrix builds a fake keypad with layout (nil: keypad.DefaultLayout).
+func NewMatrix(layout [][]keypad.Key) *Matrix {
+	if layout == nil {
+		layout = keypad.DefaultLayout
+	}
+	m := &Matrix{pins: gpiodoortest.Registry{}, layout: layout, down: map[[2]int]bool{}}
+	for r := range layout {
+		n := fmt.Sprintf("R%d", r)
+		p := gpiodoortest.NewPin(n, r, gpio.High)
+		p.OnOut = func(gpio.Level) { m.update() }
+		m.pins[n], m.Rows = p, append(m.Rows, n)
+	}
+	for c := range layout[0] {
+		n := fmt.Sprintf("C%d", c)
+		m.pins[n], m.Cols = gpiodoortest.NewPin(n, 100+c, gpio.High), append(m.Cols, n)
+	}
+	return m
+}
+
+// ByName finds a pin of the keypad, like gpioreg.ByName.
+func (m *Matrix) ByName(name string) gpio.PinIO { return m.pins.ByName(name) }
+
+// Config returns a MatrixConfig wired to the fake pins.
+func (m *Matrix) Config() keypad.MatrixConfig {
+	return keypad.MatrixConfig{Rows: m.Rows, Cols: m.Cols, Layout: m.layout, ByName: m.ByName}
+}
+
+func (m *Matrix) find(k keypad.Key) (int, int, error) {
+	for r, row := range m.layout {
+		for c, x := range row {
+			if x == k {
+				return r, c, nil
+			}
+		}
+	}
+	return 0, 0, fmt.Errorf("keypadtest: key not on this keypad")
+}
+
+// Hold presses (down) or releases a key.
+func (m *Matrix) Hold(k keypad.Key, down bool) error {
+	r, c, err := m.find(k)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.down[[2]int{r, c}] = down
+	m.mu.Unlock()
+	m.update()
+	return nil
+}
+
+// Type presses and releases each key, holding it for hold and pausing gap
+// between keys; bounce > 0 adds that many contact bounces to each press.
+func (m *Matrix) Type(ctx context.Context, keys string, hold, gap time.Duration, bounce int) error {
+	for _, k := range []byte(keys) {
+		for range bounce {
+			if err := m.Hold(keypad.Key(k), true); err != nil {
+				return err
+			}
+			_ = m.Hold(keypad.Key(k), false)
+		}
+		if err := m.Hold(keypad.Key(k), true); err != nil {
+			return err
+		}
+		if err := pause(ctx, hold); err != nil {
+			return err
+		}
+		_ = m.Hold(keypad.Key(k), false)
+		if err := pause(ctx, gap); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// update sets every column from the rows driven low and the keys down.
+func (m *Matrix) update() {
+	m.mu.Lock()
+	levels := make([]gpio.Level, len(m.Cols))
+	for c := range levels {
+		levels[c] = gpio.High
+		for r := range m.Rows {
+			if m.down[[2]int{r, c}] && m.pins[m.Rows[r]].Level() == gpio.Low {
+				levels[c] = gpio.Low
+			}
+		}
+	}
+	m.mu.Unlock()
+	for c, l := range levels {
+		m.pins[m.Cols[c]].Set(l)
+	}
+}
+
+// Wiegand is a fake Wiegand keypad on pins "D0" and "D1".
+type Wiegand struct {
+	D0, D1 *gpiodoortest.Pin
+	Mode   int           // 4 or 8 bits per key
+	BitGap time.Duration // between bits; default 2 ms
+}
+
+// NewWiegand returns a fake keypad in the given burst mode.
+func NewWiegand(mode int) *Wiegand {
+	return &Wiegand{D0: gpiodoortest.NewPin("D0", 0, gpio.High), D1: gpiodoortest.NewPin("D1", 1, gpio.High), Mode: mode}
+}
+
+// ByName finds D0 or D1.
+func (w *Wiegand) ByName(name string) gpio.PinIO {
+	return gpiodoortest.Registry{"D0": w.D0, "D1": w.D1}.ByName(name)
+}
+
+// SendBits pulses the lines for raw bits, e.g. a 26-bit card frame.
+func (w *Wiegand) SendBits(ctx context.Context, bits []byte) error {
+	gap := w.BitGap
+	if gap <= 0 {
+		gap = 2 * time.Millisecond
+	}
+	for _, b := range bits {
+		p := w.D0
+		if b == 1 {
+			p = w.D1
+		}
+		p.Set(gpio.Low)
+		p.Set(gpio.High)
+		if err := pause(ctx, gap); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Type sends each key as one burst, with a pause of frameGap after each.
+func (w *Wiegand) Type(ctx context.Context, keys string, frameGap time.Duration) error {
+	for _, k := range []byte(keys) {
+		bits, err := keypad.EncodeWiegand(keypad.Key(k), w.Mode)
+		if err != nil {
+			return err
+		}
+		if err := w.SendBits(ctx, bits); err != nil {
+			return err
+		}
+		if err := pause(ctx, frameGap); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("keypadtest: %w", ctx.Err())
+	case <-t.C:
+		return nil
+	}
+}
