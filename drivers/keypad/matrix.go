@@ -131,7 +131,9 @@ func OpenMatrix(cfg MatrixConfig) (*Matrix, error) {
 }
 
 // String describes the keypad.
-func (m *Matrix) String() string { return fmt.Sprintf("keypad.Matrix(%dx%d)", len(m.rows), len(m.cols)) }
+func (m *Matrix) String() string {
+	return fmt.Sprintf("keypad.Matrix(%dx%d)", len(m.rows), len(m.cols))
+}
 
 // Presses counts debounced key presses.
 func (m *Matrix) Presses() uint64 {
@@ -220,7 +222,8 @@ func (m *Matrix) run(ctx context.Context) {
 		if err := m.driveAll(true); err != nil {
 			m.cfg.Logger.Error("keypad: idle", "err", err)
 		}
-		if !m.waitKey(ctx) {
+		// A key already down raised its edge before the drain above.
+		if !m.anyColumnLow() && !m.waitKey(ctx) {
 			return
 		}
 		lastDown = time.Now()
@@ -264,13 +267,20 @@ func (m *Matrix) waitKey(ctx context.Context) bool {
 		case <-m.wake:
 			return true
 		case <-t.C:
-			for _, c := range m.cols {
-				if c.Read() == gpio.Low {
-					return true
-				}
+			if m.anyColumnLow() {
+				return true
 			}
 		}
 	}
+}
+
+func (m *Matrix) anyColumnLow() bool {
+	for _, c := range m.cols {
+		if c.Read() == gpio.Low {
+			return true
+		}
+	}
+	return false
 }
 
 // pressed reports newly pressed keys in row-major order.

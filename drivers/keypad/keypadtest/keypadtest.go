@@ -100,21 +100,20 @@ func (m *Matrix) Type(ctx context.Context, keys string, hold, gap time.Duration,
 	return nil
 }
 
-// update sets every column from the rows driven low and the keys down.
+// update sets every column from the rows driven low and the keys down. It
+// holds the lock while setting them, so concurrent updates (a key press and
+// a row change) cannot leave stale levels behind.
 func (m *Matrix) update() {
 	m.mu.Lock()
-	levels := make([]gpio.Level, len(m.Cols))
-	for c := range levels {
-		levels[c] = gpio.High
+	defer m.mu.Unlock()
+	for c, col := range m.Cols {
+		l := gpio.High
 		for r := range m.Rows {
 			if m.down[[2]int{r, c}] && m.pins[m.Rows[r]].Level() == gpio.Low {
-				levels[c] = gpio.Low
+				l = gpio.Low
 			}
 		}
-	}
-	m.mu.Unlock()
-	for c, l := range levels {
-		m.pins[m.Cols[c]].Set(l)
+		m.pins[col].Set(l)
 	}
 }
 
