@@ -105,6 +105,7 @@ type Bus struct {
 	cfg    Config
 	log    *slog.Logger
 	reqs   chan *unlockReq
+	polls  chan chan error // Refresh requests
 	cancel context.CancelFunc
 	done   chan struct{}
 	events *queue.Queue[any] // Change and Health, in order
@@ -129,6 +130,7 @@ func Open(cfg Config) (*Bus, error) {
 		cfg:    cfg,
 		log:    cfg.Logger.With("bus", cfg.Path, "protocol", cfg.Protocol.String()),
 		reqs:   make(chan *unlockReq, 64),
+		polls:  make(chan chan error),
 		cancel: cancel,
 		done:   make(chan struct{}),
 		boards: make(map[int]*boardState),
@@ -258,6 +260,30 @@ func (b *Bus) Unlock(ctx context.Context, board, lock int) error {
 			return ErrClosed
 		}
 		return <-r.result
+	}
+}
+
+// Refresh polls every board now, between other frames, and returns when
+// the cycle is done: afterwards State reflects the boards as of the call
+// (for reconciling stored state at start) unless a board did not answer,
+// which Health then reports. It fails with ErrBusDown while the port is
+// closed.
+func (b *Bus) Refresh(ctx context.Context) error {
+	done := make(chan error, 1)
+	select {
+	case b.polls <- done:
+	case <-ctx.Done():
+		return fmt.Errorf("lockboard: refresh: %w", ctx.Err())
+	case <-b.done:
+		return ErrClosed
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("lockboard: refresh: %w", ctx.Err())
+	case <-b.done:
+		return ErrClosed
 	}
 }
 

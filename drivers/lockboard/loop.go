@@ -114,6 +114,8 @@ func (b *Bus) idle(ctx context.Context, d time.Duration) bool {
 			if r.claim() {
 				r.finish(fmt.Errorf("%w: board %d lock %d not sent", ErrBusDown, r.board, r.lock))
 			}
+		case done := <-b.polls:
+			done <- fmt.Errorf("%w: port closed", ErrBusDown)
 		}
 	}
 }
@@ -132,6 +134,13 @@ func (b *Bus) between(ctx context.Context, io *link) error {
 			if err := b.serveUnlock(ctx, io, r); err != nil {
 				return err
 			}
+		case done := <-b.polls:
+			_, err := b.cycle(ctx, io)
+			if err != nil {
+				done <- fmt.Errorf("%w: %w", ErrBusDown, err)
+				return err
+			}
+			done <- nil
 		}
 	}
 }
