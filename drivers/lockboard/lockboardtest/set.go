@@ -1,3 +1,15 @@
+// Package lockboardtest is a set of virtual lock-control boards that speak
+// the real CU16 or 8A/80 byte protocol on a pseudo-terminal.
+//
+// A Set owns a pty master and publishes the slave under a stable symlink
+// (Path), the way udev publishes /dev/serial/by-id links, so the real
+// lockboard driver opens it with go.bug.st/serial exactly as it opens
+// hardware. Tests, the simulator and crash-test harnesses use it: it keeps
+// per-lock latch and door state, runs a Policy for what a person does after
+// an unlock (open and close the door, or find the lock jammed), accepts
+// forced door changes, records a History of events, and can be unplugged and
+// replugged. When the program on the other end dies (even by SIGKILL) the
+// Set survives and serves the next one (see drivers/internal/vpty).
 package lockboardtest
 
 import (
@@ -7,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/internal/vpty"
@@ -211,4 +224,24 @@ func (s *Set) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stats
+}
+
+// Start creates a Set for a test, closed by tb.Cleanup, with its link in
+// tb.TempDir() unless cfg.Link is set. If no pseudo-terminal can be opened
+// the test fails when the environment variable CI is "true" and is skipped
+// otherwise.
+func Start(tb testing.TB, cfg Config) *Set {
+	tb.Helper()
+	if cfg.Link == "" {
+		cfg.Link = filepath.Join(tb.TempDir(), "tty-"+cfg.Protocol.String())
+	}
+	s, err := New(cfg)
+	if err != nil {
+		if !errors.Is(err, ErrNoPTY) || os.Getenv("CI") == "true" {
+			tb.Fatalf("virtual lock boards: %v", err)
+		}
+		tb.Skipf("virtual lock boards unavailable (set CI=true to fail): %v", err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
 }
