@@ -92,7 +92,7 @@ type door struct {
 	relayErr error
 }
 
-func (d *door) level(on bool) gpio.Level { return gpio.Level(on == d.cfg.RelayActiveHigh) }
+func (dr *door) level(on bool) gpio.Level { return gpio.Level(on == dr.cfg.RelayActiveHigh) }
 
 // Driver owns the lines of a set of doors. It is safe for concurrent use.
 type Driver struct {

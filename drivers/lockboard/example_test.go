@@ -88,7 +88,11 @@ func ExampleOpen() {
 	if err := bus.Unlock(ctx, 0, 7); err != nil {
 		log.Fatal(err)
 	}
-	c := <-opened
-	fmt.Println("board", c.Board, "lock", c.Lock, "open")
+	select {
+	case c := <-opened:
+		fmt.Println("board", c.Board, "lock", c.Lock, "open")
+	case <-ctx.Done():
+		log.Fatal("lock never reported open")
+	}
 	// Output: board 0 lock 7 open
 }
