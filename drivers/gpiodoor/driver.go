@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/internal/queue"
+	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 )
@@ -93,6 +94,8 @@ type door struct {
 }
 
 func (dr *door) level(on bool) gpio.Level { return gpio.Level(on == dr.cfg.RelayActiveHigh) }
+
+var _ conn.Resource = (*Driver)(nil)
 
 // Driver owns the lines of a set of doors. It is safe for concurrent use.
 type Driver struct {

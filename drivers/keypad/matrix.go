@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/internal/queue"
+	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 )
@@ -40,6 +41,8 @@ type MatrixConfig struct {
 	OnKey     func(Key)               // called in order from a goroutine the Matrix owns
 	Logger    *slog.Logger
 }
+
+var _ conn.Resource = (*Matrix)(nil)
 
 // Matrix scans a matrix keypad. While no key is down all rows are driven
 // low and the column lines wait for an edge, so an idle keypad costs no CPU;

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/internal/queue"
+	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 )
@@ -28,6 +29,8 @@ type WiegandStats struct {
 	Keys uint64 // bursts decoded to a key
 	Bad  uint64 // bursts that were not a 4- or 8-bit key (cards, noise, lost bits)
 }
+
+var _ conn.Resource = (*Wiegand)(nil)
 
 // Wiegand reads a Wiegand keypad in 4-bit or 8-bit burst mode; each burst
 // is one key. Bits are ordered by when their edges were noticed, one

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/internal/queue"
+	"periph.io/x/conn/v3"
 )
 
 // Errors returned by a Bus; compare with errors.Is.
@@ -98,6 +99,8 @@ func (s *boardState) lock(n int) State {
 	}
 	return st
 }
+
+var _ conn.Resource = (*Bus)(nil)
 
 // Bus is one serial port with lock boards on it. It is safe for concurrent
 // use. Create it with Open; stop it with Close.

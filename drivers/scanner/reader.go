@@ -11,6 +11,7 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/internal/queue"
 	"go.bug.st/serial"
+	"periph.io/x/conn/v3"
 )
 
 // Reader defaults.
@@ -54,6 +55,8 @@ type Stats struct {
 	Bytes   uint64 // bytes read
 	Reopens uint64 // times the port was (re)opened
 }
+
+var _ conn.Resource = (*Reader)(nil)
 
 // Reader reads scans from one serial scanner. Run one per scanner.
 type Reader struct {
