@@ -85,39 +85,6 @@ type Compartment struct {
 	Door     Door   `yaml:"door"`
 }
 
-// Door says which driver and address opens a compartment and senses its door.
-type Door struct {
-	Driver string `yaml:"driver"` // name of a hardware entry
-	Board  int    `yaml:"board"`  // lock boards: board address
-	Lock   int    `yaml:"lock"`   // lock boards: lock number, 1-based
-}
-
-// Hardware lists the drivers.
-type Hardware struct {
-	LockBoards []LockBoard `yaml:"lockboards"`
-}
-
-// LockBoard is one RS-485 bus with lock-control boards on it.
-type LockBoard struct {
-	Name         string        `yaml:"name"`
-	Port         string        `yaml:"port"`     // prefer /dev/serial/by-id/...
-	Protocol     string        `yaml:"protocol"` // cu16 or 8a
-	Baud         int           `yaml:"baud"`
-	Poll         time.Duration `yaml:"poll"`
-	ReplyTimeout time.Duration `yaml:"reply_timeout"`
-	Retries      int           `yaml:"retries"`
-	Boards       []Board       `yaml:"boards"`
-}
-
-// Board is one lock-control board on a bus.
-type Board struct {
-	Addr           int    `yaml:"addr"`
-	Locks          int    `yaml:"locks"`
-	Polarity       string `yaml:"polarity"` // set-closed (default) or set-open
-	DoorSensors    bool   `yaml:"door_sensors"`
-	SensorPolarity string `yaml:"sensor_polarity"`
-}
-
 // Load reads, decodes and validates the config file at path.
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)

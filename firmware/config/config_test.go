@@ -113,6 +113,8 @@ func FuzzParse(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(doc)
+	f.Add([]byte(mixed(f)))
+	f.Add([]byte(strings.Replace(mixed(f), "d0: GPIO18", "d0: GPIO5", 1)))
 	f.Add([]byte("locker_id: X\ncompartments: [{id: 1}]\n"))
 	f.Add([]byte("a: &a [*a]"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -137,72 +137,6 @@ func (v *validator) policy(p *Policy) {
 	}
 }
 
-type driverInfo struct {
-	kind   string
-	boards map[int]int // lockboards: board address -> locks
-}
-
-func (v *validator) hardware(h *Hardware) map[string]driverInfo {
-	drivers := map[string]driverInfo{}
-	ports := map[string]string{}
-	for i, lb := range h.LockBoards {
-		p := fmt.Sprintf("hardware.lockboards[%d]", i)
-		if lb.Name == "" {
-			v.fail(p+".name", "required")
-		} else if _, dup := drivers[lb.Name]; dup {
-			v.fail(p+".name", "duplicate driver name %q", lb.Name)
-		}
-		if lb.Port == "" {
-			v.fail(p+".port", "required (prefer a /dev/serial/by-id/... path)")
-		} else if other, dup := ports[lb.Port]; dup {
-			v.fail(p+".port", "port already used by %q", other)
-		} else {
-			ports[lb.Port] = lb.Name
-		}
-		lo, hi, max := 0, 15, 16
-		switch lb.Protocol {
-		case "cu16":
-		case "8a":
-			lo, hi, max = 1, 255, 24
-		default:
-			v.fail(p+".protocol", "must be cu16 or 8a, not %q", lb.Protocol)
-		}
-		if lb.Poll != 0 && (lb.Poll < 50e6 || lb.Poll > 2e9) {
-			v.fail(p+".poll", "must be between 50ms and 2s (100-200ms recommended)")
-		}
-		info := driverInfo{kind: "lockboard", boards: map[int]int{}}
-		if len(lb.Boards) == 0 {
-			v.fail(p+".boards", "at least one board")
-		}
-		for j, b := range lb.Boards {
-			bp := fmt.Sprintf("%s.boards[%d]", p, j)
-			if b.Addr < lo || b.Addr > hi {
-				v.fail(bp+".addr", "must be %d..%d for %s", lo, hi, lb.Protocol)
-			}
-			if _, dup := info.boards[b.Addr]; dup {
-				v.fail(bp+".addr", "duplicate board address %d on this bus", b.Addr)
-			}
-			locks := b.Locks
-			if locks == 0 {
-				locks = max
-			}
-			if locks < 1 || locks > max {
-				v.fail(bp+".locks", "must be 1..%d", max)
-			}
-			for _, pol := range []struct{ name, val string }{{"polarity", b.Polarity}, {"sensor_polarity", b.SensorPolarity}} {
-				if pol.val != "" && pol.val != "set-closed" && pol.val != "set-open" {
-					v.fail(bp+"."+pol.name, "must be set-closed or set-open, not %q", pol.val)
-				}
-			}
-			info.boards[b.Addr] = locks
-		}
-		if lb.Name != "" {
-			drivers[lb.Name] = info
-		}
-	}
-	return drivers
-}
-
 func (v *validator) compartments(cs []Compartment, drivers map[string]driverInfo) {
 	if len(cs) == 0 {
 		v.fail("compartments", "at least one compartment")
@@ -236,27 +170,4 @@ func (v *validator) compartments(cs []Compartment, drivers map[string]driverInfo
 			v.fail(p+".kind", "must be door or shelf, not %q", c.Kind)
 		}
 	}
-}
-
-func (v *validator) door(p string, id int, d Door, drivers map[string]driverInfo, addrs map[string]int) {
-	info, ok := drivers[d.Driver]
-	if !ok {
-		v.fail(p+".driver", "unknown driver %q (declare it under hardware)", d.Driver)
-		return
-	}
-	locks, ok := info.boards[d.Board]
-	if !ok {
-		v.fail(p+".board", "board %d is not declared on %q", d.Board, d.Driver)
-		return
-	}
-	if d.Lock < 1 || d.Lock > locks {
-		v.fail(p+".lock", "must be 1..%d on board %d", locks, d.Board)
-		return
-	}
-	key := fmt.Sprintf("%s/%d/%d", d.Driver, d.Board, d.Lock)
-	if other, dup := addrs[key]; dup {
-		v.fail(p, "lock %s already opens compartment %d", key, other)
-		return
-	}
-	addrs[key] = id
 }
