@@ -26,6 +26,8 @@ type Options struct {
 	Observer func(locker.Event)
 	// Ready is called once the station serves requests.
 	Ready func()
+	// Hardware changes how the drivers are opened (fake pins) and the panel's display.
+	Hardware HardwareOptions
 }
 
 // StorePath is the station's store inside the state directory.
@@ -72,12 +74,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	defer keyring.Close()
 
-	hw, err := openHardware(cfg, log)
+	hw, err := OpenHardware(cfg, log, opt.Hardware)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if herr := hw.Halt(); herr != nil {
+		if herr := hw.Close(); herr != nil {
 			log.Error("halting drivers", "err", herr)
 		}
 	}()
@@ -95,7 +97,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	defer st.Close()
 
 	hw.waitReady(ctx, 3*time.Second)
-	hw.setSink(st.DoorChanged)
+	hw.SetDoorSink(st.DoorChanged)
 	if err := st.Reconcile(ctx); err != nil {
 		return err
 	}
@@ -120,6 +122,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	goFn("station timers", func(ctx context.Context) error { return st.Run(ctx, 200*time.Millisecond) })
 	goFn("control socket", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	goFn("systemd watchdog", func(ctx context.Context) error { return watchdog(ctx, st.Healthy) })
+	goFn("front panel", hw.frontPanel(st, cfg.Hardware.Panel, opt.Hardware.Display))
 
 	log.Info("lockerd ready", "locker", cfg.LockerID, "version", Version, "compartments", len(specs),
 		"identity", id.PublicHex()[:16])
