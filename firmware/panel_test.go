@@ -26,11 +26,16 @@ const (
 
 // fakeStation records the panel's calls in order and answers like a small station.
 type fakeStation struct {
-	mu        sync.Mutex
-	calls     []string
-	failures  int // consecutive failed logins and codes, for the throttle
-	throttleN int // failures before ThrottledError; 0: never
-	sessions  int
+	fakeOpts
+	mu       sync.Mutex
+	calls    []string
+	failures int // consecutive failed logins and codes, for the throttle
+	sessions int
+}
+
+// fakeOpts shape a fakeStation's answers.
+type fakeOpts struct {
+	throttleN int   // failures before ThrottledError; 0: never
 	scanErr   error // returned by Scan when set
 	staffed   bool  // Handover succeeds
 }
@@ -144,7 +149,7 @@ func TestPanelFlows(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		station fakeStation
+		station fakeOpts
 		cfg     PanelConfig
 		steps   []step
 		calls   []string
@@ -175,49 +180,49 @@ func TestPanelFlows(t *testing.T) {
 		{name: "PIN entry times out", steps: []step{{0, "s:LKB:" + testBadge}, {0, "k:24"}, {11 * time.Second, "t"}},
 			prompt: PromptTimedOut, mode: ModeIdle},
 		{name: "unannounced parcel asks for a size", steps: seq(login, []step{{2 * time.Second, "s:" + testTracking}}),
-			calls: []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 " + testTracking + " size(0)"},
+			calls:  []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 " + testTracking + " size(0)"},
 			prompt: PromptChooseSize, mode: ModeSession},
 		{name: "size key before the scan", steps: seq(login, []step{{2 * time.Second, "k:2"}, {3 * time.Second, "s:" + testTracking}}),
-			calls: []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 " + testTracking + " M"},
+			calls:  []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 " + testTracking + " M"},
 			prompt: PromptDeposit, mode: ModeSession},
 		{name: "default size from config, star restores it", cfg: PanelConfig{DefaultSize: locker.SizeL},
-			steps: seq(login, []step{{2 * time.Second, "k:4*"}, {3 * time.Second, "s:" + testTracking}}),
-			calls: []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 " + testTracking + " L"},
+			steps:  seq(login, []step{{2 * time.Second, "k:4*"}, {3 * time.Second, "s:" + testTracking}}),
+			calls:  []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 " + testTracking + " L"},
 			prompt: PromptDeposit, mode: ModeSession},
 		{name: "enter ends the session", steps: seq(login, []step{{2 * time.Second, "k:#"}}),
 			calls: []string{"Login " + testBadge + " " + testPIN, "Logout sid-1"}, prompt: PromptSessionClosed, mode: ModeIdle},
 		{name: "idle ends the session", steps: seq(login, []step{{62 * time.Second, "t"}}),
 			calls: []string{"Login " + testBadge + " " + testPIN, "Logout sid-1"}, prompt: PromptSessionEnded, mode: ModeIdle},
 		{name: "a scan after the idle end is no deposit", steps: seq(login, []step{{62 * time.Second, "s:" + testTracking}}),
-			calls: []string{"Login " + testBadge + " " + testPIN, "Logout sid-1", "Handover " + testTracking},
+			calls:  []string{"Login " + testBadge + " " + testPIN, "Logout sid-1", "Handover " + testTracking},
 			prompt: PromptLoginFirst, mode: ModeIdle},
 		{name: "session kept alive by activity", steps: seq(login, []step{{50 * time.Second, "k:1"}, {100 * time.Second, "t"}}),
 			calls: []string{"Login " + testBadge + " " + testPIN}, prompt: PromptSize, mode: ModeSession},
-		{name: "station dropped the session", station: fakeStation{scanErr: locker.ErrNotLoggedIn},
-			steps: seq(login, []step{{2 * time.Second, "s:" + testTracking}}),
-			calls: []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 " + testTracking + " size(0)"},
+		{name: "station dropped the session", station: fakeOpts{scanErr: locker.ErrNotLoggedIn},
+			steps:  seq(login, []step{{2 * time.Second, "s:" + testTracking}}),
+			calls:  []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 " + testTracking + " size(0)"},
 			prompt: PromptSessionEnded, mode: ModeIdle},
-		{name: "not a tracking number", station: fakeStation{scanErr: fmt.Errorf("locker: scan refused: %w", waybill.ErrCheckDigit)},
-			steps: seq(login, []step{{2 * time.Second, "s:RB123456784GB"}}),
-			calls: []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 RB123456784GB size(0)"},
+		{name: "not a tracking number", station: fakeOpts{scanErr: fmt.Errorf("locker: scan refused: %w", waybill.ErrCheckDigit)},
+			steps:  seq(login, []step{{2 * time.Second, "s:RB123456784GB"}}),
+			calls:  []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 RB123456784GB size(0)"},
 			prompt: PromptBadScan, mode: ModeSession},
 		{name: "pickup QR during a session is refused", steps: seq(login, []step{{2 * time.Second, "s:LKC:" + testCode}}),
 			calls: []string{"Login " + testBadge + " " + testPIN}, prompt: PromptFinishFirst, mode: ModeSession},
 		{name: "another badge ends the session", steps: seq(login, []step{{2 * time.Second, "s:LKB:OTHER"}}),
 			calls: []string{"Login " + testBadge + " " + testPIN, "Logout sid-1"}, prompt: PromptEnterPIN, mode: ModePIN},
 		{name: "undo and retrieve", steps: seq(login, []step{{2 * time.Second, "k:0"}, {3 * time.Second, "k:9"}}),
-			calls: []string{"Login " + testBadge + " " + testPIN, "Cancel sid-1", "Retrieve sid-1"},
+			calls:  []string{"Login " + testBadge + " " + testPIN, "Cancel sid-1", "Retrieve sid-1"},
 			prompt: PromptNothing, mode: ModeSession},
 		{name: "wrong PIN", steps: []step{{0, "s:LKB:" + testBadge}, {0, "k:1111#"}},
 			calls: []string{"Login " + testBadge + " 1111"}, prompt: PromptBadBadge, mode: ModeIdle},
-		{name: "wrong PIN throttled", station: fakeStation{throttleN: 2},
+		{name: "wrong PIN throttled", station: fakeOpts{throttleN: 2},
 			steps: []step{
 				{0, "s:LKB:" + testBadge}, {0, "k:1111#"},
 				{time.Second, "s:LKB:" + testBadge}, {time.Second, "k:2222#"}, // locked for 30 s
 				{10 * time.Second, "s:LKB:" + testBadge}, {10 * time.Second, "k:" + testPIN + "#"}, // refused by the panel
 			},
 			calls: []string{"Login " + testBadge + " 1111", "Login " + testBadge + " 2222"}, prompt: PromptLocked, mode: ModeIdle},
-		{name: "login allowed again after the lock", station: fakeStation{throttleN: 2},
+		{name: "login allowed again after the lock", station: fakeOpts{throttleN: 2},
 			steps: []step{
 				{0, "s:LKB:" + testBadge}, {0, "k:1111#"},
 				{time.Second, "s:LKB:" + testBadge}, {time.Second, "k:2222#"},
@@ -225,12 +230,12 @@ func TestPanelFlows(t *testing.T) {
 			},
 			calls:  []string{"Login " + testBadge + " 1111", "Login " + testBadge + " 2222", "Login " + testBadge + " " + testPIN},
 			prompt: PromptSessionOpen, mode: ModeSession},
-		{name: "wrong codes throttled", station: fakeStation{throttleN: 1},
+		{name: "wrong codes throttled", station: fakeOpts{throttleN: 1},
 			steps: []step{{0, "k:11111111#"}, {time.Second, "k:" + testCode + "#"}},
 			calls: []string{"EnterCode 11111111"}, prompt: PromptLocked, mode: ModeIdle},
 		{name: "parcel scan without a session", steps: []step{{0, "s:" + testTracking}},
 			calls: []string{"Handover " + testTracking}, prompt: PromptLoginFirst, mode: ModeIdle},
-		{name: "staffed handover", station: fakeStation{staffed: true}, steps: []step{{0, "s:" + testTracking}},
+		{name: "staffed handover", station: fakeOpts{staffed: true}, steps: []step{{0, "s:" + testTracking}},
 			calls: []string{"Handover " + testTracking}, prompt: PromptHandedOver, mode: ModeIdle},
 		{name: "empty badge", steps: []step{{0, "s:LKB:"}}, prompt: PromptBadScan, mode: ModeIdle},
 	}
@@ -245,7 +250,8 @@ func TestPanelFlows(t *testing.T) {
 					return a
 				}}))
 			disp := &screens{}
-			p := NewPanel(&tt.station, tt.cfg, disp, log)
+			st := &fakeStation{fakeOpts: tt.station}
+			p := NewPanel(st, tt.cfg, disp, log)
 			p.show(PromptWelcome)
 			t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 			ctx := context.Background()
@@ -262,7 +268,7 @@ func TestPanelFlows(t *testing.T) {
 					p.expire(now)
 				}
 			}
-			if got := tt.station.Calls(); strings.Join(got, "|") != strings.Join(tt.calls, "|") {
+			if got := st.Calls(); strings.Join(got, "|") != strings.Join(tt.calls, "|") {
 				t.Errorf("calls\n got %q\nwant %q", got, tt.calls)
 			}
 			if last := disp.last(); last.Prompt != tt.prompt || last.Mode != tt.mode {
