@@ -24,7 +24,7 @@ var (
 
 // lockerdBinary builds lockerd once per test run: the process tests run the real
 // program, not an in-process stand-in.
-func lockerdBinary(t *testing.T) string {
+func lockerdBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "lockerd-bin-")
@@ -46,7 +46,7 @@ func lockerdBinary(t *testing.T) string {
 
 // daemon is lockerd running as a separate process against a sim station's config.
 type daemon struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	station *sim.Station
 	logPath string
@@ -57,7 +57,7 @@ type daemon struct {
 	done chan error
 }
 
-func newDaemon(t *testing.T, st *sim.Station) *daemon {
+func newDaemon(t testing.TB, st *sim.Station) *daemon {
 	d := &daemon{t: t, bin: lockerdBinary(t), station: st, logPath: filepath.Join(st.Dir, "lockerd.log"),
 		client: st.Client()}
 	t.Cleanup(func() {
@@ -112,6 +112,16 @@ func (d *daemon) start(ctx context.Context) error {
 		}
 	}
 	return errors.New("lockerd did not answer on its control socket within 15s")
+}
+
+// pid is the running lockerd's process id (0 when none).
+func (d *daemon) pid() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
 }
 
 // kill SIGKILLs lockerd, as a power cut would, and reaps it.
