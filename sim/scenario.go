@@ -112,41 +112,31 @@ func (s *Scenario) Run(ctx context.Context) error {
 	s.say("sms", "to Alice: your parcel %s waits at %s, pickup code %s", mask(alice.Tracking), ident.LockerID, alice.Code)
 	s.say("sms", "to Bob: your 2 parcels wait at %s, pickup code %s", ident.LockerID, bob.Code)
 
-	sid, err := cl.Login(ctx, badge, pin)
-	if err != nil {
-		return err
-	}
-	s.say("courier", "logged in with badge and PIN")
-	unannounced := Parcel{Tracking: RandomS10(), Size: "S"}
-	for _, p := range []Parcel{alice, bob, bob2, unannounced} {
-		slot, err := cl.Scan(ctx, sid, p.Tracking+"\r\n", p.Size)
-		if err != nil {
-			return fmt.Errorf("sim: deposit %s: %w", mask(p.Tracking), err)
+	parcels := []Parcel{alice, bob, bob2, {Tracking: RandomS10(), Size: "XL"}} // the last one unannounced and bulky
+	deposit := s.apiDeposits
+	if s.Station.HasPanel() {
+		deposit = func(ctx context.Context, _ *control.Client, badge, pin string, parcels []Parcel) error {
+			return s.panelDeposits(ctx, badge, pin, parcels)
 		}
-		s.say("courier", "scanned %s -> door %s opens (compartment %d)", mask(p.Tracking), slot.Label, slot.Compartment)
-		if _, err := s.Events.Wait(ctx, s.DoorTimeout, isEvent(locker.EvDeposited, string(slot.Parcel))); err != nil {
-			return fmt.Errorf("sim: door %s: %w", slot.Label, err)
-		}
-		s.say("locker", "door %s closed: %s deposited", slot.Label, slot.Parcel)
 	}
-	if err := cl.Logout(ctx, sid); err != nil {
+	if err := deposit(ctx, cl, badge, pin, parcels); err != nil {
 		return err
 	}
 
 	if _, err := cl.Pickup(ctx, RandomCode(8)); errors.Is(err, locker.ErrWrongCode) {
 		s.say("keypad", "a mistyped code: %q", err.Error())
 	}
-	for _, who := range []struct {
+	for i, who := range []struct {
 		name string
 		p    Parcel
 		n    int
 	}{{"Alice", alice, 1}, {"Bob", bob, 2}} {
-		res, err := cl.Pickup(ctx, who.p.Code)
+		slots, how, err := s.pickup(ctx, cl, i, who.p.Code)
 		if err != nil {
 			return fmt.Errorf("sim: %s's pickup: %w", who.name, err)
 		}
-		for _, sl := range res.Slots {
-			s.say("keypad", "%s enters the code -> door %s opens", who.name, sl.Label)
+		for _, sl := range slots {
+			s.say("recipient", "%s %s -> door %s opens", who.name, how, sl.Label)
 		}
 		for range who.n {
 			ev, err := s.Events.Wait(ctx, s.DoorTimeout, isEvent(locker.EvPickedUp, ""))

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,8 +10,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
+	"github.com/lockerd/lockerd/drivers/keypad/keypadtest"
 	"github.com/lockerd/lockerd/drivers/lockboard"
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/drivers/scanner/scannertest"
 	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/firmware/control"
@@ -34,6 +38,8 @@ type StationOptions struct {
 	// Shelves, when positive, makes a staffed pickup point of that many shelf slots
 	// (capacity 20 each) and no doors.
 	Shelves int
+	// Hardware adds GPIO doors, a scanner and a keypad beside the boards.
+	Hardware HardwareOptions
 }
 
 // Station is a virtual locker: virtual CU16 boards on a pty and a lockerd config that
@@ -44,6 +50,14 @@ type Station struct {
 	ConfigPath string
 	Config     *config.Config
 	Boards     *lockboardtest.Set // nil for a staffed point with shelves only
+	// Virtual GPIO doors and front panel, nil unless asked for in StationOptions.Hardware.
+	Cabinet *gpiodoortest.Cabinet
+	Scanner *scannertest.Scanner
+	Keypad  *keypadtest.Matrix
+	// Screens shows what the front panel displays when the station has a scanner or a
+	// keypad and runs in-process.
+	Screens *Screens
+	hw      *virtualHardware
 }
 
 // sizeFor spreads sizes over a locker like a real cabinet: many small doors, few large.
@@ -90,19 +104,28 @@ func NewStation(o StationOptions) (*Station, error) {
 	cfg := baseConfig(o)
 	cfg.Hardware = config.Hardware{LockBoards: []config.LockBoard{{Name: "bus0", Port: set.Path(), Protocol: "cu16",
 		Boards: boards}}}
-	n := o.Boards * o.Locks
-	for i := 0; i < n; i++ {
+	n := o.Boards*o.Locks + o.Hardware.GPIODoors
+	for i := 0; i < o.Boards*o.Locks; i++ {
 		board, lock := i/o.Locks, i%o.Locks+1
 		cfg.Compartments = append(cfg.Compartments, config.Compartment{ID: i + 1,
 			Label: fmt.Sprintf("%c%02d", 'A'+board, lock), Size: sizeFor(i, n),
 			Door: config.Door{Driver: "bus0", Board: board, Lock: lock}})
 	}
-	st, err := writeStation(o, cfg)
+	hw, err := newVirtualHardware(o, cfg, o.Boards*o.Locks+1, n)
 	if err != nil {
 		set.Close()
 		return nil, err
 	}
-	st.Boards = set
+	st, err := writeStation(o, cfg)
+	if err != nil {
+		set.Close()
+		hw.Close()
+		return nil, err
+	}
+	st.Boards, st.hw, st.Cabinet, st.Scanner, st.Keypad = set, hw, hw.cabinet, hw.scanner, hw.keypad
+	if hw.scanner != nil || hw.keypad != nil {
+		st.Screens = NewScreens(256)
+	}
 	return st, nil
 }
 
@@ -149,13 +172,19 @@ func (s *Station) Client() *control.Client { return control.NewClient(firmware.S
 
 // Run runs lockerd for this station in-process until ctx ends.
 func (s *Station) Run(ctx context.Context, log *slog.Logger, observer func(locker.Event), ready func()) error {
-	return firmware.Run(ctx, s.Config, log, firmware.Options{Observer: observer, Ready: ready})
+	opt := firmware.Options{Observer: observer, Ready: ready}
+	opt.Hardware.Pins = s.hw.pins()
+	if s.Screens != nil {
+		opt.Hardware.Display = s.Screens
+	}
+	return firmware.Run(ctx, s.Config, log, opt)
 }
 
-// Close unplugs the virtual boards.
+// Close unplugs the virtual boards and the virtual hardware.
 func (s *Station) Close() error {
+	err := s.hw.Close()
 	if s.Boards == nil {
-		return nil
+		return err
 	}
-	return s.Boards.Close()
+	return errors.Join(s.Boards.Close(), err)
 }

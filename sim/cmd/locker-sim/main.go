@@ -1,5 +1,6 @@
 // Command locker-sim runs a virtual parcel locker: the real lockerd driving virtual
-// CU16 lock boards on a pseudo-terminal, with a simulated cloud. By default it plays a
+// CU16 lock boards on a pseudo-terminal, relay doors on fake GPIO pins and a front panel
+// (a virtual scanner on a pseudo-terminal, a keypad on fake pins), with a simulated cloud. By default it plays a
 // deposit-and-pickup scenario and exits; -serve keeps the station running for manual
 // use of its control socket.
 package main
@@ -13,10 +14,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/sim"
 )
 
@@ -56,12 +59,16 @@ func run() error {
 		return err
 	}
 	st, err := sim.NewStation(sim.StationOptions{LockerID: "SIM-0001", Dir: filepath.Join(*dir, "SIM-0001"),
-		Cloud: cloud, Logger: log, Person: lockboardtest.OpenThenClose(400*time.Millisecond, 900*time.Millisecond)})
+		Cloud: cloud, Logger: log, Person: lockboardtest.OpenThenClose(400*time.Millisecond, 900*time.Millisecond),
+		Hardware: sim.HardwareOptions{GPIODoors: 4, Scanner: true, Keypad: true}})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	fmt.Printf("virtual locker SIM-0001: %d compartments on 2 CU16 boards at %s\n", len(st.Config.Compartments), st.Boards.Path())
+	fmt.Printf("virtual locker SIM-0001: %d compartments: 24 on 2 CU16 boards at %s, 4 GPIO relay doors on fake pins;\n"+
+		"  front panel: a scanner at %s and a 4x4 keypad on fake pins\n",
+		len(st.Config.Compartments), st.Boards.Path(), st.Scanner.Path())
+	st.Screens.Print = printScreen
 
 	events := sim.NewEvents(1024)
 	ready := make(chan struct{})
@@ -90,6 +97,25 @@ func run() error {
 	}
 	cancel()
 	return <-done
+}
+
+// printScreen shows what the panel's display would show, except the dots of typing.
+func printScreen(sc firmware.Screen) {
+	if sc.Prompt == firmware.PromptTyping {
+		return
+	}
+	var doors []string
+	for _, sl := range sc.Slots {
+		doors = append(doors, sl.Label)
+	}
+	detail := ""
+	switch {
+	case len(doors) > 0:
+		detail = " " + strings.Join(doors, ",")
+	case sc.Prompt == firmware.PromptSize:
+		detail = " " + sc.Size.String()
+	}
+	fmt.Printf("%-9s [%s] %s%s\n", "panel:", sc.Mode, sc.Prompt, detail)
 }
 
 // runStaffed starts a second station, a staffed pickup point with shelves, and plays
