@@ -11,7 +11,7 @@ import (
 )
 
 // How a person types on the virtual keypad: each key held, then a pause.
-const keyHold, keyGap = 40 * time.Millisecond, 40 * time.Millisecond
+const keyHold, keyGap = 80 * time.Millisecond, 40 * time.Millisecond
 
 // HasPanel reports whether people can use the station's front panel: a scanner and a
 // keypad, with lockerd in-process so that the keypad's fake pins reach it.

@@ -172,12 +172,20 @@ func (s *Station) Client() *control.Client { return control.NewClient(firmware.S
 
 // Run runs lockerd for this station in-process until ctx ends.
 func (s *Station) Run(ctx context.Context, log *slog.Logger, observer func(locker.Event), ready func()) error {
-	opt := firmware.Options{Observer: observer, Ready: ready}
+	opt := s.Options()
+	opt.Observer, opt.Ready = observer, ready
+	return firmware.Run(ctx, s.Config, log, opt)
+}
+
+// Options are the firmware options that connect an in-process lockerd to the
+// station's fake GPIO pins and its panel display.
+func (s *Station) Options() firmware.Options {
+	var opt firmware.Options
 	opt.Hardware.Pins = s.hw.pins()
 	if s.Screens != nil {
 		opt.Hardware.Display = s.Screens
 	}
-	return firmware.Run(ctx, s.Config, log, opt)
+	return opt
 }
 
 // Close unplugs the virtual boards and the virtual hardware.
