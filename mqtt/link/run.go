@@ -119,7 +119,6 @@ func (l *Link) options(will []byte) *paho.ClientOptions {
 		// resend unacknowledged publishes in random order.
 		SetStore(paho.NewOrderedMemoryStore()).
 		SetBinaryWill(l.statusTopic, will, 1, true).
-		SetOnConnectHandler(l.onConnect).
 		SetConnectionLostHandler(l.onConnectionLost).
 		SetDefaultPublishHandler(l.onUnexpected)
 	if l.cfg.Password != "" {
@@ -136,7 +135,14 @@ func (l *Link) options(will []byte) *paho.ClientOptions {
 func (l *Link) connectionLoop(ctx context.Context) {
 	bo := newBackoff(l.cfg.MinBackoff, l.cfg.MaxBackoff)
 	for ctx.Err() == nil {
-		if err := l.connect(); err != nil {
+		err := l.connect()
+		if err == nil {
+			err = l.announce()
+			if err != nil {
+				l.client.Disconnect(0)
+			}
+		}
+		if err != nil {
 			d := bo.next()
 			l.log.Warn("mqtt connect failed", "err", err, "retry_in", d)
 			sleep(ctx, d)
@@ -178,30 +184,36 @@ func (l *Link) connect() error {
 	return nil
 }
 
-// onConnect runs in a goroutine paho starts after every connect. It renews
-// the subscription (paho does not restore it) and then publishes the
-// retained birth message, so a cloud that sees "online" can send commands.
-// Both waits are bounded by the timeout.
-func (l *Link) onConnect(c paho.Client) {
-	st := c.Subscribe(l.cmdTopic, 1, l.onMessage)
-	if !st.WaitTimeout(l.cfg.Timeout) || st.Error() != nil {
-		l.reconnect(fmt.Errorf("link: subscribe %s: %v", l.cmdTopic, st.Error()))
-		return
+// announce runs after every successful connect: it renews the
+// subscription (paho does not restore it) and then publishes the retained
+// birth message, so a cloud that sees "online" can send commands.
+//
+// This is what paho's OnConnect handler is usually for, but paho starts
+// OnConnect before it replays its persistent-session store (resume), and a
+// publish made there is replayed while still being written (a data race
+// and a duplicate, found by -race). Connect's token completes only after
+// the replay, and the link owns its reconnects, so it does this here.
+func (l *Link) announce() error {
+	st := l.client.Subscribe(l.cmdTopic, 1, l.onMessage)
+	if !st.WaitTimeout(l.cfg.Timeout) {
+		return fmt.Errorf("link: subscribe %s: no SUBACK within %v", l.cmdTopic, l.cfg.Timeout)
+	}
+	if err := st.Error(); err != nil {
+		return fmt.Errorf("link: subscribe %s: %w", l.cmdTopic, err)
 	}
 	if sub, ok := st.(*paho.SubscribeToken); ok && sub.Result()[l.cmdTopic] > 2 {
-		l.reconnect(fmt.Errorf("link: broker refused the subscription to %s (code %#x)", l.cmdTopic, sub.Result()[l.cmdTopic]))
-		return
+		return fmt.Errorf("link: broker refused the subscription to %s (code %#x)", l.cmdTopic, sub.Result()[l.cmdTopic])
 	}
 	birth, err := protocol.EncodePresence(&protocol.Presence{
 		State: protocol.Online, Boot: l.cfg.Boot, Version: l.cfg.Version, Time: l.cfg.Now().UTC(),
 	})
 	if err != nil {
-		l.log.Error("encode birth message", "err", err)
-		return
+		return fmt.Errorf("link: encode birth message: %w", err)
 	}
-	if pt := c.Publish(l.statusTopic, 1, true, birth); !pt.WaitTimeout(l.cfg.Timeout) || pt.Error() != nil {
-		l.log.Warn("birth message not acknowledged", "err", pt.Error())
+	if pt := l.client.Publish(l.statusTopic, 1, true, birth); !pt.WaitTimeout(l.cfg.Timeout) || pt.Error() != nil {
+		return fmt.Errorf("link: birth message not acknowledged: %v", pt.Error())
 	}
+	return nil
 }
 
 func (l *Link) onConnectionLost(_ paho.Client, err error) { l.reconnect(err) }

@@ -65,7 +65,7 @@ func (v *verifier) check(payload []byte, now time.Time) (*protocol.Command, *pro
 	case claims.ExpiresAt().Sub(claims.IssuedAt()) > v.maxLifetime:
 		return nil, refuse(id, typ, protocol.ReasonLifetime, "exp - iat exceeds the allowed lifetime")
 	}
-	body, err := protocol.DecodeBody(typ, claims.Body)
+	body, err := claims.DecodeBody()
 	if err != nil {
 		return nil, refuse(id, typ, schemaReason(err), stripPrefix(err))
 	}

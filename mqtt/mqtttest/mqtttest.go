@@ -185,6 +185,9 @@ log_type warning
 log_type notice
 log_type information
 max_queued_messages 100000
+# Without it the broker's Nagle delay meets the client's delayed ACK and a
+# command round trip on loopback takes ~40 ms instead of well under 1 ms.
+set_tcp_nodelay true
 max_inflight_messages 100
 
 listener %[3]d 127.0.0.1

@@ -43,29 +43,29 @@ func (b *AnnounceBody) Validate() error {
 	case len(b.Parcels) > MaxAnnounceBatch:
 		return schemaErr("body.parcels", ProblemTooMany, "%d parcels, at most %d per batch", len(b.Parcels), MaxAnnounceBatch)
 	}
-	seen := make(map[string]bool, len(b.Parcels))
-	for i, p := range b.Parcels {
-		path := index("body.parcels", i)
-		if err := checkID(path+".parcel", p.Parcel); err != nil {
-			return err
+	seen := make(map[string]struct{}, len(b.Parcels))
+	for i := range b.Parcels {
+		p := &b.Parcels[i]
+		// Paths are built only for an error: a valid batch costs none.
+		at := func(field string) string { return index("body.parcels", i) + "." + field }
+		if !ValidID(p.Parcel) {
+			return checkID(at("parcel"), p.Parcel)
 		}
-		if seen[p.Parcel] {
-			return schemaErr(path+".parcel", ProblemBadValue, "parcel id repeated in the batch")
+		if _, dup := seen[p.Parcel]; dup {
+			return schemaErr(at("parcel"), ProblemBadValue, "parcel id repeated in the batch")
 		}
-		seen[p.Parcel] = true
-		if err := checkDigest(path+".waybill", p.Waybill); err != nil {
-			return err
+		seen[p.Parcel] = struct{}{}
+		if p.Waybill.IsZero() {
+			return checkDigest(at("waybill"), p.Waybill)
 		}
 		if !p.Size.Valid() {
-			return schemaErr(path+".size", ProblemBadValue, "want S, M, L or XL")
+			return schemaErr(at("size"), ProblemBadValue, "want S, M, L or XL")
 		}
-		if p.Verifier != nil {
-			if err := checkDigest(path+".verifier", *p.Verifier); err != nil {
-				return err
-			}
+		if p.Verifier != nil && p.Verifier.IsZero() {
+			return checkDigest(at("verifier"), *p.Verifier)
 		}
-		if err := checkHint(path+".hint", p.Hint); err != nil {
-			return err
+		if p.Hint != "" && !validHint(p.Hint) {
+			return checkHint(at("hint"), p.Hint)
 		}
 	}
 	return nil
@@ -279,6 +279,9 @@ func checkCompartment(path string, c uint16) error {
 	}
 	return nil
 }
+
+// validHint is the fast, allocation-free form of checkHint.
+func validHint(hint string) bool { return checkHint("", hint) == nil }
 
 // checkHint enforces the masking rule for tracking numbers: nothing but an
 // optional leading ellipsis and at most the last four letters or digits.

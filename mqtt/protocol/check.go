@@ -9,11 +9,12 @@ import (
 	"time"
 )
 
-// decodeStrict decodes data into v (a pointer to a wire struct) after
-// checking it against v's type: every member known, every required member
-// present, every value of the right JSON type. A member is required unless
-// its json tag says omitempty or omitzero. The semantic checks (enums,
-// ranges, ids) are the types' own check methods, run by the callers.
+// decodeStrict decodes data into v (a pointer to a wire struct) in one
+// pass over the parsed tree: every member known, every required member
+// present, every value of the right JSON type, then stored. A member is
+// required unless its json tag says omitempty or omitzero. Semantic checks
+// (enums, ranges, ids) are the types' own Validate methods, run by callers.
+// path names where data sits in the whole payload ("" or "body").
 func decodeStrict(data []byte, v any, path string) error {
 	return checker{}.decode(data, v, path)
 }
@@ -31,19 +32,14 @@ type checker struct {
 }
 
 func (c checker) decode(data []byte, v any, path string) error {
-	n, err := parseTree(data, path)
-	if err != nil {
-		return err
+	n, err := parseTree(data)
+	if err == nil {
+		err = c.store(n, data, reflect.ValueOf(v).Elem())
 	}
-	if err := c.checkNode(n, reflect.TypeOf(v).Elem(), path); err != nil {
-		return err
+	if se, ok := err.(*SchemaError); ok && path != "" {
+		se.Path = joinPath(path, se.Path)
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		// checkNode accepts only what Unmarshal can store; reaching here
-		// means the two disagree, which is a bug, but still a refusal.
-		return schemaErr(path, ProblemMalformed, "undecodable")
-	}
-	return nil
+	return err
 }
 
 var (
@@ -52,116 +48,145 @@ var (
 	rawType    = reflect.TypeFor[json.RawMessage]()
 )
 
-func (c checker) checkNode(n *node, t reflect.Type, path string) error {
+// store checks n against dst's type and stores it into dst.
+func (c checker) store(n *node, data []byte, dst reflect.Value) error {
+	t := dst.Type()
 	switch t {
 	case rawType:
+		dst.SetBytes(append([]byte(nil), data[n.start:n.end]...))
 		return nil
 	case digestType:
 		if n.kind != 's' {
-			return wrongType(path, "string", n)
+			return wrongType("string", n)
 		}
-		if _, err := ParseDigest(n.str); err != nil {
-			return schemaErr(path, ProblemBadDigest, "want 64 lower-case hex digits, got %d characters", len(n.str))
+		d, err := ParseDigest(n.str)
+		if err != nil {
+			return schemaErr("", ProblemBadDigest, "want 64 lower-case hex digits, got %d characters", len(n.str))
 		}
+		dst.Set(reflect.ValueOf(d))
 		return nil
 	case timeType:
 		if n.kind != 's' {
-			return wrongType(path, "string", n)
+			return wrongType("string", n)
 		}
-		if _, err := time.Parse(time.RFC3339Nano, n.str); err != nil {
-			return schemaErr(path, ProblemBadValue, "not an RFC 3339 time")
+		tm, err := time.Parse(time.RFC3339Nano, n.str)
+		if err != nil {
+			return schemaErr("", ProblemBadValue, "not an RFC 3339 time")
 		}
+		dst.Set(reflect.ValueOf(tm))
 		return nil
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		if n.kind == 'z' {
+			dst.SetZero()
 			return nil
 		}
-		return c.checkNode(n, t.Elem(), path)
+		elem := reflect.New(t.Elem())
+		if err := c.store(n, data, elem.Elem()); err != nil {
+			return err
+		}
+		dst.Set(elem)
 	case reflect.String:
 		if n.kind != 's' {
-			return wrongType(path, "string", n)
+			return wrongType("string", n)
 		}
+		dst.SetString(n.str)
 	case reflect.Bool:
 		if n.kind != 'b' {
-			return wrongType(path, "boolean", n)
+			return wrongType("boolean", n)
 		}
+		dst.SetBool(n.truth)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if n.kind != 'n' {
-			return wrongType(path, "integer", n)
+			return wrongType("integer", n)
 		}
-		if _, err := strconv.ParseInt(n.str, 10, t.Bits()); err != nil {
-			return schemaErr(path, ProblemWrongType, "want an integer within %d bits", t.Bits())
+		i, err := strconv.ParseInt(n.str, 10, t.Bits())
+		if err != nil {
+			return schemaErr("", ProblemWrongType, "want an integer within %d bits", t.Bits())
 		}
+		dst.SetInt(i)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if n.kind != 'n' {
-			return wrongType(path, "integer", n)
+			return wrongType("integer", n)
 		}
-		if _, err := strconv.ParseUint(n.str, 10, t.Bits()); err != nil {
-			return schemaErr(path, ProblemWrongType, "want a non-negative integer within %d bits", t.Bits())
+		u, err := strconv.ParseUint(n.str, 10, t.Bits())
+		if err != nil {
+			return schemaErr("", ProblemWrongType, "want a non-negative integer within %d bits", t.Bits())
 		}
+		dst.SetUint(u)
 	case reflect.Slice:
 		if n.kind != 'a' {
-			return wrongType(path, "array", n)
+			return wrongType("array", n)
 		}
+		s := reflect.MakeSlice(t, len(n.vals), len(n.vals))
 		for i, el := range n.vals {
-			if err := c.checkNode(el, t.Elem(), index(path, i)); err != nil {
-				return err
+			if err := c.store(el, data, s.Index(i)); err != nil {
+				return underIndex(err, i)
 			}
 		}
+		dst.Set(s)
 	case reflect.Map:
 		if n.kind != 'o' {
-			return wrongType(path, "object", n)
+			return wrongType("object", n)
 		}
+		m := reflect.MakeMapWithSize(t, len(n.keys))
 		for i, k := range n.keys {
-			if err := c.checkNode(n.vals[i], t.Elem(), join(path, k)); err != nil {
-				return err
+			v := reflect.New(t.Elem()).Elem()
+			if err := c.store(n.vals[i], data, v); err != nil {
+				return underKey(err, k)
 			}
+			m.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), v)
 		}
+		dst.Set(m)
 	case reflect.Struct:
-		return c.checkStruct(n, t, path)
+		return c.storeStruct(n, data, dst)
 	default:
-		return schemaErr(path, ProblemMalformed, "unsupported wire type %s", t)
+		return schemaErr("", ProblemMalformed, "unsupported wire type %s", t)
 	}
 	return nil
 }
 
-func (c checker) checkStruct(n *node, t reflect.Type, path string) error {
+func (c checker) storeStruct(n *node, data []byte, dst reflect.Value) error {
 	if n.kind != 'o' {
-		return wrongType(path, "object", n)
+		return wrongType("object", n)
 	}
-	fields := fieldsOf(t)
-	present := make(map[string]bool, len(n.keys))
+	fields := fieldsOf(dst.Type())
+	var present uint64 // bit i: required field i seen; wire structs have few fields
 	for i, k := range n.keys {
 		f, ok := fields.byName[k]
 		if !ok {
 			if c.lenient {
 				continue
 			}
-			return schemaErr(join(path, k), ProblemUnknownField, "not part of the schema")
+			return schemaErr(pathKey(k), ProblemUnknownField, "not part of the schema")
 		}
-		if n.vals[i].kind == 'z' && f.typ.Kind() != reflect.Pointer && f.typ != rawType {
+		v := n.vals[i]
+		if v.kind == 'z' && f.typ.Kind() != reflect.Pointer && f.typ != rawType {
 			if f.optional {
 				continue // null means absent for an optional member
 			}
-			return wrongType(join(path, k), typeName(f.typ), n.vals[i])
+			return underKey(wrongType(typeName(f.typ), v), k)
 		}
-		if err := c.checkNode(n.vals[i], f.typ, join(path, k)); err != nil {
-			return err
+		if err := c.store(v, data, dst.Field(f.index)); err != nil {
+			return underKey(err, k)
 		}
-		present[k] = true
+		if f.required >= 0 {
+			present |= 1 << f.required
+		}
 	}
-	for _, name := range fields.required {
-		if !present[name] {
-			return schemaErr(join(path, name), ProblemMissingField, "required")
+	if want := uint64(1)<<len(fields.required) - 1; present != want {
+		for i, name := range fields.required {
+			if present&(1<<i) == 0 {
+				return schemaErr(pathKey(name), ProblemMissingField, "required")
+			}
 		}
 	}
 	return nil
 }
 
-func wrongType(path, want string, got *node) error {
-	return schemaErr(path, ProblemWrongType, "want %s, got %s", want, got.kindName())
+func wrongType(want string, got *node) error {
+	return schemaErr("", ProblemWrongType, "want %s, got %s", want, got.kindName())
 }
 
 func typeName(t reflect.Type) string {
@@ -180,7 +205,9 @@ func typeName(t reflect.Type) string {
 
 type fieldInfo struct {
 	typ      reflect.Type
+	index    int
 	optional bool
+	required int // position in structFields.required, or -1
 }
 
 type structFields struct {
@@ -205,11 +232,16 @@ func fieldsOf(t reflect.Type) *structFields {
 		if name == "" {
 			name = f.Name
 		}
-		optional := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
-		sf.byName[name] = fieldInfo{typ: f.Type, optional: optional}
-		if !optional {
+		fi := fieldInfo{typ: f.Type, index: i, required: -1}
+		fi.optional = strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
+		if !fi.optional {
+			fi.required = len(sf.required)
 			sf.required = append(sf.required, name)
 		}
+		sf.byName[name] = fi
+	}
+	if len(sf.required) > 64 {
+		panic("protocol: wire struct " + t.String() + " has more than 64 required members")
 	}
 	fieldCache.Store(t, sf)
 	return sf

@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -23,6 +24,11 @@ type Claims struct {
 	Exp  int64           `json:"exp"`  // expires at; the device refuses it after
 	Typ  CommandType     `json:"typ"`  // which command; selects the body schema
 	Body json.RawMessage `json:"body"` // the command's body, an object
+
+	// Body as already parsed by DecodeClaims (offsets into payload), so
+	// DecodeBody need not parse it again; cleared once used.
+	bodyTree *node
+	payload  []byte
 }
 
 // IssuedAt returns iat as a time.
@@ -106,14 +112,44 @@ func NewBody(t CommandType) (Body, error) {
 // decoding its body. The link uses it to learn the id and audience before
 // spending effort on the body.
 func DecodeClaims(payload []byte) (*Claims, error) {
+	tree, err := parseTree(payload)
+	if err != nil {
+		return nil, err
+	}
 	var c Claims
-	if err := decodeStrict(payload, &c, ""); err != nil {
+	if err := (checker{}).store(tree, payload, reflect.ValueOf(&c).Elem()); err != nil {
 		return nil, err
 	}
 	if err := c.check(); err != nil {
 		return nil, err
 	}
+	for i, k := range tree.keys {
+		if k == "body" {
+			c.bodyTree, c.payload = tree.vals[i], payload
+		}
+	}
 	return &c, nil
+}
+
+// DecodeBody decodes and validates the claims' body for their type, reusing
+// the parse DecodeClaims made.
+func (c *Claims) DecodeBody() (Body, error) {
+	if c.bodyTree == nil {
+		return DecodeBody(c.Typ, c.Body)
+	}
+	b, err := NewBody(c.Typ)
+	if err != nil {
+		return nil, err
+	}
+	tree, payload := c.bodyTree, c.payload
+	c.bodyTree, c.payload = nil, nil
+	if err := (checker{}).store(tree, payload, reflect.ValueOf(b).Elem()); err != nil {
+		return nil, underKey(err, "body")
+	}
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // DecodeBody decodes and validates the body of a command of type t.
@@ -138,7 +174,7 @@ func DecodeCommand(payload []byte) (*Command, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := DecodeBody(c.Typ, c.Body)
+	b, err := c.DecodeBody()
 	if err != nil {
 		return nil, err
 	}

@@ -1,12 +1,11 @@
 package protocol
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
+	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -62,17 +61,77 @@ func schemaErr(path string, p Problem, format string, args ...any) error {
 	return &SchemaError{Path: path, Problem: p, Detail: fmt.Sprintf(format, args...)}
 }
 
+// Paths are built from the leaf up, and only when there is an error, so a
+// valid payload costs no string building.
+
+// underKey prefixes a member name to the path of err, if it is a SchemaError.
+func underKey(err error, key string) error {
+	if se, ok := err.(*SchemaError); ok {
+		se.Path = joinPath(pathKey(key), se.Path)
+	}
+	return err
+}
+
+// underIndex prefixes an array index to the path of err.
+func underIndex(err error, i int) error {
+	if se, ok := err.(*SchemaError); ok {
+		se.Path = joinPath("["+strconv.Itoa(i)+"]", se.Path)
+	}
+	return err
+}
+
+func joinPath(head, tail string) string {
+	switch {
+	case tail == "":
+		return head
+	case head == "":
+		return tail
+	case tail[0] == '[':
+		return head + tail
+	}
+	return head + "." + tail
+}
+
+// pathKey shows a member name as is if it is a plain identifier, quoted and
+// cut short otherwise, so a path never carries bulk data.
+func pathKey(key string) string {
+	plain := key != "" && len(key) <= 32
+	for i := 0; plain && i < len(key); i++ {
+		plain = isAlnum(key[i]) || key[i] == '_' || key[i] == '-'
+	}
+	if plain {
+		return key
+	}
+	return strconv.Quote(truncate(key, 32))
+}
+
+// join and index build literal paths for the Validate methods' errors.
+func join(path, key string) string { return joinPath(path, pathKey(key)) }
+
+func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // maxDepth bounds nesting; the deepest legitimate payload has four levels.
 const maxDepth = 16
 
-// node is a JSON value with object members kept in order, so that the
-// checker can report duplicates and unknown members by name.
+// node is a parsed JSON value. Object members keep their order so errors
+// can name them; start and end delimit the value's bytes for raw members.
 type node struct {
-	kind  byte // 'o' object, 'a' array, 's' string, 'n' number, 'b' bool, 'z' null
-	keys  []string
-	vals  []*node // object member values, parallel to keys; array elements
-	str   string  // string value or number literal
-	truth bool
+	kind       byte // 'o' object, 'a' array, 's' string, 'n' number, 'b' bool, 'z' null
+	keys       []string
+	vals       []*node // object member values, parallel to keys; array elements
+	str        string  // string value or number literal
+	truth      bool
+	start, end int
 }
 
 func (n *node) kindName() string {
@@ -91,125 +150,308 @@ func (n *node) kindName() string {
 	return "null"
 }
 
-// parseTree parses exactly one JSON value, refusing invalid UTF-8 (which
-// encoding/json would silently replace), duplicate members, excessive depth
-// and trailing data.
-func parseTree(data []byte, path string) (*node, error) {
+// parseTree parses exactly one JSON value (RFC 8259), refusing invalid
+// UTF-8 and lone surrogate escapes (which encoding/json would silently
+// replace), duplicate members (parsers disagree on which one wins),
+// nesting deeper than maxDepth and trailing data.
+func parseTree(data []byte) (*node, error) {
 	if !utf8.Valid(data) {
-		return nil, schemaErr(path, ProblemMalformed, "not UTF-8")
+		return nil, schemaErr("", ProblemMalformed, "not UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	n, err := parseValue(dec, path, 0)
+	p := &parser{data: data}
+	n, err := p.value(0)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, schemaErr(path, ProblemMalformed, "data after the JSON value")
+	p.space()
+	if p.pos != len(p.data) {
+		return nil, schemaErr("", ProblemMalformed, "data after the JSON value")
 	}
 	return n, nil
 }
 
-func parseValue(dec *json.Decoder, path string, depth int) (*node, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, schemaErr(path, ProblemMalformed, "invalid JSON")
-	}
-	return parseFrom(dec, tok, path, depth)
+type parser struct {
+	data  []byte
+	pos   int
+	arena []node // nodes are carved from chunks: one allocation per 64 values
 }
 
-func parseFrom(dec *json.Decoder, tok json.Token, path string, depth int) (*node, error) {
-	switch v := tok.(type) {
-	case json.Delim:
+func (p *parser) newNode(kind byte) *node {
+	if len(p.arena) == cap(p.arena) {
+		p.arena = make([]node, 0, 64)
+	}
+	p.arena = append(p.arena, node{kind: kind})
+	return &p.arena[len(p.arena)-1]
+}
+
+func (p *parser) space() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) malformed() error { return schemaErr("", ProblemMalformed, "invalid JSON") }
+
+// literal consumes word if it is next.
+func (p *parser) literal(word string) bool {
+	if len(p.data)-p.pos >= len(word) && string(p.data[p.pos:p.pos+len(word)]) == word {
+		p.pos += len(word)
+		return true
+	}
+	return false
+}
+
+func (p *parser) value(depth int) (*node, error) {
+	p.space()
+	if p.pos >= len(p.data) {
+		return nil, p.malformed()
+	}
+	start := p.pos
+	var n *node
+	var err error
+	switch c := p.data[p.pos]; {
+	case c == '{' || c == '[':
 		if depth >= maxDepth {
-			return nil, schemaErr(path, ProblemTooDeep, "nested deeper than %d", maxDepth)
+			return nil, schemaErr("", ProblemTooDeep, "nested deeper than %d", maxDepth)
 		}
-		if v == '{' {
-			return parseObject(dec, path, depth)
+		if c == '{' {
+			n, err = p.object(depth)
+		} else {
+			n, err = p.array(depth)
 		}
-		if v == '[' {
-			return parseArray(dec, path, depth)
-		}
-		return nil, schemaErr(path, ProblemMalformed, "invalid JSON")
-	case string:
-		return &node{kind: 's', str: v}, nil
-	case json.Number:
-		return &node{kind: 'n', str: string(v)}, nil
-	case bool:
-		return &node{kind: 'b', truth: v}, nil
-	case nil:
-		return &node{kind: 'z'}, nil
+	case c == '"':
+		var s string
+		s, err = p.string()
+		n = p.newNode('s')
+		n.str = s
+	case c == '-' || c >= '0' && c <= '9':
+		var s string
+		s, err = p.number()
+		n = p.newNode('n')
+		n.str = s
+	case p.literal("true"):
+		n = p.newNode('b')
+		n.truth = true
+	case p.literal("false"):
+		n = p.newNode('b')
+	case p.literal("null"):
+		n = p.newNode('z')
+	default:
+		return nil, p.malformed()
 	}
-	return nil, schemaErr(path, ProblemMalformed, "invalid JSON")
+	if err != nil {
+		return nil, err
+	}
+	n.start, n.end = start, p.pos
+	return n, nil
 }
 
-func parseObject(dec *json.Decoder, path string, depth int) (*node, error) {
-	n := &node{kind: 'o'}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, schemaErr(path, ProblemMalformed, "invalid JSON")
+func (p *parser) object(depth int) (*node, error) {
+	p.pos++ // {
+	n := p.newNode('o')
+	p.space()
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		return n, nil
+	}
+	for {
+		p.space()
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return nil, p.malformed()
 		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, schemaErr(path, ProblemMalformed, "invalid JSON")
+		key, err := p.string()
+		if err != nil {
+			return nil, err
 		}
 		for _, k := range n.keys {
 			if k == key {
-				return nil, schemaErr(join(path, key), ProblemDuplicate, "member appears twice")
+				return nil, schemaErr(pathKey(key), ProblemDuplicate, "member appears twice")
 			}
 		}
-		val, err := parseValue(dec, join(path, key), depth+1)
+		p.space()
+		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			return nil, p.malformed()
+		}
+		p.pos++
+		val, err := p.value(depth + 1)
 		if err != nil {
-			return nil, err
+			return nil, underKey(err, key)
 		}
 		n.keys, n.vals = append(n.keys, key), append(n.vals, val)
+		p.space()
+		if p.pos >= len(p.data) {
+			return nil, p.malformed()
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+		case '}':
+			p.pos++
+			return n, nil
+		default:
+			return nil, p.malformed()
+		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, schemaErr(path, ProblemMalformed, "invalid JSON")
-	}
-	return n, nil
 }
 
-func parseArray(dec *json.Decoder, path string, depth int) (*node, error) {
-	n := &node{kind: 'a'}
-	for dec.More() {
-		val, err := parseValue(dec, index(path, len(n.vals)), depth+1)
+func (p *parser) array(depth int) (*node, error) {
+	p.pos++ // [
+	n := p.newNode('a')
+	p.space()
+	if p.pos < len(p.data) && p.data[p.pos] == ']' {
+		p.pos++
+		return n, nil
+	}
+	for {
+		val, err := p.value(depth + 1)
 		if err != nil {
-			return nil, err
+			return nil, underIndex(err, len(n.vals))
 		}
 		n.vals = append(n.vals, val)
+		p.space()
+		if p.pos >= len(p.data) {
+			return nil, p.malformed()
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+		case ']':
+			p.pos++
+			return n, nil
+		default:
+			return nil, p.malformed()
+		}
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, schemaErr(path, ProblemMalformed, "invalid JSON")
-	}
-	return n, nil
 }
 
-// join appends a member name to a path. Names that are not plain
-// identifiers are quoted and cut short, so a path never carries bulk data.
-func join(path, key string) string {
-	plain := key != "" && len(key) <= 32
-	for i := 0; plain && i < len(key); i++ {
-		plain = isAlnum(key[i]) || key[i] == '_' || key[i] == '-'
+// string parses a string starting at the opening quote.
+func (p *parser) string() (string, error) {
+	p.pos++ // "
+	start := p.pos
+	for p.pos < len(p.data) { // fast path: no escapes
+		c := p.data[p.pos]
+		if c == '"' {
+			s := string(p.data[start:p.pos])
+			p.pos++
+			return s, nil
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return "", p.malformed()
+		}
+		p.pos++
 	}
-	if !plain {
-		key = strconv.Quote(truncate(key, 32))
+	var b strings.Builder
+	b.Write(p.data[start:p.pos])
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return b.String(), nil
+		case c < 0x20:
+			return "", p.malformed()
+		case c != '\\':
+			b.WriteByte(c)
+			p.pos++
+			continue
+		}
+		if p.pos+1 >= len(p.data) {
+			return "", p.malformed()
+		}
+		esc := p.data[p.pos+1]
+		p.pos += 2
+		switch esc {
+		case '"', '\\', '/':
+			b.WriteByte(esc)
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			r, ok := p.hex4()
+			if !ok {
+				return "", p.malformed()
+			}
+			if utf16.IsSurrogate(r) {
+				var r2 rune
+				if !p.literal(`\u`) {
+					return "", schemaErr("", ProblemMalformed, "lone surrogate escape")
+				}
+				if r2, ok = p.hex4(); !ok {
+					return "", p.malformed()
+				}
+				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+					return "", schemaErr("", ProblemMalformed, "lone surrogate escape")
+				}
+			}
+			b.WriteRune(r)
+		default:
+			return "", p.malformed()
+		}
 	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
+	return "", p.malformed()
 }
 
-func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+func (p *parser) hex4() (rune, bool) {
+	if p.pos+4 > len(p.data) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(p.data[p.pos:p.pos+4]), 16, 16)
+	if err != nil {
+		return 0, false
+	}
+	p.pos += 4
+	return rune(v), true
+}
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// number parses -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? and returns
+// its literal text.
+func (p *parser) number() (string, error) {
+	start := p.pos
+	digits := func() int {
+		n := 0
+		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+			p.pos++
+			n++
+		}
+		return n
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+	if p.data[p.pos] == '-' {
+		p.pos++
 	}
-	return s[:n] + "…"
+	if p.pos < len(p.data) && p.data[p.pos] == '0' {
+		p.pos++
+	} else if digits() == 0 {
+		return "", p.malformed()
+	}
+	if p.pos < len(p.data) && p.data[p.pos] == '.' {
+		p.pos++
+		if digits() == 0 {
+			return "", p.malformed()
+		}
+	}
+	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
+		p.pos++
+		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
+			p.pos++
+		}
+		if digits() == 0 {
+			return "", p.malformed()
+		}
+	}
+	return string(p.data[start:p.pos]), nil
 }
