@@ -3,8 +3,9 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"time"
+
+	"github.com/lockerd/lockerd/mqtt/internal/strictjson"
 )
 
 // Limits of a command's claims.
@@ -25,10 +26,9 @@ type Claims struct {
 	Typ  CommandType     `json:"typ"`  // which command; selects the body schema
 	Body json.RawMessage `json:"body"` // the command's body, an object
 
-	// Body as already parsed by DecodeClaims (offsets into payload), so
-	// DecodeBody need not parse it again; cleared once used.
-	bodyTree *node
-	payload  []byte
+	// Body as already parsed by DecodeClaims, so DecodeBody need not parse
+	// it again; cleared once used.
+	bodyTree *strictjson.Value
 }
 
 // IssuedAt returns iat as a time.
@@ -112,22 +112,18 @@ func NewBody(t CommandType) (Body, error) {
 // decoding its body. The link uses it to learn the id and audience before
 // spending effort on the body.
 func DecodeClaims(payload []byte) (*Claims, error) {
-	tree, err := parseTree(payload)
+	tree, err := strictjson.Parse(payload)
 	if err != nil {
-		return nil, err
+		return nil, fromStrict(err, "")
 	}
 	var c Claims
-	if err := (checker{}).store(tree, payload, reflect.ValueOf(&c).Elem()); err != nil {
-		return nil, err
+	if err := tree.Decode(&c, false); err != nil {
+		return nil, fromStrict(err, "")
 	}
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	for i, k := range tree.keys {
-		if k == "body" {
-			c.bodyTree, c.payload = tree.vals[i], payload
-		}
-	}
+	c.bodyTree = tree.Member("body")
 	return &c, nil
 }
 
@@ -141,10 +137,10 @@ func (c *Claims) DecodeBody() (Body, error) {
 	if err != nil {
 		return nil, err
 	}
-	tree, payload := c.bodyTree, c.payload
-	c.bodyTree, c.payload = nil, nil
-	if err := (checker{}).store(tree, payload, reflect.ValueOf(b).Elem()); err != nil {
-		return nil, underKey(err, "body")
+	tree := c.bodyTree
+	c.bodyTree = nil
+	if err := tree.Decode(b, false); err != nil {
+		return nil, fromStrict(err, "body")
 	}
 	if err := b.Validate(); err != nil {
 		return nil, err

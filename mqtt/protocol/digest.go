@@ -17,18 +17,27 @@ type Digest [32]byte
 func ParseDigest(s string) (Digest, error) {
 	var d Digest
 	if len(s) != 2*len(d) {
-		return Digest{}, fmt.Errorf("%w: digest must be 64 hex digits", ErrSchema)
+		return Digest{}, digestError(fmt.Sprintf("want 64 lower-case hex digits, got %d characters", len(s)))
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return Digest{}, fmt.Errorf("%w: digest must be lower-case hex", ErrSchema)
+			return Digest{}, digestError("want 64 lower-case hex digits")
 		}
 	}
 	if _, err := hex.Decode(d[:], []byte(s)); err != nil {
-		return Digest{}, fmt.Errorf("%w: digest must be lower-case hex", ErrSchema)
+		return Digest{}, digestError("want 64 lower-case hex digits")
 	}
 	return d, nil
 }
+
+// digestError is a value-free digest refusal. It matches ErrSchema and tells
+// the strict decoder to report ProblemBadDigest.
+type digestError string
+
+func (e digestError) Error() string        { return "protocol: bad digest: " + string(e) }
+func (e digestError) Is(target error) bool { return target == ErrSchema }
+func (e digestError) WireProblem() string  { return string(ProblemBadDigest) }
+func (e digestError) WireDetail() string   { return string(e) }
 
 // Hex returns the full 64-digit form.
 func (d Digest) Hex() string { return hex.EncodeToString(d[:]) }

@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/lockerd/lockerd/mqtt/internal/strictjson"
 )
 
 // ErrSchema is wrapped by every error about a payload's content, including
@@ -20,7 +19,7 @@ type Problem string
 // Schema problems.
 const (
 	ProblemMalformed     Problem = "malformed"       // not JSON, not UTF-8, trailing data
-	ProblemTooDeep       Problem = "too_deep"        // nesting beyond maxDepth
+	ProblemTooDeep       Problem = "too_deep"        // nesting beyond 16 levels
 	ProblemDuplicate     Problem = "duplicate_field" // a member appears twice in one object
 	ProblemUnknownField  Problem = "unknown_field"
 	ProblemWrongType     Problem = "wrong_type"
@@ -61,397 +60,32 @@ func schemaErr(path string, p Problem, format string, args ...any) error {
 	return &SchemaError{Path: path, Problem: p, Detail: fmt.Sprintf(format, args...)}
 }
 
-// Paths are built from the leaf up, and only when there is an error, so a
-// valid payload costs no string building.
-
-// underKey prefixes a member name to the path of err, if it is a SchemaError.
-func underKey(err error, key string) error {
-	if se, ok := err.(*SchemaError); ok {
-		se.Path = joinPath(pathKey(key), se.Path)
-	}
-	return err
+// decodeStrict decodes data into v (a pointer to a wire struct), refusing
+// unknown members; path says where data sits in the payload ("" or "body").
+// See mqtt/internal/strictjson for the rules.
+func decodeStrict(data []byte, v any, path string) error {
+	return fromStrict(strictjson.Decode(data, v, false), path)
 }
 
-// underIndex prefixes an array index to the path of err.
-func underIndex(err error, i int) error {
-	if se, ok := err.(*SchemaError); ok {
-		se.Path = joinPath("["+strconv.Itoa(i)+"]", se.Path)
-	}
-	return err
+// decodeLenient is decodeStrict except that unknown members are ignored. The
+// cloud decodes what devices send with it, so that a device with a newer
+// firmware that adds a member does not break an older cloud.
+func decodeLenient(data []byte, v any, path string) error {
+	return fromStrict(strictjson.Decode(data, v, true), path)
 }
 
-func joinPath(head, tail string) string {
-	switch {
-	case tail == "":
-		return head
-	case head == "":
-		return tail
-	case tail[0] == '[':
-		return head + tail
+// fromStrict turns a strictjson error into a SchemaError under path.
+func fromStrict(err error, path string) error {
+	var e *strictjson.Error
+	if !errors.As(err, &e) {
+		return err
 	}
-	return head + "." + tail
+	return &SchemaError{Path: strictjson.JoinPath(path, e.Path), Problem: Problem(e.Problem), Detail: e.Detail}
 }
 
-// pathKey shows a member name as is if it is a plain identifier, quoted and
-// cut short otherwise, so a path never carries bulk data.
-func pathKey(key string) string {
-	plain := key != "" && len(key) <= 32
-	for i := 0; plain && i < len(key); i++ {
-		plain = isAlnum(key[i]) || key[i] == '_' || key[i] == '-'
-	}
-	if plain {
-		return key
-	}
-	return strconv.Quote(truncate(key, 32))
-}
-
-// join and index build literal paths for the Validate methods' errors.
-func join(path, key string) string { return joinPath(path, pathKey(key)) }
+// join and index build paths for the Validate methods' errors.
+func join(path, key string) string { return strictjson.JoinPath(path, strictjson.PathKey(key)) }
 
 func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-// maxDepth bounds nesting; the deepest legitimate payload has four levels.
-const maxDepth = 16
-
-// node is a parsed JSON value. Object members keep their order so errors
-// can name them; start and end delimit the value's bytes for raw members.
-type node struct {
-	kind       byte // 'o' object, 'a' array, 's' string, 'n' number, 'b' bool, 'z' null
-	keys       []string
-	vals       []*node // object member values, parallel to keys; array elements
-	str        string  // string value or number literal
-	truth      bool
-	start, end int
-}
-
-func (n *node) kindName() string {
-	switch n.kind {
-	case 'o':
-		return "object"
-	case 'a':
-		return "array"
-	case 's':
-		return "string"
-	case 'n':
-		return "number"
-	case 'b':
-		return "boolean"
-	}
-	return "null"
-}
-
-// parseTree parses exactly one JSON value (RFC 8259), refusing invalid
-// UTF-8 and lone surrogate escapes (which encoding/json would silently
-// replace), duplicate members (parsers disagree on which one wins),
-// nesting deeper than maxDepth and trailing data.
-func parseTree(data []byte) (*node, error) {
-	if !utf8.Valid(data) {
-		return nil, schemaErr("", ProblemMalformed, "not UTF-8")
-	}
-	p := &parser{data: data}
-	n, err := p.value(0)
-	if err != nil {
-		return nil, err
-	}
-	p.space()
-	if p.pos != len(p.data) {
-		return nil, schemaErr("", ProblemMalformed, "data after the JSON value")
-	}
-	return n, nil
-}
-
-type parser struct {
-	data  []byte
-	pos   int
-	arena []node // nodes are carved from chunks: one allocation per 64 values
-}
-
-func (p *parser) newNode(kind byte) *node {
-	if len(p.arena) == cap(p.arena) {
-		p.arena = make([]node, 0, 64)
-	}
-	p.arena = append(p.arena, node{kind: kind})
-	return &p.arena[len(p.arena)-1]
-}
-
-func (p *parser) space() {
-	for p.pos < len(p.data) {
-		switch p.data[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
-			return
-		}
-	}
-}
-
-func (p *parser) malformed() error { return schemaErr("", ProblemMalformed, "invalid JSON") }
-
-// literal consumes word if it is next.
-func (p *parser) literal(word string) bool {
-	if len(p.data)-p.pos >= len(word) && string(p.data[p.pos:p.pos+len(word)]) == word {
-		p.pos += len(word)
-		return true
-	}
-	return false
-}
-
-func (p *parser) value(depth int) (*node, error) {
-	p.space()
-	if p.pos >= len(p.data) {
-		return nil, p.malformed()
-	}
-	start := p.pos
-	var n *node
-	var err error
-	switch c := p.data[p.pos]; {
-	case c == '{' || c == '[':
-		if depth >= maxDepth {
-			return nil, schemaErr("", ProblemTooDeep, "nested deeper than %d", maxDepth)
-		}
-		if c == '{' {
-			n, err = p.object(depth)
-		} else {
-			n, err = p.array(depth)
-		}
-	case c == '"':
-		var s string
-		s, err = p.string()
-		n = p.newNode('s')
-		n.str = s
-	case c == '-' || c >= '0' && c <= '9':
-		var s string
-		s, err = p.number()
-		n = p.newNode('n')
-		n.str = s
-	case p.literal("true"):
-		n = p.newNode('b')
-		n.truth = true
-	case p.literal("false"):
-		n = p.newNode('b')
-	case p.literal("null"):
-		n = p.newNode('z')
-	default:
-		return nil, p.malformed()
-	}
-	if err != nil {
-		return nil, err
-	}
-	n.start, n.end = start, p.pos
-	return n, nil
-}
-
-func (p *parser) object(depth int) (*node, error) {
-	p.pos++ // {
-	n := p.newNode('o')
-	p.space()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		p.pos++
-		return n, nil
-	}
-	for {
-		p.space()
-		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-			return nil, p.malformed()
-		}
-		key, err := p.string()
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range n.keys {
-			if k == key {
-				return nil, schemaErr(pathKey(key), ProblemDuplicate, "member appears twice")
-			}
-		}
-		p.space()
-		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-			return nil, p.malformed()
-		}
-		p.pos++
-		val, err := p.value(depth + 1)
-		if err != nil {
-			return nil, underKey(err, key)
-		}
-		n.keys, n.vals = append(n.keys, key), append(n.vals, val)
-		p.space()
-		if p.pos >= len(p.data) {
-			return nil, p.malformed()
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			return n, nil
-		default:
-			return nil, p.malformed()
-		}
-	}
-}
-
-func (p *parser) array(depth int) (*node, error) {
-	p.pos++ // [
-	n := p.newNode('a')
-	p.space()
-	if p.pos < len(p.data) && p.data[p.pos] == ']' {
-		p.pos++
-		return n, nil
-	}
-	for {
-		val, err := p.value(depth + 1)
-		if err != nil {
-			return nil, underIndex(err, len(n.vals))
-		}
-		n.vals = append(n.vals, val)
-		p.space()
-		if p.pos >= len(p.data) {
-			return nil, p.malformed()
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
-			return n, nil
-		default:
-			return nil, p.malformed()
-		}
-	}
-}
-
-// string parses a string starting at the opening quote.
-func (p *parser) string() (string, error) {
-	p.pos++ // "
-	start := p.pos
-	for p.pos < len(p.data) { // fast path: no escapes
-		c := p.data[p.pos]
-		if c == '"' {
-			s := string(p.data[start:p.pos])
-			p.pos++
-			return s, nil
-		}
-		if c == '\\' {
-			break
-		}
-		if c < 0x20 {
-			return "", p.malformed()
-		}
-		p.pos++
-	}
-	var b strings.Builder
-	b.Write(p.data[start:p.pos])
-	for p.pos < len(p.data) {
-		c := p.data[p.pos]
-		switch {
-		case c == '"':
-			p.pos++
-			return b.String(), nil
-		case c < 0x20:
-			return "", p.malformed()
-		case c != '\\':
-			b.WriteByte(c)
-			p.pos++
-			continue
-		}
-		if p.pos+1 >= len(p.data) {
-			return "", p.malformed()
-		}
-		esc := p.data[p.pos+1]
-		p.pos += 2
-		switch esc {
-		case '"', '\\', '/':
-			b.WriteByte(esc)
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
-		case 'u':
-			r, ok := p.hex4()
-			if !ok {
-				return "", p.malformed()
-			}
-			if utf16.IsSurrogate(r) {
-				var r2 rune
-				if !p.literal(`\u`) {
-					return "", schemaErr("", ProblemMalformed, "lone surrogate escape")
-				}
-				if r2, ok = p.hex4(); !ok {
-					return "", p.malformed()
-				}
-				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
-					return "", schemaErr("", ProblemMalformed, "lone surrogate escape")
-				}
-			}
-			b.WriteRune(r)
-		default:
-			return "", p.malformed()
-		}
-	}
-	return "", p.malformed()
-}
-
-func (p *parser) hex4() (rune, bool) {
-	if p.pos+4 > len(p.data) {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(string(p.data[p.pos:p.pos+4]), 16, 16)
-	if err != nil {
-		return 0, false
-	}
-	p.pos += 4
-	return rune(v), true
-}
-
-// number parses -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? and returns
-// its literal text.
-func (p *parser) number() (string, error) {
-	start := p.pos
-	digits := func() int {
-		n := 0
-		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
-			p.pos++
-			n++
-		}
-		return n
-	}
-	if p.data[p.pos] == '-' {
-		p.pos++
-	}
-	if p.pos < len(p.data) && p.data[p.pos] == '0' {
-		p.pos++
-	} else if digits() == 0 {
-		return "", p.malformed()
-	}
-	if p.pos < len(p.data) && p.data[p.pos] == '.' {
-		p.pos++
-		if digits() == 0 {
-			return "", p.malformed()
-		}
-	}
-	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
-		p.pos++
-		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
-			p.pos++
-		}
-		if digits() == 0 {
-			return "", p.malformed()
-		}
-	}
-	return string(p.data[start:p.pos]), nil
-}
+func truncate(s string, n int) string { return strictjson.Truncate(s, n) }

@@ -1,79 +1,81 @@
-package protocol
+package strictjson
 
 import (
+	"encoding"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 )
 
-// decodeStrict decodes data into v (a pointer to a wire struct) in one
-// pass over the parsed tree: every member known, every required member
-// present, every value of the right JSON type, then stored. A member is
-// required unless its json tag says omitempty or omitzero. Semantic checks
-// (enums, ranges, ids) are the types' own Validate methods, run by callers.
-// path names where data sits in the whole payload ("" or "body").
-func decodeStrict(data []byte, v any, path string) error {
-	return checker{}.decode(data, v, path)
+// Value is a parsed JSON document, or a part of one.
+type Value struct {
+	n    *node
+	data []byte // the whole document; node offsets index it
 }
 
-// decodeLenient is decodeStrict except that unknown members are ignored. The
-// cloud decodes what devices send with it, so that a device with a newer
-// firmware that adds a member does not break an older cloud.
-func decodeLenient(data []byte, v any, path string) error {
-	return checker{lenient: true}.decode(data, v, path)
-}
-
-// checker holds the one policy that differs between the two directions.
-type checker struct {
-	lenient bool // ignore unknown object members
-}
-
-func (c checker) decode(data []byte, v any, path string) error {
-	n, err := parseTree(data)
-	if err == nil {
-		err = c.store(n, data, reflect.ValueOf(v).Elem())
+// Parse parses data (see the package comment for what is refused).
+func Parse(data []byte) (*Value, error) {
+	n, err := parse(data)
+	if err != nil {
+		return nil, err
 	}
-	if se, ok := err.(*SchemaError); ok && path != "" {
-		se.Path = joinPath(path, se.Path)
+	return &Value{n: n, data: data}, nil
+}
+
+// Member returns the named member of an object, or nil.
+func (v *Value) Member(name string) *Value {
+	for i, k := range v.n.keys {
+		if k == name {
+			return &Value{n: v.n.vals[i], data: v.data}
+		}
 	}
-	return err
+	return nil
+}
+
+// Decode checks v against the type dst points to and stores it there. A
+// struct member is required unless its json tag says omitempty or
+// omitzero; null counts as absent for an optional member. Field types may
+// be strings, bools, integers, slices, maps with string keys, structs,
+// pointers, json.RawMessage and types with a pointer UnmarshalText method.
+// With lenient, unknown object members are ignored instead of refused.
+func (v *Value) Decode(dst any, lenient bool) error {
+	return store(v.n, v.data, reflect.ValueOf(dst).Elem(), lenient)
+}
+
+// Decode parses data and decodes it into dst (see Value.Decode).
+func Decode(data []byte, dst any, lenient bool) error {
+	v, err := Parse(data)
+	if err != nil {
+		return err
+	}
+	return v.Decode(dst, lenient)
 }
 
 var (
-	digestType = reflect.TypeFor[Digest]()
-	timeType   = reflect.TypeFor[time.Time]()
-	rawType    = reflect.TypeFor[json.RawMessage]()
+	rawType  = reflect.TypeFor[json.RawMessage]()
+	textType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// store checks n against dst's type and stores it into dst.
-func (c checker) store(n *node, data []byte, dst reflect.Value) error {
+func store(n *node, data []byte, dst reflect.Value, lenient bool) error {
 	t := dst.Type()
-	switch t {
-	case rawType:
+	if t == rawType {
 		dst.SetBytes(append([]byte(nil), data[n.start:n.end]...))
 		return nil
-	case digestType:
+	}
+	if t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(textType) {
 		if n.kind != 's' {
 			return wrongType("string", n)
 		}
-		d, err := ParseDigest(n.str)
-		if err != nil {
-			return schemaErr("", ProblemBadDigest, "want 64 lower-case hex digits, got %d characters", len(n.str))
+		if err := dst.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.str)); err != nil {
+			var we WireError
+			if errors.As(err, &we) {
+				return &Error{Problem: Problem(we.WireProblem()), Detail: we.WireDetail()}
+			}
+			return fail(BadValue, "not a valid %s", t.Name())
 		}
-		dst.Set(reflect.ValueOf(d))
-		return nil
-	case timeType:
-		if n.kind != 's' {
-			return wrongType("string", n)
-		}
-		tm, err := time.Parse(time.RFC3339Nano, n.str)
-		if err != nil {
-			return schemaErr("", ProblemBadValue, "not an RFC 3339 time")
-		}
-		dst.Set(reflect.ValueOf(tm))
 		return nil
 	}
 	switch t.Kind() {
@@ -83,7 +85,7 @@ func (c checker) store(n *node, data []byte, dst reflect.Value) error {
 			return nil
 		}
 		elem := reflect.New(t.Elem())
-		if err := c.store(n, data, elem.Elem()); err != nil {
+		if err := store(n, data, elem.Elem(), lenient); err != nil {
 			return err
 		}
 		dst.Set(elem)
@@ -103,7 +105,7 @@ func (c checker) store(n *node, data []byte, dst reflect.Value) error {
 		}
 		i, err := strconv.ParseInt(n.str, 10, t.Bits())
 		if err != nil {
-			return schemaErr("", ProblemWrongType, "want an integer within %d bits", t.Bits())
+			return fail(WrongType, "want an integer within %d bits", t.Bits())
 		}
 		dst.SetInt(i)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
@@ -112,7 +114,7 @@ func (c checker) store(n *node, data []byte, dst reflect.Value) error {
 		}
 		u, err := strconv.ParseUint(n.str, 10, t.Bits())
 		if err != nil {
-			return schemaErr("", ProblemWrongType, "want a non-negative integer within %d bits", t.Bits())
+			return fail(WrongType, "want a non-negative integer within %d bits", t.Bits())
 		}
 		dst.SetUint(u)
 	case reflect.Slice:
@@ -121,54 +123,54 @@ func (c checker) store(n *node, data []byte, dst reflect.Value) error {
 		}
 		s := reflect.MakeSlice(t, len(n.vals), len(n.vals))
 		for i, el := range n.vals {
-			if err := c.store(el, data, s.Index(i)); err != nil {
+			if err := store(el, data, s.Index(i), lenient); err != nil {
 				return underIndex(err, i)
 			}
 		}
 		dst.Set(s)
 	case reflect.Map:
-		if n.kind != 'o' {
+		if n.kind != 'o' || t.Key().Kind() != reflect.String {
 			return wrongType("object", n)
 		}
 		m := reflect.MakeMapWithSize(t, len(n.keys))
 		for i, k := range n.keys {
 			v := reflect.New(t.Elem()).Elem()
-			if err := c.store(n.vals[i], data, v); err != nil {
+			if err := store(n.vals[i], data, v, lenient); err != nil {
 				return underKey(err, k)
 			}
 			m.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), v)
 		}
 		dst.Set(m)
 	case reflect.Struct:
-		return c.storeStruct(n, data, dst)
+		return storeStruct(n, data, dst, lenient)
 	default:
-		return schemaErr("", ProblemMalformed, "unsupported wire type %s", t)
+		return fail(Malformed, "unsupported field type %s", t)
 	}
 	return nil
 }
 
-func (c checker) storeStruct(n *node, data []byte, dst reflect.Value) error {
+func storeStruct(n *node, data []byte, dst reflect.Value, lenient bool) error {
 	if n.kind != 'o' {
 		return wrongType("object", n)
 	}
 	fields := fieldsOf(dst.Type())
-	var present uint64 // bit i: required field i seen; wire structs have few fields
+	var present uint64 // bit i: required field i seen
 	for i, k := range n.keys {
 		f, ok := fields.byName[k]
 		if !ok {
-			if c.lenient {
+			if lenient {
 				continue
 			}
-			return schemaErr(pathKey(k), ProblemUnknownField, "not part of the schema")
+			return &Error{Path: PathKey(k), Problem: UnknownField, Detail: "not part of the schema"}
 		}
 		v := n.vals[i]
 		if v.kind == 'z' && f.typ.Kind() != reflect.Pointer && f.typ != rawType {
 			if f.optional {
-				continue // null means absent for an optional member
+				continue
 			}
 			return underKey(wrongType(typeName(f.typ), v), k)
 		}
-		if err := c.store(v, data, dst.Field(f.index)); err != nil {
+		if err := store(v, data, dst.Field(f.index), lenient); err != nil {
 			return underKey(err, k)
 		}
 		if f.required >= 0 {
@@ -178,7 +180,7 @@ func (c checker) storeStruct(n *node, data []byte, dst reflect.Value) error {
 	if want := uint64(1)<<len(fields.required) - 1; present != want {
 		for i, name := range fields.required {
 			if present&(1<<i) == 0 {
-				return schemaErr(pathKey(name), ProblemMissingField, "required")
+				return &Error{Path: PathKey(name), Problem: MissingField, Detail: "required"}
 			}
 		}
 	}
@@ -186,7 +188,7 @@ func (c checker) storeStruct(n *node, data []byte, dst reflect.Value) error {
 }
 
 func wrongType(want string, got *node) error {
-	return schemaErr("", ProblemWrongType, "want %s, got %s", want, got.kindName())
+	return fail(WrongType, "want %s, got %s", want, got.kindName())
 }
 
 func typeName(t reflect.Type) string {
@@ -217,6 +219,7 @@ type structFields struct {
 
 var fieldCache sync.Map // reflect.Type -> *structFields
 
+// fieldsOf reads a struct's json tags once per type.
 func fieldsOf(t reflect.Type) *structFields {
 	if v, ok := fieldCache.Load(t); ok {
 		return v.(*structFields)
@@ -241,7 +244,7 @@ func fieldsOf(t reflect.Type) *structFields {
 		sf.byName[name] = fi
 	}
 	if len(sf.required) > 64 {
-		panic("protocol: wire struct " + t.String() + " has more than 64 required members")
+		panic("strictjson: " + t.String() + " has more than 64 required members")
 	}
 	fieldCache.Store(t, sf)
 	return sf
