@@ -4,6 +4,7 @@
 //	lockerd [-config FILE] check       validate the config and exit
 //	lockerd [-config FILE] identity    print the device's public key for the cloud
 //	lockerd [-config FILE] audit       verify the audit log's hash chain
+//	lockerd [-config FILE] hwtest      check the hardware on site (lockerd stopped)
 //	lockerd version
 package main
 
@@ -12,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -70,6 +72,12 @@ func run(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("locker_id: %s\nx25519_public: %s\n", cfg.LockerID, id.PublicHex())
 		return nil
+	case "hwtest":
+		in := pollableStdin()
+		defer in.Close()
+		// Drivers log warnings only: the installer reads the hwtest dialogue.
+		dlog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		return firmware.HWTest(ctx, cfg, firmware.HWTestOptions{In: in, Out: os.Stdout, Log: dlog})
 	case "audit":
 		n, err := firmware.VerifyAudit(cfg)
 		if err != nil {
@@ -78,7 +86,25 @@ func run(ctx context.Context, args []string) error {
 		fmt.Printf("audit chain verifies: %d entries\n", n)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (run, check, identity, audit, version)", cmd)
+	return fmt.Errorf("unknown command %q (run, check, identity, audit, hwtest, version)", cmd)
+}
+
+// pollableStdin returns standard input as a file that Close interrupts (non-blocking,
+// served by the runtime poller), so that hwtest can stop reading it on Ctrl-C. Its
+// Close first puts the descriptor back in the blocking mode the shell expects (the
+// flag is shared with it). Where that fails (a regular file) it returns os.Stdin.
+func pollableStdin() io.ReadCloser {
+	if err := syscall.SetNonblock(0, true); err != nil {
+		return os.Stdin
+	}
+	return stdin{os.NewFile(0, "stdin")}
+}
+
+type stdin struct{ *os.File }
+
+func (s stdin) Close() error {
+	_ = syscall.SetNonblock(0, false)
+	return s.File.Close()
 }
 
 func newLogger(c config.Log) *slog.Logger {
