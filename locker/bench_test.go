@@ -92,7 +92,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 // BenchmarkCodeToUnlock measures code entry -> Unlock call, beside a raw fsync'd bbolt
 // commit of the same store, interleaved in the same run (DESIGN §8: p99 within 2x).
 func BenchmarkCodeToUnlock(b *testing.B) {
-	const samples = 400
+	const samples = 1000
 	var path, raw []time.Duration
 	payload := make([]byte, 512)
 	for b.Loop() {

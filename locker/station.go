@@ -88,7 +88,10 @@ func Open(opt Options) (*Station, error) {
 	if err := validateSpecs(opt.Compartments); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(opt.StorePath, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	// A generous initial mapping spares the hot path the remaps bbolt does while the
+	// file grows (address space only; pages are mapped as they are touched).
+	db, err := bolt.Open(opt.StorePath, 0o600, &bolt.Options{Timeout: 2 * time.Second,
+		InitialMmapSize: 64 << 20, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("locker: open store: %w", err)
 	}

@@ -188,11 +188,13 @@ func (t *txn) emit(e Event) error {
 		return err
 	}
 	// The audit log is kept for years and never shredded: it gets no waybill digest.
-	logged := e
-	logged.Waybill = nil
-	auditPayload, err := json.Marshal(logged)
-	if err != nil {
-		return err
+	auditPayload := payload
+	if e.Waybill != nil {
+		logged := e
+		logged.Waybill = nil
+		if auditPayload, err = json.Marshal(logged); err != nil {
+			return err
+		}
 	}
 	h, err := audit.Append(t.tx.Bucket(bucketAudit), t.s.keys.AuditKey(), t.head, auditPayload)
 	if err != nil {
