@@ -25,7 +25,8 @@ func (h *Hardware) resolve(d config.Door) door {
 		return busDoor{bus: bus, name: d.Driver, board: d.Board, lock: d.Lock}
 	}
 	if set, ok := h.gpio[d.Driver]; ok && d.Lock >= 1 && d.Lock <= len(set.doors) {
-		return gpioDoor{set: set, cfg: set.doors[d.Lock-1]}
+		cfg := set.doors[d.Lock-1]
+		return gpioDoor{set: set, cfg: cfg, ok: !cfg.Disabled && set.failed[cfg.Name] == ""}
 	}
 	return nil
 }
@@ -46,6 +47,8 @@ func (d busDoor) state() (open, known bool) {
 	}
 	return busDoorOpen(s.HasDoor, s.DoorOpen, s.LockOpen), true
 }
+
+func (d busDoor) loaded() bool { return true } // a bus that is down comes back by itself
 
 func (d busDoor) String() string { return fmt.Sprintf("%s board %d lock %d", d.name, d.board, d.lock) }
 
@@ -158,7 +161,10 @@ func (s *gpioSet) reason() string {
 type gpioDoor struct {
 	set *gpioSet
 	cfg gpiodoor.DoorConfig
+	ok  bool // its lines opened
 }
+
+func (d gpioDoor) loaded() bool { return d.ok }
 
 func (d gpioDoor) unlock(ctx context.Context) error { return d.set.drv.Pulse(ctx, d.cfg.Name) }
 
