@@ -27,6 +27,7 @@ type Config struct {
 	Control      Control       `yaml:"control"`
 	Compartments []Compartment `yaml:"compartments"`
 	Hardware     Hardware      `yaml:"hardware"`
+	MQTT         MQTT          `yaml:"mqtt,omitempty"`
 }
 
 // Log selects the log level and format.
@@ -122,7 +123,7 @@ func Parse(data []byte) (*Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	if err := c.validate(root.Content[0]); err != nil {
+	if err := errors.Join(c.validate(root.Content[0]), c.validateMQTT(root.Content[0])); err != nil {
 		return nil, err
 	}
 	return &c, nil

@@ -1,0 +1,213 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// Defaults of the mqtt section.
+const (
+	DefaultTopicPrefix    = "lockers"
+	DefaultRemoteOpenMax  = 10
+	DefaultRemoteOpenPer  = time.Hour
+	DefaultHealthInterval = 15 * time.Minute
+	// MinHealthInterval keeps the periodic health report from filling the audit log.
+	MinHealthInterval = time.Minute
+	// maxPasswordFile bounds a password file: anything larger is not a password.
+	maxPasswordFile = 4096
+)
+
+// ErrSecretFile is wrapped by the errors of ReadPassword: the file is missing, empty,
+// too large or readable by others.
+var ErrSecretFile = errors.New("config: unusable secret file")
+
+// MQTT is the cloud link. Without a broker lockerd runs offline (provisioned through
+// the control socket's admin endpoints). Secrets are never inline: the password comes
+// from a file, the TLS client key from a key file, so that the config itself can be
+// world-readable and shipped in an image.
+type MQTT struct {
+	// Broker is the broker URL: tcp://host:1883, or ssl:// (also tls://, mqtts://)
+	// for TLS. Empty: no cloud link.
+	Broker      string `yaml:"broker,omitempty"`
+	TopicPrefix string `yaml:"topic_prefix,omitempty"` // default "lockers"
+	// Username defaults to the locker id, which per-locker broker ACLs key on. With
+	// client certificates the broker usually takes the name from the certificate.
+	Username     string `yaml:"username,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty"` // absolute; mode 0600 or stricter
+	// Password exists only to refuse an inline secret with a clear message.
+	Password string `yaml:"password,omitempty"`
+	CAFile   string `yaml:"ca_file,omitempty"`   // PEM; default: the system roots
+	CertFile string `yaml:"cert_file,omitempty"` // PEM client certificate
+	KeyFile  string `yaml:"key_file,omitempty"`  // PEM client key (a secret: 0600)
+
+	// RemoteOpen limits remote door openings (open-compartment) per locker.
+	RemoteOpen RateLimit `yaml:"remote_open,omitempty"`
+	// HealthInterval is how often the periodic health event is sent; default 15m.
+	HealthInterval time.Duration `yaml:"health_interval,omitempty"`
+}
+
+// RateLimit allows at most Max events in any window of length Per.
+type RateLimit struct {
+	Max int           `yaml:"max,omitempty"` // default 10
+	Per time.Duration `yaml:"per,omitempty"` // default 1h
+}
+
+// Enabled reports whether the cloud link is configured.
+func (m *MQTT) Enabled() bool { return m.Broker != "" }
+
+// TLS reports whether the broker URL asks for TLS.
+func (m *MQTT) TLS() bool {
+	u, err := url.Parse(m.Broker)
+	return err == nil && tlsSchemes[u.Scheme]
+}
+
+// Prefix is the topic prefix, or its default.
+func (m *MQTT) Prefix() string {
+	if m.TopicPrefix == "" {
+		return DefaultTopicPrefix
+	}
+	return m.TopicPrefix
+}
+
+// Limit is the remote-open limit with defaults filled in.
+func (m *MQTT) Limit() RateLimit {
+	r := m.RemoteOpen
+	if r.Max == 0 {
+		r.Max = DefaultRemoteOpenMax
+	}
+	if r.Per == 0 {
+		r.Per = DefaultRemoteOpenPer
+	}
+	return r
+}
+
+// Health is the health interval, or its default.
+func (m *MQTT) Health() time.Duration {
+	if m.HealthInterval == 0 {
+		return DefaultHealthInterval
+	}
+	return m.HealthInterval
+}
+
+var (
+	plainSchemes = map[string]bool{"tcp": true, "mqtt": true}
+	tlsSchemes   = map[string]bool{"ssl": true, "tls": true, "mqtts": true}
+)
+
+// validateMQTT validates the mqtt section; an absent section is valid (no cloud link).
+func (c *Config) validateMQTT(root *yaml.Node) error {
+	v := &validator{root: root}
+	v.mqtt(c)
+	return errors.Join(v.errs...)
+}
+
+func (v *validator) mqtt(c *Config) {
+	m := &c.MQTT
+	if m.Password != "" {
+		v.fail("mqtt.password", "inline secrets are not accepted: put the password in a file (mode 0600) and name it in password_file")
+	}
+	if !m.Enabled() {
+		if *m != (MQTT{}) {
+			v.fail("mqtt.broker", "required when the mqtt section is present")
+		}
+		return
+	}
+	u, err := url.Parse(m.Broker)
+	switch {
+	case err != nil:
+		v.fail("mqtt.broker", "not a URL: want tcp://host:1883 or ssl://host:8883")
+	case !plainSchemes[u.Scheme] && !tlsSchemes[u.Scheme]:
+		v.fail("mqtt.broker", "scheme %q: want tcp, mqtt, ssl, tls or mqtts", u.Scheme)
+	case u.Hostname() == "" || u.Port() == "":
+		v.fail("mqtt.broker", "needs a host and a port, e.g. ssl://broker.example:8883")
+	case u.User != nil:
+		v.fail("mqtt.broker", "must not carry credentials: use username and password_file")
+	case u.Path != "" || u.RawQuery != "":
+		v.fail("mqtt.broker", "must be scheme://host:port only")
+	}
+	if protocol.ValidLockerID(c.LockerID) != nil {
+		v.fail("locker_id", "with a cloud link it is an MQTT topic level: 1-64 letters, digits, '_' or '-'")
+	}
+	if _, err := protocol.NewTopics(m.Prefix()); err != nil {
+		v.fail("mqtt.topic_prefix", "%s", strings.TrimPrefix(err.Error(), "protocol: bad topic: "))
+	}
+	if m.Username != "" && (len(m.Username) > 128 || strings.ContainsAny(m.Username, "\x00\n\r")) {
+		v.fail("mqtt.username", "at most 128 bytes, no control characters")
+	}
+	if c.Fleet.Ed25519Public == "" {
+		v.fail("fleet.ed25519_public", "required with a cloud link: commands are verified with it")
+	}
+	for _, f := range []struct{ path, file string }{
+		{"mqtt.password_file", m.PasswordFile}, {"mqtt.ca_file", m.CAFile},
+		{"mqtt.cert_file", m.CertFile}, {"mqtt.key_file", m.KeyFile},
+	} {
+		if f.file != "" && !filepath.IsAbs(f.file) {
+			v.fail(f.path, "must be an absolute path")
+		}
+	}
+	if (m.CertFile == "") != (m.KeyFile == "") {
+		v.fail("mqtt.cert_file", "cert_file and key_file go together")
+	}
+	if !m.TLS() && (m.CAFile != "" || m.CertFile != "" || m.KeyFile != "") {
+		v.fail("mqtt.broker", "ca_file, cert_file and key_file need a TLS broker URL (ssl://)")
+	}
+	if m.RemoteOpen.Max < 0 || m.RemoteOpen.Max > 1000 {
+		v.fail("mqtt.remote_open.max", "must be 1..1000 (default %d)", DefaultRemoteOpenMax)
+	}
+	if m.RemoteOpen.Per < 0 || m.RemoteOpen.Per > 7*24*time.Hour {
+		v.fail("mqtt.remote_open.per", "must be at most 168h (default %v)", DefaultRemoteOpenPer)
+	}
+	if m.HealthInterval != 0 && (m.HealthInterval < MinHealthInterval || m.HealthInterval > 24*time.Hour) {
+		v.fail("mqtt.health_interval", "must be between %v and 24h", MinHealthInterval)
+	}
+}
+
+// ReadPassword reads the broker password from password_file: the first line, without
+// its line ending. The file must not be readable by others. It returns "" when no
+// file is configured.
+func (m *MQTT) ReadPassword() (string, error) {
+	if m.PasswordFile == "" {
+		return "", nil
+	}
+	return readSecretFile(m.PasswordFile)
+}
+
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
+	}
+	switch {
+	case !st.Mode().IsRegular():
+		return "", fmt.Errorf("%w: %s is not a regular file", ErrSecretFile, path)
+	case st.Mode().Perm()&0o007 != 0:
+		return "", fmt.Errorf("%w: %s is readable by others (mode %v): chmod 600 it", ErrSecretFile, path, st.Mode().Perm())
+	case st.Size() > maxPasswordFile:
+		return "", fmt.Errorf("%w: %s is larger than %d bytes", ErrSecretFile, path, maxPasswordFile)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPasswordFile))
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	line = strings.TrimSuffix(line, "\r")
+	if line == "" {
+		return "", fmt.Errorf("%w: %s is empty", ErrSecretFile, path)
+	}
+	return line, nil
+}

@@ -1,0 +1,126 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// withMQTT appends an mqtt section to the example config.
+func withMQTT(t *testing.T, section string) string {
+	return example(t) + "mqtt:\n" + section
+}
+
+func TestMQTTSection(t *testing.T) {
+	doc := withMQTT(t, `  broker: ssl://broker.example:8883
+  topic_prefix: fleet/eu
+  ca_file: /etc/lockerd/ca.pem
+  cert_file: /etc/lockerd/client.pem
+  key_file: /etc/lockerd/client.key
+  remote_open: {max: 3, per: 10m}
+  health_interval: 5m
+`)
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.MQTT
+	if !m.Enabled() || !m.TLS() || m.Prefix() != "fleet/eu" || m.Limit() != (RateLimit{Max: 3, Per: 10 * time.Minute}) || m.Health() != 5*time.Minute {
+		t.Fatalf("%+v", m)
+	}
+	var none MQTT
+	if none.Enabled() || none.Prefix() != DefaultTopicPrefix || none.Limit() != (RateLimit{DefaultRemoteOpenMax, DefaultRemoteOpenPer}) || none.Health() != DefaultHealthInterval {
+		t.Fatalf("defaults: %+v", none)
+	}
+}
+
+func TestMQTTErrors(t *testing.T) {
+	cases := []struct {
+		name    string
+		section string
+		swap    [2]string // optional replacement in the rest of the document
+		want    string
+	}{
+		{"inline password", "  broker: tcp://b:1883\n  password: hunter2\n", [2]string{}, "mqtt.password (line 38): inline secrets are not accepted"},
+		{"no broker", "  topic_prefix: x\n", [2]string{}, "mqtt.broker (line 36): required when the mqtt section is present"},
+		{"bad scheme", "  broker: http://b:80\n", [2]string{}, `mqtt.broker (line 37): scheme "http"`},
+		{"no port", "  broker: tcp://b\n", [2]string{}, "mqtt.broker (line 37): needs a host and a port"},
+		{"credentials in url", "  broker: tcp://u:p@b:1883\n", [2]string{}, "mqtt.broker (line 37): must not carry credentials"},
+		{"wildcard prefix", "  broker: tcp://b:1883\n  topic_prefix: a/+/b\n", [2]string{}, "mqtt.topic_prefix (line 38): prefix \"a/+/b\" contains a wildcard"},
+		{"relative password file", "  broker: tcp://b:1883\n  password_file: pw\n", [2]string{}, "mqtt.password_file (line 38): must be an absolute path"},
+		{"cert without key", "  broker: ssl://b:8883\n  cert_file: /c.pem\n", [2]string{}, "mqtt.cert_file (line 38): cert_file and key_file go together"},
+		{"tls files on plain url", "  broker: tcp://b:1883\n  ca_file: /ca.pem\n", [2]string{}, "mqtt.broker (line 37): ca_file, cert_file and key_file need a TLS broker URL"},
+		{"rate limit", "  broker: tcp://b:1883\n  remote_open: {max: -1}\n", [2]string{}, "mqtt.remote_open.max (line 38): must be 1..1000"},
+		{"health too often", "  broker: tcp://b:1883\n  health_interval: 1s\n", [2]string{}, "mqtt.health_interval (line 38): must be between 1m0s and 24h"},
+		{"locker id not a topic level", "  broker: tcp://b:1883\n", [2]string{"locker_id: LK-0001", "locker_id: LK.0001"}, "locker_id (line 2): with a cloud link it is an MQTT topic level"},
+		{"no command key", "  broker: tcp://b:1883\n", [2]string{"  ed25519_public: d75a", "  # ed25519_public: d75a"}, "fleet.ed25519_public (line 7): required with a cloud link"},
+		{"unknown field", "  broker: tcp://b:1883\n  brokers: tcp://c:1883\n", [2]string{}, "line 38: field brokers not found"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := withMQTT(t, tc.section)
+			if tc.swap[0] != "" {
+				if !strings.Contains(doc, tc.swap[0]) {
+					t.Fatalf("example lacks %q", tc.swap[0])
+				}
+				doc = strings.Replace(doc, tc.swap[0], tc.swap[1], 1)
+			}
+			_, err := Parse([]byte(doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestReadPassword(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		name    string
+		path    string
+		want    string
+		wantErr bool
+	}{
+		{"first line only", write("ok", "s3cret\r\nignored\n", 0o600), "s3cret", false},
+		{"no newline", write("bare", "s3cret", 0o400), "s3cret", false},
+		{"world readable", write("open", "s3cret\n", 0o644), "", true},
+		{"empty", write("empty", "\n", 0o600), "", true},
+		{"too large", write("large", strings.Repeat("x", 5000), 0o600), "", true},
+		{"missing", filepath.Join(dir, "nope"), "", true},
+		{"a directory", dir, "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := MQTT{Broker: "tcp://b:1883", PasswordFile: tc.path}
+			got, err := m.ReadPassword()
+			if tc.wantErr {
+				if !errors.Is(err, ErrSecretFile) {
+					t.Fatalf("err = %v, want ErrSecretFile", err)
+				}
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Fatalf("the error leaks the secret: %v", err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+	if pw, err := (&MQTT{}).ReadPassword(); pw != "" || err != nil {
+		t.Fatalf("no file configured: %q %v", pw, err)
+	}
+}
