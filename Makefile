@@ -13,7 +13,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/lockerd ./firmware/cmd/lockerd
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/locker-sim ./sim/cmd/locker-sim
 
-# The simulator: a virtual station (real lockerd, virtual CU16 boards on a pty) and a
+# The simulator: a virtual station (real lockerd; CU16 boards and a scanner on ptys, GPIO
+# doors and a keypad on fake pins) and a
 # simulated cloud, playing a deposit and a pickup end to end.
 run:
 	$(GO) run ./sim/cmd/locker-sim $(ARGS)
