@@ -1,9 +1,11 @@
 package locker
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -111,4 +113,152 @@ func (s *Station) forgetCommands(now time.Time) error {
 		}
 		return nil
 	})
+}
+
+// ErrCommandKnown is returned by the one-transaction command methods (CommandRecord,
+// CommandAnnounce) for an id that is already in the log; the stored reply comes with it.
+var ErrCommandKnown = errors.New("locker: command already recorded")
+
+// commandTxn runs apply and records id as done with the reply apply returns, in one
+// transition: the effect and the record are durable together or not at all. A command
+// with no physical effect needs nothing more: if the station stops before the commit,
+// the command never happened, and a redelivery runs it afresh. For a known id nothing
+// runs; it returns the stored reply with ErrCommandKnown, or ErrCommandInProgress.
+func (s *Station) commandTxn(id string, exp time.Time, apply func(t *txn) ([]byte, error)) ([]byte, error) {
+	if id == "" || len(id) > maxCommandID {
+		return nil, fmt.Errorf("locker: command id must be 1..%d bytes", maxCommandID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	var prior []byte
+	var known, inProgress bool
+	err := s.update(func(t *txn) error {
+		b := t.tx.Bucket(bucketCommands)
+		if v := b.Get([]byte(id)); v != nil {
+			known = true
+			if len(v) < 9 {
+				return fmt.Errorf("locker: command log entry malformed")
+			}
+			inProgress = v[8] == cmdInProgress
+			prior = append([]byte(nil), v[9:]...)
+			return nil
+		}
+		reply, err := apply(t)
+		if err != nil {
+			return err
+		}
+		val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
+		if err := t.tx.Bucket(bucketIdxCmdExp).Put(append(val, id...), nil); err != nil {
+			return err
+		}
+		return b.Put([]byte(id), append(append(val, cmdDone), reply...))
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("locker: command log: %w", err)
+	case inProgress:
+		return nil, ErrCommandInProgress
+	case known:
+		return prior, ErrCommandKnown
+	}
+	return nil, nil
+}
+
+// CommandRecord records command id as done with its final reply, in one durable
+// transaction, for a command whose execution changed nothing durable (inventory,
+// status, audit range, ping): one write instead of CommandBegin and CommandFinish. For
+// a known id it records nothing and returns the stored reply with ErrCommandKnown, or
+// ErrCommandInProgress.
+func (s *Station) CommandRecord(id string, exp time.Time, reply []byte) ([]byte, error) {
+	return s.commandTxn(id, exp, func(*txn) ([]byte, error) { return reply, nil })
+}
+
+// CommandAnnounce is Announce on behalf of command id: the batch is applied and the id
+// recorded with the final reply in the same transaction, so an announcement costs one
+// durable write. reply turns the per-announcement results (as Announce returns them)
+// into the reply to store. For a known id nothing is applied; see CommandRecord.
+func (s *Station) CommandAnnounce(ctx context.Context, id string, exp time.Time, batch []Announcement, reply func([]error) ([]byte, error)) ([]byte, error) {
+	return s.commandTxn(id, exp, func(t *txn) ([]byte, error) {
+		results, err := s.announceIn(t, batch)
+		if err != nil {
+			return nil, err
+		}
+		return reply(results)
+	})
+}
+
+// announceIn is the body of Announce inside a transition; see Announce for the rules.
+// It is kept step for step the same as Announce, which firmware tests check by applying
+// the same batches both ways.
+func (s *Station) announceIn(t *txn, batch []Announcement) ([]error, error) {
+	results := make([]error, len(batch))
+	ep := s.epochOf(t.now)
+	applied := 0
+	for i, a := range batch {
+		if err := a.validate(); err != nil {
+			results[i] = err
+			continue
+		}
+		old, err := t.parcel(a.ID)
+		if err != nil && !errors.Is(err, ErrUnknownParcel) {
+			return nil, err
+		}
+		if old != nil && old.State != StateAnnounced {
+			continue // already deposited or gone: a late duplicate
+		}
+		e := ep
+		if old != nil {
+			e = old.Epoch
+		}
+		wb, err := s.seal(e, a.Waybill)
+		if err != nil {
+			return nil, err
+		}
+		if other, err := s.findByWaybill(t.tx, a.Waybill); err == nil && other.ID != a.ID {
+			results[i] = fmt.Errorf("%w (%s)", ErrConflict, a.ID)
+			continue
+		}
+		p := &Parcel{ID: a.ID, Epoch: e, Waybill: wb, Hint: a.Hint, Size: a.Size,
+			State: StateAnnounced, Announced: true}
+		if old != nil {
+			p.Compartment, p.Generation, p.Courier = old.Compartment, old.Generation, old.Courier
+		}
+		if !a.Verifier.IsZero() {
+			if p.Verifier, err = s.seal(e, a.Verifier); err != nil {
+				return nil, err
+			}
+		}
+		p.KeepUntil = a.Until
+		if p.KeepUntil.IsZero() {
+			p.KeepUntil = t.now.Add(s.policy.AnnouncedKeep)
+		}
+		if err := t.putParcel(old, p); err != nil {
+			return nil, err
+		}
+		applied++
+	}
+	if applied == 0 {
+		return results, nil
+	}
+	return results, t.emit(Event{Type: EvAnnounced, Count: applied, Actor: "cloud"})
+}
+
+// commandMark joins a command id to the reason of the events a cloud command causes,
+// so that the audit log and the cloud can trace a fact back to its command.
+const commandMark = "; command "
+
+// CommandReason returns the reason to pass to a Station method acting on behalf of
+// cloud command id (CancelParcel, Recall, SetEnabled, OpenCompartment).
+func CommandReason(reason, id string) string { return reason + commandMark + id }
+
+// CommandID returns the id of the cloud command whose reason (see CommandReason) the
+// event carries, or "".
+func (e Event) CommandID() string {
+	if i := strings.LastIndex(e.Reason, commandMark); i >= 0 {
+		return e.Reason[i+len(commandMark):]
+	}
+	return ""
 }

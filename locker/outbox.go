@@ -20,20 +20,9 @@ func (s *Station) OutboxPending(after uint64, max int) ([]Event, error) {
 	err := s.view(func(tx *boltTx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
 		for k, v := c.Seek(audit.Key(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
-			if len(v) < 4 {
-				return fmt.Errorf("locker: outbox entry %x malformed", k)
-			}
-			key, ok := s.keyring.Lookup(binary.BigEndian.Uint32(v))
-			if !ok {
-				return fmt.Errorf("locker: outbox entry %x: epoch key missing", k)
-			}
-			plain, err := privacy.OpenBytes(key, v[4:], k)
+			e, err := s.openOutbox(k, v)
 			if err != nil {
-				return fmt.Errorf("locker: outbox entry %x: %w", k, err)
-			}
-			var e Event
-			if err := json.Unmarshal(plain, &e); err != nil {
-				return fmt.Errorf("locker: outbox entry %x: %w", k, err)
+				return err
 			}
 			out = append(out, e)
 		}
@@ -122,4 +111,169 @@ func VerifyAuditFile(path string, keys *privacy.Keys) (int, error) {
 		return err
 	})
 	return n, err
+}
+
+// The cloud link sends only the events its protocol has words for; the others (an
+// announcement's count, a reservation, a purge) are facts the cloud already has or
+// does not need, and stay in the audit log alone. The receiver finds gaps and restores
+// order by sequence number, so the events it gets are numbered densely: WireOutbox
+// gives the k-th kept event after the last acknowledged one the number acked+k. Only
+// the last acknowledged number is stored; the numbering is a pure function of it and
+// of the outbox, so an event keeps its number across restarts until it is acknowledged.
+var metaWireAcked = []byte("outbox_wire_acked") // last wire seq acknowledged (8 BE)
+
+// WireEvent is an outbox event with its number on the wire.
+type WireEvent struct {
+	Event
+	Wire uint64
+}
+
+// WireOutbox is the outbox as the cloud link sees it: only the events keep accepts,
+// numbered 1, 2, 3, … for ever. Create it with Station.WireOutbox.
+type WireOutbox struct {
+	s    *Station
+	keep func(Event) bool
+}
+
+// WireOutbox returns the outbox view for a link that sends the events keep accepts.
+// keep must be a pure function of the event (the numbering relies on it) and cheap.
+func (s *Station) WireOutbox(keep func(Event) bool) *WireOutbox {
+	return &WireOutbox{s: s, keep: keep}
+}
+
+// Pending returns up to max kept events numbered after after, in order. It only reads.
+func (o *WireOutbox) Pending(after uint64, max int) ([]WireEvent, error) {
+	var out []WireEvent
+	err := o.s.view(func(tx *boltTx) error {
+		n := wireAcked(tx)
+		return o.s.eachOutbox(tx, func(e Event) (bool, error) {
+			if !o.keep(e) {
+				return true, nil
+			}
+			n++
+			if n > after {
+				out = append(out, WireEvent{Event: e, Wire: n})
+			}
+			return len(out) < max, nil
+		})
+	})
+	return out, err
+}
+
+// Ack removes the kept events numbered up to wire, and every event the link does not
+// send that precedes the last of them, after the broker acknowledged them. Acking an
+// event again is not an error.
+func (o *WireOutbox) Ack(wire uint64) error {
+	s := o.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.db.Update(func(tx *boltTx) error {
+		acked := wireAcked(tx)
+		if wire <= acked {
+			return nil
+		}
+		var drop [][]byte
+		n := acked // number of the last kept event walked over
+		err := s.eachOutbox(tx, func(e Event) (bool, error) {
+			if o.keep(e) {
+				if n == wire {
+					return false, nil // the first kept event still pending
+				}
+				n++
+			}
+			drop = append(drop, audit.Key(e.Seq))
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketOutbox)
+		for _, k := range drop {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		// n, not wire: an ack beyond the last kept event must not leave a gap.
+		return tx.Bucket(bucketMeta).Put(metaWireAcked, binary.BigEndian.AppendUint64(nil, n))
+	})
+}
+
+// Wake is signalled after each transition that added events.
+func (o *WireOutbox) Wake() <-chan struct{} { return o.s.wake }
+
+func wireAcked(tx *boltTx) uint64 {
+	if v := tx.Bucket(bucketMeta).Get(metaWireAcked); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// eachOutbox decrypts the outbox entries in sequence order and calls fn with each until
+// it returns false.
+func (s *Station) eachOutbox(tx *boltTx, fn func(Event) (bool, error)) error {
+	c := tx.Bucket(bucketOutbox).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		e, err := s.openOutbox(k, v)
+		if err != nil {
+			return err
+		}
+		more, err := fn(e)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Station) openOutbox(k, v []byte) (Event, error) {
+	var e Event
+	if len(v) < 4 {
+		return e, fmt.Errorf("locker: outbox entry %x malformed", k)
+	}
+	key, ok := s.keyring.Lookup(binary.BigEndian.Uint32(v))
+	if !ok {
+		return e, fmt.Errorf("locker: outbox entry %x: epoch key missing", k)
+	}
+	plain, err := privacy.OpenBytes(key, v[4:], k)
+	if err != nil {
+		return e, fmt.Errorf("locker: outbox entry %x: %w", k, err)
+	}
+	if err := json.Unmarshal(plain, &e); err != nil {
+		return e, fmt.Errorf("locker: outbox entry %x: %w", k, err)
+	}
+	return e, nil
+}
+
+// Facts the station does not observe itself; the firmware records them with Record.
+const (
+	EvHardware EventType = "hardware" // a driver's health changed
+	EvHealth   EventType = "health"   // periodic health report
+)
+
+// maxReport bounds the report of a recorded fact.
+const maxReport = 4096
+
+// ErrReport is returned by Record for an event type it does not take or an oversized
+// report.
+var ErrReport = errors.New("locker: not a recordable report")
+
+// Record commits a fact reported from outside the station (EvHardware, EvHealth) to the
+// audit log and the outbox, like every event. report is the reporter's own encoding of
+// the fact (the firmware uses JSON); it holds no personal data and goes into the
+// event's Reason. actor names the component it is about.
+func (s *Station) Record(typ EventType, actor, report string) error {
+	if (typ != EvHardware && typ != EvHealth) || len(report) > maxReport || len(actor) > 64 {
+		return fmt.Errorf("%w: %s", ErrReport, typ)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.update(func(t *txn) error {
+		return t.emit(Event{Type: typ, Actor: actor, Reason: report})
+	})
 }
