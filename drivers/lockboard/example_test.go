@@ -60,8 +60,13 @@ func ExampleOpen() {
 		Protocol: lockboard.ProtocolCU16,
 		Boards:   []lockboard.BoardConfig{{Addr: 0}},
 		OnChange: func(c lockboard.Change) {
-			if !c.Initial && c.LockOpen {
-				opened <- c
+			// An open lock may first show in the initial report, if the unlock
+			// beats the first poll: take either.
+			if c.LockOpen {
+				select {
+				case opened <- c:
+				default:
+				}
 			}
 		},
 		OnHealth: func(h lockboard.Health) {
