@@ -114,6 +114,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			}
 		}()
 	}
+	var cl *cloudLink
+	if cfg.MQTT.Enabled() {
+		if cl, err = newCloudLink(cfg, st, hw, log); err != nil {
+			return err
+		}
+	}
 	ln, err := control.Listen(SocketPath(cfg))
 	if err != nil {
 		return err
@@ -123,6 +129,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	goFn("control socket", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	goFn("systemd watchdog", func(ctx context.Context) error { return watchdog(ctx, st.Healthy) })
 	goFn("front panel", hw.frontPanel(st, cfg.Hardware.Panel, opt.Hardware.Display))
+	if cl != nil {
+		goFn("cloud link", cl.run)
+	}
 
 	log.Info("lockerd ready", "locker", cfg.LockerID, "version", Version, "compartments", len(specs),
 		"identity", id.PublicHex()[:16])

@@ -54,6 +54,9 @@ type MQTT struct {
 	RemoteOpen RateLimit `yaml:"remote_open,omitempty"`
 	// HealthInterval is how often the periodic health event is sent; default 15m.
 	HealthInterval time.Duration `yaml:"health_interval,omitempty"`
+	// ReconnectMax caps the delay between reconnect attempts (exponential with jitter
+	// from 1s); default 2m.
+	ReconnectMax time.Duration `yaml:"reconnect_max,omitempty"`
 }
 
 // RateLimit allows at most Max events in any window of length Per.
@@ -166,6 +169,9 @@ func (v *validator) mqtt(c *Config) {
 	}
 	if m.RemoteOpen.Per < 0 || m.RemoteOpen.Per > 7*24*time.Hour {
 		v.fail("mqtt.remote_open.per", "must be at most 168h (default %v)", DefaultRemoteOpenPer)
+	}
+	if m.ReconnectMax != 0 && (m.ReconnectMax < time.Second || m.ReconnectMax > time.Hour) {
+		v.fail("mqtt.reconnect_max", "must be between 1s and 1h (default 2m)")
 	}
 	if m.HealthInterval != 0 && (m.HealthInterval < MinHealthInterval || m.HealthInterval > 24*time.Hour) {
 		v.fail("mqtt.health_interval", "must be between %v and 24h", MinHealthInterval)

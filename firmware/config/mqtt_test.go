@@ -54,6 +54,7 @@ func TestMQTTErrors(t *testing.T) {
 		{"cert without key", "  broker: ssl://b:8883\n  cert_file: /c.pem\n", [2]string{}, "mqtt.cert_file (line 38): cert_file and key_file go together"},
 		{"tls files on plain url", "  broker: tcp://b:1883\n  ca_file: /ca.pem\n", [2]string{}, "mqtt.broker (line 37): ca_file, cert_file and key_file need a TLS broker URL"},
 		{"rate limit", "  broker: tcp://b:1883\n  remote_open: {max: -1}\n", [2]string{}, "mqtt.remote_open.max (line 38): must be 1..1000"},
+		{"reconnect too eager", "  broker: tcp://b:1883\n  reconnect_max: 10ms\n", [2]string{}, "mqtt.reconnect_max (line 38): must be between 1s and 1h"},
 		{"health too often", "  broker: tcp://b:1883\n  health_interval: 1s\n", [2]string{}, "mqtt.health_interval (line 38): must be between 1m0s and 24h"},
 		{"locker id not a topic level", "  broker: tcp://b:1883\n", [2]string{"locker_id: LK-0001", "locker_id: LK.0001"}, "locker_id (line 2): with a cloud link it is an MQTT topic level"},
 		{"no command key", "  broker: tcp://b:1883\n", [2]string{"  ed25519_public: d75a", "  # ed25519_public: d75a"}, "fleet.ed25519_public (line 7): required with a cloud link"},

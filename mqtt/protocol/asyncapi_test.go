@@ -43,7 +43,7 @@ func TestAsyncAPIMatchesTheCode(t *testing.T) {
 		"Size": toStrings(Sizes()), "Right": toStrings(Rights()),
 		"OpenReason": toStrings(OpenReasons()), "DoorOp": toStrings(DoorOps()),
 		"Health": toStrings(Healths()), "ThrottleSource": toStrings(ThrottleSources()),
-		"PresenceState": toStrings(PresenceStates()),
+		"PresenceState": toStrings(PresenceStates()), "Outcome": toStrings(Outcomes()),
 	}
 	for name, want := range enums {
 		t.Run("enum "+name, func(t *testing.T) {

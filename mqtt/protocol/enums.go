@@ -164,12 +164,14 @@ const (
 	EvThrottled    EventType = "throttled"     // ThrottledEvent
 	EvHardware     EventType = "hardware"      // HardwareEvent
 	EvHealth       EventType = "health"        // HealthEvent, periodic
+	EvReconciled   EventType = "reconciled"    // ReconciledEvent: an operation settled after a restart
+	EvWrongParcel  EventType = "wrong_parcel"  // WrongParcelEvent: a handover scan matched no parcel
 )
 
 var eventTypes = enum[EventType]{"event type", []EventType{
 	EvDeposited, EvPickedUp, EvExpired, EvRetrieved, EvCancelled, EvRecalled, EvUnlocked,
 	EvUnlockFailed, EvDoorOpened, EvDoorClosed, EvJammed, EvForced, EvLeftOpen, EvThrottled,
-	EvHardware, EvHealth,
+	EvHardware, EvHealth, EvReconciled, EvWrongParcel,
 }}
 
 // ParseEventType parses an event type.
@@ -180,3 +182,32 @@ func (e EventType) Valid() bool { return eventTypes.valid(e) }
 
 // EventTypes lists every event type.
 func EventTypes() []EventType { return slices.Clone(eventTypes.values) }
+
+// Outcome is how an operation that was under way when the device stopped was settled
+// when it started again (event reconciled).
+type Outcome string
+
+// Reconciliation outcomes.
+const (
+	// OutcomeCompleted: the door was seen open and is shut: the operation completed
+	// (a deposit confirmed, a pickup done).
+	OutcomeCompleted Outcome = "completed"
+	// OutcomeUndone: the door was never seen open: a pickup or retrieval was undone
+	// and the parcel stays, its code still valid.
+	OutcomeUndone Outcome = "undone"
+	// OutcomeUnverified: a deposit whose door was never seen open: nobody knows whether
+	// the parcel went in, so the compartment is out of service (fault "unverified")
+	// until someone looks inside on site.
+	OutcomeUnverified Outcome = "unverified"
+)
+
+var outcomes = enum[Outcome]{"outcome", []Outcome{OutcomeCompleted, OutcomeUndone, OutcomeUnverified}}
+
+// ParseOutcome parses a reconciliation outcome.
+func ParseOutcome(s string) (Outcome, error) { return outcomes.parse(s) }
+
+// Valid reports whether o is a defined outcome.
+func (o Outcome) Valid() bool { return outcomes.valid(o) }
+
+// Outcomes lists every reconciliation outcome.
+func Outcomes() []Outcome { return slices.Clone(outcomes.values) }

@@ -132,6 +132,43 @@ func (e *HealthEvent) Validate() error {
 	return nil
 }
 
+// ReconciledEvent reports how an operation that was under way at a door when the
+// device stopped was settled when it started again.
+type ReconciledEvent struct {
+	Compartment uint16  `json:"compartment"`
+	Op          DoorOp  `json:"op"`      // the operation that was under way
+	Outcome     Outcome `json:"outcome"` // what became of it
+}
+
+// Validate implements EventBody.
+func (e *ReconciledEvent) Validate() error {
+	if err := checkCompartment("body.compartment", e.Compartment); err != nil {
+		return err
+	}
+	if !e.Op.Valid() {
+		return schemaErr("body.op", ProblemBadValue, "not a known door operation")
+	}
+	if !e.Outcome.Valid() {
+		return schemaErr("body.outcome", ProblemBadValue, "want completed, undone or unverified")
+	}
+	return nil
+}
+
+// WrongParcelEvent reports that staff at a staffed pickup point scanned a parcel that
+// matches no handover under way: the wrong parcel was about to be handed over.
+type WrongParcelEvent struct {
+	Actor   string `json:"actor,omitempty"` // who scanned, e.g. "staff"
+	Waiting int    `json:"waiting"`         // handovers under way at that moment
+}
+
+// Validate implements EventBody.
+func (e *WrongParcelEvent) Validate() error {
+	if e.Waiting < 0 {
+		return schemaErr("body.waiting", ProblemBadValue, "negative")
+	}
+	return checkOptionalIDs("body.actor", e.Actor)
+}
+
 // NewEventBody returns a new zero body for an event type.
 func NewEventBody(t EventType) (EventBody, error) {
 	switch t {
@@ -145,6 +182,10 @@ func NewEventBody(t EventType) (EventBody, error) {
 		return &HardwareEvent{}, nil
 	case EvHealth:
 		return &HealthEvent{}, nil
+	case EvReconciled:
+		return &ReconciledEvent{}, nil
+	case EvWrongParcel:
+		return &WrongParcelEvent{}, nil
 	}
 	return nil, schemaErr("type", ProblemUnknownType, "not a known event type")
 }

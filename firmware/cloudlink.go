@@ -1,0 +1,159 @@
+package firmware
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/mqtt/link"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// cloudLink is lockerd's side of the cloud link (docs/protocol.md): the mqtt/link client
+// with the station behind its Handler, CommandLog and Outbox, plus the reporter of
+// hardware and periodic health events. run.go starts it when mqtt.broker is set.
+type cloudLink struct {
+	link    *link.Link
+	outbox  *wireOutbox
+	health  *healthReporter
+	boot    string
+	log     *slog.Logger
+	started time.Time
+}
+
+// newCloudLink builds the link from the config; nothing connects until run.
+func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, log *slog.Logger) (*cloudLink, error) {
+	m := &cfg.MQTT
+	topics, err := protocol.NewTopics(m.Prefix())
+	if err != nil {
+		return nil, fmt.Errorf("firmware: mqtt: %w", err)
+	}
+	fleet, err := fleetKey(cfg.Fleet.Ed25519Public)
+	if err != nil {
+		return nil, err
+	}
+	password, err := m.ReadPassword()
+	if err != nil {
+		return nil, fmt.Errorf("firmware: mqtt: %w", err)
+	}
+	var tlsCfg *tls.Config
+	if m.TLS() {
+		if tlsCfg, err = clientTLS(m); err != nil {
+			return nil, err
+		}
+	}
+	started := time.Now()
+	boot := newBootID()
+	c := &cloudLink{boot: boot, log: log, started: started}
+	c.outbox = newWireOutbox(st, log)
+	handler := &commandHandler{
+		st: st, drivers: hw.Health, boot: boot, version: wireVersion(Version), started: started,
+		limit: newRateLimiter(m.Limit().Max, m.Limit().Per), now: time.Now, log: log,
+	}
+	c.health = &healthReporter{st: st, drivers: hw.Health, every: m.Health(), stateDir: cfg.StateDir,
+		started: started, log: log}
+	c.link, err = link.New(link.Config{
+		Broker: m.Broker, LockerID: cfg.LockerID, Topics: topics, Username: m.Username, Password: password,
+		TLS: tlsCfg, FleetKeys: []ed25519.PublicKey{fleet}, Boot: boot, Version: handler.version,
+		Handler: handler, Commands: commandLog{st}, Outbox: c.outbox, Logger: log,
+		MaxBackoff: m.ReconnectMax,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("firmware: mqtt: %w", err)
+	}
+	return c, nil
+}
+
+// run keeps the link up and reports health until ctx ends; a cancelled ctx is a clean
+// stop (nil). Both goroutines it starts have returned when it does.
+func (c *cloudLink) run(ctx context.Context) error {
+	c.log.Info("cloud link starting", "boot", c.boot)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.health.run(ctx)
+	}()
+	err := c.link.Run(ctx)
+	wg.Wait()
+	if ferr := c.outbox.flush(); ferr != nil && !errors.Is(ferr, locker.ErrClosed) {
+		c.log.Warn("outbox acknowledgements not stored; those events will be sent again", "err", ferr)
+	}
+	return err
+}
+
+func fleetKey(hexKey string) (ed25519.PublicKey, error) {
+	b, err := hex.DecodeString(hexKey)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, errors.New("firmware: fleet.ed25519_public is not a 32-byte hex key")
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// clientTLS builds the TLS configuration: the configured CA (or the system roots) and,
+// if configured, the client certificate the broker maps to this locker's user name.
+func clientTLS(m *config.MQTT) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if m.CAFile != "" {
+		pem, err := os.ReadFile(m.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("firmware: mqtt.ca_file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("firmware: mqtt.ca_file %s holds no PEM certificate", m.CAFile)
+		}
+	}
+	if m.CertFile != "" {
+		if st, err := os.Stat(m.KeyFile); err == nil && st.Mode().Perm()&0o007 != 0 {
+			return nil, fmt.Errorf("firmware: mqtt.key_file %s is readable by others (mode %v): chmod 600 it", m.KeyFile, st.Mode().Perm())
+		}
+		pair, err := tls.LoadX509KeyPair(m.CertFile, m.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("firmware: mqtt client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c, nil
+}
+
+// newBootID names this start: presence and status carry it, so the cloud can tell a
+// restart from a reconnect.
+func newBootID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("firmware: no randomness") // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// wireVersion makes the build's version string a protocol id (git describe output
+// usually is one already).
+func wireVersion(v string) string {
+	out := strings.Map(func(r rune) rune {
+		if r < 128 && (r == '.' || r == '_' || r == ':' || r == '-' ||
+			'0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+			return r
+		}
+		return '_'
+	}, v)
+	if len(out) > protocol.MaxIDLen {
+		out = out[:protocol.MaxIDLen]
+	}
+	if out == "" {
+		out = "unknown"
+	}
+	return out
+}

@@ -1,0 +1,243 @@
+package firmware
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/mqtt/link"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// Which station events go to the cloud, and in what form, is decided in
+// docs/adr/0026-station-events-on-the-wire.md. The station's vocabulary is richer than
+// the protocol's; events the protocol has no word for are facts the cloud already has
+// from a command's reply (announced, verifier_set, courier_*, compartment_*,
+// policy_changed), intermediate steps whose outcome other events report (reserved,
+// deposit_aborted), housekeeping (purged) or what presence says (started). They stay in
+// the audit log and are never sent.
+
+// wireEvent converts a station event into the protocol event numbered seq; ok is false
+// when the event is not sent. It is a pure function of the event: the outbox numbering
+// relies on that.
+func wireEvent(e locker.Event, seq uint64) (ev protocol.Event, ok bool) {
+	typ, body := wireBody(e)
+	if body == nil {
+		return protocol.Event{}, false
+	}
+	ev, err := protocol.NewEvent(e.ID, seq, typ, e.At, body)
+	return ev, err == nil
+}
+
+// keepEvent is the outbox filter: the events wireEvent sends.
+func keepEvent(e locker.Event) bool {
+	_, ok := wireEvent(e, 1)
+	return ok
+}
+
+func wireBody(e locker.Event) (protocol.EventType, protocol.EventBody) {
+	switch e.Type {
+	case locker.EvDeposited, locker.EvPickedUp, locker.EvExpired, locker.EvRetrieved,
+		locker.EvCancelled, locker.EvRecalled:
+		b := &protocol.ParcelEvent{Parcel: string(e.Parcel), Compartment: uint16(e.Compartment),
+			Actor: optionalID(e.Actor), Command: optionalID(e.CommandID())}
+		if e.Waybill != nil {
+			d := protocol.Digest(*e.Waybill)
+			b.Waybill = &d
+		}
+		return protocol.EventType(e.Type), b
+	case locker.EvUnlocked, locker.EvUnlockFailed, locker.EvDoorOpened, locker.EvDoorClosed,
+		locker.EvJammed, locker.EvForced, locker.EvLeftOpen:
+		b := &protocol.DoorEvent{Compartment: uint16(e.Compartment), Parcel: optionalID(string(e.Parcel)),
+			Actor: optionalID(e.Actor), Command: optionalID(e.CommandID())}
+		switch e.Type {
+		case locker.EvForced:
+			b.Op = protocol.OpNone
+		case locker.EvLeftOpen:
+			b.OpenS = durationAfter(e.Reason, "open for ")
+		case locker.EvUnlockFailed:
+		default:
+			b.Op = doorOp(e.Reason)
+		}
+		return protocol.EventType(e.Type), b
+	case locker.EvThrottled:
+		b := &protocol.ThrottledEvent{Source: protocol.ThrottleCode, Failures: e.Count,
+			DelayS: durationAfter(e.Reason, "locked for ")}
+		if strings.HasPrefix(e.Reason, "courier") {
+			b.Source = protocol.ThrottleCourier
+		}
+		return protocol.EvThrottled, b
+	case locker.EvReconciled:
+		return protocol.EvReconciled, reconciled(e)
+	case locker.EvWrongParcel:
+		return protocol.EvWrongParcel, &protocol.WrongParcelEvent{Actor: optionalID(e.Actor), Waiting: e.Count}
+	case locker.EvHardware:
+		var b protocol.HardwareEvent
+		if json.Unmarshal([]byte(e.Reason), &b) != nil {
+			return "", nil
+		}
+		return protocol.EvHardware, &b
+	case locker.EvHealth:
+		var b protocol.HealthEvent
+		if json.Unmarshal([]byte(e.Reason), &b) != nil {
+			return "", nil
+		}
+		return protocol.EvHealth, &b
+	}
+	return "", nil
+}
+
+// doorOp reads the operation a door event names in its reason ("" is none).
+func doorOp(reason string) protocol.DoorOp {
+	reason, _, _ = strings.Cut(reason, ";")
+	if reason == "" {
+		return protocol.OpNone
+	}
+	if op := protocol.DoorOp(reason); op.Valid() {
+		return op
+	}
+	return ""
+}
+
+// reconciled reads the station's "<op> after restart (door seen open: <bool>)" into an
+// outcome, by the rules of locker.Station.Reconcile.
+func reconciled(e locker.Event) protocol.EventBody {
+	op, rest, _ := strings.Cut(e.Reason, " after restart")
+	b := &protocol.ReconciledEvent{Compartment: uint16(e.Compartment), Op: doorOp(op)}
+	switch {
+	case strings.Contains(rest, "seen open: true"):
+		b.Outcome = protocol.OutcomeCompleted
+	case b.Op == protocol.OpDeposit:
+		b.Outcome = protocol.OutcomeUnverified
+	default:
+		b.Outcome = protocol.OutcomeUndone
+	}
+	return b
+}
+
+// durationAfter parses the Go duration that follows marker in s, in whole seconds
+// (0 when there is none).
+func durationAfter(s, marker string) int64 {
+	_, rest, ok := strings.Cut(s, marker)
+	if !ok {
+		return 0
+	}
+	rest, _, _ = strings.Cut(rest, " ")
+	d, err := time.ParseDuration(strings.TrimRight(rest, ";,)"))
+	if err != nil || d < 0 {
+		return 0
+	}
+	return int64(d / time.Second)
+}
+
+// optionalID drops what is not a protocol id (a free-text actor from the local control
+// socket): the member is optional, the event is not.
+func optionalID(s string) string {
+	if protocol.ValidID(s) {
+		return s
+	}
+	return ""
+}
+
+// wireOutbox is the link's Outbox over the station's. Acknowledgements are kept in
+// memory and stored in one transaction before the next read: an event whose ack was
+// lost in a crash is simply sent again, which delivery at least once allows.
+type wireOutbox struct {
+	wo  *locker.WireOutbox
+	log *slog.Logger
+
+	mu            sync.Mutex
+	acked, stored uint64
+}
+
+var _ link.Outbox = (*wireOutbox)(nil)
+
+func newWireOutbox(st *locker.Station, log *slog.Logger) *wireOutbox {
+	return &wireOutbox{wo: st.WireOutbox(keepEvent), log: log}
+}
+
+// Pending implements link.Outbox.
+func (o *wireOutbox) Pending(after uint64, max int) ([]protocol.Event, error) {
+	if err := o.flush(); err != nil {
+		return nil, err
+	}
+	evs, err := o.wo.Pending(after, max)
+	if err != nil {
+		return nil, fmt.Errorf("firmware: outbox: %w", err)
+	}
+	out := make([]protocol.Event, 0, len(evs))
+	for _, we := range evs {
+		ev, ok := wireEvent(we.Event, we.Wire)
+		if !ok { // cannot happen: the outbox kept only what converts
+			return nil, fmt.Errorf("firmware: outbox event %d does not convert", we.Seq)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// Ack implements link.Outbox.
+func (o *wireOutbox) Ack(seq uint64) error {
+	o.mu.Lock()
+	o.acked = max(o.acked, seq)
+	o.mu.Unlock()
+	return nil
+}
+
+// Wake implements link.Outbox.
+func (o *wireOutbox) Wake() <-chan struct{} { return o.wo.Wake() }
+
+// flush stores the acknowledgements received since the last flush.
+func (o *wireOutbox) flush() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.acked <= o.stored {
+		return nil
+	}
+	if err := o.wo.Ack(o.acked); err != nil {
+		return fmt.Errorf("firmware: outbox ack: %w", err)
+	}
+	o.stored = o.acked
+	return nil
+}
+
+// commandLog is the link's CommandLog over the station's durable command log.
+type commandLog struct{ st *locker.Station }
+
+var _ link.CommandLog = commandLog{}
+
+// Begin implements link.CommandLog.
+func (c commandLog) Begin(id string, exp time.Time) (*protocol.Reply, error) {
+	prior, err := c.st.CommandBegin(id, exp)
+	switch {
+	case errors.Is(err, locker.ErrCommandInProgress):
+		return nil, link.ErrInProgress
+	case err != nil:
+		return nil, err
+	case prior == nil:
+		return nil, nil
+	}
+	return storedReply(prior)
+}
+
+// Finish implements link.CommandLog.
+func (c commandLog) Finish(id string, reply protocol.Reply) error {
+	raw, err := protocol.EncodeReply(&reply)
+	if err != nil {
+		return err
+	}
+	return c.st.CommandFinish(id, raw)
+}
+
+func storedReply(raw []byte) (*protocol.Reply, error) {
+	r, err := protocol.DecodeReply(raw)
+	if err != nil {
+		return nil, fmt.Errorf("firmware: stored reply: %w", err)
+	}
+	return r, nil
+}

@@ -1,0 +1,110 @@
+package firmware
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// hardwarePoll is how often driver states are compared for hardware events. Driver
+// health lives in memory, so a poll costs nothing worth counting.
+const hardwarePoll = 2 * time.Second
+
+// healthReporter records, as station events (so they reach the cloud through the
+// outbox, in order, after any outage), a hardware event whenever a driver's state
+// changes and a health event every interval, the first one at start.
+type healthReporter struct {
+	st       *locker.Station
+	drivers  func() []DriverHealth
+	every    time.Duration
+	stateDir string
+	started  time.Time
+	log      *slog.Logger
+}
+
+// run reports until ctx ends.
+func (r *healthReporter) run(ctx context.Context) {
+	poll := time.NewTicker(hardwarePoll)
+	defer poll.Stop()
+	health := time.NewTicker(r.every)
+	defer health.Stop()
+	// A driver that is fine at start is news to nobody; one that is not is reported.
+	last := map[string]protocol.Health{}
+	for _, d := range r.drivers() {
+		last[d.Name] = protocol.HealthOK
+	}
+	r.hardware(last)
+	r.health()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			r.hardware(last)
+		case <-health.C:
+			r.health()
+		}
+	}
+}
+
+// hardware records an event for every driver whose state differs from last.
+func (r *healthReporter) hardware(last map[string]protocol.Health) {
+	for _, d := range r.drivers() {
+		state := driverHealth(d)
+		if prev, seen := last[d.Name]; seen && prev == state {
+			continue
+		}
+		if !protocol.ValidID(d.Name) {
+			continue
+		}
+		body := protocol.HardwareEvent{Component: d.Name, State: state, Code: driverCode(d)}
+		if r.record(locker.EvHardware, d.Name, &body) {
+			last[d.Name] = state
+		}
+	}
+}
+
+func (r *healthReporter) health() {
+	st, err := r.st.Status()
+	if err != nil {
+		r.log.Warn("health report skipped", "err", err)
+		return
+	}
+	body := protocol.HealthEvent{
+		UptimeS: int64(time.Since(r.started) / time.Second), StorageFree: freeBytes(r.stateDir),
+		Outbox: st.Outbox, Parcels: waiting(st), Drivers: driverStates(r.drivers()),
+	}
+	r.record(locker.EvHealth, locker.ActorSystem, &body)
+}
+
+// record commits one report; it reports whether it was stored.
+func (r *healthReporter) record(typ locker.EventType, actor string, body protocol.EventBody) bool {
+	if err := body.Validate(); err != nil {
+		r.log.Error("report does not validate", "type", string(typ), "err", err)
+		return false
+	}
+	raw, err := json.Marshal(body)
+	if err == nil {
+		err = r.st.Record(typ, actor, string(raw))
+	}
+	if err != nil {
+		r.log.Warn("report not recorded", "type", string(typ), "err", err)
+		return false
+	}
+	return true
+}
+
+// freeBytes is the space left to an unprivileged writer on the state directory's file
+// system (0 if unknown).
+func freeBytes(dir string) uint64 {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		return 0
+	}
+	return fs.Bavail * uint64(fs.Bsize)
+}
