@@ -34,7 +34,7 @@ type cloudLink struct {
 }
 
 // newCloudLink builds the link from the config; nothing connects until run.
-func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, log *slog.Logger) (*cloudLink, error) {
+func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity string, log *slog.Logger) (*cloudLink, error) {
 	m := &cfg.MQTT
 	topics, err := protocol.NewTopics(m.Prefix())
 	if err != nil {
@@ -59,7 +59,7 @@ func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, log *slo
 	c := &cloudLink{boot: boot, log: log, started: started}
 	c.outbox = newWireOutbox(st, log)
 	handler := &commandHandler{
-		st: st, drivers: hw.Health, boot: boot, version: wireVersion(Version), started: started,
+		st: st, drivers: hw.Health, boot: boot, version: wireVersion(Version), identity: identity, started: started,
 		limit: newRateLimiter(m.Limit().Max, m.Limit().Per), now: time.Now, log: log,
 	}
 	c.health = &healthReporter{st: st, drivers: hw.Health, every: m.Health(), stateDir: cfg.StateDir,

@@ -19,14 +19,15 @@ import (
 // the recording). Replies carry fixed details, never a value from the command or an
 // error string of the station (which may name a parcel).
 type commandHandler struct {
-	st      *locker.Station
-	drivers func() []DriverHealth
-	boot    string
-	version string
-	started time.Time
-	limit   *rateLimiter
-	now     func() time.Time
-	log     *slog.Logger
+	st       *locker.Station
+	drivers  func() []DriverHealth
+	boot     string
+	version  string
+	identity string // the device's X25519 public key, hex
+	started  time.Time
+	limit    *rateLimiter
+	now      func() time.Time
+	log      *slog.Logger
 }
 
 var _ link.Handler = (*commandHandler)(nil)

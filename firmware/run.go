@@ -116,7 +116,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	var cl *cloudLink
 	if cfg.MQTT.Enabled() {
-		if cl, err = newCloudLink(cfg, st, hw, log); err != nil {
+		if cl, err = newCloudLink(cfg, st, hw, id.PublicHex(), log); err != nil {
 			return err
 		}
 	}

@@ -1,38 +1,56 @@
 package sim
 
 import (
+	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"slices"
 	"sync"
 
+	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/waybill"
+	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
-// Cloud is the simulated fleet back end. It holds the fleet's private key, so it is the
-// only party besides the locker able to compute the locker's digests.
+// Cloud is the simulated fleet back end. It holds the fleet's private keys: the X25519
+// key, so it is the only party besides the locker able to compute the locker's
+// digests, and the Ed25519 key that signs its commands (see Connect).
 type Cloud struct {
 	private, Public [32]byte
+	// Signing is the fleet's command-signing key; lockers pin its public half.
+	Signing ed25519.PrivateKey
 
 	mu   sync.Mutex
 	keys map[string]*privacy.Keys
 	n    int
 }
 
-// NewCloud creates a fleet with a fresh key.
+// NewCloud creates a fleet with fresh keys.
 func NewCloud() (*Cloud, error) {
 	priv, pub, err := privacy.GenerateFleetKey()
 	if err != nil {
 		return nil, err
 	}
-	return &Cloud{private: priv, Public: pub, keys: map[string]*privacy.Keys{}}, nil
+	_, signing, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("sim: fleet signing key: %w", err)
+	}
+	return &Cloud{private: priv, Public: pub, Signing: signing, keys: map[string]*privacy.Keys{}}, nil
 }
 
 // FleetPublicHex is the value for a locker's fleet.x25519_public.
 func (c *Cloud) FleetPublicHex() string { return hex.EncodeToString(c.Public[:]) }
+
+// SigningPublicHex is the value for a locker's fleet.ed25519_public.
+func (c *Cloud) SigningPublicHex() string {
+	return hex.EncodeToString(c.Signing.Public().(ed25519.PublicKey))
+}
 
 // Enrol derives the keys the cloud shares with a locker, from the locker's public key.
 func (c *Cloud) Enrol(lockerID, devicePublicHex string) error {
@@ -136,4 +154,92 @@ func RandomS10() string {
 	}
 	letters := "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	return fmt.Sprintf("R%c%s%d%s", letters[randInt(26)], serial, check, []string{"CN", "DE", "GB", "FR", "NL"}[randInt(5)])
+}
+
+// Connect dials a broker as the fleet's cloud client (mqtt/cloud), signing commands
+// with the fleet key. cfg needs Broker and the broker account; Topics defaults to the
+// lockers' default prefix.
+func (c *Cloud) Connect(ctx context.Context, cfg cloud.Config) (*cloud.Client, error) {
+	cfg.SigningKey = c.Signing
+	if cfg.Topics.Prefix() == "" {
+		cfg.Topics = protocol.MustTopics(config.DefaultTopicPrefix)
+	}
+	return cloud.Dial(ctx, cfg)
+}
+
+// EnrolOver enrols a locker over the cloud link: a status command returns the device's
+// public key, from which the cloud derives the keys it shares with the locker. This is
+// trust on first use, good for a simulator; a production fleet registers the key at
+// installation (`lockerd identity`) and would only compare it here.
+func (c *Cloud) EnrolOver(ctx context.Context, cl *cloud.Client, lockerID string) (*protocol.StatusResult, error) {
+	r, err := cl.Do(ctx, lockerID, &protocol.StatusBody{})
+	if err != nil {
+		return nil, err
+	}
+	res, err := protocol.DecodeResult(protocol.CmdStatus, r.Body)
+	if err != nil {
+		return nil, fmt.Errorf("sim: status of %s: %w", lockerID, err)
+	}
+	st := res.(*protocol.StatusResult)
+	if st.Identity == "" {
+		return nil, fmt.Errorf("sim: locker %s does not report its identity", lockerID)
+	}
+	return st, c.Enrol(lockerID, st.Identity)
+}
+
+// WireParcel computes the announce entry of p for an enrolled locker: digests and a
+// masked hint, never the tracking number or the code.
+func (c *Cloud) WireParcel(lockerID string, p Parcel) (protocol.AnnouncedParcel, error) {
+	k, err := c.Keys(lockerID)
+	if err != nil {
+		return protocol.AnnouncedParcel{}, err
+	}
+	canonical, err := waybill.Normalise(p.Tracking)
+	if err != nil {
+		return protocol.AnnouncedParcel{}, fmt.Errorf("sim: parcel %s: %w", p.ID, err)
+	}
+	size, err := protocol.ParseSize(p.Size)
+	if err != nil {
+		return protocol.AnnouncedParcel{}, fmt.Errorf("sim: parcel %s: %w", p.ID, err)
+	}
+	a := protocol.AnnouncedParcel{Parcel: p.ID, Waybill: protocol.Digest(k.Waybill(canonical)), Size: size,
+		Hint: waybill.Hint(canonical)}
+	if p.Code != "" {
+		v := protocol.Digest(k.CodeVerifier(p.Code))
+		a.Verifier = &v
+	}
+	return a, nil
+}
+
+// WireCourier returns the courier-upsert body for a badge and PIN at an enrolled locker.
+func (c *Cloud) WireCourier(lockerID, courierID, badge, pin string, rights ...protocol.Right) (*protocol.CourierUpsertBody, error) {
+	k, err := c.Keys(lockerID)
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.CourierUpsertBody{Courier: courierID, Credential: protocol.Digest(k.Courier(badge, pin)),
+		Rights: rights}, nil
+}
+
+// AnnounceOver announces parcels to a locker over the cloud link, in batches of the
+// protocol's maximum, and fails unless every parcel was applied.
+func (c *Cloud) AnnounceOver(ctx context.Context, cl *cloud.Client, lockerID string, parcels []Parcel) error {
+	for batch := range slices.Chunk(parcels, protocol.MaxAnnounceBatch) {
+		body := &protocol.AnnounceBody{}
+		for _, p := range batch {
+			a, err := c.WireParcel(lockerID, p)
+			if err != nil {
+				return err
+			}
+			body.Parcels = append(body.Parcels, a)
+		}
+		r, err := cl.Do(ctx, lockerID, body)
+		if err != nil {
+			return err
+		}
+		if r.Reason != "" {
+			return fmt.Errorf("sim: announce to %s: %s", lockerID, r.Reason)
+		}
+	}
+	return nil
 }

@@ -40,6 +40,8 @@ type StationOptions struct {
 	Shelves int
 	// Hardware adds GPIO doors, a scanner and a keypad beside the boards.
 	Hardware HardwareOptions
+	// MQTT connects the station's lockerd to a broker (see Cloud.Connect).
+	MQTT config.MQTT
 }
 
 // Station is a virtual locker: virtual CU16 boards on a pty and a lockerd config that
@@ -144,7 +146,8 @@ func baseConfig(o StationOptions) *config.Config {
 		LockerID: o.LockerID,
 		StateDir: filepath.Join(o.Dir, "state"),
 		Log:      config.Log{Level: o.LogLevel, Format: "text"},
-		Fleet:    config.Fleet{X25519Public: o.Cloud.FleetPublicHex()},
+		Fleet:    config.Fleet{X25519Public: o.Cloud.FleetPublicHex(), Ed25519Public: o.Cloud.SigningPublicHex()},
+		MQTT:     o.MQTT,
 		Policy:   o.Policy,
 		Control:  config.Control{Socket: filepath.Join(o.Dir, "control.sock"), Admin: true},
 	}

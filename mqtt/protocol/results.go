@@ -51,6 +51,9 @@ type StatusResult struct {
 	Outbox        int               `json:"outbox"`
 	PolicyVersion uint32            `json:"policy_version"`
 	Drivers       map[string]Health `json:"drivers,omitempty"`
+	// Identity is the device's X25519 public key in hex (not secret): a cloud that
+	// registered it out of band can check it; the simulator enrols with it.
+	Identity string `json:"x25519_public,omitempty"`
 }
 
 // AuditRangeResult answers audit-range. Next is the seq to ask for next, or

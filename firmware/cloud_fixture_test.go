@@ -1,0 +1,166 @@
+package firmware_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/mqtttest"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+	"github.com/lockerd/lockerd/sim"
+)
+
+// cloudCN is the broker identity of the test's cloud client (a client certificate).
+const cloudCN = "fleet-cloud"
+
+// cloudWorld is a real mosquitto with per-locker ACLs, a virtual station whose lockerd
+// connects to it with a client certificate, and the simulated cloud on the same broker.
+type cloudWorld struct {
+	broker  *mqtttest.Broker
+	cloud   *sim.Cloud
+	client  *cloud.Client
+	station *sim.Station
+}
+
+type cloudWorldOptions struct {
+	lockerID    string
+	locks       int
+	person      lockboardtest.Policy
+	mqtt        func(*config.MQTT)
+	policy      config.Policy
+	logLevel    string
+	persistence bool
+}
+
+// newCloudWorld starts the broker, writes the station's config (mqtt section with TLS
+// client certificate files) and connects the cloud. lockerd is not started.
+func newCloudWorld(t testing.TB, o cloudWorldOptions) *cloudWorld {
+	t.Helper()
+	if o.locks == 0 {
+		o.locks = 8
+	}
+	if o.person == nil {
+		o.person = lockboardtest.OpenThenClose(30*time.Millisecond, 200*time.Millisecond)
+	}
+	b := mqtttest.Start(t, mqtttest.Options{CloudCNs: []string{cloudCN}, Persistence: o.persistence,
+		Users: []mqtttest.User{{Name: "cloud", Password: "cloud-pass", Cloud: true}}})
+	sc, err := sim.NewCloud()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key := b.ClientCertFiles(o.lockerID)
+	m := config.MQTT{Broker: b.TLSURL(), CAFile: b.CAFile(), CertFile: cert, KeyFile: key,
+		ReconnectMax: time.Second, HealthInterval: time.Hour}
+	if o.mqtt != nil {
+		o.mqtt(&m)
+	}
+	st, err := sim.NewStation(sim.StationOptions{LockerID: o.lockerID, Dir: t.TempDir(), Boards: 1, Locks: o.locks,
+		Person: o.person, Cloud: sc, MQTT: m, Policy: o.policy, LogLevel: o.logLevel, History: 1_000_000,
+		Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cl, err := sc.Connect(ctx, cloud.Config{Broker: b.TLSURL(), TLS: b.ClientTLS(cloudCN), ClientID: "fleet",
+		Persistent: o.persistence, Timeout: 5 * time.Second, ResendAfter: 3 * time.Second, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &cloudWorld{broker: b, cloud: sc, client: cl, station: st}
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// runInProcess runs lockerd in this process until the test ends.
+func (w *cloudWorld) runInProcess(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() { done <- w.station.Run(ctx, quietLog(), nil, func() { close(ready) }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("lockerd: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("lockerd did not stop within 20s")
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("lockerd did not start: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("lockerd not ready after 15s")
+	}
+}
+
+// online waits for the locker's birth message with a boot id other than notBoot.
+func (w *cloudWorld) online(ctx context.Context, t testing.TB, notBoot string) protocol.Presence {
+	t.Helper()
+	p, err := w.client.AwaitPresence(ctx, w.station.ID, func(p protocol.Presence) bool {
+		return p.State == protocol.Online && p.Boot != notBoot
+	})
+	if err != nil {
+		t.Fatalf("locker never came online: %v\n%s", err, w.broker.Log())
+	}
+	return p
+}
+
+// eventLog collects the locker's events as the cloud receives them (de-duplicated and
+// in seq order by mqtt/cloud) and checks that the seqs are dense.
+type eventLog struct {
+	t      testing.TB
+	c      *cloud.Client
+	events []cloud.Event
+}
+
+// next returns the next event, failing the test after timeout.
+func (l *eventLog) next(ctx context.Context, timeout time.Duration) cloud.Event {
+	l.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ev, err := l.c.NextEvent(ctx)
+	if err != nil {
+		l.t.Fatalf("no event: %v (so far: %s)", err, l.summary())
+	}
+	if n := len(l.events); n > 0 && ev.Seq != l.events[n-1].Seq+1 {
+		l.t.Errorf("event seq %d follows %d", ev.Seq, l.events[n-1].Seq)
+	}
+	l.events = append(l.events, ev)
+	return ev
+}
+
+// await returns the first event of type typ that matches, reading past others.
+func (l *eventLog) await(ctx context.Context, typ protocol.EventType, match func(cloud.Event) bool) cloud.Event {
+	l.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ev := l.next(ctx, time.Until(deadline))
+		if ev.Type == typ && (match == nil || match(ev)) {
+			return ev
+		}
+	}
+	l.t.Fatalf("no %s event within 20s (so far: %s)", typ, l.summary())
+	return cloud.Event{}
+}
+
+func (l *eventLog) summary() string {
+	s := ""
+	for _, e := range l.events {
+		s += fmt.Sprintf(" %d:%s", e.Seq, e.Type)
+	}
+	return s
+}
+
