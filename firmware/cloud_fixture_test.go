@@ -163,4 +163,3 @@ func (l *eventLog) summary() string {
 	}
 	return s
 }
-
