@@ -1,0 +1,158 @@
+package firmware
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// TestWireEvent covers every station event type: sent with which body, or kept local
+// (ADR 0026).
+func TestWireEvent(t *testing.T) {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	wb := privacy.Digest{1, 2, 3}
+	cases := []struct {
+		name string
+		ev   locker.Event
+		typ  protocol.EventType // "" : not sent
+		body string             // JSON of the body, when sent
+	}{
+		{"deposited by a courier", locker.Event{Type: locker.EvDeposited, Parcel: "p-1", Compartment: 4, Actor: "c-1"},
+			protocol.EvDeposited, `{"parcel":"p-1","compartment":4,"actor":"c-1"}`},
+		{"unannounced deposit carries the waybill digest", locker.Event{Type: locker.EvDeposited, Parcel: "u-9", Compartment: 2, Waybill: &wb},
+			protocol.EvDeposited, `{"parcel":"u-9","compartment":2,"waybill":"0102030000000000000000000000000000000000000000000000000000000000"}`},
+		{"picked up", locker.Event{Type: locker.EvPickedUp, Parcel: "p-1", Compartment: 4, Actor: locker.ActorRecipient},
+			protocol.EvPickedUp, `{"parcel":"p-1","compartment":4,"actor":"recipient"}`},
+		{"expired", locker.Event{Type: locker.EvExpired, Parcel: "p-1", Compartment: 4, Actor: locker.ActorSystem},
+			protocol.EvExpired, `{"parcel":"p-1","compartment":4,"actor":"system"}`},
+		{"retrieved", locker.Event{Type: locker.EvRetrieved, Parcel: "p-1", Compartment: 4, Actor: "c-2"},
+			protocol.EvRetrieved, `{"parcel":"p-1","compartment":4,"actor":"c-2"}`},
+		{"cancelled by a command", locker.Event{Type: locker.EvCancelled, Parcel: "p-1", Actor: "cloud", Reason: locker.CommandReason("cloud", "cmd-1")},
+			protocol.EvCancelled, `{"parcel":"p-1","actor":"cloud","command":"cmd-1"}`},
+		{"recalled", locker.Event{Type: locker.EvRecalled, Parcel: "p-1", Compartment: 4, Actor: "cloud", Reason: locker.CommandReason("cloud", "cmd-2")},
+			protocol.EvRecalled, `{"parcel":"p-1","compartment":4,"actor":"cloud","command":"cmd-2"}`},
+		{"free-text actor dropped", locker.Event{Type: locker.EvDeposited, Parcel: "p-1", Compartment: 4, Actor: "Jane on site"},
+			protocol.EvDeposited, `{"parcel":"p-1","compartment":4}`},
+		{"unlocked for a pickup", locker.Event{Type: locker.EvUnlocked, Compartment: 4, Parcel: "p-1", Reason: "pickup"},
+			protocol.EvUnlocked, `{"compartment":4,"op":"pickup","parcel":"p-1"}`},
+		{"unlock failed", locker.Event{Type: locker.EvUnlockFailed, Compartment: 4, Reason: "driver error"},
+			protocol.EvUnlockFailed, `{"compartment":4}`},
+		{"door opened outside an operation", locker.Event{Type: locker.EvDoorOpened, Compartment: 4},
+			protocol.EvDoorOpened, `{"compartment":4,"op":"none"}`},
+		{"door closed after a remote open", locker.Event{Type: locker.EvDoorClosed, Compartment: 4, Reason: "operator"},
+			protocol.EvDoorClosed, `{"compartment":4,"op":"operator"}`},
+		{"jammed", locker.Event{Type: locker.EvJammed, Compartment: 4, Parcel: "p-1", Reason: "deposit"},
+			protocol.EvJammed, `{"compartment":4,"op":"deposit","parcel":"p-1"}`},
+		{"forced", locker.Event{Type: locker.EvForced, Compartment: 4, Reason: "door opened without a command"},
+			protocol.EvForced, `{"compartment":4,"op":"none"}`},
+		{"left open", locker.Event{Type: locker.EvLeftOpen, Compartment: 4, Reason: "open for 1m31s"},
+			protocol.EvLeftOpen, `{"compartment":4,"open_s":91}`},
+		{"code throttle", locker.Event{Type: locker.EvThrottled, Count: 6, Reason: "pickup code entry locked for 1m0s"},
+			protocol.EvThrottled, `{"source":"code","failures":6,"delay_s":60}`},
+		{"courier throttle", locker.Event{Type: locker.EvThrottled, Count: 5, Reason: "courier entry locked for 30s"},
+			protocol.EvThrottled, `{"source":"courier","failures":5,"delay_s":30}`},
+		{"reconciled deposit, door never seen", locker.Event{Type: locker.EvReconciled, Compartment: 4, Reason: "deposit after restart (door seen open: false)"},
+			protocol.EvReconciled, `{"compartment":4,"op":"deposit","outcome":"unverified"}`},
+		{"reconciled pickup, door seen", locker.Event{Type: locker.EvReconciled, Compartment: 4, Reason: "pickup after restart (door seen open: true)"},
+			protocol.EvReconciled, `{"compartment":4,"op":"pickup","outcome":"completed"}`},
+		{"reconciled pickup undone", locker.Event{Type: locker.EvReconciled, Compartment: 4, Reason: "pickup after restart (door seen open: false)"},
+			protocol.EvReconciled, `{"compartment":4,"op":"pickup","outcome":"undone"}`},
+		{"wrong parcel", locker.Event{Type: locker.EvWrongParcel, Actor: locker.ActorStaff, Count: 2},
+			protocol.EvWrongParcel, `{"actor":"staff","waiting":2}`},
+		{"hardware", locker.Event{Type: locker.EvHardware, Actor: "bus0", Reason: `{"component":"bus0","state":"failed","code":"fault"}`},
+			protocol.EvHardware, `{"component":"bus0","state":"failed","code":"fault"}`},
+		{"health", locker.Event{Type: locker.EvHealth, Reason: `{"uptime_s":5,"storage_free_bytes":7,"outbox":1,"parcels":2}`},
+			protocol.EvHealth, `{"uptime_s":5,"storage_free_bytes":7,"outbox":1,"parcels":2}`},
+		{"broken health report", locker.Event{Type: locker.EvHealth, Reason: `{"uptime_s":-5}`}, "", ""},
+		{"parcel event without a valid parcel id", locker.Event{Type: locker.EvDeposited, Parcel: "p 1"}, "", ""},
+		{"announced: the reply said so", locker.Event{Type: locker.EvAnnounced, Count: 3}, "", ""},
+		{"verifier set: the reply said so", locker.Event{Type: locker.EvVerifierSet, Parcel: "p-1"}, "", ""},
+		{"deposit aborted: door events tell", locker.Event{Type: locker.EvDepositAborted, Parcel: "p-1", Compartment: 4}, "", ""},
+		{"reserved: a step", locker.Event{Type: locker.EvReserved, Compartment: 4}, "", ""},
+		{"purged: housekeeping", locker.Event{Type: locker.EvPurged, Count: 9}, "", ""},
+		{"compartment disabled: the reply said so", locker.Event{Type: locker.EvCompartmentDisabled, Compartment: 4}, "", ""},
+		{"compartment enabled: the reply said so", locker.Event{Type: locker.EvCompartmentEnabled, Compartment: 4}, "", ""},
+		{"courier upserted: the reply said so", locker.Event{Type: locker.EvCourierUpserted}, "", ""},
+		{"courier revoked: the reply said so", locker.Event{Type: locker.EvCourierRevoked}, "", ""},
+		{"policy changed: the reply said so", locker.Event{Type: locker.EvPolicyChanged, Count: 2}, "", ""},
+		{"started: presence says so", locker.Event{Type: locker.EvStarted}, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.ev.ID, tc.ev.Seq, tc.ev.At = "0123456789abcdef", 77, at
+			got, ok := wireEvent(tc.ev, 5)
+			if keepEvent(tc.ev) != ok {
+				t.Fatal("keepEvent disagrees with wireEvent")
+			}
+			if tc.typ == "" {
+				if ok {
+					t.Fatalf("sent as %s %s", got.Type, got.Body)
+				}
+				return
+			}
+			if !ok {
+				t.Fatal("not sent")
+			}
+			if got.Type != tc.typ || got.Seq != 5 || got.ID != tc.ev.ID || !got.Time.Equal(at) {
+				t.Fatalf("event %+v", got)
+			}
+			if !jsonEqual(t, got.Body, tc.body) {
+				t.Fatalf("body %s\nwant %s", got.Body, tc.body)
+			}
+		})
+	}
+}
+
+func jsonEqual(t *testing.T, a json.RawMessage, b string) bool {
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(b), &y); err != nil {
+		t.Fatal(err)
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return string(xa) == string(ya)
+}
+
+func TestRateLimiter(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name  string
+		steps []time.Duration // offsets of take calls
+		want  []bool
+	}{
+		{"under the limit", []time.Duration{0, time.Minute}, []bool{true, true}},
+		{"over the limit", []time.Duration{0, time.Second, 2 * time.Second}, []bool{true, true, false}},
+		{"window slides", []time.Duration{0, time.Second, time.Hour, time.Hour + time.Second}, []bool{true, true, true, true}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRateLimiter(2, time.Hour)
+			for i, d := range tc.steps {
+				if got := r.take(t0.Add(d)); got != tc.want[i] {
+					t.Fatalf("take %d at +%v = %v", i, d, got)
+				}
+			}
+		})
+	}
+	r := newRateLimiter(1, time.Hour)
+	r.take(t0)
+	r.give()
+	if !r.take(t0) {
+		t.Fatal("a given-back take still counts")
+	}
+}
+
+func TestWireVersion(t *testing.T) {
+	for in, want := range map[string]string{"v1.2.3-4-gabc-dirty": "v1.2.3-4-gabc-dirty", "": "unknown", "a b/c": "a_b_c"} {
+		if got := wireVersion(in); got != want || !protocol.ValidID(got) {
+			t.Errorf("wireVersion(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
