@@ -9,6 +9,7 @@ import (
 
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/mqtt/cloud"
 )
 
 // Events fans a station's committed events out to a scenario. Its Observe method is
@@ -59,6 +60,9 @@ type Scenario struct {
 	Events  *Events
 	// DoorTimeout bounds each wait for a person to open and shut a door.
 	DoorTimeout time.Duration
+	// Link, when set, is the cloud's MQTT client: enrolment, the courier and the
+	// announcements go over the cloud link instead of the control socket.
+	Link *cloud.Client
 }
 
 func (s *Scenario) say(who, format string, args ...any) {
@@ -72,45 +76,16 @@ func (s *Scenario) Run(ctx context.Context) error {
 	}
 	cl := s.Station.Client()
 	defer cl.Close()
-	ident, err := cl.Identity(ctx)
-	if err != nil {
-		return err
-	}
-	if err := s.Cloud.Enrol(ident.LockerID, ident.Public); err != nil {
-		return err
-	}
-	s.say("cloud", "enrolled locker %s (device key %s…): digest keys derived, nothing secret sent", ident.LockerID, ident.Public[:12])
-
 	badge, pin := "SIM-COURIER-"+RandomCode(6), RandomCode(4)
-	cred, err := s.Cloud.CourierCredential(ident.LockerID, badge, pin)
-	if err != nil {
-		return err
-	}
-	if err := cl.UpsertCourier(ctx, control.CourierRequest{ID: "courier-7", Credential: cred,
-		Rights: locker.Rights{Deposit: true, Retrieve: true}}); err != nil {
-		return err
-	}
-	s.say("cloud", "courier-7 may deposit and retrieve here (credential digest %s…)", cred[:8])
-
 	alice, bob := s.Cloud.NewParcel("S"), s.Cloud.NewParcel("M")
 	bob2 := s.Cloud.NewParcel("L")
 	bob2.Code = bob.Code // one recipient, two parcels, one code
-	var batch []control.Announcement
-	for _, p := range []Parcel{alice, bob, bob2} {
-		a, err := s.Cloud.Announcement(ident.LockerID, p)
-		if err != nil {
-			return err
-		}
-		batch = append(batch, a)
-	}
-	if _, err := cl.Announce(ctx, batch); err != nil {
+	lockerID, err := s.provision(ctx, cl, badge, pin, []Parcel{alice, bob, bob2})
+	if err != nil {
 		return err
 	}
-	for _, p := range []Parcel{alice, bob, bob2} {
-		s.say("cloud", "announced %s (%s, size %s): waybill digest and code verifier only", p.ID, mask(p.Tracking), p.Size)
-	}
-	s.say("sms", "to Alice: your parcel %s waits at %s, pickup code %s", mask(alice.Tracking), ident.LockerID, alice.Code)
-	s.say("sms", "to Bob: your 2 parcels wait at %s, pickup code %s", ident.LockerID, bob.Code)
+	s.say("sms", "to Alice: your parcel %s waits at %s, pickup code %s", mask(alice.Tracking), lockerID, alice.Code)
+	s.say("sms", "to Bob: your 2 parcels wait at %s, pickup code %s", lockerID, bob.Code)
 
 	parcels := []Parcel{alice, bob, bob2, {Tracking: RandomS10(), Size: "XL"}} // the last one unannounced and bulky
 	deposit := s.apiDeposits

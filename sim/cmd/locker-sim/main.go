@@ -58,22 +58,34 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	link, err := sim.StartCloudLink(ctx, cloud, log)
+	if err != nil {
+		return err
+	}
+	defer link.Close()
+	mq, err := link.Broker.AddLocker("SIM-0001", filepath.Join(*dir, "SIM-0001"))
+	if err != nil {
+		return err
+	}
 	st, err := sim.NewStation(sim.StationOptions{LockerID: "SIM-0001", Dir: filepath.Join(*dir, "SIM-0001"),
 		Cloud: cloud, Logger: log, Person: lockboardtest.OpenThenClose(400*time.Millisecond, 900*time.Millisecond),
-		Hardware: sim.HardwareOptions{GPIODoors: 4, Scanner: true, Keypad: true}})
+		Hardware: sim.HardwareOptions{GPIODoors: 4, Scanner: true, Keypad: true}, MQTT: mq})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	fmt.Printf("virtual locker SIM-0001: %d compartments: 24 on 2 CU16 boards at %s, 4 GPIO relay doors on fake pins;\n"+
-		"  front panel: a scanner at %s and a 4x4 keypad on fake pins\n",
-		len(st.Config.Compartments), st.Boards.Path(), st.Scanner.Path())
+		"  front panel: a scanner at %s and a 4x4 keypad on fake pins; cloud link: embedded broker at %s\n",
+		len(st.Config.Compartments), st.Boards.Path(), st.Scanner.Path(), link.Broker.URL())
 	st.Screens.Print = printScreen
 
 	events := sim.NewEvents(1024)
 	ready := make(chan struct{})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	printed := make(chan error, 1)
+	go func() { printed <- sim.PrintEvents(ctx, os.Stdout, link.Client) }()
+	defer func() { cancel(); <-printed }()
 	done := make(chan error, 1)
 	go func() { done <- st.Run(ctx, log, events.Observe, func() { close(ready) }) }()
 	select {
@@ -81,7 +93,7 @@ func run() error {
 	case err := <-done:
 		return fmt.Errorf("lockerd did not start: %w", err)
 	}
-	sc := &sim.Scenario{Out: os.Stdout, Station: st, Cloud: cloud, Events: events}
+	sc := &sim.Scenario{Out: os.Stdout, Station: st, Cloud: cloud, Events: events, Link: link.Client}
 	err = sc.Run(ctx)
 	if err == nil && *staffed {
 		err = runStaffed(ctx, filepath.Join(*dir, "SIM-0002"), cloud, log)

@@ -1,0 +1,143 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/lockerd/lockerd/firmware/control"
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// provision enrols the station, gives courier-7 its credential and announces parcels:
+// over the cloud link when the scenario has one (Scenario.Link), otherwise through the
+// control socket's admin endpoints. It returns the locker id.
+func (s *Scenario) provision(ctx context.Context, cl *control.Client, badge, pin string, parcels []Parcel) (string, error) {
+	if s.Link == nil {
+		return s.provisionLocally(ctx, cl, badge, pin, parcels)
+	}
+	id := s.Station.ID
+	st, err := s.Cloud.EnrolOver(ctx, s.Link, id)
+	if err != nil {
+		return "", err
+	}
+	s.say("cloud", "enrolled locker %s over MQTT (device key %s…, boot %s): digest keys derived, nothing secret sent",
+		id, st.Identity[:12], st.Boot)
+	courier, err := s.Cloud.WireCourier(id, "courier-7", badge, pin, protocol.RightDeposit, protocol.RightRetrieve)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.Link.Do(ctx, id, courier); err != nil {
+		return "", err
+	}
+	s.say("cloud", "courier-upsert: courier-7 may deposit and retrieve here (credential digest %x…)", courier.Credential[:4])
+	if err := s.Cloud.AnnounceOver(ctx, s.Link, id, parcels); err != nil {
+		return "", err
+	}
+	for _, p := range parcels {
+		s.say("cloud", "announce: %s (%s, size %s): waybill digest and code verifier only", p.ID, mask(p.Tracking), p.Size)
+	}
+	return id, nil
+}
+
+// provisionLocally is provision through the control socket, for stations without a
+// cloud link.
+func (s *Scenario) provisionLocally(ctx context.Context, cl *control.Client, badge, pin string, parcels []Parcel) (string, error) {
+	ident, err := cl.Identity(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Cloud.Enrol(ident.LockerID, ident.Public); err != nil {
+		return "", err
+	}
+	s.say("cloud", "enrolled locker %s (device key %s…): digest keys derived, nothing secret sent", ident.LockerID, ident.Public[:12])
+	cred, err := s.Cloud.CourierCredential(ident.LockerID, badge, pin)
+	if err != nil {
+		return "", err
+	}
+	if err := cl.UpsertCourier(ctx, control.CourierRequest{ID: "courier-7", Credential: cred,
+		Rights: locker.Rights{Deposit: true, Retrieve: true}}); err != nil {
+		return "", err
+	}
+	s.say("cloud", "courier-7 may deposit and retrieve here (credential digest %s…)", cred[:8])
+	var batch []control.Announcement
+	for _, p := range parcels {
+		a, err := s.Cloud.Announcement(ident.LockerID, p)
+		if err != nil {
+			return "", err
+		}
+		batch = append(batch, a)
+	}
+	if _, err := cl.Announce(ctx, batch); err != nil {
+		return "", err
+	}
+	for _, p := range parcels {
+		s.say("cloud", "announced %s (%s, size %s): waybill digest and code verifier only", p.ID, mask(p.Tracking), p.Size)
+	}
+	return ident.LockerID, nil
+}
+
+// PrintEvents prints the events the cloud receives, one line each, until ctx ends or
+// the client is closed.
+func PrintEvents(ctx context.Context, out io.Writer, cl *cloud.Client) error {
+	for {
+		ev, err := cl.NextEvent(ctx)
+		if errors.Is(err, cloud.ErrClosed) || ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%-9s %s #%d %s %s\n", "event:", ev.LockerID, ev.Seq, ev.Type, eventSummary(ev.Body))
+	}
+}
+
+// eventSummary shows an event body's ids and facts (there is nothing personal in it).
+func eventSummary(b protocol.EventBody) string {
+	switch b := b.(type) {
+	case *protocol.ParcelEvent:
+		return fmt.Sprintf("parcel %s compartment %d actor %s", b.Parcel, b.Compartment, b.Actor)
+	case *protocol.DoorEvent:
+		return fmt.Sprintf("compartment %d op %s", b.Compartment, b.Op)
+	case *protocol.HealthEvent:
+		return fmt.Sprintf("uptime %ds, %d parcels waiting, outbox %d, drivers %v", b.UptimeS, b.Parcels, b.Outbox, b.Drivers)
+	case *protocol.HardwareEvent:
+		return fmt.Sprintf("%s %s", b.Component, b.State)
+	case *protocol.ThrottledEvent:
+		return fmt.Sprintf("%s after %d failures, %ds", b.Source, b.Failures, b.DelayS)
+	}
+	return ""
+}
+
+// CloudLink is the simulator's cloud side: the embedded broker and the cloud's MQTT
+// client on it.
+type CloudLink struct {
+	Broker *Broker
+	Client *cloud.Client
+}
+
+// StartCloudLink starts the embedded broker and connects the simulated cloud to it.
+func StartCloudLink(ctx context.Context, c *Cloud, log *slog.Logger) (*CloudLink, error) {
+	b, err := StartBroker(log)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := c.Connect(ctx, cloud.Config{Broker: b.URL(), ClientID: "sim-cloud", Username: CloudUser,
+		Password: b.CloudPassword(), Logger: log, ResendAfter: 5 * time.Second})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return &CloudLink{Broker: b, Client: cl}, nil
+}
+
+// Close disconnects the cloud and stops the broker.
+func (l *CloudLink) Close() error {
+	l.Client.Close()
+	return l.Broker.Close()
+}
