@@ -59,10 +59,10 @@ func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity
 	c := &cloudLink{boot: boot, log: log, started: started}
 	c.outbox = newWireOutbox(st, log)
 	handler := &commandHandler{
-		st: st, drivers: hw.Health, boot: boot, version: wireVersion(Version), identity: identity, started: started,
+		st: st, drivers: hw.Health, boot: boot, version: wireVersion(Version), identity: identity, outbox: c.outbox.pending, started: started,
 		limit: newRateLimiter(m.Limit().Max, m.Limit().Per), now: time.Now, log: log,
 	}
-	c.health = &healthReporter{st: st, drivers: hw.Health, every: m.Health(), stateDir: cfg.StateDir,
+	c.health = &healthReporter{st: st, drivers: hw.Health, every: m.Health(), stateDir: cfg.StateDir, outbox: c.outbox.pending,
 		started: started, log: log}
 	c.link, err = link.New(link.Config{
 		Broker: m.Broker, LockerID: cfg.LockerID, Topics: topics, Username: m.Username, Password: password,

@@ -189,6 +189,18 @@ func (o *wireOutbox) Ack(seq uint64) error {
 	return nil
 }
 
+// pending counts the events not yet acknowledged by the broker, or returns fallback
+// if the outbox cannot be read.
+func (o *wireOutbox) pending(fallback int) int {
+	n, err := o.wo.Len()
+	if err != nil {
+		return fallback
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return max(n-int(o.acked-o.stored), 0)
+}
+
 // Wake implements link.Outbox.
 func (o *wireOutbox) Wake() <-chan struct{} { return o.wo.Wake() }
 

@@ -24,6 +24,7 @@ type commandHandler struct {
 	boot     string
 	version  string
 	identity string // the device's X25519 public key, hex
+	outbox   func(fallback int) int
 	started  time.Time
 	limit    *rateLimiter
 	now      func() time.Time

@@ -23,6 +23,7 @@ type healthReporter struct {
 	drivers  func() []DriverHealth
 	every    time.Duration
 	stateDir string
+	outbox   func(fallback int) int
 	started  time.Time
 	log      *slog.Logger
 }
@@ -77,7 +78,7 @@ func (r *healthReporter) health() {
 	}
 	body := protocol.HealthEvent{
 		UptimeS: int64(time.Since(r.started) / time.Second), StorageFree: freeBytes(r.stateDir),
-		Outbox: st.Outbox, Parcels: waiting(st), Drivers: driverStates(r.drivers()),
+		Outbox: r.outbox(st.Outbox), Parcels: waiting(st), Drivers: driverStates(r.drivers()),
 	}
 	r.record(locker.EvHealth, locker.ActorSystem, &body)
 }

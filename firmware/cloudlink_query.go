@@ -36,7 +36,7 @@ func (h *commandHandler) status() link.Result {
 	res := &protocol.StatusResult{
 		Boot: h.boot, Version: h.version, UptimeS: int64(h.now().Sub(h.started) / time.Second),
 		Parcels: waiting(st), Compartments: st.Compartments, Free: st.Free, Disabled: st.Disabled,
-		Outbox: st.Outbox, PolicyVersion: uint32(max(st.PolicyVersion, 0)), Drivers: driverStates(h.drivers()),
+		Outbox: h.outbox(st.Outbox), PolicyVersion: uint32(max(st.PolicyVersion, 0)), Drivers: driverStates(h.drivers()),
 		Identity: h.identity,
 	}
 	return link.Done(res)

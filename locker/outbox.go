@@ -204,6 +204,20 @@ func (o *WireOutbox) Ack(wire uint64) error {
 // Wake is signalled after each transition that added events.
 func (o *WireOutbox) Wake() <-chan struct{} { return o.s.wake }
 
+// Len returns the number of kept events not yet acknowledged.
+func (o *WireOutbox) Len() (int, error) {
+	n := 0
+	err := o.s.view(func(tx *boltTx) error {
+		return o.s.eachOutbox(tx, func(e Event) (bool, error) {
+			if o.keep(e) {
+				n++
+			}
+			return true, nil
+		})
+	})
+	return n, err
+}
+
 func wireAcked(tx *boltTx) uint64 {
 	if v := tx.Bucket(bucketMeta).Get(metaWireAcked); len(v) == 8 {
 		return binary.BigEndian.Uint64(v)
