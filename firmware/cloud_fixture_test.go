@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"testing"
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/mqtt/cloud"
 	"github.com/lockerd/lockerd/mqtt/mqtttest"
 	"github.com/lockerd/lockerd/mqtt/protocol"
@@ -30,6 +34,7 @@ type cloudWorld struct {
 
 type cloudWorldOptions struct {
 	lockerID    string
+	boards      int
 	locks       int
 	person      lockboardtest.Policy
 	mqtt        func(*config.MQTT)
@@ -44,6 +49,9 @@ func newCloudWorld(t testing.TB, o cloudWorldOptions) *cloudWorld {
 	t.Helper()
 	if o.locks == 0 {
 		o.locks = 8
+	}
+	if o.boards == 0 {
+		o.boards = 1
 	}
 	if o.person == nil {
 		o.person = lockboardtest.OpenThenClose(30*time.Millisecond, 200*time.Millisecond)
@@ -60,7 +68,7 @@ func newCloudWorld(t testing.TB, o cloudWorldOptions) *cloudWorld {
 	if o.mqtt != nil {
 		o.mqtt(&m)
 	}
-	st, err := sim.NewStation(sim.StationOptions{LockerID: o.lockerID, Dir: t.TempDir(), Boards: 1, Locks: o.locks,
+	st, err := sim.NewStation(sim.StationOptions{LockerID: o.lockerID, Dir: t.TempDir(), Boards: o.boards, Locks: o.locks,
 		Person: o.person, Cloud: sc, MQTT: m, Policy: o.policy, LogLevel: o.logLevel, History: 1_000_000,
 		Logger: quietLog()})
 	if err != nil {
@@ -162,4 +170,79 @@ func (l *eventLog) summary() string {
 		s += fmt.Sprintf(" %d:%s", e.Seq, e.Type)
 	}
 	return s
+}
+
+// provision enrols the locker over MQTT, gives it courier c-1 with both rights and
+// announces parcels.
+func (w *cloudWorld) provision(ctx context.Context, t testing.TB, badge, pin string, parcels []sim.Parcel) {
+	t.Helper()
+	if _, err := w.cloud.EnrolOver(ctx, w.client, w.station.ID); err != nil {
+		t.Fatal(err)
+	}
+	body, err := w.cloud.WireCourier(w.station.ID, "c-1", badge, pin, protocol.RightDeposit, protocol.RightRetrieve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.client.Do(ctx, w.station.ID, body); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cloud.AnnounceOver(ctx, w.client, w.station.ID, parcels); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storedEvents opens the stopped station's store and returns its audit log: every
+// event lockerd committed.
+func storedEvents(t testing.TB, st *sim.Station) []locker.Event {
+	t.Helper()
+	_, keys, err := firmware.Secrets(st.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := privacy.OpenKeyring(st.Config.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kr.Close()
+	var specs []locker.CompartmentSpec
+	for _, c := range st.Config.Compartments {
+		specs = append(specs, locker.CompartmentSpec{ID: locker.CompartmentID(c.ID), Size: locker.SizeS, Kind: locker.KindDoor})
+	}
+	s, err := locker.Open(locker.Options{LockerID: st.ID, StorePath: firmware.StorePath(st.Config), Compartments: specs,
+		Policy: locker.DefaultPolicy(), Keys: keys, Keyring: kr, Unlocker: noHardware{}, Doors: noHardware{}, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	evs, err := s.AuditRange(1, math.MaxUint64, math.MaxInt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// sentEvents counts the events of the audit log that go to the cloud.
+func sentEvents(evs []locker.Event) int {
+	n := 0
+	for _, e := range evs {
+		if firmware.KeepEvent(e) {
+			n++
+		}
+	}
+	return n
+}
+
+// doorOf maps a compartment of the test station to its board and lock.
+func doorOf(c locker.CompartmentID, locks int) (board, lock int) {
+	return (int(c) - 1) / locks, (int(c)-1)%locks + 1
+}
+
+// waitShut waits for the door of compartment c to be shut by the virtual person after
+// board event seq0.
+func waitShut(ctx context.Context, st *sim.Station, seq0 uint64, c locker.CompartmentID, locks int) error {
+	board, lock := doorOf(c, locks)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := st.Boards.WaitEvent(wctx, seq0, lockboardtest.Is(lockboardtest.EventDoorClose, board, lock))
+	return err
 }
