@@ -41,6 +41,7 @@ type cloudWorldOptions struct {
 	policy      config.Policy
 	logLevel    string
 	persistence bool
+	resend      time.Duration // the cloud's re-send interval; default 3s
 }
 
 // newCloudWorld starts the broker, writes the station's config (mqtt section with TLS
@@ -75,10 +76,13 @@ func newCloudWorld(t testing.TB, o cloudWorldOptions) *cloudWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	if o.resend == 0 {
+		o.resend = 3 * time.Second
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cl, err := sc.Connect(ctx, cloud.Config{Broker: b.TLSURL(), TLS: b.ClientTLS(cloudCN), ClientID: "fleet",
-		Persistent: o.persistence, Timeout: 5 * time.Second, ResendAfter: 3 * time.Second, Logger: quietLog()})
+		Persistent: o.persistence, Timeout: 5 * time.Second, ResendAfter: o.resend, Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
