@@ -23,6 +23,9 @@ import (
 // cloudCN is the broker identity of the test's cloud client (a client certificate).
 const cloudCN = "fleet-cloud"
 
+// observerCN may read every topic on the test broker.
+const observerCN = "observer"
+
 // cloudWorld is a real mosquitto with per-locker ACLs, a virtual station whose lockerd
 // connects to it with a client certificate, and the simulated cloud on the same broker.
 type cloudWorld struct {
@@ -57,7 +60,7 @@ func newCloudWorld(t testing.TB, o cloudWorldOptions) *cloudWorld {
 	if o.person == nil {
 		o.person = lockboardtest.OpenThenClose(30*time.Millisecond, 200*time.Millisecond)
 	}
-	b := mqtttest.Start(t, mqtttest.Options{CloudCNs: []string{cloudCN}, Persistence: o.persistence,
+	b := mqtttest.Start(t, mqtttest.Options{CloudCNs: []string{cloudCN}, Persistence: o.persistence, Observers: []string{observerCN},
 		Users: []mqtttest.User{{Name: "cloud", Password: "cloud-pass", Cloud: true}}})
 	sc, err := sim.NewCloud()
 	if err != nil {

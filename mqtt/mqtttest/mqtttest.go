@@ -40,6 +40,10 @@ type Options struct {
 	// Cloud names certificate identities (CNs) with cloud rights on the TLS
 	// listener; every other CN is treated as a locker id.
 	CloudCNs []string
+	// Observers names users or certificate CNs that may read every topic (a
+	// subscription to "#"), for tests that inspect all traffic; they may not
+	// publish.
+	Observers []string
 	// Persistence keeps sessions, queued messages and retained messages
 	// across Stop/Restart (saved on a clean stop, as a production broker
 	// would), so an outage test can tell broker loss from link loss.
@@ -157,6 +161,9 @@ func (b *Broker) writeACL(t testing.TB, opts Options) {
 	}
 	for _, name := range cloud {
 		fmt.Fprintf(&sb, "user %s\ntopic readwrite %s/#\n\n", name, opts.Prefix)
+	}
+	for _, name := range opts.Observers {
+		fmt.Fprintf(&sb, "user %s\ntopic read #\n\n", name)
 	}
 	// Pattern lines apply to every user; %u is the user name, which for a
 	// locker is its locker id.
