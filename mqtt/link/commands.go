@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
@@ -45,12 +46,20 @@ func (l *Link) busyResponder(ctx context.Context) {
 	}
 }
 
-// commandWorker processes queued commands one at a time until ctx ends,
-// then refuses what is still queued.
+// maxAtomicRun bounds the commands one HandleAtomic call gets.
+const maxAtomicRun = 64
+
+// commandWorker processes queued commands one at a time until ctx ends, then refuses
+// what is still queued. Runs of consecutive commands an AtomicHandler takes are
+// executed together when the queue runs dry, a command of another kind arrives or
+// the run is full, so that a burst of announcements costs one durable write.
 func (l *Link) commandWorker(ctx context.Context) {
+	atomic, _ := l.cfg.Handler.(AtomicHandler)
+	var run []pending
 	for {
 		payload, ok := l.queue.pop()
 		if !ok {
+			l.runAtomic(ctx, atomic, &run)
 			select {
 			case <-ctx.Done():
 				return
@@ -59,11 +68,89 @@ func (l *Link) commandWorker(ctx context.Context) {
 			continue
 		}
 		if ctx.Err() != nil {
+			l.runAtomic(ctx, atomic, &run)
 			l.refuse(peekJWSID(payload), protocol.CommandRef(payload), protocol.ReasonShuttingDown, "the device is stopping; send again later")
 			continue
 		}
-		l.process(ctx, payload)
+		cmd, ref := l.verified(payload)
+		switch {
+		case cmd == nil:
+		case atomic != nil && atomic.Atomic(cmd):
+			run = append(run, pending{cmd: cmd, ref: ref, at: l.cfg.Now()})
+			if len(run) == maxAtomicRun {
+				l.runAtomic(ctx, atomic, &run)
+			}
+		default:
+			l.runAtomic(ctx, atomic, &run)
+			l.execute(ctx, cmd, ref)
+		}
 	}
+}
+
+// pending is a verified command waiting in an atomic run.
+type pending struct {
+	cmd *protocol.Command
+	ref string
+	at  time.Time
+}
+
+// runAtomic executes the collected run and answers each of its commands.
+func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
+	if len(*run) == 0 {
+		return
+	}
+	cmds := make([]*protocol.Command, len(*run))
+	for i, p := range *run {
+		cmds[i] = p.cmd
+	}
+	base := func(i int) protocol.Reply {
+		p := (*run)[i]
+		return protocol.Reply{ID: p.cmd.Jti, Ref: p.ref, Typ: p.cmd.Typ}
+	}
+	finish := func(i int, res Result) protocol.Reply {
+		r := l.replyFrom(base(i), res)
+		l.log.Info("command executed", "id", r.ID, "type", r.Typ, "status", r.Status, "reason", r.Reason)
+		return r
+	}
+	l.stats.executed.Add(uint64(len(cmds)))
+	outs := l.callAtomic(ctx, h, cmds, finish)
+	for i, p := range *run {
+		var o Outcome
+		if i < len(outs) {
+			o = outs[i]
+		} else {
+			o.Err = errors.New("link: atomic handler returned too few outcomes")
+		}
+		switch {
+		case errors.Is(o.Err, ErrInProgress):
+			l.interrupted(base(i), p.at)
+		case o.Err != nil:
+			l.stats.refused.Add(1)
+			l.log.Error("atomic command failed", "id", p.cmd.Jti, "err", o.Err)
+			r := base(i)
+			r.Status, r.Reason, r.Detail, r.Time = protocol.StatusRefused, protocol.ReasonInternal, "command log unavailable", l.cfg.Now().UTC()
+			l.sendReply(r)
+		case o.Known:
+			l.duplicate(o.Reply, p.ref)
+		default:
+			l.sendReply(o.Reply)
+		}
+	}
+	clear(*run)
+	*run = (*run)[:0]
+}
+
+// callAtomic calls HandleAtomic with a deadline and turns a panic into failures.
+func (l *Link) callAtomic(ctx context.Context, h AtomicHandler, cmds []*protocol.Command, finish func(int, Result) protocol.Reply) (outs []Outcome) {
+	hctx, cancel := context.WithTimeout(ctx, l.cfg.HandleTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			l.log.Error("atomic command handler panicked", "commands", len(cmds), "panic_type", fmt.Sprintf("%T", p))
+			outs = nil // every command is answered internal; none was recorded
+		}
+	}()
+	return h.HandleAtomic(hctx, cmds, finish)
 }
 
 // refuse answers a command that never reached verification. The id is
@@ -77,31 +164,27 @@ func (l *Link) refuse(id, ref string, reason protocol.Reason, detail string) {
 	})
 }
 
-// process takes one command through verification, de-duplication and
-// execution, and answers it.
-func (l *Link) process(ctx context.Context, payload []byte) {
-	now := l.cfg.Now()
-	cmd, refusal := l.verify.check(payload, now)
+// verified checks a command and answers a refusal itself; it returns nil then.
+func (l *Link) verified(payload []byte) (*protocol.Command, string) {
+	cmd, refusal := l.verify.check(payload, l.cfg.Now())
 	if refusal != nil {
 		l.stats.refused.Add(1)
 		l.log.Info("command refused", "id", refusal.ID, "reason", refusal.Reason)
 		l.sendReply(*refusal)
-		return
+		return nil, ""
 	}
-	ref := protocol.CommandRef(payload)
+	return cmd, protocol.CommandRef(payload)
+}
+
+// execute records a verified command's id durably, executes it and answers it.
+func (l *Link) execute(ctx context.Context, cmd *protocol.Command, ref string) {
+	now := l.cfg.Now()
 	base := protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ}
 
 	prior, err := l.cfg.Commands.Begin(cmd.Jti, cmd.ExpiresAt())
 	switch {
 	case errors.Is(err, ErrInProgress):
-		r := base
-		r.Status, r.Reason, r.Time = protocol.StatusUnknown, protocol.ReasonInterrupted, now.UTC()
-		r.Detail = "the device stopped while executing this command; it will not be run again"
-		if err := l.cfg.Commands.Finish(cmd.Jti, r); err != nil {
-			l.log.Error("command log finish failed", "id", cmd.Jti, "err", err)
-		}
-		l.log.Warn("command found in progress after restart: outcome unknown", "id", cmd.Jti, "type", cmd.Typ)
-		l.sendReply(r)
+		l.interrupted(base, now)
 		return
 	case err != nil:
 		l.stats.refused.Add(1)
@@ -111,11 +194,7 @@ func (l *Link) process(ctx context.Context, payload []byte) {
 		l.sendReply(r)
 		return
 	case prior != nil:
-		l.stats.duplicates.Add(1)
-		r := *prior
-		r.Ref = ref // answer these bytes; the outcome is the stored one
-		l.log.Info("duplicate command answered from the log", "id", cmd.Jti, "status", r.Status)
-		l.sendReply(r)
+		l.duplicate(*prior, ref)
 		return
 	}
 
@@ -130,6 +209,28 @@ func (l *Link) process(ctx context.Context, payload []byte) {
 		l.log.Error("command log finish failed", "id", cmd.Jti, "err", err)
 	}
 	l.log.Info("command executed", "id", cmd.Jti, "type", cmd.Typ, "status", r.Status, "reason", r.Reason)
+	l.sendReply(r)
+}
+
+// interrupted answers a command found in progress after a restart "outcome
+// unknown", stores that answer and never runs it.
+func (l *Link) interrupted(base protocol.Reply, now time.Time) {
+	r := base
+	r.Status, r.Reason, r.Time = protocol.StatusUnknown, protocol.ReasonInterrupted, now.UTC()
+	r.Detail = "the device stopped while executing this command; it will not be run again"
+	if err := l.cfg.Commands.Finish(r.ID, r); err != nil {
+		l.log.Error("command log finish failed", "id", r.ID, "err", err)
+	}
+	l.log.Warn("command found in progress after restart: outcome unknown", "id", r.ID, "type", r.Typ)
+	l.sendReply(r)
+}
+
+// duplicate answers a known command with its stored final reply.
+func (l *Link) duplicate(prior protocol.Reply, ref string) {
+	l.stats.duplicates.Add(1)
+	r := prior
+	r.Ref = ref // answer these bytes; the outcome is the stored one
+	l.log.Info("duplicate command answered from the log", "id", r.ID, "status", r.Status)
 	l.sendReply(r)
 }
 

@@ -73,3 +73,33 @@ type Outbox interface {
 	// added, so the link need not poll.
 	Wake() <-chan struct{}
 }
+
+// AtomicHandler is a Handler that can also execute commands with no physical effect
+// (an announcement, a query) and record them in the CommandLog in one durable step:
+// the effect and the id with its final reply become durable together or not at all.
+// A crash before that step means the command never happened, so a redelivery runs
+// it afresh, which is correct; no "accepted" reply is sent for such commands. The
+// link hands it runs of consecutive atomic commands, so that one durable write can
+// cover many (group commit); commands with a physical effect take the
+// Begin/Handle/Finish path, where the id is durable before anything moves.
+type AtomicHandler interface {
+	Handler
+	// Atomic reports whether cmd may be executed by HandleAtomic.
+	Atomic(cmd *protocol.Command) bool
+	// HandleAtomic executes cmds in order and records each with the reply finish
+	// makes of its result, in one durable transaction or in several, in order. It
+	// returns one Outcome per command. Handle's rules apply: one goroutine, return
+	// when ctx ends.
+	HandleAtomic(ctx context.Context, cmds []*protocol.Command, finish func(i int, res Result) protocol.Reply) []Outcome
+}
+
+// Outcome is what HandleAtomic reports for one command.
+type Outcome struct {
+	// Reply is the final reply: the new one, or for a known id the stored one.
+	Reply protocol.Reply
+	// Known says the id was already recorded: Reply is the stored reply, nothing ran.
+	Known bool
+	// Err is ErrInProgress for an id found in progress after a restart, or why the
+	// command could not be executed and recorded (then nothing of it is durable).
+	Err error
+}
