@@ -119,52 +119,74 @@ func (s *Station) forgetCommands(now time.Time) error {
 // CommandAnnounce) for an id that is already in the log; the stored reply comes with it.
 var ErrCommandKnown = errors.New("locker: command already recorded")
 
-// commandTxn runs apply and records id as done with the reply apply returns, in one
-// transition: the effect and the record are durable together or not at all. A command
-// with no physical effect needs nothing more: if the station stops before the commit,
-// the command never happened, and a redelivery runs it afresh. For a known id nothing
-// runs; it returns the stored reply with ErrCommandKnown, or ErrCommandInProgress.
-func (s *Station) commandTxn(id string, exp time.Time, apply func(t *txn) ([]byte, error)) ([]byte, error) {
-	if id == "" || len(id) > maxCommandID {
-		return nil, fmt.Errorf("locker: command id must be 1..%d bytes", maxCommandID)
+// A command with no physical effect needs no durable record before it acts: applied and
+// recorded with its final reply in one transaction, it is durable together with its
+// effect, or, if the station stops before the commit, it never happened and a
+// redelivery runs it afresh. That is one durable write instead of three
+// (CommandBegin, the transition, CommandFinish), and a run of such commands can share
+// one (group commit).
+
+// commandEntry is one command of a one-transaction run.
+type commandEntry struct {
+	id    string
+	exp   time.Time
+	apply func(t *txn) ([]byte, error) // the effect; returns the reply to store
+}
+
+// CommandOutcome is what became of one command of a run: Err is nil (applied, and
+// recorded with the reply it made), ErrCommandKnown (nothing applied; Stored is the
+// stored reply) or ErrCommandInProgress (nothing applied).
+type CommandOutcome struct {
+	Stored []byte
+	Err    error
+}
+
+// commandRun applies the entries in order and records each, in one transition. An
+// error from an apply fails the whole run: nothing of it is durable.
+func (s *Station) commandRun(entries []commandEntry) ([]CommandOutcome, error) {
+	for _, e := range entries {
+		if e.id == "" || len(e.id) > maxCommandID {
+			return nil, fmt.Errorf("locker: command id must be 1..%d bytes", maxCommandID)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	var prior []byte
-	var known, inProgress bool
+	out := make([]CommandOutcome, len(entries))
 	err := s.update(func(t *txn) error {
-		b := t.tx.Bucket(bucketCommands)
-		if v := b.Get([]byte(id)); v != nil {
-			known = true
-			if len(v) < 9 {
-				return fmt.Errorf("locker: command log entry malformed")
+		b, idx := t.tx.Bucket(bucketCommands), t.tx.Bucket(bucketIdxCmdExp)
+		for i, e := range entries {
+			if v := b.Get([]byte(e.id)); v != nil {
+				switch {
+				case len(v) < 9:
+					return fmt.Errorf("locker: command log entry malformed")
+				case v[8] == cmdInProgress:
+					out[i].Err = ErrCommandInProgress
+				default:
+					out[i] = CommandOutcome{Stored: append([]byte(nil), v[9:]...), Err: ErrCommandKnown}
+				}
+				continue
 			}
-			inProgress = v[8] == cmdInProgress
-			prior = append([]byte(nil), v[9:]...)
-			return nil
+			reply, err := e.apply(t)
+			if err != nil {
+				return err
+			}
+			val := binary.BigEndian.AppendUint64(nil, uint64(e.exp.UnixNano()))
+			if err := idx.Put(append(val, e.id...), nil); err != nil {
+				return err
+			}
+			if err := b.Put([]byte(e.id), append(append(val, cmdDone), reply...)); err != nil {
+				return err
+			}
 		}
-		reply, err := apply(t)
-		if err != nil {
-			return err
-		}
-		val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
-		if err := t.tx.Bucket(bucketIdxCmdExp).Put(append(val, id...), nil); err != nil {
-			return err
-		}
-		return b.Put([]byte(id), append(append(val, cmdDone), reply...))
+		return nil
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, fmt.Errorf("locker: command log: %w", err)
-	case inProgress:
-		return nil, ErrCommandInProgress
-	case known:
-		return prior, ErrCommandKnown
 	}
-	return nil, nil
+	return out, nil
 }
 
 // CommandRecord records command id as done with its final reply, in one durable
@@ -173,21 +195,38 @@ func (s *Station) commandTxn(id string, exp time.Time, apply func(t *txn) ([]byt
 // a known id it records nothing and returns the stored reply with ErrCommandKnown, or
 // ErrCommandInProgress.
 func (s *Station) CommandRecord(id string, exp time.Time, reply []byte) ([]byte, error) {
-	return s.commandTxn(id, exp, func(*txn) ([]byte, error) { return reply, nil })
+	out, err := s.commandRun([]commandEntry{{id: id, exp: exp, apply: func(*txn) ([]byte, error) { return reply, nil }}})
+	if err != nil {
+		return nil, err
+	}
+	return out[0].Stored, out[0].Err
 }
 
-// CommandAnnounce is Announce on behalf of command id: the batch is applied and the id
-// recorded with the final reply in the same transaction, so an announcement costs one
-// durable write. reply turns the per-announcement results (as Announce returns them)
-// into the reply to store. For a known id nothing is applied; see CommandRecord.
-func (s *Station) CommandAnnounce(ctx context.Context, id string, exp time.Time, batch []Announcement, reply func([]error) ([]byte, error)) ([]byte, error) {
-	return s.commandTxn(id, exp, func(t *txn) ([]byte, error) {
-		results, err := s.announceIn(t, batch)
-		if err != nil {
-			return nil, err
-		}
-		return reply(results)
-	})
+// AnnounceCommand is one announce command for CommandAnnounce.
+type AnnounceCommand struct {
+	ID    string
+	Exp   time.Time
+	Batch []Announcement
+	// Reply makes the reply to store from the per-announcement results (as Announce
+	// returns them). It runs inside the transaction: it must not call the Station.
+	Reply func(results []error) ([]byte, error)
+}
+
+// CommandAnnounce applies announce commands in order, each as Announce would, and
+// records each command with its reply, all in one transaction: a burst of
+// announcements costs one durable write. Known ids are not applied again.
+func (s *Station) CommandAnnounce(ctx context.Context, cmds []AnnounceCommand) ([]CommandOutcome, error) {
+	entries := make([]commandEntry, len(cmds))
+	for i, c := range cmds {
+		entries[i] = commandEntry{id: c.ID, exp: c.Exp, apply: func(t *txn) ([]byte, error) {
+			results, err := s.announceIn(t, c.Batch)
+			if err != nil {
+				return nil, err
+			}
+			return c.Reply(results)
+		}}
+	}
+	return s.commandRun(entries)
 }
 
 // announceIn is the body of Announce inside a transition; see Announce for the rules.

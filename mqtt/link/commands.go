@@ -107,11 +107,7 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 		p := (*run)[i]
 		return protocol.Reply{ID: p.cmd.Jti, Ref: p.ref, Typ: p.cmd.Typ}
 	}
-	finish := func(i int, res Result) protocol.Reply {
-		r := l.replyFrom(base(i), res)
-		l.log.Info("command executed", "id", r.ID, "type", r.Typ, "status", r.Status, "reason", r.Reason)
-		return r
-	}
+	finish := func(i int, res Result) protocol.Reply { return l.replyFrom(base(i), res) }
 	l.stats.executed.Add(uint64(len(cmds)))
 	outs := l.callAtomic(ctx, h, cmds, finish)
 	for i, p := range *run {
@@ -133,6 +129,7 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 		case o.Known:
 			l.duplicate(o.Reply, p.ref)
 		default:
+			l.log.Info("command executed", "id", o.Reply.ID, "type", o.Reply.Typ, "status", o.Reply.Status, "reason", o.Reply.Reason)
 			l.sendReply(o.Reply)
 		}
 	}

@@ -1,0 +1,99 @@
+package firmware
+
+import (
+	"context"
+	"errors"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/mqtt/link"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// Announcements and queries move nothing physical: the link hands them to
+// HandleAtomic, which applies and records them with their replies in one durable
+// transaction (docs/adr/0027-one-write-per-command.md).
+
+var _ link.AtomicHandler = (*commandHandler)(nil)
+
+// Atomic implements link.AtomicHandler.
+func (h *commandHandler) Atomic(cmd *protocol.Command) bool {
+	switch cmd.Parsed.(type) {
+	case *protocol.AnnounceBody, *protocol.InventoryBody, *protocol.StatusBody, *protocol.AuditRangeBody, *protocol.PingBody:
+		return true
+	}
+	return false
+}
+
+// HandleAtomic implements link.AtomicHandler. Consecutive announcements share one
+// transaction; a query is answered and recorded after everything before it.
+func (h *commandHandler) HandleAtomic(ctx context.Context, cmds []*protocol.Command, finish func(int, link.Result) protocol.Reply) []link.Outcome {
+	out := make([]link.Outcome, len(cmds))
+	for i := 0; i < len(cmds); {
+		j := i
+		for j < len(cmds) && isAnnounce(cmds[j]) {
+			j++
+		}
+		if j > i {
+			h.announceRun(ctx, cmds[i:j], func(k int, res link.Result) protocol.Reply { return finish(i+k, res) }, out[i:j])
+			i = j
+			continue
+		}
+		out[i] = h.queryRecorded(cmds[i], func(res link.Result) protocol.Reply { return finish(i, res) })
+		i++
+	}
+	return out
+}
+
+func isAnnounce(cmd *protocol.Command) bool {
+	_, ok := cmd.Parsed.(*protocol.AnnounceBody)
+	return ok
+}
+
+func (h *commandHandler) announceRun(ctx context.Context, cmds []*protocol.Command, finish func(int, link.Result) protocol.Reply, out []link.Outcome) {
+	replies := make([]protocol.Reply, len(cmds))
+	entries := make([]locker.AnnounceCommand, len(cmds))
+	for k, cmd := range cmds {
+		b := cmd.Parsed.(*protocol.AnnounceBody)
+		entries[k] = locker.AnnounceCommand{ID: cmd.Jti, Exp: cmd.ExpiresAt(), Batch: announcements(b),
+			Reply: func(results []error) ([]byte, error) {
+				replies[k] = finish(k, announceResult(b, results))
+				return protocol.EncodeReply(&replies[k])
+			}}
+	}
+	res, err := h.st.CommandAnnounce(ctx, entries)
+	for k := range out {
+		if err != nil {
+			out[k].Err = err
+			continue
+		}
+		out[k] = outcomeOf(res[k], replies[k])
+	}
+}
+
+// queryRecorded answers a query and records it with its reply.
+func (h *commandHandler) queryRecorded(cmd *protocol.Command, finish func(link.Result) protocol.Reply) link.Outcome {
+	r := finish(h.query(cmd))
+	raw, err := protocol.EncodeReply(&r)
+	if err != nil {
+		return link.Outcome{Err: err}
+	}
+	stored, err := h.st.CommandRecord(cmd.Jti, cmd.ExpiresAt(), raw)
+	return outcomeOf(locker.CommandOutcome{Stored: stored, Err: err}, r)
+}
+
+// outcomeOf turns the station's outcome into the link's.
+func outcomeOf(o locker.CommandOutcome, reply protocol.Reply) link.Outcome {
+	switch {
+	case o.Err == nil:
+		return link.Outcome{Reply: reply}
+	case errors.Is(o.Err, locker.ErrCommandInProgress):
+		return link.Outcome{Known: true, Err: link.ErrInProgress}
+	case errors.Is(o.Err, locker.ErrCommandKnown):
+		r, err := storedReply(o.Stored)
+		if err != nil {
+			return link.Outcome{Err: err}
+		}
+		return link.Outcome{Reply: *r, Known: true}
+	}
+	return link.Outcome{Err: o.Err}
+}
