@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -45,6 +47,10 @@ type cloudWorldOptions struct {
 	logLevel    string
 	persistence bool
 	resend      time.Duration // the cloud's re-send interval; default 3s
+	// plain connects lockerd to the password listener (password_file) instead of
+	// the TLS one; plainUsers are further accounts there (password = name + "-pw").
+	plain      bool
+	plainUsers []string
 }
 
 // newCloudWorld starts the broker, writes the station's config (mqtt section with TLS
@@ -61,7 +67,7 @@ func newCloudWorld(t testing.TB, o cloudWorldOptions) *cloudWorld {
 		o.person = lockboardtest.OpenThenClose(30*time.Millisecond, 200*time.Millisecond)
 	}
 	b := mqtttest.Start(t, mqtttest.Options{CloudCNs: []string{cloudCN}, Persistence: o.persistence, Observers: []string{observerCN},
-		Users: []mqtttest.User{{Name: "cloud", Password: "cloud-pass", Cloud: true}}})
+		Users: plainUsers(o)})
 	sc, err := sim.NewCloud()
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +75,13 @@ func newCloudWorld(t testing.TB, o cloudWorldOptions) *cloudWorld {
 	cert, key := b.ClientCertFiles(o.lockerID)
 	m := config.MQTT{Broker: b.TLSURL(), CAFile: b.CAFile(), CertFile: cert, KeyFile: key,
 		ReconnectMax: time.Second, HealthInterval: time.Hour}
+	if o.plain {
+		pw := filepath.Join(t.TempDir(), "mqtt-password")
+		if err := os.WriteFile(pw, []byte(o.lockerID+"-pw\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m = config.MQTT{Broker: b.URL(), PasswordFile: pw, ReconnectMax: time.Second, HealthInterval: time.Hour}
+	}
 	if o.mqtt != nil {
 		o.mqtt(&m)
 	}
@@ -91,6 +104,15 @@ func newCloudWorld(t testing.TB, o cloudWorldOptions) *cloudWorld {
 	}
 	t.Cleanup(cl.Close)
 	return &cloudWorld{broker: b, cloud: sc, client: cl, station: st}
+}
+
+// plainUsers are the password accounts of the test broker.
+func plainUsers(o cloudWorldOptions) []mqtttest.User {
+	users := []mqtttest.User{{Name: "cloud", Password: "cloud-pass", Cloud: true}}
+	for _, name := range append([]string{o.lockerID}, o.plainUsers...) {
+		users = append(users, mqtttest.User{Name: name, Password: name + "-pw"})
+	}
+	return users
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

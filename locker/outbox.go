@@ -1,10 +1,12 @@
 package locker
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -129,11 +131,24 @@ type WireEvent struct {
 }
 
 // WireOutbox is the outbox as the cloud link sees it: only the events keep accepts,
-// numbered 1, 2, 3, … for ever. Create it with Station.WireOutbox.
+// numbered 1, 2, 3, … for ever. Create it with Station.WireOutbox; one per station,
+// used by one link.
+//
+// It remembers, in memory, where each kept event not yet acknowledged sits in the
+// outbox and how far it has looked, so every entry is decrypted and judged once, not
+// on every read: announcements leave many entries that are never sent.
 type WireOutbox struct {
 	s    *Station
 	keep func(Event) bool
+
+	mu      sync.Mutex
+	loaded  bool
+	acked   uint64    // last acknowledged wire number, as stored
+	scanned uint64    // outbox entries up to this audit seq have been judged
+	kept    []wireRef // kept entries after acked, numbered acked+1, acked+2, …
 }
+
+type wireRef struct{ wire, seq uint64 }
 
 // WireOutbox returns the outbox view for a link that sends the events keep accepts.
 // keep must be a pure function of the event (the numbering relies on it) and cheap.
@@ -141,21 +156,69 @@ func (s *Station) WireOutbox(keep func(Event) bool) *WireOutbox {
 	return &WireOutbox{s: s, keep: keep}
 }
 
+// scan judges the outbox entries not yet judged, until want kept events are known
+// after wire number after (want < 0: all). Call with o.mu held.
+func (o *WireOutbox) scan(tx *boltTx, after uint64, want int) error {
+	if !o.loaded {
+		o.acked, o.scanned, o.kept, o.loaded = wireAcked(tx), 0, nil, true
+	}
+	enough := func() bool {
+		if want < 0 {
+			return false
+		}
+		last := o.acked + uint64(len(o.kept))
+		return last >= after && last-after >= uint64(want)
+	}
+	if enough() {
+		return nil
+	}
+	c := tx.Bucket(bucketOutbox).Cursor()
+	for k, v := c.Seek(audit.Key(o.scanned + 1)); k != nil; k, v = c.Next() {
+		e, err := o.s.openOutbox(k, v)
+		if err != nil {
+			return err
+		}
+		o.scanned = e.Seq
+		if o.keep(e) {
+			o.kept = append(o.kept, wireRef{wire: o.acked + uint64(len(o.kept)) + 1, seq: e.Seq})
+			if enough() {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
 // Pending returns up to max kept events numbered after after, in order. It only reads.
 func (o *WireOutbox) Pending(after uint64, max int) ([]WireEvent, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	var out []WireEvent
 	err := o.s.view(func(tx *boltTx) error {
-		n := wireAcked(tx)
-		return o.s.eachOutbox(tx, func(e Event) (bool, error) {
-			if !o.keep(e) {
-				return true, nil
+		if err := o.scan(tx, after, max); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketOutbox)
+		for _, r := range o.kept {
+			if r.wire <= after {
+				continue
 			}
-			n++
-			if n > after {
-				out = append(out, WireEvent{Event: e, Wire: n})
+			if len(out) == max {
+				break
 			}
-			return len(out) < max, nil
-		})
+			k := audit.Key(r.seq)
+			v := b.Get(k)
+			if v == nil { // removed behind our back: judge everything again
+				o.loaded = false
+				return fmt.Errorf("locker: outbox entry %d vanished", r.seq)
+			}
+			e, err := o.s.openOutbox(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, WireEvent{Event: e, Wire: r.wire})
+		}
+		return nil
 	})
 	return out, err
 }
@@ -165,40 +228,45 @@ func (o *WireOutbox) Pending(after uint64, max int) ([]WireEvent, error) {
 // event again is not an error.
 func (o *WireOutbox) Ack(wire uint64) error {
 	s := o.s
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	return s.db.Update(func(tx *boltTx) error {
-		acked := wireAcked(tx)
-		if wire <= acked {
-			return nil
-		}
-		var drop [][]byte
-		n := acked // number of the last kept event walked over
-		err := s.eachOutbox(tx, func(e Event) (bool, error) {
-			if o.keep(e) {
-				if n == wire {
-					return false, nil // the first kept event still pending
-				}
-				n++
-			}
-			drop = append(drop, audit.Key(e.Seq))
-			return true, nil
-		})
-		if err != nil {
+	err := s.db.Update(func(tx *boltTx) error {
+		if err := o.scan(tx, wire, 0); err != nil {
 			return err
 		}
+		if wire <= o.acked || len(o.kept) == 0 {
+			return nil
+		}
+		n := min(int(wire-o.acked), len(o.kept)) // an ack beyond what was seen must not leave a gap
+		last := o.kept[n-1]
 		b := tx.Bucket(bucketOutbox)
+		var drop [][]byte
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k, audit.Key(last.seq)) <= 0; k, _ = c.Next() {
+			drop = append(drop, k)
+		}
 		for _, k := range drop {
 			if err := b.Delete(k); err != nil {
 				return err
 			}
 		}
-		// n, not wire: an ack beyond the last kept event must not leave a gap.
-		return tx.Bucket(bucketMeta).Put(metaWireAcked, binary.BigEndian.AppendUint64(nil, n))
+		return tx.Bucket(bucketMeta).Put(metaWireAcked, binary.BigEndian.AppendUint64(nil, last.wire))
 	})
+	if err != nil {
+		o.loaded = false // the transaction did not commit: start from the store again
+		return err
+	}
+	if wire > o.acked && len(o.kept) > 0 {
+		n := min(int(wire-o.acked), len(o.kept))
+		o.acked = o.kept[n-1].wire
+		o.kept = append(o.kept[:0:0], o.kept[n:]...)
+	}
+	return nil
 }
 
 // Wake is signalled after each transition that added events.
@@ -206,16 +274,10 @@ func (o *WireOutbox) Wake() <-chan struct{} { return o.s.wake }
 
 // Len returns the number of kept events not yet acknowledged.
 func (o *WireOutbox) Len() (int, error) {
-	n := 0
-	err := o.s.view(func(tx *boltTx) error {
-		return o.s.eachOutbox(tx, func(e Event) (bool, error) {
-			if o.keep(e) {
-				n++
-			}
-			return true, nil
-		})
-	})
-	return n, err
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	err := o.s.view(func(tx *boltTx) error { return o.scan(tx, 0, -1) })
+	return len(o.kept), err
 }
 
 func wireAcked(tx *boltTx) uint64 {
@@ -223,23 +285,6 @@ func wireAcked(tx *boltTx) uint64 {
 		return binary.BigEndian.Uint64(v)
 	}
 	return 0
-}
-
-// eachOutbox decrypts the outbox entries in sequence order and calls fn with each until
-// it returns false.
-func (s *Station) eachOutbox(tx *boltTx, fn func(Event) (bool, error)) error {
-	c := tx.Bucket(bucketOutbox).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		e, err := s.openOutbox(k, v)
-		if err != nil {
-			return err
-		}
-		more, err := fn(e)
-		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
 }
 
 func (s *Station) openOutbox(k, v []byte) (Event, error) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -57,8 +59,8 @@ func (l *Link) commandWorker(ctx context.Context) {
 	atomic, _ := l.cfg.Handler.(AtomicHandler)
 	var run []pending
 	for {
-		payload, ok := l.queue.pop()
-		if !ok {
+		payloads := l.queue.popN(maxAtomicRun)
+		if len(payloads) == 0 {
 			l.runAtomic(ctx, atomic, &run)
 			select {
 			case <-ctx.Done():
@@ -69,22 +71,72 @@ func (l *Link) commandWorker(ctx context.Context) {
 		}
 		if ctx.Err() != nil {
 			l.runAtomic(ctx, atomic, &run)
-			l.refuse(peekJWSID(payload), protocol.CommandRef(payload), protocol.ReasonShuttingDown, "the device is stopping; send again later")
+			for _, payload := range payloads {
+				l.refuse(peekJWSID(payload), protocol.CommandRef(payload), protocol.ReasonShuttingDown, "the device is stopping; send again later")
+				l.queue.done(payload)
+			}
 			continue
 		}
-		cmd, ref := l.verified(payload)
-		switch {
-		case cmd == nil:
-		case atomic != nil && atomic.Atomic(cmd):
-			run = append(run, pending{cmd: cmd, ref: ref, at: l.cfg.Now()})
-			if len(run) == maxAtomicRun {
+		for i, v := range l.verifyAll(payloads) {
+			cmd := v.cmd
+			switch {
+			case cmd == nil:
+				l.stats.refused.Add(1)
+				l.log.Info("command refused", "id", v.refusal.ID, "reason", v.refusal.Reason)
+				l.sendReply(*v.refusal)
+			case atomic != nil && atomic.Atomic(cmd):
+				run = append(run, pending{cmd: cmd, ref: v.ref, at: v.at})
+				if len(run) == maxAtomicRun {
+					l.runAtomic(ctx, atomic, &run)
+				}
+			default:
 				l.runAtomic(ctx, atomic, &run)
+				l.execute(ctx, cmd, v.ref)
 			}
-		default:
-			l.runAtomic(ctx, atomic, &run)
-			l.execute(ctx, cmd, ref)
+			l.queue.done(payloads[i])
 		}
 	}
+}
+
+// checked is the verification of one payload: a command or a refusal.
+type checked struct {
+	cmd     *protocol.Command
+	refusal *protocol.Reply
+	ref     string
+	at      time.Time
+}
+
+// verifyAll verifies payloads, in parallel when there are several (a signature check
+// is the most expensive step of a small command), and returns the results in order.
+func (l *Link) verifyAll(payloads [][]byte) []checked {
+	out := make([]checked, len(payloads))
+	one := func(i int) {
+		now := l.cfg.Now()
+		cmd, refusal := l.verify.check(payloads[i], now)
+		out[i] = checked{cmd: cmd, refusal: refusal, at: now}
+		if cmd != nil {
+			out[i].ref = protocol.CommandRef(payloads[i])
+		}
+	}
+	workers := min(len(payloads), runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := range payloads {
+			one(i)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() { // joined below: the worker owns these
+			defer wg.Done()
+			for i := w; i < len(payloads); i += workers {
+				one(i)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // pending is a verified command waiting in an atomic run.
@@ -159,18 +211,6 @@ func (l *Link) refuse(id, ref string, reason protocol.Reason, detail string) {
 		ID: id, Ref: ref, Status: protocol.StatusRefused,
 		Reason: reason, Detail: detail, Time: l.cfg.Now().UTC(),
 	})
-}
-
-// verified checks a command and answers a refusal itself; it returns nil then.
-func (l *Link) verified(payload []byte) (*protocol.Command, string) {
-	cmd, refusal := l.verify.check(payload, l.cfg.Now())
-	if refusal != nil {
-		l.stats.refused.Add(1)
-		l.log.Info("command refused", "id", refusal.ID, "reason", refusal.Reason)
-		l.sendReply(*refusal)
-		return nil, ""
-	}
-	return cmd, protocol.CommandRef(payload)
 }
 
 // execute records a verified command's id durably, executes it and answers it.

@@ -23,7 +23,8 @@ type busyRefusal struct {
 type queue struct {
 	mu       sync.Mutex
 	items    [][]byte
-	bytes    int
+	bytes    int // of items and of popped payloads not yet done
+	popped   int // payloads popped and not yet done: they still count against the bounds
 	maxBytes int
 	maxLen   int
 	notify   chan struct{} // capacity 1: "something was pushed"
@@ -37,7 +38,7 @@ func newQueue(maxBytes, maxLen int) *queue {
 func (q *queue) push(payload []byte) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) >= q.maxLen || q.bytes+len(payload) > q.maxBytes {
+	if len(q.items)+q.popped >= q.maxLen || q.bytes+len(payload) > q.maxBytes {
 		return false
 	}
 	q.items = append(q.items, payload)
@@ -49,21 +50,33 @@ func (q *queue) push(payload []byte) bool {
 	return true
 }
 
-// pop returns the oldest payload, or false when the queue is empty.
-func (q *queue) pop() ([]byte, bool) {
+// popN returns up to n of the oldest payloads (none when the queue is empty).
+func (q *queue) popN(n int) [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) == 0 {
-		return nil, false
+	n = min(n, len(q.items))
+	if n == 0 {
+		return nil
 	}
-	p := q.items[0]
-	q.items[0] = nil
-	q.items = q.items[1:]
-	q.bytes -= len(p)
+	out := make([][]byte, n)
+	copy(out, q.items)
+	for i := range n {
+		q.items[i] = nil
+	}
+	q.popped += n
+	q.items = q.items[n:]
 	if len(q.items) == 0 {
 		q.items = nil // let the backing array go after a burst
 	}
-	return p, true
+	return out
+}
+
+// done releases the room of a payload that popN returned, once it was handled.
+func (q *queue) done(payload []byte) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.popped--
+	q.bytes -= len(payload)
 }
 
 // len returns the number of queued commands.

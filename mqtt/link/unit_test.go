@@ -66,12 +66,22 @@ func TestQueue(t *testing.T) {
 			if q.len() != len(want) {
 				t.Fatalf("len %d, want %d", q.len(), len(want))
 			}
-			for _, w := range want {
-				if got, ok := q.pop(); !ok || string(got) != w {
-					t.Fatalf("pop = %q, %v; want %q", got, ok, w)
+			got := q.popN(len(want) + 1)
+			if len(got) != len(want) {
+				t.Fatalf("popN returned %d, want %d", len(got), len(want))
+			}
+			for i, w := range want {
+				if string(got[i]) != w {
+					t.Fatalf("popN[%d] = %q, want %q", i, got[i], w)
 				}
 			}
-			if _, ok := q.pop(); ok || q.bytes != 0 {
+			if len(want) > 0 && q.push(make([]byte, tc.maxBytes)) {
+				t.Fatal("popped payloads not yet done must still count against the bounds")
+			}
+			for _, p := range got {
+				q.done(p)
+			}
+			if len(q.popN(1)) != 0 || q.bytes != 0 || q.popped != 0 {
 				t.Fatal("queue not empty after popping everything")
 			}
 		})

@@ -91,6 +91,14 @@ func Start(t testing.TB, opts Options) *Broker {
 	return b
 }
 
+// Tool returns the path of a mosquitto client program (mosquitto_sub,
+// mosquitto_pub), failing the test under CI=true and skipping it otherwise when it is
+// not installed.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	return testenv.LookPath(t, name)
+}
+
 // URL is the plain listener, for paho ("tcp://127.0.0.1:port").
 func (b *Broker) URL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", b.plainPort) }
 
