@@ -83,12 +83,21 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 	const other = "PLAIN-1" // the plain subscriber's locker id
 	tlsOn := os.Getenv("ANNOUNCE_TLS") != "0"
 	w, d, ctx := benchWorld(b, "ANN-01", cloudWorldOptions{plain: !tlsOn, plainUsers: []string{other}, logLevel: os.Getenv("ANNOUNCE_LOG")})
+	used := map[string]bool{} // random tracking numbers may collide, and a clash is refused
+	tracking := func() string {
+		for {
+			if tn := sim.RandomS10(); !used[tn] {
+				used[tn] = true
+				return tn
+			}
+		}
+	}
 	tokens := func(round int) (mine, plain [][]byte) {
 		now := time.Now()
 		for i := range n {
 			body := &protocol.AnnounceBody{}
 			for j := range min(batch, parcels-i*batch) {
-				p := sim.Parcel{ID: fmt.Sprintf("p-%d-%d-%d", round, i, j), Tracking: sim.RandomS10(), Code: sim.RandomCode(8), Size: "M"}
+				p := sim.Parcel{ID: fmt.Sprintf("p-%d-%d-%d", round, i, j), Tracking: tracking(), Code: sim.RandomCode(8), Size: "M"}
 				a, err := w.cloud.WireParcel(w.station.ID, p)
 				if err != nil {
 					b.Fatal(err)
