@@ -1,0 +1,129 @@
+package link_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/internal/fixture"
+	"github.com/lockerd/lockerd/mqtt/internal/testenv"
+	"github.com/lockerd/lockerd/mqtt/link"
+	"github.com/lockerd/lockerd/mqtt/linktest"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// atomicFixture starts a link whose handler executes ping and announce atomically.
+func atomicFixture(t *testing.T) (*fixture.Fixture, *linktest.AtomicHandler) {
+	f := fixture.New(t, fixture.Options{NoLink: true})
+	h := &linktest.AtomicHandler{Handler: f.Handler, Log: f.Log, Types: []protocol.CommandType{protocol.CmdPing, protocol.CmdAnnounce}}
+	f.StartLink(t, func(c *link.Config) { c.Handler = h })
+	return f, h
+}
+
+// TestAtomicCommands: commands the handler takes atomically get their final reply
+// only (no accepted), are executed once however often they arrive, and an id found
+// in progress is answered unknown; other commands keep accepted-then-final.
+func TestAtomicCommands(t *testing.T) {
+	f, h := atomicFixture(t)
+	replies := f.Replies(t)
+	ctx := testenv.Context(t, 30*time.Second)
+	now := time.Now()
+	sign := func(id string, body protocol.Body) *cloud.Command {
+		cmd, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, id, body, now, now.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	stuck := sign("ping-stuck", &protocol.PingBody{})
+	if prior, err := f.Log.Begin(stuck.ID, stuck.Expires); err != nil || prior != nil {
+		t.Fatalf("Begin: %v %v", prior, err)
+	}
+	cases := []struct {
+		name     string
+		cmd      *cloud.Command
+		status   protocol.Status
+		statuses []protocol.Status // every reply, in order
+	}{
+		{"atomic", sign("ping-1", &protocol.PingBody{}), protocol.StatusDone, []protocol.Status{protocol.StatusDone}},
+		{"atomic again", sign("ping-1", &protocol.PingBody{}), protocol.StatusDone, []protocol.Status{protocol.StatusDone}},
+		{"atomic found in progress", stuck, protocol.StatusUnknown, []protocol.Status{protocol.StatusUnknown}},
+		{"not atomic", sign("status-1", &protocol.StatusBody{}), protocol.StatusDone, []protocol.Status{protocol.StatusAccepted, protocol.StatusDone}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := f.Cloud.Send(ctx, tc.cmd, nil); err != nil {
+				t.Fatal(err)
+			}
+			var got []protocol.Status
+			for len(got) == 0 || !got[len(got)-1].Final() {
+				if r := fixture.NextReply(t, replies); r.ID == tc.cmd.ID {
+					got = append(got, r.Status)
+				}
+			}
+			if !slices.Equal(got, tc.statuses) {
+				t.Fatalf("replies %v, want %v", got, tc.statuses)
+			}
+		})
+	}
+	if n := h.Count(); n != 2 { // ping-1 once, status-1 once
+		t.Fatalf("handler ran %d times", n)
+	}
+}
+
+// TestAtomicRunsShareOneCall: commands queued behind a slow one are executed in one
+// HandleAtomic call (one durable write for the real store), in arrival order.
+func TestAtomicRunsShareOneCall(t *testing.T) {
+	f, h := atomicFixture(t)
+	release := make(chan struct{})
+	f.Handler.Func = func(ctx context.Context, cmd *protocol.Command) link.Result {
+		if cmd.Typ == protocol.CmdStatus {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return link.Done(nil)
+	}
+	replies := f.Replies(t)
+	raw := f.Raw(t, "cloud", nil)
+	now := time.Now()
+	var ids []string
+	for i := range 11 {
+		var body protocol.Body = &protocol.PingBody{}
+		if i == 0 {
+			body = &protocol.StatusBody{} // holds the worker while the others queue up
+		}
+		cmd, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, fmt.Sprintf("run-%02d", i), body, now, now.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixture.Publish(t, raw, f.Topics.Command(fixture.Locker), cmd.Token)
+		ids = append(ids, cmd.ID)
+	}
+	testenv.Eventually(t, 10*time.Second, "commands queued behind the slow one", func() bool { return h.Count() == 1 })
+	close(release)
+	var done []string
+	for len(done) < len(ids) {
+		if r := fixture.NextReply(t, replies); r.Status == protocol.StatusDone {
+			done = append(done, r.ID)
+		}
+	}
+	if !slices.Equal(done, ids) {
+		t.Fatalf("final replies in order %v, want %v", done, ids)
+	}
+	if runs := h.Runs(); len(runs) == 0 || slices.Max(runs) < 2 || sum(runs) != 10 {
+		t.Fatalf("atomic runs %v: want the queued pings grouped", runs)
+	}
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
