@@ -125,3 +125,27 @@ func TestReadPassword(t *testing.T) {
 		t.Fatalf("no file configured: %q %v", pw, err)
 	}
 }
+
+// FuzzMQTTSection parses arbitrary mqtt sections: never a panic, and what validates
+// is usable (a broker URL with a host and port, a valid topic prefix).
+func FuzzMQTTSection(f *testing.F) {
+	f.Add("  broker: ssl://b:8883\n  ca_file: /ca.pem\n")
+	f.Add("  broker: tcp://b:1883\n  topic_prefix: a/b\n  remote_open: {max: 3, per: 1m}\n")
+	f.Add("  password: x\n")
+	doc, err := os.ReadFile("testdata/pi4-two-cu16.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, section string) {
+		c, err := Parse(append(append([]byte(nil), doc...), "mqtt:\n"+section...))
+		if err != nil || !c.MQTT.Enabled() {
+			return
+		}
+		if c.MQTT.Password != "" {
+			t.Fatal("an inline password validated")
+		}
+		if !strings.Contains(c.MQTT.Broker, "://") || c.MQTT.Limit().Max < 1 || c.MQTT.Health() < MinHealthInterval {
+			t.Fatalf("validated but unusable: %+v", c.MQTT)
+		}
+	})
+}
