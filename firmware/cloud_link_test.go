@@ -188,3 +188,30 @@ func (w *cloudWorld) inventoryHas(ctx context.Context, t *testing.T, id uint16, 
 	}
 	t.Fatalf("compartment %d not in the inventory", id)
 }
+
+// TestCloudHardwareEvents: when a driver stops working the cloud gets a hardware event,
+// and the next status shows it.
+func TestCloudHardwareEvents(t *testing.T) {
+	w := newCloudWorld(t, cloudWorldOptions{lockerID: "HW-01"})
+	w.runInProcess(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w.online(ctx, t, "")
+	events := &eventLog{t: t, c: w.client}
+	if ev := events.next(ctx, 10*time.Second); ev.Type != protocol.EvHealth || ev.Body.(*protocol.HealthEvent).Drivers["bus0"] != protocol.HealthOK {
+		t.Fatalf("first event %s %+v", ev.Type, ev.Body)
+	}
+	w.station.Boards.Close() // the RS-485 adapter is unplugged
+	ev := events.await(ctx, protocol.EvHardware, nil)
+	if b := ev.Body.(*protocol.HardwareEvent); b.Component != "bus0" || b.State != protocol.HealthFailed {
+		t.Fatalf("hardware event %+v", b)
+	}
+	r, err := w.client.Do(ctx, w.station.ID, &protocol.StatusBody{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := protocol.DecodeResult(protocol.CmdStatus, r.Body)
+	if err != nil || res.(*protocol.StatusResult).Drivers["bus0"] != protocol.HealthFailed {
+		t.Fatalf("status %+v %v", res, err)
+	}
+}
