@@ -149,7 +149,9 @@ func baseConfig(o StationOptions) *config.Config {
 		Fleet:    config.Fleet{X25519Public: o.Cloud.FleetPublicHex(), Ed25519Public: o.Cloud.SigningPublicHex()},
 		MQTT:     o.MQTT,
 		Policy:   o.Policy,
-		Control:  config.Control{Socket: filepath.Join(o.Dir, "control.sock"), Admin: true},
+		// Provisioning goes over the cloud link when there is one; the control socket's
+		// admin endpoints are for stations without.
+		Control: config.Control{Socket: filepath.Join(o.Dir, "control.sock"), Admin: !o.MQTT.Enabled()},
 	}
 }
 
