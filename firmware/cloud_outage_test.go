@@ -22,7 +22,7 @@ func TestCloudOutage(t *testing.T) {
 	const boards, locks, workers = 2, 16, 16
 	n := 250
 	if testing.Short() {
-		n = 48
+		n = 3 * boards * locks // three rounds: deposits, outage, restart
 	}
 	w := newCloudWorld(t, cloudWorldOptions{lockerID: "OUTAGE-1", boards: boards, locks: locks, persistence: true,
 		person: lockboardtest.OpenThenClose(30*time.Millisecond, 350*time.Millisecond)})
@@ -48,7 +48,10 @@ func TestCloudOutage(t *testing.T) {
 		}
 	}
 	rounds := (n + boards*locks - 1) / (boards * locks)
-	stopAt, restartAt := 1, max(rounds-3, 2)
+	stopAt, restartAt := 1, max(rounds-3, 2) // the broker is down for at least one round
+	if restartAt >= rounds {
+		t.Fatalf("%d parcels make %d rounds: too few for an outage", n, rounds)
+	}
 	for r := range rounds {
 		batch := parcels[r*boards*locks : min((r+1)*boards*locks, n)]
 		parallel(t, batch, workers, func(i int, p sim.Parcel) error {
