@@ -50,57 +50,11 @@ func (s *Station) Announce(ctx context.Context, batch []Announcement) ([]error, 
 	if s.closed {
 		return nil, ErrClosed
 	}
-	results := make([]error, len(batch))
+	var results []error
 	err := s.update(func(t *txn) error {
-		ep := s.epochOf(t.now)
-		applied := 0
-		for i, a := range batch {
-			if err := a.validate(); err != nil {
-				results[i] = err
-				continue
-			}
-			old, err := t.parcel(a.ID)
-			if err != nil && !errors.Is(err, ErrUnknownParcel) {
-				return err
-			}
-			if old != nil && old.State != StateAnnounced {
-				continue // already deposited or gone: a late duplicate
-			}
-			e := ep
-			if old != nil {
-				e = old.Epoch
-			}
-			wb, err := s.seal(e, a.Waybill)
-			if err != nil {
-				return err
-			}
-			if other, err := s.findByWaybill(t.tx, a.Waybill); err == nil && other.ID != a.ID {
-				results[i] = fmt.Errorf("%w (%s)", ErrConflict, a.ID)
-				continue
-			}
-			p := &Parcel{ID: a.ID, Epoch: e, Waybill: wb, Hint: a.Hint, Size: a.Size,
-				State: StateAnnounced, Announced: true}
-			if old != nil {
-				p.Compartment, p.Generation, p.Courier = old.Compartment, old.Generation, old.Courier
-			}
-			if !a.Verifier.IsZero() {
-				if p.Verifier, err = s.seal(e, a.Verifier); err != nil {
-					return err
-				}
-			}
-			p.KeepUntil = a.Until
-			if p.KeepUntil.IsZero() {
-				p.KeepUntil = t.now.Add(s.policy.AnnouncedKeep)
-			}
-			if err := t.putParcel(old, p); err != nil {
-				return err
-			}
-			applied++
-		}
-		if applied == 0 {
-			return nil
-		}
-		return t.emit(Event{Type: EvAnnounced, Count: applied, Actor: "cloud"})
+		var err error
+		results, err = s.announceIn(t, batch)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("locker: announce: %w", err)

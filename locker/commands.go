@@ -230,8 +230,7 @@ func (s *Station) CommandAnnounce(ctx context.Context, cmds []AnnounceCommand) (
 }
 
 // announceIn is the body of Announce inside a transition; see Announce for the rules.
-// It is kept step for step the same as Announce, which firmware tests check by applying
-// the same batches both ways.
+// Announce and CommandAnnounce both run it.
 func (s *Station) announceIn(t *txn, batch []Announcement) ([]error, error) {
 	results := make([]error, len(batch))
 	ep := s.epochOf(t.now)
