@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -64,6 +66,9 @@ func Secrets(cfg *config.Config) (*privacy.Identity, *privacy.Keys, error) {
 // cleanly (outputs safe, store closed). It returns nil after a cancellation.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options) (err error) {
 	hardenProcess(log)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(locker.GCPercent)
+	}
 	id, keys, err := Secrets(cfg)
 	if err != nil {
 		return err

@@ -54,6 +54,9 @@ func Append(b *bolt.Bucket, key []byte, h Head, payload []byte) (Head, error) {
 	v := make([]byte, 0, MACSize+len(payload))
 	v = append(v, next.MAC[:]...)
 	v = append(v, payload...)
+	// Keys only ever grow: fill pages completely instead of splitting them in half,
+	// which halves the pages (and the branch entries) every later append rewrites.
+	b.FillPercent = 1.0
 	if err := b.Put(Key(next.Seq), v); err != nil {
 		return h, fmt.Errorf("audit: append %d: %w", next.Seq, err)
 	}
