@@ -210,7 +210,9 @@ func (t *txn) emit(e Event) error {
 	sealed := append(epochKey(ep), privacy.SealBytes(key, payload, seqKey)...)
 	// No epoch reference count for outbox entries: they live minutes, and the shredder
 	// checks the (short) outbox itself, which keeps this hot path one page lighter.
-	if err := t.tx.Bucket(bucketOutbox).Put(seqKey, sealed); err != nil {
+	ob := t.tx.Bucket(bucketOutbox)
+	ob.FillPercent = 1.0 // append-only keys, as in the audit log
+	if err := ob.Put(seqKey, sealed); err != nil {
 		return err
 	}
 	t.events = append(t.events, e)
