@@ -2,10 +2,13 @@ package locker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker/privacy"
 )
@@ -170,11 +173,11 @@ func (s *Station) RevokeCourier(ctx context.Context, id string) error {
 	})
 }
 
-func deleteCourier(b *boltBucket, id string) error {
+func deleteCourier(b *bolt.Bucket, id string) error {
 	var keys [][]byte
 	err := b.ForEach(func(k, v []byte) error {
 		var c Courier
-		if getErr := jsonUnmarshal(v, &c); getErr == nil && c.ID == id {
+		if json.Unmarshal(v, &c) == nil && c.ID == id {
 			keys = append(keys, append([]byte(nil), k...))
 		}
 		return nil

@@ -325,7 +325,3 @@ func readParcel(tx *bolt.Tx, id ParcelID) (*Parcel, error) {
 	}
 	return p, nil
 }
-
-type boltBucket = bolt.Bucket
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
