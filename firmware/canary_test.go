@@ -98,9 +98,10 @@ func TestPrivacyCanaries(t *testing.T) {
 	}
 	c := canaries{
 		tracking: []string{"RB987654326GB", "773019284756102", "CANARYX5550123", "RA000000005DE"},
-		codes:    []string{"73914682", "5528193", "90817263"},
-		pins:     []string{"8642", "13579"},
-		badges:   []string{"CANARY-BADGE-7F3A", "QR:CANARY-TOKEN-0042"},
+		codes:    []string{"73914682", "55281937", "90817263"},
+		// 8 digits: a 4-digit canary turns up by chance in hex ids and digests.
+		pins:   []string{"86420975", "13579024"},
+		badges: []string{"CANARY-BADGE-7F3A", "QR:CANARY-TOKEN-0042"},
 	}
 	parcels := []sim.Parcel{
 		{ID: "p-canary-1", Tracking: c.tracking[0], Code: c.codes[0], Size: "S"},
