@@ -13,9 +13,9 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
-	"github.com/lockerd/lockerd/drivers/keypad"
 	"github.com/lockerd/lockerd/drivers/lockboard"
 	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/locker"
 )
 
@@ -70,24 +70,14 @@ type DriverHealth struct {
 	Since  time.Time `json:"since"`
 }
 
-// Input is one key press or scan from the front-panel hardware. Scan holds a tracking
-// number, a pickup-code QR or a badge token: whoever receives it wipes it after use and
-// never logs it.
-type Input struct {
-	Source    string     // driver name
-	Key       keypad.Key // a key press, when Scan is nil
-	Scan      []byte     // a scan
-	Symbology string     // AIM identifier of a scan, if the scanner sends one
-}
-
 // HardwareOptions are what a caller of Run (the simulator, a test) can change about the
 // hardware.
 type HardwareOptions struct {
 	// Pins resolves GPIO line names instead of periph's registry, whose host drivers are
 	// then not loaded: the simulator's and tests' fake pins.
 	Pins func(name string) gpio.PinIO
-	// Display shows the front panel's state; default LogDisplay.
-	Display Display
+	// Display shows the front panel's state; default panel.LogDisplay.
+	Display panel.Display
 	// Opened is called with the drivers once they are open, e.g. to expose Health.
 	Opened func(*Hardware)
 }
@@ -116,7 +106,7 @@ type Hardware struct {
 	halters []func() error
 
 	doorSink  atomic.Pointer[func(locker.CompartmentID, bool)]
-	inputSink atomic.Pointer[func(Input)]
+	inputSink atomic.Pointer[func(panel.Input)]
 
 	mu     sync.Mutex
 	health []*DriverHealth
@@ -284,7 +274,7 @@ func (h *Hardware) SetDoorSink(f func(locker.CompartmentID, bool)) {
 
 // SetInputSink starts forwarding keys and scans to f; nil stops it (and inputs are
 // dropped, their scans wiped).
-func (h *Hardware) SetInputSink(f func(Input)) {
+func (h *Hardware) SetInputSink(f func(panel.Input)) {
 	if f == nil {
 		h.inputSink.Store(nil)
 		return
@@ -302,7 +292,7 @@ func (h *Hardware) doorChanged(addr string, open bool) {
 	}
 }
 
-func (h *Hardware) input(in Input) {
+func (h *Hardware) input(in panel.Input) {
 	if f := h.inputSink.Load(); f != nil {
 		(*f)(in)
 		return

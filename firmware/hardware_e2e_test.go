@@ -16,6 +16,7 @@ import (
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
 	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/firmware/control"
+	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sim"
 )
@@ -108,9 +109,9 @@ func TestAllHardwareEndToEnd(t *testing.T) {
 	}
 
 	pad, scanner, screens := st.Keypad, st.Scanner, st.Screens
-	expect := func(what string, want firmware.Prompt) firmware.Screen {
+	expect := func(what string, want panel.Prompt) panel.Screen {
 		t.Helper()
-		sc, err := screens.Wait(ctx, 10*time.Second, func(s firmware.Screen) bool { return s.Prompt != firmware.PromptTyping })
+		sc, err := screens.Wait(ctx, 10*time.Second, func(s panel.Screen) bool { return s.Prompt != panel.PromptTyping })
 		if err != nil || sc.Prompt != want {
 			t.Fatalf("%s: panel shows %+v (%v), want %s", what, sc, err, want)
 		}
@@ -122,19 +123,19 @@ func TestAllHardwareEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	expect("start", firmware.PromptWelcome)
-	if err := scanner.Type(firmware.PrefixBadge + badge); err != nil {
+	expect("start", panel.PromptWelcome)
+	if err := scanner.Type(panel.PrefixBadge + badge); err != nil {
 		t.Fatal(err)
 	}
-	expect("badge", firmware.PromptEnterPIN)
+	expect("badge", panel.PromptEnterPIN)
 	typeKeys(pin + "#")
-	expect("login", firmware.PromptSessionOpen)
+	expect("login", panel.PromptSessionOpen)
 	doorOf := map[string]locker.Slot{}
 	for _, p := range []sim.Parcel{small, large} {
 		if err := scanner.Type(p.Tracking); err != nil {
 			t.Fatal(err)
 		}
-		slot := expect("deposit", firmware.PromptDeposit).Slots[0]
+		slot := expect("deposit", panel.PromptDeposit).Slots[0]
 		doorOf[p.ID] = slot
 		if _, err := events.Wait(ctx, 10*time.Second, func(e locker.Event) bool {
 			return e.Type == locker.EvDeposited && e.Parcel == slot.Parcel
@@ -143,19 +144,19 @@ func TestAllHardwareEndToEnd(t *testing.T) {
 		}
 	}
 	typeKeys("#")
-	expect("logout", firmware.PromptSessionClosed)
+	expect("logout", panel.PromptSessionClosed)
 	if !strings.HasPrefix(doorOf[small.ID].Label, "A") || !strings.HasPrefix(doorOf[large.ID].Label, "G") {
 		t.Fatalf("doors %+v: want the small parcel on the CU16 board, the large one behind a GPIO door", doorOf)
 	}
 
 	typeKeys(large.Code + "#")
-	if sc := expect("pickup by keypad", firmware.PromptDoorsOpen); sc.Slots[0].Label != doorOf[large.ID].Label {
+	if sc := expect("pickup by keypad", panel.PromptDoorsOpen); sc.Slots[0].Label != doorOf[large.ID].Label {
 		t.Fatalf("keypad pickup opened %+v", sc.Slots)
 	}
-	if err := scanner.Type(firmware.PrefixCode + small.Code); err != nil {
+	if err := scanner.Type(panel.PrefixCode + small.Code); err != nil {
 		t.Fatal(err)
 	}
-	if sc := expect("pickup by QR", firmware.PromptDoorsOpen); sc.Slots[0].Label != doorOf[small.ID].Label {
+	if sc := expect("pickup by QR", panel.PromptDoorsOpen); sc.Slots[0].Label != doorOf[small.ID].Label {
 		t.Fatalf("QR pickup opened %+v", sc.Slots)
 	}
 	for range 2 {

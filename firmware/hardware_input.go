@@ -8,6 +8,7 @@ import (
 	"github.com/lockerd/lockerd/drivers/keypad"
 	"github.com/lockerd/lockerd/drivers/scanner"
 	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/firmware/panel"
 )
 
 func (h *Hardware) openScanner(s config.Scanner) error {
@@ -21,7 +22,7 @@ func (h *Hardware) openScanner(s config.Scanner) error {
 		Path: s.Port, BaudRate: s.Baud,
 		Framer: scanner.FramerConfig{Silence: s.Silence, DedupWindow: s.DedupWindow, MaxLen: s.MaxLen},
 		OnScan: func(sc scanner.Scan) {
-			h.input(Input{Source: name, Scan: sc.Code, Symbology: sc.Symbology})
+			h.input(panel.Input{Source: name, Scan: sc.Code, Symbology: sc.Symbology})
 		},
 		OnHealth: func(hl scanner.Health) { h.setHealth(p, hl.OK, hl.Reason) },
 		Logger:   h.log.With("driver", name),
@@ -59,7 +60,7 @@ func (h *Hardware) openKeypad(k config.Keypad, byName func(string) gpio.PinIO) e
 		return nil
 	}
 	name := k.Name
-	onKey := func(key keypad.Key) { h.input(Input{Source: name, Key: key}) }
+	onKey := func(key keypad.Key) { h.input(panel.Input{Source: name, Key: key}) }
 	log := h.log.With("driver", name)
 	var halt, closeFn func() error
 	switch k.Kind {

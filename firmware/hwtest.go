@@ -16,6 +16,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/locker"
 )
 
@@ -240,7 +241,7 @@ func (t *hwtest) doorChanged(id locker.CompartmentID, open bool) {
 
 // input echoes a scan by kind, length and at most the last 4 characters of a tracking
 // number, and a key as '*'.
-func (t *hwtest) input(in Input) {
+func (t *hwtest) input(in panel.Input) {
 	defer clear(in.Scan)
 	if in.Scan == nil {
 		t.printf("key %s: *\n", in.Source)
@@ -248,9 +249,9 @@ func (t *hwtest) input(in Input) {
 	}
 	s := in.Scan
 	switch {
-	case strings.HasPrefix(string(s), PrefixCode):
+	case strings.HasPrefix(string(s), panel.PrefixCode):
 		t.printf("scan %s: pickup-code QR, %d chars\n", in.Source, len(s))
-	case strings.HasPrefix(string(s), PrefixBadge):
+	case strings.HasPrefix(string(s), panel.PrefixBadge):
 		t.printf("scan %s: courier badge QR, %d chars\n", in.Source, len(s))
 	case len(s) <= 8:
 		t.printf("scan %s: %d chars\n", in.Source, len(s))

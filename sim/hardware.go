@@ -12,8 +12,8 @@ import (
 	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
 	"github.com/lockerd/lockerd/drivers/keypad/keypadtest"
 	"github.com/lockerd/lockerd/drivers/scanner/scannertest"
-	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/firmware/panel"
 )
 
 // HardwareOptions add GPIO doors and a front panel to a virtual station, beside its
@@ -131,17 +131,17 @@ func (v *virtualHardware) Close() error {
 // Screens is the simulator's front-panel display: it keeps the panel's screens for a
 // scenario to wait on and, with Print set, shows each one. Show never blocks.
 type Screens struct {
-	ch    chan firmware.Screen
-	Print func(firmware.Screen)
+	ch    chan panel.Screen
+	Print func(panel.Screen)
 }
 
-var _ firmware.Display = (*Screens)(nil)
+var _ panel.Display = (*Screens)(nil)
 
 // NewScreens returns a display with room for n screens not yet waited for.
-func NewScreens(n int) *Screens { return &Screens{ch: make(chan firmware.Screen, n)} }
+func NewScreens(n int) *Screens { return &Screens{ch: make(chan panel.Screen, n)} }
 
-// Show implements firmware.Display; a full buffer drops the oldest screen.
-func (s *Screens) Show(sc firmware.Screen) {
+// Show implements panel.Display; a full buffer drops the oldest screen.
+func (s *Screens) Show(sc panel.Screen) {
 	if s.Print != nil {
 		s.Print(sc)
 	}
@@ -160,7 +160,7 @@ func (s *Screens) Show(sc firmware.Screen) {
 
 // Wait consumes screens in the order they were shown and returns the first that
 // matches, or an error after timeout.
-func (s *Screens) Wait(ctx context.Context, timeout time.Duration, match func(firmware.Screen) bool) (firmware.Screen, error) {
+func (s *Screens) Wait(ctx context.Context, timeout time.Duration, match func(panel.Screen) bool) (panel.Screen, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
@@ -170,16 +170,16 @@ func (s *Screens) Wait(ctx context.Context, timeout time.Duration, match func(fi
 				return sc, nil
 			}
 		case <-t.C:
-			return firmware.Screen{}, errors.New("sim: timed out waiting for the panel")
+			return panel.Screen{}, errors.New("sim: timed out waiting for the panel")
 		case <-ctx.Done():
-			return firmware.Screen{}, ctx.Err()
+			return panel.Screen{}, ctx.Err()
 		}
 	}
 }
 
 // Prompts matches screens showing any of prompts.
-func Prompts(prompts ...firmware.Prompt) func(firmware.Screen) bool {
-	return func(sc firmware.Screen) bool {
+func Prompts(prompts ...panel.Prompt) func(panel.Screen) bool {
+	return func(sc panel.Screen) bool {
 		for _, p := range prompts {
 			if sc.Prompt == p {
 				return true

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/firmware/control"
+	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/locker"
 )
 
@@ -23,8 +23,8 @@ func (s *Scenario) typeKeys(ctx context.Context, keys string) error {
 
 // panelShows waits until the panel shows one of prompts and returns the screen; the
 // first prompt is the one wanted, and any other is an error.
-func (s *Scenario) panelShows(ctx context.Context, what string, want firmware.Prompt, others ...firmware.Prompt) (firmware.Screen, error) {
-	sc, err := s.Station.Screens.Wait(ctx, s.DoorTimeout, Prompts(append([]firmware.Prompt{want}, others...)...))
+func (s *Scenario) panelShows(ctx context.Context, what string, want panel.Prompt, others ...panel.Prompt) (panel.Screen, error) {
+	sc, err := s.Station.Screens.Wait(ctx, s.DoorTimeout, Prompts(append([]panel.Prompt{want}, others...)...))
 	if err != nil {
 		return sc, fmt.Errorf("sim: %s: %w", what, err)
 	}
@@ -35,9 +35,9 @@ func (s *Scenario) panelShows(ctx context.Context, what string, want firmware.Pr
 }
 
 // Outcomes of a courier's scan, as the panel shows them.
-var depositOutcomes = []firmware.Prompt{firmware.PromptChooseSize, firmware.PromptDuplicate, firmware.PromptAlreadyHere,
-	firmware.PromptNoFree, firmware.PromptDoorFault, firmware.PromptBadScan, firmware.PromptSessionEnded,
-	firmware.PromptNoRights, firmware.PromptError}
+var depositOutcomes = []panel.Prompt{panel.PromptChooseSize, panel.PromptDuplicate, panel.PromptAlreadyHere,
+	panel.PromptNoFree, panel.PromptDoorFault, panel.PromptBadScan, panel.PromptSessionEnded,
+	panel.PromptNoRights, panel.PromptError}
 
 var sizeKeys = map[string]string{"S": "1", "M": "2", "L": "3", "XL": "4"}
 
@@ -46,17 +46,17 @@ var sizeKeys = map[string]string{"S": "1", "M": "2", "L": "3", "XL": "4"}
 // first for a parcel the cloud did not announce), and '#' to finish.
 func (s *Scenario) panelDeposits(ctx context.Context, badge, pin string, parcels []Parcel) error {
 	scanner := s.Station.Scanner
-	if err := scanner.Type(firmware.PrefixBadge + badge); err != nil {
+	if err := scanner.Type(panel.PrefixBadge + badge); err != nil {
 		return err
 	}
-	if _, err := s.panelShows(ctx, "badge", firmware.PromptEnterPIN, firmware.PromptBadScan); err != nil {
+	if _, err := s.panelShows(ctx, "badge", panel.PromptEnterPIN, panel.PromptBadScan); err != nil {
 		return err
 	}
 	if err := s.typeKeys(ctx, pin+"#"); err != nil {
 		return err
 	}
-	if _, err := s.panelShows(ctx, "login", firmware.PromptSessionOpen, firmware.PromptBadBadge,
-		firmware.PromptLocked, firmware.PromptError); err != nil {
+	if _, err := s.panelShows(ctx, "login", panel.PromptSessionOpen, panel.PromptBadBadge,
+		panel.PromptLocked, panel.PromptError); err != nil {
 		return err
 	}
 	s.say("courier", "shows the badge QR to the scanner and types the PIN on the keypad: session open")
@@ -66,7 +66,7 @@ func (s *Scenario) panelDeposits(ctx context.Context, badge, pin string, parcels
 			if err := s.typeKeys(ctx, key); err != nil {
 				return err
 			}
-			if _, err := s.panelShows(ctx, "size key", firmware.PromptSize); err != nil {
+			if _, err := s.panelShows(ctx, "size key", panel.PromptSize); err != nil {
 				return err
 			}
 			s.say("courier", "presses %s: size %s for a parcel the cloud did not announce", key, p.Size)
@@ -74,7 +74,7 @@ func (s *Scenario) panelDeposits(ctx context.Context, badge, pin string, parcels
 		if err := scanner.Type(p.Tracking); err != nil {
 			return err
 		}
-		sc, err := s.panelShows(ctx, "deposit "+mask(p.Tracking), firmware.PromptDeposit, depositOutcomes...)
+		sc, err := s.panelShows(ctx, "deposit "+mask(p.Tracking), panel.PromptDeposit, depositOutcomes...)
 		if err != nil {
 			return err
 		}
@@ -88,7 +88,7 @@ func (s *Scenario) panelDeposits(ctx context.Context, badge, pin string, parcels
 	if err := s.typeKeys(ctx, "#"); err != nil {
 		return err
 	}
-	_, err := s.panelShows(ctx, "end of session", firmware.PromptSessionClosed)
+	_, err := s.panelShows(ctx, "end of session", panel.PromptSessionClosed)
 	return err
 }
 
@@ -127,12 +127,12 @@ func (s *Scenario) pickup(ctx context.Context, cl *control.Client, i int, code s
 		err = s.typeKeys(ctx, code+"#")
 	} else {
 		how = "shows the pickup QR to the scanner"
-		err = s.Station.Scanner.Type(firmware.PrefixCode + code)
+		err = s.Station.Scanner.Type(panel.PrefixCode + code)
 	}
 	if err != nil {
 		return nil, how, err
 	}
-	sc, err := s.panelShows(ctx, "pickup", firmware.PromptDoorsOpen, firmware.PromptWrongCode, firmware.PromptLocked,
-		firmware.PromptDoorFault, firmware.PromptError)
+	sc, err := s.panelShows(ctx, "pickup", panel.PromptDoorsOpen, panel.PromptWrongCode, panel.PromptLocked,
+		panel.PromptDoorFault, panel.PromptError)
 	return sc.Slots, how, err
 }

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
-	"github.com/lockerd/lockerd/firmware"
+	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/sim"
 )
 
@@ -112,8 +112,8 @@ func run() error {
 }
 
 // printScreen shows what the panel's display would show, except the dots of typing.
-func printScreen(sc firmware.Screen) {
-	if sc.Prompt == firmware.PromptTyping {
+func printScreen(sc panel.Screen) {
+	if sc.Prompt == panel.PromptTyping {
 		return
 	}
 	var doors []string
@@ -124,7 +124,7 @@ func printScreen(sc firmware.Screen) {
 	switch {
 	case len(doors) > 0:
 		detail = " " + strings.Join(doors, ",")
-	case sc.Prompt == firmware.PromptSize:
+	case sc.Prompt == panel.PromptSize:
 		detail = " " + sc.Size.String()
 	}
 	fmt.Printf("%-9s [%s] %s%s\n", "panel:", sc.Mode, sc.Prompt, detail)

@@ -1,4 +1,9 @@
-package firmware
+// Package panel is the locker's front panel: it turns keypad keys and scanner scans
+// into station calls (a recipient's code or pickup QR, a courier's badge and PIN, then
+// deposit scans; handovers at a staffed station) and shows its state on a Display. It
+// follows the conventions of ADR 0013 and never logs a code, PIN, badge or scan: only
+// kinds and lengths. The firmware feeds it from the keypad and scanner drivers.
+package panel
 
 import (
 	"context"
@@ -6,13 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/locker"
 )
 
-// PanelStation is what the front panel needs of the station; *locker.Station
+// Station is what the front panel needs of the station; *locker.Station
 // implements it, and tests use a fake that records the calls.
-type PanelStation interface {
+type Station interface {
 	EnterCode(ctx context.Context, code string) (locker.Pickup, error)
 	Login(ctx context.Context, badge, pin string) (string, error)
 	Logout(sid string)
@@ -22,7 +26,7 @@ type PanelStation interface {
 	Handover(ctx context.Context, raw string) (locker.Slot, error)
 }
 
-var _ PanelStation = (*locker.Station)(nil)
+var _ Station = (*locker.Station)(nil)
 
 // Scan payloads the panel recognises besides tracking numbers (ADR 0013).
 const (
@@ -39,32 +43,12 @@ const (
 	maxBadge            = 128 // a longer badge payload is not a badge
 )
 
-// PanelConfig configures a Panel; zero fields take the defaults.
-type PanelConfig struct {
+// Config configures a Panel; zero fields take the defaults.
+type Config struct {
 	DefaultSize  locker.Size   // unannounced parcels when the courier chose no size; SizeUnknown: ask
 	Idle         time.Duration // a courier session with no input this long ends; default 60 s
 	EntryTimeout time.Duration // a partial code or PIN is dropped after this; default 10 s
 	CallTimeout  time.Duration // bounds each station call; default 15 s
-}
-
-// frontPanel returns the run function of a panel fed by this hardware's keypads and
-// scanners, or one that returns at once when there are none.
-func (h *Hardware) frontPanel(st PanelStation, c config.Panel, d Display) func(context.Context) error {
-	if h.inputs == 0 {
-		return func(context.Context) error { return nil }
-	}
-	p := NewPanel(st, panelConfig(c), d, h.log.With("unit", "panel"))
-	h.SetInputSink(p.Input)
-	return func(ctx context.Context) error {
-		defer h.SetInputSink(nil)
-		return p.Run(ctx)
-	}
-}
-
-// panelConfig converts the config file's panel section (already validated).
-func panelConfig(c config.Panel) PanelConfig {
-	size, _ := locker.ParseSize(c.DefaultSize)
-	return PanelConfig{DefaultSize: size, Idle: c.Idle, EntryTimeout: c.EntryTimeout}
 }
 
 // Panel turns keypad keys and scans into station calls, following the conventions of
@@ -73,15 +57,15 @@ func panelConfig(c config.Panel) PanelConfig {
 // deposits. One goroutine (Run) owns its state; Input may be called from any
 // goroutine. It never logs a code, PIN, badge or scan: only kinds and lengths.
 type Panel struct {
-	st      PanelStation
-	cfg     PanelConfig
+	st      Station
+	cfg     Config
 	disp    Display
 	log     *slog.Logger
 	in      chan Input
 	dropped atomic.Uint64
 
 	// Owned by the Run goroutine.
-	mode        PanelMode
+	mode        Mode
 	digits      []byte
 	badge       []byte
 	sid         string
@@ -91,8 +75,8 @@ type Panel struct {
 	loginLocked time.Time // the station throttled courier logins until then
 }
 
-// NewPanel returns a panel; Run starts it.
-func NewPanel(st PanelStation, cfg PanelConfig, d Display, log *slog.Logger) *Panel {
+// New returns a panel; Run starts it.
+func New(st Station, cfg Config, d Display, log *slog.Logger) *Panel {
 	if cfg.Idle <= 0 {
 		cfg.Idle = DefaultPanelIdle
 	}
@@ -194,7 +178,7 @@ func (p *Panel) expire(now time.Time) {
 }
 
 // reset wipes the entry and the badge, forgets the session and enters mode.
-func (p *Panel) reset(mode PanelMode) {
+func (p *Panel) reset(mode Mode) {
 	clear(p.digits[:cap(p.digits)])
 	p.digits = p.digits[:0]
 	clear(p.badge)

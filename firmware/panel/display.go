@@ -1,6 +1,8 @@
-package firmware
+package panel
 
 import (
+	"github.com/lockerd/lockerd/drivers/keypad"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,30 +11,30 @@ import (
 	"github.com/lockerd/lockerd/locker"
 )
 
-// PanelMode is what the front panel is doing. Values are stable: a kiosk screen keys
+// Mode is what the front panel is doing. Values are stable: a kiosk screen keys
 // its layout on them.
-type PanelMode int
+type Mode int
 
 // Panel modes.
 const (
-	ModeIdle    PanelMode = 1 // waiting for a code, a pickup QR or a courier badge
-	ModeCode    PanelMode = 2 // a recipient is typing a pickup code
-	ModePIN     PanelMode = 3 // a courier badge was read; the courier is typing the PIN
-	ModeSession PanelMode = 4 // a courier session is open: scans are deposits
+	ModeIdle    Mode = 1 // waiting for a code, a pickup QR or a courier badge
+	ModeCode    Mode = 2 // a recipient is typing a pickup code
+	ModePIN     Mode = 3 // a courier badge was read; the courier is typing the PIN
+	ModeSession Mode = 4 // a courier session is open: scans are deposits
 )
 
-var modeNames = map[PanelMode]string{ModeIdle: "idle", ModeCode: "code", ModePIN: "pin", ModeSession: "session"}
+var modeNames = map[Mode]string{ModeIdle: "idle", ModeCode: "code", ModePIN: "pin", ModeSession: "session"}
 
 // String names the mode.
-func (m PanelMode) String() string {
+func (m Mode) String() string {
 	if n, ok := modeNames[m]; ok {
 		return n
 	}
-	return fmt.Sprintf("PanelMode(%d)", int(m))
+	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
 // MarshalText encodes the stable name.
-func (m PanelMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
 // Prompt is what the panel tells the person in front of it. The wording (and its
 // language) is the display's business; the values are stable.
@@ -74,7 +76,7 @@ const (
 // Screen is the panel's state for a display. It never holds a code, PIN, badge token
 // or tracking number: only counts, labels and masked hints.
 type Screen struct {
-	Mode       PanelMode
+	Mode       Mode
 	Prompt     Prompt
 	Digits     int           // digits typed so far: show dots
 	Size       locker.Size   // courier's size for unannounced parcels; SizeUnknown: none chosen
@@ -128,4 +130,14 @@ func labels(slots []locker.Slot) []string {
 		out[i] = s.Label
 	}
 	return out
+}
+
+// Input is one key press or scan from the front-panel hardware. Scan holds a tracking
+// number, a pickup-code QR or a badge token: whoever receives it wipes it after use and
+// never logs it.
+type Input struct {
+	Source    string     // driver name
+	Key       keypad.Key // a key press, when Scan is nil
+	Scan      []byte     // a scan
+	Symbology string     // AIM identifier of a scan, if the scanner sends one
 }

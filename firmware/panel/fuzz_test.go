@@ -1,4 +1,4 @@
-package firmware
+package panel
 
 import (
 	"context"
@@ -19,7 +19,7 @@ func FuzzPanel(f *testing.F) {
 	keys := []byte("0123456789*#ABCD")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st := &fakeStation{fakeOpts: fakeOpts{throttleN: 3}}
-		p := NewPanel(st, PanelConfig{}, &screens{}, slog.New(slog.DiscardHandler))
+		p := New(st, Config{}, &screens{}, slog.New(slog.DiscardHandler))
 		now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 		ctx := context.Background()
 		for i := 0; i < len(data); i++ {

@@ -1,4 +1,4 @@
-package firmware
+package panel
 
 import (
 	"bytes"
@@ -150,11 +150,11 @@ func TestPanelFlows(t *testing.T) {
 	tests := []struct {
 		name    string
 		station fakeOpts
-		cfg     PanelConfig
+		cfg     Config
 		steps   []step
 		calls   []string
 		prompt  Prompt
-		mode    PanelMode
+		mode    Mode
 	}{
 		{name: "code then enter", steps: []step{{0, "k:" + testCode + "#"}},
 			calls: []string{"EnterCode " + testCode}, prompt: PromptDoorsOpen, mode: ModeIdle},
@@ -185,7 +185,7 @@ func TestPanelFlows(t *testing.T) {
 		{name: "size key before the scan", steps: seq(login, []step{{2 * time.Second, "k:2"}, {3 * time.Second, "s:" + testTracking}}),
 			calls:  []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 " + testTracking + " M"},
 			prompt: PromptDeposit, mode: ModeSession},
-		{name: "default size from config, star restores it", cfg: PanelConfig{DefaultSize: locker.SizeL},
+		{name: "default size from config, star restores it", cfg: Config{DefaultSize: locker.SizeL},
 			steps:  seq(login, []step{{2 * time.Second, "k:4*"}, {3 * time.Second, "s:" + testTracking}}),
 			calls:  []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 " + testTracking + " L"},
 			prompt: PromptDeposit, mode: ModeSession},
@@ -251,7 +251,7 @@ func TestPanelFlows(t *testing.T) {
 				}}))
 			disp := &screens{}
 			st := &fakeStation{fakeOpts: tt.station}
-			p := NewPanel(st, tt.cfg, disp, log)
+			p := New(st, tt.cfg, disp, log)
 			p.show(PromptWelcome)
 			t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 			ctx := context.Background()
@@ -290,7 +290,7 @@ func TestPanelRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := &fakeStation{}
 		disp := &screens{}
-		p := NewPanel(st, PanelConfig{Idle: 30 * time.Second}, disp, slog.New(slog.DiscardHandler))
+		p := New(st, Config{Idle: 30 * time.Second}, disp, slog.New(slog.DiscardHandler))
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- p.Run(ctx) }()
@@ -299,7 +299,7 @@ func TestPanelRun(t *testing.T) {
 				p.Input(Input{Key: keypad.Key(k)})
 			}
 		}
-		expect := func(what string, prompt Prompt, mode PanelMode, calls ...string) {
+		expect := func(what string, prompt Prompt, mode Mode, calls ...string) {
 			t.Helper()
 			synctest.Wait()
 			if last := disp.last(); last.Prompt != prompt || last.Mode != mode {
@@ -339,7 +339,7 @@ func TestPanelRun(t *testing.T) {
 }
 
 func TestPanelInputNeverBlocks(t *testing.T) {
-	p := NewPanel(&fakeStation{}, PanelConfig{}, &screens{}, slog.New(slog.DiscardHandler))
+	p := New(&fakeStation{}, Config{}, &screens{}, slog.New(slog.DiscardHandler))
 	var scans [][]byte
 	for range 40 {
 		s := []byte(testTracking)
