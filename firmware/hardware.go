@@ -15,6 +15,7 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/lockboard"
 	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/locker"
 )
@@ -384,4 +385,13 @@ func (h *Hardware) add(name string, halt, closeFn func() error) {
 	}
 	h.halters = append(h.halters, wrap(halt))
 	h.closers = append(h.closers, wrap(closeFn))
+}
+
+// driverStatus converts driver health for the control API.
+func driverStatus(hs []DriverHealth) []control.DriverStatus {
+	out := make([]control.DriverStatus, len(hs))
+	for i, h := range hs {
+		out[i] = control.DriverStatus{Name: h.Name, Kind: h.Kind, Load: h.Load.String(), OK: h.OK, Reason: h.Reason, Since: h.Since}
+	}
+	return out
 }

@@ -130,6 +130,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return err
 	}
 	srv := control.NewServer(st, control.IdentityReply{LockerID: cfg.LockerID, Public: id.PublicHex()}, cfg.Control.Admin, log)
+	srv.ServeDrivers(func() []control.DriverStatus { return driverStatus(hw.Health()) })
 	goFn("station timers", func(ctx context.Context) error { return st.Run(ctx, 200*time.Millisecond) })
 	goFn("control socket", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	goFn("systemd watchdog", func(ctx context.Context) error { return watchdog(ctx, st.Healthy) })

@@ -76,3 +76,34 @@ func TestSystemdNotifyAndCleanStop(t *testing.T) {
 		t.Fatalf("the serial port was not released: %v", err)
 	}
 }
+
+// TestDriversOnTheControlSocket: installers and the kiosk read each driver's state
+// from the control socket.
+func TestDriversOnTheControlSocket(t *testing.T) {
+	cloud, _ := sim.NewCloud()
+	st, err := sim.NewStation(sim.StationOptions{LockerID: "DRV-1", Dir: t.TempDir(), Cloud: cloud, Boards: 1, Locks: 2,
+		Person: lockboardtest.Stay()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx, slog.New(slog.DiscardHandler), nil, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	defer func() { cancel(); <-done }()
+	cl := st.Client()
+	defer cl.Close()
+	ds, err := cl.Drivers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Name != "bus0" || ds[0].Kind != "lockboard" || ds[0].Load != "loaded" || !ds[0].OK {
+		t.Fatalf("drivers: %+v", ds)
+	}
+}

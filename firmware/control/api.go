@@ -25,6 +25,7 @@ const (
 	PathStatus   = "/v1/status"
 	PathInv      = "/v1/inventory"
 	PathIdentity = "/v1/identity"
+	PathDrivers  = "/v1/drivers"
 	PathAnnounce = "/v1/admin/announce"
 	PathCourier  = "/v1/admin/courier"
 	PathResolve  = "/v1/admin/resolve"
@@ -75,6 +76,17 @@ type SlotsReply struct {
 type IdentityReply struct {
 	LockerID string `json:"locker_id"`
 	Public   string `json:"x25519_public"`
+}
+
+// DriverStatus is one hardware driver's state, for installers and the kiosk: whether it
+// loaded, whether it works now, and why not.
+type DriverStatus struct {
+	Name   string    `json:"name"`
+	Kind   string    `json:"kind"`
+	Load   string    `json:"load"` // loaded, skipped or failed
+	OK     bool      `json:"ok"`
+	Reason string    `json:"reason,omitempty"`
+	Since  time.Time `json:"since"`
 }
 
 // AnnounceRequest is a batch of announcements (admin).

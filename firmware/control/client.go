@@ -147,3 +147,9 @@ func (c *Client) UpsertCourier(ctx context.Context, req CourierRequest) error {
 func (c *Client) Resolve(ctx context.Context, req ResolveRequest) error {
 	return c.call(ctx, "POST", PathResolve, req, nil)
 }
+
+// Drivers returns the state of every hardware driver.
+func (c *Client) Drivers(ctx context.Context) ([]DriverStatus, error) {
+	var d []DriverStatus
+	return d, c.call(ctx, "GET", PathDrivers, nil, &d)
+}

@@ -51,6 +51,11 @@ func NewServer(st *locker.Station, identity IdentityReply, admin bool, log *slog
 	return s
 }
 
+// ServeDrivers answers GET /v1/drivers with what drivers returns.
+func (s *Server) ServeDrivers(drivers func() []DriverStatus) {
+	s.mux.HandleFunc("GET "+PathDrivers, func(w http.ResponseWriter, r *http.Request) { reply(w, drivers()) })
+}
+
 // ServeHTTP implements http.Handler with a body limit and an access log without bodies.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
