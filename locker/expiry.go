@@ -106,6 +106,11 @@ func (s *Station) expireLocked(now time.Time) error {
 }
 
 func (s *Station) shredDue(now time.Time) bool {
+	// A past epoch whose parcels still wait keeps its key for days: look again hourly,
+	// not on every timer pass (each look scans the outbox).
+	if now.Sub(s.lastShred) < time.Hour {
+		return false
+	}
 	e := s.keyring.Epochs()
 	return len(e) > 0 && e[0] < s.epochOf(now)
 }
@@ -113,6 +118,7 @@ func (s *Station) shredDue(now time.Time) bool {
 // shredLocked destroys the key of every past epoch that no stored record uses: whatever
 // copies of its sealed digests remain in free pages of the store become unlinkable.
 func (s *Station) shredLocked(now time.Time) error {
+	s.lastShred = now
 	current := s.epochOf(now)
 	var dead []uint32
 	err := s.view(func(tx *boltTx) error {

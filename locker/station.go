@@ -77,6 +77,7 @@ type Station struct {
 	wake       chan struct{}
 	closed     bool
 	lastTick   atomic.Int64 // unix nanos of the last good timer pass (wall clock)
+	lastShred  time.Time    // station clock: when past epochs were last checked for shredding
 }
 
 // Open opens (creating on first start) the station's store, merges the configured
