@@ -60,3 +60,59 @@ func FuzzSignVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzKeysMatchStdlib holds the prepared-key verifier (curve25519-voi) to
+// crypto/ed25519's answers for any key, message and signature: the seeds are
+// valid signatures and the edge cases where Ed25519 implementations are known to
+// disagree (S not reduced, non-canonical and small-order R and A).
+func FuzzKeysMatchStdlib(f *testing.F) {
+	key := testKey(3)
+	pub := key.Public().(ed25519.PublicKey)
+	msg := []byte("header.payload")
+	sig := ed25519.Sign(key, msg)
+	f.Add([]byte(pub), msg, sig)
+	f.Add([]byte(pub), []byte("other"), sig)
+	f.Add([]byte(pub), msg, addL(sig))                                       // S + L: the same scalar, not reduced
+	identity := append([]byte{1}, make([]byte, 31)...)                       // the neutral point, small order
+	f.Add(identity, msg, append(bytes.Clone(identity), make([]byte, 32)...)) // R = A = identity, S = 0
+	nonCanonical := bytes.Repeat([]byte{0xff}, 32)                           // y >= p
+	nonCanonical[31] = 0x7f
+	f.Add(nonCanonical, msg, sig)
+	f.Add([]byte(pub), msg, append(bytes.Clone(nonCanonical), sig[32:]...))
+	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
+		pub = fixed(pub, ed25519.PublicKeySize)
+		sig = fixed(sig, ed25519.SignatureSize)
+		want := ed25519.Verify(pub, msg, sig)
+		k, err := NewKeys(pub)
+		if err != nil {
+			if want {
+				t.Fatalf("NewKeys refused a key crypto/ed25519 verifies with: %v", err)
+			}
+			return
+		}
+		got := (&Token{signingInput: msg, signature: sig}).VerifyKeys(k) == nil
+		if got != want {
+			t.Fatalf("prepared keys say %v, crypto/ed25519 says %v\npub %x\nsig %x", got, want, pub, sig)
+		}
+	})
+}
+
+// fixed pads or cuts b to n bytes.
+func fixed(b []byte, n int) []byte {
+	out := make([]byte, n)
+	copy(out, b)
+	return out
+}
+
+// addL returns sig with L (the group order) added to its S half, little-endian.
+func addL(sig []byte) []byte {
+	l := [32]byte{0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10}
+	out := bytes.Clone(sig)
+	carry := 0
+	for i := range 32 {
+		v := int(out[32+i]) + int(l[i]) + carry
+		out[32+i], carry = byte(v), v>>8
+	}
+	return out
+}

@@ -11,6 +11,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/lockerd/lockerd/mqtt/jws"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -39,12 +40,16 @@ func New(cfg Config) (*Link, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	keys, err := jws.NewKeys(cfg.FleetKeys...)
+	if err != nil {
+		return nil, fmt.Errorf("link: FleetKeys: %w", err)
+	}
 	t := cfg.Topics
 	return &Link{
 		cfg: cfg,
 		log: cfg.Logger.With("component", "mqtt-link", "locker", cfg.LockerID),
 		verify: verifier{
-			lockerID: cfg.LockerID, keys: cfg.FleetKeys, maxSize: cfg.MaxCommandSize,
+			lockerID: cfg.LockerID, keys: keys, maxSize: cfg.MaxCommandSize,
 			maxSkew: cfg.MaxSkew, maxLifetime: cfg.MaxLifetime,
 		},
 		queue:       newQueue(cfg.QueueBytes, cfg.QueueLen),

@@ -1,7 +1,6 @@
 package link
 
 import (
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -16,7 +15,7 @@ import (
 // covered by a table test.
 type verifier struct {
 	lockerID    string
-	keys        []ed25519.PublicKey
+	keys        *jws.Keys
 	maxSize     int
 	maxSkew     time.Duration
 	maxLifetime time.Duration
@@ -45,7 +44,7 @@ func (v *verifier) check(payload []byte, now time.Time) (*protocol.Command, *pro
 	case err != nil:
 		return nil, refuse("", "", protocol.ReasonMalformed, stripPrefix(err))
 	}
-	if err := tok.Verify(v.keys...); err != nil {
+	if err := tok.VerifyKeys(v.keys); err != nil {
 		// The id is unauthenticated; it is echoed only to help the sender
 		// match the refusal, and Ref pins it to these exact bytes.
 		return nil, refuse(peekID(tok.Payload), "", protocol.ReasonBadSignature, "no pinned fleet key verifies the signature")

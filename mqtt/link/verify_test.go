@@ -21,7 +21,11 @@ var (
 )
 
 func testVerifier() *verifier {
-	return &verifier{lockerID: "L1", keys: fleetPubs, maxSize: 4096, maxSkew: time.Minute, maxLifetime: time.Hour}
+	keys, err := jws.NewKeys(fleetPubs...)
+	if err != nil {
+		panic(err)
+	}
+	return &verifier{lockerID: "L1", keys: keys, maxSize: 4096, maxSkew: time.Minute, maxLifetime: time.Hour}
 }
 
 // claimsJSON builds claims around body with times relative to testNow.
