@@ -51,17 +51,22 @@ func (l *Link) busyResponder(ctx context.Context) {
 // maxAtomicRun bounds the commands one HandleAtomic call gets.
 const maxAtomicRun = 64
 
-// commandWorker processes queued commands one at a time until ctx ends, then refuses
-// what is still queued. Runs of consecutive commands an AtomicHandler takes are
-// executed together when the queue runs dry, a command of another kind arrives or
-// the run is full, so that a burst of announcements costs one durable write.
-func (l *Link) commandWorker(ctx context.Context) {
-	atomic, _ := l.cfg.Handler.(AtomicHandler)
-	var run []pending
+// verifiedBatch is a batch of payloads popped together and, unless the link was
+// stopping when they were popped (checks nil), their verification in the same order.
+type verifiedBatch struct {
+	payloads [][]byte
+	checks   []checked
+}
+
+// commandVerifier pops queued commands in batches, verifies each batch (in parallel)
+// and hands the batches to commandWorker in arrival order. The two run side by side,
+// so the next commands' signatures are checked while the previous ones are applied
+// and committed. It closes out when ctx has ended and the queue is empty.
+func (l *Link) commandVerifier(ctx context.Context, out chan<- verifiedBatch) {
+	defer close(out)
 	for {
 		payloads := l.queue.popN(maxAtomicRun)
 		if len(payloads) == 0 {
-			l.runAtomic(ctx, atomic, &run)
 			select {
 			case <-ctx.Done():
 				return
@@ -69,15 +74,44 @@ func (l *Link) commandWorker(ctx context.Context) {
 			}
 			continue
 		}
-		if ctx.Err() != nil {
+		b := verifiedBatch{payloads: payloads}
+		if ctx.Err() == nil {
+			b.checks = l.verifyAll(payloads)
+		}
+		out <- b // commandWorker reads until out is closed
+	}
+}
+
+// commandWorker executes verified commands one at a time, in arrival order, until
+// commandVerifier closes in. Runs of consecutive commands an AtomicHandler takes are
+// executed together when no verified batch is waiting, a command of another kind
+// arrives or the run is full, so that a burst of announcements costs one durable
+// write. Commands popped after ctx ended are refused "shutting_down".
+func (l *Link) commandWorker(ctx context.Context, in <-chan verifiedBatch) {
+	atomic, _ := l.cfg.Handler.(AtomicHandler)
+	var run []pending
+	for {
+		var b verifiedBatch
+		var ok bool
+		select {
+		case b, ok = <-in:
+		default: // nothing verified is waiting: execute what was collected, then wait
 			l.runAtomic(ctx, atomic, &run)
-			for _, payload := range payloads {
+			b, ok = <-in
+		}
+		if !ok {
+			l.runAtomic(ctx, atomic, &run)
+			return
+		}
+		if b.checks == nil {
+			l.runAtomic(ctx, atomic, &run)
+			for _, payload := range b.payloads {
 				l.refuse(peekJWSID(payload), protocol.CommandRef(payload), protocol.ReasonShuttingDown, "the device is stopping; send again later")
 				l.queue.done(payload)
 			}
 			continue
 		}
-		for i, v := range l.verifyAll(payloads) {
+		for i, v := range b.checks {
 			cmd := v.cmd
 			switch {
 			case cmd == nil:
@@ -93,7 +127,7 @@ func (l *Link) commandWorker(ctx context.Context) {
 				l.runAtomic(ctx, atomic, &run)
 				l.execute(ctx, cmd, v.ref)
 			}
-			l.queue.done(payloads[i])
+			l.queue.done(b.payloads[i])
 		}
 	}
 }

@@ -91,7 +91,9 @@ func (l *Link) Run(ctx context.Context) error {
 			f(workCtx)
 		}()
 	}
-	start(l.commandWorker)
+	verified := make(chan verifiedBatch, 2)
+	start(func(ctx context.Context) { l.commandVerifier(ctx, verified) })
+	start(func(ctx context.Context) { l.commandWorker(ctx, verified) })
 	start(l.busyResponder)
 	start(l.eventPublisher)
 
