@@ -51,13 +51,16 @@ func isAnnounce(cmd *protocol.Command) bool {
 
 func (h *commandHandler) announceRun(ctx context.Context, cmds []*protocol.Command, finish func(int, link.Result) protocol.Reply, out []link.Outcome) {
 	replies := make([]protocol.Reply, len(cmds))
+	encoded := make([][]byte, len(cmds))
 	entries := make([]locker.AnnounceCommand, len(cmds))
 	for k, cmd := range cmds {
 		b := cmd.Parsed.(*protocol.AnnounceBody)
 		entries[k] = locker.AnnounceCommand{ID: cmd.Jti, Exp: cmd.ExpiresAt(), Batch: announcements(b),
 			Reply: func(results []error) ([]byte, error) {
 				replies[k] = finish(k, announceResult(b, results))
-				return protocol.EncodeReply(&replies[k])
+				raw, err := protocol.EncodeReply(&replies[k])
+				encoded[k] = raw
+				return raw, err
 			}}
 	}
 	res, err := h.st.CommandAnnounce(ctx, entries)
@@ -67,6 +70,9 @@ func (h *commandHandler) announceRun(ctx context.Context, cmds []*protocol.Comma
 			continue
 		}
 		out[k] = outcomeOf(res[k], replies[k])
+		if res[k].Err == nil {
+			out[k].Encoded = encoded[k]
+		}
 	}
 }
 
@@ -78,7 +84,11 @@ func (h *commandHandler) queryRecorded(cmd *protocol.Command, finish func(link.R
 		return link.Outcome{Err: err}
 	}
 	stored, err := h.st.CommandRecord(cmd.Jti, cmd.ExpiresAt(), raw)
-	return outcomeOf(locker.CommandOutcome{Stored: stored, Err: err}, r)
+	o := outcomeOf(locker.CommandOutcome{Stored: stored, Err: err}, r)
+	if err == nil {
+		o.Encoded = raw
+	}
+	return o
 }
 
 // outcomeOf turns the station's outcome into the link's.

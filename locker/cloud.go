@@ -55,9 +55,12 @@ func (s *Station) Announce(ctx context.Context, batch []Announcement) ([]error, 
 	}
 	var results []error
 	err := s.update(func(t *txn) error {
+		var n int
 		var err error
-		results, err = s.announceIn(t, batch)
-		return err
+		if results, n, err = s.announceIn(t, batch); err != nil {
+			return err
+		}
+		return t.emitAnnounced(n)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("locker: announce: %w", err)

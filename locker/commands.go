@@ -141,9 +141,10 @@ type CommandOutcome struct {
 	Err    error
 }
 
-// commandRun applies the entries in order and records each, in one transition. An
-// error from an apply fails the whole run: nothing of it is durable.
-func (s *Station) commandRun(entries []commandEntry) ([]CommandOutcome, error) {
+// commandRun applies the entries in order and records each, in one transition, then
+// runs after (when not nil) in the same transition. An error from an apply or from
+// after fails the whole run: nothing of it is durable.
+func (s *Station) commandRun(entries []commandEntry, after func(t *txn) error) ([]CommandOutcome, error) {
 	for _, e := range entries {
 		if e.id == "" || len(e.id) > maxCommandID {
 			return nil, fmt.Errorf("locker: command id must be 1..%d bytes", maxCommandID)
@@ -181,6 +182,9 @@ func (s *Station) commandRun(entries []commandEntry) ([]CommandOutcome, error) {
 				return err
 			}
 		}
+		if after != nil {
+			return after(t)
+		}
 		return nil
 	})
 	if err != nil {
@@ -195,7 +199,7 @@ func (s *Station) commandRun(entries []commandEntry) ([]CommandOutcome, error) {
 // a known id it records nothing and returns the stored reply with ErrCommandKnown, or
 // ErrCommandInProgress.
 func (s *Station) CommandRecord(id string, exp time.Time, reply []byte) ([]byte, error) {
-	out, err := s.commandRun([]commandEntry{{id: id, exp: exp, apply: func(*txn) ([]byte, error) { return reply, nil }}})
+	out, err := s.commandRun([]commandEntry{{id: id, exp: exp, apply: func(*txn) ([]byte, error) { return reply, nil }}}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -214,27 +218,38 @@ type AnnounceCommand struct {
 
 // CommandAnnounce applies announce commands in order, each as Announce would, and
 // records each command with its reply, all in one transaction: a burst of
-// announcements costs one durable write. Known ids are not applied again.
+// announcements costs one durable write, and one audit entry counts the parcels the
+// whole run announced. Known ids are not applied again.
 func (s *Station) CommandAnnounce(ctx context.Context, cmds []AnnounceCommand) ([]CommandOutcome, error) {
 	entries := make([]commandEntry, len(cmds))
+	applied := 0
 	for i, c := range cmds {
 		entries[i] = commandEntry{id: c.ID, exp: c.Exp, apply: func(t *txn) ([]byte, error) {
-			results, err := s.announceIn(t, c.Batch)
+			results, n, err := s.announceIn(t, c.Batch)
 			if err != nil {
 				return nil, err
 			}
+			applied += n
 			return c.Reply(results)
 		}}
 	}
-	return s.commandRun(entries)
+	return s.commandRun(entries, func(t *txn) error { return t.emitAnnounced(applied) })
+}
+
+// emitAnnounced records that n parcels were announced (nothing when n is 0).
+func (t *txn) emitAnnounced(n int) error {
+	if n == 0 {
+		return nil
+	}
+	return t.emit(Event{Type: EvAnnounced, Count: n, Actor: "cloud"})
 }
 
 // announceIn is the body of Announce inside a transition; see Announce for the rules.
-// Announce and CommandAnnounce both run it.
-func (s *Station) announceIn(t *txn, batch []Announcement) ([]error, error) {
-	results := make([]error, len(batch))
+// Announce and CommandAnnounce both run it, and record the announced event
+// (emitAnnounced) with the number of parcels it applied.
+func (s *Station) announceIn(t *txn, batch []Announcement) (results []error, applied int, err error) {
+	results = make([]error, len(batch))
 	ep := s.epochOf(t.now)
-	applied := 0
 	for i, a := range batch {
 		if err := a.validate(); err != nil {
 			results[i] = err
@@ -242,7 +257,7 @@ func (s *Station) announceIn(t *txn, batch []Announcement) ([]error, error) {
 		}
 		old, err := t.parcel(a.ID)
 		if err != nil && !errors.Is(err, ErrUnknownParcel) {
-			return nil, err
+			return nil, 0, err
 		}
 		if old != nil && old.State != StateAnnounced {
 			continue // already deposited or gone: a late duplicate
@@ -253,7 +268,7 @@ func (s *Station) announceIn(t *txn, batch []Announcement) ([]error, error) {
 		}
 		wb, err := s.seal(e, a.Waybill)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if other, err := s.findByWaybill(t.tx, a.Waybill); err == nil && other.ID != a.ID {
 			results[i] = fmt.Errorf("%w (%s)", ErrConflict, a.ID)
@@ -266,7 +281,7 @@ func (s *Station) announceIn(t *txn, batch []Announcement) ([]error, error) {
 		}
 		if !a.Verifier.IsZero() {
 			if p.Verifier, err = s.seal(e, a.Verifier); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		}
 		p.KeepUntil = a.Until
@@ -274,14 +289,11 @@ func (s *Station) announceIn(t *txn, batch []Announcement) ([]error, error) {
 			p.KeepUntil = t.now.Add(s.policy.AnnouncedKeep)
 		}
 		if err := t.putParcel(old, p); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		applied++
 	}
-	if applied == 0 {
-		return results, nil
-	}
-	return results, t.emit(Event{Type: EvAnnounced, Count: applied, Actor: "cloud"})
+	return results, applied, nil
 }
 
 // commandMark joins a command id to the reason of the events a cloud command causes,

@@ -1,6 +1,7 @@
 package locker
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -37,5 +38,67 @@ func TestCommandLog(t *testing.T) {
 	prior, err = f.st.CommandBegin("cmd-1", exp.Add(time.Hour))
 	if err != nil || prior != nil {
 		t.Fatalf("an expired id is forgotten: %q %v", prior, err)
+	}
+}
+
+// TestCommandAnnounceRun: a run of announce commands is applied and recorded in one
+// transaction with one announced event counting every parcel it applied; a known id
+// is answered from the log and not applied again, and a conflicting announcement is
+// refused in its own command's results without failing the others.
+func TestCommandAnnounceRun(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	exp := f.clock.Now().Add(time.Hour)
+	ann := func(id ParcelID, tracking string) Announcement {
+		return Announcement{ID: id, Waybill: f.cloud.Waybill(tracking), Size: SizeM, Hint: "…" + tracking[len(tracking)-4:]}
+	}
+	var got [][]error
+	cmd := func(id string, batch ...Announcement) AnnounceCommand {
+		return AnnounceCommand{ID: id, Exp: exp, Batch: batch, Reply: func(results []error) ([]byte, error) {
+			got = append(got, results)
+			return []byte(id + " done"), nil
+		}}
+	}
+	before := f.countEvents(EvAnnounced)
+	out, err := f.st.CommandAnnounce(context.Background(), []AnnounceCommand{
+		cmd("c1", ann("p1", "RR000000011GB"), ann("p2", "RR000000025GB")),
+		cmd("c2", ann("p3", "RR000000039GB")),
+		cmd("c3", ann("p4", "RR000000011GB")), // p1's waybill under another id
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range out {
+		if o.Err != nil {
+			t.Fatalf("command %d: %v", i, o.Err)
+		}
+	}
+	if len(got) != 3 || got[0][0] != nil || got[0][1] != nil || got[1][0] != nil || !errors.Is(got[2][0], ErrConflict) {
+		t.Fatalf("per-announcement results %v", got)
+	}
+	for _, id := range []ParcelID{"p1", "p2", "p3"} {
+		if p := f.parcel(id); p.State != StateAnnounced {
+			t.Fatalf("%s is %s", id, p.State)
+		}
+	}
+	var counts []int
+	for _, e := range f.events {
+		if e.Type == EvAnnounced {
+			counts = append(counts, e.Count)
+		}
+	}
+	if len(counts)-before != 1 || counts[len(counts)-1] != 3 {
+		t.Fatalf("announced events %v after %d, want one counting 3", counts, before)
+	}
+
+	got = nil
+	out, err = f.st.CommandAnnounce(context.Background(), []AnnounceCommand{cmd("c2", ann("p5", "RR000000042GB"))})
+	if err != nil || !errors.Is(out[0].Err, ErrCommandKnown) || string(out[0].Stored) != "c2 done" || got != nil {
+		t.Fatalf("known id: %+v %v (ran: %v)", out, err, got)
+	}
+	if _, err := f.st.ParcelInfo("p5"); !errors.Is(err, ErrUnknownParcel) {
+		t.Fatalf("a known id's batch was applied: %v", err)
+	}
+	if n := f.countEvents(EvAnnounced); n != before+1 {
+		t.Fatalf("%d announced events after a known id, want %d", n, before+1)
 	}
 }

@@ -196,6 +196,10 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 	finish := func(i int, res Result) protocol.Reply { return l.replyFrom(base(i), res) }
 	l.stats.executed.Add(uint64(len(cmds)))
 	outs := l.callAtomic(ctx, h, cmds, finish)
+	// One log line per run, not per command: a fleet pushing thousands of
+	// announcements would otherwise write thousands of lines to the device's
+	// flash. Each command's outcome is in its reply and in the command log.
+	statuses := map[protocol.Status]int{}
 	for i, p := range *run {
 		var o Outcome
 		if i < len(outs) {
@@ -215,9 +219,21 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 		case o.Known:
 			l.duplicate(o.Reply, p.ref)
 		default:
-			l.log.Info("command executed", "id", o.Reply.ID, "type", o.Reply.Typ, "status", o.Reply.Status, "reason", o.Reply.Reason)
-			l.sendReply(o.Reply)
+			statuses[o.Reply.Status]++
+			l.log.Debug("command executed", "id", o.Reply.ID, "type", o.Reply.Typ, "status", o.Reply.Status, "reason", o.Reply.Reason)
+			if len(o.Encoded) > 0 {
+				l.publishReply(o.Reply, o.Encoded)
+			} else {
+				l.sendReply(o.Reply)
+			}
 		}
+	}
+	if n := len(*run); n == 1 && len(statuses) == 1 {
+		o := outs[0].Reply
+		l.log.Info("command executed", "id", o.ID, "type", o.Typ, "status", o.Status, "reason", o.Reason)
+	} else if len(statuses) > 0 {
+		l.log.Info("commands executed together", "commands", n, "first", (*run)[0].cmd.Jti, "last", (*run)[n-1].cmd.Jti,
+			"done", statuses[protocol.StatusDone], "refused", statuses[protocol.StatusRefused], "failed", statuses[protocol.StatusFailed])
 	}
 	clear(*run)
 	*run = (*run)[:0]
@@ -358,6 +374,11 @@ func (l *Link) sendReply(r protocol.Reply) {
 		l.log.Error("reply does not encode", "id", r.ID, "err", err)
 		return
 	}
+	l.publishReply(r, payload)
+}
+
+// publishReply publishes the encoded reply r (see sendReply).
+func (l *Link) publishReply(r protocol.Reply, payload []byte) {
 	tok := l.client.Publish(l.replyTopic, 1, false, payload)
 	select {
 	case <-tok.Done():

@@ -97,6 +97,9 @@ type AtomicHandler interface {
 type Outcome struct {
 	// Reply is the final reply: the new one, or for a known id the stored one.
 	Reply protocol.Reply
+	// Encoded, when not empty, is Reply as protocol.EncodeReply encodes it (the
+	// handler encoded it to store it): the link publishes these bytes as they are.
+	Encoded []byte
 	// Known says the id was already recorded: Reply is the stored reply, nothing ran.
 	Known bool
 	// Err is ErrInProgress for an id found in progress after a restart, or why the
