@@ -48,8 +48,14 @@ func (l *Link) busyResponder(ctx context.Context) {
 	}
 }
 
-// maxAtomicRun bounds the commands one HandleAtomic call gets.
-const maxAtomicRun = 64
+// maxAtomicRun bounds the commands one HandleAtomic call gets: enough that a burst
+// of announcements dirties each index page once per commit rather than once per few
+// commands, few enough that the first command of a run is answered within tens of
+// milliseconds.
+const maxAtomicRun = 512
+
+// verifyBatch is how many queued commands are popped and verified together.
+const verifyBatch = 64
 
 // verifiedBatch is a batch of payloads popped together and, unless the link was
 // stopping when they were popped (checks nil), their verification in the same order.
@@ -65,7 +71,7 @@ type verifiedBatch struct {
 func (l *Link) commandVerifier(ctx context.Context, out chan<- verifiedBatch) {
 	defer close(out)
 	for {
-		payloads := l.queue.popN(maxAtomicRun)
+		payloads := l.queue.popN(verifyBatch)
 		if len(payloads) == 0 {
 			select {
 			case <-ctx.Done():
