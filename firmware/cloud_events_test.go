@@ -41,37 +41,39 @@ func TestWireEvent(t *testing.T) {
 			protocol.EvRecalled, `{"parcel":"p-1","compartment":4,"actor":"cloud","command":"cmd-2"}`},
 		{"free-text actor dropped", locker.Event{Type: locker.EvDeposited, Parcel: "p-1", Compartment: 4, Actor: "Jane on site"},
 			protocol.EvDeposited, `{"parcel":"p-1","compartment":4}`},
-		{"unlocked for a pickup", locker.Event{Type: locker.EvUnlocked, Compartment: 4, Parcel: "p-1", Reason: "pickup"},
+		{"unlocked for a pickup", locker.Event{Type: locker.EvUnlocked, Compartment: 4, Parcel: "p-1", Op: locker.OpPickup},
 			protocol.EvUnlocked, `{"compartment":4,"op":"pickup","parcel":"p-1"}`},
-		{"unlock failed", locker.Event{Type: locker.EvUnlockFailed, Compartment: 4, Reason: "driver error"},
+		{"unlock failed", locker.Event{Type: locker.EvUnlockFailed, Compartment: 4, Op: locker.OpPickup, Reason: "driver error"},
 			protocol.EvUnlockFailed, `{"compartment":4}`},
 		{"door opened outside an operation", locker.Event{Type: locker.EvDoorOpened, Compartment: 4},
 			protocol.EvDoorOpened, `{"compartment":4,"op":"none"}`},
-		{"door closed after a remote open", locker.Event{Type: locker.EvDoorClosed, Compartment: 4, Reason: "operator"},
+		{"door closed after a remote open", locker.Event{Type: locker.EvDoorClosed, Compartment: 4, Op: locker.OpOperator},
 			protocol.EvDoorClosed, `{"compartment":4,"op":"operator"}`},
-		{"jammed", locker.Event{Type: locker.EvJammed, Compartment: 4, Parcel: "p-1", Reason: "deposit"},
+		{"jammed", locker.Event{Type: locker.EvJammed, Compartment: 4, Parcel: "p-1", Op: locker.OpDeposit},
 			protocol.EvJammed, `{"compartment":4,"op":"deposit","parcel":"p-1"}`},
 		{"forced", locker.Event{Type: locker.EvForced, Compartment: 4, Reason: "door opened without a command"},
 			protocol.EvForced, `{"compartment":4,"op":"none"}`},
-		{"left open", locker.Event{Type: locker.EvLeftOpen, Compartment: 4, Reason: "open for 1m31s"},
+		{"left open", locker.Event{Type: locker.EvLeftOpen, Compartment: 4, Seconds: 91, Reason: "wording the cloud must not depend on"},
 			protocol.EvLeftOpen, `{"compartment":4,"open_s":91}`},
-		{"code throttle", locker.Event{Type: locker.EvThrottled, Count: 6, Reason: "pickup code entry locked for 1m0s"},
+		{"code throttle", locker.Event{Type: locker.EvThrottled, Count: 6, Source: locker.ThrottleCode, Seconds: 60},
 			protocol.EvThrottled, `{"source":"code","failures":6,"delay_s":60}`},
-		{"courier throttle", locker.Event{Type: locker.EvThrottled, Count: 5, Reason: "courier entry locked for 30s"},
+		{"courier throttle", locker.Event{Type: locker.EvThrottled, Count: 5, Source: locker.ThrottleCourier, Seconds: 30},
 			protocol.EvThrottled, `{"source":"courier","failures":5,"delay_s":30}`},
-		{"reconciled deposit, door never seen", locker.Event{Type: locker.EvReconciled, Compartment: 4, Reason: "deposit after restart (door seen open: false)"},
+		{"reconciled deposit, door never seen", locker.Event{Type: locker.EvReconciled, Compartment: 4, Op: locker.OpDeposit, Outcome: locker.ReconcileUnverified},
 			protocol.EvReconciled, `{"compartment":4,"op":"deposit","outcome":"unverified"}`},
-		{"reconciled pickup, door seen", locker.Event{Type: locker.EvReconciled, Compartment: 4, Reason: "pickup after restart (door seen open: true)"},
+		{"reconciled pickup, door seen", locker.Event{Type: locker.EvReconciled, Compartment: 4, Op: locker.OpPickup, Outcome: locker.ReconcileCompleted},
 			protocol.EvReconciled, `{"compartment":4,"op":"pickup","outcome":"completed"}`},
-		{"reconciled pickup undone", locker.Event{Type: locker.EvReconciled, Compartment: 4, Reason: "pickup after restart (door seen open: false)"},
+		{"reconciled pickup undone", locker.Event{Type: locker.EvReconciled, Compartment: 4, Op: locker.OpPickup, Outcome: locker.ReconcileUndone},
 			protocol.EvReconciled, `{"compartment":4,"op":"pickup","outcome":"undone"}`},
 		{"wrong parcel", locker.Event{Type: locker.EvWrongParcel, Actor: locker.ActorStaff, Count: 2},
 			protocol.EvWrongParcel, `{"actor":"staff","waiting":2}`},
-		{"hardware", locker.Event{Type: locker.EvHardware, Actor: "bus0", Reason: `{"component":"bus0","state":"failed","code":"fault"}`},
+		{"hardware", locker.Event{Type: locker.EvHardware, Actor: "bus0", Report: []byte(`{"component":"bus0","state":"failed","code":"fault"}`)},
 			protocol.EvHardware, `{"component":"bus0","state":"failed","code":"fault"}`},
-		{"health", locker.Event{Type: locker.EvHealth, Reason: `{"uptime_s":5,"storage_free_bytes":7,"outbox":1,"parcels":2}`},
+		{"health", locker.Event{Type: locker.EvHealth, Report: []byte(`{"uptime_s":5,"storage_free_bytes":7,"outbox":1,"parcels":2}`)},
 			protocol.EvHealth, `{"uptime_s":5,"storage_free_bytes":7,"outbox":1,"parcels":2}`},
-		{"broken health report", locker.Event{Type: locker.EvHealth, Reason: `{"uptime_s":-5}`}, "", ""},
+		{"broken health report", locker.Event{Type: locker.EvHealth, Report: []byte(`{"uptime_s":-5}`)}, "", ""},
+		{"health report in the reason is not read", locker.Event{Type: locker.EvHealth, Reason: `{"uptime_s":5,"storage_free_bytes":7,"outbox":1,"parcels":2}`}, "", ""},
+		{"reconciled with an unknown outcome", locker.Event{Type: locker.EvReconciled, Compartment: 4, Op: locker.OpPickup, Outcome: "maybe"}, "", ""},
 		{"parcel event without a valid parcel id", locker.Event{Type: locker.EvDeposited, Parcel: "p 1"}, "", ""},
 		{"announced: the reply said so", locker.Event{Type: locker.EvAnnounced, Count: 3}, "", ""},
 		{"verifier set: the reply said so", locker.Event{Type: locker.EvVerifierSet, Parcel: "p-1"}, "", ""},
@@ -161,19 +163,20 @@ func TestWireVersion(t *testing.T) {
 	}
 }
 
-// FuzzWireEvent feeds the conversion arbitrary station events (the reasons it reads
-// durations, operations and reports from): it never panics, and what it sends decodes
-// as a valid protocol event.
+// FuzzWireEvent feeds the conversion arbitrary station events (operations, outcomes,
+// sources, durations and reports it does not control): it never panics, and what it
+// sends decodes as a valid protocol event.
 func FuzzWireEvent(f *testing.F) {
-	f.Add("left_open", "open for 1m31s", "", 4, 0)
-	f.Add("throttled", "pickup code entry locked for 1h0m0s", "", 0, 6)
-	f.Add("reconciled", "deposit after restart (door seen open: false)", "", 3, 0)
-	f.Add("health", `{"uptime_s":5,"storage_free_bytes":7,"outbox":1,"parcels":2}`, "system", 0, 0)
-	f.Add("hardware", `{"component":"bus0","state":"ok"}`, "bus0", 0, 0)
-	f.Add("cancelled", "cloud; command c-1", "cloud", 0, 0)
-	f.Fuzz(func(t *testing.T, typ, reason, actor string, compartment, count int) {
+	f.Add("left_open", "", "", "", "", int64(91), 4, 0)
+	f.Add("throttled", "", "", "code", "", int64(3600), 0, 6)
+	f.Add("reconciled", "deposit", "unverified", "", "", int64(0), 3, 0)
+	f.Add("health", "", "", "", `{"uptime_s":5,"storage_free_bytes":7,"outbox":1,"parcels":2}`, int64(0), 0, 0)
+	f.Add("hardware", "", "", "", `{"component":"bus0","state":"ok"}`, int64(0), 0, 0)
+	f.Add("door_closed", "operator", "", "", "", int64(0), 2, 0)
+	f.Fuzz(func(t *testing.T, typ, op, outcome, source, report string, seconds int64, compartment, count int) {
 		e := locker.Event{ID: "0123456789abcdef", Seq: 1, Type: locker.EventType(typ), At: time.Unix(1700000000, 0),
-			Parcel: "p-1", Compartment: locker.CompartmentID(compartment), Actor: actor, Reason: reason, Count: count}
+			Parcel: "p-1", Compartment: locker.CompartmentID(compartment), Actor: "system", Count: count,
+			Op: locker.Op(op), Outcome: outcome, Source: source, Seconds: seconds, Report: []byte(report)}
 		ev, ok := wireEvent(e, 9)
 		if !ok {
 			return

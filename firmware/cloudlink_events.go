@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -59,32 +58,32 @@ func wireBody(e locker.Event) (protocol.EventType, protocol.EventBody) {
 		case locker.EvForced:
 			b.Op = protocol.OpNone
 		case locker.EvLeftOpen:
-			b.OpenS = durationAfter(e.Reason, "open for ")
+			b.OpenS = e.Seconds
 		case locker.EvUnlockFailed:
 		default:
-			b.Op = doorOp(e.Reason)
+			b.Op = doorOp(e.Op)
 		}
 		return protocol.EventType(e.Type), b
 	case locker.EvThrottled:
-		b := &protocol.ThrottledEvent{Source: protocol.ThrottleCode, Failures: e.Count,
-			DelayS: durationAfter(e.Reason, "locked for ")}
-		if strings.HasPrefix(e.Reason, "courier") {
+		b := &protocol.ThrottledEvent{Source: protocol.ThrottleCode, Failures: e.Count, DelayS: e.Seconds}
+		if e.Source == locker.ThrottleCourier {
 			b.Source = protocol.ThrottleCourier
 		}
 		return protocol.EvThrottled, b
 	case locker.EvReconciled:
-		return protocol.EvReconciled, reconciled(e)
+		return protocol.EvReconciled, &protocol.ReconciledEvent{Compartment: uint16(e.Compartment), Op: doorOp(e.Op),
+			Outcome: protocol.Outcome(e.Outcome)}
 	case locker.EvWrongParcel:
 		return protocol.EvWrongParcel, &protocol.WrongParcelEvent{Actor: optionalID(e.Actor), Waiting: e.Count}
 	case locker.EvHardware:
 		var b protocol.HardwareEvent
-		if json.Unmarshal([]byte(e.Reason), &b) != nil {
+		if json.Unmarshal(e.Report, &b) != nil {
 			return "", nil
 		}
 		return protocol.EvHardware, &b
 	case locker.EvHealth:
 		var b protocol.HealthEvent
-		if json.Unmarshal([]byte(e.Reason), &b) != nil {
+		if json.Unmarshal(e.Report, &b) != nil {
 			return "", nil
 		}
 		return protocol.EvHealth, &b
@@ -92,47 +91,12 @@ func wireBody(e locker.Event) (protocol.EventType, protocol.EventBody) {
 	return "", nil
 }
 
-// doorOp reads the operation a door event names in its reason ("" is none).
-func doorOp(reason string) protocol.DoorOp {
-	reason, _, _ = strings.Cut(reason, ";")
-	if reason == "" {
+// doorOp names a station operation in the protocol's words (OpNone for none).
+func doorOp(op locker.Op) protocol.DoorOp {
+	if op == locker.OpNone {
 		return protocol.OpNone
 	}
-	if op := protocol.DoorOp(reason); op.Valid() {
-		return op
-	}
-	return ""
-}
-
-// reconciled reads the station's "<op> after restart (door seen open: <bool>)" into an
-// outcome, by the rules of locker.Station.Reconcile.
-func reconciled(e locker.Event) protocol.EventBody {
-	op, rest, _ := strings.Cut(e.Reason, " after restart")
-	b := &protocol.ReconciledEvent{Compartment: uint16(e.Compartment), Op: doorOp(op)}
-	switch {
-	case strings.Contains(rest, "seen open: true"):
-		b.Outcome = protocol.OutcomeCompleted
-	case b.Op == protocol.OpDeposit:
-		b.Outcome = protocol.OutcomeUnverified
-	default:
-		b.Outcome = protocol.OutcomeUndone
-	}
-	return b
-}
-
-// durationAfter parses the Go duration that follows marker in s, in whole seconds
-// (0 when there is none).
-func durationAfter(s, marker string) int64 {
-	_, rest, ok := strings.Cut(s, marker)
-	if !ok {
-		return 0
-	}
-	rest, _, _ = strings.Cut(rest, " ")
-	d, err := time.ParseDuration(strings.TrimRight(rest, ";,)"))
-	if err != nil || d < 0 {
-		return 0
-	}
-	return int64(d / time.Second)
+	return protocol.DoorOp(op)
 }
 
 // optionalID drops what is not a protocol id (a free-text actor from the local control

@@ -91,7 +91,7 @@ func (r *healthReporter) record(typ locker.EventType, actor string, body protoco
 	}
 	raw, err := json.Marshal(body)
 	if err == nil {
-		err = r.st.Record(typ, actor, string(raw))
+		err = r.st.Record(typ, actor, raw)
 	}
 	if err != nil {
 		r.log.Warn("report not recorded", "type", string(typ), "err", err)

@@ -61,7 +61,7 @@ func (s *Station) Login(ctx context.Context, badge, pin string) (string, error) 
 		return "", fmt.Errorf("locker: courier lookup: %w", err)
 	}
 	if !found {
-		return "", s.failThrottle(&s.courThr, s.policy.CourierThrottle, metaCourierThrottle, "courier", ErrBadCredentials)
+		return "", s.failThrottle(&s.courThr, s.policy.CourierThrottle, metaCourierThrottle, ThrottleCourier, ErrBadCredentials)
 	}
 	if err := s.resetThrottle(&s.courThr, metaCourierThrottle); err != nil {
 		return "", err

@@ -37,6 +37,9 @@ func TestDoorLeftOpenAlarmOncePerOpening(t *testing.T) {
 	if f.countEvents(EvLeftOpen) != 1 {
 		t.Fatalf("left-open alarms: %d", f.countEvents(EvLeftOpen))
 	}
+	if e := f.lastEvent(EvLeftOpen); e.Op != OpDeposit || e.Seconds < int64(limit/time.Second) {
+		t.Fatalf("left-open event %+v: want op deposit, open for at least %v", e, limit)
+	}
 	f.door(slot.Compartment, false)
 	if p := f.parcel("p-1"); p.State != StateDeposited {
 		t.Fatal(p.State)

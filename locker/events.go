@@ -1,6 +1,7 @@
 package locker
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/lockerd/lockerd/locker/privacy"
@@ -61,7 +62,29 @@ type Event struct {
 	Reason      string          `json:"reason,omitempty"`
 	Waybill     *privacy.Digest `json:"waybill,omitempty"`
 	Count       int             `json:"count,omitempty"`
+
+	// Structured facts some types carry, for machines (the cloud link); Reason is for
+	// people and its wording may change.
+	Op      Op              `json:"op,omitempty"`      // the door's operation: door events, reserved, reconciled
+	Seconds int64           `json:"seconds,omitempty"` // left_open: how long the door was open; throttled: how long entry is locked
+	Source  string          `json:"source,omitempty"`  // throttled: ThrottleCode or ThrottleCourier
+	Outcome string          `json:"outcome,omitempty"` // reconciled: ReconcileCompleted, ReconcileUnverified or ReconcileUndone
+	Report  json.RawMessage `json:"report,omitempty"`  // hardware, health: the reporter's JSON (see Record)
 }
+
+// What a throttled event's Source names: the entry that is locked.
+const (
+	ThrottleCode    = "code"    // pickup codes on the keypad or scanner
+	ThrottleCourier = "courier" // courier badge and PIN logins
+)
+
+// What a reconciled event's Outcome says became of the operation found at start-up
+// (ADR 0004).
+const (
+	ReconcileCompleted  = "completed"  // the door was seen open: the operation is finished
+	ReconcileUnverified = "unverified" // a deposit whose door was never seen: an operator must resolve it
+	ReconcileUndone     = "undone"     // the door was never seen: nothing moved, the operation is undone
+)
 
 // Actors that are not a courier or operator id.
 const (

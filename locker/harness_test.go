@@ -210,6 +210,18 @@ func (f *fixture) eventTypes() []EventType {
 	return out
 }
 
+// lastEvent returns the last event of type typ (failing the test when there is none).
+func (f *fixture) lastEvent(typ EventType) Event {
+	f.t.Helper()
+	for i := len(f.events) - 1; i >= 0; i-- {
+		if f.events[i].Type == typ {
+			return f.events[i]
+		}
+	}
+	f.t.Fatalf("no %s event in %v", typ, f.eventTypes())
+	return Event{}
+}
+
 func (f *fixture) countEvents(t EventType) int {
 	n := 0
 	for _, e := range f.events {

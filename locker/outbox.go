@@ -320,11 +320,11 @@ const maxReport = 4096
 var ErrReport = errors.New("locker: not a recordable report")
 
 // Record commits a fact reported from outside the station (EvHardware, EvHealth) to the
-// audit log and the outbox, like every event. report is the reporter's own encoding of
-// the fact (the firmware uses JSON); it holds no personal data and goes into the
-// event's Reason. actor names the component it is about.
-func (s *Station) Record(typ EventType, actor, report string) error {
-	if (typ != EvHardware && typ != EvHealth) || len(report) > maxReport || len(actor) > 64 {
+// audit log and the outbox, like every event. report is the reporter's JSON encoding of
+// the fact; it holds no personal data and becomes the event's Report. actor names the
+// component it is about.
+func (s *Station) Record(typ EventType, actor string, report []byte) error {
+	if (typ != EvHardware && typ != EvHealth) || len(report) > maxReport || len(actor) > 64 || !json.Valid(report) {
 		return fmt.Errorf("%w: %s", ErrReport, typ)
 	}
 	s.mu.Lock()
@@ -333,6 +333,6 @@ func (s *Station) Record(typ EventType, actor, report string) error {
 		return ErrClosed
 	}
 	return s.update(func(t *txn) error {
-		return t.emit(Event{Type: typ, Actor: actor, Reason: report})
+		return t.emit(Event{Type: typ, Actor: actor, Report: bytes.Clone(report)})
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/waybill"
@@ -35,7 +36,7 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 	}
 	digits, err := privacy.NormaliseCode(code)
 	if err != nil {
-		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, metaCodeThrottle, "pickup code", ErrCodeFormat)
+		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, metaCodeThrottle, ThrottleCode, ErrCodeFormat)
 		s.mu.Unlock()
 		return Pickup{}, err
 	}
@@ -89,7 +90,7 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 	})
 	switch {
 	case errors.Is(err, errWrong):
-		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, metaCodeThrottle, "pickup code", ErrWrongCode)
+		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, metaCodeThrottle, ThrottleCode, ErrWrongCode)
 		s.mu.Unlock()
 		return Pickup{}, err
 	case err != nil:
@@ -121,7 +122,7 @@ func removeSlot(slots []Slot, id CompartmentID) []Slot {
 
 // failThrottle counts one failure durably, raises the throttled alarm when a lock-out
 // starts, and returns the error to give the person at the keypad.
-func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key []byte, what string, cause error) error {
+func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key []byte, source string, cause error) error {
 	next := *th
 	d := next.fail(p, s.clock.Now())
 	err := s.update(func(t *txn) error {
@@ -129,8 +130,8 @@ func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key []byte, what 
 			return err
 		}
 		if d > 0 {
-			return t.emit(Event{Type: EvThrottled, Count: next.Failures,
-				Reason: fmt.Sprintf("%s entry locked for %v", what, d)})
+			return t.emit(Event{Type: EvThrottled, Count: next.Failures, Source: source,
+				Seconds: int64(d.Round(time.Second) / time.Second), Reason: fmt.Sprintf("%s entry locked for %v", source, d)})
 		}
 		return nil
 	})
@@ -139,7 +140,7 @@ func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key []byte, what 
 	}
 	*th = next
 	if d > 0 {
-		s.log.Warn("entry throttled", "what", what, "failures", next.Failures, "locked_for", d)
+		s.log.Warn("entry throttled", "source", source, "failures", next.Failures, "locked_for", d)
 		return &ThrottledError{RetryAfter: d}
 	}
 	return cause

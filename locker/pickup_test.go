@@ -70,6 +70,9 @@ func TestWrongCodesAndThrottle(t *testing.T) {
 	if f.countEvents(EvThrottled) != 1 {
 		t.Fatalf("throttle alarm not raised: %v", f.eventTypes())
 	}
+	if e := f.lastEvent(EvThrottled); e.Source != ThrottleCode || e.Seconds != int64(pol.BaseDelay/time.Second) || e.Count != pol.MaxFailures {
+		t.Fatalf("throttled event %+v", e)
+	}
 	// While locked, even the right code is refused, and nothing is evaluated.
 	_, err = f.st.EnterCode(ctx, "48213377")
 	wantErr(t, err, ErrThrottled)

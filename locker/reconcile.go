@@ -43,6 +43,7 @@ func (s *Station) Reconcile(ctx context.Context) error {
 			if open != tc.DoorOpen {
 				tc.DoorOpen, tc.DoorSince, tc.LeftOpenSet = open, t.now, false
 			}
+			var outcome string
 			switch {
 			case wasOp == OpNone:
 				continue
@@ -54,18 +55,19 @@ func (s *Station) Reconcile(ctx context.Context) error {
 				if err := t.completeOp(tc); err != nil {
 					return err
 				}
-				outcomes["completed"]++
+				outcome = ReconcileCompleted
 			case wasOp == OpDeposit:
 				tc.clearOp()
 				tc.Fault = FaultUnverified
-				outcomes["unverified"]++
+				outcome = ReconcileUnverified
 			default:
 				if err := t.abortOp(tc, "restart: door never seen open"); err != nil {
 					return err
 				}
-				outcomes["undone"]++
+				outcome = ReconcileUndone
 			}
-			if err := t.emit(Event{Type: EvReconciled, Compartment: id, Generation: tc.Generation,
+			outcomes[outcome]++
+			if err := t.emit(Event{Type: EvReconciled, Compartment: id, Generation: tc.Generation, Op: wasOp, Outcome: outcome,
 				Reason: fmt.Sprintf("%s after restart (door seen open: %v)", wasOp, seen)}); err != nil {
 				return err
 			}
@@ -75,8 +77,8 @@ func (s *Station) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("locker: reconcile: %w", err)
 	}
-	s.log.Info("reconciled with door sensors", "completed", outcomes["completed"],
-		"undone", outcomes["undone"], "continued", outcomes["continued"], "unverified", outcomes["unverified"])
+	s.log.Info("reconciled with door sensors", "completed", outcomes[ReconcileCompleted],
+		"undone", outcomes[ReconcileUndone], "continued", outcomes["continued"], "unverified", outcomes[ReconcileUnverified])
 	return nil
 }
 

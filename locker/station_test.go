@@ -75,10 +75,11 @@ func TestRestartReconcilesWithDoors(t *testing.T) {
 		wantState ParcelState
 		wantComp  bool // parcel still placed in the compartment
 		wantOp    Op
+		outcome   string // of the reconciled event; "": none (the operation goes on)
 	}{
-		{"opened and closed while down", true, false, StateDeposited, true, OpNone},
-		{"never seen open", false, false, StateAnnounced, true, OpNone},
-		{"still open", false, true, StateAnnounced, true, OpDeposit},
+		{"opened and closed while down", true, false, StateDeposited, true, OpNone, ReconcileCompleted},
+		{"never seen open", false, false, StateAnnounced, true, OpNone, ReconcileUnverified},
+		{"still open", false, true, StateAnnounced, true, OpDeposit, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,6 +100,13 @@ func TestRestartReconcilesWithDoors(t *testing.T) {
 			c := f.comp(slot.Compartment)
 			if p.State != tc.wantState || (p.Compartment != 0) != tc.wantComp || c.Op != tc.wantOp {
 				t.Fatalf("parcel %s in %d, compartment op %q", p.State, p.Compartment, c.Op)
+			}
+			if tc.outcome == "" {
+				if n := f.countEvents(EvReconciled); n != 0 {
+					t.Fatalf("%d reconciled events for an operation that goes on", n)
+				}
+			} else if e := f.lastEvent(EvReconciled); e.Op != OpDeposit || e.Outcome != tc.outcome || e.Compartment != slot.Compartment {
+				t.Fatalf("reconciled event %+v, want deposit %s", e, tc.outcome)
 			}
 			if !tc.seenOpen && !tc.openNow {
 				if c.Fault != FaultUnverified {
