@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,22 +119,26 @@ func plainUsers(o cloudWorldOptions) []mqtttest.User {
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // runInProcess runs lockerd in this process until the test ends.
-func (w *cloudWorld) runInProcess(t testing.TB) {
+func (w *cloudWorld) runInProcess(t testing.TB) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan struct{}), make(chan error, 1)
 	go func() { done <- w.station.Run(ctx, quietLog(), nil, func() { close(ready) }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("lockerd: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("lockerd: %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Error("lockerd did not stop within 20s")
 			}
-		case <-time.After(20 * time.Second):
-			t.Error("lockerd did not stop within 20s")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case <-ready:
 	case err := <-done:
@@ -141,6 +146,7 @@ func (w *cloudWorld) runInProcess(t testing.TB) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("lockerd not ready after 15s")
 	}
+	return stop
 }
 
 // online waits for the locker's birth message with a boot id other than notBoot.

@@ -20,7 +20,7 @@ func TestCloudCommands(t *testing.T) {
 	w := newCloudWorld(t, cloudWorldOptions{lockerID: "CMD-01", mqtt: func(m *config.MQTT) {
 		m.RemoteOpen = config.RateLimit{Max: 2, Per: time.Hour}
 	}})
-	w.runInProcess(t)
+	stop := w.runInProcess(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	boot := w.online(ctx, t, "").Boot
@@ -153,6 +153,15 @@ func TestCloudCommands(t *testing.T) {
 	}
 	if st := w.client.EventStats(); st.Gaps != 0 || st.Invalid != 0 {
 		t.Fatalf("event stats %+v", st)
+	}
+
+	// A restart does not reset the remote-open rate limit: the audit log has the two
+	// openings of the last hour.
+	stop()
+	w.runInProcess(t)
+	w.online(ctx, t, boot)
+	if r, err := w.client.Do(ctx, w.station.ID, open); r == nil || r.Status != protocol.StatusRefused || r.Reason != protocol.ReasonRateLimited {
+		t.Fatalf("open after a restart: %+v %v, want refused rate_limited", r, err)
 	}
 }
 

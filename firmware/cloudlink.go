@@ -58,9 +58,15 @@ func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity
 	boot := newBootID()
 	c := &cloudLink{boot: boot, log: log, started: started}
 	c.outbox = newWireOutbox(st, log)
+	limit := newRateLimiter(m.Limit().Max, m.Limit().Per)
+	// The remote openings of the last period count after a restart too: the audit log
+	// has them.
+	if limit.times, err = st.RemoteOpensSince(started.Add(-m.Limit().Per)); err != nil {
+		return nil, fmt.Errorf("firmware: remote-open rate limit: %w", err)
+	}
 	handler := &commandHandler{
 		st: st, drivers: hw.Health, boot: boot, version: wireVersion(Version), identity: identity, outbox: c.outbox.pending, started: started,
-		limit: newRateLimiter(m.Limit().Max, m.Limit().Per), now: time.Now, log: log,
+		limit: limit, now: time.Now, log: log,
 	}
 	c.health = &healthReporter{st: st, drivers: hw.Health, every: m.Health(), stateDir: cfg.StateDir, outbox: c.outbox.pending,
 		started: started, log: log}

@@ -200,7 +200,8 @@ func outcome(err error) link.Result {
 }
 
 // rateLimiter allows at most max events in any window of length per. It lives in
-// memory: a restart forgets it, which only a signed command stream could exploit.
+// memory; the cloud link seeds it at start with the remote openings the audit log holds
+// for the last window, so a restart does not reset it.
 type rateLimiter struct {
 	mu    sync.Mutex
 	max   int

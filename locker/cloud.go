@@ -219,7 +219,7 @@ func (s *Station) OpenCompartment(ctx context.Context, id CompartmentID, operato
 		c.Op, c.OpSince, c.OpActor = OpOperator, t.now, operator
 		slot = slotOf(c, nil)
 		return t.emit(Event{Type: EvReserved, Compartment: id, Generation: c.Generation, Actor: operator,
-			Reason: "operator: " + reason})
+			Op: OpOperator, Reason: "operator: " + reason})
 	})
 	s.mu.Unlock()
 	if err != nil {

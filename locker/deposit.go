@@ -184,7 +184,7 @@ func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size
 		c.Parcels = append(c.Parcels, np.ID)
 		np.Compartment, np.Generation, np.Courier = c.ID, c.Generation, se.courier.ID
 		ev := Event{Type: EvReserved, Parcel: np.ID, Compartment: c.ID, Generation: c.Generation,
-			Actor: se.courier.ID, Reason: "deposit"}
+			Actor: se.courier.ID, Op: OpDeposit, Reason: "deposit"}
 		if !np.Announced {
 			ev.Waybill = &d // the cloud matches unannounced parcels by this digest
 		}
@@ -269,7 +269,7 @@ func (s *Station) Cancel(ctx context.Context, sid string) error {
 			c.Op, c.OpParcel, c.OpSince, c.OpActor, c.OpDoorSeen = OpCancel, slot.Parcel, t.now, se.courier.ID, false
 			needPulse = true
 			return t.emit(Event{Type: EvReserved, Parcel: slot.Parcel, Compartment: c.ID,
-				Generation: c.Generation, Actor: se.courier.ID, Reason: "cancel"})
+				Generation: c.Generation, Actor: se.courier.ID, Op: OpCancel, Reason: "cancel"})
 		}
 		return ErrBusy
 	})

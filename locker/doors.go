@@ -251,7 +251,7 @@ func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
 		}
 		next, nextSession = slotOf(a, &np), se
 		return t.emit(Event{Type: EvReserved, Parcel: pid, Compartment: a.ID, Generation: a.Generation,
-			Actor: actor, Reason: "deposit (re-offered after a jam)"})
+			Actor: actor, Op: OpDeposit, Reason: "deposit (re-offered after a jam)"})
 	})
 	if err == nil && nextSession != nil {
 		nextSession.offers = append(nextSession.offers, next)

@@ -218,7 +218,7 @@ func (s *Station) Retrieve(ctx context.Context, sid string) ([]Slot, error) {
 				sl := slotOf(tc, p)
 				slots, pulses = append(slots, sl), append(pulses, sl)
 				if err := t.emit(Event{Type: EvReserved, Parcel: pid, Compartment: id, Generation: tc.Generation,
-					Actor: se.courier.ID, Reason: "retrieve"}); err != nil {
+					Actor: se.courier.ID, Op: OpRetrieve, Reason: "retrieve"}); err != nil {
 					return err
 				}
 			}

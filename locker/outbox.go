@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -92,6 +93,34 @@ func (s *Station) AuditRange(from, to uint64, max int) ([]Event, error) {
 		})
 		return ferr
 	})
+	return out, err
+}
+
+// RemoteOpensSince returns when each remote opening (OpenCompartment) since since was
+// reserved, oldest first, read from the audit log, so that a rate limit on remote
+// openings survives a restart. The log is read from its newest entry back to the first
+// one older than since (entries are in commit order; a clock stepped back can end the
+// scan early, which only lets the limit forget those openings).
+func (s *Station) RemoteOpensSince(since time.Time) ([]time.Time, error) {
+	var out []time.Time
+	err := s.view(func(tx *boltTx) error {
+		var ferr error
+		audit.Backward(tx.Bucket(bucketAudit), func(_ uint64, payload []byte) bool {
+			var e Event
+			if ferr = json.Unmarshal(payload, &e); ferr != nil {
+				return false
+			}
+			if e.At.Before(since) {
+				return false
+			}
+			if e.Type == EvReserved && e.Op == OpOperator {
+				out = append(out, e.At)
+			}
+			return true
+		})
+		return ferr
+	})
+	slices.Reverse(out)
 	return out, err
 }
 

@@ -73,7 +73,7 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 			default:
 				c.Op, c.OpParcel, c.OpSince, c.OpActor = OpPickup, p.ID, t.now, ActorRecipient
 				if err := t.emit(Event{Type: EvReserved, Parcel: p.ID, Compartment: c.ID,
-					Generation: c.Generation, Actor: ActorRecipient, Reason: "pickup"}); err != nil {
+					Generation: c.Generation, Actor: ActorRecipient, Op: OpPickup, Reason: "pickup"}); err != nil {
 					return err
 				}
 				res.Slots = append(res.Slots, slot)

@@ -353,3 +353,47 @@ func TestDisabledCompartmentStillGivesBack(t *testing.T) {
 		t.Fatalf("still disabled for new parcels: %+v", cc)
 	}
 }
+
+// TestRemoteOpensSince: the remote openings of a period are read back from the audit
+// log, oldest first, after a restart too; other reservations (a pickup) do not count.
+func TestRemoteOpensSince(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	c := f.deposit(sid, "RB123456785GB")
+	var opened []time.Time
+	for range 3 {
+		if err := f.st.OpenCompartment(ctx, c, "op-7", "service visit"); err != nil {
+			t.Fatal(err)
+		}
+		opened = append(opened, f.clock.Now())
+		f.openClose(c)
+		f.clock.Advance(20 * time.Minute)
+	}
+	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil { // a pickup: not a remote opening
+		t.Fatal(err)
+	}
+	f.openClose(c)
+	f.restart()
+	for _, tc := range []struct {
+		since time.Time
+		want  []time.Time
+	}{
+		{opened[0].Add(-time.Second), opened},
+		{opened[1].Add(-time.Second), opened[1:]},
+		{f.clock.Now(), nil},
+	} {
+		got, err := f.st.RemoteOpensSince(tc.since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(tc.want) {
+			t.Fatalf("since %v: %v, want %v", tc.since, got, tc.want)
+		}
+		for i := range got {
+			if !got[i].Equal(tc.want[i]) {
+				t.Fatalf("since %v: %v, want %v", tc.since, got, tc.want)
+			}
+		}
+	}
+}

@@ -103,6 +103,20 @@ func Verify(b *bolt.Bucket, key []byte) (Head, int, error) {
 	return h, n, err
 }
 
+// Backward calls fn with the payload of each entry from the newest to the oldest, until
+// fn returns false.
+func Backward(b *bolt.Bucket, fn func(seq uint64, payload []byte) bool) {
+	c := b.Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		if len(k) != 8 || len(v) < MACSize {
+			continue
+		}
+		if !fn(binary.BigEndian.Uint64(k), v[MACSize:]) {
+			return
+		}
+	}
+}
+
 // Range calls fn with the payload of each entry from seq from to seq to inclusive,
 // in order, until fn returns an error or false.
 func Range(b *bolt.Bucket, from, to uint64, fn func(seq uint64, payload []byte) bool) {
