@@ -2,11 +2,16 @@ package sim
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 
@@ -242,4 +247,25 @@ func (c *Cloud) AnnounceOver(ctx context.Context, cl *cloud.Client, lockerID str
 		}
 	}
 	return nil
+}
+
+// WriteKeyFiles writes the fleet's private keys into dir as PKCS#8 PEM files, as
+// `openssl genpkey` writes them, so that lockerctl can act as this fleet: fleet.pem
+// (Ed25519, signs commands) and fleet-x25519.pem (X25519, keys the digests), 0600.
+func (c *Cloud) WriteKeyFiles(dir string) (signing, x25519 string, err error) {
+	x, err := ecdh.X25519().NewPrivateKey(c.private[:])
+	if err != nil {
+		return "", "", fmt.Errorf("sim: fleet key: %w", err)
+	}
+	signing, x25519 = filepath.Join(dir, "fleet.pem"), filepath.Join(dir, "fleet-x25519.pem")
+	for path, key := range map[string]any{signing: c.Signing, x25519: x} {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return "", "", fmt.Errorf("sim: fleet key: %w", err)
+		}
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return "", "", fmt.Errorf("sim: %w", err)
+		}
+	}
+	return signing, x25519, nil
 }

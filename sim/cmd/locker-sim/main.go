@@ -104,7 +104,22 @@ func run() error {
 		return err
 	}
 	if *serve {
-		fmt.Printf("serving; control socket %s (Ctrl-C to stop)\n", st.Config.Control.Socket)
+		id, err := st.Client().Identity(ctx)
+		if err != nil {
+			cancel()
+			<-done
+			return err
+		}
+		ctl, err := sim.WriteLockerctlConfig(*dir, cloud, link.Broker.URL(), link.Broker.CloudPassword(), map[string]string{id.LockerID: id.Public})
+		if err != nil {
+			cancel()
+			<-done
+			return err
+		}
+		fmt.Printf("serving; control socket %s (Ctrl-C to stop)\n"+
+			"operator CLI, as the simulated fleet: go run ./mqtt/cmd/lockerctl -config %s status SIM-0001\n"+
+			"  (also: inventory, events, open SIM-0001 3 -operator you, audit SIM-0001 -from 1; see go doc ./mqtt/cmd/lockerctl)\n",
+			st.Config.Control.Socket, ctl)
 		<-ctx.Done()
 	}
 	cancel()

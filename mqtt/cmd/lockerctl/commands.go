@@ -1,0 +1,498 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// env is what a subcommand works with.
+type env struct {
+	ctx    context.Context
+	cfg    *config
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	client *cloud.Client // connected on first use
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lockerctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/lockerctl/lockerctl.yaml", "configuration `file`")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("%w: lockerctl [-config FILE] COMMAND ... (see `go doc ./mqtt/cmd/lockerctl`)", errUsage)
+	}
+	name, rest := fs.Arg(0), fs.Args()[1:]
+	if name == "keygen" {
+		if len(rest) != 1 {
+			return fmt.Errorf("%w: keygen DIR", errUsage)
+		}
+		fleet, err := keygen(rest[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "# wrote %s/fleet.pem and %s/fleet-x25519.pem; every locker's lockerd.yaml gets:\n%s", rest[0], rest[0], fleet)
+		return nil
+	}
+	sub, ok := subcommands[name]
+	if !ok {
+		return fmt.Errorf("%w: unknown command %q", errUsage, name)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	e := &env{ctx: ctx, cfg: cfg, stdin: stdin, stdout: stdout, stderr: stderr}
+	defer func() {
+		if e.client != nil {
+			e.client.Close()
+		}
+	}()
+	return sub(e, rest)
+}
+
+// subcommand runs one lockerctl command with its arguments.
+type subcommand func(e *env, args []string) error
+
+var subcommands = map[string]subcommand{
+	"ping":      simple(func() protocol.Body { return &protocol.PingBody{} }),
+	"status":    simple(func() protocol.Body { return &protocol.StatusBody{} }),
+	"inventory": simple(func() protocol.Body { return &protocol.InventoryBody{} }),
+	"audit":     audit,
+	"open":      open,
+	"disable": compartmentOp(func(n uint16, op string) protocol.Body {
+		return &protocol.DisableCompartmentBody{Compartment: n, Operator: op}
+	}),
+	"enable": compartmentOp(func(n uint16, op string) protocol.Body {
+		return &protocol.EnableCompartmentBody{Compartment: n, Operator: op}
+	}),
+	"cancel":         parcelOp(func(p string) protocol.Body { return &protocol.CancelBody{Parcel: p} }),
+	"recall":         parcelOp(func(p string) protocol.Body { return &protocol.RecallBody{Parcel: p} }),
+	"courier-revoke": parcelOp(func(c string) protocol.Body { return &protocol.CourierRevokeBody{Courier: c} }),
+	"announce":       announce,
+	"set-code":       setCode,
+	"courier-upsert": courierUpsert,
+	"send":           send,
+	"events":         events,
+	"presence":       presence,
+}
+
+// connect dials the broker once.
+func (e *env) connect() (*cloud.Client, error) {
+	if e.client != nil {
+		return e.client, nil
+	}
+	cc, err := e.cfg.cloudConfig()
+	if err != nil {
+		return nil, err
+	}
+	cc.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithTimeout(e.ctx, 15*time.Second)
+	defer cancel()
+	c, err := cloud.Dial(ctx, cc)
+	if err != nil {
+		return nil, err
+	}
+	e.client = c
+	return c, nil
+}
+
+// do sends body to locker, prints the final reply as one JSON line and returns an
+// error unless it says done.
+func (e *env) do(locker string, body protocol.Body) error {
+	if err := body.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Timeout)
+	defer cancel()
+	r, err := c.Do(ctx, locker, body)
+	if r != nil {
+		if perr := printJSON(e.stdout, r); perr != nil {
+			return perr
+		}
+	}
+	var re *cloud.ReplyError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%s: %s %s (%s)", body.Type(), r.Status, r.Reason, r.Detail)
+	}
+	return err
+}
+
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// parseArgs parses flags that may come before or after the positional arguments
+// and checks their number.
+func parseArgs(fs *flag.FlagSet, args []string, want int, usage string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, fmt.Errorf("%w: %v; %s", errUsage, err, usage)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if want >= 0 && len(pos) != want {
+		return nil, fmt.Errorf("%w: %s", errUsage, usage)
+	}
+	return pos, nil
+}
+
+func simple(body func() protocol.Body) subcommand {
+	return func(e *env, args []string) error {
+		pos, err := parseArgs(flag.NewFlagSet("", flag.ContinueOnError), args, 1, "COMMAND LOCKER")
+		if err != nil {
+			return err
+		}
+		return e.do(pos[0], body())
+	}
+}
+
+func audit(e *env, args []string) error {
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	from := fs.Uint64("from", 1, "first sequence number")
+	to := fs.Uint64("to", 0, "last sequence number (0: the newest)")
+	limit := fs.Int("limit", 0, "at most this many entries (0: the locker's maximum)")
+	pos, err := parseArgs(fs, args, 1, "audit LOCKER [-from N] [-to N] [-limit N]")
+	if err != nil {
+		return err
+	}
+	return e.do(pos[0], &protocol.AuditRangeBody{From: *from, To: *to, Limit: *limit})
+}
+
+func compartmentNumber(s string) (uint16, error) {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("%w: compartment %q: want 1..65535", errUsage, s)
+	}
+	return uint16(n), nil
+}
+
+func open(e *env, args []string) error {
+	fs := flag.NewFlagSet("open", flag.ContinueOnError)
+	operator := fs.String("operator", "", "your operator id (audited on the locker)")
+	reason := fs.String("reason", string(protocol.OpenSupport), "support, maintenance, inspection, retrieval or other")
+	const usage = "open LOCKER COMPARTMENT -operator ID [-reason R]"
+	pos, err := parseArgs(fs, args, 2, usage)
+	if err != nil {
+		return err
+	}
+	n, err := compartmentNumber(pos[1])
+	if err != nil {
+		return err
+	}
+	r, err := protocol.ParseOpenReason(*reason)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return e.do(pos[0], &protocol.OpenCompartmentBody{Compartment: n, Reason: r, Operator: *operator})
+}
+
+func compartmentOp(body func(n uint16, operator string) protocol.Body) subcommand {
+	return func(e *env, args []string) error {
+		fs := flag.NewFlagSet("", flag.ContinueOnError)
+		operator := fs.String("operator", "", "your operator id (audited on the locker)")
+		pos, err := parseArgs(fs, args, 2, "disable|enable LOCKER COMPARTMENT -operator ID")
+		if err != nil {
+			return err
+		}
+		n, err := compartmentNumber(pos[1])
+		if err != nil {
+			return err
+		}
+		return e.do(pos[0], body(n, *operator))
+	}
+}
+
+func parcelOp(body func(id string) protocol.Body) subcommand {
+	return func(e *env, args []string) error {
+		pos, err := parseArgs(flag.NewFlagSet("", flag.ContinueOnError), args, 2, "COMMAND LOCKER ID")
+		if err != nil {
+			return err
+		}
+		return e.do(pos[0], body(pos[1]))
+	}
+}
+
+// announce reads parcels from a CSV file (header parcel,tracking,code,size and an
+// optional expires in RFC 3339) and announces them in batches. A bad row stops
+// everything before anything is sent, naming the row but not its contents.
+func announce(e *env, args []string) error {
+	fs := flag.NewFlagSet("announce", flag.ContinueOnError)
+	batch := fs.Int("batch", protocol.MaxAnnounceBatch, "parcels per command")
+	pos, err := parseArgs(fs, args, 2, "announce LOCKER FILE.csv|- [-batch N]")
+	if err != nil {
+		return err
+	}
+	if *batch < 1 || *batch > protocol.MaxAnnounceBatch {
+		return fmt.Errorf("%w: -batch must be 1..%d", errUsage, protocol.MaxAnnounceBatch)
+	}
+	locker := pos[0]
+	keys, err := e.cfg.keys(locker)
+	if err != nil {
+		return err
+	}
+	in := e.stdin
+	if pos[1] != "-" {
+		f, err := os.Open(pos[1])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	parcels, err := readParcels(in, keys)
+	if err != nil {
+		return err
+	}
+	var failed int
+	for chunk := range slices.Chunk(parcels, *batch) {
+		if err := e.do(locker, &protocol.AnnounceBody{Parcels: chunk}); err != nil {
+			fmt.Fprintln(e.stderr, "lockerctl:", err)
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("announce: %d of %d commands not done (see their replies)", failed, (len(parcels)+*batch-1) / *batch)
+	}
+	return nil
+}
+
+func readParcels(in io.Reader, keys *cloud.Keys) ([]protocol.AnnouncedParcel, error) {
+	r := csv.NewReader(in)
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%w: announce: header: %v", errUsage, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.TrimSpace(strings.ToLower(h))] = i
+	}
+	for _, need := range []string{"parcel", "tracking", "size"} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("%w: announce: the header needs parcel, tracking and size (and optionally code, expires)", errUsage)
+		}
+	}
+	field := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	var out []protocol.AnnouncedParcel
+	for row := 2; ; row++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: announce: row %d: malformed CSV", errUsage, row)
+		}
+		// Errors name the row, never quote it: a shifted column can put a code where the
+		// size belongs.
+		size, err := protocol.ParseSize(field(rec, "size"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: announce: row %d: size must be S, M, L or XL", errUsage, row)
+		}
+		var expires time.Time
+		if s := field(rec, "expires"); s != "" {
+			if expires, err = time.Parse(time.RFC3339, s); err != nil {
+				return nil, fmt.Errorf("%w: announce: row %d: expires is not RFC 3339", errUsage, row)
+			}
+		}
+		// The error of Parcel may quote its input; the row number is enough.
+		p, err := keys.Parcel(field(rec, "parcel"), field(rec, "tracking"), field(rec, "code"), size, expires)
+		if err != nil {
+			return nil, fmt.Errorf("%w: announce: row %d: not a valid tracking number or code", errUsage, row)
+		}
+		if err := (&protocol.AnnounceBody{Parcels: []protocol.AnnouncedParcel{p}}).Validate(); err != nil {
+			return nil, fmt.Errorf("%w: announce: row %d: %v", errUsage, row, err)
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: announce: no parcels", errUsage)
+	}
+	return out, nil
+}
+
+// secretLines reads n lines from standard input (codes, badge tokens, PINs).
+func (e *env) secretLines(n int, what string) ([]string, error) {
+	sc := bufio.NewScanner(e.stdin)
+	var out []string
+	for len(out) < n && sc.Scan() {
+		out = append(out, strings.TrimSpace(sc.Text()))
+	}
+	if len(out) < n {
+		return nil, fmt.Errorf("%w: want %s on standard input", errUsage, what)
+	}
+	return out, nil
+}
+
+func setCode(e *env, args []string) error {
+	pos, err := parseArgs(flag.NewFlagSet("set-code", flag.ContinueOnError), args, 2, "set-code LOCKER PARCEL (code on standard input)")
+	if err != nil {
+		return err
+	}
+	keys, err := e.cfg.keys(pos[0])
+	if err != nil {
+		return err
+	}
+	lines, err := e.secretLines(1, "the pickup code")
+	if err != nil {
+		return err
+	}
+	v, err := keys.CodeVerifier(lines[0])
+	if err != nil {
+		return fmt.Errorf("%w: set-code: not a pickup code (%d-%d digits)", errUsage, 6, 8)
+	}
+	return e.do(pos[0], &protocol.SetVerifierBody{Parcel: pos[1], Verifier: v})
+}
+
+func courierUpsert(e *env, args []string) error {
+	fs := flag.NewFlagSet("courier-upsert", flag.ContinueOnError)
+	rights := fs.String("rights", string(protocol.RightDeposit), "comma-separated: deposit, retrieve")
+	pos, err := parseArgs(fs, args, 2, "courier-upsert LOCKER COURIER -rights deposit[,retrieve] (badge token, then PIN, on standard input)")
+	if err != nil {
+		return err
+	}
+	var rs []protocol.Right
+	for _, s := range strings.Split(*rights, ",") {
+		r, err := protocol.ParseRight(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		rs = append(rs, r)
+	}
+	keys, err := e.cfg.keys(pos[0])
+	if err != nil {
+		return err
+	}
+	lines, err := e.secretLines(2, "the badge token and the PIN, one per line")
+	if err != nil {
+		return err
+	}
+	return e.do(pos[0], &protocol.CourierUpsertBody{Courier: pos[1], Credential: keys.CourierCredential(lines[0], lines[1]), Rights: rs})
+}
+
+// send sends any command whose body is given as JSON, checked by the protocol's
+// strict decoder first.
+func send(e *env, args []string) error {
+	pos, err := parseArgs(flag.NewFlagSet("send", flag.ContinueOnError), args, 3, "send LOCKER TYPE FILE.json|-")
+	if err != nil {
+		return err
+	}
+	typ, err := protocol.ParseCommandType(pos[1])
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	var raw []byte
+	if pos[2] == "-" {
+		raw, err = io.ReadAll(io.LimitReader(e.stdin, 1<<20))
+	} else {
+		raw, err = os.ReadFile(pos[2])
+	}
+	if err != nil {
+		return err
+	}
+	body, err := protocol.DecodeBody(typ, raw)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return e.do(pos[0], body)
+}
+
+// events prints events as JSON lines, each id once and in seq order per locker,
+// until -n events were printed, -for has passed or the process is interrupted.
+func events(e *env, args []string) error {
+	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	n := fs.Int("n", 0, "stop after this many events (0: no limit)")
+	dur := fs.Duration("for", 0, "stop after this long (0: until interrupted)")
+	lockers, err := parseArgs(fs, args, -1, "events [-n N] [-for DURATION] [LOCKER ...]")
+	if err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	ctx := e.ctx
+	if *dur > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *dur)
+		defer cancel()
+	}
+	for printed := 0; *n == 0 || printed < *n; {
+		ev, err := c.NextEvent(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // the time asked for is up, or an interrupt
+			}
+			return err
+		}
+		if len(lockers) > 0 && !slices.Contains(lockers, ev.LockerID) {
+			continue
+		}
+		out := struct {
+			Locker string `json:"locker"`
+			protocol.Event
+		}{ev.LockerID, ev.Event}
+		if err := printJSON(e.stdout, out); err != nil {
+			return err
+		}
+		printed++
+	}
+	return nil
+}
+
+// presence prints a locker's retained presence.
+func presence(e *env, args []string) error {
+	pos, err := parseArgs(flag.NewFlagSet("presence", flag.ContinueOnError), args, 1, "presence LOCKER")
+	if err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+	defer cancel()
+	p, err := c.AwaitPresence(ctx, pos[0], func(protocol.Presence) bool { return true })
+	if err != nil {
+		return fmt.Errorf("no presence retained for %s (never connected, or another prefix)", pos[0])
+	}
+	return printJSON(e.stdout, p)
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// config is lockerctl's configuration file (YAML, unknown fields refused).
+type config struct {
+	Broker string `yaml:"broker"`       // tcp://host:1883, ssl://host:8883
+	Prefix string `yaml:"topic_prefix"` // as the lockers' mqtt.topic_prefix; default "lockers"
+	// ClientPrefix starts every client id; a random suffix keeps two lockerctl
+	// processes (events in one terminal, commands in another) from taking over each
+	// other's connection. Default "lockerctl"; ACLs can key on it.
+	ClientPrefix string `yaml:"client_id_prefix"`
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	TLS          struct {
+		CA   string `yaml:"ca"`
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	// SigningKey is the fleet's Ed25519 private key (PKCS#8 PEM, as
+	// `openssl genpkey -algorithm ed25519` writes it): it signs every command.
+	SigningKey string `yaml:"signing_key"`
+	// X25519Key is the fleet's X25519 private key (PKCS#8 PEM): the digests of
+	// waybills, codes and courier credentials are keyed from it and a locker's
+	// public key. Needed only by announce, set-code and courier-upsert.
+	X25519Key string `yaml:"x25519_key"`
+	// Lockers pins each locker's public key (x25519_public, as `lockerd identity`
+	// printed it on the locker at installation). Digests are computed only for
+	// pinned lockers: a key learnt over MQTT could be a broker's substitute.
+	Lockers map[string]string `yaml:"lockers"`
+	Timeout time.Duration     `yaml:"timeout"` // how long to wait for a final reply; default 30s
+}
+
+func loadConfig(path string) (*config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	switch {
+	case c.Broker == "":
+		return nil, fmt.Errorf("%s: broker is required", path)
+	case c.SigningKey == "":
+		return nil, fmt.Errorf("%s: signing_key is required", path)
+	}
+	if c.Prefix == "" {
+		c.Prefix = "lockers"
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	base := filepath.Dir(path) // relative key and certificate paths are relative to the file
+	for _, p := range []*string{&c.PasswordFile, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.SigningKey, &c.X25519Key} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	return &c, nil
+}
+
+// cloudConfig turns the file into a cloud.Config, reading the keys and secrets it names.
+func (c *config) cloudConfig() (cloud.Config, error) {
+	topics, err := protocol.NewTopics(c.Prefix)
+	if err != nil {
+		return cloud.Config{}, err
+	}
+	key, err := readPrivateKey(c.SigningKey)
+	if err != nil {
+		return cloud.Config{}, err
+	}
+	signing, ok := key.(ed25519.PrivateKey)
+	if !ok {
+		return cloud.Config{}, fmt.Errorf("%s: not an Ed25519 private key", c.SigningKey)
+	}
+	prefix := c.ClientPrefix
+	if prefix == "" {
+		prefix = "lockerctl"
+	}
+	id := prefix + "-" + rand.Text()[:12]
+	cc := cloud.Config{Broker: c.Broker, ClientID: id, Username: c.Username, Topics: topics, SigningKey: signing,
+		Timeout: 10 * time.Second, ResendAfter: 10 * time.Second}
+	if c.PasswordFile != "" {
+		pw, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return cloud.Config{}, err
+		}
+		cc.Password = strings.TrimRight(string(pw), "\r\n")
+	}
+	if c.TLS.CA != "" || c.TLS.Cert != "" {
+		if cc.TLS, err = c.tlsConfig(); err != nil {
+			return cloud.Config{}, err
+		}
+	}
+	return cc, nil
+}
+
+func (c *config) tlsConfig() (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TLS.CA != "" {
+		pem, err := os.ReadFile(c.TLS.CA)
+		if err != nil {
+			return nil, err
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no certificate", c.TLS.CA)
+		}
+	}
+	if c.TLS.Cert != "" || c.TLS.Key != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+// keys derives the digest keys shared with a pinned locker.
+func (c *config) keys(lockerID string) (*cloud.Keys, error) {
+	pub, ok := c.Lockers[lockerID]
+	if !ok {
+		return nil, fmt.Errorf("locker %s is not pinned in the configuration's lockers (its x25519_public from `lockerd identity`)", lockerID)
+	}
+	var devicePub [32]byte
+	if b, err := hex.DecodeString(pub); err != nil || len(b) != 32 {
+		return nil, fmt.Errorf("lockers.%s: want 64 hex digits", lockerID)
+	} else {
+		copy(devicePub[:], b)
+	}
+	if c.X25519Key == "" {
+		return nil, errors.New("x25519_key is required to compute digests")
+	}
+	key, err := readPrivateKey(c.X25519Key)
+	if err != nil {
+		return nil, err
+	}
+	x, ok := key.(*ecdh.PrivateKey)
+	if !ok || x.Curve() != ecdh.X25519() {
+		return nil, fmt.Errorf("%s: not an X25519 private key", c.X25519Key)
+	}
+	var fleetPriv [32]byte
+	copy(fleetPriv[:], x.Bytes())
+	return cloud.DeriveKeys(fleetPriv, devicePub, lockerID)
+}
+
+func readPrivateKey(path string) (any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: want a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)", path)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return key, nil
+}
+
+// keygen writes a new fleet key pair of each kind into dir (0600, refusing to
+// overwrite) and returns the lockers' fleet section for them.
+func keygen(dir string) (string, error) {
+	_, signing, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	x, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	for name, key := range map[string]any{"fleet.pem": signing, "fleet-x25519.pem": x} {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return "", err
+		}
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return "", err
+		}
+		werr := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		if err := errors.Join(werr, f.Close()); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("fleet:\n  x25519_public: %x\n  ed25519_public: %x\n",
+		x.PublicKey().Bytes(), signing.Public().(ed25519.PublicKey)), nil
+}

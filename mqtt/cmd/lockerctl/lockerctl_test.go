@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// testConfig writes fresh fleet keys (keygen) and a configuration pinning locker L1.
+func testConfig(t *testing.T, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := keygen(dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "lockerctl.yaml")
+	body := "broker: tcp://127.0.0.1:1\nsigning_key: fleet.pem\nx25519_key: fleet-x25519.pem\nlockers:\n  L1: " +
+		strings.Repeat("ab", 32) + "\n" + extra
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestConfig(t *testing.T) {
+	cfg, err := loadConfig(testConfig(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cfg.cloudConfig()
+	if err != nil || cc.SigningKey == nil || cc.Topics.Command("L1") != "lockers/L1/cmd" {
+		t.Fatalf("cloud config %+v %v", cc, err)
+	}
+	if _, err := cfg.keys("L1"); err != nil {
+		t.Fatalf("keys of a pinned locker: %v", err)
+	}
+	if _, err := cfg.keys("L2"); err == nil || !strings.Contains(err.Error(), "not pinned") {
+		t.Fatalf("keys of an unpinned locker: %v", err)
+	}
+	if _, err := loadConfig(testConfig(t, "brokr: x\n")); err == nil || !strings.Contains(err.Error(), "brokr") {
+		t.Fatalf("unknown field: %v", err)
+	}
+	swapped, _ := loadConfig(testConfig(t, ""))
+	swapped.SigningKey, swapped.X25519Key = swapped.X25519Key, swapped.SigningKey
+	if _, err := swapped.cloudConfig(); err == nil || !strings.Contains(err.Error(), "Ed25519") {
+		t.Fatalf("X25519 key as the signing key: %v", err)
+	}
+	if _, err := swapped.keys("L1"); err == nil || !strings.Contains(err.Error(), "X25519") {
+		t.Fatalf("Ed25519 key as the X25519 key: %v", err)
+	}
+	dir := t.TempDir()
+	if _, err := keygen(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keygen(dir); err == nil {
+		t.Fatal("keygen overwrote existing keys")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "fleet.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: %v %v", fi.Mode(), err)
+	}
+}
+
+func TestUsageErrorsSendNothing(t *testing.T) {
+	cfg := testConfig(t, "") // its broker does not exist: anything that tried to send would fail with 1
+	for _, tc := range []struct {
+		args  []string
+		stdin string
+	}{
+		{[]string{"open", "L1", "0", "-operator", "x"}, ""},
+		{[]string{"open", "L1"}, ""},
+		{[]string{"announce", "L1", "-", "-batch", "101"}, "parcel,tracking,size\n"},
+		{[]string{"announce", "L1", "-"}, "parcel,tracking,size\n"},
+		{[]string{"announce", "L1", "-"}, "parcel,size\np-1,S\n"},
+		{[]string{"set-code", "L1", "p-1"}, ""},
+		{[]string{"courier-upsert", "L1", "c-1", "-rights", "fly"}, "B\n1\n"},
+		{[]string{"send", "L1", "nonsense", "-"}, "{}"},
+		{[]string{"nonsense"}, ""},
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"-config", cfg}, tc.args...), strings.NewReader(tc.stdin), &out, &errb)
+		if code != 2 || out.Len() != 0 || !strings.HasPrefix(errb.String(), "lockerctl: usage") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and a usage error", tc.args, code, out.String(), errb.String())
+		}
+	}
+}
+
+// FuzzReadParcels: any CSV either gives parcels that are valid announce entries or an
+// error that names a row, never the row's contents (checked for fields of 8 or more
+// characters with a digit: the shape of codes and tracking numbers).
+func FuzzReadParcels(f *testing.F) {
+	f.Add("parcel,tracking,code,size\np-1,RB987654326GB,48213377,S\n")
+	f.Add("parcel,tracking,size,expires\np-1,100000000002,M,2030-01-02T03:04:05Z\n")
+	f.Add("parcel,tracking,size\n\"p-1,RB9\n")
+	f.Add("size,tracking,parcel\nXL,RA000000005DE,p 2\n")
+	var fleet, device [32]byte
+	fleet[0], device[0] = 1, 9
+	keys, err := cloud.DeriveKeys(fleet, device, "L1")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		ps, err := readParcels(strings.NewReader(in), keys)
+		if err != nil {
+			for _, line := range strings.Split(in, "\n")[1:] {
+				for _, field := range strings.Split(line, ",") {
+					if len(field) >= 8 && strings.ContainsAny(field, "0123456789") && strings.Contains(err.Error(), field) {
+						t.Fatalf("error %q quotes the input %q", err, field)
+					}
+				}
+			}
+			return
+		}
+		if err := (&protocol.AnnounceBody{Parcels: ps[:min(len(ps), protocol.MaxAnnounceBatch)]}).Validate(); err != nil {
+			t.Fatalf("accepted parcels the protocol refuses: %v", err)
+		}
+	})
+}
