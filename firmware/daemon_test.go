@@ -16,32 +16,47 @@ import (
 	"github.com/lockerd/lockerd/sim"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// built holds the binaries the process tests build, once per test run each.
+var built struct {
+	mu   sync.Mutex
+	dir  string
+	bins map[string]func() (string, error)
+}
 
-// lockerdBinary builds lockerd once per test run: the process tests run the real
-// program, not an in-process stand-in.
-func lockerdBinary(t testing.TB) string {
+// binary builds the command package pkg once per test run and returns its path: the
+// process tests run the real programs, not in-process stand-ins.
+func binary(t testing.TB, pkg string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "lockerd-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "lockerd")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/lockerd/lockerd/firmware/cmd/lockerd").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	built.mu.Lock()
+	if built.bins == nil {
+		built.bins = map[string]func() (string, error){}
 	}
-	return binPath
+	build, ok := built.bins[pkg]
+	if !ok {
+		build = sync.OnceValues(func() (string, error) {
+			dir, err := os.MkdirTemp("", "lockerd-bin-")
+			if err != nil {
+				return "", err
+			}
+			path := filepath.Join(dir, filepath.Base(pkg))
+			if out, err := exec.Command("go", "build", "-o", path, pkg).CombinedOutput(); err != nil {
+				return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+			}
+			return path, nil
+		})
+		built.bins[pkg] = build
+	}
+	built.mu.Unlock()
+	path, err := build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// lockerdBinary is lockerd, built once per test run.
+func lockerdBinary(t testing.TB) string {
+	return binary(t, "github.com/lockerd/lockerd/firmware/cmd/lockerd")
 }
 
 // daemon is lockerd running as a separate process against a sim station's config.

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,30 +17,9 @@ import (
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
-var (
-	ctlOnce sync.Once
-	ctlBin  string
-	ctlErr  error
-)
-
-// lockerctlBinary builds the operator CLI once per test run.
+// lockerctlBinary is the operator CLI, built once per test run.
 func lockerctlBinary(t testing.TB) string {
-	t.Helper()
-	ctlOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "lockerctl-bin-")
-		if err != nil {
-			ctlErr = err
-			return
-		}
-		ctlBin = filepath.Join(dir, "lockerctl")
-		if out, err := exec.Command("go", "build", "-o", ctlBin, "github.com/lockerd/lockerd/mqtt/cmd/lockerctl").CombinedOutput(); err != nil {
-			ctlErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if ctlErr != nil {
-		t.Fatal(ctlErr)
-	}
-	return ctlBin
+	return binary(t, "github.com/lockerd/lockerd/mqtt/cmd/lockerctl")
 }
 
 // ctl runs lockerctl with the config and stdin; it returns stdout, stderr and the exit code.
