@@ -109,10 +109,10 @@ func (l *Link) commandWorker(ctx context.Context, in <-chan verifiedBatch) {
 			l.runAtomic(ctx, atomic, &run)
 			return
 		}
-		if b.checks == nil {
-			l.runAtomic(ctx, atomic, &run)
+		if b.checks == nil || ctx.Err() != nil {
+			l.runAtomic(ctx, atomic, &run) // refuses the collected run: the link is stopping
 			for _, payload := range b.payloads {
-				l.refuse(peekJWSID(payload), protocol.CommandRef(payload), protocol.ReasonShuttingDown, "the device is stopping; send again later")
+				l.refuse(peekJWSID(payload), protocol.CommandRef(payload), protocol.ReasonShuttingDown, stoppingDetail)
 				l.queue.done(payload)
 			}
 			continue
@@ -131,11 +131,36 @@ func (l *Link) commandWorker(ctx context.Context, in <-chan verifiedBatch) {
 				}
 			default:
 				l.runAtomic(ctx, atomic, &run)
-				l.execute(ctx, cmd, v.ref)
+				if !l.stale(ctx, cmd, v.ref) {
+					l.execute(ctx, cmd, v.ref)
+				}
 			}
 			l.queue.done(b.payloads[i])
 		}
 	}
+}
+
+const stoppingDetail = "the device is stopping; send again later"
+
+// stale refuses a verified command that must not run any more, because the link is
+// stopping (its handlers' contexts are done: a door would not open) or because the
+// command expired while it waited behind others (the cloud may have sent a new one),
+// and reports whether it did.
+func (l *Link) stale(ctx context.Context, cmd *protocol.Command, ref string) bool {
+	reason, detail := protocol.Reason(""), ""
+	switch {
+	case ctx.Err() != nil:
+		reason, detail = protocol.ReasonShuttingDown, stoppingDetail
+	case !l.cfg.Now().Before(cmd.ExpiresAt()):
+		reason, detail = protocol.ReasonExpired, "exp passed while the command waited to run"
+	default:
+		return false
+	}
+	l.stats.refused.Add(1)
+	l.log.Info("command refused", "id", cmd.Jti, "reason", reason)
+	l.sendReply(protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ, Status: protocol.StatusRefused,
+		Reason: reason, Detail: detail, Time: l.cfg.Now().UTC()})
+	return true
 }
 
 // checked is the verification of one payload: a command or a refusal.
@@ -188,6 +213,14 @@ type pending struct {
 
 // runAtomic executes the collected run and answers each of its commands.
 func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
+	live := (*run)[:0]
+	for _, p := range *run {
+		if !l.stale(ctx, p.cmd, p.ref) {
+			live = append(live, p)
+		}
+	}
+	clear((*run)[len(live):])
+	*run = live
 	if len(*run) == 0 {
 		return
 	}

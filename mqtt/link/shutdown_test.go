@@ -3,6 +3,7 @@ package link_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,16 +15,21 @@ import (
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
-// TestStopAnswersEveryQueuedCommand: commands queued when the link stops are either
-// executed (those already verified and handed to the worker) or refused
-// "shutting_down" (those still queued), in arrival order, each answered exactly once:
-// none is dropped without an answer, none runs after the refusals began.
+// TestStopAnswersEveryQueuedCommand: commands queued when the link stops are refused
+// "shutting_down", each answered exactly once, after those that ran: none is dropped
+// without an answer, and no handler is called once the link is stopping (its context
+// is done: a door would not open).
 func TestStopAnswersEveryQueuedCommand(t *testing.T) {
 	f := fixture.New(t, fixture.Options{NoLink: true})
 	h := &linktest.AtomicHandler{Handler: f.Handler, Log: f.Log, Types: []protocol.CommandType{protocol.CmdPing}}
+	var late atomic.Int32
 	f.Handler.Func = func(ctx context.Context, cmd *protocol.Command) link.Result {
 		if cmd.Typ == protocol.CmdStatus {
 			<-ctx.Done() // holds the worker until the link stops
+			return link.Done(nil)
+		}
+		if ctx.Err() != nil {
+			late.Add(1)
 		}
 		return link.Done(nil)
 	}
@@ -60,7 +66,6 @@ func TestStopAnswersEveryQueuedCommand(t *testing.T) {
 	stop()
 
 	final := map[string]protocol.Status{}
-	var order []string
 	for len(final) < n {
 		r := fixture.NextReply(t, replies)
 		if !r.Status.Final() {
@@ -73,7 +78,6 @@ func TestStopAnswersEveryQueuedCommand(t *testing.T) {
 			t.Fatalf("%s refused %s", r.ID, r.Reason)
 		}
 		final[r.ID] = r.Status
-		order = append(order, r.ID)
 	}
 	executed, refusedFrom := 0, -1
 	for i, id := range ids {
@@ -88,11 +92,61 @@ func TestStopAnswersEveryQueuedCommand(t *testing.T) {
 			t.Fatalf("%s (#%d) is %s after the refusals began at #%d", id, i, st, refusedFrom)
 		}
 	}
-	if executed < 2 || refusedFrom < 0 {
+	if executed < 1 || refusedFrom < 0 {
 		t.Fatalf("%d executed, refusals from #%d: want both kinds", executed, refusedFrom)
+	}
+	if n := late.Load(); n > 0 {
+		t.Fatalf("%d commands ran with the link's context done", n)
 	}
 	if got := h.Count(); got != executed {
 		t.Fatalf("handler ran %d commands, %d answered done", got, executed)
 	}
 	t.Logf("%d executed, %d refused shutting_down", executed, n-executed)
+}
+
+// TestCommandExpiredWhileQueuedIsRefused: a command that was valid when it arrived but
+// expired while it waited behind a slow one is refused "expired", not run: the cloud
+// may already have sent a new one.
+func TestCommandExpiredWhileQueuedIsRefused(t *testing.T) {
+	f := fixture.New(t, fixture.Options{})
+	release := make(chan struct{})
+	f.Handler.Func = func(ctx context.Context, cmd *protocol.Command) link.Result {
+		if cmd.Typ == protocol.CmdStatus {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return link.Done(nil)
+	}
+	replies := f.Replies(t)
+	raw := f.Raw(t, "cloud", nil)
+	now := time.Now()
+	slow, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, "slow", &protocol.StatusBody{}, now, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, "short", &protocol.CourierRevokeBody{Courier: "c-1"}, now, now.Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture.Publish(t, raw, f.Topics.Command(fixture.Locker), slow.Token)
+	fixture.Publish(t, raw, f.Topics.Command(fixture.Locker), short.Token)
+	time.Sleep(time.Until(short.Expires) + 500*time.Millisecond)
+	close(release)
+	for {
+		r := fixture.NextReply(t, replies)
+		if r.ID != "short" {
+			continue
+		}
+		if r.Status != protocol.StatusRefused || r.Reason != protocol.ReasonExpired {
+			t.Fatalf("reply %+v, want refused expired", r)
+		}
+		break
+	}
+	for _, c := range f.Handler.Seen() {
+		if c.Jti == "short" {
+			t.Fatal("the expired command ran")
+		}
+	}
 }
