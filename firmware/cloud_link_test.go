@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,19 @@ func TestCloudCommands(t *testing.T) {
 				if err != nil || len(a.Entries) != 3 || a.Entries[0].Seq != 1 || a.Next != 4 {
 					t.Fatalf("audit %+v %v", a, err)
 				}
+			}},
+		{name: "audit range shows reports", body: &protocol.AuditRangeBody{From: 1, Limit: 100}, status: protocol.StatusDone,
+			check: func(t *testing.T, r *protocol.Reply) {
+				res, err := protocol.DecodeResult(protocol.CmdAuditRange, r.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range res.(*protocol.AuditRangeResult).Entries {
+					if e.Type == string(protocol.EvHealth) && strings.Contains(e.Reason, `"uptime_s"`) {
+						return
+					}
+				}
+				t.Fatalf("no health entry with its report: %s", r.Body)
 			}},
 		{name: "ping", body: &protocol.PingBody{}, status: protocol.StatusDone, check: func(t *testing.T, r *protocol.Reply) {
 			res, err := protocol.DecodeResult(protocol.CmdPing, r.Body)

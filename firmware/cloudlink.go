@@ -60,9 +60,9 @@ func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity
 	c.outbox = newWireOutbox(st, log)
 	limit := newRateLimiter(m.Limit().Max, m.Limit().Per)
 	// The remote openings of the last period count after a restart too: the audit log
-	// has them.
+	// has them. A damaged log does not stop the station: what cannot be read counts.
 	if limit.times, err = st.RemoteOpensSince(started.Add(-m.Limit().Per)); err != nil {
-		return nil, fmt.Errorf("firmware: remote-open rate limit: %w", err)
+		log.Error("remote-open rate limit: audit log partly unreadable; unreadable entries count as openings", "err", err)
 	}
 	handler := &commandHandler{
 		st: st, drivers: hw.Health, boot: boot, version: wireVersion(Version), identity: identity, outbox: c.outbox.pending, started: started,

@@ -91,12 +91,16 @@ func wireBody(e locker.Event) (protocol.EventType, protocol.EventBody) {
 	return "", nil
 }
 
-// doorOp names a station operation in the protocol's words (OpNone for none).
+// doorOp names a station operation in the protocol's words (OpNone for none, "" for
+// one the protocol has no word for).
 func doorOp(op locker.Op) protocol.DoorOp {
 	if op == locker.OpNone {
 		return protocol.OpNone
 	}
-	return protocol.DoorOp(op)
+	if d := protocol.DoorOp(op); d.Valid() {
+		return d
+	}
+	return ""
 }
 
 // optionalID drops what is not a protocol id (a free-text actor from the local control

@@ -64,9 +64,13 @@ func (h *commandHandler) auditRange(b *protocol.AuditRangeBody) link.Result {
 	}
 	res := &protocol.AuditRangeResult{Entries: make([]protocol.AuditEntry, 0, len(evs))}
 	for _, e := range evs {
+		reason := e.Reason
+		if reason == "" && len(e.Report) > 0 {
+			reason = string(e.Report) // a hardware or health report: its JSON, as text
+		}
 		res.Entries = append(res.Entries, protocol.AuditEntry{
 			Seq: e.Seq, ID: e.ID, Type: string(e.Type), Time: e.At.UTC(), Parcel: string(e.Parcel),
-			Compartment: uint16(e.Compartment), Actor: e.Actor, Reason: e.Reason,
+			Compartment: uint16(e.Compartment), Actor: e.Actor, Reason: reason,
 		})
 	}
 	if n := len(evs); n == limit && evs[n-1].Seq < auditTo(b.To) {

@@ -78,6 +78,9 @@ const (
 	ThrottleCourier = "courier" // courier badge and PIN logins
 )
 
+// throttleWhat names a throttle's source for people (in reasons and logs).
+var throttleWhat = map[string]string{ThrottleCode: "pickup code", ThrottleCourier: "courier"}
+
 // What a reconciled event's Outcome says became of the operation found at start-up
 // (ADR 0004).
 const (

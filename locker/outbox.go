@@ -100,15 +100,21 @@ func (s *Station) AuditRange(from, to uint64, max int) ([]Event, error) {
 // reserved, oldest first, read from the audit log, so that a rate limit on remote
 // openings survives a restart. The log is read from its newest entry back to the first
 // one older than since (entries are in commit order; a clock stepped back can end the
-// scan early, which only lets the limit forget those openings).
+// scan early, which only lets the limit forget those openings). An entry that does not
+// decode counts as an opening now, the safe side, and is reported in the error, which
+// comes with the openings found.
 func (s *Station) RemoteOpensSince(since time.Time) ([]time.Time, error) {
 	var out []time.Time
 	err := s.view(func(tx *boltTx) error {
 		var ferr error
-		audit.Backward(tx.Bucket(bucketAudit), func(_ uint64, payload []byte) bool {
+		audit.Backward(tx.Bucket(bucketAudit), func(seq uint64, payload []byte) bool {
 			var e Event
-			if ferr = json.Unmarshal(payload, &e); ferr != nil {
-				return false
+			if err := json.Unmarshal(payload, &e); err != nil {
+				// Unreadable: count it as an opening (the limit errs on the safe side)
+				// and read on, rather than keep the station from starting.
+				ferr = errors.Join(ferr, fmt.Errorf("locker: audit entry %d: %w", seq, err))
+				out = append(out, s.clock.Now())
+				return true
 			}
 			if e.At.Before(since) {
 				return false
@@ -120,7 +126,7 @@ func (s *Station) RemoteOpensSince(since time.Time) ([]time.Time, error) {
 		})
 		return ferr
 	})
-	slices.Reverse(out)
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
 	return out, err
 }
 

@@ -131,7 +131,7 @@ func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key []byte, sourc
 		}
 		if d > 0 {
 			return t.emit(Event{Type: EvThrottled, Count: next.Failures, Source: source,
-				Seconds: int64(d.Round(time.Second) / time.Second), Reason: fmt.Sprintf("%s entry locked for %v", source, d)})
+				Seconds: int64(d.Round(time.Second) / time.Second), Reason: fmt.Sprintf("%s entry locked for %v", throttleWhat[source], d)})
 		}
 		return nil
 	})

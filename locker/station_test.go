@@ -396,4 +396,18 @@ func TestRemoteOpensSince(t *testing.T) {
 			}
 		}
 	}
+	// A damaged entry in the window counts as an opening now and is reported, and the
+	// readable openings are still found.
+	err := f.st.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		k, v := b.Cursor().Last()
+		return b.Put(k, append(v[:audit.MACSize:audit.MACSize], "{not json"...))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.st.RemoteOpensSince(opened[0].Add(-time.Second))
+	if err == nil || len(got) != len(opened)+1 || !got[len(got)-1].Equal(f.clock.Now()) {
+		t.Fatalf("with a damaged entry: %v %v", got, err)
+	}
 }

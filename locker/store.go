@@ -297,6 +297,9 @@ func eventAttrs(e Event) []any {
 	if e.Reason != "" {
 		a = append(a, "reason", e.Reason)
 	}
+	if len(e.Report) > 0 {
+		a = append(a, "report", string(e.Report))
+	}
 	return a
 }
 
