@@ -20,10 +20,11 @@ import (
 func (l *Link) onMessage(_ paho.Client, m paho.Message) {
 	l.stats.received.Add(1)
 	payload := m.Payload()
-	if l.queue.push(payload) {
+	stopping := l.stopping.Load()
+	if !stopping && l.queue.push(payload) {
 		return
 	}
-	b := busyRefusal{ref: protocol.CommandRef(payload)}
+	b := busyRefusal{ref: protocol.CommandRef(payload), stopping: stopping}
 	if len(payload) <= busyPeekLimit {
 		b.id = peekJWSID(payload)
 	}
@@ -36,16 +37,38 @@ func (l *Link) onMessage(_ paho.Client, m paho.Message) {
 }
 
 // busyResponder sends the "busy" refusals. It is separate from the worker
-// so that a command stuck in the Handler does not delay them.
+// so that a command stuck in the Handler does not delay them. It sends what is
+// left when ctx ends.
 func (l *Link) busyResponder(ctx context.Context) {
 	for {
 		select {
 		case b := <-l.busy:
-			l.refuse(b.id, b.ref, protocol.ReasonBusy, "command queue full; send again later")
+			l.refuseBusy(b)
 		case <-ctx.Done():
+			l.drainBusy()
 			return
 		}
 	}
+}
+
+// drainBusy sends the refusals waiting in l.busy without waiting for more.
+func (l *Link) drainBusy() {
+	for {
+		select {
+		case b := <-l.busy:
+			l.refuseBusy(b)
+		default:
+			return
+		}
+	}
+}
+
+func (l *Link) refuseBusy(b busyRefusal) {
+	if b.stopping {
+		l.refuse(b.id, b.ref, protocol.ReasonShuttingDown, stoppingDetail)
+		return
+	}
+	l.refuse(b.id, b.ref, protocol.ReasonBusy, "command queue full; send again later")
 }
 
 // maxAtomicRun bounds the commands one HandleAtomic call gets: enough that a burst

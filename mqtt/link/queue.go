@@ -13,7 +13,8 @@ const busyPeekLimit = 16 << 10
 
 // busyRefusal is what is kept of a command refused for lack of room.
 type busyRefusal struct {
-	id, ref string
+	id, ref  string
+	stopping bool // refused because the link is stopping, not for lack of room
 }
 
 // queue passes commands from paho's message handler, which must never

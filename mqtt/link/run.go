@@ -28,7 +28,10 @@ type Link struct {
 	lost   chan error       // connection lost, or subscription failed: reconnect
 	busy   chan busyRefusal // commands refused for lack of queue room
 	ran    atomic.Bool
-	stats  counters
+	// stopping is set once Run's context has ended: commands that arrive from then
+	// on are refused "shutting_down" at once instead of queued.
+	stopping atomic.Bool
+	stats    counters
 
 	cmdTopic, replyTopic, eventTopic, statusTopic string
 
@@ -99,8 +102,10 @@ func (l *Link) Run(ctx context.Context) error {
 
 	l.connectionLoop(ctx)
 
+	l.stopping.Store(true)
 	stopWork()
 	wg.Wait()
+	l.drainBusy() // refusals of commands that arrived while the workers stopped
 	l.goOffline()
 	return nil
 }
