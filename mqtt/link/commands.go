@@ -262,6 +262,9 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 	// announcements would otherwise write thousands of lines to the device's
 	// flash. Each command's outcome is in its reply and in the command log.
 	statuses := map[protocol.Status]int{}
+	var duplicates, failed int
+	var failure error
+	var firstFailed string
 	for i, p := range *run {
 		var o Outcome
 		if i < len(outs) {
@@ -274,11 +277,15 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 			l.interrupted(base(i), p.at)
 		case o.Err != nil:
 			l.stats.refused.Add(1)
-			l.log.Error("atomic command failed", "id", p.cmd.Jti, "err", o.Err)
+			failed++
+			if failure == nil {
+				failure, firstFailed = o.Err, p.cmd.Jti
+			}
 			r := base(i)
 			r.Status, r.Reason, r.Detail, r.Time = protocol.StatusRefused, protocol.ReasonInternal, "command log unavailable", l.cfg.Now().UTC()
 			l.sendReply(r)
 		case o.Known:
+			duplicates++
 			l.duplicate(o.Reply, p.ref)
 		default:
 			statuses[o.Reply.Status]++
@@ -290,12 +297,20 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 			}
 		}
 	}
-	if n := len(*run); n == 1 && len(statuses) == 1 {
+	n := len(*run)
+	switch {
+	case n == 1 && len(statuses) == 1:
 		o := outs[0].Reply
 		l.log.Info("command executed", "id", o.ID, "type", o.Typ, "status", o.Status, "reason", o.Reason)
-	} else if len(statuses) > 0 {
+	case n == 1 && duplicates == 1:
+		l.log.Info("duplicate command answered from the log", "id", (*run)[0].cmd.Jti)
+	case n > 1 && (len(statuses) > 0 || duplicates > 0):
 		l.log.Info("commands executed together", "commands", n, "first", (*run)[0].cmd.Jti, "last", (*run)[n-1].cmd.Jti,
-			"done", statuses[protocol.StatusDone], "refused", statuses[protocol.StatusRefused], "failed", statuses[protocol.StatusFailed])
+			"done", statuses[protocol.StatusDone], "refused", statuses[protocol.StatusRefused], "failed", statuses[protocol.StatusFailed],
+			"duplicates", duplicates)
+	}
+	if failed > 0 {
+		l.log.Error("atomic commands not executed", "commands", failed, "first", firstFailed, "err", failure)
 	}
 	clear(*run)
 	*run = (*run)[:0]
@@ -343,6 +358,7 @@ func (l *Link) execute(ctx context.Context, cmd *protocol.Command, ref string) {
 		l.sendReply(r)
 		return
 	case prior != nil:
+		l.log.Info("duplicate command answered from the log", "id", cmd.Jti, "status", prior.Status)
 		l.duplicate(*prior, ref)
 		return
 	}
@@ -379,7 +395,7 @@ func (l *Link) duplicate(prior protocol.Reply, ref string) {
 	l.stats.duplicates.Add(1)
 	r := prior
 	r.Ref = ref // answer these bytes; the outcome is the stored one
-	l.log.Info("duplicate command answered from the log", "id", r.ID, "status", r.Status)
+	l.log.Debug("duplicate command answered from the log", "id", r.ID, "status", r.Status)
 	l.sendReply(r)
 }
 
