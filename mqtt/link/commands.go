@@ -148,10 +148,12 @@ func (l *Link) commandWorker(ctx context.Context, in <-chan verifiedBatch) {
 				l.log.Info("command refused", "id", v.refusal.ID, "reason", v.refusal.Reason)
 				l.sendReply(*v.refusal)
 			case atomic != nil && atomic.Atomic(cmd):
-				run = append(run, pending{cmd: cmd, ref: v.ref, at: v.at})
+				// Its room in the queue is released once it is answered (runAtomic).
+				run = append(run, pending{cmd: cmd, ref: v.ref, at: v.at, payload: b.payloads[i]})
 				if len(run) == maxAtomicRun {
 					l.runAtomic(ctx, atomic, &run)
 				}
+				continue
 			default:
 				l.runAtomic(ctx, atomic, &run)
 				if !l.stale(ctx, cmd, v.ref) {
@@ -229,16 +231,19 @@ func (l *Link) verifyAll(payloads [][]byte) []checked {
 
 // pending is a verified command waiting in an atomic run.
 type pending struct {
-	cmd *protocol.Command
-	ref string
-	at  time.Time
+	payload []byte // as received, counted in the queue's bounds until answered
+	cmd     *protocol.Command
+	ref     string
+	at      time.Time
 }
 
 // runAtomic executes the collected run and answers each of its commands.
 func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 	live := (*run)[:0]
 	for _, p := range *run {
-		if !l.stale(ctx, p.cmd, p.ref) {
+		if l.stale(ctx, p.cmd, p.ref) {
+			l.queue.done(p.payload)
+		} else {
 			live = append(live, p)
 		}
 	}
@@ -311,6 +316,9 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 	}
 	if failed > 0 {
 		l.log.Error("atomic commands not executed", "commands", failed, "first", firstFailed, "err", failure)
+	}
+	for _, p := range *run {
+		l.queue.done(p.payload)
 	}
 	clear(*run)
 	*run = (*run)[:0]
