@@ -38,9 +38,33 @@ func benchWorld(b *testing.B, id string, o cloudWorldOptions) (*cloudWorld, *dae
 
 // BenchmarkCloudRoundTrip measures publish -> final reply through mosquitto and lockerd
 // (a process with its real store): ping takes the one-write path, courier-upsert the
-// Begin/execute/Finish path.
+// Begin/execute/Finish path. Each sample is interleaved with the broker's own round
+// trip (a QoS 1 publish to an echo subscriber that answers with a QoS 1 reply), and
+// the ratios of the percentiles are reported: what lockerd adds to the bare broker.
 func BenchmarkCloudRoundTrip(b *testing.B) {
 	w, _, ctx := benchWorld(b, "RTT-01", cloudWorldOptions{})
+	topics := protocol.MustTopics("lockers")
+	const echoID = "ECHO-RTT"
+	echo := w.raw(b, "rtt-echo")
+	if tok := echo.Subscribe(topics.Command(echoID), 1, func(c paho.Client, m paho.Message) {
+		c.Publish(topics.Reply(echoID), 1, false, m.Payload())
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	pub, echoed := w.raw(b, "rtt-pub"), make(chan struct{}, 1)
+	if tok := pub.Subscribe(topics.Reply(echoID), 1, func(paho.Client, paho.Message) { echoed <- struct{}{} }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	brokerRTT := func() time.Duration {
+		start := time.Now()
+		pub.Publish(topics.Command(echoID), 1, false, []byte(`{"ping":true}`))
+		select {
+		case <-echoed:
+		case <-time.After(10 * time.Second):
+			b.Fatal("no echo within 10s")
+		}
+		return time.Since(start)
+	}
 	for _, tc := range []struct {
 		name string
 		body func(i int) protocol.Body
@@ -55,8 +79,9 @@ func BenchmarkCloudRoundTrip(b *testing.B) {
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			lat := make([]time.Duration, 0, b.N)
+			lat, raw := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
 			for i := range b.N {
+				raw = append(raw, brokerRTT())
 				start := time.Now()
 				if _, err := w.client.Do(ctx, w.station.ID, tc.body(i)); err != nil {
 					b.Fatal(err)
@@ -64,8 +89,14 @@ func BenchmarkCloudRoundTrip(b *testing.B) {
 				lat = append(lat, time.Since(start))
 			}
 			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			slices.Sort(raw)
+			p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+			r50, r99 := raw[len(raw)/2], raw[len(raw)*99/100]
+			b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
+			b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+			b.ReportMetric(float64(r50.Microseconds()), "broker-p50-µs")
+			b.ReportMetric(p50.Seconds()/r50.Seconds(), "p50-ratio")
+			b.ReportMetric(p99.Seconds()/r99.Seconds(), "p99-ratio")
 		})
 	}
 }
