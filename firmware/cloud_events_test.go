@@ -80,6 +80,7 @@ func TestWireEvent(t *testing.T) {
 		{"deposit aborted: door events tell", locker.Event{Type: locker.EvDepositAborted, Parcel: "p-1", Compartment: 4}, "", ""},
 		{"reserved: a step", locker.Event{Type: locker.EvReserved, Compartment: 4}, "", ""},
 		{"purged: housekeeping", locker.Event{Type: locker.EvPurged, Count: 9}, "", ""},
+		{"audit pruned: housekeeping", locker.Event{Type: locker.EvAuditPruned, Count: 9}, "", ""},
 		{"compartment disabled: the reply said so", locker.Event{Type: locker.EvCompartmentDisabled, Compartment: 4}, "", ""},
 		{"compartment enabled: the reply said so", locker.Event{Type: locker.EvCompartmentEnabled, Compartment: 4}, "", ""},
 		{"courier upserted: the reply said so", locker.Event{Type: locker.EvCourierUpserted}, "", ""},

@@ -184,6 +184,7 @@ func stationPolicy(p config.Policy) locker.Policy {
 	set(&out.AnnouncedKeep, p.AnnouncedKeep)
 	set(&out.PurgeAfter, p.PurgeAfter)
 	set(&out.EpochLength, p.EpochLength)
+	set(&out.AuditKeep, p.AuditKeep)
 	set(&out.DoorOpenTimeout, p.DoorOpenTimeout)
 	set(&out.LeftOpenAfter, p.LeftOpenAfter)
 	set(&out.SessionIdle, p.SessionIdle)

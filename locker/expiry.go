@@ -94,6 +94,11 @@ func (s *Station) expireLocked(now time.Time) error {
 			purged = len(ids)
 		}
 	}
+	if s.pruneDue(now) {
+		if err := s.pruneAuditLocked(now); err != nil {
+			return fmt.Errorf("locker: audit retention: %w", err)
+		}
+	}
 	if s.cmdExpiryDue(now) {
 		if err := s.forgetCommands(now); err != nil {
 			return fmt.Errorf("locker: command log: %w", err)

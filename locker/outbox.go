@@ -71,8 +71,11 @@ func (s *Station) OutboxWake() <-chan struct{} { return s.wake }
 func (s *Station) VerifyAudit() (int, error) {
 	var n int
 	err := s.view(func(tx *boltTx) error {
-		var err error
-		_, n, err = audit.Verify(tx.Bucket(bucketAudit), s.keys.AuditKey())
+		start, err := auditStart(tx, s.keys.AuditKey())
+		if err != nil {
+			return err
+		}
+		_, n, err = audit.VerifyFrom(tx.Bucket(bucketAudit), s.keys.AuditKey(), start)
 		return err
 	})
 	return n, err
@@ -141,10 +144,14 @@ func VerifyAuditFile(path string, keys *privacy.Keys) (int, error) {
 	var n int
 	err = db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
-		if b == nil {
+		if b == nil || tx.Bucket(bucketMeta) == nil {
 			return errors.New("locker: store has no audit log")
 		}
-		_, n, err = audit.Verify(b, keys.AuditKey())
+		start, err := auditStart(tx, keys.AuditKey())
+		if err != nil {
+			return err
+		}
+		_, n, err = audit.VerifyFrom(b, keys.AuditKey(), start)
 		return err
 	})
 	return n, err

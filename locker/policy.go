@@ -25,6 +25,7 @@ type Policy struct {
 	AnnouncedKeep time.Duration `json:"announced_keep"` // announced but never deposited -> cancelled
 	PurgeAfter    time.Duration `json:"purge_after"`    // terminal records are deleted after this
 	EpochLength   time.Duration `json:"epoch_length"`   // crypto-shredding granularity
+	AuditKeep     time.Duration `json:"audit_keep"`     // audit entries older than this are pruned
 
 	CodeThrottle    ThrottlePolicy `json:"code_throttle"`
 	CourierThrottle ThrottlePolicy `json:"courier_throttle"`
@@ -44,6 +45,7 @@ func DefaultPolicy() Policy {
 		AnnouncedKeep:       14 * 24 * time.Hour,
 		PurgeAfter:          24 * time.Hour,
 		EpochLength:         7 * 24 * time.Hour,
+		AuditKeep:           365 * 24 * time.Hour,
 		CodeThrottle:        ThrottlePolicy{MaxFailures: 5, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Minute},
 		CourierThrottle:     ThrottlePolicy{MaxFailures: 5, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Minute},
 		DoorOpenTimeout:     6 * time.Second,
@@ -69,6 +71,9 @@ func (p Policy) Validate() error {
 	pos("left_open_after", p.LeftOpenAfter)
 	pos("session_idle", p.SessionIdle)
 	pos("handover_timeout", p.HandoverTimeout)
+	if p.AuditKeep < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("locker: policy audit_keep must be at least 24h, got %v", p.AuditKeep))
+	}
 	if p.EpochLength < time.Hour {
 		errs = append(errs, fmt.Errorf("locker: policy epoch_length must be at least 1h, got %v", p.EpochLength))
 	}

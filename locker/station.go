@@ -78,6 +78,7 @@ type Station struct {
 	closed     bool
 	lastTick   atomic.Int64 // unix nanos of the last good timer pass (wall clock)
 	lastShred  time.Time    // station clock: when past epochs were last checked for shredding
+	lastPrune  time.Time    // station clock: when the audit log was last pruned
 }
 
 // Open opens (creating on first start) the station's store, merges the configured
@@ -171,7 +172,10 @@ func (s *Station) load(specs []CompartmentSpec) error {
 		var stored Policy
 		if ok, err := getJSON(meta, metaPolicy, &stored); err != nil {
 			return fmt.Errorf("locker: stored policy: %w", err)
-		} else if ok && stored.Version > s.policy.Version && stored.Validate() == nil {
+		} else if ok && stored.AuditKeep == 0 {
+			stored.AuditKeep = s.policy.AuditKeep // stored before the field existed
+		}
+		if stored.Version > s.policy.Version && stored.Validate() == nil {
 			s.policy = stored // a newer policy pushed by the cloud outranks the config file's
 		}
 		if _, err := getJSON(meta, metaCodeThrottle, &s.codeThr); err != nil {
@@ -183,6 +187,11 @@ func (s *Station) load(specs []CompartmentSpec) error {
 		h, err := audit.Last(tx.Bucket(bucketAudit))
 		if err != nil {
 			return err
+		}
+		if h.Seq == 0 { // empty: the chain goes on from its pruned start, if any
+			if h, err = auditStart(tx, s.keys.AuditKey()); err != nil {
+				return err
+			}
 		}
 		// Every event is in the audit log, written in its transaction: the log's head is
 		// the event sequence.

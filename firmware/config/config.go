@@ -51,6 +51,7 @@ type Policy struct {
 	AnnouncedKeep       time.Duration `yaml:"announced_keep"`
 	PurgeAfter          time.Duration `yaml:"purge_after"`
 	EpochLength         time.Duration `yaml:"epoch_length"`
+	AuditKeep           time.Duration `yaml:"audit_keep"` // audit entries are pruned after this (default a year)
 	CodeThrottle        Throttle      `yaml:"code_throttle"`
 	CourierThrottle     Throttle      `yaml:"courier_throttle"`
 	DoorOpenTimeout     time.Duration `yaml:"door_open_timeout"`

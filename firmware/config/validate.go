@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -121,11 +122,14 @@ func (v *validator) policy(p *Policy) {
 		"purge_after": int64(p.PurgeAfter), "epoch_length": int64(p.EpochLength),
 		"door_open_timeout": int64(p.DoorOpenTimeout), "left_open_after": int64(p.LeftOpenAfter),
 		"session_idle": int64(p.SessionIdle), "handover_timeout": int64(p.HandoverTimeout),
-		"duplicate_scan_window": int64(p.DuplicateScanWindow),
+		"duplicate_scan_window": int64(p.DuplicateScanWindow), "audit_keep": int64(p.AuditKeep),
 	} {
 		if d < 0 {
 			v.fail("policy."+name, "must not be negative")
 		}
+	}
+	if p.AuditKeep > 0 && p.AuditKeep < 24*time.Hour {
+		v.fail("policy.audit_keep", "must be at least 24h (the audit log is for incidents days later)")
 	}
 	for name, t := range map[string]Throttle{"code_throttle": p.CodeThrottle, "courier_throttle": p.CourierThrottle} {
 		if t.MaxFailures < 0 || t.MaxFailures > 20 {

@@ -81,8 +81,12 @@ func Last(b *bolt.Bucket) (Head, error) {
 
 // Verify walks the whole chain and checks every MAC and that sequence numbers run
 // without gaps from 1. It returns the head and the number of entries.
-func Verify(b *bolt.Bucket, key []byte) (Head, int, error) {
-	var h Head
+func Verify(b *bolt.Bucket, key []byte) (Head, int, error) { return VerifyFrom(b, key, Head{}) }
+
+// VerifyFrom is Verify for a chain whose entries up to start were pruned: the first
+// entry must follow start (see Prune and Checkpoint).
+func VerifyFrom(b *bolt.Bucket, key []byte, start Head) (Head, int, error) {
+	h := start
 	n := 0
 	err := b.ForEach(func(k, v []byte) error {
 		if len(k) != 8 || len(v) < MACSize {
@@ -101,6 +105,62 @@ func Verify(b *bolt.Bucket, key []byte) (Head, int, error) {
 		return nil
 	})
 	return h, n, err
+}
+
+// Prune deletes the entries up to seq upTo (inclusive) from the front of the chain and
+// returns the head of the last one deleted (the chain's new start, for VerifyFrom) and
+// how many were deleted. The caller keeps that head, sealed with Checkpoint, in the
+// same transaction.
+func Prune(b *bolt.Bucket, upTo uint64) (Head, int, error) {
+	var last Head
+	n := 0
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.First() {
+		if len(k) != 8 || len(v) < MACSize {
+			return last, n, fmt.Errorf("%w: malformed entry", ErrBroken)
+		}
+		seq := binary.BigEndian.Uint64(k)
+		if seq > upTo {
+			break
+		}
+		last.Seq = seq
+		copy(last.MAC[:], v)
+		if err := c.Delete(); err != nil {
+			return last, n, fmt.Errorf("audit: prune %d: %w", seq, err)
+		}
+		n++
+	}
+	return last, n, nil
+}
+
+// checkpointLabel separates a checkpoint's MAC from the entries'.
+const checkpointLabel = "lockerd audit checkpoint v1"
+
+// Checkpoint seals the start of a pruned chain with the audit key, so that nobody
+// without the key can cut more entries off its front and move the start.
+func Checkpoint(key []byte, start Head) []byte {
+	out := append(Key(start.Seq), start.MAC[:]...)
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(checkpointLabel))
+	m.Write(out)
+	return m.Sum(out)
+}
+
+// OpenCheckpoint checks a sealed checkpoint and returns the start it names.
+func OpenCheckpoint(key, sealed []byte) (Head, error) {
+	if len(sealed) != 8+2*MACSize {
+		return Head{}, fmt.Errorf("%w: malformed checkpoint", ErrBroken)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(checkpointLabel))
+	m.Write(sealed[:8+MACSize])
+	if !hmac.Equal(m.Sum(nil), sealed[8+MACSize:]) {
+		return Head{}, fmt.Errorf("%w: checkpoint does not match its MAC", ErrBroken)
+	}
+	var h Head
+	h.Seq = binary.BigEndian.Uint64(sealed[:8])
+	copy(h.MAC[:], sealed[8:8+MACSize])
+	return h, nil
 }
 
 // Backward calls fn with the payload of each entry from the newest to the oldest, until

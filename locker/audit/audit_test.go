@@ -122,3 +122,58 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestPrune: a chain pruned from the front verifies from its sealed checkpoint; cutting
+// more entries off and moving the checkpoint without the key is detected, and so is a
+// checkpoint from another key.
+func TestPrune(t *testing.T) {
+	db := chain(t, 6)
+	var cp []byte
+	if err := db.Update(func(tx *bolt.Tx) error {
+		start, n, err := Prune(tx.Bucket([]byte("audit")), 3)
+		if err != nil || n != 3 || start.Seq != 3 {
+			t.Fatalf("prune: %+v %d %v", start, n, err)
+		}
+		cp = Checkpoint(key, start)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	verifyFrom := func(cp []byte, k []byte) (Head, int, error) {
+		var h Head
+		var n int
+		err := db.View(func(tx *bolt.Tx) error {
+			start, err := OpenCheckpoint(k, cp)
+			if err != nil {
+				return err
+			}
+			h, n, err = VerifyFrom(tx.Bucket([]byte("audit")), k, start)
+			return err
+		})
+		return h, n, err
+	}
+	if h, n, err := verifyFrom(cp, key); err != nil || n != 3 || h.Seq != 6 {
+		t.Fatalf("pruned chain: %+v %d %v", h, n, err)
+	}
+	if _, _, err := verify(db, key); !errors.Is(err, ErrBroken) {
+		t.Fatalf("a pruned chain verified from the start: %v", err)
+	}
+	if _, _, err := verifyFrom(cp, []byte("another key, another chain......")); !errors.Is(err, ErrBroken) {
+		t.Fatalf("checkpoint under another key: %v", err)
+	}
+	// Without the key: delete entry 4 and point a forged checkpoint at it.
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("audit"))
+		var forged Head
+		forged.Seq = 4
+		copy(forged.MAC[:], b.Get(Key(4)))
+		cp = append(Key(4), forged.MAC[:]...)
+		cp = append(cp, make([]byte, MACSize)...)
+		return b.Delete(Key(4))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := verifyFrom(cp, key); !errors.Is(err, ErrBroken) {
+		t.Fatalf("forged checkpoint: %v", err)
+	}
+}

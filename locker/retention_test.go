@@ -1,0 +1,93 @@
+package locker
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lockerd/lockerd/locker/audit"
+)
+
+// TestAuditRetention: entries older than AuditKeep are pruned at the hourly pass, the
+// rest still verifies (after a restart too) from the sealed checkpoint, the pruning is
+// itself audited, and removing the checkpoint or more entries is detected.
+func TestAuditRetention(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	p := f.st.Policy()
+	p.Version, p.AuditKeep = 1, 48*time.Hour
+	if err := f.st.SetPolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	old, err := f.st.VerifyAudit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tick(24 * time.Hour)
+	f.announce("p-2", "100000000002", "11112222", SizeS)
+	st, err := f.st.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recent := st.AuditSeq
+	f.tick(25 * time.Hour) // the first entries are now 49h old, p-2's 25h
+	if n := f.countEvents(EvAuditPruned); n != 1 {
+		t.Fatalf("%d audit_pruned events", n)
+	}
+	evs, err := f.st.AuditRange(1, recent, 1000)
+	if err != nil || len(evs) == 0 || evs[0].Seq <= uint64(old) || evs[0].Seq > recent {
+		t.Fatalf("oldest entry left: %+v %v (the first %d were older than 48h)", evs[:min(len(evs), 1)], err, old)
+	}
+	for _, e := range evs {
+		if e.At.Before(f.clock.Now().Add(-p.AuditKeep)) {
+			t.Fatalf("entry %d from %v kept past the retention", e.Seq, e.At)
+		}
+	}
+	n, err := f.st.VerifyAudit()
+	if err != nil || n == 0 {
+		t.Fatalf("pruned chain: %d %v", n, err)
+	}
+	f.restart()
+	f.announce("p-3", "RA000000005DE", "", SizeS) // the chain goes on after a restart
+	if _, err := f.st.VerifyAudit(); err != nil {
+		t.Fatalf("after a restart: %v", err)
+	}
+
+	for name, tamper := range map[string]func(tx *bolt.Tx) error{
+		"checkpoint removed": func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(metaAuditCheckpoint) },
+		"front cut further": func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bucketAudit).Cursor().First()
+			return tx.Bucket(bucketAudit).Delete(k)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var saved []byte
+			var first []byte
+			var firstV []byte
+			if err := f.st.db.View(func(tx *bolt.Tx) error {
+				saved = append([]byte(nil), tx.Bucket(bucketMeta).Get(metaAuditCheckpoint)...)
+				k, v := tx.Bucket(bucketAudit).Cursor().First()
+				first, firstV = append([]byte(nil), k...), append([]byte(nil), v...)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.st.db.Update(tamper); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.st.VerifyAudit(); !errors.Is(err, audit.ErrBroken) {
+				t.Fatalf("verify = %v, want ErrBroken", err)
+			}
+			if err := f.st.db.Update(func(tx *bolt.Tx) error { // undo for the next case
+				if err := tx.Bucket(bucketMeta).Put(metaAuditCheckpoint, saved); err != nil {
+					return err
+				}
+				return tx.Bucket(bucketAudit).Put(first, firstV)
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
