@@ -33,7 +33,17 @@ func (d *Driver) sense(ctx context.Context, dr *door) {
 	faulty := false
 	for ctx.Err() == nil {
 		if !pin.WaitForEdge(idleWait) {
-			if ctx.Err() != nil || pin.Read() == stable {
+			if ctx.Err() != nil {
+				continue
+			}
+			if faulty {
+				// Quiet for a whole idle wait after chattering: it settled, though
+				// the edge that ended the chatter may have been the one the settle
+				// loop gave up on, so no edge would ever tell.
+				faulty = false
+				d.fault(dr, false)
+			}
+			if pin.Read() == stable {
 				continue
 			}
 			// A missed edge: the level moved without notice. Debounce it
