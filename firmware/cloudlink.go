@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -111,7 +112,12 @@ func fleetKey(hexKey string) (ed25519.PublicKey, error) {
 // clientTLS builds the TLS configuration: the configured CA (or the system roots) and,
 // if configured, the client certificate the broker maps to this locker's user name.
 func clientTLS(m *config.MQTT) (*tls.Config, error) {
+	// ServerName explicitly: paho hands the config to tls.Client itself on some paths
+	// (through a proxy), where an empty name fails every handshake.
 	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if u, err := url.Parse(m.Broker); err == nil {
+		c.ServerName = u.Hostname()
+	}
 	if m.CAFile != "" {
 		pem, err := os.ReadFile(m.CAFile)
 		if err != nil {

@@ -210,6 +210,18 @@ timeout: 20s
 			t.Errorf("lockerctl %v: exit %d, stderr %q; want 2 and %q", tc.args, code, errOut, tc.want)
 		}
 	}
+	// A command nobody answers: exit 3, outcome unknown, named with its expiry.
+	short := filepath.Join(dir, "short.yaml")
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(short, bytes.Replace(raw, []byte("timeout: 20s"), []byte("timeout: 1s"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := ctl(ctx, t, short, "", "ping", "NOBODY-1"); code != 3 || !strings.Contains(errOut, "may still run it until") {
+		t.Errorf("unanswered command: exit %d %q, want 3 and the expiry", code, errOut)
+	}
 	// A locker that is not pinned gets no digests.
 	if _, errOut, code := ctl(ctx, t, cfg, "p,t,s\n", "announce", "OTHER-1", "-"); code != 1 || !strings.Contains(errOut, "not pinned") {
 		t.Errorf("unpinned locker: exit %d %q", code, errOut)

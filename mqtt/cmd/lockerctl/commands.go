@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/lockerd/lockerd/mqtt/cloud"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
@@ -125,19 +127,26 @@ func (e *env) do(locker string, body protocol.Body) error {
 	if err != nil {
 		return err
 	}
+	cmd, err := c.NewCommand(locker, body)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Timeout)
 	defer cancel()
-	r, err := c.Do(ctx, locker, body)
-	if r != nil {
-		if perr := printJSON(e.stdout, r); perr != nil {
-			return perr
-		}
+	r, err := c.Send(ctx, cmd, nil)
+	if err != nil {
+		// Sent, perhaps received, never answered: the locker may still run it until it
+		// expires. Retrying means a new command; say so rather than guess.
+		return fmt.Errorf("%w: %s %s: no final reply (%v); the locker may still run it until %s",
+			errUnknown, body.Type(), cmd.ID, err, cmd.Expires.UTC().Format(time.RFC3339))
 	}
-	var re *cloud.ReplyError
-	if errors.As(err, &re) {
+	if perr := printJSON(e.stdout, r); perr != nil {
+		return perr
+	}
+	if r.Status != protocol.StatusDone {
 		return fmt.Errorf("%s: %s %s (%s)", body.Type(), r.Status, r.Reason, r.Detail)
 	}
-	return err
+	return nil
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -277,15 +286,30 @@ func announce(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var failed int
+	var bodies []*protocol.AnnounceBody
 	for chunk := range slices.Chunk(parcels, *batch) {
-		if err := e.do(locker, &protocol.AnnounceBody{Parcels: chunk}); err != nil {
+		b := &protocol.AnnounceBody{Parcels: chunk}
+		if err := b.Validate(); err != nil { // checked before anything is sent
+			return fmt.Errorf("%w: announce: batch %d: %v", errUsage, len(bodies)+1, err)
+		}
+		bodies = append(bodies, b)
+	}
+	failed := 0
+	for i, b := range bodies {
+		if e.ctx.Err() != nil {
+			return fmt.Errorf("announce: interrupted after %d of %d commands", i, len(bodies))
+		}
+		err := e.do(locker, b)
+		switch {
+		case errors.Is(err, errUnknown):
+			return fmt.Errorf("%w (command %d of %d; the rest not sent)", err, i+1, len(bodies))
+		case err != nil:
 			fmt.Fprintln(e.stderr, "lockerctl:", err)
 			failed++
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("announce: %d of %d commands not done (see their replies)", failed, (len(parcels)+*batch-1) / *batch)
+		return fmt.Errorf("announce: %d of %d commands not done (see their replies)", failed, len(bodies))
 	}
 	return nil
 }
@@ -299,8 +323,12 @@ func readParcels(in io.Reader, keys *cloud.Keys) ([]protocol.AnnouncedParcel, er
 	}
 	col := map[string]int{}
 	for i, h := range header {
+		if i == 0 {
+			h = strings.TrimPrefix(h, "\ufeff") // the byte order mark spreadsheets write
+		}
 		col[strings.TrimSpace(strings.ToLower(h))] = i
 	}
+	seen := map[string]int{} // parcel id -> row
 	for _, need := range []string{"parcel", "tracking", "size"} {
 		if _, ok := col[need]; !ok {
 			return nil, fmt.Errorf("%w: announce: the header needs parcel, tracking and size (and optionally code, expires)", errUsage)
@@ -341,6 +369,10 @@ func readParcels(in io.Reader, keys *cloud.Keys) ([]protocol.AnnouncedParcel, er
 		if err := (&protocol.AnnounceBody{Parcels: []protocol.AnnouncedParcel{p}}).Validate(); err != nil {
 			return nil, fmt.Errorf("%w: announce: row %d: %v", errUsage, row, err)
 		}
+		if first, dup := seen[p.Parcel]; dup {
+			return nil, fmt.Errorf("%w: announce: row %d repeats the parcel id of row %d", errUsage, row, first)
+		}
+		seen[p.Parcel] = row
 		out = append(out, p)
 	}
 	if len(out) == 0 {
@@ -349,8 +381,22 @@ func readParcels(in io.Reader, keys *cloud.Keys) ([]protocol.AnnouncedParcel, er
 	return out, nil
 }
 
-// secretLines reads n lines from standard input (codes, badge tokens, PINs).
+// secretLines reads n lines from standard input (codes, badge tokens, PINs), without
+// echo when it is a terminal.
 func (e *env) secretLines(n int, what string) ([]string, error) {
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		var out []string
+		for len(out) < n {
+			fmt.Fprintf(e.stderr, "%s (%d of %d, not shown): ", what, len(out)+1, n)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(e.stderr)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, strings.TrimSpace(string(b)))
+		}
+		return out, nil
+	}
 	sc := bufio.NewScanner(e.stdin)
 	var out []string
 	for len(out) < n && sc.Scan() {
@@ -405,6 +451,9 @@ func courierUpsert(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if lines[0] == "" || len(lines[1]) < 4 || strings.Trim(lines[1], "0123456789") != "" {
+		return fmt.Errorf("%w: courier-upsert: want a badge token and a PIN of at least 4 digits", errUsage)
+	}
 	return e.do(pos[0], &protocol.CourierUpsertBody{Courier: pos[1], Credential: keys.CourierCredential(lines[0], lines[1]), Rights: rs})
 }
 
@@ -444,6 +493,9 @@ func events(e *env, args []string) error {
 	lockers, err := parseArgs(fs, args, -1, "events [-n N] [-for DURATION] [LOCKER ...]")
 	if err != nil {
 		return err
+	}
+	if *n < 0 || *dur < 0 {
+		return fmt.Errorf("%w: -n and -for must not be negative", errUsage)
 	}
 	c, err := e.connect()
 	if err != nil {

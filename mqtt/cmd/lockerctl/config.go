@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,22 +106,36 @@ func (c *config) cloudConfig() (cloud.Config, error) {
 	cc := cloud.Config{Broker: c.Broker, ClientID: id, Username: c.Username, Topics: topics, SigningKey: signing,
 		Timeout: 10 * time.Second, ResendAfter: 10 * time.Second}
 	if c.PasswordFile != "" {
+		if err := private(c.PasswordFile); err != nil {
+			return cloud.Config{}, err
+		}
 		pw, err := os.ReadFile(c.PasswordFile)
 		if err != nil {
 			return cloud.Config{}, err
 		}
 		cc.Password = strings.TrimRight(string(pw), "\r\n")
 	}
-	if c.TLS.CA != "" || c.TLS.Cert != "" {
-		if cc.TLS, err = c.tlsConfig(); err != nil {
+	u, err := url.Parse(c.Broker)
+	if err != nil || u.Hostname() == "" {
+		return cloud.Config{}, fmt.Errorf("broker %q: want scheme://host:port", c.Broker)
+	}
+	tlsScheme := u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts"
+	hasTLS := c.TLS.CA != "" || c.TLS.Cert != "" || c.TLS.Key != ""
+	switch {
+	case hasTLS && !tlsScheme:
+		return cloud.Config{}, fmt.Errorf("tls files given but broker %q is not ssl://, tls:// or mqtts://", c.Broker)
+	case tlsScheme:
+		if cc.TLS, err = c.tlsConfig(u.Hostname()); err != nil {
 			return cloud.Config{}, err
 		}
 	}
 	return cc, nil
 }
 
-func (c *config) tlsConfig() (*tls.Config, error) {
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
+func (c *config) tlsConfig(serverName string) (*tls.Config, error) {
+	// ServerName explicitly: paho hands the config to tls.Client itself on some paths
+	// (a proxy), where an empty name fails the handshake.
+	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
 	if c.TLS.CA != "" {
 		pem, err := os.ReadFile(c.TLS.CA)
 		if err != nil {
@@ -132,6 +147,12 @@ func (c *config) tlsConfig() (*tls.Config, error) {
 		}
 	}
 	if c.TLS.Cert != "" || c.TLS.Key != "" {
+		if c.TLS.Cert == "" || c.TLS.Key == "" {
+			return nil, errors.New("tls: cert and key go together")
+		}
+		if err := private(c.TLS.Key); err != nil {
+			return nil, err
+		}
 		cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
 		if err != nil {
 			return nil, fmt.Errorf("client certificate: %w", err)
@@ -169,7 +190,22 @@ func (c *config) keys(lockerID string) (*cloud.Keys, error) {
 	return cloud.DeriveKeys(fleetPriv, devicePub, lockerID)
 }
 
+// private refuses a secret file that others than its owner may read, as lockerd does.
+func private(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s: readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
+	}
+	return nil
+}
+
 func readPrivateKey(path string) (any, error) {
+	if err := private(path); err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -196,12 +232,21 @@ func keygen(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for name, key := range map[string]any{"fleet.pem": signing, "fleet-x25519.pem": x} {
-		der, err := x509.MarshalPKCS8PrivateKey(key)
+	files := []struct {
+		name string
+		key  any
+	}{{"fleet.pem", signing}, {"fleet-x25519.pem", x}}
+	for _, f := range files { // refuse before writing either: never half a new fleet
+		if _, err := os.Stat(filepath.Join(dir, f.name)); err == nil {
+			return "", fmt.Errorf("%s exists: keygen never replaces a fleet key", filepath.Join(dir, f.name))
+		}
+	}
+	for _, kf := range files {
+		der, err := x509.MarshalPKCS8PrivateKey(kf.key)
 		if err != nil {
 			return "", err
 		}
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := os.OpenFile(filepath.Join(dir, kf.name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return "", err
 		}

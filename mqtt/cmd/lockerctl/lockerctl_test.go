@@ -61,6 +61,26 @@ func TestConfig(t *testing.T) {
 	if _, err := keygen(dir); err == nil {
 		t.Fatal("keygen overwrote existing keys")
 	}
+	if err := os.Remove(filepath.Join(dir, "fleet-x25519.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keygen(dir); err == nil {
+		t.Fatal("keygen made half a fleet next to an existing signing key")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fleet-x25519.pem")); err == nil {
+		t.Fatal("keygen wrote a key it refused to print")
+	}
+	loose, _ := loadConfig(testConfig(t, ""))
+	if err := os.Chmod(loose.SigningKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loose.cloudConfig(); err == nil || !strings.Contains(err.Error(), "readable by others") {
+		t.Fatalf("a world-readable key: %v", err)
+	}
+	tlsOnTCP, _ := loadConfig(testConfig(t, "tls: {ca: ca.pem}\n"))
+	if _, err := tlsOnTCP.cloudConfig(); err == nil || !strings.Contains(err.Error(), "not ssl://") {
+		t.Fatalf("tls files with a tcp:// broker: %v", err)
+	}
 	if fi, err := os.Stat(filepath.Join(dir, "fleet.pem")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode: %v %v", fi.Mode(), err)
 	}
@@ -80,6 +100,10 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"set-code", "L1", "p-1"}, ""},
 		{[]string{"courier-upsert", "L1", "c-1", "-rights", "fly"}, "B\n1\n"},
 		{[]string{"send", "L1", "nonsense", "-"}, "{}"},
+		{[]string{"announce", "L1", "-"}, "parcel,tracking,size\np-1,RB987654326GB,S\np-1,RA000000005DE,M\n"},
+		{[]string{"courier-upsert", "L1", "c-1"}, "BADGE\n\n"},
+		{[]string{"courier-upsert", "L1", "c-1"}, "\n1234\n"},
+		{[]string{"events", "-n", "-1"}, ""},
 		{[]string{"nonsense"}, ""},
 	} {
 		var out, errb bytes.Buffer
@@ -98,6 +122,7 @@ func FuzzReadParcels(f *testing.F) {
 	f.Add("parcel,tracking,size,expires\np-1,100000000002,M,2030-01-02T03:04:05Z\n")
 	f.Add("parcel,tracking,size\n\"p-1,RB9\n")
 	f.Add("size,tracking,parcel\nXL,RA000000005DE,p 2\n")
+	f.Add("\ufeffparcel,tracking,size\np-1,RB987654326GB,S\np-1,RA000000005DE,M\n")
 	var fleet, device [32]byte
 	fleet[0], device[0] = 1, 9
 	keys, err := cloud.DeriveKeys(fleet, device, "L1")
@@ -120,4 +145,17 @@ func FuzzReadParcels(f *testing.F) {
 			t.Fatalf("accepted parcels the protocol refuses: %v", err)
 		}
 	})
+}
+
+func TestReadParcelsSpreadsheetHeader(t *testing.T) {
+	var fleet, device [32]byte
+	fleet[0], device[0] = 1, 9
+	keys, err := cloud.DeriveKeys(fleet, device, "L1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := readParcels(strings.NewReader("\ufeffParcel,Tracking,Code,Size\r\np-1,RB987654326GB,48213377,S\r\n"), keys)
+	if err != nil || len(ps) != 1 || ps[0].Parcel != "p-1" || ps[0].Verifier == nil {
+		t.Fatalf("a spreadsheet's CSV (BOM, CRLF, capitals): %+v %v", ps, err)
+	}
 }

@@ -32,7 +32,9 @@
 // input, never from the command line (where other users and shell histories see
 // them), and leave lockerctl only as keyed digests. Exit status: 0 when the locker
 // answered done, 1 when it refused or failed or lockerctl could not ask, 2 for a
-// usage error or bad input (then nothing was sent).
+// usage error or bad input (then nothing was sent), 3 when a command was sent and not
+// answered in time: its outcome is unknown, and it may still run until it expires (the
+// message names it); send a new one only once that is understood.
 package main
 
 import (
@@ -52,8 +54,12 @@ func main() {
 	os.Exit(code)
 }
 
-// errUsage marks an error in how lockerctl was called.
-var errUsage = errors.New("usage")
+// errUsage marks an error in how lockerctl was called (nothing was sent); errUnknown a
+// command sent and not answered in time (its outcome is unknown).
+var (
+	errUsage   = errors.New("usage")
+	errUnknown = errors.New("outcome unknown")
+)
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, stdin, stdout, stderr)
@@ -63,6 +69,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, "lockerctl:", err)
 		return 2
+	case errors.Is(err, errUnknown):
+		fmt.Fprintln(stderr, "lockerctl:", err)
+		return 3
 	default:
 		fmt.Fprintln(stderr, "lockerctl:", err)
 		return 1
