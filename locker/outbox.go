@@ -75,10 +75,20 @@ func (s *Station) VerifyAudit() (int, error) {
 		if err != nil {
 			return err
 		}
-		_, n, err = audit.VerifyFrom(tx.Bucket(bucketAudit), s.keys.AuditKey(), start)
-		return err
+		return verifyFrom(tx, s.keys.AuditKey(), start, &n)
 	})
 	return n, err
+}
+
+// verifyFrom verifies the chain from its start; a checkpoint with no entry after it
+// is a wiped log (every pruning pass appends its own entry).
+func verifyFrom(tx *boltTx, key []byte, start audit.Head, n *int) error {
+	_, count, err := audit.VerifyFrom(tx.Bucket(bucketAudit), key, start)
+	*n = count
+	if err == nil && count == 0 && start.Seq > 0 {
+		return fmt.Errorf("%w: no entry after the checkpoint at %d", audit.ErrBroken, start.Seq)
+	}
+	return err
 }
 
 // AuditRange returns the audit entries with sequence numbers from..to, at most max.
@@ -151,8 +161,7 @@ func VerifyAuditFile(path string, keys *privacy.Keys) (int, error) {
 		if err != nil {
 			return err
 		}
-		_, n, err = audit.VerifyFrom(b, keys.AuditKey(), start)
-		return err
+		return verifyFrom(tx, keys.AuditKey(), start, &n)
 	})
 	return n, err
 }

@@ -34,32 +34,53 @@ func auditStart(tx *boltTx, key []byte) (audit.Head, error) {
 func (s *Station) pruneDue(now time.Time) bool { return now.Sub(s.lastPrune) >= time.Hour }
 
 // pruneAuditLocked deletes audit entries older than the policy's AuditKeep, at most
-// maxPerTick per call, moves the checkpoint and records what it did.
+// maxPerTick per call, moves the checkpoint and records what it did. Age is judged
+// against the newer of now and the newest entry's time, whichever is earlier: a clock
+// set back does not stop pruning for long, and a clock leaping ahead prunes nothing
+// until entries are written at the new time. An entry that does not decode goes with
+// the old entries around it (it is pruned only when a readable older-than-cutoff entry
+// follows it); the count of those is logged.
 func (s *Station) pruneAuditLocked(now time.Time) error {
 	s.lastPrune = now
-	cutoff := now.Add(-s.policy.AuditKeep)
+	type stamped struct {
+		At time.Time `json:"at"`
+	}
 	var upTo uint64
-	n := 0
+	n, unreadable, pendingUnreadable := 0, 0, 0
 	err := s.view(func(tx *boltTx) error {
-		var ferr error
-		audit.Range(tx.Bucket(bucketAudit), 0, ^uint64(0), func(seq uint64, payload []byte) bool {
-			var e struct {
-				At time.Time `json:"at"`
+		b := tx.Bucket(bucketAudit)
+		ref := now
+		if _, v := b.Cursor().Last(); len(v) > audit.MACSize {
+			var last stamped
+			if json.Unmarshal(v[audit.MACSize:], &last) == nil && last.At.Before(ref) {
+				ref = last.At
 			}
-			if ferr = json.Unmarshal(payload, &e); ferr != nil {
-				ferr = fmt.Errorf("audit entry %d: %w", seq, ferr)
+		}
+		cutoff := ref.Add(-s.policy.AuditKeep)
+		audit.Range(b, 0, ^uint64(0), func(seq uint64, payload []byte) bool {
+			if n+pendingUnreadable >= maxPerTick {
 				return false
 			}
-			if !e.At.Before(cutoff) || n == maxPerTick {
+			var e stamped
+			if json.Unmarshal(payload, &e) != nil {
+				pendingUnreadable++
+				return true
+			}
+			if !e.At.Before(cutoff) {
 				return false
 			}
-			upTo, n = seq, n+1
+			upTo, n = seq, n+1+pendingUnreadable
+			unreadable += pendingUnreadable
+			pendingUnreadable = 0
 			return true
 		})
-		return ferr
+		return nil
 	})
 	if err != nil || n == 0 {
 		return err
+	}
+	if unreadable > 0 {
+		s.log.Warn("audit retention: unreadable entries pruned with the old ones around them", "count", unreadable)
 	}
 	return s.update(func(t *txn) error {
 		start, pruned, err := audit.Prune(t.tx.Bucket(bucketAudit), upTo)

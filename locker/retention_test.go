@@ -32,7 +32,14 @@ func TestAuditRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	recent := st.AuditSeq
+	// A clock leaping ahead prunes nothing by itself: age is judged against the newest
+	// entry too.
 	f.tick(25 * time.Hour) // the first entries are now 49h old, p-2's 25h
+	if n := f.countEvents(EvAuditPruned); n != 0 {
+		t.Fatalf("%d audit_pruned events with no entry written since", n)
+	}
+	f.announce("p-9", "RB000000013GB", "", SizeS) // written at the new time
+	f.tick(time.Hour)
 	if n := f.countEvents(EvAuditPruned); n != 1 {
 		t.Fatalf("%d audit_pruned events", n)
 	}
@@ -50,6 +57,9 @@ func TestAuditRetention(t *testing.T) {
 		t.Fatalf("pruned chain: %d %v", n, err)
 	}
 	f.restart()
+	if got := f.st.Policy().AuditKeep; got != DefaultPolicy().AuditKeep {
+		t.Fatalf("audit_keep %v after a restart, want the configuration's %v (the cloud's policy does not set it)", got, DefaultPolicy().AuditKeep)
+	}
 	f.announce("p-3", "RA000000005DE", "", SizeS) // the chain goes on after a restart
 	if _, err := f.st.VerifyAudit(); err != nil {
 		t.Fatalf("after a restart: %v", err)
@@ -89,5 +99,20 @@ func TestAuditRetention(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+	// A wiped log with its checkpoint left does not verify as an empty one.
+	if err := f.st.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAudit)
+		for k, _ := b.Cursor().First(); k != nil; k, _ = b.Cursor().First() {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.VerifyAudit(); !errors.Is(err, audit.ErrBroken) {
+		t.Fatalf("wiped log: %v, want ErrBroken", err)
 	}
 }

@@ -170,11 +170,12 @@ func (s *Station) load(specs []CompartmentSpec) error {
 			return fmt.Errorf("locker: store belongs to locker %q, configured as %q", id, s.id)
 		}
 		var stored Policy
-		if ok, err := getJSON(meta, metaPolicy, &stored); err != nil {
+		if _, err := getJSON(meta, metaPolicy, &stored); err != nil {
 			return fmt.Errorf("locker: stored policy: %w", err)
-		} else if ok && stored.AuditKeep == 0 {
-			stored.AuditKeep = s.policy.AuditKeep // stored before the field existed
 		}
+		// The cloud's policy does not carry the audit retention: the configuration's
+		// always applies, also under a newer stored policy.
+		stored.AuditKeep = s.policy.AuditKeep
 		if stored.Version > s.policy.Version && stored.Validate() == nil {
 			s.policy = stored // a newer policy pushed by the cloud outranks the config file's
 		}
@@ -189,9 +190,12 @@ func (s *Station) load(specs []CompartmentSpec) error {
 			return err
 		}
 		if h.Seq == 0 { // empty: the chain goes on from its pruned start, if any
-			if h, err = auditStart(tx, s.keys.AuditKey()); err != nil {
-				return err
+			start, err := auditStart(tx, s.keys.AuditKey())
+			if err != nil {
+				// A damaged checkpoint does not stop the station; `lockerd audit` reports it.
+				s.log.Error("audit checkpoint unreadable; the log starts again at 1", "err", err)
 			}
+			h = start
 		}
 		// Every event is in the audit log, written in its transaction: the log's head is
 		// the event sequence.

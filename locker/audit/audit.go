@@ -116,17 +116,15 @@ func Prune(b *bolt.Bucket, upTo uint64) (Head, int, error) {
 	n := 0
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.First() {
-		if len(k) != 8 || len(v) < MACSize {
-			return last, n, fmt.Errorf("%w: malformed entry", ErrBroken)
-		}
-		seq := binary.BigEndian.Uint64(k)
-		if seq > upTo {
+		if len(k) == 8 && binary.BigEndian.Uint64(k) > upTo {
 			break
 		}
-		last.Seq = seq
-		copy(last.MAC[:], v)
+		if len(k) == 8 && len(v) >= MACSize { // a malformed entry goes too, but names no start
+			last.Seq = binary.BigEndian.Uint64(k)
+			copy(last.MAC[:], v)
+		}
 		if err := c.Delete(); err != nil {
-			return last, n, fmt.Errorf("audit: prune %d: %w", seq, err)
+			return last, n, fmt.Errorf("audit: prune: %w", err)
 		}
 		n++
 	}
