@@ -141,7 +141,7 @@ func TestCloudCommands(t *testing.T) {
 			}
 			if tc.event != "" {
 				ev := events.await(ctx, tc.event, nil)
-				if cmdID(ev) != cmd.ID && tc.event != protocol.EvDoorClosed {
+				if cmdID(ev) != cmd.ID {
 					t.Errorf("%s event names command %q, want %q", ev.Type, cmdID(ev), cmd.ID)
 				}
 			}
@@ -153,6 +153,9 @@ func TestCloudCommands(t *testing.T) {
 	for _, ev := range events.events {
 		if b, ok := ev.Body.(*protocol.DoorEvent); ok && b.Compartment == 3 {
 			doors = append(doors, string(ev.Type)+"/"+string(b.Op))
+			if b.Command == "" || b.Actor != "op-1" {
+				t.Errorf("%s of a remote opening: command %q, actor %q; want both named", ev.Type, b.Command, b.Actor)
+			}
 		}
 	}
 	if len(doors) != 6 {

@@ -304,9 +304,12 @@ const commandMark = "; command "
 // cloud command id (CancelParcel, Recall, SetEnabled, OpenCompartment).
 func CommandReason(reason, id string) string { return reason + commandMark + id }
 
-// CommandID returns the id of the cloud command whose reason (see CommandReason) the
-// event carries, or "".
+// CommandID returns the id of the cloud command that caused the event: its Command, or
+// the one its reason carries (see CommandReason), or "".
 func (e Event) CommandID() string {
+	if e.Command != "" {
+		return e.Command
+	}
 	if i := strings.LastIndex(e.Reason, commandMark); i >= 0 {
 		return e.Reason[i+len(commandMark):]
 	}

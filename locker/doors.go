@@ -27,7 +27,7 @@ func (s *Station) pulse(ctx context.Context, slot Slot) error {
 		err := s.update(func(t *txn) error {
 			c := t.comp(slot.Compartment)
 			if err := t.emit(Event{Type: EvUnlockFailed, Compartment: c.ID, Generation: c.Generation,
-				Parcel: c.OpParcel, Op: c.Op, Reason: "driver error"}); err != nil {
+				Parcel: c.OpParcel, Op: c.Op, Command: c.OpCommand, Actor: c.OpActor, Reason: "driver error"}); err != nil {
 				return err
 			}
 			if c.OpDoorSeen {
@@ -43,7 +43,7 @@ func (s *Station) pulse(ctx context.Context, slot Slot) error {
 	return s.update(func(t *txn) error {
 		c := t.comp(slot.Compartment)
 		return t.emit(Event{Type: EvUnlocked, Compartment: c.ID, Generation: c.Generation, Parcel: c.OpParcel,
-			Op: c.Op, Reason: string(c.Op)})
+			Op: c.Op, Command: c.OpCommand, Actor: c.OpActor, Reason: string(c.Op)})
 	})
 }
 
@@ -78,7 +78,7 @@ func (s *Station) DoorChanged(id CompartmentID, open bool) {
 func (t *txn) doorChanged(id CompartmentID, open bool) error {
 	c := t.comp(id)
 	c.DoorOpen, c.DoorSince = open, t.now
-	ev := Event{Compartment: c.ID, Generation: c.Generation, Parcel: c.OpParcel, Op: c.Op, Reason: string(c.Op)}
+	ev := Event{Compartment: c.ID, Generation: c.Generation, Parcel: c.OpParcel, Op: c.Op, Command: c.OpCommand, Actor: c.OpActor, Reason: string(c.Op)}
 	if open {
 		ev.Type = EvDoorOpened
 		if err := t.emit(ev); err != nil {
@@ -185,7 +185,7 @@ func (s *Station) Tick() error {
 				c := t.comp(id)
 				c.LeftOpenSet = true
 				open := now.Sub(c.DoorSince).Round(time.Second)
-				return t.emit(Event{Type: EvLeftOpen, Compartment: id, Generation: c.Generation, Op: c.Op,
+				return t.emit(Event{Type: EvLeftOpen, Compartment: id, Generation: c.Generation, Op: c.Op, Command: c.OpCommand, Actor: c.OpActor,
 					Seconds: int64(open / time.Second), Reason: fmt.Sprintf("open for %v", open)})
 			}); err != nil {
 				return err
@@ -219,7 +219,7 @@ func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
 		op, pid, sid, actor := c.Op, c.OpParcel, c.OpSession, c.OpActor
 		c.Fault = "jammed"
 		if err := t.emit(Event{Type: EvJammed, Compartment: c.ID, Generation: c.Generation, Parcel: pid,
-			Op: op, Reason: string(op)}); err != nil {
+			Op: op, Command: c.OpCommand, Actor: c.OpActor, Reason: string(op)}); err != nil {
 			return err
 		}
 		if op != OpDeposit {

@@ -70,6 +70,7 @@ type Event struct {
 	Source  string          `json:"source,omitempty"`  // throttled: ThrottleCode or ThrottleCourier
 	Outcome string          `json:"outcome,omitempty"` // reconciled: ReconcileCompleted, ReconcileUnverified or ReconcileUndone
 	Report  json.RawMessage `json:"report,omitempty"`  // hardware, health: the reporter's JSON (see Record)
+	Command string          `json:"command,omitempty"` // door events of an operation a cloud command started
 }
 
 // What a throttled event's Source names: the entry that is locked.

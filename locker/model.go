@@ -40,7 +40,8 @@ type Compartment struct {
 	OpSince     time.Time `json:"op_since,omitzero"`
 	OpDoorSeen  bool      `json:"op_door_seen,omitempty"` // door observed open during Op
 	OpActor     string    `json:"op_actor,omitempty"`
-	DoorOpen    bool      `json:"door_open,omitempty"` // last sensed state
+	OpCommand   string    `json:"op_command,omitempty"` // the cloud command that started the operation, if one did
+	DoorOpen    bool      `json:"door_open,omitempty"`  // last sensed state
 	DoorSince   time.Time `json:"door_since,omitzero"`
 	LeftOpenSet bool      `json:"left_open,omitempty"` // the left-open alarm was raised for this opening
 }
@@ -66,7 +67,7 @@ func (c *Compartment) removeParcel(id ParcelID) {
 }
 
 func (c *Compartment) clearOp() {
-	c.Op, c.OpParcel, c.OpSession, c.OpActor = OpNone, "", "", ""
+	c.Op, c.OpParcel, c.OpSession, c.OpActor, c.OpCommand = OpNone, "", "", "", ""
 	c.OpSince, c.OpDoorSeen = time.Time{}, false
 }
 
