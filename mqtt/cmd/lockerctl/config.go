@@ -57,6 +57,12 @@ func loadConfig(path string) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseConfig(data, path)
+}
+
+// parseConfig decodes a configuration file's contents; relative paths in it are taken
+// relative to path's directory.
+func parseConfig(data []byte, path string) (*config, error) {
 	var c config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

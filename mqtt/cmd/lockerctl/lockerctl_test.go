@@ -159,3 +159,26 @@ func TestReadParcelsSpreadsheetHeader(t *testing.T) {
 		t.Fatalf("a spreadsheet's CSV (BOM, CRLF, capitals): %+v %v", ps, err)
 	}
 }
+
+// FuzzParseConfig: any file either parses into a configuration with what every command
+// needs (a broker, a signing key, a positive timeout, absolute paths) or is refused.
+func FuzzParseConfig(f *testing.F) {
+	f.Add("broker: tcp://127.0.0.1:1883\nsigning_key: fleet.pem\n")
+	f.Add("broker: ssl://b:8883\ntls: {ca: ca.pem}\nsigning_key: /k.pem\nlockers: {L1: ab}\ntimeout: 5s\n")
+	f.Add("broker: [\n")
+	f.Add("timeout: -1s\nbroker: x\nsigning_key: k\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		c, err := parseConfig([]byte(data), "/etc/lockerctl/lockerctl.yaml")
+		if err != nil {
+			return
+		}
+		if c.Broker == "" || c.SigningKey == "" || c.Timeout <= 0 || c.Prefix == "" {
+			t.Fatalf("accepted an incomplete configuration: %+v", c)
+		}
+		for _, p := range []string{c.SigningKey, c.X25519Key, c.PasswordFile, c.TLS.CA, c.TLS.Cert, c.TLS.Key} {
+			if p != "" && !filepath.IsAbs(p) {
+				t.Fatalf("relative path %q left relative", p)
+			}
+		}
+	})
+}
