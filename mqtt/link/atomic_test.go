@@ -79,15 +79,7 @@ func TestAtomicCommands(t *testing.T) {
 func TestAtomicRunsShareOneCall(t *testing.T) {
 	f, h := atomicFixture(t)
 	release := make(chan struct{})
-	f.Handler.Func = func(ctx context.Context, cmd *protocol.Command) link.Result {
-		if cmd.Typ == protocol.CmdStatus {
-			select {
-			case <-release:
-			case <-ctx.Done():
-			}
-		}
-		return link.Done(nil)
-	}
+	f.Handler.Func = holdStatus(release)
 	replies := f.Replies(t)
 	raw := f.Raw(t, "cloud", nil)
 	now := time.Now()
@@ -126,4 +118,19 @@ func sum(xs []int) int {
 		n += x
 	}
 	return n
+}
+
+// holdStatus is a handler that holds the worker on a status command until release is
+// closed or the link stops, so that the commands sent after it queue up; everything
+// else is done at once.
+func holdStatus(release <-chan struct{}) func(context.Context, *protocol.Command) link.Result {
+	return func(ctx context.Context, cmd *protocol.Command) link.Result {
+		if cmd.Typ == protocol.CmdStatus {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return link.Done(nil)
+	}
 }

@@ -110,15 +110,7 @@ func TestStopAnswersEveryQueuedCommand(t *testing.T) {
 func TestCommandExpiredWhileQueuedIsRefused(t *testing.T) {
 	f := fixture.New(t, fixture.Options{})
 	release := make(chan struct{})
-	f.Handler.Func = func(ctx context.Context, cmd *protocol.Command) link.Result {
-		if cmd.Typ == protocol.CmdStatus {
-			select {
-			case <-release:
-			case <-ctx.Done():
-			}
-		}
-		return link.Done(nil)
-	}
+	f.Handler.Func = holdStatus(release)
 	replies := f.Replies(t)
 	raw := f.Raw(t, "cloud", nil)
 	now := time.Now()
