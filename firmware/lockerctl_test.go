@@ -10,8 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/mqtt/protocol"
@@ -221,6 +224,31 @@ timeout: 20s
 	}
 	if _, errOut, code := ctl(ctx, t, short, "", "ping", "NOBODY-1"); code != 3 || !strings.Contains(errOut, "may still run it until") {
 		t.Errorf("unanswered command: exit %d %q, want 3 and the expiry", code, errOut)
+	}
+	// An announce whose first command nobody answers stops there: the rest is not sent
+	// blind (exit 3, the first command named).
+	silent := filepath.Join(dir, "silent.yaml")
+	withSilent := bytes.Replace(raw, []byte("timeout: 20s"), []byte("timeout: 1s"), 1)
+	withSilent = bytes.Replace(withSilent, []byte("lockers:\n"), fmt.Appendf(nil, "lockers:\n  SILENT-1: %s\n", ident.Public), 1)
+	if err := os.WriteFile(silent, withSilent, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var published atomic.Int32
+	watch := w.raw(t, "ctl-watch")
+	if tok := watch.Subscribe(protocol.MustTopics("lockers").Command("SILENT-1"), 1, func(paho.Client, paho.Message) {
+		published.Add(1)
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	three := fmt.Sprintf("parcel,tracking,size\np-7,%s,S\np-8,%s,S\np-9,RA000000005DE,S\n", tracking[0], tracking[1])
+	_, errOut, code := ctl(ctx, t, silent, three, "announce", "SILENT-1", "-", "-batch", "1")
+	printed.WriteString(errOut)
+	if code != 3 || !strings.Contains(errOut, "command 1 of 3; the rest not sent") {
+		t.Errorf("announce to a silent locker: exit %d %q, want 3 and a stop after the first", code, errOut)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := published.Load(); n != 1 {
+		t.Errorf("%d announce commands published to a silent locker, want 1", n)
 	}
 	// A locker that is not pinned gets no digests.
 	if _, errOut, code := ctl(ctx, t, cfg, "p,t,s\n", "announce", "OTHER-1", "-"); code != 1 || !strings.Contains(errOut, "not pinned") {
