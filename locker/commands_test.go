@@ -2,9 +2,12 @@ package locker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestCommandLog(t *testing.T) {
@@ -79,6 +82,16 @@ func TestCommandAnnounceRun(t *testing.T) {
 		if p := f.parcel(id); p.State != StateAnnounced {
 			t.Fatalf("%s is %s", id, p.State)
 		}
+	}
+	// The epoch's reference count, summed over the run and written once, counts them.
+	var refs uint64
+	if err := f.st.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketEpochs).Get(epochKey(f.st.epochOf(f.clock.Now()))); len(v) == 8 {
+			refs = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	}); err != nil || refs != 3 {
+		t.Fatalf("epoch reference count %d (%v), want 3", refs, err)
 	}
 	var counts []int
 	for _, e := range f.events {

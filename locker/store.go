@@ -108,6 +108,7 @@ type txn struct {
 	events []Event
 	head   audit.Head
 	seq    uint64
+	epochs map[uint32]int64 // reference count changes, written once when fn returns
 }
 
 // comp returns the transaction's copy of compartment id (nil when unknown).
@@ -166,17 +167,36 @@ func (t *txn) putParcel(old, p *Parcel) error {
 	return t.tx.Bucket(bucketParcels).Put([]byte(p.ID), b)
 }
 
+// epochRef counts a parcel record in or out of epoch e. The changes of a transition are
+// summed and written once (putEpochs): a run of announcements touches the counter once,
+// not once a parcel.
 func (t *txn) epochRef(e uint32, delta int64) error {
+	if t.epochs == nil {
+		t.epochs = map[uint32]int64{}
+	}
+	t.epochs[e] += delta
+	return nil
+}
+
+func (t *txn) putEpochs() error {
 	b := t.tx.Bucket(bucketEpochs)
-	var n int64
-	if v := b.Get(epochKey(e)); len(v) == 8 {
-		n = int64(binary.BigEndian.Uint64(v))
+	for e, delta := range t.epochs {
+		if delta == 0 {
+			continue
+		}
+		var n int64
+		if v := b.Get(epochKey(e)); len(v) == 8 {
+			n = int64(binary.BigEndian.Uint64(v))
+		}
+		n += delta
+		if n < 0 {
+			return fmt.Errorf("locker: epoch %d reference count below zero", e)
+		}
+		if err := b.Put(epochKey(e), binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+			return err
+		}
 	}
-	n += delta
-	if n < 0 {
-		return fmt.Errorf("locker: epoch %d reference count below zero", e)
-	}
-	return b.Put(epochKey(e), binary.BigEndian.AppendUint64(nil, uint64(n)))
+	return nil
 }
 
 // emit records e in the audit chain and the outbox, in this transaction.
@@ -257,6 +277,9 @@ func (s *Station) update(fn func(t *txn) error) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		t.tx = tx
 		if err := fn(t); err != nil {
+			return err
+		}
+		if err := t.putEpochs(); err != nil {
 			return err
 		}
 		return t.putComps()
