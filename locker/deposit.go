@@ -185,13 +185,20 @@ func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size
 		np.Compartment, np.Generation, np.Courier = c.ID, c.Generation, se.courier.ID
 		ev := Event{Type: EvReserved, Parcel: np.ID, Compartment: c.ID, Generation: c.Generation,
 			Actor: se.courier.ID, Op: OpDeposit, Reason: "deposit"}
+		var waybill *privacy.Digest // the cloud matches an unannounced parcel by its digest
 		if !np.Announced {
-			ev.Waybill = &d // the cloud matches unannounced parcels by this digest
+			waybill = &d
 		}
 		if c.Kind == KindShelf {
 			np.State, np.ExpiresAt = StateDeposited, t.now.Add(s.policy.Retention)
 		} else {
 			c.Op, c.OpParcel, c.OpSession, c.OpSince, c.OpActor = OpDeposit, np.ID, se.id, t.now, se.courier.ID
+			if waybill != nil { // kept, sealed, for the deposited event when the door closes
+				var err error
+				if c.OpWaybill, err = t.sealOpWaybill(np.Epoch, d); err != nil {
+					return err
+				}
+			}
 		}
 		if err := t.putParcel(old, &np); err != nil {
 			return err
@@ -201,7 +208,7 @@ func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size
 		}
 		if c.Kind == KindShelf {
 			if err := t.emit(Event{Type: EvDeposited, Parcel: np.ID, Compartment: c.ID, Generation: c.Generation,
-				Actor: se.courier.ID, State: StateDeposited}); err != nil {
+				Actor: se.courier.ID, State: StateDeposited, Waybill: waybill}); err != nil {
 				return err
 			}
 		}

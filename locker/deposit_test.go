@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lockerd/lockerd/locker/privacy"
 )
 
 var ctx = context.Background()
@@ -132,26 +134,55 @@ func TestUnannouncedParcelNeedsSize(t *testing.T) {
 	if slot.Compartment != 5 || !strings.HasPrefix(string(slot.Parcel), "u-") {
 		t.Fatalf("slot %+v", slot)
 	}
-	var reserved *Event
-	for i := range f.events {
-		if f.events[i].Type == EvReserved {
-			reserved = &f.events[i]
-		}
-	}
-	if reserved == nil || reserved.Waybill == nil || *reserved.Waybill != f.cloud.Waybill("773012345678901") {
-		t.Fatalf("reserved event must carry the cloud-side digest of an unannounced parcel: %+v", reserved)
-	}
-	logged, err := f.st.AuditRange(reserved.Seq, reserved.Seq, 1)
-	if err != nil || len(logged) != 1 || logged[0].Type != EvReserved || logged[0].Waybill != nil {
-		t.Fatalf("the audit log keeps no waybill digest: %+v %v", logged, err)
-	}
-	sent, err := f.st.OutboxPending(reserved.Seq-1, 1)
-	if err != nil || len(sent) != 1 || sent[0].Waybill == nil {
-		t.Fatalf("the outbox carries it to the cloud: %+v %v", sent, err)
+	if e := f.lastEvent(EvReserved); e.Waybill != nil {
+		t.Fatalf("the reservation, which the cloud is not sent, carries a waybill digest: %+v", e)
 	}
 	f.openClose(5)
 	if p := f.parcel(slot.Parcel); p.State != StateDeposited || p.Announced {
 		t.Fatalf("%+v", p)
+	}
+	checkDepositedWaybill(t, f, f.cloud.Waybill("773012345678901"))
+}
+
+// checkDepositedWaybill checks that the last deposited event carries the cloud-side
+// waybill digest of an unannounced parcel, that the outbox hands it to the cloud, and
+// that the audit log, which is kept for a year, does not keep it.
+func checkDepositedWaybill(t *testing.T, f *fixture, want privacy.Digest) {
+	t.Helper()
+	dep := f.lastEvent(EvDeposited)
+	if dep.Waybill == nil || *dep.Waybill != want {
+		t.Fatalf("deposited event of an unannounced parcel must carry its cloud-side digest: %+v", dep)
+	}
+	logged, err := f.st.AuditRange(dep.Seq, dep.Seq, 1)
+	if err != nil || len(logged) != 1 || logged[0].Type != EvDeposited || logged[0].Waybill != nil {
+		t.Fatalf("the audit log keeps no waybill digest: %+v %v", logged, err)
+	}
+	sent, err := f.st.OutboxPending(dep.Seq-1, 1)
+	if err != nil || len(sent) != 1 || sent[0].Waybill == nil || *sent[0].Waybill != want {
+		t.Fatalf("the outbox carries it to the cloud: %+v %v", sent, err)
+	}
+}
+
+// TestUnannouncedDepositResolvedAfterRestart: the digest survives a restart that left
+// the deposit unverified, sealed in the compartment, and reaches the cloud when an
+// operator finds the parcel there.
+func TestUnannouncedDepositResolvedAfterRestart(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	slot, err := f.st.Scan(ctx, sid, "773012345678901", SizeL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.restart() // power cut before the door was seen open: unverified
+	if c := f.comp(slot.Compartment); c.Fault != FaultUnverified || len(c.OpWaybill) == 0 {
+		t.Fatalf("after the restart: %+v", c)
+	}
+	if err := f.st.Resolve(ctx, slot.Compartment, true, "op-1"); err != nil {
+		t.Fatal(err)
+	}
+	checkDepositedWaybill(t, f, f.cloud.Waybill("773012345678901"))
+	if c := f.comp(slot.Compartment); len(c.OpWaybill) != 0 {
+		t.Fatalf("the sealed digest outlived the resolution: %+v", c)
 	}
 }
 

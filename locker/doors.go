@@ -104,7 +104,7 @@ func (t *txn) doorChanged(id CompartmentID, open bool) error {
 
 // completeOp finishes the operation at c: its door was seen open and is now closed.
 func (t *txn) completeOp(c *Compartment) error {
-	op, pid, actor := c.Op, c.OpParcel, c.OpActor
+	op, pid, actor, waybill := c.Op, c.OpParcel, c.OpActor, c.OpWaybill
 	c.clearOp()
 	switch op {
 	case OpOperator:
@@ -121,7 +121,7 @@ func (t *txn) completeOp(c *Compartment) error {
 	switch op {
 	case OpDeposit:
 		np.State, np.ExpiresAt = StateDeposited, t.now.Add(t.s.policy.Retention)
-		ev.Type = EvDeposited
+		ev.Type, ev.Waybill = EvDeposited, t.s.openOpWaybill(waybill)
 	case OpPickup:
 		np.State, np.PurgeAt = StatePickedUp, t.now.Add(t.s.policy.PurgeAfter)
 		ev.Type = EvPickedUp
@@ -237,13 +237,14 @@ func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
 			return t.releaseParcel(c, pid, "door jammed")
 		}
 		// Move the reservation: the courier is still at the locker with the parcel.
+		waybill := c.OpWaybill
 		c.clearOp()
 		c.removeParcel(pid)
 		c.Generation++
 		a := t.comp(alt.ID)
 		a.Generation++
 		a.Parcels = append(a.Parcels, pid)
-		a.Op, a.OpParcel, a.OpSession, a.OpSince, a.OpActor = OpDeposit, pid, sid, t.now, actor
+		a.Op, a.OpParcel, a.OpSession, a.OpSince, a.OpActor, a.OpWaybill = OpDeposit, pid, sid, t.now, actor, waybill
 		np := *p
 		np.Compartment, np.Generation = a.ID, a.Generation
 		if err := t.putParcel(p, &np); err != nil {

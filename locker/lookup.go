@@ -1,6 +1,9 @@
 package locker
 
 import (
+	"encoding/binary"
+	"fmt"
+
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker/privacy"
@@ -57,4 +60,36 @@ func (s *Station) seal(e uint32, d privacy.Digest) (privacy.Digest, error) {
 func (s *Station) sealedMatches(p *Parcel, d privacy.Digest) bool {
 	k, ok := s.keyring.Lookup(p.Epoch)
 	return ok && privacy.Seal(k, d) == p.Waybill
+}
+
+// opWaybillAD binds a sealed OpWaybill to its purpose.
+var opWaybillAD = []byte("lockerd unannounced waybill v1")
+
+// sealOpWaybill seals the waybill digest of an unannounced parcel of epoch e for its
+// compartment's record (Compartment.OpWaybill).
+func (t *txn) sealOpWaybill(e uint32, d privacy.Digest) ([]byte, error) {
+	key, err := t.s.keyring.Key(e)
+	if err != nil {
+		return nil, fmt.Errorf("locker: epoch key: %w", err)
+	}
+	return append(epochKey(e), privacy.SealBytes(key, d[:], opWaybillAD)...), nil
+}
+
+// openOpWaybill recovers a digest sealed by sealOpWaybill; nil when there is none or its
+// epoch key is gone.
+func (s *Station) openOpWaybill(sealed []byte) *privacy.Digest {
+	if len(sealed) < 4 {
+		return nil
+	}
+	key, ok := s.keyring.Lookup(binary.BigEndian.Uint32(sealed))
+	if !ok {
+		return nil
+	}
+	plain, err := privacy.OpenBytes(key, sealed[4:], opWaybillAD)
+	var d privacy.Digest
+	if err != nil || len(plain) != len(d) {
+		return nil
+	}
+	copy(d[:], plain)
+	return &d
 }

@@ -34,14 +34,18 @@ type Compartment struct {
 	Generation uint64     `json:"generation"`
 	Parcels    []ParcelID `json:"parcels,omitempty"` // occupants, including a reserved one
 
-	Op          Op        `json:"op,omitempty"`
-	OpParcel    ParcelID  `json:"op_parcel,omitempty"`
-	OpSession   string    `json:"op_session,omitempty"` // courier session for deposits; RAM id, opaque
-	OpSince     time.Time `json:"op_since,omitzero"`
-	OpDoorSeen  bool      `json:"op_door_seen,omitempty"` // door observed open during Op
-	OpActor     string    `json:"op_actor,omitempty"`
-	OpCommand   string    `json:"op_command,omitempty"` // the cloud command that started the operation, if one did
-	DoorOpen    bool      `json:"door_open,omitempty"`  // last sensed state
+	Op         Op        `json:"op,omitempty"`
+	OpParcel   ParcelID  `json:"op_parcel,omitempty"`
+	OpSession  string    `json:"op_session,omitempty"` // courier session for deposits; RAM id, opaque
+	OpSince    time.Time `json:"op_since,omitzero"`
+	OpDoorSeen bool      `json:"op_door_seen,omitempty"` // door observed open during Op
+	OpActor    string    `json:"op_actor,omitempty"`
+	OpCommand  string    `json:"op_command,omitempty"` // the cloud command that started the operation, if one did
+	// OpWaybill is the waybill digest of an unannounced parcel being deposited here (or,
+	// after a restart, awaiting an operator's resolution), sealed under its parcel's
+	// epoch key: the deposited event hands it to the cloud, which matches the parcel by it.
+	OpWaybill   []byte    `json:"op_waybill,omitempty"`
+	DoorOpen    bool      `json:"door_open,omitempty"` // last sensed state
 	DoorSince   time.Time `json:"door_since,omitzero"`
 	LeftOpenSet bool      `json:"left_open,omitempty"` // the left-open alarm was raised for this opening
 }
@@ -67,7 +71,7 @@ func (c *Compartment) removeParcel(id ParcelID) {
 }
 
 func (c *Compartment) clearOp() {
-	c.Op, c.OpParcel, c.OpSession, c.OpActor, c.OpCommand = OpNone, "", "", "", ""
+	c.Op, c.OpParcel, c.OpSession, c.OpActor, c.OpCommand, c.OpWaybill = OpNone, "", "", "", "", nil
 	c.OpSince, c.OpDoorSeen = time.Time{}, false
 }
 

@@ -57,8 +57,9 @@ func (s *Station) Reconcile(ctx context.Context) error {
 				}
 				outcome = ReconcileCompleted
 			case wasOp == OpDeposit:
+				waybill := tc.OpWaybill // for the deposited event if an operator finds it there
 				tc.clearOp()
-				tc.Fault = FaultUnverified
+				tc.Fault, tc.OpWaybill = FaultUnverified, waybill
 				outcome = ReconcileUnverified
 			default:
 				if err := t.abortOp(tc, "restart: door never seen open"); err != nil {
@@ -103,7 +104,8 @@ func (s *Station) Resolve(ctx context.Context, id CompartmentID, present bool, o
 	}
 	return s.update(func(t *txn) error {
 		c := t.comp(id)
-		c.Fault = ""
+		waybill := s.openOpWaybill(c.OpWaybill)
+		c.Fault, c.OpWaybill = "", nil
 		for _, pid := range append([]ParcelID(nil), c.Parcels...) {
 			p, err := t.parcel(pid)
 			if err != nil {
@@ -123,8 +125,12 @@ func (s *Station) Resolve(ctx context.Context, id CompartmentID, present bool, o
 			if err := t.putParcel(p, &np); err != nil {
 				return err
 			}
-			if err := t.emit(Event{Type: EvDeposited, Parcel: pid, Compartment: id, Generation: c.Generation,
-				State: StateDeposited, Actor: operator, Reason: "resolved: found in the compartment"}); err != nil {
+			ev := Event{Type: EvDeposited, Parcel: pid, Compartment: id, Generation: c.Generation,
+				State: StateDeposited, Actor: operator, Reason: "resolved: found in the compartment"}
+			if !p.Announced {
+				ev.Waybill = waybill
+			}
+			if err := t.emit(ev); err != nil {
 				return err
 			}
 		}
