@@ -58,8 +58,7 @@ func wireBody(e locker.Event) (protocol.EventType, protocol.EventBody) {
 		case locker.EvForced:
 			b.Op = protocol.OpNone
 		case locker.EvLeftOpen:
-			b.OpenS = e.Seconds
-		case locker.EvUnlockFailed:
+			b.Op, b.OpenS = doorOp(e.Op), e.Seconds
 		default:
 			b.Op = doorOp(e.Op)
 		}

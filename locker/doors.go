@@ -185,7 +185,7 @@ func (s *Station) Tick() error {
 				c := t.comp(id)
 				c.LeftOpenSet = true
 				open := now.Sub(c.DoorSince).Round(time.Second)
-				return t.emit(Event{Type: EvLeftOpen, Compartment: id, Generation: c.Generation, Op: c.Op, Command: c.OpCommand, Actor: c.OpActor,
+				return t.emit(Event{Type: EvLeftOpen, Compartment: id, Generation: c.Generation, Parcel: c.OpParcel, Op: c.Op, Command: c.OpCommand, Actor: c.OpActor,
 					Seconds: int64(open / time.Second), Reason: fmt.Sprintf("open for %v", open)})
 			}); err != nil {
 				return err

@@ -161,6 +161,7 @@ func TestDecodeCommandRefuses(t *testing.T) {
 		{name: "policy throttle over NIST", payload: claims("policy", validPolicy(`code_throttle={"max_failures":100,"base_delay_s":1,"max_delay_s":2}`)), problem: ProblemBadValue, path: "body.code_throttle.max_failures"},
 		{name: "policy missing throttle field", payload: claims("policy", validPolicy(`courier_throttle={"max_failures":5,"base_delay_s":1}`)), problem: ProblemMissingField, path: "body.courier_throttle.max_delay_s"},
 		{name: "policy door timeout", payload: claims("policy", validPolicy("door_open_timeout_s=0")), problem: ProblemBadValue, path: "body.door_open_timeout_s"},
+		{name: "policy purge at once", payload: claims("policy", validPolicy("purge_after_s=0")), problem: ProblemBadValue, path: "body.purge_after_s"},
 		{name: "policy bool for int", payload: claims("policy", validPolicy("retention_s=true")), problem: ProblemWrongType, path: "body.retention_s"},
 	}
 	for _, tc := range tests {
@@ -205,7 +206,7 @@ func TestEncodeCommandRoundTrip(t *testing.T) {
 	v := Digest{1}
 	bodies := []Body{
 		&AnnounceBody{Parcels: []AnnouncedParcel{{Parcel: "p1", Waybill: Digest{9}, Size: SizeXL, Verifier: &v, Hint: "…1234", Expires: iat.Add(time.Hour).UTC()}}},
-		&PolicyBody{Version: 1, RetentionS: 3600, AnnouncedKeepS: 3600, DoorOpenTimeoutS: 5, LeftOpenAfterS: 60,
+		&PolicyBody{Version: 1, RetentionS: 3600, AnnouncedKeepS: 3600, PurgeAfterS: 60, DoorOpenTimeoutS: 5, LeftOpenAfterS: 60,
 			CodeThrottle: Throttle{MaxFailures: 5, BaseDelayS: 1, MaxDelayS: 2}, CourierThrottle: Throttle{MaxFailures: 3, BaseDelayS: 1, MaxDelayS: 1}},
 		&PingBody{},
 		&CourierUpsertBody{Courier: "c1", Credential: Digest{2}, Rights: []Right{RightRetrieve}},

@@ -184,6 +184,7 @@ func TestResults(t *testing.T) {
 		{name: "ping", typ: CmdPing, raw: `{"time":"2025-01-01T00:00:00Z","boot":"b"}`, ok: true},
 		{name: "inventory", typ: CmdInventory, raw: `{"compartments":[{"id":1,"size":"S","kind":"door","parcels":["p1"]}]}`, ok: true},
 		{name: "announce partial", typ: CmdAnnounce, raw: `{"items":[{"parcel":"p1","status":"refused","reason":"conflict"}]}`, ok: true},
+		{name: "announce all applied: no body", typ: CmdAnnounce, raw: ``, ok: true},
 		{name: "cancel has no body", typ: CmdCancel, raw: ``, ok: true},
 		{name: "cancel with body", typ: CmdCancel, raw: `{}`},
 		{name: "status without body", typ: CmdStatus, raw: ``},

@@ -52,7 +52,7 @@ func (b *PolicyBody) Validate() error {
 	}{
 		{"body.retention_s", b.RetentionS, 3600, maxRetention},
 		{"body.announced_keep_s", b.AnnouncedKeepS, 3600, maxRetention},
-		{"body.purge_after_s", b.PurgeAfterS, 0, maxRetention},
+		{"body.purge_after_s", b.PurgeAfterS, 1, maxRetention}, // the station needs a positive delay
 		{"body.door_open_timeout_s", b.DoorOpenTimeoutS, 1, maxDoorOpen},
 		{"body.left_open_after_s", b.LeftOpenAfterS, minLeftOpenS, maxLeftOpenS},
 	} {

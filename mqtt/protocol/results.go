@@ -112,6 +112,9 @@ func DecodeResult(t CommandType, raw json.RawMessage) (any, error) {
 		return nil, nil
 	}
 	if len(raw) == 0 {
+		if t == CmdAnnounce {
+			return res, nil // every parcel applied: nothing to list
+		}
 		return nil, schemaErr("body", ProblemMissingField, "required for %s", t)
 	}
 	if err := decodeLenient(raw, res, "body"); err != nil {

@@ -196,7 +196,8 @@ func (c *config) keys(lockerID string) (*cloud.Keys, error) {
 	return cloud.DeriveKeys(fleetPriv, devicePub, lockerID)
 }
 
-// private refuses a secret file that others than its owner may read, as lockerd does.
+// private refuses a secret file that anyone but its owner may read: stricter than
+// lockerd (which allows its group), because these are the fleet's keys.
 func private(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -242,6 +243,9 @@ func keygen(dir string) (string, error) {
 		name string
 		key  any
 	}{{"fleet.pem", signing}, {"fleet-x25519.pem", x}}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
 	for _, f := range files { // refuse before writing either: never half a new fleet
 		if _, err := os.Stat(filepath.Join(dir, f.name)); err == nil {
 			return "", fmt.Errorf("%s exists: keygen never replaces a fleet key", filepath.Join(dir, f.name))
