@@ -93,6 +93,8 @@ func TestCloudCommands(t *testing.T) {
 			check: func(t *testing.T, _ *protocol.Reply) {
 				w.inventoryHas(ctx, t, 5, func(c protocol.CompartmentInfo) bool { return !c.Disabled })
 			}},
+		{name: "resolve a compartment with nothing to resolve", body: &protocol.ResolveCompartmentBody{Compartment: 5, Present: true, Operator: "op-1"},
+			status: protocol.StatusRefused, reason: protocol.ReasonInvalidState},
 		{name: "policy", body: policy, status: protocol.StatusDone},
 		{name: "stale policy", body: policy, status: protocol.StatusRefused, reason: protocol.ReasonStalePolicy},
 		{name: "audit range", body: &protocol.AuditRangeBody{From: 1, Limit: 3}, status: protocol.StatusDone,

@@ -211,6 +211,27 @@ func (b *EnableCompartmentBody) Validate() error {
 	return checkID("body.operator", b.Operator)
 }
 
+// ResolveCompartmentBody settles a deposit that a restart left unverified (the door was
+// never seen open, so the station cannot tell whether the parcel went in; the
+// compartment is out of service until this): Present says someone found the parcel in
+// the compartment (it becomes deposited) or did not (the deposit is undone).
+type ResolveCompartmentBody struct {
+	Compartment uint16 `json:"compartment"`
+	Present     bool   `json:"present"`
+	Operator    string `json:"operator"`
+}
+
+// Type implements Body.
+func (*ResolveCompartmentBody) Type() CommandType { return CmdResolveCompartment }
+
+// Validate implements Body.
+func (b *ResolveCompartmentBody) Validate() error {
+	if err := checkCompartment("body.compartment", b.Compartment); err != nil {
+		return err
+	}
+	return checkID("body.operator", b.Operator)
+}
+
 // InventoryBody asks for the compartments and what they hold (opaque ids only).
 type InventoryBody struct{}
 

@@ -94,6 +94,8 @@ func NewBody(t CommandType) (Body, error) {
 		return &DisableCompartmentBody{}, nil
 	case CmdEnableCompartment:
 		return &EnableCompartmentBody{}, nil
+	case CmdResolveCompartment:
+		return &ResolveCompartmentBody{}, nil
 	case CmdInventory:
 		return &InventoryBody{}, nil
 	case CmdStatus:

@@ -40,6 +40,8 @@ const (
 	CmdOpenCompartment    CommandType = "open-compartment"
 	CmdDisableCompartment CommandType = "disable-compartment"
 	CmdEnableCompartment  CommandType = "enable-compartment"
+	// CmdResolveCompartment settles a deposit left unverified by a restart (ADR 0004).
+	CmdResolveCompartment CommandType = "resolve-compartment"
 	CmdInventory          CommandType = "inventory"
 	CmdStatus             CommandType = "status"
 	CmdAuditRange         CommandType = "audit-range"
@@ -49,8 +51,8 @@ const (
 
 var commandTypes = enum[CommandType]{"command type", []CommandType{
 	CmdAnnounce, CmdSetVerifier, CmdCancel, CmdRecall, CmdCourierUpsert, CmdCourierRevoke,
-	CmdOpenCompartment, CmdDisableCompartment, CmdEnableCompartment, CmdInventory, CmdStatus,
-	CmdAuditRange, CmdPolicy, CmdPing,
+	CmdOpenCompartment, CmdDisableCompartment, CmdEnableCompartment, CmdResolveCompartment,
+	CmdInventory, CmdStatus, CmdAuditRange, CmdPolicy, CmdPing,
 }}
 
 // ParseCommandType parses a command type.

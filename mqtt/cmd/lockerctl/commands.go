@@ -86,6 +86,7 @@ var subcommands = map[string]subcommand{
 	"enable": compartmentOp(func(n uint16, op string) protocol.Body {
 		return &protocol.EnableCompartmentBody{Compartment: n, Operator: op}
 	}),
+	"resolve":        resolve,
 	"cancel":         parcelOp(func(p string) protocol.Body { return &protocol.CancelBody{Parcel: p} }),
 	"recall":         parcelOp(func(p string) protocol.Body { return &protocol.RecallBody{Parcel: p} }),
 	"courier-revoke": parcelOp(func(c string) protocol.Body { return &protocol.CourierRevokeBody{Courier: c} }),
@@ -243,6 +244,27 @@ func compartmentOp(body func(n uint16, operator string) protocol.Body) subcomman
 		}
 		return e.do(pos[0], body(n, *operator))
 	}
+}
+
+// resolve settles a deposit a restart left unverified, once someone has looked.
+func resolve(e *env, args []string) error {
+	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
+	operator := fs.String("operator", "", "your operator id (audited on the locker)")
+	present := fs.Bool("present", false, "the parcel was found in the compartment")
+	absent := fs.Bool("absent", false, "the compartment was found empty")
+	const usage = "resolve LOCKER COMPARTMENT -present|-absent -operator ID"
+	pos, err := parseArgs(fs, args, 2, usage)
+	if err != nil {
+		return err
+	}
+	if *present == *absent {
+		return fmt.Errorf("%w: say -present or -absent; %s", errUsage, usage)
+	}
+	n, err := compartmentNumber(pos[1])
+	if err != nil {
+		return err
+	}
+	return e.do(pos[0], &protocol.ResolveCompartmentBody{Compartment: n, Present: *present, Operator: *operator})
 }
 
 func parcelOp(body func(id string) protocol.Body) subcommand {

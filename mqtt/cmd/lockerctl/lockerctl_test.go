@@ -104,6 +104,8 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"courier-upsert", "L1", "c-1"}, "BADGE\n\n"},
 		{[]string{"courier-upsert", "L1", "c-1"}, "\n1234\n"},
 		{[]string{"events", "-n", "-1"}, ""},
+		{[]string{"resolve", "L1", "3", "-operator", "op-1"}, ""},
+		{[]string{"resolve", "L1", "3", "-present", "-absent", "-operator", "op-1"}, ""},
 		{[]string{"nonsense"}, ""},
 	} {
 		var out, errb bytes.Buffer

@@ -7,6 +7,7 @@
 //	lockerctl [-config FILE] audit LOCKER [-from N] [-to N] [-limit N]
 //	lockerctl [-config FILE] open LOCKER COMPARTMENT -operator ID [-reason support|maintenance|inspection|retrieval|other]
 //	lockerctl [-config FILE] disable|enable LOCKER COMPARTMENT -operator ID
+//	lockerctl [-config FILE] resolve LOCKER COMPARTMENT -present|-absent -operator ID
 //	lockerctl [-config FILE] cancel|recall LOCKER PARCEL
 //	lockerctl [-config FILE] announce LOCKER FILE.csv|-  (parcel,tracking,code,size[,expires])
 //	lockerctl [-config FILE] set-code LOCKER PARCEL       (the code on standard input)
