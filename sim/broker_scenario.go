@@ -101,7 +101,11 @@ func PrintEvents(ctx context.Context, out io.Writer, cl *cloud.Client) error {
 func eventSummary(b protocol.EventBody) string {
 	switch b := b.(type) {
 	case *protocol.ParcelEvent:
-		return fmt.Sprintf("parcel %s compartment %d actor %s", b.Parcel, b.Compartment, b.Actor)
+		s := fmt.Sprintf("parcel %s compartment %d actor %s", b.Parcel, b.Compartment, b.Actor)
+		if b.Waybill != nil { // a parcel the cloud never announced: it matches it by this digest
+			s += fmt.Sprintf(" waybill digest %x… (unannounced)", b.Waybill[:4])
+		}
+		return s
 	case *protocol.DoorEvent:
 		return fmt.Sprintf("compartment %d op %s", b.Compartment, b.Op)
 	case *protocol.HealthEvent:
