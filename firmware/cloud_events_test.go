@@ -83,6 +83,7 @@ func TestWireEvent(t *testing.T) {
 		{"reserved: a step", locker.Event{Type: locker.EvReserved, Compartment: 4}, "", ""},
 		{"purged: housekeeping", locker.Event{Type: locker.EvPurged, Count: 9}, "", ""},
 		{"audit pruned: housekeeping", locker.Event{Type: locker.EvAuditPruned, Count: 9}, "", ""},
+		{"resolved: the reply said so", locker.Event{Type: locker.EvResolved, Compartment: 4, Actor: "op-1"}, "", ""},
 		{"compartment disabled: the reply said so", locker.Event{Type: locker.EvCompartmentDisabled, Compartment: 4}, "", ""},
 		{"compartment enabled: the reply said so", locker.Event{Type: locker.EvCompartmentEnabled, Compartment: 4}, "", ""},
 		{"courier upserted: the reply said so", locker.Event{Type: locker.EvCourierUpserted}, "", ""},

@@ -66,7 +66,8 @@ func (h *commandHandler) Handle(ctx context.Context, cmd *protocol.Command) link
 		return outcome(h.st.SetEnabled(ctx, locker.CompartmentID(b.Compartment), true,
 			locker.CommandReason("operator "+b.Operator, cmd.Jti)))
 	case *protocol.ResolveCompartmentBody:
-		return outcome(h.st.Resolve(ctx, locker.CompartmentID(b.Compartment), b.Present, b.Operator))
+		return outcome(h.st.Resolve(ctx, locker.CompartmentID(b.Compartment), b.Present, b.Operator,
+			locker.CommandReason("operator "+b.Operator, cmd.Jti)))
 	case *protocol.PolicyBody:
 		return h.policy(ctx, b)
 	case *protocol.InventoryBody, *protocol.StatusBody, *protocol.AuditRangeBody, *protocol.PingBody:

@@ -237,6 +237,9 @@ func (s *Station) SetEnabled(ctx context.Context, id CompartmentID, enabled bool
 	if s.comps[id] == nil {
 		return ErrUnknownCompartment
 	}
+	if enabled && s.comps[id].Fault == FaultUnverified {
+		return fmt.Errorf("%w: compartment %d has an unverified deposit: resolve it first", ErrState, id)
+	}
 	return s.update(func(t *txn) error {
 		c := t.comp(id)
 		c.Disabled, c.DisabledReason = !enabled, reason

@@ -225,10 +225,19 @@ func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size
 // bestFit returns the smallest usable compartment that holds size (lowest id among
 // equals), or nil. exclude skips one compartment (the one that just jammed).
 func (s *Station) bestFit(size Size, exclude CompartmentID) *Compartment {
+	return s.bestFitOf(size, exclude, func(*Compartment) bool { return true })
+}
+
+// bestFitDoor is bestFit among door compartments only.
+func (s *Station) bestFitDoor(size Size, exclude CompartmentID) *Compartment {
+	return s.bestFitOf(size, exclude, func(c *Compartment) bool { return c.Kind == KindDoor })
+}
+
+func (s *Station) bestFitOf(size Size, exclude CompartmentID, ok func(*Compartment) bool) *Compartment {
 	var best *Compartment
 	for _, id := range s.order {
 		c := s.comps[id]
-		if id == exclude || !c.Usable() || c.Size < size {
+		if id == exclude || !c.Usable() || c.Size < size || !ok(c) {
 			continue
 		}
 		if best == nil || c.Size < best.Size {

@@ -174,14 +174,14 @@ func TestUnannouncedDepositResolvedAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.restart() // power cut before the door was seen open: unverified
-	if c := f.comp(slot.Compartment); c.Fault != FaultUnverified || len(c.OpWaybill) == 0 {
+	if c := f.comp(slot.Compartment); c.Fault != FaultUnverified || len(c.UnverifiedWaybill) == 0 {
 		t.Fatalf("after the restart: %+v", c)
 	}
-	if err := f.st.Resolve(ctx, slot.Compartment, true, "op-1"); err != nil {
+	if err := f.st.Resolve(ctx, slot.Compartment, true, "op-1", "test"); err != nil {
 		t.Fatal(err)
 	}
 	checkDepositedWaybill(t, f, f.cloud.Waybill("773012345678901"))
-	if c := f.comp(slot.Compartment); len(c.OpWaybill) != 0 {
+	if c := f.comp(slot.Compartment); len(c.UnverifiedWaybill) != 0 {
 		t.Fatalf("the sealed digest outlived the resolution: %+v", c)
 	}
 }
@@ -317,4 +317,42 @@ func TestCancelDeposit(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 	wantErr(t, f.st.Cancel(ctx, sid), ErrNoPending)
+}
+
+// TestUnverifiedDepositSurvivesALookAndIsSettledOnlyByResolve: after a restart leaves
+// an unannounced deposit unverified, an operator's remote opening to look inside keeps
+// the digest; enabling the compartment does not bypass the resolution; inventories
+// never show the sealed digest; resolving names the operator in the audit log.
+func TestUnverifiedDepositSurvivesALookAndIsSettledOnlyByResolve(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	slot, err := f.st.Scan(ctx, sid, "773012345678901", SizeL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.restart()
+	if err := f.st.OpenCompartment(ctx, slot.Compartment, "op-1", "inspection"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Resolve(ctx, slot.Compartment, true, "op-1", "test"); err == nil {
+		t.Fatal("resolved while the operator's opening is under way")
+	}
+	f.openClose(slot.Compartment)
+	wantErr(t, f.st.SetEnabled(ctx, slot.Compartment, true, "operator op-1"), ErrState)
+	views, err := f.st.Inventory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range views {
+		if len(v.OpWaybill) != 0 || len(v.UnverifiedWaybill) != 0 {
+			t.Fatalf("inventory shows a sealed digest: %+v", v.Compartment)
+		}
+	}
+	if err := f.st.Resolve(ctx, slot.Compartment, true, "op-1", CommandReason("operator op-1", "cmd-9")); err != nil {
+		t.Fatal(err)
+	}
+	checkDepositedWaybill(t, f, f.cloud.Waybill("773012345678901"))
+	if e := f.lastEvent(EvResolved); e.Actor != "op-1" || e.CommandID() != "cmd-9" || e.Compartment != slot.Compartment {
+		t.Fatalf("resolution not audited with its operator and command: %+v", e)
+	}
 }

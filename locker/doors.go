@@ -217,7 +217,9 @@ func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
 	err := s.update(func(t *txn) error {
 		c := t.comp(c.ID)
 		op, pid, sid, actor := c.Op, c.OpParcel, c.OpSession, c.OpActor
-		c.Fault = "jammed"
+		if c.Fault != FaultUnverified { // an operator's look at an unverified deposit jammed: it stays unverified
+			c.Fault = "jammed"
+		}
 		if err := t.emit(Event{Type: EvJammed, Compartment: c.ID, Generation: c.Generation, Parcel: pid,
 			Op: op, Command: c.OpCommand, Actor: c.OpActor, Reason: string(op)}); err != nil {
 			return err
@@ -231,7 +233,7 @@ func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
 		if err != nil {
 			return err
 		}
-		alt := s.bestFit(p.Size, c.ID)
+		alt := s.bestFitDoor(p.Size, c.ID) // the courier is at the doors: no shelf
 		if !alive || alt == nil {
 			c.clearOp()
 			return t.releaseParcel(c, pid, "door jammed")

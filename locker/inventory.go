@@ -23,6 +23,7 @@ func (s *Station) Inventory() ([]CompartmentView, error) {
 	err := s.view(func(tx *boltTx) error {
 		for _, c := range comps {
 			v := CompartmentView{Compartment: *c}
+			v.OpWaybill, v.UnverifiedWaybill = nil, nil // sealed, but stable and linkable
 			for _, pid := range c.Parcels {
 				p, err := readParcel(tx, pid)
 				if err != nil {

@@ -41,13 +41,16 @@ type Compartment struct {
 	OpDoorSeen bool      `json:"op_door_seen,omitempty"` // door observed open during Op
 	OpActor    string    `json:"op_actor,omitempty"`
 	OpCommand  string    `json:"op_command,omitempty"` // the cloud command that started the operation, if one did
-	// OpWaybill is the waybill digest of an unannounced parcel being deposited here (or,
-	// after a restart, awaiting an operator's resolution), sealed under its parcel's
-	// epoch key: the deposited event hands it to the cloud, which matches the parcel by it.
-	OpWaybill   []byte    `json:"op_waybill,omitempty"`
-	DoorOpen    bool      `json:"door_open,omitempty"` // last sensed state
-	DoorSince   time.Time `json:"door_since,omitzero"`
-	LeftOpenSet bool      `json:"left_open,omitempty"` // the left-open alarm was raised for this opening
+	// OpWaybill is the waybill digest of an unannounced parcel being deposited here,
+	// sealed under its parcel's epoch key: the deposited event hands it to the cloud,
+	// which matches the parcel by it. UnverifiedWaybill keeps it, after a restart left
+	// the deposit unverified, until an operator resolves it (an operator's opening in
+	// between does not lose it). Neither appears in inventories.
+	OpWaybill         []byte    `json:"op_waybill,omitempty"`
+	UnverifiedWaybill []byte    `json:"unverified_waybill,omitempty"`
+	DoorOpen          bool      `json:"door_open,omitempty"` // last sensed state
+	DoorSince         time.Time `json:"door_since,omitzero"`
+	LeftOpenSet       bool      `json:"left_open,omitempty"` // the left-open alarm was raised for this opening
 }
 
 // Usable reports whether new parcels may be placed in the compartment.

@@ -59,7 +59,7 @@ func (s *Station) Reconcile(ctx context.Context) error {
 			case wasOp == OpDeposit:
 				waybill := tc.OpWaybill // for the deposited event if an operator finds it there
 				tc.clearOp()
-				tc.Fault, tc.OpWaybill = FaultUnverified, waybill
+				tc.Fault, tc.UnverifiedWaybill = FaultUnverified, waybill
 				outcome = ReconcileUnverified
 			default:
 				if err := t.abortOp(tc, "restart: door never seen open"); err != nil {
@@ -86,10 +86,15 @@ func (s *Station) Reconcile(ctx context.Context) error {
 // FaultUnverified marks a compartment whose deposit outcome was unknown after a restart.
 const FaultUnverified = "unverified"
 
+// EvResolved records an operator's resolution of an unverified compartment: Actor is the
+// operator, Reason says present or absent (and the cloud command, if one asked).
+const EvResolved EventType = "resolved"
+
 // Resolve settles a compartment marked FaultUnverified once someone has looked inside:
 // present confirms the deposit of the parcel reserved there; otherwise the reservation
-// is released. The compartment returns to service. The operator is audited.
-func (s *Station) Resolve(ctx context.Context, id CompartmentID, present bool, operator string) error {
+// is released. The compartment returns to service. The operator is audited, with
+// reason (see CommandReason).
+func (s *Station) Resolve(ctx context.Context, id CompartmentID, present bool, operator, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -102,10 +107,24 @@ func (s *Station) Resolve(ctx context.Context, id CompartmentID, present bool, o
 	if c.Fault != FaultUnverified {
 		return fmt.Errorf("%w: compartment %d has no unverified deposit", ErrState, id)
 	}
+	if c.Op != OpNone || c.DoorOpen {
+		return fmt.Errorf("%w: compartment %d: shut its door first", ErrBusy, id)
+	}
 	return s.update(func(t *txn) error {
 		c := t.comp(id)
-		waybill := s.openOpWaybill(c.OpWaybill)
-		c.Fault, c.OpWaybill = "", nil
+		waybill := s.openOpWaybill(c.UnverifiedWaybill)
+		if len(c.UnverifiedWaybill) > 0 && waybill == nil {
+			s.log.Warn("unverified deposit's waybill digest unreadable; the cloud cannot match it", "compartment", int(id))
+		}
+		c.Fault, c.UnverifiedWaybill = "", nil
+		finding := "absent"
+		if present {
+			finding = "present"
+		}
+		if err := t.emit(Event{Type: EvResolved, Compartment: id, Generation: c.Generation, Actor: operator,
+			Reason: finding + "; " + reason}); err != nil {
+			return err
+		}
 		for _, pid := range append([]ParcelID(nil), c.Parcels...) {
 			p, err := t.parcel(pid)
 			if err != nil {

@@ -121,7 +121,7 @@ func TestRestartReconcilesWithDoors(t *testing.T) {
 				if s, err := f.st.Scan(ctx, sid, "100000000002", SizeUnknown); err != nil || s.Compartment == slot.Compartment {
 					t.Fatalf("the unverified compartment was offered again: %+v %v", s, err)
 				}
-				if err := f.st.Resolve(ctx, slot.Compartment, true, "op-1"); err != nil {
+				if err := f.st.Resolve(ctx, slot.Compartment, true, "op-1", "test"); err != nil {
 					t.Fatal(err)
 				}
 				if p := f.parcel("p-1"); p.State != StateDeposited || f.comp(slot.Compartment).Fault != "" {
@@ -252,8 +252,8 @@ func TestResolveAbsentReleasesReservation(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.restart() // the door was never seen open: outcome unknown
-	wantErr(t, f.st.Resolve(ctx, 2, true, "op-1"), ErrState)
-	if err := f.st.Resolve(ctx, slot.Compartment, false, "op-1"); err != nil {
+	wantErr(t, f.st.Resolve(ctx, 2, true, "op-1", "test"), ErrState)
+	if err := f.st.Resolve(ctx, slot.Compartment, false, "op-1", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if p := f.parcel("p-1"); p.State != StateAnnounced || p.Compartment != 0 {

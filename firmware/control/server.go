@@ -306,5 +306,6 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: compartment 1..65535 and operator required", errBadRequest))
 		return
 	}
-	answer(w, struct{}{}, s.st.Resolve(r.Context(), locker.CompartmentID(req.Compartment), req.Present, req.Operator))
+	answer(w, struct{}{}, s.st.Resolve(r.Context(), locker.CompartmentID(req.Compartment), req.Present, req.Operator,
+		"on site, control socket"))
 }
