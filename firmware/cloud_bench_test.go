@@ -113,6 +113,8 @@ func BenchmarkCloudRoundTrip(b *testing.B) {
 // implementation that answers every command could reach here, so "echo-ratio" is the
 // ceiling of "ratio" on this machine and "of-echo" is lockerd's share of it. Rounds
 // (-benchtime Nx) interleave the three; the metrics are the medians of the rounds.
+// The echo is a paho client in the test process by default; ANNOUNCE_ECHO=c makes it
+// mosquitto's own clients in their own processes (mosquitto_sub | mosquitto_pub -l).
 func BenchmarkCloudAnnounce(b *testing.B) {
 	sub := mqtttest.Tool(b, "mosquitto_sub")
 	parcels, batch := envInt("ANNOUNCE_PARCELS", 10000), envInt("ANNOUNCE_BATCH", 1)
@@ -185,11 +187,31 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 			b.Fatal(tok.Error())
 		}
 	}
-	echo := w.raw(b, "bench-echo")
-	if tok := echo.Subscribe(topics.Command(echoID), 1, func(c paho.Client, m paho.Message) {
-		c.Publish(topics.Reply(echoID), 1, false, []byte(`{"status":"done"}`))
-	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		b.Fatal(tok.Error())
+	if os.Getenv("ANNOUNCE_ECHO") == "c" {
+		// The echo as C clients in their own processes: mosquitto_sub prints each command
+		// on a line, mosquitto_pub -l publishes each line as a QoS 1 reply.
+		conn := "-h 127.0.0.1 -p " + strconv.Itoa(w.broker.Port()) + " -u cloud -P cloud-pass"
+		if tlsOn {
+			cc, ck := w.broker.ClientCertFiles(cloudCN)
+			conn = fmt.Sprintf("-h 127.0.0.1 -p %d --cafile %s --cert %s --key %s", w.broker.TLSPort(), w.broker.CAFile(), cc, ck)
+		}
+		subArgs := fmt.Sprintf("%s -q 1 -c -i bench-echo-sub -t %s", conn, topics.Command(echoID))
+		if out, err := exec.Command("sh", "-c", "mosquitto_sub "+subArgs+" -E").CombinedOutput(); err != nil {
+			b.Fatalf("echo session: %v\n%s", err, out)
+		}
+		pipe := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf("mosquitto_sub %s | mosquitto_pub %s -q 1 -l -i bench-echo-pub -t %s",
+			subArgs, conn, topics.Reply(echoID)))
+		if err := pipe.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { pipe.Process.Kill(); exec.Command("pkill", "-f", "bench-echo-").Run() })
+	} else {
+		echo := w.raw(b, "bench-echo")
+		if tok := echo.Subscribe(topics.Command(echoID), 1, func(c paho.Client, m paho.Message) {
+			c.Publish(topics.Reply(echoID), 1, false, []byte(`{"status":"done"}`))
+		}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			b.Fatal(tok.Error())
+		}
 	}
 	await := func(c <-chan struct{}, what string) {
 		for range n {
