@@ -35,9 +35,9 @@ func (s *Station) pruneDue(now time.Time) bool { return now.Sub(s.lastPrune) >= 
 
 // pruneAuditLocked deletes audit entries older than the policy's AuditKeep, at most
 // maxPerTick per call, moves the checkpoint and records what it did. Age is judged
-// against the newer of now and the newest entry's time, whichever is earlier: a clock
-// set back does not stop pruning for long, and a clock leaping ahead prunes nothing
-// until entries are written at the new time. An entry that does not decode goes with
+// against the earlier of now and the newest entry's time: a clock leaping ahead prunes
+// nothing until entries are written at the new time, and a clock set back prunes by
+// its own, earlier, reading. An entry that does not decode goes with
 // the old entries around it (it is pruned only when a readable older-than-cutoff entry
 // follows it); the count of those is logged.
 func (s *Station) pruneAuditLocked(now time.Time) error {
