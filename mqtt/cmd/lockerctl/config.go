@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -49,7 +50,10 @@ type config struct {
 	// printed it on the locker at installation). Digests are computed only for
 	// pinned lockers: a key learnt over MQTT could be a broker's substitute.
 	Lockers map[string]string `yaml:"lockers"`
-	Timeout time.Duration     `yaml:"timeout"` // how long to wait for a final reply; default 30s
+	// LockersFile names a YAML file of more pins (locker id: x25519_public), for
+	// fleets whose pins are kept apart from this file; an id in both must agree.
+	LockersFile string        `yaml:"lockers_file"`
+	Timeout     time.Duration `yaml:"timeout"` // how long to wait for a final reply; default 30s
 }
 
 func loadConfig(path string) (*config, error) {
@@ -82,12 +86,39 @@ func parseConfig(data []byte, path string) (*config, error) {
 		c.Timeout = 30 * time.Second
 	}
 	base := filepath.Dir(path) // relative key and certificate paths are relative to the file
-	for _, p := range []*string{&c.PasswordFile, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.SigningKey, &c.X25519Key} {
+	for _, p := range []*string{&c.PasswordFile, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.SigningKey, &c.X25519Key, &c.LockersFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
 	}
 	return &c, nil
+}
+
+// loadPins merges the pins of LockersFile into Lockers.
+func (c *config) loadPins() error {
+	if c.LockersFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(c.LockersFile)
+	if err != nil {
+		return err
+	}
+	var more map[string]string
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&more); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: %w", c.LockersFile, err)
+	}
+	if c.Lockers == nil {
+		c.Lockers = map[string]string{}
+	}
+	for id, pub := range more {
+		if old, ok := c.Lockers[id]; ok && !strings.EqualFold(old, pub) {
+			return fmt.Errorf("%s: locker %s is pinned to another key in the configuration", c.LockersFile, id)
+		}
+		c.Lockers[id] = pub
+	}
+	return nil
 }
 
 // cloudConfig turns the file into a cloud.Config, reading the keys and secrets it names.
@@ -170,6 +201,9 @@ func (c *config) tlsConfig(serverName string) (*tls.Config, error) {
 
 // keys derives the digest keys shared with a pinned locker.
 func (c *config) keys(lockerID string) (*cloud.Keys, error) {
+	if err := c.loadPins(); err != nil {
+		return nil, err
+	}
 	pub, ok := c.Lockers[lockerID]
 	if !ok {
 		return nil, fmt.Errorf("locker %s is not pinned in the configuration's lockers (its x25519_public from `lockerd identity`)", lockerID)

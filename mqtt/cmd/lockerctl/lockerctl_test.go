@@ -77,6 +77,20 @@ func TestConfig(t *testing.T) {
 	if _, err := loose.cloudConfig(); err == nil || !strings.Contains(err.Error(), "readable by others") {
 		t.Fatalf("a world-readable key: %v", err)
 	}
+	pinned, _ := loadConfig(testConfig(t, "lockers_file: pins.yaml\n"))
+	if err := os.WriteFile(filepath.Join(filepath.Dir(pinned.SigningKey), "pins.yaml"), []byte("L7: "+strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pinned.keys("L7"); err != nil {
+		t.Fatalf("a locker pinned in lockers_file: %v", err)
+	}
+	clash, _ := loadConfig(testConfig(t, "lockers_file: pins.yaml\n"))
+	if err := os.WriteFile(filepath.Join(filepath.Dir(clash.SigningKey), "pins.yaml"), []byte("L1: "+strings.Repeat("cd", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clash.keys("L1"); err == nil || !strings.Contains(err.Error(), "another key") {
+		t.Fatalf("a locker pinned twice to different keys: %v", err)
+	}
 	tlsOnTCP, _ := loadConfig(testConfig(t, "tls: {ca: ca.pem}\n"))
 	if _, err := tlsOnTCP.cloudConfig(); err == nil || !strings.Contains(err.Error(), "not ssl://") {
 		t.Fatalf("tls files with a tcp:// broker: %v", err)
@@ -177,7 +191,7 @@ func FuzzParseConfig(f *testing.F) {
 		if c.Broker == "" || c.SigningKey == "" || c.Timeout <= 0 || c.Prefix == "" {
 			t.Fatalf("accepted an incomplete configuration: %+v", c)
 		}
-		for _, p := range []string{c.SigningKey, c.X25519Key, c.PasswordFile, c.TLS.CA, c.TLS.Cert, c.TLS.Key} {
+		for _, p := range []string{c.SigningKey, c.X25519Key, c.PasswordFile, c.TLS.CA, c.TLS.Cert, c.TLS.Key, c.LockersFile} {
 			if p != "" && !filepath.IsAbs(p) {
 				t.Fatalf("relative path %q left relative", p)
 			}

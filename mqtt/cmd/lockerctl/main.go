@@ -27,6 +27,7 @@
 //	x25519_key: fleet-x25519.pem            # X25519, PKCS#8 PEM; for announce, set-code, courier-upsert
 //	lockers:                                # x25519_public of each locker, from `lockerd identity` at installation
 //	  LK-0001: 9e6bcec48a0678a39aa5b89eec88a11aafe6dc47b2d4538664e5b4f7f00c7e12
+//	lockers_file: pins.yaml                 # optional: more pins in the same form, kept apart
 //	timeout: 30s                            # how long to wait for a final reply
 //
 // Tracking numbers, codes, badge tokens and PINs are read from files or standard
