@@ -34,14 +34,36 @@ func (h *commandHandler) HandleAtomic(ctx context.Context, cmds []*protocol.Comm
 			j++
 		}
 		if j > i {
-			h.announceRun(ctx, cmds[i:j], func(k int, res link.Result) protocol.Reply { return finish(i+k, res) }, out[i:j])
+			guard(out[i:j], func() {
+				h.announceRun(ctx, cmds[i:j], func(k int, res link.Result) protocol.Reply { return finish(i+k, res) }, out[i:j])
+			})
 			i = j
 			continue
 		}
-		out[i] = h.queryRecorded(cmds[i], func(res link.Result) protocol.Reply { return finish(i, res) })
+		guard(out[i:i+1], func() {
+			out[i] = h.queryRecorded(cmds[i], func(res link.Result) protocol.Reply { return finish(i, res) })
+		})
 		i++
 	}
 	return out
+}
+
+// errPanicked is the outcome of commands whose transaction a panic interrupted.
+var errPanicked = errors.New("firmware: command handler failure")
+
+// guard runs one transaction's worth of commands and turns a panic into failures of
+// those commands only: runs committed before it keep their outcomes (a panic inside a
+// bbolt transaction rolls it back, so its own commands were not recorded). The panic
+// value is not logged: it might hold a code or a number.
+func guard(out []link.Outcome, f func()) {
+	defer func() {
+		if recover() != nil {
+			for k := range out {
+				out[k] = link.Outcome{Err: errPanicked}
+			}
+		}
+	}()
+	f()
 }
 
 func isAnnounce(cmd *protocol.Command) bool {

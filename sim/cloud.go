@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -263,7 +262,7 @@ func (c *Cloud) WriteKeyFiles(dir string) (signing, x25519 string, err error) {
 		if err != nil {
 			return "", "", fmt.Errorf("sim: fleet key: %w", err)
 		}
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := writeSecret(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 			return "", "", fmt.Errorf("sim: %w", err)
 		}
 	}

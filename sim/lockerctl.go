@@ -17,7 +17,7 @@ func WriteLockerctlConfig(dir string, c *Cloud, broker, password string, lockers
 		return "", err
 	}
 	pw := filepath.Join(dir, "cloud-password")
-	if err := os.WriteFile(pw, []byte(password+"\n"), 0o600); err != nil {
+	if err := writeSecret(pw, []byte(password+"\n")); err != nil {
 		return "", fmt.Errorf("sim: %w", err)
 	}
 	var b strings.Builder
@@ -27,8 +27,25 @@ func WriteLockerctlConfig(dir string, c *Cloud, broker, password string, lockers
 		fmt.Fprintf(&b, "  %s: %s\n", id, pub)
 	}
 	path := filepath.Join(dir, "lockerctl.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+	if err := writeSecret(path, []byte(b.String())); err != nil {
 		return "", fmt.Errorf("sim: %w", err)
 	}
 	return path, nil
+}
+
+// writeSecret writes a new file of mode 0600 at path, replacing whatever was there
+// (os.WriteFile keeps an existing file's mode, and follows a link).
+func writeSecret(path string, data []byte) error {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if err := f.Close(); werr == nil {
+		werr = err
+	}
+	return werr
 }

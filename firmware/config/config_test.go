@@ -54,6 +54,7 @@ func TestErrorsNameFieldAndLine(t *testing.T) {
 		{"wrong type", "retention: 72h", "retention: forever", "line 11"},
 		{"poll too slow", "poll: 150ms", "poll: 5s", "hardware.lockboards[0].poll (line 23): must be between 50ms and 2s"},
 		{"throttle beyond NIST", "max_failures: 5", "max_failures: 500", "policy.code_throttle.max_failures (line 13)"},
+		{"weak signing key", "ed25519_public: d75a98", "ed25519_public: 0100000000000000000000000000000000000000000000000000000000000000 #", "fleet.ed25519_public (line 9): not a usable signing key: a small-order point"},
 		{"audit kept too briefly", "retention: 72h", "retention: 72h\n  audit_keep: 1h", "policy.audit_keep (line 12): must be at least 24h"},
 	}
 	for _, tc := range cases {

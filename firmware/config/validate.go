@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lockerd/lockerd/mqtt/jws"
 )
 
 // FieldError is one problem with one field.
@@ -94,7 +97,12 @@ func (c *Config) validate(root *yaml.Node) error {
 		v.fail("log.format", "must be json or text, not %q", c.Log.Format)
 	}
 	checkKey(v, "fleet.x25519_public", c.Fleet.X25519Public, true)
-	checkKey(v, "fleet.ed25519_public", c.Fleet.Ed25519Public, false)
+	if checkKey(v, "fleet.ed25519_public", c.Fleet.Ed25519Public, false) {
+		b, _ := hex.DecodeString(c.Fleet.Ed25519Public)
+		if _, err := jws.NewKeys(ed25519.PublicKey(b)); err != nil {
+			v.fail("fleet.ed25519_public", "not a usable signing key: %s", strings.TrimPrefix(err.Error(), "jws: invalid key: public key 0: "))
+		}
+	}
 	if c.Control.Socket != "" && !filepath.IsAbs(c.Control.Socket) {
 		v.fail("control.socket", "must be an absolute path")
 	}
@@ -104,16 +112,19 @@ func (c *Config) validate(root *yaml.Node) error {
 	return errors.Join(v.errs...)
 }
 
-func checkKey(v *validator, path, s string, required bool) {
+// checkKey checks a hex public key field and reports whether it holds 32 bytes.
+func checkKey(v *validator, path, s string, required bool) bool {
 	if s == "" {
 		if required {
 			v.fail(path, "required: the fleet's public key, 64 hex digits")
 		}
-		return
+		return false
 	}
 	if b, err := hex.DecodeString(s); err != nil || len(b) != 32 {
 		v.fail(path, "must be 64 hex digits (a 32-byte public key)")
+		return false
 	}
+	return true
 }
 
 func (v *validator) policy(p *Policy) {

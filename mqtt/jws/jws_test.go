@@ -187,3 +187,24 @@ func TestSignRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestWeakKeysRefused: crypto/ed25519 verifies a forged signature (R = identity, S = 0)
+// under a small-order public key; NewKeys refuses such keys, and non-canonical ones,
+// so a mistaken fleet key cannot let anyone sign commands.
+func TestWeakKeysRefused(t *testing.T) {
+	identity := append([]byte{1}, make([]byte, 31)...)
+	forged := append(bytes.Clone(identity), make([]byte, 32)...)
+	if !ed25519.Verify(identity, []byte("anything"), forged) {
+		t.Fatal("the premise: crypto/ed25519 accepts the forgery under the identity key")
+	}
+	nonCanonical := bytes.Repeat([]byte{0xff}, 32)
+	nonCanonical[31] = 0x7f // y = 2^255 - 1 >= p
+	for name, pub := range map[string][]byte{"identity": identity, "zero": make([]byte, 32), "non-canonical": nonCanonical} {
+		if _, err := NewKeys(pub); !errors.Is(err, ErrKey) {
+			t.Errorf("%s key: %v, want ErrKey", name, err)
+		}
+	}
+	if _, err := NewKeys(testKey(5).Public().(ed25519.PublicKey)); err != nil {
+		t.Fatalf("an honest key: %v", err)
+	}
+}

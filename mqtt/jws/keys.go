@@ -1,9 +1,12 @@
 package jws
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 
+	"github.com/oasisprotocol/curve25519-voi/curve"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
@@ -30,6 +33,9 @@ func NewKeys(keys ...ed25519.PublicKey) (*Keys, error) {
 		if len(pub) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("%w: public key is %d bytes, want %d", ErrKey, len(pub), ed25519.PublicKeySize)
 		}
+		if err := strongKey(pub); err != nil {
+			return nil, fmt.Errorf("%w: public key %d: %v", ErrKey, i, err)
+		}
 		e, err := voi.NewExpandedPublicKey(voi.PublicKey(pub))
 		if err != nil { // not a point on the curve: no signature could verify
 			return nil, fmt.Errorf("%w: public key %d: %v", ErrKey, i, err)
@@ -37,6 +43,30 @@ func NewKeys(keys ...ed25519.PublicKey) (*Keys, error) {
 		k.expanded[i] = e
 	}
 	return k, nil
+}
+
+// strongKey refuses a public key no honest signer has: a small-order point (for which
+// anyone can forge signatures crypto/ed25519 accepts, e.g. R = identity, S = 0) or a
+// non-canonical encoding. crypto/ed25519 verifies under such keys; a fleet key never
+// is one, so pinning one is a configuration mistake or an attack.
+func strongKey(pub ed25519.PublicKey) error {
+	var c curve.CompressedEdwardsY
+	if _, err := c.SetBytes(pub); err != nil {
+		return err
+	}
+	var p curve.EdwardsPoint
+	if _, err := p.SetCompressedY(&c); err != nil {
+		return errors.New("not a point on the curve")
+	}
+	if p.IsSmallOrder() {
+		return errors.New("a small-order point: anyone could sign for it")
+	}
+	var back curve.CompressedEdwardsY
+	back.SetEdwardsPoint(&p)
+	if !bytes.Equal(back[:], pub) {
+		return errors.New("not canonically encoded")
+	}
+	return nil
 }
 
 // VerifyKeys is Verify with prepared keys.

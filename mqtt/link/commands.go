@@ -331,7 +331,10 @@ func (l *Link) callAtomic(ctx context.Context, h AtomicHandler, cmds []*protocol
 	defer func() {
 		if p := recover(); p != nil {
 			l.log.Error("atomic command handler panicked", "commands", len(cmds), "panic_type", fmt.Sprintf("%T", p))
-			outs = nil // every command is answered internal; none was recorded
+			// Every command is answered internal. That is right only if none was
+			// recorded: a handler that commits in several transactions must recover
+			// per transaction itself (lockerd's does) and report each outcome.
+			outs = nil
 		}
 	}()
 	return h.HandleAtomic(hctx, cmds, finish)
