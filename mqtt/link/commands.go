@@ -24,7 +24,7 @@ func (l *Link) onMessage(_ paho.Client, m paho.Message) {
 	if !stopping && l.queue.push(payload) {
 		return
 	}
-	b := busyRefusal{ref: protocol.CommandRef(payload), stopping: stopping}
+	b := busyRefusal{ref: protocol.CommandRef(payload), stopping: stopping || l.queue.isClosed()}
 	if len(payload) <= busyPeekLimit {
 		b.id = peekJWSID(payload)
 	}

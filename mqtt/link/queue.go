@@ -29,17 +29,18 @@ type queue struct {
 	maxBytes int
 	maxLen   int
 	notify   chan struct{} // capacity 1: "something was pushed"
+	closed   bool          // the link is stopping: push refuses
 }
 
 func newQueue(maxBytes, maxLen int) *queue {
 	return &queue{maxBytes: maxBytes, maxLen: maxLen, notify: make(chan struct{}, 1)}
 }
 
-// push never blocks. It reports false when the queue is full.
+// push never blocks. It reports false when the queue is full or closed.
 func (q *queue) push(payload []byte) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items)+q.popped >= q.maxLen || q.bytes+len(payload) > q.maxBytes {
+	if q.closed || len(q.items)+q.popped >= q.maxLen || q.bytes+len(payload) > q.maxBytes {
 		return false
 	}
 	q.items = append(q.items, payload)
@@ -85,4 +86,24 @@ func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items)
+}
+
+// close refuses further pushes and returns what is still queued (and forgets it).
+func (q *queue) close() [][]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	left := q.items
+	q.items = nil
+	for _, p := range left {
+		q.bytes -= len(p)
+	}
+	return left
+}
+
+// isClosed reports whether close was called.
+func (q *queue) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
 }

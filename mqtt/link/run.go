@@ -105,6 +105,10 @@ func (l *Link) Run(ctx context.Context) error {
 	l.stopping.Store(true)
 	stopWork()
 	wg.Wait()
+	// A command pushed after the verifier last looked is still queued: answer it.
+	for _, payload := range l.queue.close() {
+		l.refuse(peekJWSID(payload), protocol.CommandRef(payload), protocol.ReasonShuttingDown, stoppingDetail)
+	}
 	l.drainBusy() // refusals of commands that arrived while the workers stopped
 	l.goOffline()
 	return nil
@@ -257,6 +261,7 @@ func (l *Link) goOffline() {
 		}
 	}
 	l.conn.set(false)
+	l.drainBusy() // commands that arrived while going offline
 	l.client.Disconnect(250)
 	l.log.Info("mqtt link stopped")
 }

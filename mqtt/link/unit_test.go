@@ -178,3 +178,26 @@ type nopOutbox struct{}
 func (nopOutbox) Pending(uint64, int) ([]protocol.Event, error) { return nil, nil }
 func (nopOutbox) Ack(uint64) error                              { return nil }
 func (nopOutbox) Wake() <-chan struct{}                         { return nil }
+
+// TestQueueClose: closing hands back what is still queued, releases its room and
+// refuses every later push, so a stopping link can answer each command once.
+func TestQueueClose(t *testing.T) {
+	q := newQueue(1<<10, 10)
+	for _, p := range []string{"a", "bb", "ccc"} {
+		if !q.push([]byte(p)) {
+			t.Fatalf("push %q", p)
+		}
+	}
+	popped := q.popN(1)
+	left := q.close()
+	if len(popped) != 1 || len(left) != 2 || string(left[0]) != "bb" || string(left[1]) != "ccc" {
+		t.Fatalf("popped %q, left %q", popped, left)
+	}
+	if q.push([]byte("d")) || !q.isClosed() || q.len() != 0 {
+		t.Fatal("a closed queue took a push")
+	}
+	q.done(popped[0])
+	if q.bytes != 0 || q.popped != 0 {
+		t.Fatalf("room not released: %d bytes, %d popped", q.bytes, q.popped)
+	}
+}
