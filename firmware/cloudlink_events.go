@@ -213,6 +213,18 @@ func (c commandLog) Finish(id string, reply protocol.Reply) error {
 	return c.st.CommandFinish(id, raw)
 }
 
+var _ link.CommandStore = commandLog{}
+
+// Stored implements link.CommandStore.
+func (c commandLog) Stored(id string) (*protocol.Reply, bool, error) {
+	raw, known, err := c.st.CommandStored(id)
+	if err != nil || !known || raw == nil {
+		return nil, known, err
+	}
+	r, err := storedReply(raw)
+	return r, true, err
+}
+
 func storedReply(raw []byte) (*protocol.Reply, error) {
 	r, err := protocol.DecodeReply(raw)
 	if err != nil {

@@ -91,10 +91,37 @@ func (s *Station) CommandFinish(id string, reply []byte) error {
 	})
 }
 
-// forgetCommands drops command ids whose expiry has passed: an expired command is
-// refused before it reaches the log, so its id cannot matter any more.
+// CommandStored returns the stored reply of command id without recording anything:
+// (reply, true) when it finished, (nil, true) when it is in progress, (nil, false)
+// when it is unknown (or forgotten after its expiry).
+func (s *Station) CommandStored(id string) ([]byte, bool, error) {
+	var reply []byte
+	var known bool
+	err := s.view(func(tx *boltTx) error {
+		v := tx.Bucket(bucketCommands).Get([]byte(id))
+		switch {
+		case v == nil:
+			return nil
+		case len(v) < 9:
+			return fmt.Errorf("locker: command log entry malformed")
+		}
+		known = true
+		if v[8] == cmdDone {
+			reply = append([]byte(nil), v[9:]...)
+		}
+		return nil
+	})
+	return reply, known, err
+}
+
+// commandGrace is how long a command id is kept past its expiry: an expired command is
+// refused before it reaches the log, but a re-send that expired while it queued behind
+// others is still answered from the log (link.CommandStore) within this time.
+const commandGrace = time.Hour
+
+// forgetCommands drops command ids whose expiry passed more than commandGrace ago.
 func (s *Station) forgetCommands(now time.Time) error {
-	limit := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
+	limit := binary.BigEndian.AppendUint64(nil, uint64(now.Add(-commandGrace).UnixNano()))
 	return s.db.Update(func(tx *boltTx) error {
 		idx, b := tx.Bucket(bucketIdxCmdExp), tx.Bucket(bucketCommands)
 		c := idx.Cursor()

@@ -38,6 +38,13 @@ func TestCommandLog(t *testing.T) {
 		t.Fatal("empty id")
 	}
 	f.tick(2 * time.Minute)
+	if reply, known, err := f.st.CommandStored("cmd-1"); err != nil || !known || string(reply) != `{"status":"done"}` {
+		t.Fatalf("an id just past its expiry is still answered from the log: %q %v %v", reply, known, err)
+	}
+	f.tick(commandGrace)
+	if _, known, _ := f.st.CommandStored("cmd-1"); known {
+		t.Fatal("an id long expired is still kept")
+	}
 	prior, err = f.st.CommandBegin("cmd-1", exp.Add(time.Hour))
 	if err != nil || prior != nil {
 		t.Fatalf("an expired id is forgotten: %q %v", prior, err)

@@ -250,7 +250,7 @@ func (s *Station) cmdExpiryDue(now time.Time) bool {
 	due := false
 	_ = s.view(func(tx *boltTx) error {
 		k, _ := tx.Bucket(bucketIdxCmdExp).Cursor().First()
-		due = len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) <= now.UnixNano()
+		due = len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) <= now.Add(-commandGrace).UnixNano()
 		return nil
 	})
 	return due

@@ -177,6 +177,18 @@ func (l *Link) stale(ctx context.Context, cmd *protocol.Command, ref string) boo
 	case ctx.Err() != nil:
 		reason, detail = protocol.ReasonShuttingDown, stoppingDetail
 	case !l.cfg.Now().Before(cmd.ExpiresAt()):
+		// A re-send of a command that already ran (its reply was lost) is answered with
+		// what happened, not "expired", which would say it never ran.
+		if cs, ok := l.cfg.Commands.(CommandStore); ok {
+			if prior, known, err := cs.Stored(cmd.Jti); err == nil && known {
+				if prior != nil {
+					l.duplicate(*prior, ref)
+				} else {
+					l.interrupted(protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ}, l.cfg.Now())
+				}
+				return true
+			}
+		}
 		reason, detail = protocol.ReasonExpired, "exp passed while the command waited to run"
 	default:
 		return false

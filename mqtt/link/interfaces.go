@@ -62,6 +62,15 @@ type CommandLog interface {
 	Finish(id string, reply protocol.Reply) error
 }
 
+// CommandStore is an optional CommandLog method: the stored state of an id, recording
+// nothing. With it, a command that expired while it waited in the queue is answered
+// from the log when it was a re-send of one already run, rather than "expired".
+type CommandStore interface {
+	// Stored returns the stored final reply of id (known, reply not nil), that id is in
+	// progress (known, reply nil), or that it is unknown.
+	Stored(id string) (reply *protocol.Reply, known bool, err error)
+}
+
 // Outbox is the device's durable queue of events for the cloud.
 type Outbox interface {
 	// Pending returns up to max events with seq > afterSeq, in seq order.

@@ -142,3 +142,45 @@ func TestCommandExpiredWhileQueuedIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestResendExpiredWhileQueuedAnsweredFromLog: a re-send of a command that already ran,
+// which expired while it queued behind a slow one, is answered with the stored
+// outcome, not "expired" (which would tell the cloud it never ran).
+func TestResendExpiredWhileQueuedAnsweredFromLog(t *testing.T) {
+	f := fixture.New(t, fixture.Options{})
+	release := make(chan struct{})
+	f.Handler.Func = holdStatus(release)
+	replies := f.Replies(t)
+	raw := f.Raw(t, "cloud", nil)
+	now := time.Now()
+	short, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, "short", &protocol.CourierRevokeBody{Courier: "c-1"}, now, now.Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, "slow", &protocol.StatusBody{}, now, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture.Publish(t, raw, f.Topics.Command(fixture.Locker), short.Token)
+	for done := false; !done; { // the first run's final reply
+		r := fixture.NextReply(t, replies)
+		done = r.ID == "short" && r.Status.Final()
+	}
+	fixture.Publish(t, raw, f.Topics.Command(fixture.Locker), slow.Token)
+	fixture.Publish(t, raw, f.Topics.Command(fixture.Locker), short.Token) // the re-send
+	time.Sleep(time.Until(short.Expires) + 500*time.Millisecond)
+	close(release)
+	for {
+		r := fixture.NextReply(t, replies)
+		if r.ID != "short" {
+			continue
+		}
+		if r.Status != protocol.StatusDone {
+			t.Fatalf("re-send answered %s/%s, want the stored done", r.Status, r.Reason)
+		}
+		break
+	}
+	if n := f.Handler.Count(); n != 2 { // short once, slow once
+		t.Fatalf("handler ran %d times", n)
+	}
+}

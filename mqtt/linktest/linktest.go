@@ -71,6 +71,17 @@ func (l *CommandLog) Expire(now time.Time) {
 	}
 }
 
+var _ link.CommandStore = (*CommandLog)(nil)
+
+// Stored implements link.CommandStore.
+func (l *CommandLog) Stored(id string) (*protocol.Reply, bool, error) {
+	known, finished, reply := l.Lookup(id)
+	if !known || !finished {
+		return nil, known, nil
+	}
+	return &reply, true, nil
+}
+
 // Lookup returns the stored state of id: known, finished, and the reply.
 func (l *CommandLog) Lookup(id string) (known, finished bool, reply protocol.Reply) {
 	l.mu.Lock()
