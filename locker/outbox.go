@@ -109,11 +109,15 @@ func (s *Station) AuditRange(from, to uint64, max int) ([]Event, error) {
 	return out, err
 }
 
+// stepMargin is how far past the start of a window RemoteOpensSince reads on, for
+// openings logged after a clock step back.
+const stepMargin = time.Hour
+
 // RemoteOpensSince returns when each remote opening (OpenCompartment) since since was
 // reserved, oldest first, read from the audit log, so that a rate limit on remote
 // openings survives a restart. The log is read from its newest entry back to the first
-// one older than since (entries are in commit order; a clock stepped back can end the
-// scan early, which only lets the limit forget those openings). An entry that does not
+// one older than since by stepMargin (entries are in commit order: a clock stepped back
+// by more than that can end the scan early, which only lets the limit forget openings). An entry that does not
 // decode counts as an opening now, the safe side, and is reported in the error, which
 // comes with the openings found.
 func (s *Station) RemoteOpensSince(since time.Time) ([]time.Time, error) {
@@ -129,8 +133,11 @@ func (s *Station) RemoteOpensSince(since time.Time) ([]time.Time, error) {
 				out = append(out, s.clock.Now())
 				return true
 			}
-			if e.At.Before(since) {
+			if e.At.Before(since.Add(-stepMargin)) {
 				return false
+			}
+			if e.At.Before(since) {
+				return true // read on a little: a clock stepped back leaves later entries with earlier times
 			}
 			if e.Type == EvReserved && e.Op == OpOperator {
 				out = append(out, e.At)

@@ -396,9 +396,25 @@ func TestRemoteOpensSince(t *testing.T) {
 			}
 		}
 	}
+	// A clock stepped back: an opening logged before the step is still found behind a
+	// later entry with an earlier time.
+	last := f.clock.Now()
+	if err := f.st.OpenCompartment(ctx, c, "op-7", "after the step"); err != nil {
+		t.Fatal(err)
+	}
+	stepped := f.clock.Now()
+	f.openClose(c)
+	f.clock.Advance(-30 * time.Minute)
+	f.announce("p-8", "RA000000005DE", "", SizeS) // logged at the stepped-back time
+	got, err := f.st.RemoteOpensSince(last.Add(-10 * time.Minute))
+	if err != nil || len(got) == 0 || !got[len(got)-1].Equal(stepped) {
+		t.Fatalf("after a clock step back: %v %v, want the opening at %v", got, err, stepped)
+	}
+	f.clock.Advance(30 * time.Minute)
+	opened = append(opened, stepped)
 	// A damaged entry in the window counts as an opening now and is reported, and the
 	// readable openings are still found.
-	err := f.st.db.Update(func(tx *bolt.Tx) error {
+	err = f.st.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
 		k, v := b.Cursor().Last()
 		return b.Put(k, append(v[:audit.MACSize:audit.MACSize], "{not json"...))
@@ -406,7 +422,7 @@ func TestRemoteOpensSince(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.st.RemoteOpensSince(opened[0].Add(-time.Second))
+	got, err = f.st.RemoteOpensSince(opened[0].Add(-time.Second))
 	if err == nil || len(got) != len(opened)+1 || !got[len(got)-1].Equal(f.clock.Now()) {
 		t.Fatalf("with a damaged entry: %v %v", got, err)
 	}
