@@ -48,31 +48,12 @@ func TestCloudResolveUnverifiedDeposit(t *testing.T) {
 	stop() // before the door timeout: the door was pulsed and never seen open
 	w.runInProcess(t)
 	w.online(ctx, t, boot)
-	inventory := func() protocol.CompartmentInfo {
-		t.Helper()
-		r, err := w.client.Do(ctx, w.station.ID, &protocol.InventoryBody{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := protocol.DecodeResult(protocol.CmdInventory, r.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range res.(*protocol.InventoryResult).Compartments {
-			if c.ID == uint16(slot.Compartment) {
-				return c
-			}
-		}
-		t.Fatalf("compartment %d not in the inventory", slot.Compartment)
-		return protocol.CompartmentInfo{}
-	}
-	if c := inventory(); c.Fault != "unverified" {
-		t.Fatalf("after the restart: %+v, want fault unverified", c)
-	}
+	id := uint16(slot.Compartment)
+	w.inventoryHas(ctx, t, id, func(c protocol.CompartmentInfo) bool { return c.Fault == "unverified" })
 
 	events := &eventLog{t: t, c: w.client}
 	if _, err := w.client.Do(ctx, w.station.ID, &protocol.ResolveCompartmentBody{
-		Compartment: uint16(slot.Compartment), Present: true, Operator: "op-1"}); err != nil {
+		Compartment: id, Present: true, Operator: "op-1"}); err != nil {
 		t.Fatal(err)
 	}
 	want, err := w.cloud.WireParcel(w.station.ID, sim.Parcel{ID: "any", Tracking: tracking, Size: "M"})
@@ -86,7 +67,5 @@ func TestCloudResolveUnverifiedDeposit(t *testing.T) {
 	if b.Waybill == nil || *b.Waybill != want.Waybill || b.Actor != "op-1" {
 		t.Fatalf("deposited event %+v: want the parcel's waybill digest and the operator", b)
 	}
-	if c := inventory(); c.Fault != "" || len(c.Parcels) != 1 {
-		t.Fatalf("after resolving: %+v", c)
-	}
+	w.inventoryHas(ctx, t, id, func(c protocol.CompartmentInfo) bool { return c.Fault == "" && len(c.Parcels) == 1 })
 }

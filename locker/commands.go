@@ -49,14 +49,9 @@ func (s *Station) CommandBegin(id string, exp time.Time) ([]byte, error) {
 		b := tx.Bucket(bucketCommands)
 		if v := b.Get([]byte(id)); v != nil {
 			known = true
-			if len(v) < 9 {
-				return fmt.Errorf("locker: command log entry malformed")
-			}
-			if v[8] == cmdInProgress {
-				return nil
-			}
-			prior = append([]byte(nil), v[9:]...)
-			return nil
+			var err error
+			prior, _, err = decodeCommandEntry(v)
+			return err
 		}
 		val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
 		if err := b.Put([]byte(id), append(val, cmdInProgress)); err != nil {
@@ -99,17 +94,13 @@ func (s *Station) CommandStored(id string) ([]byte, bool, error) {
 	var known bool
 	err := s.view(func(tx *boltTx) error {
 		v := tx.Bucket(bucketCommands).Get([]byte(id))
-		switch {
-		case v == nil:
+		if v == nil {
 			return nil
-		case len(v) < 9:
-			return fmt.Errorf("locker: command log entry malformed")
 		}
 		known = true
-		if v[8] == cmdDone {
-			reply = append([]byte(nil), v[9:]...)
-		}
-		return nil
+		var err error
+		reply, _, err = decodeCommandEntry(v)
+		return err
 	})
 	return reply, known, err
 }
@@ -118,6 +109,18 @@ func (s *Station) CommandStored(id string) ([]byte, bool, error) {
 // refused before it reaches the log, but a re-send that expired while it queued behind
 // others is still answered from the log (link.CommandStore) within this time.
 const commandGrace = time.Hour
+
+// decodeCommandEntry decodes a command log value: the stored reply (a copy) and done,
+// or done false for a command in progress.
+func decodeCommandEntry(v []byte) (reply []byte, done bool, err error) {
+	if len(v) < 9 {
+		return nil, false, fmt.Errorf("locker: command log entry malformed")
+	}
+	if v[8] == cmdInProgress {
+		return nil, false, nil
+	}
+	return append([]byte(nil), v[9:]...), true, nil
+}
 
 // forgetCommands drops command ids whose expiry passed more than commandGrace ago.
 func (s *Station) forgetCommands(now time.Time) error {
@@ -187,13 +190,14 @@ func (s *Station) commandRun(entries []commandEntry, after func(t *txn) error) (
 		b, idx := t.tx.Bucket(bucketCommands), t.tx.Bucket(bucketIdxCmdExp)
 		for i, e := range entries {
 			if v := b.Get([]byte(e.id)); v != nil {
+				reply, done, err := decodeCommandEntry(v)
 				switch {
-				case len(v) < 9:
-					return fmt.Errorf("locker: command log entry malformed")
-				case v[8] == cmdInProgress:
+				case err != nil:
+					return err
+				case !done:
 					out[i].Err = ErrCommandInProgress
 				default:
-					out[i] = CommandOutcome{Stored: append([]byte(nil), v[9:]...), Err: ErrCommandKnown}
+					out[i] = CommandOutcome{Stored: reply, Err: ErrCommandKnown}
 				}
 				continue
 			}
