@@ -228,21 +228,23 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 }
 
 func (c *Client) onReply(lockerID string, payload []byte) {
-	r, err := protocol.DecodeReply(payload)
+	rs, err := protocol.DecodeReplies(payload)
 	if err != nil {
 		c.log.Warn("invalid reply ignored", "locker", lockerID, "err", err)
 		return
 	}
-	c.waitMu.Lock()
-	ch := c.waiters[lockerID+"/"+r.ID]
-	c.waitMu.Unlock()
-	if ch == nil {
-		return // a reply nobody waits for (e.g. to another cloud instance)
-	}
-	select {
-	case ch <- r:
-	default:
-		c.log.Warn("reply dropped: waiter not keeping up", "locker", lockerID, "id", r.ID)
+	for _, r := range rs {
+		c.waitMu.Lock()
+		ch := c.waiters[lockerID+"/"+r.ID]
+		c.waitMu.Unlock()
+		if ch == nil {
+			continue // a reply nobody waits for (e.g. to another cloud instance)
+		}
+		select {
+		case ch <- r:
+		default:
+			c.log.Warn("reply dropped: waiter not keeping up", "locker", lockerID, "id", r.ID)
+		}
 	}
 }
 

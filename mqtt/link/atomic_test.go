@@ -75,12 +75,14 @@ func TestAtomicCommands(t *testing.T) {
 }
 
 // TestAtomicRunsShareOneCall: commands queued behind a slow one are executed in one
-// HandleAtomic call (one durable write for the real store), in arrival order.
+// HandleAtomic call (one durable write for the real store), in arrival order, and
+// each run is answered in one message (ADR 0031).
 func TestAtomicRunsShareOneCall(t *testing.T) {
 	f, h := atomicFixture(t)
 	release := make(chan struct{})
 	f.Handler.Func = holdStatus(release)
 	replies := f.Replies(t)
+	messages := f.Subscribe(t, f.Topics.Reply(fixture.Locker))
 	raw := f.Raw(t, "cloud", nil)
 	now := time.Now()
 	var ids []string
@@ -107,8 +109,27 @@ func TestAtomicRunsShareOneCall(t *testing.T) {
 	if !slices.Equal(done, ids) {
 		t.Fatalf("final replies in order %v, want %v", done, ids)
 	}
-	if runs := h.Runs(); len(runs) == 0 || slices.Max(runs) < 2 || sum(runs) != 10 {
+	runs := h.Runs()
+	if len(runs) == 0 || slices.Max(runs) < 2 || sum(runs) != 10 {
 		t.Fatalf("atomic runs %v: want the queued pings grouped", runs)
+	}
+	// The status command's accepted and done leave alone; each run's pings together.
+	var sizes []int
+	for n := 0; n < 12; {
+		var p []byte
+		select {
+		case p = <-messages:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("replies in messages of %v, then nothing", sizes)
+		}
+		rs, err := protocol.DecodeReplies(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes, n = append(sizes, len(rs)), n+len(rs)
+	}
+	if want := append([]int{1, 1}, runs...); !slices.Equal(sizes, want) {
+		t.Fatalf("replies in messages of %v, want %v (the status command's two, then one message per run %v)", sizes, want, runs)
 	}
 }
 

@@ -156,7 +156,7 @@ func (l *Link) commandWorker(ctx context.Context, in <-chan verifiedBatch) {
 				continue
 			default:
 				l.runAtomic(ctx, atomic, &run)
-				if !l.stale(ctx, cmd, v.ref) {
+				if !l.stale(ctx, cmd, v.ref, l.immediate()) {
 					l.execute(ctx, cmd, v.ref)
 				}
 			}
@@ -171,7 +171,7 @@ const stoppingDetail = "the device is stopping; send again later"
 // stopping (its handlers' contexts are done: a door would not open) or because the
 // command expired while it waited behind others (the cloud may have sent a new one),
 // and reports whether it did.
-func (l *Link) stale(ctx context.Context, cmd *protocol.Command, ref string) bool {
+func (l *Link) stale(ctx context.Context, cmd *protocol.Command, ref string, out *replyBatch) bool {
 	reason, detail := protocol.Reason(""), ""
 	switch {
 	case ctx.Err() != nil:
@@ -182,9 +182,9 @@ func (l *Link) stale(ctx context.Context, cmd *protocol.Command, ref string) boo
 		if cs, ok := l.cfg.Commands.(CommandStore); ok {
 			if prior, known, err := cs.Stored(cmd.Jti); err == nil && known {
 				if prior != nil {
-					l.duplicate(*prior, ref)
+					out.add(l.duplicate(*prior, ref), nil)
 				} else {
-					l.interrupted(protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ}, l.cfg.Now())
+					out.add(l.interrupted(protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ}, l.cfg.Now()), nil)
 				}
 				return true
 			}
@@ -195,8 +195,8 @@ func (l *Link) stale(ctx context.Context, cmd *protocol.Command, ref string) boo
 	}
 	l.stats.refused.Add(1)
 	l.log.Info("command refused", "id", cmd.Jti, "reason", reason)
-	l.sendReply(protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ, Status: protocol.StatusRefused,
-		Reason: reason, Detail: detail, Time: l.cfg.Now().UTC()})
+	out.add(protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ, Status: protocol.StatusRefused,
+		Reason: reason, Detail: detail, Time: l.cfg.Now().UTC()}, nil)
 	return true
 }
 
@@ -249,11 +249,14 @@ type pending struct {
 	at      time.Time
 }
 
-// runAtomic executes the collected run and answers each of its commands.
+// runAtomic executes the collected run and answers its commands, together: the
+// replies of a run leave in as few messages as the protocol allows (ADR 0031).
 func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
+	out := l.batch()
+	defer out.flush()
 	live := (*run)[:0]
 	for _, p := range *run {
-		if l.stale(ctx, p.cmd, p.ref) {
+		if l.stale(ctx, p.cmd, p.ref, out) {
 			l.queue.done(p.payload)
 		} else {
 			live = append(live, p)
@@ -291,7 +294,7 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 		}
 		switch {
 		case errors.Is(o.Err, ErrInProgress):
-			l.interrupted(base(i), p.at)
+			out.add(l.interrupted(base(i), p.at), nil)
 		case o.Err != nil:
 			l.stats.refused.Add(1)
 			failed++
@@ -300,18 +303,14 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 			}
 			r := base(i)
 			r.Status, r.Reason, r.Detail, r.Time = protocol.StatusRefused, protocol.ReasonInternal, "command log unavailable", l.cfg.Now().UTC()
-			l.sendReply(r)
+			out.add(r, nil)
 		case o.Known:
 			duplicates++
-			l.duplicate(o.Reply, p.ref)
+			out.add(l.duplicate(o.Reply, p.ref), nil)
 		default:
 			statuses[o.Reply.Status]++
 			l.log.Debug("command executed", "id", o.Reply.ID, "type", o.Reply.Typ, "status", o.Reply.Status, "reason", o.Reply.Reason)
-			if len(o.Encoded) > 0 {
-				l.publishReply(o.Reply, o.Encoded)
-			} else {
-				l.sendReply(o.Reply)
-			}
+			out.add(o.Reply, o.Encoded)
 		}
 	}
 	n := len(*run)
@@ -371,7 +370,7 @@ func (l *Link) execute(ctx context.Context, cmd *protocol.Command, ref string) {
 	prior, err := l.cfg.Commands.Begin(cmd.Jti, cmd.ExpiresAt())
 	switch {
 	case errors.Is(err, ErrInProgress):
-		l.interrupted(base, now)
+		l.sendReply(l.interrupted(base, now))
 		return
 	case err != nil:
 		l.stats.refused.Add(1)
@@ -382,7 +381,7 @@ func (l *Link) execute(ctx context.Context, cmd *protocol.Command, ref string) {
 		return
 	case prior != nil:
 		l.log.Info("duplicate command answered from the log", "id", cmd.Jti, "status", prior.Status)
-		l.duplicate(*prior, ref)
+		l.sendReply(l.duplicate(*prior, ref))
 		return
 	}
 
@@ -400,9 +399,9 @@ func (l *Link) execute(ctx context.Context, cmd *protocol.Command, ref string) {
 	l.sendReply(r)
 }
 
-// interrupted answers a command found in progress after a restart "outcome
-// unknown", stores that answer and never runs it.
-func (l *Link) interrupted(base protocol.Reply, now time.Time) {
+// interrupted makes the answer to a command found in progress after a restart,
+// "outcome unknown", and stores it; the command is never run.
+func (l *Link) interrupted(base protocol.Reply, now time.Time) protocol.Reply {
 	r := base
 	r.Status, r.Reason, r.Time = protocol.StatusUnknown, protocol.ReasonInterrupted, now.UTC()
 	r.Detail = "the device stopped while executing this command; it will not be run again"
@@ -410,16 +409,16 @@ func (l *Link) interrupted(base protocol.Reply, now time.Time) {
 		l.log.Error("command log finish failed", "id", r.ID, "err", err)
 	}
 	l.log.Warn("command found in progress after restart: outcome unknown", "id", r.ID, "type", r.Typ)
-	l.sendReply(r)
+	return r
 }
 
-// duplicate answers a known command with its stored final reply.
-func (l *Link) duplicate(prior protocol.Reply, ref string) {
+// duplicate makes the answer to a known command: its stored final reply.
+func (l *Link) duplicate(prior protocol.Reply, ref string) protocol.Reply {
 	l.stats.duplicates.Add(1)
 	r := prior
 	r.Ref = ref // answer these bytes; the outcome is the stored one
 	l.log.Debug("duplicate command answered from the log", "id", r.ID, "status", r.Status)
-	l.sendReply(r)
+	return r
 }
 
 // runHandler calls the Handler with a deadline and turns a panic into a
@@ -463,29 +462,4 @@ func (l *Link) replyFrom(base protocol.Reply, res Result) protocol.Reply {
 		return internal(err.Error())
 	}
 	return r
-}
-
-// sendReply publishes a reply without waiting for the broker: replies are
-// best effort, because the cloud re-sends a command whose reply it missed
-// and the command log answers it again. Waiting here would make every
-// command cost a network round trip.
-func (l *Link) sendReply(r protocol.Reply) {
-	payload, err := protocol.EncodeReply(&r)
-	if err != nil {
-		l.log.Error("reply does not encode", "id", r.ID, "err", err)
-		return
-	}
-	l.publishReply(r, payload)
-}
-
-// publishReply publishes the encoded reply r (see sendReply).
-func (l *Link) publishReply(r protocol.Reply, payload []byte) {
-	tok := l.client.Publish(l.replyTopic, 1, false, payload)
-	select {
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
-			l.log.Debug("reply not sent", "id", r.ID, "status", r.Status, "err", err)
-		}
-	default:
-	}
 }

@@ -88,6 +88,35 @@ func FuzzDecodeReply(f *testing.F) {
 	})
 }
 
+func FuzzDecodeReplies(f *testing.F) {
+	one := `{"id":"c1","ref":"` + CommandRef(nil) + `","status":"done","time":"2025-01-01T00:00:00Z"}`
+	f.Add([]byte(one))
+	f.Add([]byte(`[` + one + `,` + one + `]`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		rs, err := DecodeReplies(payload)
+		if err != nil {
+			if !errors.Is(err, ErrSchema) {
+				t.Fatalf("error %v is not a schema error", err)
+			}
+			return
+		}
+		if len(rs) == 0 || len(rs) > MaxReplyBatch {
+			t.Fatalf("%d replies accepted", len(rs))
+		}
+		encoded := make([][]byte, len(rs))
+		for i, r := range rs {
+			if encoded[i], err = EncodeReply(r); err != nil {
+				t.Fatalf("an accepted reply does not encode: %v", err)
+			}
+		}
+		again, err := DecodeReplies(JoinReplies(encoded))
+		if err != nil || len(again) != len(rs) {
+			t.Fatalf("decode of re-joined replies: %d, %v", len(again), err)
+		}
+	})
+}
+
 func FuzzDecodePresence(f *testing.F) {
 	f.Add([]byte(`{"state":"online","boot":"b","version":"1.0","time":"2025-01-01T00:00:00Z"}`))
 	f.Add([]byte(`{"state":"offline","boot":"b","version":"1.0","reason":"lost"}`))

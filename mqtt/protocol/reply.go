@@ -1,12 +1,17 @@
 package protocol
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/lockerd/lockerd/mqtt/internal/strictjson"
 )
 
 // maxDetail bounds the free-text detail of a reply.
@@ -80,6 +85,75 @@ func DecodeReply(payload []byte) (*Reply, error) {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// Limits of a reply message that carries several replies (ADR 0031).
+const (
+	// MaxReplyBatch is the most replies one message carries.
+	MaxReplyBatch = 512
+	// MaxReplyMessage is the size a device keeps a message of several replies
+	// within; a single reply may be larger (an audit range).
+	MaxReplyMessage = 64 << 10
+)
+
+// JoinReplies makes one reply message of encoded replies: the reply itself when
+// there is one, else a JSON array of them in order. The caller keeps within
+// MaxReplyBatch and MaxReplyMessage.
+func JoinReplies(encoded [][]byte) []byte {
+	if len(encoded) == 1 {
+		return encoded[0]
+	}
+	n := 1 + len(encoded)
+	for _, e := range encoded {
+		n += len(e)
+	}
+	out := make([]byte, 0, n)
+	for i, e := range encoded {
+		if i == 0 {
+			out = append(out, '[')
+		} else {
+			out = append(out, ',')
+		}
+		out = append(out, e...)
+	}
+	return append(out, ']')
+}
+
+// DecodeReplies decodes a reply message: one reply (a JSON object) or several
+// (an array of 1 to MaxReplyBatch reply objects, in the order they were made), each
+// checked as DecodeReply does. A receiver handles both shapes: a device answers
+// commands it executed together in one message.
+func DecodeReplies(payload []byte) ([]*Reply, error) {
+	if i := bytes.IndexFunc(payload, func(r rune) bool { return !unicode.IsSpace(r) }); i < 0 || payload[i] != '[' {
+		r, err := DecodeReply(payload)
+		if err != nil {
+			return nil, err
+		}
+		return []*Reply{r}, nil
+	}
+	var rs []*Reply
+	if err := decodeLenient(payload, &rs, ""); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(rs) == 0:
+		return nil, schemaErr("", ProblemBadValue, "an empty array of replies")
+	case len(rs) > MaxReplyBatch:
+		return nil, schemaErr("", ProblemTooMany, "more than %d replies", MaxReplyBatch)
+	}
+	for i, r := range rs {
+		if r == nil {
+			return nil, schemaErr(index("", i), ProblemWrongType, "want a reply object")
+		}
+		if err := r.Check(); err != nil {
+			var se *SchemaError
+			if errors.As(err, &se) {
+				se.Path = strictjson.JoinPath(index("", i), se.Path)
+			}
+			return nil, err
+		}
+	}
+	return rs, nil
 }
 
 // ShortDetail trims an explanation to what a reply may carry.
