@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -288,6 +289,23 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 	b.ReportMetric(median(echoRatios), "echo-ratio")
 	b.ReportMetric(median(ofEcho), "of-echo")
 	b.ReportMetric(median(ratios), "ratio")
+	if kb, err := peakRSS(d.pid()); err == nil {
+		b.ReportMetric(float64(kb)/1024, "lockerd-peak-MiB") // the GC's headroom (ADR 0031) included
+	}
+}
+
+// peakRSS returns the peak resident set of process pid in KiB (VmHWM).
+func peakRSS(pid int) (int, error) {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for l := range strings.SplitSeq(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
 
 // median returns the median of xs (which it sorts).

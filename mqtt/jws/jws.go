@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -111,11 +112,7 @@ func Parse(token []byte, maxSize int) (*Token, error) {
 	if bytes.IndexByte(rawPayload, '.') >= 0 {
 		return nil, fmt.Errorf("%w: want three dot-separated parts", ErrMalformed)
 	}
-	hdrJSON, err := decodePart(rawHdr, "header")
-	if err != nil {
-		return nil, err
-	}
-	hdr, err := parseHeader(hdrJSON)
+	hdr, err := headerOf(rawHdr)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +133,33 @@ func Parse(token []byte, maxSize int) (*Token, error) {
 		signingInput: bytes.Clone(token[:last]),
 		signature:    sig,
 	}, nil
+}
+
+// lastHeader is the last header that parsed, encoded and decoded: a fleet signs
+// every command with the same header, and a parse of it costs as much as the
+// claims' (a burst of announcements is CPU-bound; ADR 0031).
+var lastHeader atomic.Pointer[parsedHeader]
+
+type parsedHeader struct {
+	raw string
+	hdr Header
+}
+
+// headerOf decodes and parses the encoded header raw.
+func headerOf(raw []byte) (Header, error) {
+	if m := lastHeader.Load(); m != nil && m.raw == string(raw) {
+		return m.hdr, nil
+	}
+	hdrJSON, err := decodePart(raw, "header")
+	if err != nil {
+		return Header{}, err
+	}
+	hdr, err := parseHeader(hdrJSON)
+	if err != nil {
+		return Header{}, err
+	}
+	lastHeader.Store(&parsedHeader{raw: string(raw), hdr: hdr})
+	return hdr, nil
 }
 
 // Verify reports whether any of keys signed t. It returns nil on the first

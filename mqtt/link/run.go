@@ -94,7 +94,9 @@ func (l *Link) Run(ctx context.Context) error {
 			f(workCtx)
 		}()
 	}
-	verified := make(chan verifiedBatch, 2)
+	// Room for a whole run of verified batches: while the worker commits, the
+	// verifier fills the next run instead of waiting for it (ADR 0031).
+	verified := make(chan verifiedBatch, maxAtomicRun/verifyBatch)
 	start(func(ctx context.Context) { l.commandVerifier(ctx, verified) })
 	start(func(ctx context.Context) { l.commandWorker(ctx, verified) })
 	start(l.busyResponder)
