@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/lockerd/lockerd/firmware"
@@ -28,32 +27,11 @@ func main() {
 	// Catch SIGINT/SIGTERM before anything else: a stop that arrives during start-up is
 	// a clean stop too, not a kill.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	tuneGC()
 	err := run(ctx, os.Args[1:])
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lockerd:", err)
 		os.Exit(1)
-	}
-}
-
-// GC defaults when the environment sets none (ADR 0031): lockerd's live heap is
-// small (its state is in the store's memory map), and a collection each time the
-// heap doubles cost a burst of announcements about a tenth of lockerd's CPU for
-// no memory worth saving. The heap may grow by 400% instead, and never past a
-// soft limit far below a Raspberry Pi's memory.
-const (
-	defaultGCPercent   = 400
-	defaultMemoryLimit = 128 << 20
-)
-
-// tuneGC applies the GC defaults that GOGC and GOMEMLIMIT do not override.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 }
 
