@@ -61,6 +61,40 @@ type parser struct {
 	data  []byte
 	pos   int
 	arena []node // nodes are carved from chunks: one allocation per 64 values
+
+	// Members of the objects and arrays being parsed are stacked here and copied
+	// into chunks, exactly sized, when their container closes: a container costs no
+	// allocation of its own as it grows.
+	keyStack []string
+	valStack []*node
+	keyChunk []string
+	valChunk []*node
+}
+
+// keep moves the members stacked from vbase and, for an object, the keys stacked
+// from kbase into n.
+func (p *parser) keep(n *node, vbase, kbase int, object bool) {
+	vals := p.valStack[vbase:]
+	if len(vals) > cap(p.valChunk)-len(p.valChunk) {
+		p.valChunk = make([]*node, 0, max(32, len(vals)))
+	}
+	start := len(p.valChunk)
+	p.valChunk = append(p.valChunk, vals...)
+	n.vals = p.valChunk[start:len(p.valChunk):len(p.valChunk)]
+	clear(vals)
+	p.valStack = p.valStack[:vbase]
+	if !object {
+		return
+	}
+	keys := p.keyStack[kbase:]
+	if len(keys) > cap(p.keyChunk)-len(p.keyChunk) {
+		p.keyChunk = make([]string, 0, max(32, len(keys)))
+	}
+	start = len(p.keyChunk)
+	p.keyChunk = append(p.keyChunk, keys...)
+	n.keys = p.keyChunk[start:len(p.keyChunk):len(p.keyChunk)]
+	clear(keys)
+	p.keyStack = p.keyStack[:kbase]
 }
 
 func (p *parser) newNode(kind byte) *node {
@@ -146,6 +180,9 @@ func (p *parser) object(depth int) (*node, error) {
 		p.pos++
 		return n, nil
 	}
+	// Members are stacked from base until the object closes (keep). An error
+	// leaves the stacks as they are: the parser is not used after one.
+	vbase, kbase := len(p.valStack), len(p.keyStack)
 	for {
 		p.space()
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
@@ -155,7 +192,7 @@ func (p *parser) object(depth int) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, k := range n.keys {
+		for _, k := range p.keyStack[kbase:] {
 			if k == key {
 				return nil, &Error{Path: PathKey(key), Problem: Duplicate, Detail: "member appears twice"}
 			}
@@ -169,7 +206,7 @@ func (p *parser) object(depth int) (*node, error) {
 		if err != nil {
 			return nil, underKey(err, key)
 		}
-		n.keys, n.vals = append(n.keys, key), append(n.vals, val)
+		p.keyStack, p.valStack = append(p.keyStack, key), append(p.valStack, val)
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.malformed()
@@ -179,6 +216,7 @@ func (p *parser) object(depth int) (*node, error) {
 			p.pos++
 		case '}':
 			p.pos++
+			p.keep(n, vbase, kbase, true)
 			return n, nil
 		default:
 			return nil, p.malformed()
@@ -194,12 +232,14 @@ func (p *parser) array(depth int) (*node, error) {
 		p.pos++
 		return n, nil
 	}
+	base := len(p.valStack) // see object
 	for {
+		i := len(p.valStack) - base // a failed element may leave its members stacked
 		val, err := p.value(depth + 1)
 		if err != nil {
-			return nil, underIndex(err, len(n.vals))
+			return nil, underIndex(err, i)
 		}
-		n.vals = append(n.vals, val)
+		p.valStack = append(p.valStack, val)
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.malformed()
@@ -209,6 +249,7 @@ func (p *parser) array(depth int) (*node, error) {
 			p.pos++
 		case ']':
 			p.pos++
+			p.keep(n, base, 0, false)
 			return n, nil
 		default:
 			return nil, p.malformed()
