@@ -238,7 +238,7 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 		args = []string{"-h", "127.0.0.1", "-p", strconv.Itoa(w.broker.Port()), "-u", other, "-P", other + "-pw",
 			"-q", "1", "-c", "-i", "bench-plain", "-t", topics.Command(other)}
 	}
-	var ratios, echoRatios, ofEcho, cpu, lockerdRate, plainRate []float64
+	var ratios, echoRatios, ofEcho, cpu, sysc, lockerdRate, plainRate []float64
 	b.ResetTimer()
 	for round := range b.N {
 		b.StopTimer()
@@ -270,15 +270,18 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 
 		start = time.Now()
 		ticks0, _ := cpuTicks(d.pid())
+		io0, _ := syscalls(d.pid())
 		publishAll(topics.Command(w.station.ID), mine)
 		await(finals, "final reply")
 		lockerdTime := time.Since(start)
 		ticks1, _ := cpuTicks(d.pid())
+		io1, _ := syscalls(d.pid())
 
 		ratios = append(ratios, plainTime.Seconds()/lockerdTime.Seconds())
 		echoRatios = append(echoRatios, plainTime.Seconds()/echoTime.Seconds())
 		ofEcho = append(ofEcho, echoTime.Seconds()/lockerdTime.Seconds())
 		cpu = append(cpu, float64(ticks1-ticks0)*10000/float64(n)) // 100 ticks a second
+		sysc = append(sysc, float64(io1-io0)/float64(n))
 		lockerdRate = append(lockerdRate, float64(n)/lockerdTime.Seconds())
 		plainRate = append(plainRate, float64(n)/plainTime.Seconds())
 	}
@@ -286,6 +289,7 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 	b.ReportMetric(median(lockerdRate)*float64(parcels)/float64(n), "parcels/s")
 	b.ReportMetric(median(plainRate), "plain-msg/s")
 	b.ReportMetric(median(cpu), "lockerd-cpu-µs/cmd")
+	b.ReportMetric(median(sysc), "lockerd-rw-syscalls/cmd")
 	b.ReportMetric(median(echoRatios), "echo-ratio")
 	b.ReportMetric(median(ofEcho), "of-echo")
 	b.ReportMetric(median(ratios), "ratio")
@@ -306,6 +310,32 @@ func peakRSS(pid int) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+// syscalls returns the read and write system calls process pid has made
+// (syscr + syscw of /proc/pid/io).
+func syscalls(pid int) (int64, error) {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for l := range strings.SplitSeq(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscr:"); ok {
+			r, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			n += r
+		} else if v, ok := strings.CutPrefix(l, "syscw:"); ok {
+			w, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			n += w
+		}
+	}
+	return n, nil
 }
 
 // median returns the median of xs (which it sorts).

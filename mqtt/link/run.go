@@ -137,6 +137,7 @@ func (l *Link) options(will []byte) *paho.ClientOptions {
 		// resend unacknowledged publishes in random order.
 		SetStore(paho.NewOrderedMemoryStore()).
 		SetBinaryWill(l.statusTopic, will, 1, true).
+		SetCustomOpenConnectionFn(l.dial).
 		SetConnectionLostHandler(l.onConnectionLost).
 		SetDefaultPublishHandler(l.onUnexpected)
 	if l.cfg.Password != "" {
