@@ -294,7 +294,7 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 	b.ReportMetric(median(ofEcho), "of-echo")
 	b.ReportMetric(median(ratios), "ratio")
 	if kb, err := peakRSS(d.pid()); err == nil {
-		b.ReportMetric(float64(kb)/1024, "lockerd-peak-MiB") // the GC's headroom (ADR 0031) included
+		b.ReportMetric(float64(kb)/1024, "lockerd-peak-MiB") // mostly bbolt's map of the growing store
 	}
 }
 

@@ -229,9 +229,8 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 
 func (c *Client) onReply(lockerID string, payload []byte) {
 	rs, err := protocol.DecodeReplies(payload)
-	if err != nil {
+	if err != nil { // rs still holds the replies of an array that did decode
 		c.log.Warn("invalid reply ignored", "locker", lockerID, "err", err)
-		return
 	}
 	for _, r := range rs {
 		c.waitMu.Lock()

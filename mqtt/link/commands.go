@@ -253,7 +253,7 @@ type pending struct {
 // replies of a run leave in as few messages as the protocol allows (ADR 0031).
 func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 	out := l.batch()
-	defer out.flush()
+	defer out.flush() // the stale refusals when nothing else is left to run
 	live := (*run)[:0]
 	for _, p := range *run {
 		if l.stale(ctx, p.cmd, p.ref, out) {
@@ -328,6 +328,7 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 	if failed > 0 {
 		l.log.Error("atomic commands not executed", "commands", failed, "first", firstFailed, "err", failure)
 	}
+	out.flush() // answered first, then their room in the queue is released
 	for _, p := range *run {
 		l.queue.done(p.payload)
 	}

@@ -12,19 +12,17 @@ import (
 	"golang.org/x/net/proxy"
 )
 
-// dial opens the connection to the broker for paho (SetCustomOpenConnectionFn) the
-// way paho would for the schemes the link takes, tcp and mqtt, or ssl, tls and
-// mqtts over TLS, through a proxy the environment names, as paho does, and buffers
-// its reads. paho reads each packet in three or four small reads (a byte, the
-// length byte by byte, the rest): on a plain TCP connection each was a system call,
-// several per command in a burst of announcements (ADR 0031).
+// dial opens the connection to the broker for paho (SetCustomOpenConnectionFn), for
+// the schemes the link takes: tcp and mqtt, or ssl, tls and mqtts over TLS with
+// l.cfg.TLS (ServerName from the broker's host when it has none). It goes through a
+// proxy the environment names (ALL_PROXY, NO_PROXY), as paho does for tcp, and for
+// TLS too; dialling and the handshake together are bounded by l.cfg.Timeout. Its
+// reads are buffered: paho reads each packet in three or four small reads (a byte,
+// the length byte by byte, the rest), on plain TCP each a system call, several per
+// command in a burst of announcements (ADR 0031).
 func (l *Link) dial(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {
-	secure := false
-	switch uri.Scheme {
-	case "tcp", "mqtt":
-	case "ssl", "tls", "mqtts":
-		secure = true
-	default:
+	secure, ok := brokerSchemes[uri.Scheme]
+	if !ok {
 		return nil, fmt.Errorf("link: broker scheme %q: want tcp, mqtt, ssl, tls or mqtts", uri.Scheme)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
@@ -32,10 +30,11 @@ func (l *Link) dial(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {
 	d := &net.Dialer{}
 	var conn net.Conn
 	var err error
-	if p, ok := proxy.FromEnvironmentUsing(d).(proxy.ContextDialer); ok {
+	switch p := proxy.FromEnvironmentUsing(d).(type) {
+	case proxy.ContextDialer:
 		conn, err = p.DialContext(ctx, "tcp", uri.Host)
-	} else {
-		conn, err = d.DialContext(ctx, "tcp", uri.Host)
+	default:
+		conn, err = p.Dial("tcp", uri.Host)
 	}
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/lockerd/lockerd/mqtt/jws"
@@ -79,6 +80,11 @@ type Config struct {
 	OutboxInterval time.Duration // outbox poll when Wake stays silent
 }
 
+// brokerSchemes are the broker URL schemes the link dials (dial.go); true for TLS.
+var brokerSchemes = map[string]bool{"tcp": false, "mqtt": false, "ssl": true, "tls": true, "mqtts": true}
+
+func knownScheme(s string) bool { _, ok := brokerSchemes[s]; return ok }
+
 func (c *Config) setDefaults() error {
 	var errs []error
 	need := func(ok bool, what string) {
@@ -87,6 +93,9 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	need(c.Broker != "", "Broker is required")
+	if u, err := url.Parse(c.Broker); c.Broker != "" && (err != nil || !knownScheme(u.Scheme) || u.Host == "") {
+		need(false, "Broker must be scheme://host:port with scheme tcp, mqtt, ssl, tls or mqtts")
+	}
 	need(protocol.ValidLockerID(c.LockerID) == nil, "LockerID must be a valid locker id")
 	need(c.Topics.Prefix() != "", "Topics is required (protocol.NewTopics)")
 	need(len(c.FleetKeys) > 0, "FleetKeys is required")

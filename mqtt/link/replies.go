@@ -1,6 +1,9 @@
 package link
 
 import (
+	"context"
+	"log/slog"
+
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -27,10 +30,10 @@ func (l *Link) batch() *replyBatch { return &replyBatch{l: l, hold: true} }
 // immediate returns a batch that publishes each reply as it is added.
 func (l *Link) immediate() *replyBatch { return &replyBatch{l: l} }
 
-// add adds the reply r, encoded (encoded if nil). A reply that does not encode is
+// add adds the reply r, encoded (encoded here if empty). A reply that does not encode is
 // logged and dropped.
 func (b *replyBatch) add(r protocol.Reply, encoded []byte) {
-	if encoded == nil {
+	if len(encoded) == 0 {
 		var err error
 		if encoded, err = protocol.EncodeReply(&r); err != nil {
 			b.l.log.Error("reply does not encode", "id", r.ID, "err", err)
@@ -57,7 +60,13 @@ func (b *replyBatch) flush() {
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
-			b.l.log.Debug("reply not sent", "id", b.ids[0], "replies", len(b.ids), "err", err)
+			// Debug for one (the cloud re-sends), Warn for a run's message: many
+			// commands to re-send at once is worth an operator's notice.
+			level := slog.LevelDebug
+			if len(b.ids) > 1 {
+				level = slog.LevelWarn
+			}
+			b.l.log.Log(context.Background(), level, "reply not sent", "first", b.ids[0], "last", b.ids[len(b.ids)-1], "replies", len(b.ids), "err", err)
 		}
 	default:
 	}

@@ -143,9 +143,7 @@ func (l *Link) options(will []byte) *paho.ClientOptions {
 	if l.cfg.Password != "" {
 		o.SetPassword(l.cfg.Password)
 	}
-	if l.cfg.TLS != nil {
-		o.SetTLSConfig(l.cfg.TLS)
-	}
+	// No SetTLSConfig: dial, the link's own, does the TLS handshake with l.cfg.TLS.
 	return o
 }
 

@@ -103,6 +103,8 @@ func TestConfigValidation(t *testing.T) {
 	}{
 		{name: "valid"},
 		{name: "no broker", mutate: func(c *Config) { c.Broker = "" }, want: "Broker"},
+		{name: "websocket broker", mutate: func(c *Config) { c.Broker = "ws://127.0.0.1:1" }, want: "scheme"},
+		{name: "broker without host", mutate: func(c *Config) { c.Broker = "mqtts:///x" }, want: "host"},
 		{name: "bad locker id", mutate: func(c *Config) { c.LockerID = "a/b" }, want: "LockerID"},
 		{name: "no topics", mutate: func(c *Config) { c.Topics = protocol.Topics{} }, want: "Topics"},
 		{name: "no keys", mutate: func(c *Config) { c.FleetKeys = nil }, want: "FleetKeys"},

@@ -1,14 +1,12 @@
 package protocol
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/lockerd/lockerd/mqtt/internal/strictjson"
@@ -120,40 +118,60 @@ func JoinReplies(encoded [][]byte) []byte {
 }
 
 // DecodeReplies decodes a reply message: one reply (a JSON object) or several
-// (an array of 1 to MaxReplyBatch reply objects, in the order they were made), each
+// (an array of 1 to MaxReplyBatch replies, in the order they were made), each
 // checked as DecodeReply does. A receiver handles both shapes: a device answers
-// commands it executed together in one message.
+// commands it executed together in one message (ADR 0031).
+//
+// An array's replies are decoded one by one: DecodeReplies returns those that pass,
+// in order, with an error naming the index of each that did not, so that one reply
+// the receiver cannot read (say, a newer device's new reason) does not hide the
+// others. A payload that is neither yields no replies.
 func DecodeReplies(payload []byte) ([]*Reply, error) {
-	if i := bytes.IndexFunc(payload, func(r rune) bool { return !unicode.IsSpace(r) }); i < 0 || payload[i] != '[' {
+	if i := firstNonSpace(payload); i < 0 || payload[i] != '[' {
 		r, err := DecodeReply(payload)
 		if err != nil {
 			return nil, err
 		}
 		return []*Reply{r}, nil
 	}
-	var rs []*Reply
-	if err := decodeLenient(payload, &rs, ""); err != nil {
+	var raws []json.RawMessage
+	if err := decodeLenient(payload, &raws, ""); err != nil {
 		return nil, err
 	}
 	switch {
-	case len(rs) == 0:
+	case len(raws) == 0:
 		return nil, schemaErr("", ProblemBadValue, "an empty array of replies")
-	case len(rs) > MaxReplyBatch:
+	case len(raws) > MaxReplyBatch:
 		return nil, schemaErr("", ProblemTooMany, "more than %d replies", MaxReplyBatch)
 	}
-	for i, r := range rs {
-		if r == nil {
-			return nil, schemaErr(index("", i), ProblemWrongType, "want a reply object")
-		}
-		if err := r.Check(); err != nil {
+	rs := make([]*Reply, 0, len(raws))
+	var errs []error
+	for i, raw := range raws {
+		r, err := DecodeReply(raw)
+		if err != nil {
 			var se *SchemaError
 			if errors.As(err, &se) {
 				se.Path = strictjson.JoinPath(index("", i), se.Path)
 			}
-			return nil, err
+			errs = append(errs, err)
+			continue
+		}
+		rs = append(rs, r)
+	}
+	return rs, errors.Join(errs...)
+}
+
+// firstNonSpace returns the index of the first byte of data that is not JSON white
+// space, or -1.
+func firstNonSpace(data []byte) int {
+	for i, c := range data {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return i
 		}
 	}
-	return rs, nil
+	return -1
 }
 
 // ShortDetail trims an explanation to what a reply may carry.

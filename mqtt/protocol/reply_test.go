@@ -3,6 +3,7 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,21 +48,23 @@ func TestReplyMessages(t *testing.T) {
 	bad := []struct {
 		name, payload, path string
 		problem             Problem
+		kept                []string // ids of the replies still returned
 	}{
-		{"empty array", `[]`, "", ProblemBadValue},
-		{"null element", `[` + string(encoded[0]) + `,null]`, "[1]", ProblemWrongType},
-		{"bad element", `[` + string(encoded[0]) + `,{"id":"` + secret + `!","ref":"x","status":"done","time":"2026-11-27T12:00:00Z"}]`, "[1].id", ProblemBadIdentifier},
-		{"missing reason", `[{"ref":"` + CommandRef(nil) + `","status":"refused","time":"2026-11-27T12:00:00Z"}]`, "[0].reason", ProblemMissingField},
-		{"not a reply", `[1]`, "[0]", ProblemWrongType},
-		{"too many", `[` + strings.Repeat(string(encoded[0])+",", MaxReplyBatch) + string(encoded[0]) + `]`, "", ProblemTooMany},
-		{"not JSON", `[{`, "", ProblemMalformed},
-		{"empty", ``, "", ProblemMalformed},
+		{"empty array", `[]`, "", ProblemBadValue, nil},
+		{"null element", `[` + string(encoded[0]) + `,null]`, "[1]", ProblemWrongType, []string{"c0"}},
+		{"bad element", `[` + string(encoded[0]) + `,{"id":"` + secret + `!","ref":"x","status":"done","time":"2026-11-27T12:00:00Z"},` + string(encoded[2]) + `]`, "[1].id", ProblemBadIdentifier, []string{"c0", "c2"}},
+		{"unknown reason", `[{"id":"n1","ref":"` + CommandRef(nil) + `","status":"refused","reason":"solar_flare","time":"2026-11-27T12:00:00Z"},` + string(encoded[1]) + `]`, "[0].reason", ProblemBadValue, []string{"c1"}},
+		{"missing reason", `[{"ref":"` + CommandRef(nil) + `","status":"refused","time":"2026-11-27T12:00:00Z"}]`, "[0].reason", ProblemMissingField, nil},
+		{"not a reply", `[1]`, "[0]", ProblemWrongType, nil},
+		{"too many", `[` + strings.Repeat(string(encoded[0])+",", MaxReplyBatch) + string(encoded[0]) + `]`, "", ProblemTooMany, nil},
+		{"not JSON", `[{`, "", ProblemMalformed, nil},
+		{"empty", ``, "", ProblemMalformed, nil},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
 			rs, err := DecodeReplies([]byte(tc.payload))
 			var se *SchemaError
-			if !errors.As(err, &se) || rs != nil {
+			if !errors.As(err, &se) {
 				t.Fatalf("DecodeReplies = %d replies, %v; want a schema error", len(rs), err)
 			}
 			if se.Problem != tc.problem || (tc.path != "" && se.Path != tc.path) {
@@ -69,6 +72,13 @@ func TestReplyMessages(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), secret) {
 				t.Fatalf("error %v repeats a value", err)
+			}
+			var kept []string
+			for _, r := range rs {
+				kept = append(kept, r.ID)
+			}
+			if !slices.Equal(kept, tc.kept) {
+				t.Fatalf("replies kept %v, want %v: one bad reply must not hide the others", kept, tc.kept)
 			}
 		})
 	}
