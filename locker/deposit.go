@@ -46,7 +46,7 @@ func (s *Station) Login(ctx context.Context, badge, pin string) (string, error) 
 		return "", ErrClosed
 	}
 	now := s.clock.Now()
-	if d := s.courThr.check(now); d > 0 {
+	if d := s.courThr.check(s.policy.CourierThrottle, now); d > 0 {
 		return "", &ThrottledError{RetryAfter: d}
 	}
 	cred := s.keys.Courier(badge, pin)

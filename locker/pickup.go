@@ -30,7 +30,7 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 		return Pickup{}, ErrClosed
 	}
 	now := s.clock.Now()
-	if d := s.codeThr.check(now); d > 0 {
+	if d := s.codeThr.check(s.policy.CodeThrottle, now); d > 0 {
 		s.mu.Unlock()
 		return Pickup{}, &ThrottledError{RetryAfter: d}
 	}
@@ -83,7 +83,12 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 		if len(res.Slots) == 0 && len(res.Failed) == 0 {
 			return errWrong
 		}
-		if s.codeThr.Failures > 0 {
+		// Only a code that opens a door now clears the failures. The same code again
+		// while its door stands open, or a code for a faulted door or a shelf, is
+		// no failure but no proof either: a recipient holding their own door open
+		// could otherwise guess other codes without limit, re-entering their own
+		// between guesses.
+		if len(pulses) > 0 && s.codeThr.Failures > 0 {
 			return putJSON(t.tx.Bucket(bucketMeta), metaCodeThrottle, throttle{})
 		}
 		return nil
@@ -97,7 +102,9 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 		s.mu.Unlock()
 		return Pickup{}, fmt.Errorf("locker: pickup: %w", err)
 	}
-	s.codeThr = throttle{}
+	if len(pulses) > 0 {
+		s.codeThr = throttle{}
+	}
 	s.mu.Unlock()
 	for _, sl := range pulses {
 		if err := s.pulse(ctx, sl); err != nil {

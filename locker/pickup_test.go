@@ -111,6 +111,62 @@ func TestThrottleDelayIsCapped(t *testing.T) {
 	}
 }
 
+// TestOwnCodeDoesNotResetThrottle: a recipient who holds their own door open and
+// re-enters their own code between wrong guesses gets no fresh allowance: only a code
+// that opens a door clears the failures (found by a review: 200 guesses unthrottled).
+func TestOwnCodeDoesNotResetThrottle(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	f.deposit(sid, "RB123456785GB")
+	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
+		t.Fatal(err)
+	}
+	f.door(1, true) // the recipient opens the door and keeps it open
+	max := f.st.Policy().CodeThrottle.MaxFailures
+	wrong := 0
+	for range 5 * max {
+		_, err := f.st.EnterCode(ctx, "00000000")
+		if errors.Is(err, ErrThrottled) {
+			break
+		}
+		if !errors.Is(err, ErrWrongCode) {
+			t.Fatal(err)
+		}
+		wrong++
+		if res, err := f.st.EnterCode(ctx, "48213377"); err != nil || len(res.Slots) != 1 {
+			t.Fatalf("own code again while the door is open: %+v, %v; want its slot", res, err)
+		}
+	}
+	if wrong != max-1 { // the max_failures-th wrong code starts the lock-out
+		t.Fatalf("%d wrong codes before the lock-out, want %d (max_failures-1)", wrong, max-1)
+	}
+}
+
+// TestThrottleSurvivesClockStepBack: a lock-out recorded while the clock was a year
+// ahead does not lock entry for a year once the clock is corrected and lockerd
+// restarts: never longer than max_delay.
+func TestThrottleSurvivesClockStepBack(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.clock.Advance(365 * 24 * time.Hour)
+	pol := f.st.Policy()
+	for range pol.CodeThrottle.MaxFailures {
+		f.st.EnterCode(ctx, "00000000")
+	}
+	for range pol.CourierThrottle.MaxFailures {
+		f.st.Login(ctx, "nobody", "0000")
+	}
+	f.clock.Advance(-365 * 24 * time.Hour)
+	f.restart()
+	var te *ThrottledError
+	if _, err := f.st.EnterCode(ctx, "12345678"); !errors.As(err, &te) || te.RetryAfter > pol.CodeThrottle.MaxDelay {
+		t.Fatalf("code entry after the step back: %v; want throttled for at most %v", err, pol.CodeThrottle.MaxDelay)
+	}
+	if _, err := f.st.Login(ctx, "nobody", "0000"); !errors.As(err, &te) || te.RetryAfter > pol.CourierThrottle.MaxDelay {
+		t.Fatalf("login after the step back: %v; want throttled for at most %v", err, pol.CourierThrottle.MaxDelay)
+	}
+}
+
 func TestExpiryRetrievalAndPurge(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)

@@ -9,10 +9,13 @@ type throttle struct {
 	LockedUntil time.Time `json:"locked_until,omitzero"`
 }
 
-// check returns how long entry stays locked (zero: allowed).
-func (t *throttle) check(now time.Time) time.Duration {
+// check returns how long entry stays locked (zero: allowed), never more than the
+// policy's MaxDelay: LockedUntil is wall-clock time, stored, so a clock stepped back
+// after a lock-out (an NTP correction, a dead RTC battery) would otherwise lock
+// everyone out for the size of the step, across restarts.
+func (t *throttle) check(p ThrottlePolicy, now time.Time) time.Duration {
 	if now.Before(t.LockedUntil) {
-		return t.LockedUntil.Sub(now)
+		return min(t.LockedUntil.Sub(now), p.MaxDelay)
 	}
 	return 0
 }
