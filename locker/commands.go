@@ -310,10 +310,16 @@ func (s *Station) announceIn(t *txn, batch []Announcement) (results []error, app
 		if old != nil {
 			p.Compartment, p.Generation, p.Courier = old.Compartment, old.Generation, old.Courier
 		}
-		if !a.Verifier.IsZero() {
+		switch {
+		case !a.Verifier.IsZero():
 			if p.Verifier, err = s.seal(e, a.Verifier); err != nil {
 				return nil, 0, err
 			}
+		case old != nil:
+			// A re-announcement without a verifier (a size change, say) keeps the
+			// code set before, by an earlier announcement or set-verifier: absent
+			// means "not known here", never "erase".
+			p.Verifier = old.Verifier
 		}
 		p.KeepUntil = a.Until
 		if p.KeepUntil.IsZero() {

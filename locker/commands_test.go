@@ -122,3 +122,19 @@ func TestCommandAnnounceRun(t *testing.T) {
 		t.Fatalf("%d announced events after a known id, want %d", n, before+1)
 	}
 }
+
+// TestReannounceKeepsVerifier: a re-announcement without a verifier (a size
+// correction) keeps the code set before with set-verifier.
+func TestReannounceKeepsVerifier(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "", SizeS)
+	if err := f.st.SetVerifier(ctx, "p-1", f.cloud.CodeVerifier("48213377")); err != nil {
+		t.Fatal(err)
+	}
+	f.announce("p-1", "RB123456785GB", "", SizeM)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	f.deposit(sid, "RB123456785GB")
+	if res, err := f.st.EnterCode(ctx, "48213377"); err != nil || len(res.Slots) != 1 {
+		t.Fatalf("code after the re-announcement: %+v, %v", res, err)
+	}
+}

@@ -125,12 +125,15 @@ func (s *Station) Scan(ctx context.Context, sid string, raw string, size Size) (
 		s.mu.Unlock()
 		return Slot{}, ErrDuplicateScan
 	}
-	s.recentScan[d] = now
 	slot, err := s.reserveLocked(se, d, hint, size)
-	s.mu.Unlock()
 	if err != nil {
+		// A refused scan (size needed, no free compartment, busy) is not a deposit:
+		// the courier's retry with the size, or once a door is free, must go through.
+		s.mu.Unlock()
 		return Slot{}, err
 	}
+	s.recentScan[d] = now
+	s.mu.Unlock()
 	return slot, s.pulse(ctx, slot)
 }
 

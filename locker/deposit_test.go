@@ -356,3 +356,55 @@ func TestUnverifiedDepositSurvivesALookAndIsSettledOnlyByResolve(t *testing.T) {
 		t.Fatalf("resolution not audited with its operator and command: %+v", e)
 	}
 }
+
+// TestScanRetryAfterRefusal: a scan refused (size needed) is not a deposit, so the
+// duplicate-scan window does not swallow the courier's retry with the size.
+func TestScanRetryAfterRefusal(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	_, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	wantErr(t, err, ErrSizeRequired)
+	f.clock.Advance(500 * time.Millisecond)
+	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeS)
+	if err != nil || slot.Compartment == 0 {
+		t.Fatalf("retry with the size: %+v, %v", slot, err)
+	}
+	f.clock.Advance(500 * time.Millisecond)
+	_, err = f.st.Scan(ctx, sid, "RB123456785GB", SizeS)
+	wantErr(t, err, ErrDuplicateScan) // a double read of an accepted scan still is one
+}
+
+// TestOpenDoorIsNotOffered: a door standing open with no operation (forced, or
+// released by an unlock that reported an error) is not offered for a deposit, whose
+// opening it could never see; a pickup from such a door completes when it closes.
+func TestOpenDoorIsNotOffered(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	f.door(1, true)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slot.Compartment == 1 {
+		t.Fatal("offered compartment 1, whose door stands open")
+	}
+	f.door(1, false)
+	f.clock.Advance(time.Second)
+	f.door(slot.Compartment, true)
+	f.door(slot.Compartment, false)
+	if p := f.parcel("p-1"); p.State != StateDeposited || p.Compartment != slot.Compartment {
+		t.Fatalf("deposit: %s in %d, want deposited in %d", p.State, p.Compartment, slot.Compartment)
+	}
+
+	f.door(slot.Compartment, true) // left ajar by someone: no operation under way
+	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(3 * time.Second)
+	f.door(slot.Compartment, false)
+	f.tick(5 * time.Second)
+	if p, c := f.parcel("p-1"), f.comp(slot.Compartment); p.State != StatePickedUp || c.Fault != "" {
+		t.Fatalf("pickup from an open door: parcel %s, fault %q; want picked up, no fault", p.State, c.Fault)
+	}
+}

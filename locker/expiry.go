@@ -222,6 +222,7 @@ func (s *Station) Retrieve(ctx context.Context, sid string) ([]Slot, error) {
 					continue
 				}
 				tc.Op, tc.OpParcel, tc.OpSince, tc.OpActor = OpRetrieve, pid, t.now, se.courier.ID
+				tc.OpDoorSeen = tc.DoorOpen // already open: its closing ends the retrieval
 				sl := slotOf(tc, p)
 				slots, pulses = append(slots, sl), append(pulses, sl)
 				if err := t.emit(Event{Type: EvReserved, Parcel: pid, Compartment: id, Generation: tc.Generation,

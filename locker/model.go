@@ -53,9 +53,12 @@ type Compartment struct {
 	LeftOpenSet       bool      `json:"left_open,omitempty"` // the left-open alarm was raised for this opening
 }
 
-// Usable reports whether new parcels may be placed in the compartment.
+// Usable reports whether new parcels may be placed in the compartment. A door that
+// stands open with no operation under way (forced, or released by an unlock that
+// reported an error) is not: its opening, which an operation needs to see, has
+// already happened.
 func (c *Compartment) Usable() bool {
-	return !c.Disabled && c.Fault == "" && c.Op == OpNone && len(c.Parcels) < c.Capacity
+	return !c.Disabled && c.Fault == "" && c.Op == OpNone && !c.DoorOpen && len(c.Parcels) < c.Capacity
 }
 
 func (c *Compartment) clone() *Compartment {

@@ -72,6 +72,7 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 				res.Failed = append(res.Failed, slot) // a disabled door still gives back what it holds
 			default:
 				c.Op, c.OpParcel, c.OpSince, c.OpActor = OpPickup, p.ID, t.now, ActorRecipient
+				c.OpDoorSeen = c.DoorOpen // already open (forced, ajar): its closing ends the pickup
 				if err := t.emit(Event{Type: EvReserved, Parcel: p.ID, Compartment: c.ID,
 					Generation: c.Generation, Actor: ActorRecipient, Op: OpPickup, Reason: "pickup"}); err != nil {
 					return err
