@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return err
 	}
 	st, err := locker.Open(locker.Options{LockerID: cfg.LockerID, StorePath: StorePath(cfg), Compartments: specs,
-		Policy: stationPolicy(cfg.Policy), Keys: keys, Keyring: keyring, Unlocker: hw, Doors: hw,
+		Policy: cfg.Policy.Station(), Keys: keys, Keyring: keyring, Unlocker: hw, Doors: hw,
 		Logger: log, Observer: opt.Observer})
 	if err != nil {
 		return err
@@ -172,33 +172,3 @@ func compartmentSpecs(cfg *config.Config) ([]locker.CompartmentSpec, error) {
 	return out, nil
 }
 
-// stationPolicy lays the configured overrides over the defaults.
-func stationPolicy(p config.Policy) locker.Policy {
-	out := locker.DefaultPolicy()
-	set := func(dst *time.Duration, v time.Duration) {
-		if v > 0 {
-			*dst = v
-		}
-	}
-	set(&out.Retention, p.Retention)
-	set(&out.AnnouncedKeep, p.AnnouncedKeep)
-	set(&out.PurgeAfter, p.PurgeAfter)
-	set(&out.EpochLength, p.EpochLength)
-	set(&out.AuditKeep, p.AuditKeep)
-	set(&out.DoorOpenTimeout, p.DoorOpenTimeout)
-	set(&out.LeftOpenAfter, p.LeftOpenAfter)
-	set(&out.SessionIdle, p.SessionIdle)
-	set(&out.HandoverTimeout, p.HandoverTimeout)
-	set(&out.DuplicateScanWindow, p.DuplicateScanWindow)
-	for _, t := range []struct {
-		dst *locker.ThrottlePolicy
-		src config.Throttle
-	}{{&out.CodeThrottle, p.CodeThrottle}, {&out.CourierThrottle, p.CourierThrottle}} {
-		if t.src.MaxFailures > 0 {
-			t.dst.MaxFailures = t.src.MaxFailures
-		}
-		set(&t.dst.BaseDelay, t.src.BaseDelay)
-		set(&t.dst.MaxDelay, t.src.MaxDelay)
-	}
-	return out
-}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Sentinel errors callers branch on. Error strings never carry a code, PIN or tracking
@@ -45,3 +47,12 @@ func (e *ThrottledError) Error() string {
 
 // Is makes errors.Is(err, ErrThrottled) hold.
 func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+
+// storeOpenErr explains bbolt's timeout on the store's file lock: another process,
+// most likely the running lockerd, holds the store.
+func storeOpenErr(err error) error {
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("%w: the store is in use by another process (is lockerd running? systemctl stop lockerd)", err)
+	}
+	return err
+}

@@ -155,7 +155,7 @@ func (s *Station) RemoteOpensSince(since time.Time) ([]time.Time, error) {
 func VerifyAuditFile(path string, keys *privacy.Keys) (int, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
 	if err != nil {
-		return 0, fmt.Errorf("locker: open store: %w", err)
+		return 0, fmt.Errorf("locker: open store: %w", storeOpenErr(err))
 	}
 	defer db.Close()
 	var n int

@@ -101,7 +101,7 @@ func Open(opt Options) (*Station, error) {
 	db, err := bolt.Open(opt.StorePath, 0o600, &bolt.Options{Timeout: 2 * time.Second,
 		InitialMmapSize: 64 << 20, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		return nil, fmt.Errorf("locker: open store: %w", err)
+		return nil, fmt.Errorf("locker: open store: %w", storeOpenErr(err))
 	}
 	s := &Station{
 		id: opt.LockerID, db: db, keys: opt.Keys, keyring: opt.Keyring,

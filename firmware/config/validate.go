@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/mqtt/jws"
 )
 
@@ -107,6 +109,15 @@ func (c *Config) validate(root *yaml.Node) error {
 		v.fail("control.socket", "must be an absolute path")
 	}
 	v.policy(&c.Policy)
+	// The rules the station enforces at start (epoch_length >= 1h, base_delay <=
+	// max_delay once defaults fill the gaps, ...): check says what run would refuse.
+	sp := c.Policy.Station()
+	if err := sp.Validate(); err != nil {
+		v.fail("policy", "%s", strings.TrimPrefix(err.Error(), "locker: policy "))
+	}
+	if idle := cmp.Or(c.Hardware.Panel.Idle, panel.DefaultPanelIdle); idle > sp.SessionIdle {
+		v.fail("hardware.panel.idle", "%s is longer than policy.session_idle (%s): the station would end the courier's session first", idle, sp.SessionIdle)
+	}
 	drivers := v.hardware(&c.Hardware)
 	v.compartments(c.Compartments, drivers)
 	return errors.Join(v.errs...)
@@ -124,7 +135,22 @@ func checkKey(v *validator, path, s string, required bool) bool {
 		v.fail(path, "must be 64 hex digits (a 32-byte public key)")
 		return false
 	}
+	if rfc, ok := publishedKeys[strings.ToLower(s)]; ok {
+		v.fail(path, "a published test key (%s) whose private half anyone has: pin your fleet's key (lockerctl keygen prints it)", rfc)
+		return false
+	}
 	return true
+}
+
+// publishedKeys are public keys of test vectors whose private keys are printed in
+// the RFCs: examples copied from the web carry them, and a locker pinning one would
+// obey anybody's commands or derive its digests from a key anybody knows.
+var publishedKeys = map[string]string{
+	"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a": "RFC 8032 §7.1 test 1",
+	"3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c": "RFC 8032 §7.1 test 2",
+	"fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025": "RFC 8032 §7.1 test 3",
+	"8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a": "RFC 7748 §6.1, Alice",
+	"de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f": "RFC 7748 §6.1, Bob",
 }
 
 func (v *validator) policy(p *Policy) {

@@ -24,9 +24,11 @@ import (
 )
 
 func main() {
-	// Catch SIGINT/SIGTERM before anything else: a stop that arrives during start-up is
+	// Catch SIGINT/SIGTERM/SIGHUP before anything else: a stop that arrives during start-up is
 	// a clean stop too, not a kill.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// SIGHUP too: hwtest runs over SSH, and a dropped session must still halt the
+	// outputs (a relay left energised) rather than kill the process outright.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	err := run(ctx, os.Args[1:])
 	stop()
 	if err != nil {
