@@ -171,4 +171,3 @@ func compartmentSpecs(cfg *config.Config) ([]locker.CompartmentSpec, error) {
 	}
 	return out, nil
 }
-

@@ -217,7 +217,7 @@ func (s *Station) OpenCompartment(ctx context.Context, id CompartmentID, operato
 			return ErrBusy
 		}
 		c.Op, c.OpSince, c.OpActor = OpOperator, t.now, operator
-		c.OpDoorSeen = c.DoorOpen // already open: its closing ends the operation
+		c.OpDoorSeen = c.DoorOpen                       // already open: its closing ends the operation
 		c.OpCommand = Event{Reason: reason}.CommandID() // its door events name the command
 		slot = slotOf(c, nil)
 		return t.emit(Event{Type: EvReserved, Compartment: id, Generation: c.Generation, Actor: operator,
