@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -29,6 +30,9 @@ func (s *Station) dueParcels(bucket []byte, now time.Time, max int) ([]ParcelID,
 	return ids, err
 }
 
+// errNotDue says a timer step found nothing to change for a parcel its index named.
+var errNotDue = errors.New("locker: not due")
+
 // expireLocked moves deposited parcels past their retention to expired (their codes stop
 // working), drops announcements that were never deposited, purges terminal records and
 // destroys the keys of epochs that no record uses any more.
@@ -39,7 +43,7 @@ func (s *Station) expireLocked(now time.Time) error {
 	}{
 		{bucketIdxExpiry, func(t *txn, p *Parcel) error {
 			if p.State != StateDeposited {
-				return nil
+				return errNotDue
 			}
 			np := *p
 			np.State = StateExpired
@@ -51,7 +55,9 @@ func (s *Station) expireLocked(now time.Time) error {
 		}},
 		{bucketIdxKeep, func(t *txn, p *Parcel) error {
 			if p.State != StateAnnounced || p.Compartment != 0 {
-				return nil // a deposit is under way: its door decides
+				// A deposit is under way (its door decides), in a store written before
+				// such parcels lost their keep-until row (Parcel.indexes).
+				return errNotDue
 			}
 			np := *p
 			np.State, np.PurgeAt = StateCancelled, t.now.Add(s.policy.PurgeAfter)
@@ -73,20 +79,31 @@ func (s *Station) expireLocked(now time.Time) error {
 			continue
 		}
 		err = s.update(func(t *txn) error {
+			applied := 0
 			for _, id := range ids {
 				p, err := t.parcel(id)
 				if err != nil {
 					return err
 				}
-				if err := st.apply(t, p); err != nil {
+				switch err := st.apply(t, p); {
+				case errors.Is(err, errNotDue):
+				case err != nil:
 					return err
+				default:
+					applied++
 				}
+			}
+			if applied == 0 {
+				return errNotDue // nothing changed: no commit, no fsync on every tick
 			}
 			if i == len(steps)-1 {
 				return t.emit(Event{Type: EvPurged, Count: len(ids), Actor: ActorSystem})
 			}
 			return nil
 		})
+		if errors.Is(err, errNotDue) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("locker: timers: %w", err)
 		}

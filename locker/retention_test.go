@@ -116,3 +116,32 @@ func TestAuditRetention(t *testing.T) {
 		t.Fatalf("wiped log: %v, want ErrBroken", err)
 	}
 }
+
+// TestIdleTicksDoNotWrite: an announcement past its keep-until whose deposit a restart
+// left unverified is not due (its door decides), so the timers do not commit, and
+// fsync, on every tick until someone resolves the compartment.
+func TestIdleTicksDoNotWrite(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	if _, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil {
+		t.Fatal(err)
+	}
+	f.restart() // the door was never seen: the deposit is unverified
+	f.tick(15 * 24 * time.Hour)
+	txid := func() int {
+		var id int
+		f.st.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+		return id
+	}
+	before := txid()
+	for range 10 {
+		f.tick(time.Second)
+	}
+	if n := txid() - before; n != 0 {
+		t.Fatalf("10 idle ticks made %d write transactions, want 0", n)
+	}
+	if p := f.parcel("p-1"); p.State != StateAnnounced || p.Compartment == 0 {
+		t.Fatalf("the unverified deposit was touched: %s in %d", p.State, p.Compartment)
+	}
+}

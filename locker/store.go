@@ -90,7 +90,9 @@ func (p *Parcel) indexes() []indexEntry {
 	switch {
 	case p.State == StateDeposited && !p.ExpiresAt.IsZero():
 		out = append(out, indexEntry{bucketIdxExpiry, timeKey(p.ExpiresAt, p.ID), nil})
-	case p.State == StateAnnounced && !p.KeepUntil.IsZero():
+	case p.State == StateAnnounced && !p.KeepUntil.IsZero() && p.Compartment == 0:
+		// Not while a deposit is under way (its door decides): the row comes back if
+		// the deposit is undone.
 		out = append(out, indexEntry{bucketIdxKeep, timeKey(p.KeepUntil, p.ID), nil})
 	case p.State.Terminal() && !p.PurgeAt.IsZero():
 		out = append(out, indexEntry{bucketIdxPurge, timeKey(p.PurgeAt, p.ID), nil})
