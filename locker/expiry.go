@@ -256,7 +256,10 @@ func (s *Station) Retrieve(ctx context.Context, sid string) ([]Slot, error) {
 	}
 	for _, sl := range pulses {
 		if err := s.pulse(ctx, sl); err != nil {
+			// Not reported as opened: the pulse's failure aborted the operation, and
+			// the courier must not be sent to a door that stayed shut.
 			s.log.Warn("retrieval door did not unlock", "compartment", int(sl.Compartment), "err", err)
+			slots = removeSlot(slots, sl.Compartment)
 		}
 	}
 	return slots, nil

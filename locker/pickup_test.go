@@ -273,3 +273,28 @@ func TestSetVerifierReplacesCode(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+// TestRetrieveLeavesOutDoorsThatStayedShut: a door whose unlock failed is not among
+// the doors Retrieve reports opened; its operation is aborted and the parcel stays.
+func TestRetrieveLeavesOutDoorsThatStayedShut(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "100000000001", "11111111", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true, Retrieve: true})
+	a := f.deposit(sid, "100000000001")
+	if err := f.st.Recall(ctx, "p-1", "x"); err != nil {
+		t.Fatal(err)
+	}
+	f.hw.fail[a] = errors.New("bus down")
+	slots, err := f.st.Retrieve(ctx, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sl := range slots {
+		if sl.Compartment == a {
+			t.Fatalf("compartment %d reported opened, but its unlock failed", a)
+		}
+	}
+	if p := f.parcel("p-1"); p.State != StateRecalled || p.Compartment != a {
+		t.Fatalf("parcel %s in %d, want still recalled in %d", p.State, p.Compartment, a)
+	}
+}

@@ -2,12 +2,14 @@ package locker
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker/audit"
+	"github.com/lockerd/lockerd/locker/privacy"
 )
 
 // TestAuditRetention: entries older than AuditKeep are pruned at the hourly pass, the
@@ -143,5 +145,34 @@ func TestIdleTicksDoNotWrite(t *testing.T) {
 	}
 	if p := f.parcel("p-1"); p.State != StateAnnounced || p.Compartment == 0 {
 		t.Fatalf("the unverified deposit was touched: %s in %d", p.State, p.Compartment)
+	}
+}
+
+// TestEpochLengthIsFixedPerStore: a store opened with another epoch_length than it
+// was created with is refused with a clear error (the old length numbers its keys:
+// under a new one they would outlive every purge); set back, it opens.
+func TestEpochLengthIsFixedPerStore(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	created := f.opt.Policy.EpochLength
+	f.announce("p-1", "100000000001", "11111111", SizeS)
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.opt.Keyring.Close()
+	f.opt.Policy.EpochLength = created * 7 // an operator edits the configuration
+	kr, err := privacy.OpenKeyring(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.opt.Keyring = kr
+	_, err = Open(f.opt)
+	if err == nil || !strings.Contains(err.Error(), "epoch_length") || !strings.Contains(err.Error(), created.String()) {
+		t.Fatalf("Open with epoch_length %s over a store made with %s: %v; want a refusal naming both", f.opt.Policy.EpochLength, created, err)
+	}
+	kr.Close()
+	f.opt.Policy.EpochLength = created
+	f.open()
+	if p := f.parcel("p-1"); p.State != StateAnnounced {
+		t.Fatalf("parcel after reopening: %s", p.State)
 	}
 }

@@ -2,6 +2,7 @@ package locker
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -178,6 +179,20 @@ func (s *Station) load(specs []CompartmentSpec) error {
 		stored.AuditKeep = s.policy.AuditKeep
 		if stored.Version > s.policy.Version && stored.Validate() == nil {
 			s.policy = stored // a newer policy pushed by the cloud outranks the config file's
+		}
+		// Epochs number the keys in units of epoch_length: a store's records and keys
+		// are numbered in the length it was created with, and another length would
+		// keep their keys past every purge (a crypto-shredding that never happens).
+		switch v := meta.Get(metaEpochLength); {
+		case v == nil: // a new store, or one written before the length was recorded
+			if err := meta.Put(metaEpochLength, binary.BigEndian.AppendUint64(nil, uint64(s.policy.EpochLength))); err != nil {
+				return err
+			}
+		case len(v) != 8:
+			return fmt.Errorf("locker: stored epoch_length is %d bytes", len(v))
+		case time.Duration(binary.BigEndian.Uint64(v)) != s.policy.EpochLength:
+			return fmt.Errorf("locker: policy epoch_length %s, but this store was created with %s: it cannot change for a store (it numbers the keys); set it back",
+				s.policy.EpochLength, time.Duration(binary.BigEndian.Uint64(v)))
 		}
 		if _, err := getJSON(meta, metaCodeThrottle, &s.codeThr); err != nil {
 			return fmt.Errorf("locker: stored throttle: %w", err)

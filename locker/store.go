@@ -42,6 +42,7 @@ var (
 	metaCodeThrottle    = []byte("throttle_code")
 	metaCourierThrottle = []byte("throttle_courier")
 	metaLockerID        = []byte("locker_id")
+	metaEpochLength     = []byte("epoch_length") // nanoseconds, big-endian: fixed at creation
 )
 
 const schemaVersion = 1
