@@ -57,6 +57,13 @@ func (t *txn) abortOp(c *Compartment, reason string) error {
 	return nil
 }
 
+// unsettledOp reports whether c's operation is one Reconcile left for the door
+// sensor's first report.
+func (s *Station) unsettledOp(c *Compartment) bool {
+	since, ok := s.unsettled[c.ID]
+	return ok && c.Op != OpNone && c.OpSince.Equal(since)
+}
+
 // DoorChanged takes a sensed door change from a driver. Repeats of the current state
 // (bounces the driver let through, a duplicate close) change nothing.
 func (s *Station) DoorChanged(id CompartmentID, open bool) {
@@ -66,7 +73,30 @@ func (s *Station) DoorChanged(id CompartmentID, open bool) {
 		return
 	}
 	c := s.comps[id]
-	if c == nil || c.Kind != KindDoor || c.DoorOpen == open {
+	if c == nil || c.Kind != KindDoor {
+		return
+	}
+	if since, ok := s.unsettled[id]; ok && (c.Op == OpNone || !c.OpSince.Equal(since)) {
+		delete(s.unsettled, id) // settled otherwise meanwhile (resolved, cancelled)
+	}
+	if _, ok := s.unsettled[id]; ok {
+		// The first report of a sensor unknown at Reconcile: it settles the operation
+		// under way before the restart, even when it repeats the stored state.
+		err := s.update(func(t *txn) error {
+			outcome, err := t.reconcileDoor(id, open)
+			if err == nil && outcome != "" && outcome != "continued" {
+				s.log.Info("reconciled with a door sensor known late", "compartment", int(id), "outcome", outcome)
+			}
+			return err
+		})
+		if err != nil {
+			s.log.Error("door change not recorded", "compartment", int(id), "err", err)
+			return
+		}
+		delete(s.unsettled, id)
+		return
+	}
+	if c.DoorOpen == open {
 		return
 	}
 	err := s.update(func(t *txn) error { return t.doorChanged(c.ID, open) })
@@ -172,7 +202,7 @@ func (s *Station) Tick() error {
 	for _, id := range s.order {
 		c := s.comps[id]
 		switch {
-		case c.Op != OpNone && !c.OpDoorSeen && now.Sub(c.OpSince) > s.policy.DoorOpenTimeout:
+		case c.Op != OpNone && !c.OpDoorSeen && !s.unsettledOp(c) && now.Sub(c.OpSince) > s.policy.DoorOpenTimeout:
 			slot, err := s.jammedLocked(c)
 			if err != nil {
 				return err

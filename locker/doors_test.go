@@ -127,3 +127,31 @@ func TestStaleGenerationCannotAct(t *testing.T) {
 		t.Fatalf("%+v", cc)
 	}
 }
+
+// TestSensorUnknownAtRestart: a deposit under way at a power cut whose door sensor
+// is not readable yet when lockerd reconciles is neither jammed nor released by the
+// timers; the sensor's first report settles it by the restart rules even when it
+// repeats the stored state (closed, never seen open: unverified, parcel kept).
+func TestSensorUnknownAtRestart(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hw.unknown = true // the bus is not up yet at start
+	f.restart()
+	f.tick(10 * time.Second) // past the door-open timeout: must not count as a jam
+	if c := f.comp(slot.Compartment); c.Op != OpDeposit || c.Fault != "" {
+		t.Fatalf("before the sensor reports: op %q fault %q; want the deposit left as stored", c.Op, c.Fault)
+	}
+	f.hw.unknown = false
+	f.st.DoorChanged(slot.Compartment, false) // closed, as stored
+	f.tick(10 * time.Second)
+	c, p := f.comp(slot.Compartment), f.parcel("p-1")
+	if c.Fault != FaultUnverified || p.Compartment != slot.Compartment {
+		t.Fatalf("after the first report: fault %q, parcel in %d; want unverified with the parcel kept in %d (events %v)",
+			c.Fault, p.Compartment, slot.Compartment, f.eventTypes())
+	}
+}

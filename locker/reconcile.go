@@ -18,7 +18,8 @@ import (
 //     sit in a compartment offered to the next courier: the compartment is taken out of
 //     service as FaultUnverified with the parcel still reserved in it, until someone
 //     looks (Resolve);
-//   - sensor not known yet: left as stored; the driver's first report decides.
+//   - sensor not known yet: left as stored, and out of the jam timer's reach, until
+//     the driver's first report, which settles it by these rules (DoorChanged).
 //
 // An unlock is never repeated here: a person is no longer waiting at the door.
 func (s *Station) Reconcile(ctx context.Context) error {
@@ -36,41 +37,18 @@ func (s *Station) Reconcile(ctx context.Context) error {
 			}
 			open, known := s.doors.DoorOpen(id)
 			if !known {
-				continue
-			}
-			tc := t.comp(id)
-			wasOp, seen := tc.Op, tc.OpDoorSeen
-			if open != tc.DoorOpen {
-				tc.DoorOpen, tc.DoorSince, tc.LeftOpenSet = open, t.now, false
-			}
-			var outcome string
-			switch {
-			case wasOp == OpNone:
-				continue
-			case open:
-				tc.OpDoorSeen = true
-				outcomes["continued"]++
-				continue
-			case seen:
-				if err := t.completeOp(tc); err != nil {
-					return err
+				if c.Op != OpNone {
+					s.unsettled[id] = c.OpSince // settled by the sensor's first report (DoorChanged)
+					outcomes["unsettled"]++
 				}
-				outcome = ReconcileCompleted
-			case wasOp == OpDeposit:
-				waybill := tc.OpWaybill // for the deposited event if an operator finds it there
-				tc.clearOp()
-				tc.Fault, tc.UnverifiedWaybill = FaultUnverified, waybill
-				outcome = ReconcileUnverified
-			default:
-				if err := t.abortOp(tc, "restart: door never seen open"); err != nil {
-					return err
-				}
-				outcome = ReconcileUndone
+				continue
 			}
-			outcomes[outcome]++
-			if err := t.emit(Event{Type: EvReconciled, Compartment: id, Generation: tc.Generation, Op: wasOp, Outcome: outcome,
-				Reason: fmt.Sprintf("%s after restart (door seen open: %v)", wasOp, seen)}); err != nil {
+			outcome, err := t.reconcileDoor(id, open)
+			if err != nil {
 				return err
+			}
+			if outcome != "" {
+				outcomes[outcome]++
 			}
 		}
 		return t.emit(Event{Type: EvStarted, Actor: ActorSystem})
@@ -79,8 +57,44 @@ func (s *Station) Reconcile(ctx context.Context) error {
 		return fmt.Errorf("locker: reconcile: %w", err)
 	}
 	s.log.Info("reconciled with door sensors", "completed", outcomes[ReconcileCompleted],
-		"undone", outcomes[ReconcileUndone], "continued", outcomes["continued"], "unverified", outcomes[ReconcileUnverified])
+		"undone", outcomes[ReconcileUndone], "continued", outcomes["continued"], "unverified", outcomes[ReconcileUnverified],
+		"awaiting_sensor", outcomes["unsettled"])
 	return nil
+}
+
+// reconcileDoor settles compartment id's stored operation against the sensed door
+// state open (see Reconcile) and returns the outcome ("" when there was none).
+func (t *txn) reconcileDoor(id CompartmentID, open bool) (string, error) {
+	tc := t.comp(id)
+	wasOp, seen := tc.Op, tc.OpDoorSeen
+	if open != tc.DoorOpen {
+		tc.DoorOpen, tc.DoorSince, tc.LeftOpenSet = open, t.now, false
+	}
+	var outcome string
+	switch {
+	case wasOp == OpNone:
+		return "", nil
+	case open:
+		tc.OpDoorSeen = true
+		return "continued", nil
+	case seen:
+		if err := t.completeOp(tc); err != nil {
+			return "", err
+		}
+		outcome = ReconcileCompleted
+	case wasOp == OpDeposit:
+		waybill := tc.OpWaybill // for the deposited event if an operator finds it there
+		tc.clearOp()
+		tc.Fault, tc.UnverifiedWaybill = FaultUnverified, waybill
+		outcome = ReconcileUnverified
+	default:
+		if err := t.abortOp(tc, "restart: door never seen open"); err != nil {
+			return "", err
+		}
+		outcome = ReconcileUndone
+	}
+	return outcome, t.emit(Event{Type: EvReconciled, Compartment: id, Generation: tc.Generation, Op: wasOp, Outcome: outcome,
+		Reason: fmt.Sprintf("%s after restart (door seen open: %v)", wasOp, seen)})
 }
 
 // FaultUnverified marks a compartment whose deposit outcome was unknown after a restart.

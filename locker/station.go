@@ -75,11 +75,15 @@ type Station struct {
 	sessions   map[string]*session
 	handovers  map[ParcelID]time.Time       // staffed mode: parcels whose code was shown, awaiting the scan
 	recentScan map[privacy.Digest]time.Time // RAM only: repeat-scan suppression
-	wake       chan struct{}
-	closed     bool
-	lastTick   atomic.Int64 // unix nanos of the last good timer pass (wall clock)
-	lastShred  time.Time    // station clock: when past epochs were last checked for shredding
-	lastPrune  time.Time    // station clock: when the audit log was last pruned
+	// unsettled are the compartments whose operation Reconcile could not settle
+	// because the door sensor was not known yet: the sensor's first report does, and
+	// the jam timer leaves them alone until then.
+	unsettled map[CompartmentID]time.Time // the operation's OpSince
+	wake      chan struct{}
+	closed    bool
+	lastTick  atomic.Int64 // unix nanos of the last good timer pass (wall clock)
+	lastShred time.Time    // station clock: when past epochs were last checked for shredding
+	lastPrune time.Time    // station clock: when the audit log was last pruned
 }
 
 // Open opens (creating on first start) the station's store, merges the configured
@@ -110,7 +114,8 @@ func Open(opt Options) (*Station, error) {
 		observer: opt.Observer, policy: opt.Policy,
 		comps: map[CompartmentID]*Compartment{}, sessions: map[string]*session{},
 		handovers: map[ParcelID]time.Time{}, recentScan: map[privacy.Digest]time.Time{},
-		wake: make(chan struct{}, 1),
+		unsettled: map[CompartmentID]time.Time{},
+		wake:      make(chan struct{}, 1),
 	}
 	if s.clock == nil {
 		s.clock = SystemClock
