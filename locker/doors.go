@@ -188,8 +188,8 @@ func (s *Station) Tick() error {
 			delete(s.sessions, id)
 		}
 	}
-	for id, until := range s.handovers {
-		if now.After(until) {
+	for id, h := range s.handovers {
+		if now.After(h.until) {
 			delete(s.handovers, id)
 		}
 	}

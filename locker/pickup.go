@@ -2,8 +2,10 @@ package locker
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lockerd/lockerd/locker/privacy"
@@ -17,6 +19,17 @@ type Pickup struct {
 	// Failed lists doors that should have opened but could not be pulsed or are
 	// out of service: the recipient needs staff or the hotline for those.
 	Failed []Slot `json:"failed,omitempty"`
+	// Handover, when this code's parcels include some on shelves, names this code
+	// entry: staff confirm each of those parcels by scanning it, with this value
+	// (Station.Handover), within the policy's handover_timeout. Only this entry's
+	// parcels match it, whoever else is waiting at the counter.
+	Handover string `json:"handover,omitempty"`
+}
+
+// handover is the shelf parcels of one code entry awaiting staff's scans.
+type handover struct {
+	parcels []ParcelID
+	until   time.Time
 }
 
 // EnterCode takes a recipient's pickup code. Every deposited parcel filed under the
@@ -52,6 +65,7 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 	}
 	var res Pickup
 	var pulses []Slot
+	var shelved []ParcelID
 	err = s.update(func(t *txn) error {
 		for _, p := range parcels {
 			if p.State != StateDeposited || p.Compartment == 0 {
@@ -64,7 +78,7 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 			slot := slotOf(c, p)
 			switch {
 			case c.Kind == KindShelf:
-				s.handovers[p.ID] = t.now.Add(s.policy.HandoverTimeout)
+				shelved = append(shelved, p.ID) // a handover, made once this commits
 				res.Slots = append(res.Slots, slot)
 			case c.Op == OpPickup && c.OpParcel == p.ID:
 				res.Slots = append(res.Slots, slot) // the same code again while the door is open
@@ -105,6 +119,10 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 	}
 	if len(pulses) > 0 {
 		s.codeThr = throttle{}
+	}
+	if len(shelved) > 0 {
+		res.Handover = rand.Text()
+		s.handovers[res.Handover] = &handover{parcels: shelved, until: now.Add(s.policy.HandoverTimeout)}
 	}
 	s.mu.Unlock()
 	for _, sl := range pulses {
@@ -166,9 +184,10 @@ func (s *Station) resetThrottle(th *throttle, key []byte) error {
 }
 
 // Handover confirms, at a staffed station, that the parcel being handed over is one
-// whose code was just shown: staff scan it, and only a match completes the pickup. A
-// mismatch is refused, audited and raised as an alarm.
-func (s *Station) Handover(ctx context.Context, raw string) (Slot, error) {
+// of those the code entry named by id (Pickup.Handover) showed: staff scan it, and
+// only a parcel of that entry completes the pickup, whoever else waits at the
+// counter. A mismatch is refused, audited and raised as an alarm.
+func (s *Station) Handover(ctx context.Context, id, raw string) (Slot, error) {
 	canonical, err := waybill.Normalise(raw)
 	if err != nil {
 		return Slot{}, fmt.Errorf("locker: scan refused: %w", err)
@@ -179,14 +198,15 @@ func (s *Station) Handover(ctx context.Context, raw string) (Slot, error) {
 	if s.closed {
 		return Slot{}, ErrClosed
 	}
-	if len(s.handovers) == 0 {
+	h := s.handovers[id]
+	if h == nil || s.clock.Now().After(h.until) {
 		return Slot{}, ErrNoHandover
 	}
 	var slot Slot
 	matched := false
 	err = s.update(func(t *txn) error {
-		for id := range s.handovers {
-			p, err := t.parcel(id)
+		for _, pid := range h.parcels {
+			p, err := t.parcel(pid)
 			if err != nil || p.State != StateDeposited || !s.sealedMatches(p, d) {
 				continue
 			}
@@ -203,7 +223,7 @@ func (s *Station) Handover(ctx context.Context, raw string) (Slot, error) {
 				Actor: ActorStaff, State: StatePickedUp})
 		}
 		return t.emit(Event{Type: EvWrongParcel, Actor: ActorStaff, Count: len(s.handovers),
-			Reason: "scanned parcel matches no waiting handover"})
+			Reason: "scanned parcel is not one of this code's"})
 	})
 	if err != nil {
 		return Slot{}, fmt.Errorf("locker: handover: %w", err)
@@ -212,6 +232,9 @@ func (s *Station) Handover(ctx context.Context, raw string) (Slot, error) {
 		s.log.Warn("handover refused: wrong parcel scanned", "waiting", len(s.handovers))
 		return Slot{}, ErrWrongParcel
 	}
-	delete(s.handovers, slot.Parcel)
+	h.parcels = slices.DeleteFunc(h.parcels, func(p ParcelID) bool { return p == slot.Parcel })
+	if len(h.parcels) == 0 {
+		delete(s.handovers, id)
+	}
 	return slot, nil
 }

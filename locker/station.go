@@ -73,7 +73,7 @@ type Station struct {
 	courThr throttle
 
 	sessions   map[string]*session
-	handovers  map[ParcelID]time.Time       // staffed mode: parcels whose code was shown, awaiting the scan
+	handovers  map[string]*handover         // staffed mode: code entries whose shelf parcels await staff's scan
 	recentScan map[privacy.Digest]time.Time // RAM only: repeat-scan suppression
 	// unsettled are the compartments whose operation Reconcile could not settle
 	// because the door sensor was not known yet: the sensor's first report does, and
@@ -113,7 +113,7 @@ func Open(opt Options) (*Station, error) {
 		unlocker: opt.Unlocker, doors: opt.Doors, clock: opt.Clock, log: opt.Logger,
 		observer: opt.Observer, policy: opt.Policy,
 		comps: map[CompartmentID]*Compartment{}, sessions: map[string]*session{},
-		handovers: map[ParcelID]time.Time{}, recentScan: map[privacy.Digest]time.Time{},
+		handovers: map[string]*handover{}, recentScan: map[privacy.Digest]time.Time{},
 		unsettled: map[CompartmentID]time.Time{},
 		wake:      make(chan struct{}, 1),
 	}

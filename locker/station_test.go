@@ -36,14 +36,14 @@ func TestShelfHandoverNeedsTheRightParcel(t *testing.T) {
 	if len(f.hw.unlocked()) != 0 {
 		t.Fatal("shelves have no locks")
 	}
-	_, err := f.st.Handover(ctx, "RB123456785GB")
+	_, err := f.st.Handover(ctx, "", "RB123456785GB")
 	wantErr(t, err, ErrNoHandover)
 
 	res, err := f.st.EnterCode(ctx, "48213377")
-	if err != nil || len(res.Slots) != 1 || res.Slots[0].Label != "A-01" {
+	if err != nil || len(res.Slots) != 1 || res.Slots[0].Label != "A-01" || res.Handover == "" {
 		t.Fatalf("%+v %v", res, err)
 	}
-	_, err = f.st.Handover(ctx, "100000000002") // the parcel beside it on the shelf
+	_, err = f.st.Handover(ctx, res.Handover, "100000000002") // the parcel beside it on the shelf
 	wantErr(t, err, ErrWrongParcel)
 	if f.countEvents(EvWrongParcel) != 1 || !strings.Contains(f.logs.String(), "wrong parcel") {
 		t.Fatal("a wrong handover must be audited and logged")
@@ -51,7 +51,7 @@ func TestShelfHandoverNeedsTheRightParcel(t *testing.T) {
 	if p := f.parcel("p-2"); p.State != StateDeposited {
 		t.Fatal(p.State)
 	}
-	slot, err := f.st.Handover(ctx, "RB123456785GB")
+	slot, err := f.st.Handover(ctx, res.Handover, "RB123456785GB")
 	if err != nil || slot.Parcel != "p-1" {
 		t.Fatalf("%+v %v", slot, err)
 	}
@@ -59,11 +59,49 @@ func TestShelfHandoverNeedsTheRightParcel(t *testing.T) {
 		t.Fatal(p.State)
 	}
 	// The handover window closes.
-	if _, err := f.st.EnterCode(ctx, "11112222"); err != nil {
+	res2, err := f.st.EnterCode(ctx, "11112222")
+	if err != nil {
 		t.Fatal(err)
 	}
 	f.tick(f.st.Policy().HandoverTimeout + time.Second)
-	_, err = f.st.Handover(ctx, "100000000002")
+	_, err = f.st.Handover(ctx, res2.Handover, "100000000002")
+	wantErr(t, err, ErrNoHandover)
+}
+
+// TestHandoverOnlyForTheRecipientServed: with two recipients waiting at the
+// counter, a scan of the second one's parcel does not complete the first one's
+// handover (found by a review: any waiting handover matched).
+func TestHandoverOnlyForTheRecipientServed(t *testing.T) {
+	f := newFixture(t, shelfSpecs())
+	f.announce("p-a", "RB123456785GB", "11111111", SizeS)
+	f.announce("p-b", "100000000002", "22222222", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	for _, tn := range []string{"RB123456785GB", "100000000002"} {
+		f.clock.Advance(2 * time.Second)
+		if _, err := f.st.Scan(ctx, sid, tn, SizeUnknown); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := f.st.EnterCode(ctx, "22222222") // B enters a code first ...
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.st.EnterCode(ctx, "11111111") // ... then A, who is served now
+	if err != nil || a.Handover == "" || a.Handover == b.Handover {
+		t.Fatalf("A's entry: %+v %v (B's handover %q)", a, err, b.Handover)
+	}
+	_, err = f.st.Handover(ctx, a.Handover, "100000000002") // B's parcel handed to A
+	wantErr(t, err, ErrWrongParcel)
+	if p := f.parcel("p-b"); p.State != StateDeposited {
+		t.Fatalf("B's parcel is %s", p.State)
+	}
+	if slot, err := f.st.Handover(ctx, b.Handover, "100000000002"); err != nil || slot.Parcel != "p-b" {
+		t.Fatalf("B's own handover: %+v %v", slot, err)
+	}
+	if slot, err := f.st.Handover(ctx, a.Handover, "RB123456785GB"); err != nil || slot.Parcel != "p-a" {
+		t.Fatalf("A's own handover: %+v %v", slot, err)
+	}
+	_, err = f.st.Handover(ctx, a.Handover, "RB123456785GB") // done: the entry is spent
 	wantErr(t, err, ErrNoHandover)
 }
 

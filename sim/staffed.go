@@ -61,12 +61,12 @@ func (s *Scenario) RunStaffed(ctx context.Context) error {
 	for _, sl := range res.Slots {
 		s.say("screen", "Carol's parcel %s is on %s", sl.Hint, sl.Label)
 	}
-	if _, err := cl.Handover(ctx, dave.Tracking); errors.Is(err, locker.ErrWrongParcel) {
+	if _, err := cl.Handover(ctx, res.Handover, dave.Tracking); errors.Is(err, locker.ErrWrongParcel) {
 		s.say("staff", "scanned the parcel beside it (%s): refused, %q", mask(dave.Tracking), err.Error())
 	} else {
 		return fmt.Errorf("sim: a wrong handover was not refused: %v", err)
 	}
-	slot, err := cl.Handover(ctx, carol.Tracking)
+	slot, err := cl.Handover(ctx, res.Handover, carol.Tracking)
 	if err != nil {
 		return err
 	}

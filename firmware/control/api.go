@@ -56,9 +56,10 @@ type LoginReply struct {
 
 // ScanRequest is a courier's (or, for Handover, staff's) scan.
 type ScanRequest struct {
-	Session string `json:"session,omitempty"`
-	Scan    string `json:"scan"`
-	Size    string `json:"size,omitempty"` // S, M, L, XL: for parcels the cloud did not announce
+	Session  string `json:"session,omitempty"`
+	Handover string `json:"handover,omitempty"` // handover: the code entry's (Pickup.Handover)
+	Scan     string `json:"scan"`
+	Size     string `json:"size,omitempty"` // S, M, L, XL: for parcels the cloud did not announce
 }
 
 // SessionRequest names a courier session.

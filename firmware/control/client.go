@@ -108,10 +108,11 @@ func (c *Client) Logout(ctx context.Context, session string) error {
 	return c.call(ctx, "POST", PathLogout, SessionRequest{Session: session}, nil)
 }
 
-// Handover confirms a staffed-station handover by scanning the parcel.
-func (c *Client) Handover(ctx context.Context, scan string) (locker.Slot, error) {
+// Handover confirms a staffed-station handover by scanning the parcel: id is the
+// code entry's (Pickup.Handover).
+func (c *Client) Handover(ctx context.Context, id, scan string) (locker.Slot, error) {
 	var s locker.Slot
-	return s, c.call(ctx, "POST", PathHandover, ScanRequest{Scan: scan}, &s)
+	return s, c.call(ctx, "POST", PathHandover, ScanRequest{Handover: id, Scan: scan}, &s)
 }
 
 // Status returns the station summary.

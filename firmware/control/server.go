@@ -229,7 +229,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handover(w http.ResponseWriter, r *http.Request) {
 	var req ScanRequest
 	if decode(w, r, &req) {
-		slot, err := s.st.Handover(r.Context(), req.Scan)
+		slot, err := s.st.Handover(r.Context(), req.Handover, req.Scan)
 		answer(w, slot, err)
 	}
 }

@@ -178,6 +178,11 @@ func (p *Panel) enterCode(ctx context.Context, now time.Time, code []byte) {
 	cctx, cancel := p.call(ctx)
 	defer cancel()
 	res, err := p.st.EnterCode(cctx, string(code))
+	if err == nil {
+		// Staff's next scan here confirms this entry's shelf parcels, and no one
+		// else's (empty when they are all behind doors).
+		p.shelfEntry = res.Handover
+	}
 	switch {
 	case err == nil && len(res.Slots) > 0 && res.Slots[0].Kind == locker.KindShelf:
 		p.log.Info("panel: pickup at a shelf", "slots", len(res.Slots))
@@ -256,7 +261,7 @@ func (p *Panel) deposit(ctx context.Context, code []byte) {
 func (p *Panel) handover(ctx context.Context, code []byte) {
 	cctx, cancel := p.call(ctx)
 	defer cancel()
-	slot, err := p.st.Handover(cctx, string(code))
+	slot, err := p.st.Handover(cctx, p.shelfEntry, string(code))
 	switch {
 	case err == nil:
 		p.log.Info("panel: handover", "compartment", int(slot.Compartment))

@@ -23,7 +23,7 @@ type Station interface {
 	Scan(ctx context.Context, sid, raw string, size locker.Size) (locker.Slot, error)
 	Cancel(ctx context.Context, sid string) error
 	Retrieve(ctx context.Context, sid string) ([]locker.Slot, error)
-	Handover(ctx context.Context, raw string) (locker.Slot, error)
+	Handover(ctx context.Context, id, raw string) (locker.Slot, error)
 }
 
 var _ Station = (*locker.Station)(nil)
@@ -71,6 +71,7 @@ type Panel struct {
 	sid         string
 	size        locker.Size
 	last        time.Time // last key or scan: entry timeout and session idle
+	shelfEntry  string    // the last code entry's shelf handover (locker.Pickup.Handover)
 	codeLocked  time.Time // the station throttled code entry until then
 	loginLocked time.Time // the station throttled courier logins until then
 }

@@ -37,7 +37,7 @@ type fakeStation struct {
 type fakeOpts struct {
 	throttleN int   // failures before ThrottledError; 0: never
 	scanErr   error // returned by Scan when set
-	staffed   bool  // Handover succeeds
+	staffed   bool  // a code shows a shelf, and Handover of its entry succeeds
 }
 
 func (f *fakeStation) record(format string, args ...any) {
@@ -66,6 +66,9 @@ func (f *fakeStation) EnterCode(_ context.Context, code string) (locker.Pickup, 
 		return locker.Pickup{}, f.fail(locker.ErrWrongCode)
 	}
 	f.failures = 0
+	if f.staffed {
+		return locker.Pickup{Slots: []locker.Slot{{Compartment: 1, Label: "shelf K", Kind: locker.KindShelf}}, Handover: "h-1"}, nil
+	}
 	return locker.Pickup{Slots: []locker.Slot{{Compartment: 3, Label: "A03", Kind: locker.KindDoor}}}, nil
 }
 
@@ -102,9 +105,9 @@ func (f *fakeStation) Retrieve(_ context.Context, sid string) ([]locker.Slot, er
 	return nil, nil
 }
 
-func (f *fakeStation) Handover(_ context.Context, raw string) (locker.Slot, error) {
-	f.record("Handover %s", raw)
-	if !f.staffed {
+func (f *fakeStation) Handover(_ context.Context, id, raw string) (locker.Slot, error) {
+	f.record("Handover [%s] %s", id, raw)
+	if !f.staffed || id != "h-1" {
 		return locker.Slot{}, locker.ErrNoHandover
 	}
 	return locker.Slot{Compartment: 1, Label: "shelf K", Kind: locker.KindShelf}, nil
@@ -194,7 +197,7 @@ func TestPanelFlows(t *testing.T) {
 		{name: "idle ends the session", steps: seq(login, []step{{62 * time.Second, "t"}}),
 			calls: []string{"Login " + testBadge + " " + testPIN, "Logout sid-1"}, prompt: PromptSessionEnded, mode: ModeIdle},
 		{name: "a scan after the idle end is no deposit", steps: seq(login, []step{{62 * time.Second, "s:" + testTracking}}),
-			calls:  []string{"Login " + testBadge + " " + testPIN, "Logout sid-1", "Handover " + testTracking},
+			calls:  []string{"Login " + testBadge + " " + testPIN, "Logout sid-1", "Handover [] " + testTracking},
 			prompt: PromptLoginFirst, mode: ModeIdle},
 		{name: "session kept alive by activity", steps: seq(login, []step{{50 * time.Second, "k:1"}, {100 * time.Second, "t"}}),
 			calls: []string{"Login " + testBadge + " " + testPIN}, prompt: PromptSize, mode: ModeSession},
@@ -234,9 +237,11 @@ func TestPanelFlows(t *testing.T) {
 			steps: []step{{0, "k:11111111#"}, {time.Second, "k:" + testCode + "#"}},
 			calls: []string{"EnterCode 11111111"}, prompt: PromptLocked, mode: ModeIdle},
 		{name: "parcel scan without a session", steps: []step{{0, "s:" + testTracking}},
-			calls: []string{"Handover " + testTracking}, prompt: PromptLoginFirst, mode: ModeIdle},
-		{name: "staffed handover", station: fakeOpts{staffed: true}, steps: []step{{0, "s:" + testTracking}},
-			calls: []string{"Handover " + testTracking}, prompt: PromptHandedOver, mode: ModeIdle},
+			calls: []string{"Handover [] " + testTracking}, prompt: PromptLoginFirst, mode: ModeIdle},
+		{name: "staffed handover", station: fakeOpts{staffed: true}, steps: []step{{0, "k:" + testCode + "#"}, {time.Second, "s:" + testTracking}},
+			calls: []string{"EnterCode " + testCode, "Handover [h-1] " + testTracking}, prompt: PromptHandedOver, mode: ModeIdle},
+		{name: "staffed scan before any code", station: fakeOpts{staffed: true}, steps: []step{{0, "s:" + testTracking}},
+			calls: []string{"Handover [] " + testTracking}, prompt: PromptLoginFirst, mode: ModeIdle},
 		{name: "empty badge", steps: []step{{0, "s:LKB:"}}, prompt: PromptBadScan, mode: ModeIdle},
 	}
 	for _, tt := range tests {
