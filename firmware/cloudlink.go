@@ -109,6 +109,26 @@ func fleetKey(hexKey string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
+// CheckCloudLinkFiles reads the files the mqtt section names (password, CA,
+// client certificate and key) as the cloud link would at start, with its checks
+// (a key or password file readable by others is refused): `lockerd check` runs
+// it so that a problem shows before the link would run without them.
+func CheckCloudLinkFiles(cfg *config.Config) error {
+	m := &cfg.MQTT
+	if !m.Enabled() {
+		return nil
+	}
+	if _, err := m.ReadPassword(); err != nil {
+		return fmt.Errorf("firmware: mqtt: %w", err)
+	}
+	if m.TLS() {
+		if _, err := clientTLS(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // clientTLS builds the TLS configuration: the configured CA (or the system roots) and,
 // if configured, the client certificate the broker maps to this locker's user name.
 func clientTLS(m *config.MQTT) (*tls.Config, error) {

@@ -120,9 +120,16 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		}()
 	}
 	var cl *cloudLink
+	status := "serving"
 	if cfg.MQTT.Enabled() {
 		if cl, err = newCloudLink(cfg, st, hw, id.PublicHex(), log); err != nil {
-			return err
+			// A cloud link that cannot start (a missing or exposed secret file) is no
+			// reason to stop serving pickups and deposits: the station works offline
+			// and its events wait in the outbox until the link is fixed and lockerd
+			// restarted. `lockerd check` reports the same problem beforehand.
+			log.Error("cloud link not started; serving offline until the mqtt section is fixed", "err", err)
+			status = "serving offline: cloud link not started (see the log)"
+			cl = nil
 		}
 	}
 	ln, err := control.Listen(SocketPath(cfg))
@@ -141,7 +148,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 
 	log.Info("lockerd ready", "locker", cfg.LockerID, "version", Version, "compartments", len(specs),
 		"identity", id.PublicHex()[:16])
-	sdNotify("READY=1\nSTATUS=serving")
+	sdNotify("READY=1\nSTATUS=" + status)
 	if opt.Ready != nil {
 		opt.Ready()
 	}

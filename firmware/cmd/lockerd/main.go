@@ -65,6 +65,11 @@ func run(ctx context.Context, args []string) error {
 		}
 		return err
 	case "check":
+		// Run it as the user lockerd runs as (sudo -u lockerd): the files must be
+		// readable by that user, and by no one else where they hold secrets.
+		if err := firmware.CheckCloudLinkFiles(cfg); err != nil {
+			return err
+		}
 		fmt.Printf("%s: ok (%d compartments)\n", *cfgPath, len(cfg.Compartments))
 		return nil
 	case "identity":
