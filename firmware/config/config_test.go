@@ -60,6 +60,8 @@ func TestErrorsNameFieldAndLine(t *testing.T) {
 		{"epoch shorter than the station takes", "retention: 72h", "retention: 72h\n  epoch_length: 30m", "policy (line 10): epoch_length must be at least 1h"},
 		{"base delay over the default max", "base_delay: 30s\n    max_delay: 30m", "base_delay: 2h", "policy (line 10): code_throttle needs 0 < base_delay <= max_delay"},
 		{"panel idle over session idle", "retention: 72h", "retention: 72h\n  session_idle: 30s", "hardware.panel.idle (line 19): 1m0s is longer than policy.session_idle (30s)"},
+		{"reply timeout the driver refuses", "poll: 150ms", "poll: 150ms\n      reply_timeout: 10s", "hardware.lockboards[0].reply_timeout (line 24): must be between 1ms and 5s"},
+		{"retries the driver refuses", "poll: 150ms", "poll: 150ms\n      retries: 20", "hardware.lockboards[0].retries (line 24): must be -1 (none) .. 10"},
 		{"audit kept too briefly", "retention: 72h", "retention: 72h\n  audit_keep: 1h", "policy.audit_keep (line 12): must be at least 24h"},
 	}
 	for _, tc := range cases {

@@ -108,6 +108,12 @@ func (c *hwCheck) lockBoard(p string, lb LockBoard) {
 		c.fail(p+".protocol", "must be cu16 or 8a, not %q", lb.Protocol)
 	}
 	c.between(p+".poll", lb.Poll, 50*time.Millisecond, 2*time.Second, " (100-200ms recommended)")
+	// The driver's own limits (drivers/lockboard Config.Validate): outside them it
+	// refuses the bus at start and every door on it is dead.
+	c.between(p+".reply_timeout", lb.ReplyTimeout, time.Millisecond, 5*time.Second, "")
+	if lb.Retries < -1 || lb.Retries > 10 {
+		c.fail(p+".retries", "must be -1 (none) .. 10, not %d", lb.Retries)
+	}
 	if len(lb.Boards) == 0 {
 		c.fail(p+".boards", "at least one board")
 	}
@@ -125,6 +131,9 @@ func (c *hwCheck) lockBoard(p string, lb LockBoard) {
 		}
 		if locks < 1 || locks > max {
 			c.fail(bp+".locks", "must be 1..%d", max)
+		}
+		if b.DoorSensors && lb.Protocol == "8a" {
+			c.fail(bp+".door_sensors", "8a boards have no sensor inputs")
 		}
 		for _, pol := range []struct{ name, val string }{{"polarity", b.Polarity}, {"sensor_polarity", b.SensorPolarity}} {
 			if pol.val != "" && pol.val != "set-closed" && pol.val != "set-open" {
