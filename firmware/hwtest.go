@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"strconv"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/firmware/panel"
@@ -59,7 +63,7 @@ type hwtest struct {
 func HWTest(ctx context.Context, cfg *config.Config, opt HWTestOptions) error {
 	lines, stopReader := readLines(opt.In)
 	defer stopReader()
-	if running(SocketPath(cfg)) {
+	if running(SocketPath(cfg)) || storeLocked(StorePath(cfg)) {
 		return ErrRunning
 	}
 	if opt.Log == nil {
@@ -144,14 +148,27 @@ func readLines(in io.Reader) (<-chan string, func()) {
 	}
 }
 
-// running reports whether a lockerd answers on the control socket.
+// running reports whether a lockerd may be answering on the control socket: it
+// answers, or the socket is there but not ours to dial (permission denied).
 func running(path string) bool {
 	c, err := net.DialTimeout("unix", path, 500*time.Millisecond)
 	if err != nil {
-		return false
+		return errors.Is(err, fs.ErrPermission)
 	}
 	c.Close()
 	return true
+}
+
+// storeLocked reports whether another process (a running lockerd, whatever socket it
+// was started with) holds the station's store: its exclusive lock keeps even a
+// read-only open out.
+func storeLocked(path string) bool {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		return errors.Is(err, bolterrors.ErrTimeout)
+	}
+	db.Close()
+	return false
 }
 
 func (t *hwtest) printf(format string, args ...any) {

@@ -5,13 +5,17 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/sim"
 )
@@ -148,6 +152,29 @@ func TestHWTestRefusesWhileLockerdRuns(t *testing.T) {
 	}
 	defer ln.Close()
 	err = firmware.HWTest(context.Background(), st.Config, firmware.HWTestOptions{In: strings.NewReader("quit\n"), Out: io.Discard})
+	if !errors.Is(err, firmware.ErrRunning) {
+		t.Fatalf("error = %v, want ErrRunning", err)
+	}
+}
+
+// TestHWTestRefusesWhileTheStoreIsHeld: a lockerd started with another control
+// socket than hwtest computes still holds the store's lock, and hwtest refuses.
+func TestHWTestRefusesWhileTheStoreIsHeld(t *testing.T) {
+	cloud, _ := sim.NewCloud()
+	st, err := sim.NewStation(sim.StationOptions{LockerID: "HWT-4", Dir: t.TempDir(), Cloud: cloud, Boards: 1, Locks: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := os.MkdirAll(filepath.Dir(firmware.StorePath(st.Config)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(firmware.StorePath(st.Config), 0o600, nil) // as a running lockerd holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = firmware.HWTest(context.Background(), st.Config, firmware.HWTestOptions{In: strings.NewReader("quit\n"), Out: io.Discard})
+	db.Close()
 	if !errors.Is(err, firmware.ErrRunning) {
 		t.Fatalf("error = %v, want ErrRunning", err)
 	}

@@ -35,10 +35,19 @@ type Options struct {
 // StorePath is the station's store inside the state directory.
 func StorePath(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "station.db") }
 
-// SocketPath is the control socket the config names, or its default.
+// RuntimeDir is the directory the systemd unit gives lockerd (RuntimeDirectory=lockerd,
+// mode 0750: reachable by the lockerd group, unlike the state directory).
+const RuntimeDir = "/run/lockerd"
+
+// SocketPath is the control socket the config names, or its default: in RuntimeDir
+// while it exists (the unit creates it, and removes it when lockerd stops), else in
+// the state directory (0700: lockerd's user only).
 func SocketPath(cfg *config.Config) string {
 	if cfg.Control.Socket != "" {
 		return cfg.Control.Socket
+	}
+	if fi, err := os.Stat(RuntimeDir); err == nil && fi.IsDir() {
+		return filepath.Join(RuntimeDir, "control.sock")
 	}
 	return filepath.Join(cfg.StateDir, "control.sock")
 }
