@@ -81,9 +81,12 @@ type Station struct {
 	unsettled map[CompartmentID]time.Time // the operation's OpSince
 	wake      chan struct{}
 	closed    bool
-	lastTick  atomic.Int64 // unix nanos of the last good timer pass (wall clock)
-	lastShred time.Time    // station clock: when past epochs were last checked for shredding
-	lastPrune time.Time    // station clock: when the audit log was last pruned
+	lastTick  atomic.Int64 // monoBase-relative nanos of the last good timer pass, 0: none yet
+	// monoBase anchors lastTick on the monotonic clock: a wall clock stepped at boot
+	// (NTP on a Pi without an RTC) must not starve the systemd watchdog.
+	monoBase  time.Time
+	lastShred time.Time // station clock: when past epochs were last checked for shredding
+	lastPrune time.Time // station clock: when the audit log was last pruned
 }
 
 // Open opens (creating on first start) the station's store, merges the configured
@@ -113,7 +116,7 @@ func Open(opt Options) (*Station, error) {
 		unlocker: opt.Unlocker, doors: opt.Doors, clock: opt.Clock, log: opt.Logger,
 		observer: opt.Observer, policy: opt.Policy,
 		comps: map[CompartmentID]*Compartment{}, sessions: map[string]*session{},
-		handovers: map[string]*handover{}, recentScan: map[privacy.Digest]time.Time{},
+		monoBase: time.Now(), handovers: map[string]*handover{}, recentScan: map[privacy.Digest]time.Time{},
 		unsettled: map[CompartmentID]time.Time{},
 		wake:      make(chan struct{}, 1),
 	}
@@ -312,7 +315,7 @@ func (s *Station) Run(ctx context.Context, every time.Duration) error {
 				s.log.Error("tick", "err", err)
 				continue
 			}
-			s.lastTick.Store(time.Now().UnixNano())
+			s.lastTick.Store(max(int64(time.Since(s.monoBase)), 1))
 		}
 	}
 }
@@ -321,7 +324,7 @@ func (s *Station) Run(ctx context.Context, every time.Duration) error {
 // watchdog is fed only while the station's own loop makes progress.
 func (s *Station) Healthy(maxAge time.Duration) bool {
 	last := s.lastTick.Load()
-	return last != 0 && time.Since(time.Unix(0, last)) < maxAge
+	return last != 0 && time.Since(s.monoBase)-time.Duration(last) < maxAge
 }
 
 func (s *Station) epochOf(t time.Time) uint32 {

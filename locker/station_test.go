@@ -1,6 +1,7 @@
 package locker
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -463,5 +464,33 @@ func TestRemoteOpensSince(t *testing.T) {
 	got, err = f.st.RemoteOpensSince(opened[0].Add(-time.Second))
 	if err == nil || len(got) != len(opened)+1 || !got[len(got)-1].Equal(f.clock.Now()) {
 		t.Fatalf("with a damaged entry: %v %v", got, err)
+	}
+}
+
+// TestHealthyFollowsTheTimerLoop: Healthy (what feeds the systemd watchdog) is false
+// before the first timer pass, true while Run makes passes, and false once they stop;
+// it is measured on the monotonic clock, so a wall-clock step cannot starve it.
+func TestHealthyFollowsTheTimerLoop(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	if f.st.Healthy(time.Minute) {
+		t.Fatal("healthy before any timer pass")
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.st.Run(runCtx, 5*time.Millisecond) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !f.st.Healthy(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatal("not healthy while Run makes passes")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if f.st.Healthy(20 * time.Millisecond) {
+		t.Fatal("still healthy after the passes stopped")
 	}
 }
