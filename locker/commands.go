@@ -68,8 +68,15 @@ func (s *Station) CommandBegin(id string, exp time.Time) ([]byte, error) {
 	return prior, nil
 }
 
+// errEmptyReply refuses to store an empty final reply: the log tells a finished
+// command from one in progress by its reply.
+var errEmptyReply = errors.New("locker: empty final reply")
+
 // CommandFinish stores the final reply of a begun command.
 func (s *Station) CommandFinish(id string, reply []byte) error {
+	if len(reply) == 0 {
+		return errEmptyReply // it would read back as "in progress": outcome unknown
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -204,6 +211,9 @@ func (s *Station) commandRun(entries []commandEntry, after func(t *txn) error) (
 			reply, err := e.apply(t)
 			if err != nil {
 				return err
+			}
+			if len(reply) == 0 {
+				return errEmptyReply
 			}
 			val := binary.BigEndian.AppendUint64(nil, uint64(e.exp.UnixNano()))
 			if err := idx.Put(append(val, e.id...), nil); err != nil {

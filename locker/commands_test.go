@@ -138,3 +138,22 @@ func TestReannounceKeepsVerifier(t *testing.T) {
 		t.Fatalf("code after the re-announcement: %+v, %v", res, err)
 	}
 }
+
+// TestCommandEmptyReplyRefused: an empty final reply is refused rather than stored,
+// where it would read back as "in progress" and the command as outcome unknown.
+func TestCommandEmptyReplyRefused(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	exp := f.clock.Now().Add(time.Minute)
+	if _, err := f.st.CommandBegin("cmd-e", exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.CommandFinish("cmd-e", nil); err == nil {
+		t.Fatal("an empty final reply was stored")
+	}
+	if err := f.st.CommandFinish("cmd-e", []byte(`{"status":"done"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if reply, known, err := f.st.CommandStored("cmd-e"); err != nil || !known || string(reply) != `{"status":"done"}` {
+		t.Fatalf("stored: %q %v %v", reply, known, err)
+	}
+}
