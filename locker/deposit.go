@@ -270,7 +270,6 @@ func (s *Station) Cancel(ctx context.Context, sid string) error {
 		s.mu.Unlock()
 		return ErrNoPending // the compartment moved on: the parcel was picked up or retrieved
 	}
-	se.offers = se.offers[:len(se.offers)-1]
 	needPulse := false
 	err = s.update(func(t *txn) error {
 		c := t.comp(slot.Compartment)
@@ -292,6 +291,9 @@ func (s *Station) Cancel(ctx context.Context, sid string) error {
 		}
 		return ErrBusy
 	})
+	if err == nil {
+		se.offers = se.offers[:len(se.offers)-1] // only once cancelled: a refusal keeps it
+	}
 	s.mu.Unlock()
 	if err != nil || !needPulse {
 		return err
