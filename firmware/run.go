@@ -78,16 +78,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(locker.GCPercent)
 	}
-	id, keys, err := Secrets(cfg)
-	if err != nil {
-		return err
-	}
-	keyring, err := privacy.OpenKeyring(cfg.StateDir)
-	if err != nil {
-		return err
-	}
-	defer keyring.Close()
-
+	// Outputs to their safe level first thing (DESIGN §4-5): opening the drivers drives
+	// every relay off, and a start that fails later (secrets, store) still halts them
+	// on the way out rather than leaving a relay as the boot left it.
 	hw, err := OpenHardware(cfg, log, opt.Hardware)
 	if err != nil {
 		return err
@@ -97,6 +90,15 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			log.Error("halting drivers", "err", herr)
 		}
 	}()
+	id, keys, err := Secrets(cfg)
+	if err != nil {
+		return err
+	}
+	keyring, err := privacy.OpenKeyring(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer keyring.Close()
 
 	specs, err := compartmentSpecs(cfg)
 	if err != nil {
