@@ -14,20 +14,20 @@ import (
 const maxPerTick = 256
 
 // dueParcels returns up to max parcel ids from a time index whose time is at or before now.
-func (s *Station) dueParcels(bucket []byte, now time.Time, max int) ([]ParcelID, error) {
-	var ids []ParcelID
+func (s *Station) dueParcels(bucket []byte, now time.Time, max int) ([][]byte, error) {
+	var keys [][]byte
 	limit := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
 	err := s.view(func(tx *boltTx) error {
 		c := tx.Bucket(bucket).Cursor()
-		for k, _ := c.First(); k != nil && len(ids) < max; k, _ = c.Next() {
+		for k, _ := c.First(); k != nil && len(keys) < max; k, _ = c.Next() {
 			if len(k) < 8 || bytes.Compare(k[:8], limit) > 0 {
 				break
 			}
-			ids = append(ids, ParcelID(k[8:]))
+			keys = append(keys, bytes.Clone(k))
 		}
 		return nil
 	})
-	return ids, err
+	return keys, err
 }
 
 // errNotDue says a timer step found nothing to change for a parcel its index named.
@@ -71,8 +71,8 @@ func (s *Station) expireLocked(now time.Time) error {
 	}
 	purged := 0
 	for i, st := range steps {
-		ids, err := s.dueParcels(st.bucket, now, maxPerTick)
-		if err != nil || len(ids) == 0 {
+		keys, err := s.dueParcels(st.bucket, now, maxPerTick)
+		if err != nil || len(keys) == 0 {
 			if err != nil {
 				return err
 			}
@@ -80,10 +80,20 @@ func (s *Station) expireLocked(now time.Time) error {
 		}
 		err = s.update(func(t *txn) error {
 			applied := 0
-			for _, id := range ids {
+			for _, k := range keys {
+				id := ParcelID(k[8:])
 				p, err := t.parcel(id)
 				if err != nil {
-					return err
+					// A row naming a record that is gone or unreadable (a damaged store):
+					// the row goes, the record stays for a look, and the timers go on.
+					// Failing the pass would fail every pass, and the watchdog would
+					// restart lockerd in a loop while nothing expires.
+					s.log.Error("timer row names an unreadable parcel record; row dropped", "parcel", string(id), "err", err)
+					if err := t.tx.Bucket(st.bucket).Delete(k); err != nil {
+						return err
+					}
+					applied++
+					continue
 				}
 				switch err := st.apply(t, p); {
 				case errors.Is(err, errNotDue):
@@ -97,7 +107,7 @@ func (s *Station) expireLocked(now time.Time) error {
 				return errNotDue // nothing changed: no commit, no fsync on every tick
 			}
 			if i == len(steps)-1 {
-				return t.emit(Event{Type: EvPurged, Count: len(ids), Actor: ActorSystem})
+				return t.emit(Event{Type: EvPurged, Count: applied, Actor: ActorSystem})
 			}
 			return nil
 		})
@@ -108,7 +118,7 @@ func (s *Station) expireLocked(now time.Time) error {
 			return fmt.Errorf("locker: timers: %w", err)
 		}
 		if i == len(steps)-1 {
-			purged = len(ids)
+			purged = len(keys)
 		}
 	}
 	if s.pruneDue(now) {

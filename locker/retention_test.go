@@ -176,3 +176,29 @@ func TestEpochLengthIsFixedPerStore(t *testing.T) {
 		t.Fatalf("parcel after reopening: %s", p.State)
 	}
 }
+
+// TestDamagedRecordDoesNotStopTimers: a parcel record that no longer decodes (a
+// damaged store) costs its timer row, not every timer pass: the other parcels still
+// expire, and Tick keeps succeeding (the systemd watchdog is fed by it).
+func TestDamagedRecordDoesNotStopTimers(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	f.announce("p-2", "100000000002", "11112222", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	f.deposit(sid, "RB123456785GB")
+	f.clock.Advance(2 * time.Second)
+	f.deposit(sid, "100000000002")
+	if err := f.st.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketParcels).Put([]byte("p-1"), []byte{0xff, 0x00, 0x13})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.tick(f.st.Policy().Retention + time.Minute) // fails the test if Tick errs
+	f.tick(time.Second)
+	if p := f.parcel("p-2"); p.State != StateExpired {
+		t.Fatalf("the readable parcel is %s, want expired", p.State)
+	}
+	if !strings.Contains(f.logs.String(), "unreadable parcel record") {
+		t.Fatal("the damaged record is not logged")
+	}
+}
