@@ -157,7 +157,8 @@ func zeroFile(f *os.File) {
 }
 
 // syncDir fsyncs a directory so that a rename in it is durable.
-func syncDir(dir string) error {
+// syncDir makes a rename in dir durable (a variable so that tests can fail it).
+var syncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("privacy: open state directory: %w", err)

@@ -56,6 +56,10 @@ type Keyring struct {
 	dir  string
 	mu   sync.RWMutex
 	keys map[uint32]*[32]byte
+	// unsaved says a Destroy's rewrite failed: the key is gone from memory, maybe
+	// not yet from the file, and the next Destroy (even of an absent epoch) or
+	// Key writes the file again.
+	unsaved bool
 }
 
 // OpenKeyring loads <stateDir>/epochs.key (0600; created empty if missing).
@@ -115,7 +119,7 @@ func (r *Keyring) Key(epoch uint32) ([32]byte, error) {
 		clear(k[:])
 		return [32]byte{}, err
 	}
-	r.keys = next
+	r.keys, r.unsaved = next, false
 	return *k, nil
 }
 
@@ -154,6 +158,12 @@ func (r *Keyring) Destroy(epoch uint32) error {
 	}
 	k, ok := r.keys[epoch]
 	if !ok {
+		if r.unsaved { // an earlier Destroy's rewrite failed: finish it
+			if err := r.persist(r.keys); err != nil {
+				return err
+			}
+			r.unsaved = false
+		}
 		return nil
 	}
 	next := make(map[uint32]*[32]byte, len(r.keys))
@@ -162,11 +172,16 @@ func (r *Keyring) Destroy(epoch uint32) error {
 			next[e] = v
 		}
 	}
-	if err := r.persist(next); err != nil {
-		return err
-	}
+	// Gone from memory whatever the rewrite does: a failed rewrite (say, its
+	// directory sync after the rename) must not let a later rewrite of the
+	// keyring put the key back. Nothing uses it any more (the caller's rule).
 	r.keys = next
 	clear(k[:])
+	if err := r.persist(next); err != nil {
+		r.unsaved = true
+		return err
+	}
+	r.unsaved = false
 	return nil
 }
 

@@ -285,3 +285,39 @@ func FuzzDecodeIdentity(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyringDestroyFailedSync: a Destroy whose rewrite fails after the rename (the
+// directory sync) reports the error, and no later rewrite puts the key back: the
+// next Destroy, even of an absent epoch, or Key writes the file without it.
+func TestKeyringDestroyFailedSync(t *testing.T) {
+	dir := newStateDir(t)
+	r := openKeyring(t, dir)
+	k1 := mustKey(t, r, 1)
+	mustKey(t, r, 2)
+	real := syncDir
+	syncDir = func(string) error { return errors.New("injected: directory sync failed") }
+	err := r.Destroy(1)
+	syncDir = real
+	if err == nil {
+		t.Fatal("Destroy hid a failed directory sync")
+	}
+	if _, ok := r.Lookup(1); ok {
+		t.Fatal("the destroyed key is still in memory")
+	}
+	if err := r.Destroy(1); err != nil { // retried by the shredder: finishes the rewrite
+		t.Fatal(err)
+	}
+	mustKey(t, r, 3)
+	r.Close()
+	again := openKeyring(t, dir)
+	if _, ok := again.Lookup(1); ok {
+		t.Fatal("the destroyed key came back in the file")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, KeyringFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, k1[:]) {
+		t.Fatal("the key file still holds the destroyed key")
+	}
+}
