@@ -109,23 +109,21 @@ func (h *commandHandler) open(ctx context.Context, id string, b *protocol.OpenCo
 }
 
 func (h *commandHandler) policy(ctx context.Context, b *protocol.PolicyBody) link.Result {
-	p := h.st.Policy()
-	if int64(b.Version) <= int64(p.Version) {
+	cur := h.st.Policy()
+	if int64(b.Version) <= int64(cur.Version) {
 		return link.Refused(protocol.ReasonStalePolicy, "policy version not newer than the current one")
 	}
-	p.Version = int(b.Version)
-	p.Retention = protocol.Seconds(b.RetentionS)
-	p.AnnouncedKeep = protocol.Seconds(b.AnnouncedKeepS)
-	p.PurgeAfter = protocol.Seconds(b.PurgeAfterS)
-	p.DoorOpenTimeout = protocol.Seconds(b.DoorOpenTimeoutS)
-	p.LeftOpenAfter = protocol.Seconds(b.LeftOpenAfterS)
+	c := locker.Policy{Version: int(b.Version), Retention: protocol.Seconds(b.RetentionS),
+		AnnouncedKeep: protocol.Seconds(b.AnnouncedKeepS), PurgeAfter: protocol.Seconds(b.PurgeAfterS),
+		DoorOpenTimeout: protocol.Seconds(b.DoorOpenTimeoutS), LeftOpenAfter: protocol.Seconds(b.LeftOpenAfterS)}
 	for _, t := range []struct {
 		dst *locker.ThrottlePolicy
 		src protocol.Throttle
-	}{{&p.CodeThrottle, b.CodeThrottle}, {&p.CourierThrottle, b.CourierThrottle}} {
+	}{{&c.CodeThrottle, b.CodeThrottle}, {&c.CourierThrottle, b.CourierThrottle}} {
 		*t.dst = locker.ThrottlePolicy{MaxFailures: t.src.MaxFailures,
 			BaseDelay: protocol.Seconds(t.src.BaseDelayS), MaxDelay: protocol.Seconds(t.src.MaxDelayS)}
 	}
+	p := cur.WithCloud(c) // the same values Open takes from the stored policy
 	if err := p.Validate(); err != nil {
 		return link.Refused(protocol.ReasonInvalidPolicy, "policy values outside what this device accepts")
 	}

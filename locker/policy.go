@@ -37,6 +37,18 @@ type Policy struct {
 	DuplicateScanWindow time.Duration `json:"duplicate_scan_window"`
 }
 
+// WithCloud returns p with the values a cloud policy command sets taken from c
+// (version, retention, announced_keep, purge_after, the throttles, door_open_timeout,
+// left_open_after; docs/protocol.md): the rest (epoch_length, audit_keep,
+// session_idle, handover_timeout, duplicate_scan_window) stays the configuration's.
+func (p Policy) WithCloud(c Policy) Policy {
+	p.Version = c.Version
+	p.Retention, p.AnnouncedKeep, p.PurgeAfter = c.Retention, c.AnnouncedKeep, c.PurgeAfter
+	p.CodeThrottle, p.CourierThrottle = c.CodeThrottle, c.CourierThrottle
+	p.DoorOpenTimeout, p.LeftOpenAfter = c.DoorOpenTimeout, c.LeftOpenAfter
+	return p
+}
+
 // DefaultPolicy returns the policy a station runs with when nothing else is said.
 func DefaultPolicy() Policy {
 	return Policy{

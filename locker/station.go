@@ -182,11 +182,11 @@ func (s *Station) load(specs []CompartmentSpec) error {
 		if _, err := getJSON(meta, metaPolicy, &stored); err != nil {
 			return fmt.Errorf("locker: stored policy: %w", err)
 		}
-		// The cloud's policy does not carry the audit retention: the configuration's
-		// always applies, also under a newer stored policy.
-		stored.AuditKeep = s.policy.AuditKeep
-		if stored.Version > s.policy.Version && stored.Validate() == nil {
-			s.policy = stored // a newer policy pushed by the cloud outranks the config file's
+		// A newer policy the cloud pushed outranks the configuration file's, for the
+		// values a policy command sets: the others (audit_keep, session_idle, ...)
+		// stay the file's, so that editing them there still takes effect.
+		if merged := s.policy.WithCloud(stored); stored.Version > s.policy.Version && merged.Validate() == nil {
+			s.policy = merged
 		}
 		// Epochs number the keys in units of epoch_length: a store's records and keys
 		// are numbered in the length it was created with, and another length would

@@ -351,6 +351,13 @@ func TestPolicyUpdatesAreVersioned(t *testing.T) {
 	if got := f.st.Policy(); got.Version != 3 || got.Retention != time.Hour {
 		t.Fatalf("a cloud policy survives a restart: %+v", got)
 	}
+	// Values a cloud policy does not set stay the configuration's: editing them in
+	// the file still takes effect under a stored cloud policy.
+	f.opt.Policy.SessionIdle, f.opt.Policy.HandoverTimeout = 7*time.Minute, 11*time.Minute
+	f.restart()
+	if got := f.st.Policy(); got.Version != 3 || got.Retention != time.Hour || got.SessionIdle != 7*time.Minute || got.HandoverTimeout != 11*time.Minute {
+		t.Fatalf("after editing the file's session_idle and handover_timeout: %+v", got)
+	}
 }
 
 func TestConfigChangesKeepParcels(t *testing.T) {
