@@ -43,7 +43,7 @@ type MQTT struct {
 	// Username defaults to the locker id, which per-locker broker ACLs key on. With
 	// client certificates the broker usually takes the name from the certificate.
 	Username     string `yaml:"username,omitempty"`
-	PasswordFile string `yaml:"password_file,omitempty"` // absolute; mode 0600 or stricter
+	PasswordFile string `yaml:"password_file,omitempty"` // absolute; no access for others (0600, or 0640 with group lockerd)
 	// Password exists only to refuse an inline secret with a clear message.
 	Password string `yaml:"password,omitempty"`
 	CAFile   string `yaml:"ca_file,omitempty"`   // PEM; default: the system roots
