@@ -86,10 +86,11 @@ type door struct {
 	sensor   gpio.PinIO
 	pull     gpio.Pull
 	pulsing  atomic.Bool
-	mu       sync.Mutex // guards relayOn and the relay line
-	relayOn  bool       // kept here: reading an output line would reconfigure it
-	open     bool       // last debounced sensor state, under Driver.mu
-	initial  gpio.Level // sensor level read at Open
+	retrying atomic.Bool // forceOff's goroutine is retrying the relay off
+	mu       sync.Mutex  // guards relayOn and the relay line
+	relayOn  bool        // kept here: reading an output line would reconfigure it
+	open     bool        // last debounced sensor state, under Driver.mu
+	initial  gpio.Level  // sensor level read at Open
 	relayErr error
 }
 
@@ -103,6 +104,7 @@ type Driver struct {
 	doors  map[string]*door
 	order  []*door
 	events *queue.Queue[any]
+	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -126,7 +128,7 @@ func Open(cfg Config) (*Driver, error) {
 		cfg.Logger = defaultLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &Driver{cfg: cfg, doors: map[string]*door{}, cancel: cancel, halt: make(chan struct{})}
+	d := &Driver{cfg: cfg, doors: map[string]*door{}, ctx: ctx, cancel: cancel, halt: make(chan struct{})}
 	d.events = queue.New(d.deliver)
 	// Relays first, all of them, before any sensor work: the lines may be
 	// floating or pulled on since boot.
@@ -236,7 +238,12 @@ func (d *Driver) setRelay(dr *door, on, force bool) error {
 		return nil
 	}
 	err := dr.relay.Out(dr.level(on))
-	dr.relayOn = on && err == nil
+	switch {
+	case err == nil:
+		dr.relayOn = on
+	case !on:
+		dr.relayOn = true // an off write that failed may have left it energised
+	}
 	dr.relayErr = err
 	if err != nil {
 		d.cfg.Logger.Error("gpiodoor: relay", "door", dr.cfg.Name, "on", on, "err", err)
@@ -267,11 +274,13 @@ func (d *Driver) Pulse(ctx context.Context, name string) error {
 		return fmt.Errorf("%w: door %q", ErrBusy, name)
 	}
 	defer dr.pulsing.Store(false)
-	// The ceiling does not depend on this goroutine getting scheduled.
-	ceiling := time.AfterFunc(MaxPulse, func() { _ = d.setRelay(dr, false, true) })
-	defer ceiling.Stop()
+	// The ceiling does not depend on this goroutine getting scheduled. It is stopped
+	// only once the relay is known off.
+	ceiling := time.AfterFunc(MaxPulse, func() { _ = d.forceOff(dr) })
 	if err := d.setRelay(dr, true, false); err != nil {
-		_ = d.setRelay(dr, false, true)
+		if d.forceOff(dr) == nil {
+			ceiling.Stop()
+		}
 		return err
 	}
 	t := time.NewTimer(dr.cfg.Pulse)
@@ -282,9 +291,50 @@ func (d *Driver) Pulse(ctx context.Context, name string) error {
 		err = fmt.Errorf("%w: door %q pulse cut short", ErrHalted, name)
 	}
 	if offErr := d.setRelay(dr, false, false); offErr != nil {
-		return offErr
+		if d.forceOff(dr) != nil {
+			return offErr // the ceiling, and after it the retries, go on trying
+		}
 	}
+	ceiling.Stop()
 	d.cfg.Logger.Info("gpiodoor: pulsed", "door", name, "pulse", dr.cfg.Pulse)
+	return err
+}
+
+// forceOff drives dr's relay off, retrying a failed write (a transient EBUSY or
+// EINTR) a few times at once and then, from a goroutine, every second until one
+// succeeds or the driver is closed: a relay held energised burns a solenoid out and
+// leaves the door unlocked. It reports whether the relay is off now.
+func (d *Driver) forceOff(dr *door) error {
+	delay := 5 * time.Millisecond
+	var err error
+	for range 5 {
+		if err = d.setRelay(dr, false, true); err == nil {
+			return nil
+		}
+		time.Sleep(delay)
+		delay *= 2
+	}
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if !closed && dr.retrying.CompareAndSwap(false, true) {
+		d.wg.Add(1) // before Close's Wait: Close sets closed under mu first
+		go func() {
+			defer d.wg.Done()
+			defer dr.retrying.Store(false)
+			for {
+				select {
+				case <-d.ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+				if d.setRelay(dr, false, true) == nil {
+					d.cfg.Logger.Warn("gpiodoor: relay off after failed writes", "door", dr.cfg.Name)
+					return
+				}
+			}
+		}()
+	}
 	return err
 }
 
