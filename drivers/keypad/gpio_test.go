@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"periph.io/x/conn/v3/gpio"
+
+	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
 	"github.com/lockerd/lockerd/drivers/keypad"
 	"github.com/lockerd/lockerd/drivers/keypad/keypadtest"
 )
@@ -75,6 +78,82 @@ func TestMatrix(t *testing.T) {
 			}
 			keys.none(t, 100*time.Millisecond)
 		})
+	}
+}
+
+// TestMatrixNeverDrivesARowHigh: while scanning, unselected rows are released, not
+// driven high, so two keys pressed in one column never short a high output to a
+// low one (found by a review); the keys still read right, a two-key press included.
+func TestMatrixNeverDrivesARowHigh(t *testing.T) {
+	fake := keypadtest.NewMatrix(nil)
+	keys := make(keySink, 64)
+	cfg := fake.Config()
+	cfg.ScanInterval, cfg.Debounce, cfg.IdleAfter = 2*time.Millisecond, 10*time.Millisecond, 50*time.Millisecond
+	cfg.OnKey = func(k keypad.Key) { keys <- k }
+	cfg.Logger = quiet
+	m, err := keypad.OpenMatrix(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := fake.Type(ctx, "147", 40*time.Millisecond, 40*time.Millisecond, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys.collect(t, 3); got != "147" {
+		t.Fatalf("keys %q", got)
+	}
+	for _, k := range []keypad.Key{'1', '4'} { // one column, two rows, together
+		if err := fake.Hold(k, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := keys.collect(t, 2)
+	fake.Hold('1', false)
+	fake.Hold('4', false)
+	if got != "14" && got != "41" {
+		t.Fatalf("two keys in one column: %q", got)
+	}
+	for _, n := range cfg.Rows {
+		for _, o := range fake.ByName(n).(*gpiodoortest.Pin).Outs() {
+			if o.Level == gpio.High {
+				t.Fatalf("row %s was driven high", n)
+			}
+		}
+	}
+}
+
+// TestMatrixHaltStopsScanning: Halt during a scan stops the scanner (no race with
+// it: run with -race) and keys pressed afterwards are not delivered.
+func TestMatrixHaltStopsScanning(t *testing.T) {
+	fake := keypadtest.NewMatrix(nil)
+	keys := make(keySink, 64)
+	cfg := fake.Config()
+	cfg.ScanInterval, cfg.Debounce, cfg.IdleAfter = 2*time.Millisecond, 10*time.Millisecond, 50*time.Millisecond
+	cfg.OnKey = func(k keypad.Key) { keys <- k }
+	cfg.Logger = quiet
+	m, err := keypad.OpenMatrix(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	fake.Hold('5', true)
+	if got := keys.collect(t, 1); got != "5" {
+		t.Fatalf("key %q", got)
+	}
+	if err := m.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	fake.Hold('5', false)
+	time.Sleep(100 * time.Millisecond)
+	fake.Hold('7', true)
+	keys.none(t, 200*time.Millisecond)
+	fake.Hold('7', false)
+	for _, n := range cfg.Rows {
+		if fake.ByName(n).(*gpiodoortest.Pin).IsOutput() {
+			t.Fatalf("row %s still driven after Halt", n)
+		}
 	}
 }
 

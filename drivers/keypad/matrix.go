@@ -46,16 +46,22 @@ var _ conn.Resource = (*Matrix)(nil)
 
 // Matrix scans a matrix keypad. While no key is down all rows are driven
 // low and the column lines wait for an edge, so an idle keypad costs no CPU;
-// a press starts scanning until the keys have been up for IdleAfter.
+// a press starts scanning until the keys have been up for IdleAfter. While
+// scanning, only the selected row is an output (driven low); the others are
+// released (inputs with pull-ups), so that two keys pressed in one column never
+// short a driven-high row to a driven-low one.
 type Matrix struct {
-	cfg    MatrixConfig
-	rows   []gpio.PinIO
-	cols   []gpio.PinIO
-	rowLow []bool // kept state of the row outputs (never read back)
-	events *queue.Queue[Key]
-	wake   chan struct{}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg     MatrixConfig
+	rows    []gpio.PinIO
+	cols    []gpio.PinIO
+	rowMu   sync.Mutex // the row lines and rowLow: the scanner's, or Halt's once it stopped
+	rowLow  []bool     // kept state of the rows: driven low, or released (never read back)
+	events  *queue.Queue[Key]
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	stopRun context.CancelFunc // stops the scanner only (Halt)
+	runDone chan struct{}      // closed when the scanner has stopped
+	wg      sync.WaitGroup
 
 	mu      sync.Mutex
 	presses uint64
@@ -128,8 +134,13 @@ func OpenMatrix(cfg MatrixConfig) (*Matrix, error) {
 		m.wg.Add(1)
 		go m.watch(ctx, c)
 	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	m.stopRun, m.runDone = stopRun, make(chan struct{})
 	m.wg.Add(1)
-	go m.run(ctx)
+	go func() {
+		defer close(m.runDone)
+		m.run(runCtx)
+	}()
 	return m, nil
 }
 
@@ -145,9 +156,13 @@ func (m *Matrix) Presses() uint64 {
 	return m.presses
 }
 
-// Halt drives every row high (no row selected); scanning resumes with the
-// next column edge only after Close and reopen. Keys pressed since are lost.
-func (m *Matrix) Halt() error { return m.driveAll(false) }
+// Halt stops scanning and releases every row (no row selected, none driven);
+// scanning resumes only after Close and reopen. Keys pressed since are lost.
+func (m *Matrix) Halt() error {
+	m.stopRun()
+	<-m.runDone // the rows are Halt's from here on
+	return m.driveAll(false)
+}
 
 // Close stops scanning and waits for the goroutines.
 func (m *Matrix) Close() error {
@@ -160,8 +175,17 @@ func (m *Matrix) Close() error {
 	return m.driveAll(false)
 }
 
+// drive drives row i low, or releases it (an input pulled up) when low is false.
 func (m *Matrix) drive(i int, low bool) error {
-	if err := m.rows[i].Out(gpio.Level(!low)); err != nil {
+	m.rowMu.Lock()
+	defer m.rowMu.Unlock()
+	var err error
+	if low {
+		err = m.rows[i].Out(gpio.Low)
+	} else {
+		err = m.rows[i].In(gpio.PullUp, gpio.NoEdge)
+	}
+	if err != nil {
 		return fmt.Errorf("keypad: row pin %s: %w", m.cfg.Rows[i], err)
 	}
 	m.rowLow[i] = low
@@ -175,6 +199,12 @@ func (m *Matrix) driveAll(low bool) error {
 		}
 	}
 	return nil
+}
+
+func (m *Matrix) isLow(i int) bool {
+	m.rowMu.Lock()
+	defer m.rowMu.Unlock()
+	return m.rowLow[i]
 }
 
 // watch turns column edges into wake-ups for the scanner.
@@ -195,7 +225,7 @@ func (m *Matrix) scan() (uint64, error) {
 	var down uint64
 	for r := range m.rows {
 		for i := range m.rows {
-			if want := i == r; m.rowLow[i] != want {
+			if want := i == r; m.isLow(i) != want {
 				if err := m.drive(i, want); err != nil {
 					return 0, err
 				}

@@ -30,6 +30,9 @@ type Pin struct {
 	N   string
 	Num int
 
+	// OnIn, if set, is called after every In (outside the pin's lock): a line
+	// released from driving.
+	OnIn func()
 	// OnOut, if set, is called after every Out with the new level (outside
 	// the pin's lock). Cabinet uses it to react to relays.
 	OnOut func(gpio.Level)
@@ -103,7 +106,6 @@ func (p *Pin) SetFunc(f pin.Func) error {
 // In implements gpio.PinIn.
 func (p *Pin) In(pull gpio.Pull, edge gpio.Edge) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.configured, p.output = true, false
 	if pull != gpio.PullNoChange {
 		p.pull = pull
@@ -112,6 +114,11 @@ func (p *Pin) In(pull gpio.Pull, edge gpio.Edge) error {
 	select {
 	case <-p.edges:
 	default:
+	}
+	hook := p.OnIn
+	p.mu.Unlock()
+	if hook != nil {
+		hook()
 	}
 	return nil
 }

@@ -35,6 +35,7 @@ func NewMatrix(layout [][]keypad.Key) *Matrix {
 		n := fmt.Sprintf("R%d", r)
 		p := gpiodoortest.NewPin(n, r, gpio.High)
 		p.OnOut = func(gpio.Level) { m.update() }
+		p.OnIn = m.update // a released row drives nothing
 		m.pins[n], m.Rows = p, append(m.Rows, n)
 	}
 	for c := range layout[0] {
@@ -100,7 +101,8 @@ func (m *Matrix) Type(ctx context.Context, keys string, hold, gap time.Duration,
 	return nil
 }
 
-// update sets every column from the rows driven low and the keys down. It
+// update sets every column from the rows driven low (outputs at Low: a released
+// row drives nothing) and the keys down. It
 // holds the lock while setting them, so concurrent updates (a key press and
 // a row change) cannot leave stale levels behind.
 func (m *Matrix) update() {
@@ -109,7 +111,7 @@ func (m *Matrix) update() {
 	for c, col := range m.Cols {
 		l := gpio.High
 		for r := range m.Rows {
-			if m.down[[2]int{r, c}] && m.pins[m.Rows[r]].Level() == gpio.Low {
+			if row := m.pins[m.Rows[r]]; m.down[[2]int{r, c}] && row.IsOutput() && row.Level() == gpio.Low {
 				l = gpio.Low
 			}
 		}
