@@ -170,6 +170,17 @@ func Open(cfg Config) (*Driver, error) {
 		}
 		dr.status.HasSensor = true
 	}
+	// Let the lines settle before the first reads: a line pulled down since boot
+	// (GPIO9-27) charges through the ~50 kΩ internal pull-up and the filter
+	// capacitor in a few milliseconds, and a read before that would report an
+	// open door as closed, then open: an uncommanded opening at every start.
+	var settle time.Duration
+	for _, dr := range d.order {
+		if dr.status.HasSensor {
+			settle = max(settle, dr.cfg.Debounce)
+		}
+	}
+	time.Sleep(settle)
 	for _, dr := range d.order {
 		cfg.Logger.Info("gpiodoor: door", "door", dr.status.Door, "load", dr.status.Load.String(),
 			"reason", dr.status.Reason, "sensor", dr.status.HasSensor)

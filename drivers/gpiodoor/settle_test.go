@@ -1,0 +1,57 @@
+package gpiodoor_test
+
+import (
+	"testing"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+
+	"github.com/lockerd/lockerd/drivers/gpiodoor"
+	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
+)
+
+// slowPullUp is a sensor line held low since boot that rises a few milliseconds
+// after its pull-up is enabled, as the internal pull-up charges the filter
+// capacitor: the door is open (the reed switch is apart).
+type slowPullUp struct{ *gpiodoortest.Pin }
+
+func (p slowPullUp) In(pull gpio.Pull, edge gpio.Edge) error {
+	err := p.Pin.In(pull, edge)
+	time.AfterFunc(5*time.Millisecond, func() { p.SetQuiet(gpio.High) })
+	return err
+}
+
+// TestInitialReadAfterSettling: an open door whose line is still charging when the
+// driver opens is first reported open, not closed and then open (which the station
+// would take for an uncommanded opening at every start).
+func TestInitialReadAfterSettling(t *testing.T) {
+	sensor := slowPullUp{gpiodoortest.NewPin("S", 2, gpio.Low)}
+	relay := gpiodoortest.NewPin("R", 1, gpio.High)
+	changes := make(chan gpiodoor.Change, 8)
+	drv, err := gpiodoor.Open(gpiodoor.Config{
+		Doors: []gpiodoor.DoorConfig{{Name: "d", Relay: "R", Sensor: "S"}},
+		ByName: func(n string) gpio.PinIO {
+			switch n {
+			case "R":
+				return relay
+			case "S":
+				return sensor
+			}
+			return nil
+		},
+		OnChange: func(c gpiodoor.Change) { changes <- c },
+		Logger:   quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drv.Close()
+	select {
+	case c := <-changes:
+		if !c.Initial || !c.Open {
+			t.Fatalf("first report %+v, want the initial state: open", c)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no initial report")
+	}
+}
