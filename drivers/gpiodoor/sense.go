@@ -26,15 +26,28 @@ func (dr *door) isOpen(l gpio.Level) bool { return (l == gpio.Low) == dr.cfg.Sen
 // phase that lasts until the line has been quiet for a whole debounce
 // window; only then is the level read and a change reported. So the latency
 // from the last edge to the callback is one debounce window.
+// pollWhenBroken is how often sense reads a line whose edge wait fails at once.
+const pollWhenBroken = 100 * time.Millisecond
+
 func (d *Driver) sense(ctx context.Context, dr *door) {
 	defer d.wg.Done()
 	pin, deb := dr.sensor, dr.cfg.Debounce
 	stable := dr.initial
 	faulty := false
 	for ctx.Err() == nil {
+		waited := time.Now()
 		if !pin.WaitForEdge(idleWait) {
 			if ctx.Err() != nil {
 				continue
+			}
+			if time.Since(waited) < idleWait/2 {
+				// WaitForEdge failing at once (an edge request the kernel dropped):
+				// poll the level instead of spinning a core.
+				select {
+				case <-ctx.Done():
+					continue
+				case <-time.After(pollWhenBroken):
+				}
 			}
 			if faulty {
 				// Quiet for a whole idle wait after chattering: it settled, though

@@ -1,6 +1,7 @@
 package gpiodoor_test
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,5 +54,55 @@ func TestInitialReadAfterSettling(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("no initial report")
+	}
+}
+
+// brokenEdges is a sensor line whose edge wait fails at once, as gpioioctl's does
+// when its edge request is gone; it counts the waits.
+type brokenEdges struct {
+	*gpiodoortest.Pin
+	waits atomic.Int64
+}
+
+func (p *brokenEdges) WaitForEdge(time.Duration) bool { p.waits.Add(1); return false }
+
+// TestBrokenEdgeWaitDoesNotSpin: a sensor whose edge wait fails at once is polled
+// (a door change still arrives) instead of spinning a core on the wait.
+func TestBrokenEdgeWaitDoesNotSpin(t *testing.T) {
+	sensor := &brokenEdges{Pin: gpiodoortest.NewPin("S", 2, gpio.Low)}
+	relay := gpiodoortest.NewPin("R", 1, gpio.High)
+	changes := make(chan gpiodoor.Change, 8)
+	drv, err := gpiodoor.Open(gpiodoor.Config{
+		Doors: []gpiodoor.DoorConfig{{Name: "d", Relay: "R", Sensor: "S"}},
+		ByName: func(n string) gpio.PinIO {
+			switch n {
+			case "R":
+				return relay
+			case "S":
+				return sensor
+			}
+			return nil
+		},
+		OnChange: func(c gpiodoor.Change) { changes <- c },
+		Logger:   quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drv.Close()
+	<-changes // the initial state: closed
+	before := sensor.waits.Load()
+	sensor.SetQuiet(gpio.High) // the door opens; no edge will tell
+	select {
+	case c := <-changes:
+		if !c.Open {
+			t.Fatalf("change %+v, want open", c)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the opening was never seen")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := sensor.waits.Load() - before; n > 50 {
+		t.Fatalf("%d edge waits in about 0.5 s: spinning", n)
 	}
 }
