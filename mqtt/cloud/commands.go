@@ -85,7 +85,9 @@ func (c *Client) Publish(cmd *Command) error {
 
 // Send publishes cmd and waits for its final reply, re-sending the same
 // bytes every ResendAfter until one arrives, the command expires
-// (ErrExpired) or ctx ends (ErrNoReply). accepted, if not nil, is called
+// (ErrExpired) or ctx ends (ErrNoReply). A refusal "busy" or "shutting_down" is
+// no final reply: it answers one copy, while another may still be queued and run,
+// so Send goes on re-sending. accepted, if not nil, is called
 // when the locker reports the command accepted. A reply that carries the
 // command's id but not its Ref answers other bytes (a forgery reusing the
 // id, or an older token) and is ignored.
@@ -123,6 +125,13 @@ func (c *Client) Send(ctx context.Context, cmd *Command, accepted func(*protocol
 				if accepted != nil {
 					accepted(r)
 				}
+				continue
+			}
+			if r.Status == protocol.StatusRefused && (r.Reason == protocol.ReasonBusy || r.Reason == protocol.ReasonShuttingDown) {
+				// This copy found the queue full or the device stopping; an earlier
+				// copy of the same bytes may still be queued and run. Not an answer:
+				// send again later, as the protocol says (§4.2).
+				c.log.Info("command deferred by the locker; will re-send", "id", cmd.ID, "reason", r.Reason)
 				continue
 			}
 			return r, nil

@@ -144,8 +144,16 @@ func (e *env) do(locker string, body protocol.Body) error {
 	if perr := printJSON(e.stdout, r); perr != nil {
 		return perr
 	}
-	if r.Status != protocol.StatusDone {
+	switch {
+	case r.Status == protocol.StatusUnknown:
+		// The locker stopped while executing it: a door may have been pulsed, and it
+		// will never run it again. Exit 3, not 1: look before sending a new one.
+		return fmt.Errorf("%w: %s %s: %s %s: the locker stopped while running it and will not run it again (%s)",
+			errUnknown, body.Type(), cmd.ID, r.Status, r.Reason, r.Detail)
+	case r.Status != protocol.StatusDone:
 		return fmt.Errorf("%s: %s %s (%s)", body.Type(), r.Status, r.Reason, r.Detail)
+	case r.Reason == protocol.ReasonPartial:
+		return fmt.Errorf("%s: done only in part: some items were refused (see body.items in the reply)", body.Type())
 	}
 	return nil
 }
