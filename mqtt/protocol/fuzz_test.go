@@ -78,6 +78,9 @@ func FuzzDecodeReply(f *testing.F) {
 			}
 			return
 		}
+		if r.Reason != "" && !r.Reason.Valid() {
+			return // a newer device's reason: read, but this build does not send it
+		}
 		raw, err := EncodeReply(r)
 		if err != nil {
 			t.Fatalf("an accepted reply does not encode: %v", err)
@@ -104,14 +107,22 @@ func FuzzDecodeReplies(f *testing.F) {
 		if len(rs) == 0 {
 			return
 		}
-		encoded := make([][]byte, len(rs))
-		for i, r := range rs {
-			if encoded[i], err = EncodeReply(r); err != nil {
+		var encoded [][]byte
+		for _, r := range rs {
+			if r.Reason != "" && !r.Reason.Valid() {
+				continue // a newer device's reason: read, not sent
+			}
+			raw, err := EncodeReply(r)
+			if err != nil {
 				t.Fatalf("an accepted reply does not encode: %v", err)
 			}
+			encoded = append(encoded, raw)
+		}
+		if len(encoded) == 0 {
+			return
 		}
 		again, err := DecodeReplies(JoinReplies(encoded))
-		if err != nil || len(again) != len(rs) {
+		if err != nil || len(again) != len(encoded) {
 			t.Fatalf("decode of re-joined replies: %d, %v", len(again), err)
 		}
 	})

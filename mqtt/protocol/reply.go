@@ -39,7 +39,12 @@ func CommandRef(payload []byte) string {
 }
 
 // Check validates a reply's values; encoders call it before publishing.
-func (r *Reply) Check() error {
+func (r *Reply) Check() error { return r.check(false) }
+
+// check validates r. A decoder (decoding) accepts a reason this build does not
+// know, if it is well formed: reasons may be added (§7), and a newer device's
+// refusal must still read as a refusal, not as no answer at all.
+func (r *Reply) check(decoding bool) error {
 	switch {
 	case r.ID != "" && !ValidID(r.ID):
 		return schemaErr("id", ProblemBadIdentifier, "want 1..64 of A-Z a-z 0-9 . _ : -")
@@ -49,7 +54,7 @@ func (r *Reply) Check() error {
 		return schemaErr("typ", ProblemUnknownType, "not a known command type")
 	case !r.Status.Valid():
 		return schemaErr("status", ProblemBadValue, "not a known status")
-	case r.Reason != "" && !r.Reason.Valid():
+	case r.Reason != "" && !r.Reason.Valid() && !(decoding && ValidID(string(r.Reason))):
 		return schemaErr("reason", ProblemBadValue, "not a known reason")
 	case r.Reason == "" && r.Status != StatusAccepted && r.Status != StatusDone:
 		return schemaErr("reason", ProblemMissingField, "required with status %s", r.Status)
@@ -73,13 +78,14 @@ func EncodeReply(r *Reply) ([]byte, error) {
 	return out, nil
 }
 
-// DecodeReply decodes and checks a reply, ignoring unknown members.
+// DecodeReply decodes and checks a reply, ignoring unknown members and accepting
+// a well-formed reason this build does not know (Reason.Valid says whether it does).
 func DecodeReply(payload []byte) (*Reply, error) {
 	var r Reply
 	if err := decodeLenient(payload, &r, ""); err != nil {
 		return nil, err
 	}
-	if err := r.Check(); err != nil {
+	if err := r.check(true); err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -44,6 +44,13 @@ func TestReplyMessages(t *testing.T) {
 		t.Fatalf("an array of one after white space: %d, %v", len(rs), err)
 	}
 
+	// A reason this build does not know (a newer device's) is read, not refused: the
+	// reply is still a final refusal (docs/protocol.md §7).
+	newer, err := DecodeReplies([]byte(`{"id":"n1","ref":"` + CommandRef(nil) + `","status":"refused","reason":"door_blocked","time":"2026-11-27T12:00:00Z"}`))
+	if err != nil || len(newer) != 1 || newer[0].Status != StatusRefused || newer[0].Reason != "door_blocked" || newer[0].Reason.Valid() {
+		t.Fatalf("a newer reason: %+v, %v", newer, err)
+	}
+
 	secret := "PIN-4711" // a value in a bad reply must not reach the error
 	bad := []struct {
 		name, payload, path string
@@ -53,7 +60,7 @@ func TestReplyMessages(t *testing.T) {
 		{"empty array", `[]`, "", ProblemBadValue, nil},
 		{"null element", `[` + string(encoded[0]) + `,null]`, "[1]", ProblemWrongType, []string{"c0"}},
 		{"bad element", `[` + string(encoded[0]) + `,{"id":"` + secret + `!","ref":"x","status":"done","time":"2026-11-27T12:00:00Z"},` + string(encoded[2]) + `]`, "[1].id", ProblemBadIdentifier, []string{"c0", "c2"}},
-		{"unknown reason", `[{"id":"n1","ref":"` + CommandRef(nil) + `","status":"refused","reason":"solar_flare","time":"2026-11-27T12:00:00Z"},` + string(encoded[1]) + `]`, "[0].reason", ProblemBadValue, []string{"c1"}},
+		{"malformed reason", `[{"id":"n1","ref":"` + CommandRef(nil) + `","status":"refused","reason":"solar flare!","time":"2026-11-27T12:00:00Z"},` + string(encoded[1]) + `]`, "[0].reason", ProblemBadValue, []string{"c1"}},
 		{"missing reason", `[{"ref":"` + CommandRef(nil) + `","status":"refused","time":"2026-11-27T12:00:00Z"}]`, "[0].reason", ProblemMissingField, nil},
 		{"not a reply", `[1]`, "[0]", ProblemWrongType, nil},
 		{"too many", `[` + strings.Repeat(string(encoded[0])+",", MaxReplyBatch) + string(encoded[0]) + `]`, "", ProblemTooMany, nil},
