@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,9 +61,10 @@ type eventState struct {
 
 // lockerOrder is the reordering state of one locker.
 type lockerOrder struct {
-	next  uint64           // the seq to release next
-	held  map[uint64]Event // arrived ahead of next
-	since time.Time        // when the current gap was first waited on
+	next    uint64           // the seq to release next
+	held    map[uint64]Event // arrived ahead of next
+	since   time.Time        // when the current gap was first waited on
+	handled uint64           // Config.LastSeq at the start: seqs up to it were processed before
 }
 
 func newEventState(cfg Config) eventState {
@@ -104,17 +106,22 @@ func (s *eventState) onEvent(log *slog.Logger, lockerID string, payload []byte) 
 
 	lo := s.lockers[lockerID]
 	if lo == nil {
-		base := ev.Seq // without history, the first event seen sets the baseline
+		base, handled := ev.Seq, uint64(0) // without history, the first event seen sets the baseline
 		if s.lastSeq != nil {
 			if last := s.lastSeq(lockerID); last > 0 {
-				base = last + 1
+				base, handled = last+1, last
 			}
 		}
-		lo = &lockerOrder{next: base, held: make(map[uint64]Event)}
+		lo = &lockerOrder{next: base, handled: handled, held: make(map[uint64]Event)}
 		s.lockers[lockerID] = lo
 	}
 	e := Event{LockerID: lockerID, Event: *ev, Body: body}
 	switch {
+	case ev.Seq <= lo.handled:
+		// Processed before this client started (Config.LastSeq): the broker
+		// redelivers what the last run received but did not acknowledge.
+		s.stats.Duplicates++
+		return
 	case ev.Seq < lo.next:
 		s.stats.OutOfOrder++
 		log.Warn("event arrived after its gap was given up on", "locker", lockerID, "seq", ev.Seq)
@@ -256,6 +263,31 @@ func (c *Client) NextEvent(ctx context.Context) (Event, error) {
 			return Event{}, fmt.Errorf("cloud: waiting for an event: %w", err)
 		}
 	}
+}
+
+// FlushHeldEvents gives up on every gap now and returns, in seq order per locker,
+// the events held back waiting for earlier ones, with the events already queued
+// before them: for a consumer about to stop, which would otherwise never see
+// events it received (each gap is counted in EventStats.Gaps and logged).
+func (c *Client) FlushHeldEvents() []Event {
+	s := &c.events
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.lockers))
+	for id, lo := range s.lockers {
+		if len(lo.held) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		for lo := s.lockers[id]; len(lo.held) > 0; {
+			s.skipGap(c.log, id, lo)
+		}
+	}
+	out := s.queue
+	s.queue = nil
+	return out
 }
 
 // EventStats returns the event counters.

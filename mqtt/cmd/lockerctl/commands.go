@@ -537,25 +537,43 @@ func events(e *env, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *dur)
 		defer cancel()
 	}
-	for printed := 0; *n == 0 || printed < *n; {
-		ev, err := c.NextEvent(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // the time asked for is up, or an interrupt
-			}
-			return err
-		}
+	printed := 0
+	show := func(ev cloud.Event) error {
 		if len(lockers) > 0 && !slices.Contains(lockers, ev.LockerID) {
-			continue
+			return nil
 		}
 		out := struct {
 			Locker string `json:"locker"`
 			protocol.Event
 		}{ev.LockerID, ev.Event}
-		if err := printJSON(e.stdout, out); err != nil {
+		printed++
+		return printJSON(e.stdout, out)
+	}
+	for *n == 0 || printed < *n {
+		ev, err := c.NextEvent(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				return err
+			}
+			// The time asked for is up, or an interrupt: events received but held
+			// back for a gap before them are printed now, not lost.
+			held := c.FlushHeldEvents()
+			if len(held) > 0 {
+				fmt.Fprintf(e.stderr, "lockerctl: %d more events printed at exit; some waited for earlier ones that never arrived (missed while not listening: see audit)\n", len(held))
+			}
+			for _, ev := range held {
+				if *n > 0 && printed >= *n {
+					break
+				}
+				if err := show(ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err := show(ev); err != nil {
 			return err
 		}
-		printed++
 	}
 	return nil
 }
