@@ -202,8 +202,8 @@ timeout: 20s
 		{"", []string{"open", id, "zero", "-operator", "op-1"}, "compartment"},
 		{"", []string{"open", id, "3", "-operator", "op-1", "-reason", "curious"}, "reason"},
 		{"", []string{"frobnicate", id}, "unknown command"},
-		{"parcel,tracking,code,size\np-9,RB987654327GB,11112222,S\n", []string{"announce", id, "-"}, "row 2"},
-		{"parcel,tracking,size\np-9,RB987654326GB,XXL\n", []string{"announce", id, "-"}, "row 2"},
+		{"parcel,tracking,code,size\np-9,RB987654327GB,11112222,S\n", []string{"announce", id, "-"}, "line 2"},
+		{"parcel,tracking,size\np-9,RB987654326GB,XXL\n", []string{"announce", id, "-"}, "line 2"},
 		{"1234\n", []string{"set-code", id, "p-1"}, "pickup code"},
 		{`{"parcel":"p-1","extra":1}`, []string{"send", id, "cancel", "-"}, "extra"},
 	} {

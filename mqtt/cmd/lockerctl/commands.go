@@ -345,7 +345,11 @@ func announce(e *env, args []string) error {
 }
 
 func readParcels(in io.Reader, keys *cloud.Keys) ([]protocol.AnnouncedParcel, error) {
-	r := csv.NewReader(in)
+	br := bufio.NewReader(in)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		br.Discard(3) // the byte order mark spreadsheets write, before any quoting
+	}
+	r := csv.NewReader(br)
 	r.FieldsPerRecord = -1
 	header, err := r.Read()
 	if err != nil {
@@ -353,12 +357,9 @@ func readParcels(in io.Reader, keys *cloud.Keys) ([]protocol.AnnouncedParcel, er
 	}
 	col := map[string]int{}
 	for i, h := range header {
-		if i == 0 {
-			h = strings.TrimPrefix(h, "\ufeff") // the byte order mark spreadsheets write
-		}
 		col[strings.TrimSpace(strings.ToLower(h))] = i
 	}
-	seen := map[string]int{} // parcel id -> row
+	seen := map[string]int{} // parcel id -> line
 	for _, need := range []string{"parcel", "tracking", "size"} {
 		if _, ok := col[need]; !ok {
 			return nil, fmt.Errorf("%w: announce: the header needs parcel, tracking and size (and optionally code, expires)", errUsage)
@@ -371,36 +372,46 @@ func readParcels(in io.Reader, keys *cloud.Keys) ([]protocol.AnnouncedParcel, er
 		return ""
 	}
 	var out []protocol.AnnouncedParcel
-	for row := 2; ; row++ {
+	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%w: announce: line %d: malformed CSV", errUsage, pe.StartLine)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: announce: row %d: malformed CSV", errUsage, row)
+			return nil, fmt.Errorf("%w: announce: %v", errUsage, err)
+		}
+		// Rows are named by their line in the file (blank lines and quoted line
+		// breaks included), as an editor shows it.
+		row, _ := r.FieldPos(0)
+		if strings.TrimSpace(strings.Join(rec, "")) == "" {
+			continue // an empty row, as spreadsheets export at the end
 		}
 		// Errors name the row, never quote it: a shifted column can put a code where the
 		// size belongs.
 		size, err := protocol.ParseSize(field(rec, "size"))
 		if err != nil {
-			return nil, fmt.Errorf("%w: announce: row %d: size must be S, M, L or XL", errUsage, row)
+			return nil, fmt.Errorf("%w: announce: line %d: size must be S, M, L or XL", errUsage, row)
 		}
 		var expires time.Time
 		if s := field(rec, "expires"); s != "" {
 			if expires, err = time.Parse(time.RFC3339, s); err != nil {
-				return nil, fmt.Errorf("%w: announce: row %d: expires is not RFC 3339", errUsage, row)
+				return nil, fmt.Errorf("%w: announce: line %d: expires is not RFC 3339", errUsage, row)
 			}
 		}
 		// The error of Parcel may quote its input; the row number is enough.
 		p, err := keys.Parcel(field(rec, "parcel"), field(rec, "tracking"), field(rec, "code"), size, expires)
 		if err != nil {
-			return nil, fmt.Errorf("%w: announce: row %d: not a valid tracking number or code", errUsage, row)
+			return nil, fmt.Errorf("%w: announce: line %d: not a valid tracking number or code", errUsage, row)
 		}
 		if err := (&protocol.AnnounceBody{Parcels: []protocol.AnnouncedParcel{p}}).Validate(); err != nil {
-			return nil, fmt.Errorf("%w: announce: row %d: %v", errUsage, row, err)
+			return nil, fmt.Errorf("%w: announce: line %d: %v", errUsage, row, err)
 		}
 		if first, dup := seen[p.Parcel]; dup {
-			return nil, fmt.Errorf("%w: announce: row %d repeats the parcel id of row %d", errUsage, row, first)
+			return nil, fmt.Errorf("%w: announce: line %d repeats the parcel id of line %d", errUsage, row, first)
 		}
 		seen[p.Parcel] = row
 		out = append(out, p)
@@ -481,9 +492,15 @@ func courierUpsert(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if lines[0] == "" || len(lines[1]) < 4 || strings.Trim(lines[1], "0123456789") != "" {
-		return fmt.Errorf("%w: courier-upsert: want a badge token and a PIN of at least 4 digits", errUsage)
+	// What a locker's panel can ever match: the token as the badge QR carries it
+	// after its "LKB:" prefix, at most 128 bytes; a PIN of 4-12 digits (the keypad
+	// keeps no more). Anything else would be stored, and every login would fail and
+	// count against the locker's courier throttle.
+	badge := strings.TrimPrefix(lines[0], "LKB:")
+	if badge == "" || len(badge) > 128 || len(lines[1]) < 4 || len(lines[1]) > 12 || strings.Trim(lines[1], "0123456789") != "" {
+		return fmt.Errorf("%w: courier-upsert: want a badge token (1-128 bytes, without its LKB: prefix) and a PIN of 4-12 digits", errUsage)
 	}
+	lines[0] = badge
 	return e.do(pos[0], &protocol.CourierUpsertBody{Courier: pos[1], Credential: keys.CourierCredential(lines[0], lines[1]), Rights: rs})
 }
 

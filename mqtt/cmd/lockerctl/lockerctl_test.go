@@ -117,6 +117,9 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"announce", "L1", "-"}, "parcel,tracking,size\np-1,RB987654326GB,S\np-1,RA000000005DE,M\n"},
 		{[]string{"courier-upsert", "L1", "c-1"}, "BADGE\n\n"},
 		{[]string{"courier-upsert", "L1", "c-1"}, "\n1234\n"},
+		{[]string{"courier-upsert", "L1", "c-1"}, "BADGE\n1234567890123\n"},
+		{[]string{"courier-upsert", "L1", "c-1"}, "LKB:\n1234\n"},
+		{[]string{"courier-upsert", "L1", "c-1"}, strings.Repeat("B", 129) + "\n1234\n"},
 		{[]string{"events", "-n", "-1"}, ""},
 		{[]string{"resolve", "L1", "3", "-operator", "op-1"}, ""},
 		{[]string{"resolve", "L1", "3", "-present", "-absent", "-operator", "op-1"}, ""},
@@ -173,6 +176,26 @@ func TestReadParcelsSpreadsheetHeader(t *testing.T) {
 	ps, err := readParcels(strings.NewReader("\ufeffParcel,Tracking,Code,Size\r\np-1,RB987654326GB,48213377,S\r\n"), keys)
 	if err != nil || len(ps) != 1 || ps[0].Parcel != "p-1" || ps[0].Verifier == nil {
 		t.Fatalf("a spreadsheet's CSV (BOM, CRLF, capitals): %+v %v", ps, err)
+	}
+}
+
+// TestReadParcelsSpreadsheetExports: a BOM before a quoted header, blank lines and
+// empty trailing rows (as spreadsheets export) are read; errors name the line of the
+// file, blank lines counted.
+func TestReadParcelsSpreadsheetExports(t *testing.T) {
+	var fleet, device [32]byte
+	fleet[0], device[0] = 1, 9
+	keys, err := cloud.DeriveKeys(fleet, device, "L1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := readParcels(strings.NewReader("\ufeff\"parcel\",\"tracking\",\"size\"\n\"p-1\",\"RB987654326GB\",\"S\"\n\np-2,RA000000005DE,M\n,,\n,,\n"), keys)
+	if err != nil || len(ps) != 2 || ps[1].Parcel != "p-2" {
+		t.Fatalf("a spreadsheet export: %d parcels, %v", len(ps), err)
+	}
+	_, err = readParcels(strings.NewReader("parcel,tracking,size\n\n\np-1,RB987654326GB,S\n\np-2,RA000000005DE,XXL\n"), keys)
+	if err == nil || !strings.Contains(err.Error(), "line 6:") {
+		t.Fatalf("error %v: want it to name line 6", err)
 	}
 }
 
