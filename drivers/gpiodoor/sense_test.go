@@ -63,7 +63,10 @@ func TestBouncingEdgesGiveOneChange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := door("d1", "R1", "S1")
-			d.Debounce = 15 * time.Millisecond
+			// Wide against the 2 ms bounce steps: a test goroutine descheduled for a
+			// whole window mid-bounce on a loaded 2-core machine (CI) would otherwise
+			// hold a level long enough to be a real change (seen once at 15 ms).
+			d.Debounce = 60 * time.Millisecond
 			b := newBench(t, []gpiodoor.DoorConfig{d})
 			b.change(t, "initial")
 			s := b.pins["S1"]
