@@ -22,6 +22,11 @@ func (s *Scenario) provision(ctx context.Context, cl *control.Client, badge, pin
 		return s.provisionLocally(ctx, cl, badge, pin, parcels)
 	}
 	id := s.Station.ID
+	// The birth message follows the link's subscription to its commands: once the
+	// cloud sees the locker online, a command is not lost (it was waiting for a re-send).
+	if _, err := s.Link.AwaitPresence(ctx, id, func(p protocol.Presence) bool { return p.State == protocol.Online }); err != nil {
+		return "", fmt.Errorf("sim: waiting for %s to come online: %w", id, err)
+	}
 	st, err := s.Cloud.EnrolOver(ctx, s.Link, id)
 	if err != nil {
 		return "", err

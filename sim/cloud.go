@@ -30,6 +30,11 @@ type Cloud struct {
 	// Signing is the fleet's command-signing key; lockers pin its public half.
 	Signing ed25519.PrivateKey
 
+	// ParcelIDPrefix starts the ids NewParcel invents: a run over a directory an
+	// earlier run used sets it, or its p-0001 would be that run's parcel, which the
+	// locker holds already (and skips as a late duplicate announcement).
+	ParcelIDPrefix string
+
 	mu   sync.Mutex
 	keys map[string]*privacy.Keys
 	n    int
@@ -98,7 +103,7 @@ func (c *Cloud) NewParcel(size string) Parcel {
 	c.n++
 	n := c.n
 	c.mu.Unlock()
-	return Parcel{ID: fmt.Sprintf("p-%04d", n), Tracking: RandomS10(), Code: RandomCode(8), Size: size}
+	return Parcel{ID: fmt.Sprintf("%sp-%04d", c.ParcelIDPrefix, n), Tracking: RandomS10(), Code: RandomCode(8), Size: size}
 }
 
 // Announcement computes the digests of p for a locker.

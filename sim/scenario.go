@@ -125,6 +125,19 @@ func (s *Scenario) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// With a cloud link, let the last events reach the cloud before the scenario
+	// ends (and a run that exits with it deletes the outbox): wait, bounded, until
+	// the broker has acknowledged them all.
+	for deadline := time.Now().Add(10 * time.Second); s.Link != nil && st.Outbox > 0 && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if st, err = cl.Status(ctx); err != nil {
+			return err
+		}
+	}
 	s.say("locker", "status: %d compartments, %d free, parcels %v, audit entries %d, events waiting for the cloud %d",
 		st.Compartments, st.Free, st.Parcels, st.AuditSeq, st.Outbox)
 	return nil

@@ -36,9 +36,14 @@ func run() error {
 	verbose := flag.Bool("v", false, "show lockerd's own log")
 	staffed := flag.Bool("staffed", false, "also play a staffed pickup point: shelves and handover by scan")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags start with -; see -h)", flag.Arg(0))
+	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// SIGHUP too (a closed terminal): the temporary directory holds the fleet's keys.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	reused := *dir != ""
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "locker-sim-")
 		if err != nil {
@@ -57,6 +62,9 @@ func run() error {
 	cloud, err := sim.NewCloud()
 	if err != nil {
 		return err
+	}
+	if reused { // an earlier run's parcels may be there: new ids, not theirs
+		cloud.ParcelIDPrefix = sim.RandomCode(4) + "-"
 	}
 	link, err := sim.StartCloudLink(ctx, cloud, log)
 	if err != nil {
