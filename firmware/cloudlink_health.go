@@ -56,6 +56,9 @@ func (r *healthReporter) run(ctx context.Context) {
 // hardware records an event for every driver whose state differs from last.
 func (r *healthReporter) hardware(last map[string]protocol.Health) {
 	for _, d := range r.drivers() {
+		if d.Starting {
+			continue // its first report decides; until then it is no news
+		}
 		state := driverHealth(d)
 		if prev, seen := last[d.Name]; seen && prev == state {
 			continue

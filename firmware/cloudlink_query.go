@@ -81,12 +81,12 @@ func (h *commandHandler) auditRange(b *protocol.AuditRangeBody) link.Result {
 
 // driverHealth is a driver's state in the protocol's words: loaded and working is ok,
 // loaded and not working (a bus that stopped answering) failed, not opened at all
-// failed or, when disabled in the config, unknown.
+// failed; disabled in the config, or loaded with no report yet (starting), unknown.
 func driverHealth(d DriverHealth) protocol.Health {
 	switch {
 	case d.Load == Loaded && d.OK:
 		return protocol.HealthOK
-	case d.Load == Skipped:
+	case d.Load == Skipped, d.Starting:
 		return protocol.HealthUnknown
 	}
 	return protocol.HealthFailed
@@ -99,6 +99,8 @@ func driverCode(d DriverHealth) string {
 		return "skipped"
 	case d.Load == Failed:
 		return "not_loaded"
+	case d.Starting:
+		return "starting"
 	case !d.OK:
 		return "fault"
 	}

@@ -69,6 +69,9 @@ type DriverHealth struct {
 	OK     bool      `json:"ok"`
 	Reason string    `json:"reason,omitempty"` // why skipped, failed or not OK
 	Since  time.Time `json:"since"`
+	// Starting: loaded, and its first report (healthy or not) has not come yet. Not a
+	// fault: a serial port opening, a first poll under way.
+	Starting bool `json:"starting,omitempty"`
 }
 
 // HardwareOptions are what a caller of Run (the simulator, a test) can change about the
@@ -192,7 +195,7 @@ func (h *Hardware) resolveDoors(cs []config.Compartment) {
 // register adds a driver to Health before it is opened, so that callbacks from its
 // goroutines always find their entry. It starts loaded but not OK, with reason.
 func (h *Hardware) register(name, kind, reason string) *DriverHealth {
-	p := &DriverHealth{Name: name, Kind: kind, Load: Loaded, Reason: reason, Since: time.Now()}
+	p := &DriverHealth{Name: name, Kind: kind, Load: Loaded, Reason: reason, Since: time.Now(), Starting: true}
 	h.mu.Lock()
 	h.health = append(h.health, p)
 	h.mu.Unlock()
@@ -207,7 +210,7 @@ func (h *Hardware) loaded(p *DriverHealth, attrs ...any) {
 // notLoaded records and logs a driver that was skipped or failed to open.
 func (h *Hardware) notLoaded(p *DriverHealth, load Load, reason string) {
 	h.mu.Lock()
-	p.Load, p.OK, p.Reason, p.Since = load, false, reason, time.Now()
+	p.Load, p.OK, p.Reason, p.Since, p.Starting = load, false, reason, time.Now(), false
 	h.mu.Unlock()
 	if load == Skipped {
 		h.log.Warn("driver skipped", "driver", p.Name, "kind", p.Kind, "reason", reason)
@@ -219,11 +222,11 @@ func (h *Hardware) notLoaded(p *DriverHealth, load Load, reason string) {
 // setHealth updates a loaded driver's live state, logging changes only.
 func (h *Hardware) setHealth(p *DriverHealth, ok bool, reason string) {
 	h.mu.Lock()
-	if p.OK == ok && p.Reason == reason {
+	if p.OK == ok && p.Reason == reason && !p.Starting {
 		h.mu.Unlock()
 		return
 	}
-	p.OK, p.Reason, p.Since = ok, reason, time.Now()
+	p.OK, p.Reason, p.Since, p.Starting = ok, reason, time.Now(), false
 	h.mu.Unlock()
 	if ok {
 		h.log.Info("driver healthy", "driver", p.Name, "kind", p.Kind)
