@@ -1,8 +1,12 @@
 package lockboard_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,4 +152,42 @@ func countKind(h []lockboardtest.Event, k lockboardtest.EventKind) int {
 		}
 	}
 	return n
+}
+
+// TestCloseIsNoBusFault: closing a polling bus logs and reports no fault: a cycle
+// cut short by the close is not a port error (found by a review: "closing port:
+// context canceled" and a bus fault at one clean shutdown in six).
+func TestCloseIsNoBusFault(t *testing.T) {
+	for i := range 40 {
+		var logs lockedBuffer
+		r := newRig(t, lockboard.ProtocolCU16, []lockboardtest.BoardSpec{{Addr: 0}}, func(c *lockboard.Config) {
+			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		})
+		r.rec.waitChange(t, "initial state", func(c lockboard.Change) bool { return c.Initial })
+		time.Sleep(time.Duration(i%20) * time.Millisecond) // at every point of a 20 ms poll cycle
+		if err := r.bus.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if out := logs.String(); strings.Contains(out, "closing port") || strings.Contains(out, "bus fault") {
+			t.Fatalf("a clean close logged a fault:\n%s", out)
+		}
+	}
+}
+
+// lockedBuffer is a log sink safe for the bus's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -50,6 +50,9 @@ func (b *Bus) run(ctx context.Context) {
 		io := &link{b: b, port: port, lastIO: lastIO}
 		answered, err := b.cycle(ctx, io)
 		lastIO = io.lastIO
+		if ctx.Err() != nil {
+			return // closing: a cycle cut short is no bus fault
+		}
 		if err == nil && answered == 0 {
 			silent++
 			if silent >= b.cfg.DeadCycles {
@@ -72,6 +75,9 @@ func (b *Bus) run(ctx context.Context) {
 			continue
 		}
 		if err := b.between(ctx, io); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			lastIO = io.lastIO
 			b.log.Warn("lockboard: closing port", "err", err)
 			_ = port.Close()
