@@ -35,7 +35,8 @@ type Link struct {
 
 	cmdTopic, replyTopic, eventTopic, statusTopic string
 
-	client paho.Client // set by Run before any goroutine starts
+	client    paho.Client // set by Run before any goroutine starts
+	verifying atomic.Bool // commandVerifier is verifying a batch (commandWorker's hint)
 }
 
 // New validates cfg, fills in defaults and returns a Link ready to Run.
