@@ -155,3 +155,39 @@ func holdStatus(release <-chan struct{}) func(context.Context, *protocol.Command
 		return link.Done(nil)
 	}
 }
+
+// TestLoneCommandsAreNotHeldBack: commands sent one at a time, each after the last
+// one's reply, are each answered once, without waiting for a re-send: a run waits
+// for more commands only while some are really on their way (found by the round-trip
+// benchmark: about one command in a hundred stalled until the cloud re-sent it).
+func TestLoneCommandsAreNotHeldBack(t *testing.T) {
+	f, _ := atomicFixture(t)
+	replies := f.Replies(t)
+	ctx := testenv.Context(t, 60*time.Second)
+	const n = 300
+	for i := range n {
+		now := time.Now()
+		cmd, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, fmt.Sprintf("lone-%03d", i), &protocol.PingBody{}, now, now.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Cloud.Send(ctx, cmd, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answers := map[string]int{}
+	for total := 0; total < n; {
+		r := fixture.NextReply(t, replies)
+		answers[r.ID]++
+		total++
+	}
+	time.Sleep(100 * time.Millisecond)
+	for len(replies) > 0 {
+		answers[(<-replies).ID]++
+	}
+	for id, k := range answers {
+		if k != 1 {
+			t.Fatalf("command %s answered %d times: it waited for its re-send", id, k)
+		}
+	}
+}

@@ -108,8 +108,11 @@ func (l *Link) commandVerifier(ctx context.Context, out chan<- verifiedBatch) {
 			l.verifying.Store(true)
 			b.checks = l.verifyAll(payloads)
 		}
-		out <- b // commandWorker reads until out is closed
+		// Cleared before the hand-over, never after: the worker may take the batch
+		// and ask moreComing at once, and a flag still set then would have it wait
+		// for a batch that is not coming (a lone command stalled until re-sent).
 		l.verifying.Store(false)
+		out <- b // commandWorker reads until out is closed
 	}
 }
 
