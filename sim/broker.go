@@ -77,7 +77,7 @@ func (b *Broker) AddLocker(lockerID, dir string) (config.MQTT, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return config.MQTT{}, fmt.Errorf("sim: %w", err)
 	}
-	if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
+	if err := writeSecret(file, []byte(pw+"\n")); err != nil { // fresh at 0600, even over a reused -dir
 		return config.MQTT{}, fmt.Errorf("sim: %w", err)
 	}
 	b.mu.Lock()

@@ -39,7 +39,7 @@ func TestScenarioWithHardware(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{"shows the badge QR", "presses 4: size XL", "-> door G0", "Alice types the code",
-		"Bob shows the pickup QR", "Bob took p-0003", "picked_up:3"} {
+		"Bob shows the pickup QR", "Bob took p-0003", "3 picked_up"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("scenario output lacks %q:\n%s", want, out.String())
 		}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lockerd/lockerd/firmware/control"
@@ -98,8 +101,15 @@ func (s *Scenario) Run(ctx context.Context) error {
 		return err
 	}
 
-	if _, err := cl.Pickup(ctx, RandomCode(8)); errors.Is(err, locker.ErrWrongCode) {
-		s.say("keypad", "a mistyped code: %q", err.Error())
+	// A mistyped code (through the control API: the panel's keypad comes after) must
+	// be refused as wrong, and nothing else: a success or another error is a failure.
+	switch _, err := cl.Pickup(ctx, RandomCode(8)); {
+	case errors.Is(err, locker.ErrWrongCode):
+		s.say("recipient", "a mistyped code is refused: %s", locker.ErrWrongCode)
+	case err == nil:
+		return errors.New("sim: a random code opened a door")
+	default:
+		return fmt.Errorf("sim: a mistyped code: %w", err)
 	}
 	for i, who := range []struct {
 		name string
@@ -138,8 +148,12 @@ func (s *Scenario) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	s.say("locker", "status: %d compartments, %d free, parcels %v, audit entries %d, events waiting for the cloud %d",
-		st.Compartments, st.Free, st.Parcels, st.AuditSeq, st.Outbox)
+	var counts []string
+	for _, state := range slices.Sorted(maps.Keys(st.Parcels)) {
+		counts = append(counts, fmt.Sprintf("%d %s", st.Parcels[state], state))
+	}
+	s.say("locker", "status: %d compartments, %d free; parcels: %s; audit entries %d; events waiting for the cloud %d",
+		st.Compartments, st.Free, strings.Join(counts, ", "), st.AuditSeq, st.Outbox)
 	return nil
 }
 

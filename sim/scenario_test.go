@@ -55,7 +55,7 @@ func TestScenario(t *testing.T) {
 	if err := sc.Run(ctx); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"deposited", "Alice took", "Bob took p-0002", "Bob took p-0003", "picked_up:3"} {
+	for _, want := range []string{"deposited", "Alice took", "Bob took p-0002", "Bob took p-0003", "3 picked_up"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("scenario output lacks %q:\n%s", want, out.String())
 		}

@@ -30,7 +30,7 @@ func main() {
 	}
 }
 
-func run() error {
+func run() (rerr error) {
 	dir := flag.String("dir", "", "working directory (default: a new temporary one, removed at exit)")
 	serve := flag.Bool("serve", false, "keep the station running after the scenario")
 	verbose := flag.Bool("v", false, "show lockerd's own log")
@@ -93,7 +93,13 @@ func run() error {
 	defer cancel()
 	printed := make(chan error, 1)
 	go func() { printed <- sim.PrintEvents(ctx, os.Stdout, link.Client) }()
-	defer func() { cancel(); <-printed }()
+	defer func() {
+		cancel()
+		// A printer that stopped early means events the newcomer did not see: a failed run.
+		if perr := <-printed; perr != nil && !errors.Is(perr, context.Canceled) && rerr == nil {
+			rerr = fmt.Errorf("printing the cloud's events: %w", perr)
+		}
+	}()
 	done := make(chan error, 1)
 	go func() { done <- st.Run(ctx, log, events.Observe, func() { close(ready) }) }()
 	select {
