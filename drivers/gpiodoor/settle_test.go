@@ -27,26 +27,7 @@ func (p slowPullUp) In(pull gpio.Pull, edge gpio.Edge) error {
 // would take for an uncommanded opening at every start).
 func TestInitialReadAfterSettling(t *testing.T) {
 	sensor := slowPullUp{gpiodoortest.NewPin("S", 2, gpio.Low)}
-	relay := gpiodoortest.NewPin("R", 1, gpio.High)
-	changes := make(chan gpiodoor.Change, 8)
-	drv, err := gpiodoor.Open(gpiodoor.Config{
-		Doors: []gpiodoor.DoorConfig{{Name: "d", Relay: "R", Sensor: "S"}},
-		ByName: func(n string) gpio.PinIO {
-			switch n {
-			case "R":
-				return relay
-			case "S":
-				return sensor
-			}
-			return nil
-		},
-		OnChange: func(c gpiodoor.Change) { changes <- c },
-		Logger:   quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer drv.Close()
+	changes := openSensedDoor(t, sensor)
 	select {
 	case c := <-changes:
 		if !c.Initial || !c.Open {
@@ -70,6 +51,28 @@ func (p *brokenEdges) WaitForEdge(time.Duration) bool { p.waits.Add(1); return f
 // (a door change still arrives) instead of spinning a core on the wait.
 func TestBrokenEdgeWaitDoesNotSpin(t *testing.T) {
 	sensor := &brokenEdges{Pin: gpiodoortest.NewPin("S", 2, gpio.Low)}
+	changes := openSensedDoor(t, sensor)
+	<-changes // the initial state: closed
+	before := sensor.waits.Load()
+	sensor.SetQuiet(gpio.High) // the door opens; no edge will tell
+	select {
+	case c := <-changes:
+		if !c.Open {
+			t.Fatalf("change %+v, want open", c)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the opening was never seen")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := sensor.waits.Load() - before; n > 50 {
+		t.Fatalf("%d edge waits in about 0.5 s: spinning", n)
+	}
+}
+
+// openSensedDoor opens a driver for one door "d" with a fresh relay pin and sensor,
+// closed with the test, and returns its changes.
+func openSensedDoor(t *testing.T, sensor gpio.PinIO) <-chan gpiodoor.Change {
+	t.Helper()
 	relay := gpiodoortest.NewPin("R", 1, gpio.High)
 	changes := make(chan gpiodoor.Change, 8)
 	drv, err := gpiodoor.Open(gpiodoor.Config{
@@ -89,20 +92,6 @@ func TestBrokenEdgeWaitDoesNotSpin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer drv.Close()
-	<-changes // the initial state: closed
-	before := sensor.waits.Load()
-	sensor.SetQuiet(gpio.High) // the door opens; no edge will tell
-	select {
-	case c := <-changes:
-		if !c.Open {
-			t.Fatalf("change %+v, want open", c)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("the opening was never seen")
-	}
-	time.Sleep(500 * time.Millisecond)
-	if n := sensor.waits.Load() - before; n > 50 {
-		t.Fatalf("%d edge waits in about 0.5 s: spinning", n)
-	}
+	t.Cleanup(func() { drv.Close() })
+	return changes
 }

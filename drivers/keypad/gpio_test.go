@@ -44,6 +44,24 @@ func (s keySink) none(t *testing.T, d time.Duration) {
 	}
 }
 
+// openFastMatrix opens a matrix on a fake 4x4 keypad with short timings, closed with
+// the test, and returns the fake, the matrix and its keys.
+func openFastMatrix(t *testing.T) (*keypadtest.Matrix, *keypad.Matrix, keySink) {
+	t.Helper()
+	fake := keypadtest.NewMatrix(nil)
+	keys := make(keySink, 64)
+	cfg := fake.Config()
+	cfg.ScanInterval, cfg.Debounce, cfg.IdleAfter = 2*time.Millisecond, 10*time.Millisecond, 50*time.Millisecond
+	cfg.OnKey = func(k keypad.Key) { keys <- k }
+	cfg.Logger = quiet
+	m, err := keypad.OpenMatrix(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return fake, m, keys
+}
+
 func TestMatrix(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -57,17 +75,7 @@ func TestMatrix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := keypadtest.NewMatrix(nil)
-			keys := make(keySink, 64)
-			cfg := fake.Config()
-			cfg.ScanInterval, cfg.Debounce, cfg.IdleAfter = 2*time.Millisecond, 10*time.Millisecond, 50*time.Millisecond
-			cfg.OnKey = func(k keypad.Key) { keys <- k }
-			cfg.Logger = quiet
-			m, err := keypad.OpenMatrix(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			fake, _, keys := openFastMatrix(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := fake.Type(ctx, tt.keys, tt.hold, 40*time.Millisecond, tt.bounce); err != nil {
@@ -85,17 +93,7 @@ func TestMatrix(t *testing.T) {
 // driven high, so two keys pressed in one column never short a high output to a
 // low one (found by a review); the keys still read right, a two-key press included.
 func TestMatrixNeverDrivesARowHigh(t *testing.T) {
-	fake := keypadtest.NewMatrix(nil)
-	keys := make(keySink, 64)
-	cfg := fake.Config()
-	cfg.ScanInterval, cfg.Debounce, cfg.IdleAfter = 2*time.Millisecond, 10*time.Millisecond, 50*time.Millisecond
-	cfg.OnKey = func(k keypad.Key) { keys <- k }
-	cfg.Logger = quiet
-	m, err := keypad.OpenMatrix(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	fake, _, keys := openFastMatrix(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := fake.Type(ctx, "147", 40*time.Millisecond, 40*time.Millisecond, 0); err != nil {
@@ -115,7 +113,7 @@ func TestMatrixNeverDrivesARowHigh(t *testing.T) {
 	if got != "14" && got != "41" {
 		t.Fatalf("two keys in one column: %q", got)
 	}
-	for _, n := range cfg.Rows {
+	for _, n := range fake.Rows {
 		for _, o := range fake.ByName(n).(*gpiodoortest.Pin).Outs() {
 			if o.Level == gpio.High {
 				t.Fatalf("row %s was driven high", n)
@@ -127,17 +125,7 @@ func TestMatrixNeverDrivesARowHigh(t *testing.T) {
 // TestMatrixHaltStopsScanning: Halt during a scan stops the scanner (no race with
 // it: run with -race) and keys pressed afterwards are not delivered.
 func TestMatrixHaltStopsScanning(t *testing.T) {
-	fake := keypadtest.NewMatrix(nil)
-	keys := make(keySink, 64)
-	cfg := fake.Config()
-	cfg.ScanInterval, cfg.Debounce, cfg.IdleAfter = 2*time.Millisecond, 10*time.Millisecond, 50*time.Millisecond
-	cfg.OnKey = func(k keypad.Key) { keys <- k }
-	cfg.Logger = quiet
-	m, err := keypad.OpenMatrix(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	fake, m, keys := openFastMatrix(t)
 	fake.Hold('5', true)
 	if got := keys.collect(t, 1); got != "5" {
 		t.Fatalf("key %q", got)
@@ -150,7 +138,7 @@ func TestMatrixHaltStopsScanning(t *testing.T) {
 	fake.Hold('7', true)
 	keys.none(t, 200*time.Millisecond)
 	fake.Hold('7', false)
-	for _, n := range cfg.Rows {
+	for _, n := range fake.Rows {
 		if fake.ByName(n).(*gpiodoortest.Pin).IsOutput() {
 			t.Fatalf("row %s still driven after Halt", n)
 		}
