@@ -15,6 +15,15 @@ import (
 // health lives in memory, so a poll costs nothing worth counting.
 const hardwarePoll = 2 * time.Second
 
+// A driver whose state keeps changing (a loose cable, a board browning out) is reported
+// at most flapMax times per flapWindow: every change is an audit entry and an outbox
+// entry on the device's flash, and the fleet learns nothing more from the 43,200th of a
+// day. Its current state is reported once the window lets it through again.
+const (
+	flapMax    = 6
+	flapWindow = 10 * time.Minute
+)
+
 // healthReporter records, as station events (so they reach the cloud through the
 // outbox, in order, after any outage), a hardware event whenever a driver's state
 // changes and a health event every interval, the first one at start.
@@ -26,6 +35,22 @@ type healthReporter struct {
 	outbox   func(fallback int) int
 	started  time.Time
 	log      *slog.Logger
+	flaps    map[string][]time.Time // per driver, when its recent hardware events were recorded
+	held     map[string]bool        // drivers whose changes are held back now (logged once)
+}
+
+// allowChange reports whether a hardware event for driver name may be recorded at now
+// (see flapMax), forgetting events older than the window.
+func (r *healthReporter) allowChange(name string, now time.Time) bool {
+	if r.flaps == nil {
+		r.flaps, r.held = map[string][]time.Time{}, map[string]bool{}
+	}
+	recent := r.flaps[name]
+	for len(recent) > 0 && now.Sub(recent[0]) >= flapWindow {
+		recent = recent[1:]
+	}
+	r.flaps[name] = recent
+	return len(recent) < flapMax
 }
 
 // run reports until ctx ends.
@@ -66,9 +91,19 @@ func (r *healthReporter) hardware(last map[string]protocol.Health) {
 		if !protocol.ValidID(d.Name) {
 			continue
 		}
+		now := time.Now()
+		if !r.allowChange(d.Name, now) {
+			if !r.held[d.Name] { // logged once per held spell
+				r.log.Warn("driver state keeps changing; hardware events held", "driver", d.Name, "window", flapWindow)
+				r.held[d.Name] = true
+			}
+			continue
+		}
+		delete(r.held, d.Name)
 		body := protocol.HardwareEvent{Component: d.Name, State: state, Code: driverCode(d)}
 		if r.record(locker.EvHardware, d.Name, &body) {
 			last[d.Name] = state
+			r.flaps[d.Name] = append(r.flaps[d.Name], now)
 		}
 	}
 }

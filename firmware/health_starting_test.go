@@ -3,6 +3,7 @@ package firmware
 import (
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
@@ -26,5 +27,30 @@ func TestStartingDriverIsNoNews(t *testing.T) {
 	failed.Starting, failed.Reason = false, "port: no such device"
 	if h := driverHealth(failed); h != protocol.HealthFailed {
 		t.Fatalf("after its first report, a driver whose port does not open reads %s", h)
+	}
+}
+
+// TestFlappingDriverIsReportedAtMostFlapMaxTimes: a driver whose state keeps changing
+// gets at most flapMax hardware events per window; once the window lets it through
+// again, its current state is reported.
+func TestFlappingDriverIsReportedAtMostFlapMaxTimes(t *testing.T) {
+	r := &healthReporter{log: slog.New(slog.DiscardHandler)}
+	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	allowed := 0
+	for i := range 100 { // a change every poll for 200 s
+		now := start.Add(time.Duration(i) * hardwarePoll)
+		if r.allowChange("bus0", now) {
+			allowed++
+			r.flaps["bus0"] = append(r.flaps["bus0"], now)
+		}
+	}
+	if allowed != flapMax {
+		t.Fatalf("%d changes recorded in %v, want %d", allowed, 100*hardwarePoll, flapMax)
+	}
+	if !r.allowChange("bus0", start.Add(flapWindow+time.Second)) {
+		t.Fatal("the window passed, and the current state is still held back")
+	}
+	if !r.allowChange("front", start) {
+		t.Fatal("another driver is held back by bus0's flapping")
 	}
 }
