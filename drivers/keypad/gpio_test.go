@@ -122,6 +122,33 @@ func TestMatrixNeverDrivesARowHigh(t *testing.T) {
 	}
 }
 
+// TestMatrixHaltWithAKeyHeld: Halt returns while a key is held down (a stuck key, a
+// hand on the keypad), and the rows are released (found by a review: the scanner
+// went on scanning the held key and Halt waited for it forever).
+func TestMatrixHaltWithAKeyHeld(t *testing.T) {
+	for range 50 {
+		fake, m, keys := openFastMatrix(t)
+		fake.Hold('5', true)
+		keys.collect(t, 1)
+		halted := make(chan error, 1)
+		go func() { halted <- m.Halt() }()
+		select {
+		case err := <-halted:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("Halt blocked while a key was held")
+		}
+		for _, n := range fake.Rows {
+			if fake.ByName(n).(*gpiodoortest.Pin).IsOutput() {
+				t.Fatalf("row %s still driven after Halt", n)
+			}
+		}
+		fake.Hold('5', false)
+	}
+}
+
 // TestMatrixHaltStopsScanning: Halt during a scan stops the scanner (no race with
 // it: run with -race) and keys pressed afterwards are not delivered.
 func TestMatrixHaltStopsScanning(t *testing.T) {

@@ -247,6 +247,9 @@ func (m *Matrix) run(ctx context.Context) {
 	tick := time.NewTicker(m.cfg.ScanInterval)
 	defer tick.Stop()
 	for {
+		if ctx.Err() != nil {
+			return // stopped (Halt, Close): the rows are no longer ours, a key held or not
+		}
 		// Idle: all rows low, any key pulls its column low and wakes us.
 		select {
 		case <-m.wake: // edges from the last scan session
