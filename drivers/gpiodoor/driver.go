@@ -86,11 +86,12 @@ type door struct {
 	sensor   gpio.PinIO
 	pull     gpio.Pull
 	pulsing  atomic.Bool
-	retrying atomic.Bool // forceOff's goroutine is retrying the relay off
-	mu       sync.Mutex  // guards relayOn and the relay line
-	relayOn  bool        // kept here: reading an output line would reconfigure it
-	open     bool        // last debounced sensor state, under Driver.mu
-	initial  gpio.Level  // sensor level read at Open
+	retrying atomic.Bool   // forceOff's goroutine is retrying the relay off
+	pulseGen atomic.Uint64 // the pulse a ceiling timer belongs to
+	mu       sync.Mutex    // guards relayOn and the relay line
+	relayOn  bool          // kept here: reading an output line would reconfigure it
+	open     bool          // last debounced sensor state, under Driver.mu
+	initial  gpio.Level    // sensor level read at Open
 	relayErr error
 }
 
@@ -281,13 +282,24 @@ func (d *Driver) Pulse(ctx context.Context, name string) error {
 	if closed {
 		return ErrClosed
 	}
+	if dr.retrying.Load() {
+		// Its relay may still be energised: no new pulse until an off write succeeds.
+		return fmt.Errorf("%w: door %q: its relay could not be switched off yet", ErrBusy, name)
+	}
 	if !dr.pulsing.CompareAndSwap(false, true) {
 		return fmt.Errorf("%w: door %q", ErrBusy, name)
 	}
 	defer dr.pulsing.Store(false)
 	// The ceiling does not depend on this goroutine getting scheduled. It is stopped
 	// only once the relay is known off.
-	ceiling := time.AfterFunc(MaxPulse, func() { _ = d.forceOff(dr) })
+	// The ceiling of this pulse only: one left armed by a pulse whose off write failed
+	// must not cut a later pulse short.
+	gen := dr.pulseGen.Add(1)
+	ceiling := time.AfterFunc(MaxPulse, func() {
+		if dr.pulseGen.Load() == gen {
+			_ = d.forceOff(dr)
+		}
+	})
 	if err := d.setRelay(dr, true, false); err != nil {
 		if d.forceOff(dr) == nil {
 			ceiling.Stop()
@@ -326,10 +338,12 @@ func (d *Driver) forceOff(dr *door) error {
 		delay *= 2
 	}
 	d.mu.Lock()
-	closed := d.closed
+	spawn := !d.closed && dr.retrying.CompareAndSwap(false, true)
+	if spawn {
+		d.wg.Add(1) // under mu: Close sets closed under mu before it Waits
+	}
 	d.mu.Unlock()
-	if !closed && dr.retrying.CompareAndSwap(false, true) {
-		d.wg.Add(1) // before Close's Wait: Close sets closed under mu first
+	if spawn {
 		go func() {
 			defer d.wg.Done()
 			defer dr.retrying.Store(false)
