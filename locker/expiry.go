@@ -30,8 +30,12 @@ func (s *Station) dueParcels(bucket []byte, now time.Time, max int) ([][]byte, e
 	return keys, err
 }
 
-// errNotDue says a timer step found nothing to change for a parcel its index named.
-var errNotDue = errors.New("locker: not due")
+// errNotDue says a timer step found nothing to change for a parcel its index named;
+// errStaleRow that the row itself is a leftover, to be deleted.
+var (
+	errNotDue   = errors.New("locker: not due")
+	errStaleRow = errors.New("locker: stale timer row")
+)
 
 // expireLocked moves deposited parcels past their retention to expired (their codes stop
 // working), drops announcements that were never deposited, purges terminal records and
@@ -43,7 +47,7 @@ func (s *Station) expireLocked(now time.Time) error {
 	}{
 		{bucketIdxExpiry, func(t *txn, p *Parcel) error {
 			if p.State != StateDeposited {
-				return errNotDue
+				return errStaleRow // rows exist only for deposited parcels
 			}
 			np := *p
 			np.State = StateExpired
@@ -54,7 +58,10 @@ func (s *Station) expireLocked(now time.Time) error {
 				Generation: p.Generation, State: StateExpired, Actor: ActorSystem})
 		}},
 		{bucketIdxKeep, func(t *txn, p *Parcel) error {
-			if p.State != StateAnnounced || p.Compartment != 0 {
+			switch {
+			case p.State != StateAnnounced:
+				return errStaleRow // deposited or gone since: the row is a leftover
+			case p.Compartment != 0:
 				// A deposit is under way (its door decides), in a store written before
 				// such parcels lost their keep-until row (Parcel.indexes).
 				return errNotDue
@@ -97,6 +104,11 @@ func (s *Station) expireLocked(now time.Time) error {
 				}
 				switch err := st.apply(t, p); {
 				case errors.Is(err, errNotDue):
+				case errors.Is(err, errStaleRow):
+					if err := t.tx.Bucket(st.bucket).Delete(k); err != nil {
+						return err
+					}
+					applied++
 				case err != nil:
 					return err
 				default:

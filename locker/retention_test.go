@@ -202,3 +202,53 @@ func TestDamagedRecordDoesNotStopTimers(t *testing.T) {
 		t.Fatal("the damaged record is not logged")
 	}
 }
+
+// TestLegacyKeepRowsGo: a keep-until row a store written by an older build holds for a
+// deposit under way is deleted when the deposit completes, and a leftover row naming a
+// parcel no longer announced is dropped by the timers (found by a review).
+func TestLegacyKeepRowsGo(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	f.announce("p-2", "100000000002", "11112222", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepRows := func() int {
+		n := 0
+		f.st.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketIdxKeep).ForEach(func(k, _ []byte) error { n++; return nil })
+		})
+		return n
+	}
+	p := f.parcel("p-1")
+	if err := f.st.db.Update(func(tx *bolt.Tx) error { // as an older build left it
+		return tx.Bucket(bucketIdxKeep).Put(timeKey(p.KeepUntil, p.ID), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.door(slot.Compartment, true)
+	f.door(slot.Compartment, false)
+	if got := f.parcel("p-1"); got.State != StateDeposited {
+		t.Fatalf("deposit: %s", got.State)
+	}
+	if n := keepRows(); n != 1 { // p-2's only
+		t.Fatalf("%d keep-until rows after the deposit, want 1", n)
+	}
+	f.clock.Advance(2 * time.Second)
+	f.deposit(sid, "100000000002")
+	q := f.parcel("p-2")
+	if err := f.st.db.Update(func(tx *bolt.Tx) error { // a leftover for a parcel deposited since
+		return tx.Bucket(bucketIdxKeep).Put(timeKey(f.clock.Now(), q.ID), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.tick(time.Second)
+	if n := keepRows(); n != 0 {
+		t.Fatalf("%d keep-until rows after a timer pass, want 0", n)
+	}
+	if got := f.parcel("p-2"); got.State != StateDeposited {
+		t.Fatalf("the leftover row touched the parcel: %s", got.State)
+	}
+}

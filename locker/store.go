@@ -147,6 +147,15 @@ func (t *txn) putParcel(old, p *Parcel) error {
 			}
 		}
 	}
+	// A store written before deposits under way lost their keep-until row may hold
+	// one that old.indexes no longer names: it goes too.
+	if old != nil && old.State == StateAnnounced && !old.KeepUntil.IsZero() && old.Compartment != 0 {
+		if k := timeKey(old.KeepUntil, old.ID); !next[string(bucketIdxKeep)+"\x00"+string(k)] {
+			if err := t.tx.Bucket(bucketIdxKeep).Delete(k); err != nil {
+				return err
+			}
+		}
+	}
 	for _, e := range p.indexes() {
 		if err := t.tx.Bucket(e.bucket).Put(e.key, e.value); err != nil {
 			return err
