@@ -57,6 +57,39 @@ func (t *txn) abortOp(c *Compartment, reason string) error {
 	return nil
 }
 
+// sensorWait is how long an operation Reconcile left for a door sensor's first report
+// waits for it: a sensor that never reports (dead, unwired) must not hold its
+// compartment busy forever.
+const sensorWait = 5 * time.Minute
+
+// settleSilentSensorsLocked settles, as if their doors read closed (a deposit becomes
+// unverified and keeps its parcel, a pickup is undone), the operations whose sensor has
+// not reported within sensorWait of Reconcile.
+func (s *Station) settleSilentSensorsLocked(now time.Time) error {
+	if len(s.unsettled) == 0 || now.Sub(s.unsettledAt) < sensorWait {
+		return nil
+	}
+	for id := range s.unsettled {
+		c := s.comps[id]
+		if c == nil || !s.unsettledOp(c) {
+			delete(s.unsettled, id)
+			continue
+		}
+		err := s.update(func(t *txn) error {
+			outcome, err := t.reconcileDoor(id, false)
+			if err == nil {
+				s.log.Warn("door sensor never reported after restart; settled as closed", "compartment", int(id), "outcome", outcome)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		delete(s.unsettled, id)
+	}
+	return nil
+}
+
 // unsettledOp reports whether c's operation is one Reconcile left for the door
 // sensor's first report.
 func (s *Station) unsettledOp(c *Compartment) bool {
@@ -197,6 +230,9 @@ func (s *Station) Tick() error {
 		if now.Sub(at) >= s.policy.DuplicateScanWindow {
 			delete(s.recentScan, d)
 		}
+	}
+	if err := s.settleSilentSensorsLocked(now); err != nil {
+		return err
 	}
 	var reoffer []Slot
 	for _, id := range s.order {

@@ -155,3 +155,27 @@ func TestSensorUnknownAtRestart(t *testing.T) {
 			c.Fault, p.Compartment, slot.Compartment, f.eventTypes())
 	}
 }
+
+// TestSilentSensorAfterRestart: a sensor that never reports after a restart does not
+// hold its compartment busy forever: after sensorWait the deposit under way is settled
+// as if its door read closed (unverified, the parcel kept).
+func TestSilentSensorAfterRestart(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hw.unknown = true // and it stays unknown
+	f.restart()
+	f.tick(sensorWait - time.Second)
+	if c := f.comp(slot.Compartment); c.Op != OpDeposit || c.Fault != "" {
+		t.Fatalf("before the wait is over: op %q fault %q", c.Op, c.Fault)
+	}
+	f.tick(2 * time.Second)
+	c, p := f.comp(slot.Compartment), f.parcel("p-1")
+	if c.Fault != FaultUnverified || c.Op != OpNone || p.Compartment != slot.Compartment {
+		t.Fatalf("after the wait: op %q fault %q, parcel in %d; want unverified with the parcel kept", c.Op, c.Fault, p.Compartment)
+	}
+}

@@ -39,6 +39,7 @@ func (s *Station) Reconcile(ctx context.Context) error {
 			if !known {
 				if c.Op != OpNone {
 					s.unsettled[id] = c.OpSince // settled by the sensor's first report (DoorChanged)
+					s.unsettledAt = s.clock.Now()
 					outcomes["unsettled"]++
 				}
 				continue

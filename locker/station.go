@@ -78,10 +78,11 @@ type Station struct {
 	// unsettled are the compartments whose operation Reconcile could not settle
 	// because the door sensor was not known yet: the sensor's first report does, and
 	// the jam timer leaves them alone until then.
-	unsettled map[CompartmentID]time.Time // the operation's OpSince
-	wake      chan struct{}
-	closed    bool
-	lastTick  atomic.Int64 // monoBase-relative nanos of the last good timer pass, 0: none yet
+	unsettled   map[CompartmentID]time.Time // the operation's OpSince
+	unsettledAt time.Time                   // when Reconcile left them (sensorWait)
+	wake        chan struct{}
+	closed      bool
+	lastTick    atomic.Int64 // monoBase-relative nanos of the last good timer pass, 0: none yet
 	// monoBase anchors lastTick on the monotonic clock: a wall clock stepped at boot
 	// (NTP on a Pi without an RTC) must not starve the systemd watchdog.
 	monoBase  time.Time
