@@ -45,15 +45,9 @@ func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity
 	if err != nil {
 		return nil, err
 	}
-	password, err := m.ReadPassword()
+	password, tlsCfg, err := linkFiles(m)
 	if err != nil {
-		return nil, fmt.Errorf("firmware: mqtt: %w", err)
-	}
-	var tlsCfg *tls.Config
-	if m.TLS() {
-		if tlsCfg, err = clientTLS(m); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	started := time.Now()
 	boot := newBootID()
@@ -114,19 +108,25 @@ func fleetKey(hexKey string) (ed25519.PublicKey, error) {
 // (a key or password file readable by others is refused): `lockerd check` runs
 // it so that a problem shows before the link would run without them.
 func CheckCloudLinkFiles(cfg *config.Config) error {
-	m := &cfg.MQTT
-	if !m.Enabled() {
+	if !cfg.MQTT.Enabled() {
 		return nil
 	}
-	if _, err := m.ReadPassword(); err != nil {
-		return fmt.Errorf("firmware: mqtt: %w", err)
+	_, _, err := linkFiles(&cfg.MQTT)
+	return err
+}
+
+// linkFiles reads the password and builds the TLS configuration (nil without TLS) the
+// mqtt section names, with their checks.
+func linkFiles(m *config.MQTT) (password string, tlsCfg *tls.Config, err error) {
+	if password, err = m.ReadPassword(); err != nil {
+		return "", nil, fmt.Errorf("firmware: mqtt: %w", err)
 	}
 	if m.TLS() {
-		if _, err := clientTLS(m); err != nil {
-			return err
+		if tlsCfg, err = clientTLS(m); err != nil {
+			return "", nil, err
 		}
 	}
-	return nil
+	return password, tlsCfg, nil
 }
 
 // clientTLS builds the TLS configuration: the configured CA (or the system roots) and,

@@ -75,19 +75,27 @@ func (s *Station) settleSilentSensorsLocked(now time.Time) error {
 			delete(s.unsettled, id)
 			continue
 		}
-		err := s.update(func(t *txn) error {
-			outcome, err := t.reconcileDoor(id, false)
-			if err == nil {
-				s.log.Warn("door sensor never reported after restart; settled as closed", "compartment", int(id), "outcome", outcome)
-			}
-			return err
-		})
-		if err != nil {
+		if err := s.settleLocked(id, false, "door sensor never reported after restart; settled as closed"); err != nil {
 			return err
 		}
-		delete(s.unsettled, id)
 	}
 	return nil
+}
+
+// settleLocked settles compartment id's operation left by Reconcile with the door
+// state open (reconcileDoor), logs why with its outcome, and forgets it.
+func (s *Station) settleLocked(id CompartmentID, open bool, why string) error {
+	err := s.update(func(t *txn) error {
+		outcome, err := t.reconcileDoor(id, open)
+		if err == nil && outcome != "" && outcome != "continued" {
+			s.log.Warn(why, "compartment", int(id), "outcome", outcome)
+		}
+		return err
+	})
+	if err == nil {
+		delete(s.unsettled, id)
+	}
+	return err
 }
 
 // unsettledOp reports whether c's operation is one Reconcile left for the door
@@ -109,26 +117,15 @@ func (s *Station) DoorChanged(id CompartmentID, open bool) {
 	if c == nil || c.Kind != KindDoor {
 		return
 	}
-	if since, ok := s.unsettled[id]; ok && (c.Op == OpNone || !c.OpSince.Equal(since)) {
-		delete(s.unsettled, id) // settled otherwise meanwhile (resolved, cancelled)
-	}
-	if _, ok := s.unsettled[id]; ok {
+	if s.unsettledOp(c) {
 		// The first report of a sensor unknown at Reconcile: it settles the operation
 		// under way before the restart, even when it repeats the stored state.
-		err := s.update(func(t *txn) error {
-			outcome, err := t.reconcileDoor(id, open)
-			if err == nil && outcome != "" && outcome != "continued" {
-				s.log.Info("reconciled with a door sensor known late", "compartment", int(id), "outcome", outcome)
-			}
-			return err
-		})
-		if err != nil {
+		if err := s.settleLocked(id, open, "reconciled with a door sensor known late"); err != nil {
 			s.log.Error("door change not recorded", "compartment", int(id), "err", err)
-			return
 		}
-		delete(s.unsettled, id)
 		return
 	}
+	delete(s.unsettled, id) // none, or settled otherwise meanwhile (resolved, cancelled)
 	if c.DoorOpen == open {
 		return
 	}
