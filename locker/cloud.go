@@ -239,7 +239,7 @@ func (s *Station) SetEnabled(ctx context.Context, id CompartmentID, enabled bool
 		return ErrUnknownCompartment
 	}
 	if enabled && s.comps[id].Fault == FaultUnverified {
-		return fmt.Errorf("%w: compartment %d has an unverified deposit: resolve it first", ErrState, id)
+		return fmt.Errorf("%w: compartment %d has an unverified operation: resolve it first", ErrState, id)
 	}
 	return s.update(func(t *txn) error {
 		c := t.comp(id)

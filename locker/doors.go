@@ -62,9 +62,9 @@ func (t *txn) abortOp(c *Compartment, reason string) error {
 // compartment busy forever.
 const sensorWait = 5 * time.Minute
 
-// settleSilentSensorsLocked settles, as if their doors read closed (a deposit becomes
-// unverified and keeps its parcel, a pickup is undone), the operations whose sensor has
-// not reported within sensorWait of Reconcile.
+// settleSilentSensorsLocked settles, as if their doors read closed (the operation
+// becomes unverified and the parcel stays where it was), the operations whose sensor
+// has not reported within sensorWait of Reconcile.
 func (s *Station) settleSilentSensorsLocked(now time.Time) error {
 	if len(s.unsettled) == 0 || now.Sub(s.unsettledAt) < sensorWait {
 		return nil
@@ -166,18 +166,31 @@ func (t *txn) doorChanged(id CompartmentID, open bool) error {
 func (t *txn) completeOp(c *Compartment) error {
 	op, pid, actor, waybill := c.Op, c.OpParcel, c.OpActor, c.OpWaybill
 	c.clearOp()
+	if op == OpPickup && c.retryablePickup(pid) {
+		c.clearUnverified() // the recipient tried again and the door opened: settled
+	}
+	return t.finishOp(c, op, pid, actor, waybill, "")
+}
+
+// finishOp moves parcel pid as operation op's completion does, on behalf of actor:
+// for a door that was seen open and shut (completeOp), or for an operator who found
+// what a restart left unverified (Resolve).
+func (t *txn) finishOp(c *Compartment, op Op, pid ParcelID, actor string, waybill []byte, reason string) error {
 	switch op {
 	case OpOperator:
 		return nil
 	case OpCancel:
-		return t.releaseParcel(c, pid, "cancelled by courier")
+		if reason == "" {
+			reason = "cancelled by courier"
+		}
+		return t.releaseParcel(c, pid, reason)
 	}
 	p, err := t.parcel(pid)
 	if err != nil {
 		return err
 	}
 	np := *p
-	ev := Event{Parcel: pid, Compartment: c.ID, Generation: c.Generation, Actor: actor}
+	ev := Event{Parcel: pid, Compartment: c.ID, Generation: c.Generation, Actor: actor, Reason: reason}
 	switch op {
 	case OpDeposit:
 		np.State, np.ExpiresAt = StateDeposited, t.now.Add(t.s.policy.Retention)
@@ -280,7 +293,7 @@ func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
 	err := s.update(func(t *txn) error {
 		c := t.comp(c.ID)
 		op, pid, sid, actor := c.Op, c.OpParcel, c.OpSession, c.OpActor
-		if c.Fault != FaultUnverified { // an operator's look at an unverified deposit jammed: it stays unverified
+		if c.Fault != FaultUnverified { // an operator's look or a retried pickup jammed: it stays unverified
 			c.Fault = "jammed"
 		}
 		if err := t.emit(Event{Type: EvJammed, Compartment: c.ID, Generation: c.Generation, Parcel: pid,

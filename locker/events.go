@@ -86,8 +86,8 @@ var throttleWhat = map[string]string{ThrottleCode: "pickup code", ThrottleCourie
 // (ADR 0004).
 const (
 	ReconcileCompleted  = "completed"  // the door was seen open: the operation is finished
-	ReconcileUnverified = "unverified" // a deposit whose door was never seen: an operator must resolve it
-	ReconcileUndone     = "undone"     // the door was never seen: nothing moved, the operation is undone
+	ReconcileUnverified = "unverified" // a deposit, pickup, retrieval or cancel whose door was never seen: an operator must resolve it
+	ReconcileUndone     = "undone"     // an operator's opening whose door was never seen: no parcel moves, it is undone
 )
 
 // Actors that are not a courier or operator id.

@@ -46,11 +46,19 @@ type Compartment struct {
 	// which matches the parcel by it. UnverifiedWaybill keeps it, after a restart left
 	// the deposit unverified, until an operator resolves it (an operator's opening in
 	// between does not lose it). Neither appears in inventories.
-	OpWaybill         []byte    `json:"op_waybill,omitempty"`
-	UnverifiedWaybill []byte    `json:"unverified_waybill,omitempty"`
-	DoorOpen          bool      `json:"door_open,omitempty"` // last sensed state
-	DoorSince         time.Time `json:"door_since,omitzero"`
-	LeftOpenSet       bool      `json:"left_open,omitempty"` // the left-open alarm was raised for this opening
+	OpWaybill         []byte `json:"op_waybill,omitempty"`
+	UnverifiedWaybill []byte `json:"unverified_waybill,omitempty"`
+	// UnverifiedOp and UnverifiedParcel say, while Fault is FaultUnverified, which
+	// operation a restart could not settle and for which parcel (ADR 0034): a deposit
+	// (the parcel may or may not have gone in) or one that takes a parcel out (pickup,
+	// retrieve, cancel: it may or may not have come out). Either way the operator
+	// answers one question, "is the parcel inside?". Empty on rows an older build
+	// wrote, which flagged deposits only.
+	UnverifiedOp     Op        `json:"unverified_op,omitempty"`
+	UnverifiedParcel ParcelID  `json:"unverified_parcel,omitempty"`
+	DoorOpen         bool      `json:"door_open,omitempty"` // last sensed state
+	DoorSince        time.Time `json:"door_since,omitzero"`
+	LeftOpenSet      bool      `json:"left_open,omitempty"` // the left-open alarm was raised for this opening
 }
 
 // Usable reports whether new parcels may be placed in the compartment. A door that
@@ -59,6 +67,20 @@ type Compartment struct {
 // already happened.
 func (c *Compartment) Usable() bool {
 	return !c.Disabled && c.Fault == "" && c.Op == OpNone && !c.DoorOpen && len(c.Parcels) < c.Capacity
+}
+
+// takesOut reports whether op, completed, takes its parcel out of the compartment.
+func takesOut(op Op) bool { return op == OpPickup || op == OpRetrieve || op == OpCancel }
+
+// retryablePickup reports whether a pickup code for parcel pid may open c although c
+// is faulted: the fault is a pickup of that very parcel that a restart left
+// unverified, and the recipient who did not get the parcel tries again (ADR 0034).
+func (c *Compartment) retryablePickup(pid ParcelID) bool {
+	return c.Fault == FaultUnverified && c.UnverifiedOp == OpPickup && c.UnverifiedParcel == pid
+}
+
+func (c *Compartment) clearUnverified() {
+	c.Fault, c.UnverifiedWaybill, c.UnverifiedOp, c.UnverifiedParcel = "", nil, OpNone, ""
 }
 
 func (c *Compartment) clone() *Compartment {

@@ -82,7 +82,7 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 				res.Slots = append(res.Slots, slot)
 			case c.Op == OpPickup && c.OpParcel == p.ID:
 				res.Slots = append(res.Slots, slot) // the same code again while the door is open
-			case c.Op != OpNone || c.Fault != "":
+			case c.Op != OpNone || (c.Fault != "" && !c.retryablePickup(p.ID)):
 				res.Failed = append(res.Failed, slot) // a disabled door still gives back what it holds
 			default:
 				c.Op, c.OpParcel, c.OpSince, c.OpActor = OpPickup, p.ID, t.now, ActorRecipient
