@@ -20,6 +20,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/lockerd/lockerd/mqtt/internal/pahostore"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -149,9 +150,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		SetConnectTimeout(cfg.Timeout).
 		SetWriteTimeout(cfg.Timeout).
 		SetOrderMatters(true).
-		// paho's default MemoryStore is a map: after a reconnect it would
-		// resend unacknowledged publishes in random order.
-		SetStore(paho.NewOrderedMemoryStore()).
+		// Ordered (paho's default MemoryStore is a map: after a reconnect it
+		// would resend unacknowledged publishes in random order) and copying
+		// (paho's own stores share packets between resume and the writer, a
+		// data race on every reconnect with publishes in flight: ADR 0033).
+		SetStore(pahostore.New()).
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { c.log.Warn("mqtt connection lost", "err", err) }).
 		SetDefaultPublishHandler(c.onMessage)

@@ -11,6 +11,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/lockerd/lockerd/mqtt/internal/pahostore"
 	"github.com/lockerd/lockerd/mqtt/jws"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
@@ -134,9 +135,11 @@ func (l *Link) options(will []byte) *paho.ClientOptions {
 		SetPingTimeout(l.cfg.Timeout).
 		SetKeepAlive(l.cfg.KeepAlive).
 		SetOrderMatters(true).
-		// paho's default MemoryStore is a map: after a reconnect it would
-		// resend unacknowledged publishes in random order.
-		SetStore(paho.NewOrderedMemoryStore()).
+		// Ordered (paho's default MemoryStore is a map: after a reconnect it
+		// would resend unacknowledged publishes in random order) and copying
+		// (paho's own stores share packets between resume and the writer, a
+		// data race on every reconnect with publishes in flight: ADR 0033).
+		SetStore(pahostore.New()).
 		SetBinaryWill(l.statusTopic, will, 1, true).
 		SetCustomOpenConnectionFn(l.dial).
 		SetConnectionLostHandler(l.onConnectionLost).
