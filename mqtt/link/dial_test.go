@@ -15,7 +15,7 @@ import (
 // refuses schemes the link does not take with a clear error. (TLS and the password
 // listener are exercised against mosquitto by every integration test.)
 func TestDial(t *testing.T) {
-	l := &Link{cfg: Config{Timeout: 5 * time.Second}}
+	l := &Link{cfg: Config{Timeout: 5 * time.Second, MaxPacketSize: 1 << 10}}
 	for _, scheme := range []string{"ws", "wss", "unix", "http"} {
 		_, err := l.dial(&url.URL{Scheme: scheme, Host: "127.0.0.1:1"}, paho.ClientOptions{})
 		if err == nil || !strings.Contains(err.Error(), "scheme") {
@@ -43,7 +43,7 @@ func TestDial(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, ok := conn.(*bufferedConn); !ok {
+	if _, ok := conn.(*packetConn); !ok {
 		t.Fatalf("dial returned %T, want a buffered connection", conn)
 	}
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -66,7 +66,12 @@ type Config struct {
 	Now    func() time.Time // default: time.Now
 	Logger *slog.Logger     // default: slog.Default()
 
-	MaxCommandSize int           // default jws.DefaultMaxSize
+	MaxCommandSize int // default jws.DefaultMaxSize
+	// MaxPacketSize bounds every packet read from the broker (remaining length):
+	// a larger one cuts the connection before it is allocated. Default twice
+	// MaxCommandSize, so a command somewhat over MaxCommandSize is still read and
+	// refused with a reply; at least MaxCommandSize + 1 KiB.
+	MaxPacketSize  int
 	MaxSkew        time.Duration // how far iat may lie in the future
 	MaxLifetime    time.Duration // longest exp - iat; default protocol.MaxLifetime
 	Timeout        time.Duration // connect, subscribe and publish-ack wait
@@ -133,6 +138,10 @@ func (c *Config) setDefaults() error {
 		c.Logger = slog.Default()
 	}
 	defInt(&c.MaxCommandSize, jws.DefaultMaxSize)
+	defInt(&c.MaxPacketSize, 2*c.MaxCommandSize)
+	if c.MaxPacketSize < c.MaxCommandSize+1<<10 {
+		return fmt.Errorf("%w: MaxPacketSize %d is less than MaxCommandSize + 1 KiB (topic and header room)", ErrConfig, c.MaxPacketSize)
+	}
 	def(&c.MaxSkew, DefaultMaxSkew)
 	def(&c.MaxLifetime, protocol.MaxLifetime)
 	def(&c.Timeout, DefaultTimeout)

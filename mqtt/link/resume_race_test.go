@@ -11,6 +11,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/lockerd/lockerd/mqtt/mqtttest"
 )
 
 // resumeHook wraps the message store the link gives paho and, once armed, runs a
@@ -76,17 +78,17 @@ func (c *watchConn) SetWriteDeadline(t time.Time) error {
 // every run (upstream issue 703). The link's store (pahostore) keeps and returns
 // copies, so they never are (docs/adr/0033-paho-store-copies-and-packet-limit.md).
 //
-// Nothing is left to chance: the fake broker holds back every PUBACK (one would take
+// Nothing is left to chance: the scripted broker holds back every PUBACK (one would take
 // m2 out of the store), and the hook lets resume read the store only once the writer
 // has taken m2 and is about to pack it. The hook must not wait for the broker to
 // receive m2: the race detector orders every socket write before every later socket
 // read in the process, so that wait would order the writer before resume and hide
 // the race.
 func TestResumeWhileWriterSends(t *testing.T) {
-	fb := newFakeBroker(t)
+	fb := mqtttest.NewScripted(t)
 	l := &Link{
 		cfg: Config{Broker: fb.URL(), ClientID: "L1", Username: "L1", Timeout: 5 * time.Second,
-			KeepAlive: time.Minute},
+			KeepAlive: time.Minute, MaxPacketSize: 1 << 16},
 		log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		lost:        make(chan error, 1),
 		statusTopic: "lockers/L1/status",
@@ -134,13 +136,13 @@ func TestResumeWhileWriterSends(t *testing.T) {
 
 	// Connection 1: m1 is written and never acknowledged; then the broker hangs up.
 	done := connect()
-	conn1 := fb.accept(false)
+	conn1 := fb.Accept(false)
 	wait("connect 1", done)
 	t1 := c.Publish(topic, 1, false, "m1")
-	if p := conn1.readPublish(); string(p.Payload) != "m1" || p.Dup {
+	if p := conn1.ReadPublish(); string(p.Payload) != "m1" || p.Dup {
 		t.Fatalf("connection 1 got %v, want m1 (not DUP)", p)
 	}
-	conn1.c.Close()
+	conn1.Close()
 	select {
 	case <-l.lost:
 	case <-time.After(10 * time.Second):
@@ -160,13 +162,13 @@ func TestResumeWhileWriterSends(t *testing.T) {
 		}
 	})
 	done = connect()
-	conn2 := fb.accept(true)
+	conn2 := fb.Accept(true)
 	var got []*packets.PublishPacket
 	for len(got) < 3 {
-		got = append(got, conn2.readPublish())
+		got = append(got, conn2.ReadPublish())
 	}
 	for _, p := range got { // only now: an early PUBACK would take m2 out of the store before resume reads it
-		conn2.puback(p.MessageID)
+		conn2.Puback(p.MessageID)
 	}
 	wait("connect 2", done)
 	if !<-hooked {

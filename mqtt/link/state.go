@@ -53,7 +53,7 @@ func (c *connState) waitUp(ctx context.Context) bool {
 
 // counters are the link's running totals, for health reports.
 type counters struct {
-	received, refused, duplicates, executed, dropped, events atomic.Uint64
+	received, refused, duplicates, executed, dropped, events, oversized atomic.Uint64
 }
 
 // Stats is a snapshot of the link's counters.
@@ -66,6 +66,7 @@ type Stats struct {
 	Executed   uint64 // handed to the handler
 	Dropped    uint64 // dropped without a reply (queue and busy list full)
 	Events     uint64 // events acknowledged by the broker
+	Oversized  uint64 // connections cut for a broker packet over MaxPacketSize
 }
 
 // Stats returns a snapshot of the link's counters.
@@ -76,6 +77,7 @@ func (l *Link) Stats() Stats {
 		Received: l.stats.received.Load(), Refused: l.stats.refused.Load(),
 		Duplicates: l.stats.duplicates.Load(), Executed: l.stats.executed.Load(),
 		Dropped: l.stats.dropped.Load(), Events: l.stats.events.Load(),
+		Oversized: l.stats.oversized.Load(),
 	}
 }
 
