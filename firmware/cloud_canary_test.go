@@ -1,10 +1,8 @@
 package firmware_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"os"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -12,16 +10,20 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/lockerd/lockerd/internal/canary"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 	"github.com/lockerd/lockerd/sim"
 )
 
-// wiretap records every message on the broker: an observer subscribed to "#".
+// wiretap records every message on the broker: an observer subscribed to "#". Each
+// message is an item of its canary surface, its topic on the first line and its
+// payload as it crossed the broker: a command's claims stay base64url inside the
+// JWS, which the harness reads through.
 type wiretap struct {
+	rec  canary.Record
 	mu   sync.Mutex
-	data bytes.Buffer
 	n    int
-	seen chan string // topics, as they arrive (non-blocking)
+	seen chan string // topics and payloads, as they arrive (non-blocking)
 }
 
 func tap(t *testing.T, w *cloudWorld) *wiretap {
@@ -35,17 +37,7 @@ func tap(t *testing.T, w *cloudWorld) *wiretap {
 	t.Cleanup(func() { c.Disconnect(0) })
 	tok := c.Subscribe("#", 1, func(_ paho.Client, m paho.Message) {
 		wt.mu.Lock()
-		wt.data.WriteString(m.Topic() + "\n")
-		wt.data.Write(m.Payload())
-		wt.data.WriteString("\n")
-		// Commands are JWS: their claims travel base64url-encoded, so a leak there
-		// would hide from a plain scan. Decode them too.
-		if parts := strings.Split(string(m.Payload()), "."); strings.HasSuffix(m.Topic(), "/cmd") && len(parts) == 3 {
-			if claims, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
-				wt.data.Write(claims)
-				wt.data.WriteString("\n")
-			}
-		}
+		wt.rec.Add(fmt.Sprintf("message %d on %s", wt.n, m.Topic()), []byte(m.Topic()+"\n"+string(m.Payload())))
 		wt.n++
 		wt.mu.Unlock()
 		select {
@@ -59,20 +51,56 @@ func tap(t *testing.T, w *cloudWorld) *wiretap {
 	return wt
 }
 
-func (wt *wiretap) bytes() ([]byte, int) {
+func (wt *wiretap) count() int {
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
-	return bytes.Clone(wt.data.Bytes()), wt.n
+	return wt.n
 }
 
-// TestPrivacyCanariesOnTheWire is the privacy canary test with the cloud link: the
-// cloud provisions the locker over MQTT (digests only), canary parcels are deposited
-// and picked up, a wrong badge, a wrong code and a wrong check digit are tried, and
-// then every message that crossed the broker (commands, replies, events, presence,
-// seen by a subscriber to "#"), the state directory and lockerd's debug log are
-// scanned for the canary tracking numbers, codes, PINs and badges.
+// surface is the MQTT traffic. Its canary is planted by the cloud as an operator id
+// in a signed open-compartment command (lockerd is stopped by then): it crosses the
+// broker inside the JWS's base64url claims, as a command's values do.
+func (wt *wiretap) surface(w *cloudWorld, minMessages int) canary.Surface {
+	s := wt.rec.Surface("MQTT traffic", canary.KindMQTT)
+	s.MinItems = minMessages
+	s.Expect = []string{"/cmd\n", `"type":"picked_up"`, `"type":"deposited"`, `"state":"offline"`}
+	s.Plant = func(value string) ([]string, error) {
+		cmd, err := w.client.NewCommand(w.station.ID, &protocol.OpenCompartmentBody{Compartment: 1, Reason: protocol.OpenSupport, Operator: value})
+		if err != nil {
+			return nil, err
+		}
+		before := wt.count()
+		if err := w.client.Publish(cmd); err != nil {
+			return nil, err
+		}
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			for _, it := range wt.rec.Items()[before:] {
+				if strings.HasSuffix(it.Name, "/cmd") && strings.Contains(string(it.Data), string(cmd.Token)) {
+					return []string{it.Name}, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("the wiretap never saw the planted command")
+	}
+	return s
+}
+
+// TestPrivacyCanariesOnTheWire is the privacy canary test with the cloud link, with
+// lockerd's default log format (JSON) and with text: the cloud provisions the locker
+// over MQTT (digests only), canary parcels are deposited and picked up, a wrong badge,
+// a wrong code and a wrong check digit are tried, and then every message that crossed
+// the broker (commands, replies, events, presence, seen by a subscriber to "#"), the
+// state directory, lockerd's debug log and the control socket's answers are scanned
+// through internal/canary for the canary tracking numbers, codes, PINs and badges.
 func TestPrivacyCanariesOnTheWire(t *testing.T) {
+	for _, lf := range logFormats {
+		t.Run(lf.name, func(t *testing.T) { privacyCanariesOnTheWire(t, lf.format) })
+	}
+}
+
+func privacyCanariesOnTheWire(t *testing.T, logFormat string) {
 	w := newCloudWorld(t, cloudWorldOptions{lockerID: "CANARY-2", logLevel: "debug"})
+	setLogFormat(t, w.station, logFormat)
 	wt := tap(t, w)
 	d := newDaemon(t, w.station)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -81,20 +109,15 @@ func TestPrivacyCanariesOnTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.online(ctx, t, "")
-	c := canaries{
-		tracking: []string{"RB987654326GB", "773019284756102", "CANARYX5550123", "RA000000005DE"},
-		codes:    []string{"73914682", "55281937", "90817263"},
-		// 8 digits: a 4-digit canary turns up by chance in hex ids and digests.
-		pins:   []string{"86420975", "13579024"},
-		badges: []string{"CANARY-BADGE-7F3A", "QR:CANARY-TOKEN-0042"},
-	}
+	c := newCanaries()
 	parcels := []sim.Parcel{
 		{ID: "p-canary-1", Tracking: c.tracking[0], Code: c.codes[0], Size: "S"},
 		{ID: "p-canary-2", Tracking: c.tracking[1], Code: c.codes[1], Size: "M"},
 		{ID: "p-canary-3", Tracking: c.tracking[2], Code: c.codes[1], Size: "S"},
 	}
 	w.provision(ctx, t, c.badges[0], c.pins[0], parcels)
-	cl := d.client
+	api := newAPITap(t, w.station)
+	cl := api.client(t)
 	if _, err := cl.Login(ctx, c.badges[1], c.pins[1]); err == nil {
 		t.Fatal("an unknown badge logged in")
 	}
@@ -124,6 +147,12 @@ func TestPrivacyCanariesOnTheWire(t *testing.T) {
 	if err := waitIdle(ctx, cl); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := cl.Inventory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Status(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, body := range []protocol.Body{&protocol.InventoryBody{}, &protocol.StatusBody{}, &protocol.AuditRangeBody{From: 1}} {
 		if _, err := w.client.Do(ctx, w.station.ID, body); err != nil {
 			t.Fatal(err)
@@ -143,34 +172,12 @@ func TestPrivacyCanariesOnTheWire(t *testing.T) {
 		}
 		break
 	}
+	checkLogFormat(t, d.logPath, logFormat)
 
-	all := c.all()
-	traffic, messages := wt.bytes()
-	logData, err := os.ReadFile(d.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Positive controls: the tap saw the provisioning and the events, and the scan
-	// finds a canary where there is one.
-	for _, want := range []string{"/cmd\n", `"typ":"announce","body":{"parcels"`, `"type":"picked_up"`, `"type":"deposited"`, `"state":"offline"`} {
-		if !bytes.Contains(traffic, []byte(want)) {
-			t.Fatalf("the wiretap missed %s", want)
-		}
-	}
-	if len(findCanaries([]byte("x"+c.badges[1]+"y"), all)) != 1 {
-		t.Fatal("the canary scan cannot see what it looks for")
-	}
-	if hits := findCanaries(traffic, all); len(hits) > 0 {
-		t.Errorf("MQTT traffic holds %v", hits)
-	}
-	for path, data := range readTree(t, w.station.Config.StateDir) {
-		if hits := findCanaries(data, all); len(hits) > 0 {
-			t.Errorf("%s holds %v", path, hits)
-		}
-	}
-	if hits := findCanaries(logData, all); len(hits) > 0 {
-		t.Errorf("lockerd's log holds %v", hits)
-	}
-	t.Logf("scanned %d MQTT messages (%d bytes), the state directory and %d bytes of log for %d canaries",
-		messages, len(traffic), len(logData), len(all))
+	h := c.harness(t)
+	// Messages: the enrolment, courier and announcement commands with their replies,
+	// 4 deposits and 2 pickups as events, the three queries and their replies, presence.
+	// 2 logins, 5 scans, 3 pickups, Inventory and Status on the control socket.
+	register(t, h, wt.surface(w, 20), stateSurface(w.station), logSurface(d.logPath, logFormat), api.surface(12))
+	h.Check(t)
 }
