@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(locker.GCPercent)
 	}
-	// Outputs to their safe level first thing (DESIGN §4-5): opening the drivers drives
+	// Outputs to their safe level first thing (architecture §4-5): opening the drivers drives
 	// every relay off, and a start that fails later (secrets, store) still halts them
 	// on the way out rather than leaving a relay as the boot left it.
 	hw, err := OpenHardware(cfg, log, opt.Hardware)

@@ -91,7 +91,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 // BenchmarkCodeToUnlock measures code entry -> Unlock call, beside a raw fsync'd bbolt
-// commit of the same store, interleaved in the same run (DESIGN §8: p99 within 2x), with
+// commit of the same store, interleaved in the same run (architecture §8: p99 within 2x), with
 // the garbage collector set as lockerd sets it (GCPercent). link=up acknowledges the
 // outbox between samples, as a connected cloud link does; link=down lets it grow.
 func BenchmarkCodeToUnlock(b *testing.B) {
@@ -173,7 +173,7 @@ func BenchmarkCodeLookup(b *testing.B) {
 
 // BenchmarkStartup100k seeds a store with 100,000 deposited parcels, then starts a fresh
 // process that opens it, reconciles and answers 1,000 codes, and reports the time to
-// ready and that process's resident memory (DESIGN §8: < 1 s, < 64 MB).
+// ready and that process's resident memory (architecture §8: < 1 s, < 64 MB).
 func BenchmarkStartup100k(b *testing.B) {
 	f := newBenchFixture(b, []CompartmentSpec{{ID: 1, Size: SizeXL, Kind: KindShelf, Capacity: 200_000}})
 	f.seed(100_000, false)

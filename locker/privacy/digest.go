@@ -1,6 +1,6 @@
 // Package privacy holds the locker's key material and the keyed digests that
 // are the only form in which pickup codes, courier PINs and tracking numbers
-// are stored or sent (DESIGN §3). A device derives per-purpose keys from its
+// are stored or sent (architecture §3). A device derives per-purpose keys from its
 // own X25519 identity and its fleet's public key; the cloud derives the same
 // keys from the device's public key, so both sides compute the same digests
 // and no code or number ever crosses the wire. A Keyring of short-lived epoch

@@ -3,7 +3,7 @@
 // digest from it. It knows the UPU S10 and GS1 SSCC formats well enough to
 // check their check digits, accepts other plausible domestic numbers without
 // guessing the carrier, and never puts the number itself in an error: a
-// tracking number is personal data (DESIGN §3). The only form of the number
+// tracking number is personal data (architecture §3). The only form of the number
 // that may appear in a log or on a screen is Hint.
 package waybill
 
