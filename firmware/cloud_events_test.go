@@ -10,10 +10,6 @@ import (
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
-// KeepEvent exposes the outbox filter to the process tests (package firmware_test):
-// which station events the cloud receives (ADR 0026).
-var KeepEvent = keepEvent
-
 // TestWireEvent covers every station event type: sent with which body, or kept local
 // (ADR 0026).
 func TestWireEvent(t *testing.T) {

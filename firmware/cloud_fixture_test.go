@@ -256,17 +256,6 @@ func storedEvents(t testing.TB, st *sim.Station) []locker.Event {
 	return evs
 }
 
-// sentEvents counts the events of the audit log that go to the cloud.
-func sentEvents(evs []locker.Event) int {
-	n := 0
-	for _, e := range evs {
-		if firmware.KeepEvent(e) {
-			n++
-		}
-	}
-	return n
-}
-
 // doorOf maps a compartment of the test station to its board and lock.
 func doorOf(c locker.CompartmentID, locks int) (board, lock int) {
 	return (int(c) - 1) / locks, (int(c)-1)%locks + 1
