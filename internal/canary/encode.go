@@ -6,13 +6,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // Form is one way a leaked value can be spelt in the bytes a surface holds. The
-// values are stable: they appear in test failures and in docs/privacy.md.
+// values are stable: test failures name them.
 type Form string
 
 // The forms Scan searches, in the order it reports them: a value found in several
@@ -127,11 +128,15 @@ type needles struct {
 func newNeedles(value string) needles {
 	v := []byte(value)
 	fv := fold(v)
+	b64 := base64Needles(base64.RawStdEncoding, v)
+	// A URL-safe run without - or _ is the standard one, searched already.
+	b64url := slices.DeleteFunc(base64Needles(base64.RawURLEncoding, v), func(n []byte) bool {
+		return slices.ContainsFunc(b64, func(m []byte) bool { return bytes.Equal(m, n) })
+	})
 	return needles{
 		plain: v, folded: fv, hex: []byte(hex.EncodeToString(v)),
-		b64:    base64Needles(base64.RawStdEncoding, v),
-		b64url: base64Needles(base64.RawURLEncoding, v),
-		le:     utf16Bytes(value, binary.LittleEndian), leFolded: utf16Bytes(string(fv), binary.LittleEndian),
+		b64: b64, b64url: b64url,
+		le: utf16Bytes(value, binary.LittleEndian), leFolded: utf16Bytes(string(fv), binary.LittleEndian),
 		be: utf16Bytes(value, binary.BigEndian), beFolded: utf16Bytes(string(fv), binary.BigEndian),
 	}
 }

@@ -174,3 +174,33 @@ func TestFoldKeepsBinary(t *testing.T) {
 		t.Fatalf("fold = %q", got)
 	}
 }
+
+// BenchmarkScanStore scans a 16 MiB item shaped like a fresh bbolt file (mostly zero
+// pages, some records) for eleven canaries, the size of the process tests' store.
+func BenchmarkScanStore(b *testing.B) {
+	data := make([]byte, 16<<20)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 1<<20; i++ {
+		data[r.IntN(len(data))] = byte(r.Uint32())
+	}
+	values := map[string]string{}
+	for i, v := range []string{tracking, "773019284756102", "CANARYX5550123", "RA000000005DE", "73914682",
+		"55281937", "90817263", "86420975", "13579024", "CANARY-BADGE-7F3A", "QR:CANARY-TOKEN-0042"} {
+		values[strings.Repeat("c", i+1)] = v
+	}
+	h, err := New(values)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rec Record
+	rec.Add("station.db", data)
+	if err := h.Register(rec.Surface("state", KindState)); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if r, err := h.Scan(); err != nil || len(r.Hits) != 0 {
+			b.Fatal(err, r.Hits)
+		}
+	}
+}
