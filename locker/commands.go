@@ -118,15 +118,19 @@ func (s *Station) CommandStored(id string) ([]byte, bool, error) {
 const commandGrace = time.Hour
 
 // decodeCommandEntry decodes a command log value: the stored reply (a copy) and done,
-// or done false for a command in progress.
+// or done false for a command in progress. A done entry without a reply (builds before
+// CommandFinish refused empty replies could store one) reads as in progress, as
+// CommandBegin always took it: its outcome is unknown. A state byte the log never
+// writes, or bytes after an in-progress mark, are refused rather than sent to the
+// cloud as a stored reply.
 func decodeCommandEntry(v []byte) (reply []byte, done bool, err error) {
-	if len(v) < 9 {
-		return nil, false, fmt.Errorf("locker: command log entry malformed")
-	}
-	if v[8] == cmdInProgress {
+	switch {
+	case len(v) == 9 && (v[8] == cmdInProgress || v[8] == cmdDone):
 		return nil, false, nil
+	case len(v) > 9 && v[8] == cmdDone:
+		return append([]byte(nil), v[9:]...), true, nil
 	}
-	return append([]byte(nil), v[9:]...), true, nil
+	return nil, false, fmt.Errorf("locker: command log entry malformed")
 }
 
 // forgetCommands drops command ids whose expiry passed more than commandGrace ago.

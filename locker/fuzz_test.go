@@ -1,0 +1,147 @@
+package locker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/lockerd/lockerd/locker/audit"
+	"github.com/lockerd/lockerd/locker/privacy"
+)
+
+// Fuzz targets for the store's own decoders. The store is on the device's flash,
+// which a power cut, a worn card or a person with the card in hand can leave in any
+// state: its decoders must refuse what the station never wrote rather than act on it.
+
+// FuzzDecodeCommandEntry decodes arbitrary command log values. An accepted value is
+// one CommandBegin or CommandFinish can have written (exp || in progress, or exp ||
+// done || reply; an empty reply reads as in progress): it re-encodes to exactly its
+// bytes, and the reply is a copy, not a view into the store's page.
+func FuzzDecodeCommandEntry(f *testing.F) {
+	exp := binary.BigEndian.AppendUint64(nil, uint64(testStart.UnixNano()))
+	f.Add(append(bytes.Clone(exp), cmdInProgress))
+	f.Add(append(append(bytes.Clone(exp), cmdDone), `{"status":"done"}`...))
+	f.Add(append(bytes.Clone(exp), cmdDone))
+	f.Add(append(bytes.Clone(exp), 0))
+	f.Add(append(append(bytes.Clone(exp), 7), "x"...))
+	f.Add(append(append(bytes.Clone(exp), cmdInProgress), "left over"...))
+	f.Add(exp)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		stored := bytes.Clone(v)
+		reply, done, err := decodeCommandEntry(v)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "locker: ") || reply != nil || done {
+				t.Fatalf("decodeCommandEntry(%x) = %q, %v, %v", v, reply, done, err)
+			}
+			return
+		}
+		again := append(bytes.Clone(v[:8]), cmdInProgress)
+		if done {
+			again = append(append(bytes.Clone(v[:8]), cmdDone), reply...)
+			if len(reply) == 0 {
+				t.Fatalf("decodeCommandEntry(%x): done with an empty reply, which reads as in progress", v)
+			}
+		} else if len(v) == 9 && v[8] == cmdDone {
+			again[8] = cmdDone // an empty final reply of an older build: outcome unknown
+		}
+		if !bytes.Equal(again, v) {
+			t.Fatalf("decodeCommandEntry(%x) = %q, done %v: that encodes as %x", v, reply, done, again)
+		}
+		for i := range reply {
+			reply[i] ^= 0xff
+		}
+		if !bytes.Equal(v, stored) {
+			t.Fatal("the decoded reply shares memory with the stored value")
+		}
+	})
+}
+
+// outboxEntries returns the raw outbox entries of a station that announced a parcel
+// and recorded a health report.
+func outboxEntries(t testing.TB, fx *fixture) (keys, values [][]byte) {
+	t.Helper()
+	fx.announce("p-1", "RB123456785GB", "48213377", SizeM)
+	if err := fx.st.Record(EvHealth, "system", []byte(`{"uptime_s":5,"drivers":{"cu16-1":"ok"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	err := fx.st.view(func(tx *boltTx) error {
+		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+			keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
+			return nil
+		})
+	})
+	if err != nil || len(keys) < 2 {
+		t.Fatalf("outbox: %d entries, %v", len(keys), err)
+	}
+	return keys, values
+}
+
+// FuzzOpenOutbox decodes arbitrary outbox entries. With sealed false the input is the
+// stored key and value as the flash holds them: only an entry the station sealed under
+// that very key opens, and then its event carries that key's sequence number. With
+// sealed true the input is the plaintext, sealed with the station's current epoch key,
+// which explores the JSON decoding behind the seal: an event that decodes, written out
+// and sealed again, decodes to the same event. Every refusal names the entry and
+// carries the package prefix.
+func FuzzOpenOutbox(f *testing.F) {
+	fx := newFixture(f, mixedSpecs())
+	keys, values := outboxEntries(f, fx)
+	for i := range keys {
+		f.Add(false, keys[i], values[i])
+		tampered := bytes.Clone(values[i])
+		tampered[len(tampered)-1] ^= 1
+		f.Add(false, keys[i], tampered)
+		f.Add(false, audit.Key(99), values[i])
+	}
+	f.Add(false, audit.Key(1), []byte{0, 0, 0})
+	f.Add(false, audit.Key(1), []byte{0xff, 0xff, 0xff, 0xff, 1, 2, 3})
+	f.Add(true, audit.Key(1), []byte(`{"seq":1,"id":"e-1","type":"health","at":"2026-11-27T09:00:00Z","report":{"uptime_s":5}}`))
+	f.Add(true, audit.Key(2), []byte(`{"seq":2,"type":"announced","waybill":"`+strings.Repeat("ab", 32)+`","count":1}`))
+	f.Add(true, audit.Key(3), []byte(`{"seq":"3"}`))
+	f.Add(true, audit.Key(4), []byte(`{"report":{"a":`))
+	epoch := fx.st.epochOf(fx.clock.Now())
+	key, err := fx.st.keyring.Key(epoch)
+	if err != nil {
+		f.Fatal(err)
+	}
+	seal := func(k, plain []byte) []byte {
+		return append(epochKey(epoch), privacy.SealBytes(key, plain, k)...)
+	}
+	f.Fuzz(func(t *testing.T, sealed bool, k, data []byte) {
+		v := data
+		if sealed {
+			v = seal(k, data)
+		}
+		e, err := fx.st.openOutbox(k, v)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "locker: outbox entry ") {
+				t.Fatalf("openOutbox: %v lacks the package prefix", err)
+			}
+			if sealed && json.Unmarshal(data, new(Event)) == nil {
+				t.Fatalf("openOutbox refused an entry sealed under the current key: %v", err)
+			}
+			return
+		}
+		if !sealed {
+			if len(k) != 8 || e.Seq != binary.BigEndian.Uint64(k) {
+				t.Fatalf("an entry stored under %x opened as event %d", k, e.Seq)
+			}
+			return
+		}
+		plain, err := json.Marshal(e)
+		if err != nil {
+			t.Fatalf("a decoded event does not encode: %v", err)
+		}
+		e2, err := fx.st.openOutbox(k, seal(k, plain))
+		if err != nil {
+			t.Fatalf("the re-sealed event is refused: %v\n%s", err, plain)
+		}
+		plain2, _ := json.Marshal(e2)
+		if !bytes.Equal(plain, plain2) || !e.At.Equal(e2.At) {
+			t.Fatalf("an event changed in a round trip:\n%s\n%s", plain, plain2)
+		}
+	})
+}
