@@ -251,6 +251,12 @@ func readPrivateKey(path string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parsePrivateKey(data, path)
+}
+
+// parsePrivateKey decodes a key file's contents, the first PEM block, which must be a
+// PKCS#8 private key; errors name the file, never its contents.
+func parsePrivateKey(data []byte, path string) (any, error) {
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
 		return nil, fmt.Errorf("%s: want a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)", path)
