@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -53,16 +54,26 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 		return fmt.Errorf("control: %w", err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return fmt.Errorf("control: %w", err)
 	}
-	if resp.StatusCode/100 != 2 {
+	return decodeAnswer(method, path, resp.StatusCode, data, out)
+}
+
+// maxAnswer bounds the body of an answer the client reads.
+const maxAnswer = 4 << 20
+
+// decodeAnswer turns an answer's status and body into out (2xx) or an *Error.
+func decodeAnswer(method, path string, status int, data []byte, out any) error {
+	if status/100 != 2 {
 		var er ErrorReply
 		if json.Unmarshal(data, &er) != nil || er.Reason == "" {
-			return &Error{Status: resp.StatusCode, Reason: "http", Message: fmt.Sprintf("control: %s %s: HTTP %d", method, path, resp.StatusCode)}
+			return &Error{Status: status, Reason: "http", Message: fmt.Sprintf("control: %s %s: HTTP %d", method, path, status)}
 		}
-		return &Error{Status: resp.StatusCode, Reason: er.Reason, Message: er.Error, RetryAfter: time.Duration(er.RetryAfterMS) * time.Millisecond}
+		// A delay below zero or past what a Duration holds is no delay to honour as is.
+		ms := min(max(er.RetryAfterMS, 0), int64(math.MaxInt64/time.Millisecond))
+		return &Error{Status: status, Reason: er.Reason, Message: er.Error, RetryAfter: time.Duration(ms) * time.Millisecond}
 	}
 	if out == nil {
 		return nil
