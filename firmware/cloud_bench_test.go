@@ -286,8 +286,8 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 		sysc = append(sysc, float64(io1-io0)/float64(n))
 		lockerdRate = append(lockerdRate, float64(n)/lockerdTime.Seconds())
 		plainRate = append(plainRate, float64(n)/plainTime.Seconds())
-		b.Logf("round %d: plain %.0f msg/s, echo %.0f msg/s, lockerd %.0f cmd/s, ratio %.3f, echo-ratio %.3f",
-			round+1, plainRate[round], float64(n)/echoTime.Seconds(), lockerdRate[round], ratios[round], echoRatios[round])
+		b.Logf("round %d of %d: plain %.0f msg/s, echo %.0f msg/s, lockerd %.0f cmd/s, ratio %.3f, echo-ratio %.3f",
+			round+1, b.N, plainRate[round], float64(n)/echoTime.Seconds(), lockerdRate[round], ratios[round], echoRatios[round])
 	}
 	b.ReportMetric(slices.Min(ratios), "ratio-min")
 	b.ReportMetric(slices.Max(ratios), "ratio-max")
