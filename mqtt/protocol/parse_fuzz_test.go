@@ -13,8 +13,9 @@ import (
 // and digests all arrive from the broker, from whoever managed to publish.
 
 // FuzzTopicsParse splits arbitrary topics under arbitrary prefixes: an accepted topic
-// rebuilds to exactly itself with a valid locker id, a refused one wraps ErrTopic with
-// a bounded message, and the zero Topics accepts nothing.
+// rebuilds to exactly itself with a valid locker id and one of the four kinds, a
+// refused one wraps ErrTopic with a bounded message, and the zero Topics accepts
+// nothing.
 func FuzzTopicsParse(f *testing.F) {
 	tp := MustTopics("fleet/lockers")
 	for _, k := range []Kind{KindCommand, KindReply, KindEvent, KindStatus} {
@@ -58,6 +59,9 @@ func FuzzTopicsParse(f *testing.F) {
 				t.Fatalf("Parse error of %d bytes for a %d-byte topic", n, len(topic))
 			}
 			return
+		}
+		if kind != KindCommand && kind != KindReply && kind != KindEvent && kind != KindStatus {
+			t.Fatalf("Parse(%q) accepted the unknown kind %q", topic, kind)
 		}
 		if ValidLockerID(id) != nil {
 			t.Fatalf("Parse(%q) accepted the invalid locker id %q", topic, id)

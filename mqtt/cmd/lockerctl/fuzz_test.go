@@ -22,9 +22,9 @@ func pemKey(t testing.TB, key any) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
-// FuzzParsePrivateKey reads arbitrary key files. An accepted key writes back out as
-// PKCS#8 PEM and reads in again as an equal key, and the two kinds lockerctl uses
-// work (an Ed25519 key signs what its public key verifies, an X25519 key has a
+// FuzzParsePrivateKey reads arbitrary key files. An accepted file starts with a
+// "PRIVATE KEY" PEM block; its key writes back out as PKCS#8 PEM and reads in again
+// as an equal key, and the two kinds lockerctl uses work (an Ed25519 key signs what its public key verifies, an X25519 key has a
 // 32-byte public key); a refusal names the file and does not quote its contents.
 func FuzzParsePrivateKey(f *testing.F) {
 	signing := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, ed25519.SeedSize))
@@ -62,6 +62,9 @@ func FuzzParsePrivateKey(f *testing.F) {
 				}
 			}
 			return
+		}
+		if block, _ := pem.Decode(data); block == nil || block.Type != "PRIVATE KEY" {
+			t.Fatalf("accepted a file whose first PEM block is not a PKCS#8 private key")
 		}
 		k, ok := key.(interface{ Equal(crypto.PrivateKey) bool })
 		if !ok {
