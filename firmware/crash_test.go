@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -182,6 +183,7 @@ type crashRun struct {
 
 	// The driver's own.
 	last     crashOp // the operation last asked for, whose late door movements a restart may still show
+	lastSeq  uint64  // the boards' last event before it
 	attempts int
 	cut      int
 }
@@ -260,7 +262,7 @@ func (r *crashRun) drive(ctx context.Context) {
 			case r.killing.Load() != e0:
 				continue // cut by a kill: again once lockerd is back
 			case err != nil:
-				t.Fatalf("operator's round after restart %d: %v", e0, err)
+				t.Fatalf("operator's round after restart %d, after the %s: %v%s", e0, r.last, err, r.evidence(r.lastSeq))
 			}
 			resolved, session = e0, ""
 		}
@@ -284,7 +286,8 @@ func (r *crashRun) drive(ctx context.Context) {
 			// virtual board its reply delay to act on it before reading the history.
 			time.Sleep(20 * time.Millisecond)
 		}
-		where := w.where(op.Parcel)
+		where, seq0 := w.where(op.Parcel), w.cursor
+		r.lastSeq = seq0
 		opened, err := w.observe(ctx, r.st.Boards, op)
 		if err != nil {
 			t.Fatal(err)
@@ -295,14 +298,14 @@ func (r *crashRun) drive(ctx context.Context) {
 			continue
 		}
 		if opErr != nil {
-			t.Fatalf("%s, with no kill during the request: %v", op, opErr)
+			t.Fatalf("%s, with no kill during the request: %v%s", op, opErr, r.evidence(seq0))
 		}
 		if err := r.check(ctx, op, slot, pickup, where, opened); err != nil {
 			if r.killing.Load() != e0 {
 				r.cut++
 				continue
 			}
-			t.Fatalf("%s, with no kill during it: %v", op, err)
+			t.Fatalf("%s, with no kill during it: %v%s", op, err, r.evidence(seq0))
 		}
 		if op.Deposit {
 			r.deposits.Add(1)
@@ -363,4 +366,26 @@ func (r *crashRun) check(ctx context.Context, op crashOp, slot locker.Slot, pick
 		return errors.Join(errMismatch, fmt.Errorf("%v", diff))
 	}
 	return nil
+}
+
+// evidence is what a failure message shows besides the verdict: the boards' events
+// since seq and the end of lockerd's log.
+func (r *crashRun) evidence(seq uint64) string {
+	var b strings.Builder
+	b.WriteString("\nboard events since the operation began:")
+	for _, e := range r.st.Boards.History() {
+		if e.Seq > seq {
+			fmt.Fprintf(&b, "\n  %v", e)
+		}
+	}
+	log, err := os.ReadFile(r.d.logPath)
+	if err != nil {
+		return b.String()
+	}
+	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+	b.WriteString("\nlockerd's log, last lines:")
+	for _, l := range lines[max(0, len(lines)-25):] {
+		b.WriteString("\n  " + l)
+	}
+	return b.String()
 }
