@@ -31,7 +31,9 @@ const (
 	PathResolve  = "/v1/admin/resolve"
 )
 
-// ResolveRequest settles an unverified compartment after someone looked inside (admin).
+// ResolveRequest settles an unverified compartment (a deposit, pickup, retrieval or
+// cancel a restart could not settle) after someone looked inside (admin): Present says
+// the parcel is there.
 type ResolveRequest struct {
 	Compartment int    `json:"compartment"`
 	Present     bool   `json:"present"`

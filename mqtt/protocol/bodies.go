@@ -211,10 +211,12 @@ func (b *EnableCompartmentBody) Validate() error {
 	return checkID("body.operator", b.Operator)
 }
 
-// ResolveCompartmentBody settles a deposit that a restart left unverified (the door was
-// never seen open, so the station cannot tell whether the parcel went in; the
-// compartment is out of service until this): Present says someone found the parcel in
-// the compartment (it becomes deposited) or did not (the deposit is undone).
+// ResolveCompartmentBody settles an operation that a restart left unverified (the door
+// was never seen open, so the station cannot tell whether the parcel went in or came
+// out; the compartment is faulted until this): Present says someone found the parcel
+// in the compartment, or did not. A deposit found becomes deposited, one not found is
+// undone; a pickup, retrieval or cancel found present leaves the parcel as it was, one
+// found absent completes (ADR 0034).
 type ResolveCompartmentBody struct {
 	Compartment uint16 `json:"compartment"`
 	Present     bool   `json:"present"`

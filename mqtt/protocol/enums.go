@@ -40,7 +40,7 @@ const (
 	CmdOpenCompartment    CommandType = "open-compartment"
 	CmdDisableCompartment CommandType = "disable-compartment"
 	CmdEnableCompartment  CommandType = "enable-compartment"
-	// CmdResolveCompartment settles a deposit left unverified by a restart (ADR 0004).
+	// CmdResolveCompartment settles an operation left unverified by a restart (ADR 0004, ADR 0034).
 	CmdResolveCompartment CommandType = "resolve-compartment"
 	CmdInventory          CommandType = "inventory"
 	CmdStatus             CommandType = "status"
@@ -194,12 +194,14 @@ const (
 	// OutcomeCompleted: the door was seen open and is shut: the operation completed
 	// (a deposit confirmed, a pickup done).
 	OutcomeCompleted Outcome = "completed"
-	// OutcomeUndone: the door was never seen open: a pickup or retrieval was undone
-	// and the parcel stays, its code still valid.
+	// OutcomeUndone: the door was never seen open and the operation moves no parcel
+	// (an operator's opening): it was undone. Builds before ADR 0034 also sent it for
+	// a pickup or retrieval, which are now unverified.
 	OutcomeUndone Outcome = "undone"
-	// OutcomeUnverified: a deposit whose door was never seen open: nobody knows whether
-	// the parcel went in, so the compartment is out of service (fault "unverified")
-	// until someone looks inside on site.
+	// OutcomeUnverified: a deposit, pickup, retrieval or cancel (the event's op) whose
+	// door was never seen open: nobody knows whether the parcel went in or came out,
+	// so the compartment has fault "unverified" until someone looks inside on site
+	// and answers resolve-compartment (ADR 0034). A pickup's code still opens it.
 	OutcomeUnverified Outcome = "unverified"
 )
 

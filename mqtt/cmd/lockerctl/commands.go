@@ -254,7 +254,8 @@ func compartmentOp(body func(n uint16, operator string) protocol.Body) subcomman
 	}
 }
 
-// resolve settles a deposit a restart left unverified, once someone has looked.
+// resolve settles an operation (a deposit, pickup, retrieval or cancel) a restart left
+// unverified, once someone has looked: -present or -absent says whether the parcel is inside.
 func resolve(e *env, args []string) error {
 	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
 	operator := fs.String("operator", "", "your operator id (audited on the locker)")
