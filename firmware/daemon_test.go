@@ -66,6 +66,9 @@ type daemon struct {
 	station *sim.Station
 	logPath string
 	client  *control.Client
+	// afterKill, when set, runs after each kill with lockerd reaped: the power-cut
+	// test drops the unsynced writes there.
+	afterKill func()
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -142,6 +145,9 @@ func (d *daemon) pid() int {
 // kill SIGKILLs lockerd, as a power cut would, and reaps it.
 func (d *daemon) kill() {
 	d.signal(syscall.SIGKILL)
+	if d.afterKill != nil {
+		d.afterKill()
+	}
 }
 
 // stop asks lockerd to shut down cleanly and fails the test if it does not exit 0.
