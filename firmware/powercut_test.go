@@ -225,3 +225,83 @@ func stationCopy(t *testing.T, st *sim.Station) *sim.Station {
 	cp.Config = &cfg
 	return &cp
 }
+
+// TestPowerCutNewStore cuts the power right after lockerd created its store on a
+// station that already has its key files (the store was moved away, say): then no
+// key-file write syncs the state directory for it, and only the store's own directory
+// fsync keeps the new store's name. Without it the cut takes back the whole store, and
+// the courier provisioned before the cut is gone.
+func TestPowerCutNewStore(t *testing.T) {
+	lazyfs.Require(t)
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "state")
+	if err := os.Mkdir(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mnt, err := lazyfs.New().Mount(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := mnt.Unmount(); err != nil {
+			t.Error(err)
+		}
+	})
+	cloud, err := sim.NewCloud()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sim.NewStation(sim.StationOptions{LockerID: "POWER-02", Dir: dir, Boards: 1, Locks: 2, Cloud: cloud})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	d := newDaemon(t, st)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.start(ctx); err != nil { // creates the identity, the keyring and its first key
+		t.Fatal(err)
+	}
+	d.stop()
+	if err := os.Remove(filepath.Join(stateDir, "station.db")); err != nil {
+		t.Fatal(err)
+	}
+	syncDirOf(t, stateDir)
+	if err := d.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id, err := d.client.Identity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cloud.Enrol(id.LockerID, id.Public); err != nil {
+		t.Fatal(err)
+	}
+	cred, _ := cloud.CourierCredential(id.LockerID, "CUT-BADGE", "4711")
+	if err := d.client.UpsertCourier(ctx, control.CourierRequest{ID: "c-1", Credential: cred, Rights: locker.Rights{Deposit: true}}); err != nil {
+		t.Fatal(err)
+	}
+	d.kill()
+	if err := mnt.PowerCut(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.client.Login(ctx, "CUT-BADGE", "4711"); err != nil {
+		t.Fatalf("the courier provisioned before the cut: %v", err)
+	}
+	d.stop()
+}
+
+func syncDirOf(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}

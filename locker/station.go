@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -112,6 +114,13 @@ func Open(opt Options) (*Station, error) {
 	if err != nil {
 		return nil, fmt.Errorf("locker: open store: %w", storeOpenErr(err))
 	}
+	// bbolt fsyncs the file, never its directory: the name of a store it has just
+	// created is not durable, and a power cut could take it back with every commit made
+	// in it since. Once per open is enough.
+	if err := syncDir(filepath.Dir(opt.StorePath)); err != nil {
+		db.Close()
+		return nil, err
+	}
 	s := &Station{
 		id: opt.LockerID, db: db, keys: opt.Keys, keyring: opt.Keyring,
 		unlocker: opt.Unlocker, doors: opt.Doors, clock: opt.Clock, log: opt.Logger,
@@ -133,6 +142,19 @@ func Open(opt Options) (*Station, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// syncDir fsyncs directory dir, which makes the names in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("locker: open store directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("locker: sync store directory: %w", err)
+	}
+	return nil
 }
 
 func validateSpecs(specs []CompartmentSpec) error {
