@@ -4,8 +4,9 @@ PKGS      := ./...
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/lockerd/lockerd/firmware.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GREMLINS  := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 
-.PHONY: all build run test test-short race bench lint fmt cross clean fuzz
+.PHONY: all build run test test-short race bench lint fmt cross clean fuzz mutate
 
 all: lint test build
 
@@ -46,13 +47,42 @@ cross:
 	GOOS=linux GOARCH=arm GOARM=6 CGO_ENABLED=0 $(GO) build -o /dev/null ./...
 	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build -o /dev/null ./...
 
-# A short pass over every fuzz target (FUZZTIME each).
+# A short pass over every fuzz target (FUZZTIME each; FUZZFLAGS=-parallel=1 on a busy
+# machine). Go 1.26's fuzz coordinator can fail a run at the FUZZTIME boundary with a
+# bare "context deadline exceeded" when its workers are starved of CPU
+# (go.dev/issue/75804, fixed in Go 1.27): with no failing input written and no seed
+# failing, that is reported and the pass goes on; anything else stops it.
 FUZZTIME ?= 10s
+FUZZFLAGS ?=
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    echo "== $$pkg $$f"; \
+	    out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg 2>&1); rc=$$?; \
+	    if [ $$rc -eq 0 ]; then echo "$$out" | grep -v '^fuzz: elapsed' ; \
+	    elif echo "$$out" | grep -q 'context deadline exceeded' && \
+	         ! echo "$$out" | grep -q -e 'Failing input written' -e 'failure while testing seed corpus'; then \
+	      echo "   no failing input: the coordinator's deadline race (go.dev/issue/75804), not a finding"; \
+	    else echo "$$out"; exit 1; fi; \
 	  done; \
+	done
+
+# Mutation testing (docs/testing.md): gremlins mutates each package of MUTATE_PKGS in a
+# copy of the tree and runs that package's tests against every mutant its tests cover;
+# a mutant that survives is a change the tests cannot see. Slow (about 20 minutes for
+# the default packages on two busy cores), so not part of `make test`. One package at a
+# time with MUTATE_WORKERS workers; MUTATE_FLAGS adds gremlins flags (-E to leave files
+# out); the JSON results go to bin/mutate/.
+MUTATE_PKGS    ?= ./locker/waybill ./locker/privacy ./locker/audit ./mqtt/jws
+MUTATE_WORKERS ?= 1
+MUTATE_FLAGS   ?=
+mutate:
+	@mkdir -p bin/mutate
+	@for p in $(MUTATE_PKGS); do \
+	  echo "== $$p"; \
+	  GOFLAGS="$$($(GO) env GOFLAGS) -count=1" $(GO) run $(GREMLINS) unleash --workers $(MUTATE_WORKERS) \
+	    --timeout-coefficient 60 --output-statuses lt $(MUTATE_FLAGS) \
+	    -o bin/mutate/$$(echo $$p | sed 's|^\./||; s|/|_|g').json $$p || exit 1; \
 	done
 
 clean:
