@@ -103,7 +103,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	w := newCrashWorld(locks)
 	var batch []control.Announcement
-	for range 400 {
+	for range max(400, (target+99)/100*100) { // about half a deposit per kill: enough to never run out
 		p := cloud.NewParcel("S")
 		w.parcels[p.ID], w.waiting = p, append(w.waiting, p.ID)
 		a, err := cloud.Announcement(id.LockerID, p)
