@@ -1,0 +1,56 @@
+package privacy
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestWriteKeyFileCleansUpAfterFailure: a key file that cannot be put in place leaves
+// no temp file behind, where key material that never came into use would stay on
+// flash. Mutation testing (docs/testing.md) found the cleanup unguarded.
+func TestWriteKeyFileCleansUpAfterFailure(t *testing.T) {
+	dir := newStateDir(t)
+	// A non-empty directory where the key file belongs: the rename over it fails.
+	if err := os.MkdirAll(filepath.Join(dir, "k", "occupied"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeKeyFile(dir, "k", []byte("key material")); err == nil {
+		t.Fatal("a key file was renamed over a directory")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), tempPrefix("k")) {
+			t.Fatalf("temp file %s left behind after a failed write", e.Name())
+		}
+	}
+}
+
+// TestKeyringHoldsExactlyMaxEpochs: the keyring takes keys up to MaxEpochs and refuses
+// the next, so that it never writes a file its own decoder refuses (a count over
+// MaxEpochs is corrupt). Mutation testing found the limit's edge unguarded. The first
+// MaxEpochs-1 keys are put in memory directly: creating each through Key would write
+// the growing file 4,095 times.
+func TestKeyringHoldsExactlyMaxEpochs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	r := openKeyring(t, dir)
+	r.mu.Lock()
+	for e := range uint32(MaxEpochs - 1) {
+		r.keys[e] = &[32]byte{byte(e), byte(e >> 8), 1}
+	}
+	r.mu.Unlock()
+	mustKey(t, r, MaxEpochs-1) // the last one there is room for, written with the rest
+	if _, err := r.Key(MaxEpochs); !errors.Is(err, ErrKeyringFull) {
+		t.Fatalf("key %d of a full keyring: %v, want ErrKeyringFull", MaxEpochs+1, err)
+	}
+	r.Close()
+	again := openKeyring(t, dir)
+	if n := len(again.Epochs()); n != MaxEpochs {
+		t.Fatalf("reopened keyring holds %d keys, want %d", n, MaxEpochs)
+	}
+}
