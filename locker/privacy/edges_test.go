@@ -54,3 +54,31 @@ func TestKeyringHoldsExactlyMaxEpochs(t *testing.T) {
 		t.Fatalf("reopened keyring holds %d keys, want %d", n, MaxEpochs)
 	}
 }
+
+// TestKeyringDestroyRetryReportsFailure: when the shredder retries a Destroy whose
+// rewrite failed and the rewrite fails again, the retry says so; the key file is not
+// taken as done until a rewrite succeeds. Mutation testing found the retry's own
+// failure unguarded (TestKeyringDestroyFailedSync retries only successfully).
+func TestKeyringDestroyRetryReportsFailure(t *testing.T) {
+	dir := newStateDir(t)
+	r := openKeyring(t, dir)
+	mustKey(t, r, 1)
+	mustKey(t, r, 2)
+	real := syncDir
+	defer func() { syncDir = real }()
+	syncDir = func(string) error { return errors.New("injected: directory sync failed") }
+	if err := r.Destroy(1); err == nil {
+		t.Fatal("Destroy hid a failed directory sync")
+	}
+	if err := r.Destroy(1); err == nil {
+		t.Fatal("the retry of a failed Destroy hid its own failed directory sync")
+	}
+	syncDir = real
+	if err := r.Destroy(1); err != nil {
+		t.Fatalf("the retry with a working directory sync: %v", err)
+	}
+	r.Close()
+	if _, ok := openKeyring(t, dir).Lookup(1); ok {
+		t.Fatal("the destroyed key came back in the file")
+	}
+}
