@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestWriteKeyFileCleansUpAfterFailure: a key file that cannot be put in place leaves
@@ -80,5 +81,21 @@ func TestKeyringDestroyRetryReportsFailure(t *testing.T) {
 	r.Close()
 	if _, ok := openKeyring(t, dir).Lookup(1); ok {
 		t.Fatal("the destroyed key came back in the file")
+	}
+}
+
+// TestOneSecondEpochs: the shortest epoch length, one second, is taken as given, not
+// replaced by the default like a length under a second. Mutation testing found the
+// edge unguarded.
+func TestOneSecondEpochs(t *testing.T) {
+	at := time.Unix(1_700_000_123, 0)
+	if got := EpochOf(at, time.Second); got != 1_700_000_123 {
+		t.Fatalf("EpochOf with one-second epochs = %d", got)
+	}
+	if got := EpochStart(42, time.Second); !got.Equal(time.Unix(42, 0)) {
+		t.Fatalf("EpochStart(42) with one-second epochs = %v", got)
+	}
+	if got, want := EpochOf(at, time.Second-1), EpochOf(at, DefaultEpochLength); got != want {
+		t.Fatalf("EpochOf under a second = %d, want the default length's %d", got, want)
 	}
 }
