@@ -23,7 +23,7 @@ run:
 	CGO_ENABLED=0 $(GO) build -o bin/locker-sim ./sim/cmd/locker-sim
 	bin/locker-sim $(ARGS)
 
-# The whole suite, including the SIGKILL crash test (200+ kills) and the real-broker
+# The whole suite, including the SIGKILL crash test (120 kills; LOCKERD_CRASH_KILLS for more) and the real-broker
 # integration tests. CI runs this.
 test:
 	$(GO) test -race -timeout 20m $(PKGS)
