@@ -34,7 +34,8 @@ type PlainSubscriber struct {
 //     the subscriber has printed the last of them.
 //
 // Every payload must be one line (no newline), as a signed command is: lines are what
-// Receive counts.
+// Receive counts. mosquitto_sub (2.0) flushes its output after each message, so the
+// lines come through the pipe as the messages arrive.
 func (s PlainSubscriber) Receive(ctx context.Context, n int, mark, publish func() error) (time.Duration, error) {
 	if out, err := exec.CommandContext(ctx, s.Path, append(s.Args, "-E")...).CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("mqtttest: mosquitto_sub -E: %w\n%s", err, out)
