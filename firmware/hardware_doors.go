@@ -13,6 +13,7 @@ import (
 	"github.com/lockerd/lockerd/drivers/gpiodoor"
 	"github.com/lockerd/lockerd/drivers/lockboard"
 	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/locker"
 )
 
 // doorAddr keys a door by driver and address; gpio doors have board 0 and their
@@ -38,7 +39,15 @@ type busDoor struct {
 	board, lock int
 }
 
-func (d busDoor) unlock(ctx context.Context) error { return d.bus.Unlock(ctx, d.board, d.lock) }
+// unlock pulses the lock. A frame that went out unconfirmed is told to the station as
+// such (locker.ErrUnlockUnconfirmed): it must wait for the door, not undo the operation.
+func (d busDoor) unlock(ctx context.Context) error {
+	err := d.bus.Unlock(ctx, d.board, d.lock)
+	if errors.Is(err, lockboard.ErrUnconfirmed) {
+		return fmt.Errorf("%w: %w", locker.ErrUnlockUnconfirmed, err)
+	}
+	return err
+}
 
 func (d busDoor) state() (open, known bool) {
 	s, err := d.bus.State(d.board, d.lock)

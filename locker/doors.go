@@ -2,12 +2,14 @@ package locker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
 
 // pulse unlocks the slot's door (shelves have none) and records the fact that the relay
-// was pulsed, or undoes the operation when the driver could not pulse it.
+// was pulsed, or undoes the operation when the driver could not pulse it. A pulse the
+// driver sent but could not confirm counts as pulsed (ErrUnlockUnconfirmed).
 func (s *Station) pulse(ctx context.Context, slot Slot) error {
 	if slot.Kind == KindShelf {
 		return nil
@@ -21,6 +23,17 @@ func (s *Station) pulse(ctx context.Context, slot Slot) error {
 	c := s.comps[slot.Compartment]
 	if c == nil || c.Generation != slot.Generation || c.Op == OpNone {
 		return uerr // the operation already ended (door seen and closed, or timed out)
+	}
+	if errors.Is(uerr, ErrUnlockUnconfirmed) {
+		// The pulse may have gone out: undoing the operation would record a door as
+		// untouched that a person may be opening. The operation stays; the sensor
+		// settles it, or the door-open timeout reports it jammed.
+		s.log.Warn("unlock not confirmed; waiting for the door", "compartment", int(slot.Compartment), "err", uerr)
+		return s.update(func(t *txn) error {
+			c := t.comp(slot.Compartment)
+			return t.emit(Event{Type: EvUnlocked, Compartment: c.ID, Generation: c.Generation, Parcel: c.OpParcel,
+				Op: c.Op, Command: c.OpCommand, Actor: c.OpActor, Reason: string(c.Op) + " (not confirmed)"})
+		})
 	}
 	if uerr != nil {
 		s.log.Warn("unlock failed", "compartment", int(slot.Compartment), "err", uerr)

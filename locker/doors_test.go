@@ -2,6 +2,7 @@ package locker
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -178,4 +179,48 @@ func TestSilentSensorAfterRestart(t *testing.T) {
 	if c.Fault != FaultUnverified || c.Op != OpNone || p.Compartment != slot.Compartment {
 		t.Fatalf("after the wait: op %q fault %q, parcel in %d; want unverified with the parcel kept", c.Op, c.Fault, p.Compartment)
 	}
+}
+
+// TestUnconfirmedUnlockWaitsForTheDoor: a pulse the driver sent but could not confirm
+// does not undo the operation (the person may be opening the door right now): a door
+// that opens completes it, one that never opens is reported jammed after the timeout.
+func TestUnconfirmedUnlockWaitsForTheDoor(t *testing.T) {
+	unconfirmed := fmt.Errorf("%w: reply lost", ErrUnlockUnconfirmed)
+	t.Run("door opens", func(t *testing.T) {
+		f := newFixture(t, mixedSpecs())
+		f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+		sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+		f.hw.fail[1] = unconfirmed
+		slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+		if err != nil || slot.Compartment != 1 {
+			t.Fatalf("scan: %+v, %v; want compartment 1 offered", slot, err)
+		}
+		f.door(1, true)
+		f.door(1, false)
+		if p := f.parcel("p-1"); p.State != StateDeposited || p.Compartment != 1 {
+			t.Fatalf("parcel %+v, want deposited in 1", p)
+		}
+		if f.countEvents(EvUnlocked) != 1 || f.countEvents(EvUnlockFailed) != 0 || f.countEvents(EvDeposited) != 1 {
+			t.Fatalf("events %v", f.eventTypes())
+		}
+	})
+	t.Run("door never opens", func(t *testing.T) {
+		f := newFixture(t, mixedSpecs())
+		f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+		sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+		f.hw.fail[1] = unconfirmed
+		if _, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil {
+			t.Fatal(err)
+		}
+		if c := f.comp(1); c.Op != OpDeposit {
+			t.Fatalf("compartment 1 %+v: the operation was undone at once", c)
+		}
+		f.tick(f.st.Policy().DoorOpenTimeout + time.Second)
+		if f.countEvents(EvJammed) != 1 {
+			t.Fatalf("events %v, want jammed after the door-open timeout", f.eventTypes())
+		}
+		if c := f.comp(1); c.Fault != "jammed" || len(c.Parcels) != 0 {
+			t.Fatalf("compartment 1 %+v, want jammed and empty", c)
+		}
+	})
 }

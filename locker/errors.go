@@ -29,7 +29,12 @@ var (
 	ErrNoHandover         = errors.New("locker: no handover waiting")
 	ErrBusy               = errors.New("locker: compartment busy with another operation")
 	ErrUnlock             = errors.New("locker: unlock failed")
-	ErrClosed             = errors.New("locker: station closed")
+	// ErrUnlockUnconfirmed is wrapped by an Unlocker whose pulse may have gone out but
+	// was not confirmed (an RS-485 frame sent, its reply lost). The station does not
+	// undo the operation then, as if nothing had happened: the door sensor, or the
+	// door-open timeout, says whether the door opened (ADR 0010).
+	ErrUnlockUnconfirmed = errors.New("locker: unlock sent, not confirmed")
+	ErrClosed            = errors.New("locker: station closed")
 	// ErrState is wrapped by refusals of an operation the target's current state does
 	// not allow (recall a parcel that is not in a compartment, resolve a compartment
 	// that is not unverified, …).
