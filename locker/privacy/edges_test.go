@@ -99,3 +99,29 @@ func TestOneSecondEpochs(t *testing.T) {
 		t.Fatalf("EpochOf under a second = %d, want the default length's %d", got, want)
 	}
 }
+
+// TestCodeEdges: the digit 9, a code padded with white space to the longest raw input
+// taken, and epoch 0 as a keyring's first key. Mutation testing found each unguarded.
+func TestCodeEdges(t *testing.T) {
+	if got, err := NormaliseCode("99999999"); err != nil || got != "99999999" {
+		t.Fatalf("NormaliseCode(99999999) = %q, %v", got, err)
+	}
+	padded := strings.Repeat(" ", maxRawCode-8) + "12345678"
+	if got, err := NormaliseCode(padded); err != nil || got != "12345678" {
+		t.Fatalf("NormaliseCode of %d padded bytes = %q, %v", len(padded), got, err)
+	}
+	if _, err := NormaliseCode(" " + padded); !errors.Is(err, ErrCodeFormat) {
+		t.Fatalf("NormaliseCode of %d bytes: %v, want ErrCodeFormat", len(padded)+1, err)
+	}
+}
+
+func TestKeyringEpochZero(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	r := openKeyring(t, dir)
+	k := mustKey(t, r, 0)
+	mustKey(t, r, 1)
+	r.Close()
+	if got, ok := openKeyring(t, dir).Lookup(0); !ok || got != k {
+		t.Fatal("the key of epoch 0 did not survive a reopen")
+	}
+}
