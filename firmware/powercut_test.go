@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,12 +51,13 @@ func powerCuts(t *testing.T) int {
 // are TestCrashSafety's (crashRun, crashWorld, checkWorld), plus one: after the last
 // clean stop, one more cut changes nothing that checkWorld sees.
 //
-// Broken on purpose, it fails: with bbolt opened NoSync: true (locker.Open) the first
-// cut takes back every commit since the store was created, and the operator's round
-// finds parcels physically inside that lockerd calls announced; with writeKeyFile
-// (locker/privacy) skipping the directory fsync after its rename, the first cut takes
-// back the identity and keyring files' names, and lockerd comes back with a new
-// identity and keyring that open nothing it sealed.
+// Broken on purpose, it fails at the first cut: with bbolt opened NoSync: true
+// (locker.Open) the cut takes back every commit since the store was created, and the
+// operator's round finds a parcel physically inside that lockerd's inventory lacks;
+// with writeKeyFile (locker/privacy) skipping the directory fsync after its rename,
+// the cut takes back the keyring's last rename, its name finds the superseded file the
+// writer had zeroed and synced, and lockerd refuses to start ("keyring file has a bad
+// magic"). TestCrashSafety's SIGKILLs see neither: the page cache keeps the writes.
 //
 // It needs FUSE (/dev/fuse and fusermount3, Debian's fuse3): without it, it skips,
 // except under CI=true, where it fails.
@@ -94,6 +96,13 @@ func TestPowerCut(t *testing.T) {
 		t.Fatalf("station state in %s, not on the lazyfs mount %s", st.Config.StateDir, stateDir)
 	}
 	d := newDaemon(t, st)
+	t.Cleanup(func() {
+		// A restart that fails says why only in lockerd's log, which goes with the test.
+		if b, err := os.ReadFile(d.logPath); t.Failed() && err == nil {
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			t.Logf("lockerd's log, last lines:\n%s", strings.Join(lines[max(0, len(lines)-8):], "\n"))
+		}
+	})
 	var cutMu sync.Mutex
 	d.afterKill = func() {
 		cutMu.Lock()
