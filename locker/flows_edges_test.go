@@ -62,3 +62,26 @@ func TestReserveAdvancesGeneration(t *testing.T) {
 		t.Fatalf("reserved generation %d, compartment at %d; want %d", slot.Generation, f.comp(slot.Compartment).Generation, want)
 	}
 }
+
+// TestCancelDropsTheOffer: a cancelled deposit leaves the session's offers, so the
+// courier's list shows only what is still going in.
+func TestCancelDropsTheOffer(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	f.announce("p-2", "RA000000005DE", "11223344", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	first, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.Scan(ctx, sid, "RA000000005DE", SizeUnknown); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Cancel(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	offers, err := f.st.Offers(sid)
+	if err != nil || len(offers) != 1 || offers[0] != first {
+		t.Fatalf("offers after cancelling the second deposit: %+v, %v; want only %+v", offers, err, first)
+	}
+}
