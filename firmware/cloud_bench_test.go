@@ -102,14 +102,14 @@ func BenchmarkCloudRoundTrip(b *testing.B) {
 	}
 }
 
-// BenchmarkCloudAnnounce is DESIGN §8's measure: ANNOUNCE_PARCELS parcels (default
+// BenchmarkCloudAnnounce is docs/architecture.md §8's measure: ANNOUNCE_PARCELS parcels (default
 // 10,000) in commands of ANNOUNCE_BATCH (default 1) through mosquitto to lockerd, a
 // process with its real store, until every command has its final reply done (so every
 // command is applied and durable; counted by command id, mqtttest.FinalReplies),
 // beside the time the same broker takes to deliver the same number of commands of the
 // same size to mosquitto_sub, in the same run, timed from the moment mosquitto_sub is
 // connected and receiving (mqtttest.PlainSubscriber). The ratio (plain time / lockerd
-// time of the same round) is the rate ratio; DESIGN's target is >= 0.5.
+// time of the same round) is the rate ratio; the target (architecture §8) is >= 0.5.
 //
 // Each round also times an echo: a subscriber that does nothing but answer each
 // command with a QoS 1 reply, as the protocol asks of lockerd. It is the rate any

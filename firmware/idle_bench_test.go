@@ -30,7 +30,7 @@ func cpuTicks(pid int) (int64, error) {
 
 // BenchmarkIdleCPU runs lockerd as a process against a 24-door virtual station (two
 // CU16 boards polled every 150 ms) and reports the share of one core it uses while
-// nothing happens (DESIGN §8: under 1%).
+// nothing happens (docs/architecture.md §8: under 1%).
 func BenchmarkIdleCPU(b *testing.B) {
 	cloud, _ := sim.NewCloud()
 	st, err := sim.NewStation(sim.StationOptions{LockerID: "IDLE-1", Dir: b.TempDir(), Cloud: cloud})

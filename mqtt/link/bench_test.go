@@ -49,7 +49,7 @@ func BenchmarkCommandRoundTrip(b *testing.B) {
 // final reply is done, by command id (mqtttest.FinalReplies): any other final
 // reply fails the benchmark. Every metric is the median over all rounds of the
 // run (-benchtime Nx), computed per round: "ratio" is the median of the rounds'
-// ratios. With the real store as Handler and CommandLog this is the DESIGN §8
+// ratios. With the real store as Handler and CommandLog this is the docs/architecture.md §8
 // measure (target ratio >= 0.5): firmware's BenchmarkCloudAnnounce.
 func BenchmarkAnnounceThroughput(b *testing.B) {
 	sub := testenv.LookPath(b, "mosquitto_sub")
