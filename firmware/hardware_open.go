@@ -11,7 +11,6 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/driver"
 	"github.com/lockerd/lockerd/drivers/gpiodoor"
-	"github.com/lockerd/lockerd/drivers/keypad"
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/locker"
@@ -73,9 +72,7 @@ func (h *Hardware) open(s driver.Settings, pins func(string) gpio.PinIO) error {
 		Door: func(board, lock int, open bool) {
 			h.doorChanged(fmt.Sprintf("%s/%d/%d", name, board, lock), open)
 		},
-		Input: func(in driver.Input) {
-			h.input(panel.Input{Source: name, Key: keypad.Key(in.Key), Scan: in.Scan, Symbology: in.Symbology})
-		}}
+		Input: func(in driver.Input) { h.input(panel.InputFrom(name, in)) }}
 	if kind.GPIO {
 		env.Pins = pins
 	}

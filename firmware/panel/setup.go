@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/driver"
+	"github.com/lockerd/lockerd/drivers/keypad"
 	"github.com/lockerd/lockerd/locker"
 )
 
@@ -38,4 +39,10 @@ func (s Settings) Check(c driver.Check, p string) {
 func (s Settings) Config() Config {
 	size, _ := locker.ParseSize(s.DefaultSize)
 	return Config{DefaultSize: size, Idle: s.Idle, EntryTimeout: s.EntryTimeout}
+}
+
+// InputFrom is a driver's key or scan as the panel's Input from the driver named
+// source.
+func InputFrom(source string, in driver.Input) Input {
+	return Input{Source: source, Key: keypad.Key(in.Key), Scan: in.Scan, Symbology: in.Symbology}
 }
