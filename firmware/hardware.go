@@ -13,8 +13,7 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
-	"github.com/lockerd/lockerd/drivers/lockboard"
-	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/drivers/driver"
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/locker"
@@ -51,14 +50,10 @@ func (l Load) String() string {
 // MarshalText encodes the stable name.
 func (l Load) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
-// Driver kinds in DriverHealth.
-const (
-	KindLockBoard = "lockboard"
-	KindGPIODoors = "gpio_doors"
-	KindScanner   = "scanner"
-	KindKeypad    = "keypad"
-	KindGPIOHost  = "gpio_host" // periph's host drivers (gpioioctl)
-)
+// KindGPIOHost is the kind in DriverHealth of periph's host drivers (gpioioctl); each
+// driver's own kind is its driver.Kind's Name ("lockboard", "gpio_doors", "scanner",
+// "keypad").
+const KindGPIOHost = "gpio_host"
 
 // DriverHealth is one driver's state: how it loaded, and whether it works now. Reasons
 // name pins, ports and boards, never a scan or a key.
@@ -86,24 +81,14 @@ type HardwareOptions struct {
 	Opened func(*Hardware)
 }
 
-// door is a compartment's lock and sensor on some driver.
-type door interface {
-	unlock(ctx context.Context) error
-	state() (open, known bool)
-	// loaded is false for a door that will never report (its line failed to open).
-	loaded() bool
-	String() string // where it is, for hwtest: "bus0 board 0 lock 3"
-}
-
 // Hardware owns the drivers of one station and maps compartments onto them. It
 // implements locker.Unlocker and locker.DoorReader, forwards door changes to the
 // station and keys and scans to the front panel. It is safe for concurrent use.
 type Hardware struct {
 	log     *slog.Logger
-	buses   map[string]*lockboard.Bus
-	gpio    map[string]*gpioSet
-	doors   map[locker.CompartmentID]door
-	byAddr  map[string]locker.CompartmentID // driver address ("bus0/0/3", "gpio/d1") -> compartment
+	doorsOf map[string]func(board, lock int) driver.Door // loaded door drivers by name
+	doors   map[locker.CompartmentID]driver.Door
+	byAddr  map[string]locker.CompartmentID // driver address ("bus0/0/3", "gpio/0/1") -> compartment
 	order   []locker.CompartmentID
 	closers []func() error // drivers in the order they were opened
 	inputs  int            // keypads and scanners loaded
@@ -120,77 +105,6 @@ var (
 	_ locker.Unlocker   = (*Hardware)(nil)
 	_ locker.DoorReader = (*Hardware)(nil)
 )
-
-// OpenHardware opens every driver the config declares. A driver that cannot be opened
-// is reported as failed (in the log and Health) and the others still run: a locker with
-// a broken scanner or one dead GPIO line keeps serving its other doors. Only a config
-// the validator should have refused is an error.
-func OpenHardware(cfg *config.Config, log *slog.Logger, opt HardwareOptions) (*Hardware, error) {
-	h := &Hardware{log: log, doors: map[locker.CompartmentID]door{}, byAddr: map[string]locker.CompartmentID{},
-		buses: map[string]*lockboard.Bus{}, gpio: map[string]*gpioSet{}}
-	// Addresses first: drivers report door changes from their own goroutines as soon
-	// as they are open, and byAddr is read-only from then on.
-	h.addresses(cfg.Compartments)
-	byName := opt.Pins
-	if byName == nil && usesGPIO(cfg.Hardware) {
-		byName = h.initGPIOHost()
-	}
-	for _, lb := range cfg.Hardware.LockBoards {
-		if err := h.openLockBoard(lb); err != nil {
-			return nil, errors.Join(err, h.Close())
-		}
-	}
-	for _, g := range cfg.Hardware.GPIODoors {
-		if err := h.openGPIODoors(g, byName); err != nil {
-			return nil, errors.Join(err, h.Close())
-		}
-	}
-	for _, s := range cfg.Hardware.Scanners {
-		if err := h.openScanner(s); err != nil {
-			return nil, errors.Join(err, h.Close())
-		}
-	}
-	for _, k := range cfg.Hardware.Keypads {
-		if err := h.openKeypad(k, byName); err != nil {
-			return nil, errors.Join(err, h.Close())
-		}
-	}
-	h.resolveDoors(cfg.Compartments)
-	if opt.Opened != nil {
-		opt.Opened(h)
-	}
-	return h, nil
-}
-
-func usesGPIO(hw config.Hardware) bool {
-	return len(hw.GPIODoors) > 0 || len(hw.Keypads) > 0
-}
-
-// addresses maps each door compartment's driver address to it.
-func (h *Hardware) addresses(cs []config.Compartment) {
-	for _, c := range cs {
-		if c.Kind == "shelf" {
-			continue
-		}
-		id := locker.CompartmentID(c.ID)
-		h.order = append(h.order, id)
-		h.byAddr[doorAddr(c.Door)] = id
-	}
-}
-
-// resolveDoors points every door compartment at its driver's door. A compartment whose
-// driver did not load gets none: Unlock fails with ErrNoDoor and its state stays
-// unknown, which the station treats as a door it cannot use.
-func (h *Hardware) resolveDoors(cs []config.Compartment) {
-	for _, c := range cs {
-		if c.Kind == "shelf" {
-			continue
-		}
-		if d := h.resolve(c.Door); d != nil {
-			h.doors[locker.CompartmentID(c.ID)] = d
-		}
-	}
-}
 
 // register adds a driver to Health before it is opened, so that callbacks from its
 // goroutines always find their entry. It starts loaded but not OK, with reason.
@@ -312,7 +226,7 @@ func (h *Hardware) Unlock(ctx context.Context, id locker.CompartmentID) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	return d.unlock(ctx)
+	return d.Unlock(ctx)
 }
 
 // DoorOpen implements locker.DoorReader.
@@ -321,7 +235,7 @@ func (h *Hardware) DoorOpen(id locker.CompartmentID) (open, known bool) {
 	if !ok {
 		return false, false
 	}
-	return d.state()
+	return d.State()
 }
 
 // waitReady waits until every door has a known state, or until timeout: a station whose
@@ -333,8 +247,8 @@ func (h *Hardware) waitReady(ctx context.Context, timeout time.Duration) {
 		for _, id := range h.order {
 			// Doors without a working driver never report: waiting for them only
 			// delays the others.
-			if d := h.doors[id]; d != nil && d.loaded() {
-				if _, known := d.state(); !known {
+			if d := h.doors[id]; d != nil && d.Loaded() {
+				if _, known := d.State(); !known {
 					missing = append(missing, fmt.Sprint(id))
 				}
 			}

@@ -12,8 +12,12 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
+	"github.com/lockerd/lockerd/drivers/gpiodoor"
 	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
+	"github.com/lockerd/lockerd/drivers/keypad"
+	"github.com/lockerd/lockerd/drivers/lockboard"
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/drivers/scanner"
 	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/firmware/panel"
@@ -78,8 +82,8 @@ func TestAllHardwareEndToEnd(t *testing.T) {
 		t.Fatalf("lockerd did not start: %v", err)
 	}
 	hw := <-hwCh
-	waitHealthy(t, hw, map[string]string{"bus0": firmware.KindLockBoard, sim.GPIODriver: firmware.KindGPIODoors,
-		sim.ScannerDriver: firmware.KindScanner, sim.KeypadDriver: firmware.KindKeypad})
+	waitHealthy(t, hw, map[string]string{"bus0": lockboard.DriverKind.Name, sim.GPIODriver: gpiodoor.DriverKind.Name,
+		sim.ScannerDriver: scanner.DriverKind.Name, sim.KeypadDriver: keypad.DriverKind.Name})
 
 	cl := st.Client()
 	defer cl.Close()

@@ -12,6 +12,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpioreg"
 
 	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
+	"github.com/lockerd/lockerd/drivers/gpiotest"
 	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/locker"
@@ -37,9 +38,9 @@ func gpioConfig(t *testing.T) *config.Config {
 
 // pins returns fake pins for every line in names.
 func pins(names ...string) func(string) gpio.PinIO {
-	r := gpiodoortest.Registry{}
+	r := gpiotest.Registry{}
 	for i, n := range names {
-		r[n] = gpiodoortest.NewPin(n, i, gpio.Low)
+		r[n] = gpiotest.NewPin(n, i, gpio.Low)
 	}
 	return r.ByName
 }

@@ -13,7 +13,7 @@ import (
 // records nothing for it (it has no station here: a record would panic), and its
 // state reads unknown/starting (found by a review: a "failed" event at some starts).
 func TestStartingDriverIsNoNews(t *testing.T) {
-	starting := DriverHealth{Name: "front", Kind: KindScanner, Load: Loaded, Reason: "port not opened yet", Starting: true}
+	starting := DriverHealth{Name: "front", Kind: "scanner", Load: Loaded, Reason: "port not opened yet", Starting: true}
 	if h, c := driverHealth(starting), driverCode(starting); h != protocol.HealthUnknown || c != "starting" {
 		t.Fatalf("a starting driver reads %s/%s, want unknown/starting", h, c)
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/gpiodoor"
-	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
+	"github.com/lockerd/lockerd/drivers/gpiotest"
 	"periph.io/x/conn/v3/gpio"
 )
 
@@ -20,7 +20,7 @@ const waitLimit = 5 * time.Second
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type bench struct {
-	pins    gpiodoortest.Registry
+	pins    gpiotest.Registry
 	drv     *gpiodoor.Driver
 	changes chan gpiodoor.Change
 	faults  chan gpiodoor.Fault
@@ -28,14 +28,14 @@ type bench struct {
 
 // newPins creates fake pins for doors: relays at the safe-looking Low,
 // sensors Low (a closed door). Names starting with "missing" get no pin.
-func newPins(doors []gpiodoor.DoorConfig) gpiodoortest.Registry {
-	pins := gpiodoortest.Registry{}
+func newPins(doors []gpiodoor.DoorConfig) gpiotest.Registry {
+	pins := gpiotest.Registry{}
 	for i, d := range doors {
 		if d.Relay != "" && !strings.HasPrefix(d.Relay, "missing") {
-			pins[d.Relay] = gpiodoortest.NewPin(d.Relay, i, gpio.Low)
+			pins[d.Relay] = gpiotest.NewPin(d.Relay, i, gpio.Low)
 		}
 		if d.Sensor != "" && !strings.HasPrefix(d.Sensor, "missing") {
-			pins[d.Sensor] = gpiodoortest.NewPin(d.Sensor, 100+i, gpio.Low)
+			pins[d.Sensor] = gpiotest.NewPin(d.Sensor, 100+i, gpio.Low)
 		}
 	}
 	return pins
@@ -46,7 +46,7 @@ func newBench(t testing.TB, doors []gpiodoor.DoorConfig) *bench {
 	return openBench(t, doors, newPins(doors))
 }
 
-func openBench(t testing.TB, doors []gpiodoor.DoorConfig, pins gpiodoortest.Registry) *bench {
+func openBench(t testing.TB, doors []gpiodoor.DoorConfig, pins gpiotest.Registry) *bench {
 	t.Helper()
 	b := &bench{pins: pins, changes: make(chan gpiodoor.Change, 1024), faults: make(chan gpiodoor.Fault, 64)}
 	drv, err := gpiodoor.Open(gpiodoor.Config{
@@ -123,7 +123,7 @@ func TestRelaysSafeFirstAndLast(t *testing.T) {
 	}
 }
 
-func onTime(t *testing.T, outs []gpiodoortest.OutEvent, safe gpio.Level) time.Duration {
+func onTime(t *testing.T, outs []gpiotest.OutEvent, safe gpio.Level) time.Duration {
 	t.Helper()
 	var on time.Time
 	for _, o := range outs {
@@ -269,7 +269,7 @@ func TestConfigValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := gpiodoor.Open(gpiodoor.Config{Doors: tt.doors, ByName: gpiodoortest.Registry{}.ByName, Logger: quiet})
+			_, err := gpiodoor.Open(gpiodoor.Config{Doors: tt.doors, ByName: gpiotest.Registry{}.ByName, Logger: quiet})
 			if !errors.Is(err, gpiodoor.ErrConfig) {
 				t.Errorf("Open = %v, want ErrConfig", err)
 			}

@@ -10,12 +10,12 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/lockerd/lockerd/drivers/gpiodoor"
-	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
+	"github.com/lockerd/lockerd/drivers/gpiotest"
 )
 
 // flakyRelay fails the next failOff writes of the off level (High: active-low).
 type flakyRelay struct {
-	*gpiodoortest.Pin
+	*gpiotest.Pin
 	failOff atomic.Int32
 }
 
@@ -40,7 +40,7 @@ func TestRelayOffWriteFails(t *testing.T) {
 		{"lasting", 8, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			relay := &flakyRelay{Pin: gpiodoortest.NewPin("R", 1, gpio.High)}
+			relay := &flakyRelay{Pin: gpiotest.NewPin("R", 1, gpio.High)}
 			drv, err := gpiodoor.Open(gpiodoor.Config{
 				Doors: []gpiodoor.DoorConfig{{Name: "d", Relay: "R", Pulse: 50 * time.Millisecond}},
 				ByName: func(n string) gpio.PinIO {

@@ -8,13 +8,13 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/lockerd/lockerd/drivers/gpiodoor"
-	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
+	"github.com/lockerd/lockerd/drivers/gpiotest"
 )
 
 // slowPullUp is a sensor line held low since boot that rises a few milliseconds
 // after its pull-up is enabled, as the internal pull-up charges the filter
 // capacitor: the door is open (the reed switch is apart).
-type slowPullUp struct{ *gpiodoortest.Pin }
+type slowPullUp struct{ *gpiotest.Pin }
 
 func (p slowPullUp) In(pull gpio.Pull, edge gpio.Edge) error {
 	err := p.Pin.In(pull, edge)
@@ -26,7 +26,7 @@ func (p slowPullUp) In(pull gpio.Pull, edge gpio.Edge) error {
 // driver opens is first reported open, not closed and then open (which the station
 // would take for an uncommanded opening at every start).
 func TestInitialReadAfterSettling(t *testing.T) {
-	sensor := slowPullUp{gpiodoortest.NewPin("S", 2, gpio.Low)}
+	sensor := slowPullUp{gpiotest.NewPin("S", 2, gpio.Low)}
 	changes := openSensedDoor(t, sensor)
 	select {
 	case c := <-changes:
@@ -41,7 +41,7 @@ func TestInitialReadAfterSettling(t *testing.T) {
 // brokenEdges is a sensor line whose edge wait fails at once, as gpioioctl's does
 // when its edge request is gone; it counts the waits.
 type brokenEdges struct {
-	*gpiodoortest.Pin
+	*gpiotest.Pin
 	waits atomic.Int64
 }
 
@@ -50,7 +50,7 @@ func (p *brokenEdges) WaitForEdge(time.Duration) bool { p.waits.Add(1); return f
 // TestBrokenEdgeWaitDoesNotSpin: a sensor whose edge wait fails at once is polled
 // (a door change still arrives) instead of spinning a core on the wait.
 func TestBrokenEdgeWaitDoesNotSpin(t *testing.T) {
-	sensor := &brokenEdges{Pin: gpiodoortest.NewPin("S", 2, gpio.Low)}
+	sensor := &brokenEdges{Pin: gpiotest.NewPin("S", 2, gpio.Low)}
 	changes := openSensedDoor(t, sensor)
 	<-changes // the initial state: closed
 	before := sensor.waits.Load()
@@ -73,7 +73,7 @@ func TestBrokenEdgeWaitDoesNotSpin(t *testing.T) {
 // closed with the test, and returns its changes.
 func openSensedDoor(t *testing.T, sensor gpio.PinIO) <-chan gpiodoor.Change {
 	t.Helper()
-	relay := gpiodoortest.NewPin("R", 1, gpio.High)
+	relay := gpiotest.NewPin("R", 1, gpio.High)
 	changes := make(chan gpiodoor.Change, 8)
 	drv, err := gpiodoor.Open(gpiodoor.Config{
 		Doors: []gpiodoor.DoorConfig{{Name: "d", Relay: "R", Sensor: "S"}},

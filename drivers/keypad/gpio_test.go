@@ -12,7 +12,7 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
-	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
+	"github.com/lockerd/lockerd/drivers/gpiotest"
 	"github.com/lockerd/lockerd/drivers/keypad"
 	"github.com/lockerd/lockerd/drivers/keypad/keypadtest"
 )
@@ -114,7 +114,7 @@ func TestMatrixNeverDrivesARowHigh(t *testing.T) {
 		t.Fatalf("two keys in one column: %q", got)
 	}
 	for _, n := range fake.Rows {
-		for _, o := range fake.ByName(n).(*gpiodoortest.Pin).Outs() {
+		for _, o := range fake.ByName(n).(*gpiotest.Pin).Outs() {
 			if o.Level == gpio.High {
 				t.Fatalf("row %s was driven high", n)
 			}
@@ -141,7 +141,7 @@ func TestMatrixHaltWithAKeyHeld(t *testing.T) {
 			t.Fatal("Halt blocked while a key was held")
 		}
 		for _, n := range fake.Rows {
-			if fake.ByName(n).(*gpiodoortest.Pin).IsOutput() {
+			if fake.ByName(n).(*gpiotest.Pin).IsOutput() {
 				t.Fatalf("row %s still driven after Halt", n)
 			}
 		}
@@ -166,7 +166,7 @@ func TestMatrixHaltStopsScanning(t *testing.T) {
 	keys.none(t, 200*time.Millisecond)
 	fake.Hold('7', false)
 	for _, n := range fake.Rows {
-		if fake.ByName(n).(*gpiodoortest.Pin).IsOutput() {
+		if fake.ByName(n).(*gpiotest.Pin).IsOutput() {
 			t.Fatalf("row %s still driven after Halt", n)
 		}
 	}

@@ -118,8 +118,7 @@ func (c *Config) validate(root *yaml.Node) error {
 	if idle := cmp.Or(c.Hardware.Panel.Idle, panel.DefaultPanelIdle); idle > sp.SessionIdle {
 		v.fail("hardware.panel.idle", "%s is longer than policy.session_idle (%s): the station would end the courier's session first", idle, sp.SessionIdle)
 	}
-	drivers := v.hardware(&c.Hardware)
-	v.compartments(c.Compartments, drivers)
+	v.compartments(c.Compartments, v.hardware(&c.Hardware))
 	return errors.Join(v.errs...)
 }
 
@@ -178,7 +177,7 @@ func (v *validator) policy(p *Policy) {
 	}
 }
 
-func (v *validator) compartments(cs []Compartment, drivers map[string]driverInfo) {
+func (v *validator) compartments(cs []Compartment, hw *hwCheck) {
 	if len(cs) == 0 {
 		v.fail("compartments", "at least one compartment")
 	}
@@ -199,7 +198,7 @@ func (v *validator) compartments(cs []Compartment, drivers map[string]driverInfo
 		}
 		switch c.Kind {
 		case "", "door":
-			v.door(p+".door", c.ID, c.Door, drivers, addrs)
+			hw.door(p+".door", c.ID, c.Door, addrs)
 		case "shelf":
 			if c.Capacity < 1 {
 				v.fail(p+".capacity", "a shelf needs a capacity of at least 1")

@@ -1,3 +1,6 @@
+// Package gpiodoortest simulates a cabinet of GPIO doors on fake pins
+// (drivers/gpiotest) for tests and the simulator: each door's reed switch
+// reacts to its relay according to a Policy.
 package gpiodoortest
 
 import (
@@ -6,6 +9,8 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
+	"github.com/lockerd/lockerd/drivers/gpiotest"
 )
 
 // DoorSpec wires one fake compartment: a relay pin and an optional reed
@@ -34,8 +39,8 @@ func OpenThenClose(d1, d2 time.Duration) Policy {
 
 type cabDoor struct {
 	spec   DoorSpec
-	relay  *Pin
-	sensor *Pin
+	relay  *gpiotest.Pin
+	sensor *gpiotest.Pin
 	on     bool
 	pulses int
 	gen    uint64
@@ -46,7 +51,7 @@ type cabDoor struct {
 // concurrent use.
 type Cabinet struct {
 	mu     sync.Mutex
-	pins   Registry
+	pins   gpiotest.Registry
 	doors  map[string]*cabDoor
 	policy Policy
 	closed bool
@@ -58,15 +63,15 @@ func NewCabinet(specs []DoorSpec, policy Policy) (*Cabinet, error) {
 	if policy == nil {
 		policy = func(string) Plan { return Plan{OpenAfter: -1, CloseAfter: -1} }
 	}
-	c := &Cabinet{pins: Registry{}, doors: map[string]*cabDoor{}, policy: policy}
+	c := &Cabinet{pins: gpiotest.Registry{}, doors: map[string]*cabDoor{}, policy: policy}
 	for i, s := range specs {
 		if s.Name == "" || c.doors[s.Name] != nil || s.Relay == "" || c.pins[s.Relay] != nil || (s.Sensor != "" && c.pins[s.Sensor] != nil) {
 			return nil, fmt.Errorf("gpiodoortest: bad or duplicate door %q", s.Name)
 		}
-		d := &cabDoor{spec: s, relay: NewPin(s.Relay, 2*i, gpio.Low)}
+		d := &cabDoor{spec: s, relay: gpiotest.NewPin(s.Relay, 2*i, gpio.Low)}
 		c.pins[s.Relay] = d.relay
 		if s.Sensor != "" {
-			d.sensor = NewPin(s.Sensor, 2*i+1, gpio.Level(s.SensorOpenLow))
+			d.sensor = gpiotest.NewPin(s.Sensor, 2*i+1, gpio.Level(s.SensorOpenLow))
 			c.pins[s.Sensor] = d.sensor
 		}
 		d.relay.OnOut = func(l gpio.Level) { c.relayOut(d, l) }
@@ -79,7 +84,7 @@ func NewCabinet(specs []DoorSpec, policy Policy) (*Cabinet, error) {
 func (c *Cabinet) ByName(name string) gpio.PinIO { return c.pins.ByName(name) }
 
 // Pin returns the named pin for direct inspection.
-func (c *Cabinet) Pin(name string) *Pin { return c.pins[name] }
+func (c *Cabinet) Pin(name string) *gpiotest.Pin { return c.pins[name] }
 
 // SetPolicy replaces the policy for later pulses.
 func (c *Cabinet) SetPolicy(p Policy) {

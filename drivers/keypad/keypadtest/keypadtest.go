@@ -1,4 +1,4 @@
-// Package keypadtest simulates keypads on fake GPIO pins (gpiodoortest.Pin)
+// Package keypadtest simulates keypads on fake GPIO pins (gpiotest.Pin)
 // for tests and the simulator: a Matrix whose column lines follow the
 // driven rows and the keys held down, and a Wiegand keypad that pulses its
 // D0/D1 lines.
@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
+	"github.com/lockerd/lockerd/drivers/gpiotest"
 	"github.com/lockerd/lockerd/drivers/keypad"
 	"periph.io/x/conn/v3/gpio"
 )
@@ -18,7 +18,7 @@ import (
 // Matrix is a fake matrix keypad. Row pins are named R0.., column pins C0..
 type Matrix struct {
 	Rows, Cols []string
-	pins       gpiodoortest.Registry
+	pins       gpiotest.Registry
 	layout     [][]keypad.Key
 
 	mu   sync.Mutex
@@ -30,17 +30,17 @@ func NewMatrix(layout [][]keypad.Key) *Matrix {
 	if layout == nil {
 		layout = keypad.DefaultLayout
 	}
-	m := &Matrix{pins: gpiodoortest.Registry{}, layout: layout, down: map[[2]int]bool{}}
+	m := &Matrix{pins: gpiotest.Registry{}, layout: layout, down: map[[2]int]bool{}}
 	for r := range layout {
 		n := fmt.Sprintf("R%d", r)
-		p := gpiodoortest.NewPin(n, r, gpio.High)
+		p := gpiotest.NewPin(n, r, gpio.High)
 		p.OnOut = func(gpio.Level) { m.update() }
 		p.OnIn = m.update // a released row drives nothing
 		m.pins[n], m.Rows = p, append(m.Rows, n)
 	}
 	for c := range layout[0] {
 		n := fmt.Sprintf("C%d", c)
-		m.pins[n], m.Cols = gpiodoortest.NewPin(n, 100+c, gpio.High), append(m.Cols, n)
+		m.pins[n], m.Cols = gpiotest.NewPin(n, 100+c, gpio.High), append(m.Cols, n)
 	}
 	return m
 }
@@ -121,19 +121,19 @@ func (m *Matrix) update() {
 
 // Wiegand is a fake Wiegand keypad on pins "D0" and "D1".
 type Wiegand struct {
-	D0, D1 *gpiodoortest.Pin
+	D0, D1 *gpiotest.Pin
 	Mode   int           // 4 or 8 bits per key
 	BitGap time.Duration // between bits; default 2 ms
 }
 
 // NewWiegand returns a fake keypad in the given burst mode.
 func NewWiegand(mode int) *Wiegand {
-	return &Wiegand{D0: gpiodoortest.NewPin("D0", 0, gpio.High), D1: gpiodoortest.NewPin("D1", 1, gpio.High), Mode: mode}
+	return &Wiegand{D0: gpiotest.NewPin("D0", 0, gpio.High), D1: gpiotest.NewPin("D1", 1, gpio.High), Mode: mode}
 }
 
 // ByName finds D0 or D1.
 func (w *Wiegand) ByName(name string) gpio.PinIO {
-	return gpiodoortest.Registry{"D0": w.D0, "D1": w.D1}.ByName(name)
+	return gpiotest.Registry{"D0": w.D0, "D1": w.D1}.ByName(name)
 }
 
 // SendBits pulses the lines for raw bits, e.g. a 26-bit card frame.

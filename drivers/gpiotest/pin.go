@@ -1,11 +1,11 @@
-// Package gpiodoortest provides fake GPIO pins for testing and simulating
-// gpiodoor and keypad drivers without hardware, in the style of periph's
+// Package gpiotest provides fake GPIO pins for testing and simulating the
+// GPIO drivers (gpiodoor, keypad) without hardware, in the style of periph's
 // gpiotest: a Pin implements gpio.PinIO, the test drives inputs with Set,
 // and outputs are recorded with their times. It also mimics two traits of
 // the gpioioctl driver that real code must cope with: WaitForEdge with a
 // negative timeout returns at once, and reading a line configured as an
 // output turns it into an input (counted in ReadsAsOutput).
-package gpiodoortest
+package gpiotest
 
 import (
 	"fmt"
@@ -100,7 +100,7 @@ func (p *Pin) SetFunc(f pin.Func) error {
 	case gpio.OUT:
 		return p.Out(p.Read())
 	}
-	return fmt.Errorf("gpiodoortest: %s: unsupported function %s", p.N, f)
+	return fmt.Errorf("gpiotest: %s: unsupported function %s", p.N, f)
 }
 
 // In implements gpio.PinIn.
@@ -179,7 +179,7 @@ func (p *Pin) Out(l gpio.Level) error {
 
 // PWM implements gpio.PinOut; fake pins have no PWM.
 func (p *Pin) PWM(gpio.Duty, physic.Frequency) error {
-	return fmt.Errorf("gpiodoortest: %s: no PWM", p.N)
+	return fmt.Errorf("gpiotest: %s: no PWM", p.N)
 }
 
 // Set drives an input line from outside, as a switch does, and signals an
