@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/lockerd/lockerd/locker/privacy"
 )
 
@@ -237,4 +239,15 @@ func wantErr(t *testing.T, err, target error) {
 	if !errors.Is(err, target) {
 		t.Fatalf("error = %v, want %v", err, target)
 	}
+}
+
+// commits returns the id of the store's last write transaction: each commit (and
+// fsync) adds one.
+func (f *fixture) commits() int {
+	f.t.Helper()
+	var id int
+	if err := f.st.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+		f.t.Fatal(err)
+	}
+	return id
 }
