@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
 
 // A store written by an earlier build must open in this one: the bbolt buckets and
@@ -225,7 +226,7 @@ func openGolden(t *testing.T, dir string) *Station {
 	}
 	t.Cleanup(func() { kr.Close() })
 	hw := &fakeHW{fail: map[CompartmentID]error{}, open: map[CompartmentID]bool{}}
-	st, err := Open(Options{LockerID: "LK-T1", StorePath: filepath.Join(state, "store.db"), Compartments: mixedSpecs(),
+	st, err := Open(Options{LockerID: "LK-T1", StorePath: filepath.Join(state, "store.db"), OpenStore: boltstore.Open, Compartments: mixedSpecs(),
 		Policy: DefaultPolicy(), Keys: keys, Keyring: kr, Unlocker: hw, Doors: hw,
 		Clock: &fakeClock{t: goldenNow}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
