@@ -2,7 +2,7 @@ package firmware
 
 import (
 	"github.com/lockerd/lockerd/firmware/config"
-	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
 
 // VerifyAudit opens the station's store read-only (lockerd must be stopped, or the open
@@ -12,5 +12,5 @@ func VerifyAudit(cfg *config.Config) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return locker.VerifyAuditFile(StorePath(cfg), keys)
+	return boltstore.VerifyAuditFile(StorePath(cfg), keys.AuditKey())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store/boltstore"
 	"github.com/lockerd/lockerd/mqtt/cloud"
 	"github.com/lockerd/lockerd/mqtt/mqtttest"
 	"github.com/lockerd/lockerd/mqtt/protocol"
@@ -243,7 +244,7 @@ func storedEvents(t testing.TB, st *sim.Station) []locker.Event {
 	for _, c := range st.Config.Compartments {
 		specs = append(specs, locker.CompartmentSpec{ID: locker.CompartmentID(c.ID), Size: locker.SizeS, Kind: locker.KindDoor})
 	}
-	s, err := locker.Open(locker.Options{LockerID: st.ID, StorePath: firmware.StorePath(st.Config), Compartments: specs,
+	s, err := locker.Open(locker.Options{LockerID: st.ID, StorePath: firmware.StorePath(st.Config), OpenStore: boltstore.Open, Compartments: specs,
 		Policy: locker.DefaultPolicy(), Keys: keys, Keyring: kr, Unlocker: noHardware{}, Doors: noHardware{}, Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store/boltstore"
 	"github.com/lockerd/lockerd/sim"
 )
 
@@ -267,7 +268,7 @@ func checkWorld(t *testing.T, st *sim.Station, w *crashWorld) {
 	for _, c := range st.Config.Compartments {
 		specs = append(specs, locker.CompartmentSpec{ID: locker.CompartmentID(c.ID), Size: locker.SizeS, Kind: locker.KindDoor})
 	}
-	s, err := locker.Open(locker.Options{LockerID: st.ID, StorePath: firmware.StorePath(st.Config), Compartments: specs,
+	s, err := locker.Open(locker.Options{LockerID: st.ID, StorePath: firmware.StorePath(st.Config), OpenStore: boltstore.Open, Compartments: specs,
 		Policy: locker.DefaultPolicy(), Keys: keys, Keyring: kr, Unlocker: noHardware{}, Doors: noHardware{}})
 	if err != nil {
 		t.Fatal(err)

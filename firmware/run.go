@@ -16,6 +16,7 @@ import (
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
 
 // Version is the firmware version, set at build time with -ldflags "-X ...".
@@ -104,7 +105,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if err != nil {
 		return err
 	}
-	st, err := locker.Open(locker.Options{LockerID: cfg.LockerID, StorePath: StorePath(cfg), Compartments: specs,
+	st, err := locker.Open(locker.Options{LockerID: cfg.LockerID, StorePath: StorePath(cfg), OpenStore: boltstore.Open, Compartments: specs,
 		Policy: cfg.Policy.Station(), Keys: keys, Keyring: keyring, Unlocker: hw, Doors: hw,
 		Logger: log, Observer: opt.Observer})
 	if err != nil {

@@ -21,6 +21,8 @@ import (
 	"golang.org/x/crypto/curve25519"
 
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
+	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
 
 // timingHW records when Unlock is called, for latency measurements.
@@ -115,7 +117,7 @@ func benchCodeToUnlock(b *testing.B, linkUp bool) {
 		f.seed(samples, true)
 		for i := range samples {
 			t0 := time.Now()
-			if err := f.st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("bench"), payload) }); err != nil {
+			if err := f.st.db().Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("bench"), payload) }); err != nil {
 				b.Fatal(err)
 			}
 			raw = append(raw, time.Since(t0))
@@ -158,9 +160,9 @@ func BenchmarkCodeLookup(b *testing.B) {
 			for b.Loop() {
 				v := f.st.keys.CodeVerifier(code(i % n))
 				var ps []*Parcel
-				if err := f.st.view(func(tx *bolt.Tx) error {
+				if err := f.st.store.View(func(t store.Tx) error {
 					var err error
-					ps, err = f.st.findByVerifier(tx, v)
+					ps, err = f.st.findByVerifier(t, v)
 					return err
 				}); err != nil || len(ps) != 1 {
 					b.Fatalf("%d parcels under code %d: %v", len(ps), i%n, err)
@@ -247,7 +249,7 @@ func startupChild(spec string) {
 	if err != nil {
 		panic(err)
 	}
-	st, err := Open(Options{LockerID: "LK-T1", StorePath: filepath.Join(cs.Dir, "store.db"),
+	st, err := Open(Options{LockerID: "LK-T1", StorePath: filepath.Join(cs.Dir, "store.db"), OpenStore: boltstore.Open,
 		Compartments: []CompartmentSpec{{ID: 1, Size: SizeXL, Kind: KindShelf, Capacity: cs.Capacity}},
 		Policy:       DefaultPolicy(), Keys: keys, Keyring: kr, Unlocker: &fakeHW{}, Doors: &fakeHW{},
 		Logger: discardLogger()})
@@ -260,7 +262,7 @@ func startupChild(spec string) {
 	ready := time.Since(t0)
 	for i := 0; i < 100_000; i += 100 {
 		var ps []*Parcel
-		st.view(func(tx *bolt.Tx) error { ps, err = st.findByVerifier(tx, cloud.CodeVerifier(code(i))); return err })
+		st.store.View(func(t store.Tx) error { ps, err = st.findByVerifier(t, cloud.CodeVerifier(code(i))); return err })
 		if len(ps) != 1 {
 			panic(fmt.Sprintf("code %d: %d parcels", i, len(ps)))
 		}

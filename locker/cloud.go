@@ -8,9 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
 )
 
 // Announcement is the cloud telling the locker a parcel is coming. It carries digests
@@ -148,11 +147,10 @@ func (s *Station) UpsertCourier(ctx context.Context, c Courier) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.update(func(t *txn) error {
-		b := t.tx.Bucket(bucketCouriers)
-		if err := deleteCourier(b, c.ID); err != nil {
+		if err := deleteCourier(t.st, c.ID); err != nil {
 			return err
 		}
-		if err := putJSON(b, c.Credential[:], c); err != nil {
+		if err := t.st.PutCourier(c.Credential, c); err != nil {
 			return err
 		}
 		return t.emit(Event{Type: EvCourierUpserted, Actor: "cloud", Reason: c.ID})
@@ -169,31 +167,18 @@ func (s *Station) RevokeCourier(ctx context.Context, id string) error {
 		}
 	}
 	return s.update(func(t *txn) error {
-		if err := deleteCourier(t.tx.Bucket(bucketCouriers), id); err != nil {
+		if err := deleteCourier(t.st, id); err != nil {
 			return err
 		}
 		return t.emit(Event{Type: EvCourierRevoked, Actor: "cloud", Reason: id})
 	})
 }
 
-func deleteCourier(b *bolt.Bucket, id string) error {
-	var keys [][]byte
-	err := b.ForEach(func(k, v []byte) error {
+func deleteCourier(t store.Tx, id string) error {
+	return t.DeleteCouriers(func(v []byte) bool {
 		var c Courier
-		if json.Unmarshal(v, &c) == nil && c.ID == id {
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		return nil
+		return json.Unmarshal(v, &c) == nil && c.ID == id
 	})
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // OpenCompartment opens a door on an operator's command. The door's parcel, if any,
@@ -267,7 +252,7 @@ func (s *Station) SetPolicy(ctx context.Context, p Policy) error {
 		return errors.New("locker: epoch_length cannot change on a running station")
 	}
 	err := s.update(func(t *txn) error {
-		if err := putJSON(t.tx.Bucket(bucketMeta), metaPolicy, p); err != nil {
+		if err := t.st.PutMeta(store.MetaPolicy, p); err != nil {
 			return err
 		}
 		return t.emit(Event{Type: EvPolicyChanged, Count: p.Version, Actor: "cloud"})

@@ -2,159 +2,55 @@ package locker
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/lockerd/lockerd/locker/store"
 )
 
-// The command log remembers every cloud command id until its expiry, so that a
-// duplicate delivery (QoS 1 redelivery, a replay) is answered with the stored reply and
-// never executed twice, and a command found in progress after a crash is reported as
-// "outcome unknown" rather than re-run. Replies are opaque bytes to the station: the
-// cloud link owns their format.
-var (
-	bucketCommands  = []byte("commands")   // id -> exp (8 BE unix nanos) || state (1) || reply
-	bucketIdxCmdExp = []byte("idx_cmdexp") // exp (8 BE) || id -> nil
-)
-
-const (
-	cmdInProgress byte = 1
-	cmdDone       byte = 2
-)
+// The command log (locker/store) remembers every cloud command id until its expiry,
+// so that a duplicate delivery is answered with the stored reply and never executed
+// twice, and a command found in progress after a crash is reported as "outcome
+// unknown" (docs/adr/0022-command-dedup-and-outcome-unknown.md).
 
 // ErrCommandInProgress is returned by CommandBegin for an id that was begun and never
 // finished: the station may have acted on it before a crash.
-var ErrCommandInProgress = errors.New("locker: command was in progress when the station stopped")
-
-// maxCommandID bounds ids so that the log cannot be used to fill the store.
-const maxCommandID = 128
+var ErrCommandInProgress = store.ErrCommandInProgress
 
 // CommandBegin durably records command id as in progress until exp. It returns
 // (nil, nil) for a new id; for a known one it records nothing and returns the stored
 // reply, or ErrCommandInProgress.
 func (s *Station) CommandBegin(id string, exp time.Time) ([]byte, error) {
-	if id == "" || len(id) > maxCommandID {
-		return nil, fmt.Errorf("locker: command id must be 1..%d bytes", maxCommandID)
+	if err := store.CheckCommandID(id); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	var prior []byte
-	var known bool
-	err := s.db.Update(func(tx *boltTx) error {
-		b := tx.Bucket(bucketCommands)
-		if v := b.Get([]byte(id)); v != nil {
-			known = true
-			var err error
-			prior, _, err = decodeCommandEntry(v)
-			return err
-		}
-		val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
-		if err := b.Put([]byte(id), append(val, cmdInProgress)); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketIdxCmdExp).Put(append(val, id...), nil)
-	})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("locker: command log: %w", err)
-	case known && prior == nil:
-		return nil, ErrCommandInProgress
-	}
-	return prior, nil
+	return s.store.CommandBegin(id, exp)
 }
-
-// errEmptyReply refuses to store an empty final reply: the log tells a finished
-// command from one in progress by its reply.
-var errEmptyReply = errors.New("locker: empty final reply")
 
 // CommandFinish stores the final reply of a begun command.
 func (s *Station) CommandFinish(id string, reply []byte) error {
 	if len(reply) == 0 {
-		return errEmptyReply // it would read back as "in progress": outcome unknown
+		return store.ErrEmptyReply // it would read back as "in progress": outcome unknown
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	return s.db.Update(func(tx *boltTx) error {
-		b := tx.Bucket(bucketCommands)
-		v := b.Get([]byte(id))
-		if len(v) < 9 {
-			return fmt.Errorf("locker: command %q was not begun", id)
-		}
-		val := append(append([]byte(nil), v[:8]...), cmdDone)
-		return b.Put([]byte(id), append(val, reply...))
-	})
+	return s.store.CommandFinish(id, reply)
 }
 
 // CommandStored returns the stored reply of command id without recording anything:
 // (reply, true) when it finished, (nil, true) when it is in progress, (nil, false)
 // when it is unknown (or forgotten after its expiry).
-func (s *Station) CommandStored(id string) ([]byte, bool, error) {
-	var reply []byte
-	var known bool
-	err := s.view(func(tx *boltTx) error {
-		v := tx.Bucket(bucketCommands).Get([]byte(id))
-		if v == nil {
-			return nil
-		}
-		known = true
-		var err error
-		reply, _, err = decodeCommandEntry(v)
-		return err
-	})
-	return reply, known, err
-}
-
-// commandGrace is how long a command id is kept past its expiry: an expired command is
-// refused before it reaches the log, but a re-send that expired while it queued behind
-// others is still answered from the log (link.CommandStore) within this time.
-const commandGrace = time.Hour
-
-// decodeCommandEntry decodes a command log value: the stored reply (a copy) and done,
-// or done false for a command in progress. A done entry without a reply (builds before
-// CommandFinish refused empty replies could store one) reads as in progress, as
-// CommandBegin always took it: its outcome is unknown. A state byte the log never
-// writes, or bytes after an in-progress mark, are refused rather than sent to the
-// cloud as a stored reply.
-func decodeCommandEntry(v []byte) (reply []byte, done bool, err error) {
-	switch {
-	case len(v) == 9 && (v[8] == cmdInProgress || v[8] == cmdDone):
-		return nil, false, nil
-	case len(v) > 9 && v[8] == cmdDone:
-		return append([]byte(nil), v[9:]...), true, nil
-	}
-	return nil, false, fmt.Errorf("locker: command log entry malformed")
-}
-
-// forgetCommands drops command ids whose expiry passed more than commandGrace ago.
-func (s *Station) forgetCommands(now time.Time) error {
-	limit := binary.BigEndian.AppendUint64(nil, uint64(now.Add(-commandGrace).UnixNano()))
-	return s.db.Update(func(tx *boltTx) error {
-		idx, b := tx.Bucket(bucketIdxCmdExp), tx.Bucket(bucketCommands)
-		c := idx.Cursor()
-		n := 0
-		for k, _ := c.First(); k != nil && n < maxPerTick; k, _ = c.First() {
-			if len(k) < 8 || string(k[:8]) > string(limit) {
-				break
-			}
-			if err := b.Delete(k[8:]); err != nil {
-				return err
-			}
-			if err := idx.Delete(k); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-}
+func (s *Station) CommandStored(id string) ([]byte, bool, error) { return s.store.CommandStored(id) }
 
 // ErrCommandKnown is returned by the one-transaction command methods (CommandRecord,
 // CommandAnnounce) for an id that is already in the log; the stored reply comes with it.
@@ -187,8 +83,8 @@ type CommandOutcome struct {
 // after fails the whole run: nothing of it is durable.
 func (s *Station) commandRun(entries []commandEntry, after func(t *txn) error) ([]CommandOutcome, error) {
 	for _, e := range entries {
-		if e.id == "" || len(e.id) > maxCommandID {
-			return nil, fmt.Errorf("locker: command id must be 1..%d bytes", maxCommandID)
+		if err := store.CheckCommandID(e.id); err != nil {
+			return nil, err
 		}
 	}
 	s.mu.Lock()
@@ -198,10 +94,8 @@ func (s *Station) commandRun(entries []commandEntry, after func(t *txn) error) (
 	}
 	out := make([]CommandOutcome, len(entries))
 	err := s.update(func(t *txn) error {
-		b, idx := t.tx.Bucket(bucketCommands), t.tx.Bucket(bucketIdxCmdExp)
 		for i, e := range entries {
-			if v := b.Get([]byte(e.id)); v != nil {
-				reply, done, err := decodeCommandEntry(v)
+			if reply, done, known, err := t.st.Command(e.id); known || err != nil {
 				switch {
 				case err != nil:
 					return err
@@ -216,14 +110,7 @@ func (s *Station) commandRun(entries []commandEntry, after func(t *txn) error) (
 			if err != nil {
 				return err
 			}
-			if len(reply) == 0 {
-				return errEmptyReply
-			}
-			val := binary.BigEndian.AppendUint64(nil, uint64(e.exp.UnixNano()))
-			if err := idx.Put(append(val, e.id...), nil); err != nil {
-				return err
-			}
-			if err := b.Put([]byte(e.id), append(append(val, cmdDone), reply...)); err != nil {
+			if err := t.st.PutCommand(e.id, e.exp, reply); err != nil {
 				return err
 			}
 		}
@@ -315,7 +202,7 @@ func (s *Station) announceIn(t *txn, batch []Announcement) (results []error, app
 		if err != nil {
 			return nil, 0, err
 		}
-		if other, err := s.findByWaybill(t.tx, a.Waybill); err == nil && other.ID != a.ID {
+		if other, err := s.findByWaybill(t.st, a.Waybill); err == nil && other.ID != a.ID {
 			results[i] = fmt.Errorf("%w (%s)", ErrConflict, a.ID)
 			continue
 		}

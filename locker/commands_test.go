@@ -92,7 +92,7 @@ func TestCommandAnnounceRun(t *testing.T) {
 	}
 	// The epoch's reference count, summed over the run and written once, counts them.
 	var refs uint64
-	if err := f.st.db.View(func(tx *bolt.Tx) error {
+	if err := f.st.db().View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketEpochs).Get(epochKey(f.st.epochOf(f.clock.Now()))); len(v) == 8 {
 			refs = binary.BigEndian.Uint64(v)
 		}

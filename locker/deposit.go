@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/waybill"
 )
 
@@ -52,18 +53,18 @@ func (s *Station) Login(ctx context.Context, badge, pin string) (string, error) 
 	cred := s.keys.Courier(badge, pin)
 	var c Courier
 	var found bool
-	err := s.view(func(tx *boltTx) error {
+	err := s.store.View(func(t store.Tx) error {
 		var err error
-		found, err = getJSON(tx.Bucket(bucketCouriers), cred[:], &c)
+		found, err = t.Courier(cred, &c)
 		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("locker: courier lookup: %w", err)
 	}
 	if !found {
-		return "", s.failThrottle(&s.courThr, s.policy.CourierThrottle, metaCourierThrottle, ThrottleCourier, ErrBadCredentials)
+		return "", s.failThrottle(&s.courThr, s.policy.CourierThrottle, store.MetaCourierThrottle, ThrottleCourier, ErrBadCredentials)
 	}
-	if err := s.resetThrottle(&s.courThr, metaCourierThrottle); err != nil {
+	if err := s.resetThrottle(&s.courThr, store.MetaCourierThrottle); err != nil {
 		return "", err
 	}
 	id := newID()
@@ -142,9 +143,9 @@ func (s *Station) Scan(ctx context.Context, sid string, raw string, size Size) (
 // once; for a door the caller pulses the lock after this returns.
 func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size Size) (Slot, error) {
 	var p *Parcel
-	err := s.view(func(tx *boltTx) error {
+	err := s.store.View(func(t store.Tx) error {
 		var err error
-		p, err = s.findByWaybill(tx, d)
+		p, err = s.findByWaybill(t, d)
 		return err
 	})
 	switch {

@@ -72,7 +72,7 @@ func TestDepositAndPickupEndToEnd(t *testing.T) {
 func TestScanRefusals(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
-	before := f.st.seq
+	before := f.st.store.Seq()
 	cases := []struct {
 		name string
 		raw  string
@@ -95,8 +95,8 @@ func TestScanRefusals(t *testing.T) {
 			}
 		})
 	}
-	if f.st.seq != before || len(f.hw.unlocked()) != 0 {
-		t.Fatalf("bad scans changed state: seq %d -> %d, unlocks %v", before, f.st.seq, f.hw.unlocked())
+	if f.st.store.Seq() != before || len(f.hw.unlocked()) != 0 {
+		t.Fatalf("bad scans changed state: seq %d -> %d, unlocks %v", before, f.st.store.Seq(), f.hw.unlocked())
 	}
 }
 

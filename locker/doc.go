@@ -6,7 +6,7 @@
 // interfaces in hw.go (Unlocker, DoorReader) and through Station.DoorChanged; the cloud
 // reaches it through the command methods in cloud.go; events leave through the durable
 // outbox. Every state change goes through the Station, which owns its state and commits
-// each transition to its bbolt store before the physical effect it causes.
+// each transition to its store (locker/store) before the physical effect it causes.
 //
 // Plaintext tracking numbers, pickup codes, badge tokens and PINs exist only in RAM
 // between their entry and their digest: the store, the audit log, the outbox, logs and

@@ -52,11 +52,11 @@ func TestDuplicateCloseEvents(t *testing.T) {
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
 	c := f.deposit(sid, "RB123456785GB")
-	seq := f.st.seq
+	seq := f.st.store.Seq()
 	f.door(c, false)
 	f.door(c, false)
-	if f.st.seq != seq {
-		t.Fatalf("duplicate closes wrote %d events", f.st.seq-seq)
+	if f.st.store.Seq() != seq {
+		t.Fatalf("duplicate closes wrote %d events", f.st.store.Seq()-seq)
 	}
 	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
 		t.Fatal(err)

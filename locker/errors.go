@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"time"
 
-	bolterrors "go.etcd.io/bbolt/errors"
+	"github.com/lockerd/lockerd/locker/store"
 )
 
 // Sentinel errors callers branch on. Error strings never carry a code, PIN or tracking
 // number: only opaque ids and masked hints.
 var (
-	ErrUnknownParcel      = errors.New("locker: unknown parcel")
+	ErrUnknownParcel      = store.ErrUnknownParcel
 	ErrUnknownCompartment = errors.New("locker: unknown compartment")
 	ErrBadCredentials     = errors.New("locker: badge or PIN not recognised")
 	ErrNotLoggedIn        = errors.New("locker: no courier session")
@@ -52,12 +52,3 @@ func (e *ThrottledError) Error() string {
 
 // Is makes errors.Is(err, ErrThrottled) hold.
 func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
-
-// storeOpenErr explains bbolt's timeout on the store's file lock: another process,
-// most likely the running lockerd, holds the store.
-func storeOpenErr(err error) error {
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return fmt.Errorf("%w: the store is in use by another process (is lockerd running? systemctl stop lockerd)", err)
-	}
-	return err
-}

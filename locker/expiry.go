@@ -1,34 +1,17 @@
 package locker
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lockerd/lockerd/locker/store"
 )
 
 // maxPerTick bounds the records one timer pass changes, so that a backlog (a station
 // that was off for a week) is worked off in short transactions.
 const maxPerTick = 256
-
-// dueParcels returns up to max parcel ids from a time index whose time is at or before now.
-func (s *Station) dueParcels(bucket []byte, now time.Time, max int) ([][]byte, error) {
-	var keys [][]byte
-	limit := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
-	err := s.view(func(tx *boltTx) error {
-		c := tx.Bucket(bucket).Cursor()
-		for k, _ := c.First(); k != nil && len(keys) < max; k, _ = c.Next() {
-			if len(k) < 8 || bytes.Compare(k[:8], limit) > 0 {
-				break
-			}
-			keys = append(keys, bytes.Clone(k))
-		}
-		return nil
-	})
-	return keys, err
-}
 
 // errNotDue says a timer step found nothing to change for a parcel its index named;
 // errStaleRow that the row itself is a leftover, to be deleted.
@@ -42,10 +25,10 @@ var (
 // destroys the keys of epochs that no record uses any more.
 func (s *Station) expireLocked(now time.Time) error {
 	steps := []struct {
-		bucket []byte
-		apply  func(t *txn, p *Parcel) error
+		timer store.Timer
+		apply func(t *txn, p *Parcel) error
 	}{
-		{bucketIdxExpiry, func(t *txn, p *Parcel) error {
+		{store.TimerExpiry, func(t *txn, p *Parcel) error {
 			if p.State != StateDeposited {
 				return errStaleRow // rows exist only for deposited parcels
 			}
@@ -57,7 +40,7 @@ func (s *Station) expireLocked(now time.Time) error {
 			return t.emit(Event{Type: EvExpired, Parcel: p.ID, Compartment: p.Compartment,
 				Generation: p.Generation, State: StateExpired, Actor: ActorSystem})
 		}},
-		{bucketIdxKeep, func(t *txn, p *Parcel) error {
+		{store.TimerKeep, func(t *txn, p *Parcel) error {
 			switch {
 			case p.State != StateAnnounced:
 				return errStaleRow // deposited or gone since: the row is a leftover
@@ -74,12 +57,12 @@ func (s *Station) expireLocked(now time.Time) error {
 			return t.emit(Event{Type: EvCancelled, Parcel: p.ID, State: StateCancelled, Actor: ActorSystem,
 				Reason: "never deposited"})
 		}},
-		{bucketIdxPurge, func(t *txn, p *Parcel) error { return t.putParcel(p, nil) }},
+		{store.TimerPurge, func(t *txn, p *Parcel) error { return t.putParcel(p, nil) }},
 	}
 	purged := 0
 	for i, st := range steps {
-		keys, err := s.dueParcels(st.bucket, now, maxPerTick)
-		if err != nil || len(keys) == 0 {
+		rows, err := s.store.Due(st.timer, now, maxPerTick)
+		if err != nil || len(rows) == 0 {
 			if err != nil {
 				return err
 			}
@@ -87,8 +70,8 @@ func (s *Station) expireLocked(now time.Time) error {
 		}
 		err = s.update(func(t *txn) error {
 			applied := 0
-			for _, k := range keys {
-				id := ParcelID(k[8:])
+			for _, row := range rows {
+				id := ParcelID(row.Parcel)
 				p, err := t.parcel(id)
 				if err != nil {
 					// A row naming a record that is gone or unreadable (a damaged store):
@@ -96,7 +79,7 @@ func (s *Station) expireLocked(now time.Time) error {
 					// Failing the pass would fail every pass, and the watchdog would
 					// restart lockerd in a loop while nothing expires.
 					s.log.Error("timer row names an unreadable parcel record; row dropped", "parcel", string(id), "err", err)
-					if err := t.tx.Bucket(st.bucket).Delete(k); err != nil {
+					if err := t.st.DeleteDue(st.timer, row); err != nil {
 						return err
 					}
 					applied++
@@ -105,7 +88,7 @@ func (s *Station) expireLocked(now time.Time) error {
 				switch err := st.apply(t, p); {
 				case errors.Is(err, errNotDue):
 				case errors.Is(err, errStaleRow):
-					if err := t.tx.Bucket(st.bucket).Delete(k); err != nil {
+					if err := t.st.DeleteDue(st.timer, row); err != nil {
 						return err
 					}
 					applied++
@@ -130,7 +113,7 @@ func (s *Station) expireLocked(now time.Time) error {
 			return fmt.Errorf("locker: timers: %w", err)
 		}
 		if i == len(steps)-1 {
-			purged = len(keys)
+			purged = len(rows)
 		}
 	}
 	if s.pruneDue(now) {
@@ -140,8 +123,8 @@ func (s *Station) expireLocked(now time.Time) error {
 			s.log.Error("audit retention failed; retried in an hour", "err", err)
 		}
 	}
-	if s.cmdExpiryDue(now) {
-		if err := s.forgetCommands(now); err != nil {
+	if s.store.CommandExpiryDue(now) {
+		if err := s.store.ForgetCommands(now, maxPerTick); err != nil {
 			return fmt.Errorf("locker: command log: %w", err)
 		}
 	}
@@ -166,32 +149,13 @@ func (s *Station) shredDue(now time.Time) bool {
 func (s *Station) shredLocked(now time.Time) error {
 	s.lastShred = now
 	current := s.epochOf(now)
-	var dead []uint32
-	err := s.view(func(tx *boltTx) error {
-		inOutbox := map[uint32]bool{}
-		if err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
-			if len(v) >= 4 {
-				inOutbox[binary.BigEndian.Uint32(v)] = true
-			}
-			return nil
-		}); err != nil {
-			return err
+	var past []uint32
+	for _, e := range s.keyring.Epochs() {
+		if e < current {
+			past = append(past, e)
 		}
-		b := tx.Bucket(bucketEpochs)
-		for _, e := range s.keyring.Epochs() {
-			if inOutbox[e] {
-				continue
-			}
-			if e >= current {
-				continue
-			}
-			v := b.Get(epochKey(e))
-			if v == nil || binary.BigEndian.Uint64(v) == 0 {
-				dead = append(dead, e)
-			}
-		}
-		return nil
-	})
+	}
+	dead, err := s.store.UnusedEpochs(past)
 	if err != nil {
 		return err
 	}
@@ -204,15 +168,7 @@ func (s *Station) shredLocked(now time.Time) error {
 	if len(dead) == 0 {
 		return nil
 	}
-	return s.db.Update(func(tx *boltTx) error {
-		b := tx.Bucket(bucketEpochs)
-		for _, e := range dead {
-			if err := b.Delete(epochKey(e)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.store.ForgetEpochs(dead)
 }
 
 // Retrieve opens, for a courier with the retrieval right, every door holding an expired
@@ -285,16 +241,4 @@ func (s *Station) Retrieve(ctx context.Context, sid string) ([]Slot, error) {
 		}
 	}
 	return slots, nil
-}
-
-// cmdExpiryDue reports whether the oldest remembered command has expired, without a
-// write transaction on every timer pass.
-func (s *Station) cmdExpiryDue(now time.Time) bool {
-	due := false
-	_ = s.view(func(tx *boltTx) error {
-		k, _ := tx.Bucket(bucketIdxCmdExp).Cursor().First()
-		due = len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) <= now.Add(-commandGrace).UnixNano()
-		return nil
-	})
-	return due
 }

@@ -7,57 +7,17 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/lockerd/lockerd/locker/audit"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
 
-// Fuzz targets for the store's own decoders. The store is on the device's flash,
-// which a power cut, a worn card or a person with the card in hand can leave in any
-// state: its decoders must refuse what the station never wrote rather than act on it.
-
-// FuzzDecodeCommandEntry decodes arbitrary command log values. An accepted value is
-// one CommandBegin or CommandFinish can have written (exp || in progress, or exp ||
-// done || reply; an empty reply reads as in progress): it re-encodes to exactly its
-// bytes, and the reply is a copy, not a view into the store's page.
-func FuzzDecodeCommandEntry(f *testing.F) {
-	exp := binary.BigEndian.AppendUint64(nil, uint64(testStart.UnixNano()))
-	f.Add(append(bytes.Clone(exp), cmdInProgress))
-	f.Add(append(append(bytes.Clone(exp), cmdDone), `{"status":"done"}`...))
-	f.Add(append(bytes.Clone(exp), cmdDone))
-	f.Add(append(bytes.Clone(exp), 0))
-	f.Add(append(append(bytes.Clone(exp), 7), "x"...))
-	f.Add(append(append(bytes.Clone(exp), cmdInProgress), "left over"...))
-	f.Add(exp)
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, v []byte) {
-		stored := bytes.Clone(v)
-		reply, done, err := decodeCommandEntry(v)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "locker: ") || reply != nil || done {
-				t.Fatalf("decodeCommandEntry(%x) = %q, %v, %v", v, reply, done, err)
-			}
-			return
-		}
-		again := append(bytes.Clone(v[:8]), cmdInProgress)
-		if done {
-			again = append(append(bytes.Clone(v[:8]), cmdDone), reply...)
-			if len(reply) == 0 {
-				t.Fatalf("decodeCommandEntry(%x): done with an empty reply, which reads as in progress", v)
-			}
-		} else if len(v) == 9 && v[8] == cmdDone {
-			again[8] = cmdDone // an empty final reply of an older build: outcome unknown
-		}
-		if !bytes.Equal(again, v) {
-			t.Fatalf("decodeCommandEntry(%x) = %q, done %v: that encodes as %x", v, reply, done, again)
-		}
-		for i := range reply {
-			reply[i] ^= 0xff
-		}
-		if !bytes.Equal(v, stored) {
-			t.Fatal("the decoded reply shares memory with the stored value")
-		}
-	})
-}
+// A fuzz target for the decoding of the outbox's events (the store's own decoders are
+// fuzzed in locker/store/boltstore). The store is on the device's flash, which a power
+// cut, a worn card or a person with the card in hand can leave in any state: its
+// decoders must refuse what the station never wrote rather than act on it.
 
 // outboxEntries returns the raw outbox entries of a station that announced a parcel
 // and recorded a health report.
@@ -67,7 +27,7 @@ func outboxEntries(t testing.TB, fx *fixture) (keys, values [][]byte) {
 	if err := fx.st.Record(EvHealth, "system", []byte(`{"uptime_s":5,"drivers":{"cu16-1":"ok"}}`)); err != nil {
 		t.Fatal(err)
 	}
-	err := fx.st.view(func(tx *boltTx) error {
+	err := fx.st.db().View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
 			return nil
@@ -110,12 +70,13 @@ func FuzzOpenOutbox(f *testing.F) {
 	seal := func(k, plain []byte) []byte {
 		return append(epochKey(epoch), privacy.SealBytes(key, plain, k)...)
 	}
+	bs := fx.st.store.(*boltstore.Store)
 	f.Fuzz(func(t *testing.T, sealed bool, k, data []byte) {
 		v := data
 		if sealed {
 			v = seal(k, data)
 		}
-		e, err := fx.st.openOutbox(k, v)
+		e, err := openOutbox(bs, k, v)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "locker: outbox entry ") {
 				t.Fatalf("openOutbox: %v lacks the package prefix", err)
@@ -135,7 +96,7 @@ func FuzzOpenOutbox(f *testing.F) {
 		if err != nil {
 			t.Fatalf("a decoded event does not encode: %v", err)
 		}
-		e2, err := fx.st.openOutbox(k, seal(k, plain))
+		e2, err := openOutbox(bs, k, seal(k, plain))
 		if err != nil {
 			t.Fatalf("the re-sealed event is refused: %v\n%s", err, plain)
 		}
@@ -144,4 +105,10 @@ func FuzzOpenOutbox(f *testing.F) {
 			t.Fatalf("an event changed in a round trip:\n%s\n%s", plain, plain2)
 		}
 	})
+}
+
+// openOutbox opens one stored outbox entry as the station's readers do.
+func openOutbox(bs *boltstore.Store, k, v []byte) (e Event, err error) {
+	err = bs.OpenOutbox(k, v, decodeEvent(&e))
+	return e, err
 }

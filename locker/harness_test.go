@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
 
 // fakeHW is a station's hardware in memory: doors that open only when the test says so.
@@ -103,7 +106,7 @@ func newFixture(t testing.TB, specs []CompartmentSpec) *fixture {
 	if f.cloud, err = privacy.DeriveCloudKeys(fleetPriv, id.Public(), "LK-T1"); err != nil {
 		t.Fatal(err)
 	}
-	f.opt = Options{LockerID: "LK-T1", StorePath: f.dir + "/store.db", Compartments: specs,
+	f.opt = Options{LockerID: "LK-T1", StorePath: f.dir + "/store.db", OpenStore: boltstore.Open, Compartments: specs,
 		Policy: DefaultPolicy(), Keys: keys, Unlocker: f.hw, Doors: f.hw, Clock: f.clock,
 		Logger:   slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Observer: func(e Event) { f.events = append(f.events, e) }}
@@ -237,4 +240,15 @@ func wantErr(t *testing.T, err, target error) {
 	if !errors.Is(err, target) {
 		t.Fatalf("error = %v, want %v", err, target)
 	}
+}
+
+// commits returns the id of the store's last write transaction: each commit (and
+// fsync) adds one.
+func (f *fixture) commits() int {
+	f.t.Helper()
+	var id int
+	if err := f.st.db().View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+		f.t.Fatal(err)
+	}
+	return id
 }

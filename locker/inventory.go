@@ -1,8 +1,9 @@
 package locker
 
 import (
-	"fmt"
 	"slices"
+
+	"github.com/lockerd/lockerd/locker/store"
 )
 
 // CompartmentView is a compartment as operators see it: no personal data.
@@ -20,12 +21,12 @@ func (s *Station) Inventory() ([]CompartmentView, error) {
 	}
 	s.mu.Unlock()
 	out := make([]CompartmentView, 0, len(comps))
-	err := s.view(func(tx *boltTx) error {
+	err := s.store.View(func(t store.Tx) error {
 		for _, c := range comps {
 			v := CompartmentView{Compartment: *c}
 			v.OpWaybill, v.UnverifiedWaybill = nil, nil // sealed, but stable and linkable
 			for _, pid := range c.Parcels {
-				p, err := readParcel(tx, pid)
+				p, err := readParcel(t, pid)
 				if err != nil {
 					return err
 				}
@@ -56,7 +57,7 @@ type Status struct {
 // Status counts compartments and parcels.
 func (s *Station) Status() (Status, error) {
 	s.mu.Lock()
-	st := Status{LockerID: s.id, Compartments: len(s.order), AuditSeq: s.head.Seq,
+	st := Status{LockerID: s.id, Compartments: len(s.order), AuditSeq: s.store.Seq(),
 		PolicyVersion: s.policy.Version, Parcels: map[ParcelState]int{}, Epochs: len(s.keyring.Epochs())}
 	for _, id := range s.order {
 		c := s.comps[id]
@@ -72,21 +73,13 @@ func (s *Station) Status() (Status, error) {
 		}
 	}
 	s.mu.Unlock()
-	err := s.view(func(tx *boltTx) error {
-		st.Outbox = tx.Bucket(bucketOutbox).Stats().KeyN
-		// Only the state byte of each record is read: status is asked for often, and
-		// decoding 100,000 records for a count would show.
-		byCode := map[byte]ParcelState{}
-		for s, c := range stateCodes {
-			byCode[c] = s
+	err := s.store.View(func(t store.Tx) error {
+		st.Outbox = t.OutboxLen()
+		counts, err := t.CountStates()
+		for state, n := range counts {
+			st.Parcels[ParcelState(state)] = n
 		}
-		return tx.Bucket(bucketParcels).ForEach(func(k, v []byte) error {
-			if len(v) < 3 || v[0] != recordVersion || byCode[v[2]] == "" {
-				return fmt.Errorf("locker: parcel record %q: %w", k, errRecord)
-			}
-			st.Parcels[byCode[v[2]]]++
-			return nil
-		})
+		return err
 	})
 	return st, err
 }
@@ -105,9 +98,9 @@ func (s *Station) Compartments() []Compartment {
 // ParcelInfo returns a stored parcel record (sealed digests, state, compartment).
 func (s *Station) ParcelInfo(id ParcelID) (Parcel, error) {
 	var p *Parcel
-	err := s.view(func(tx *boltTx) error {
+	err := s.store.View(func(t store.Tx) error {
 		var err error
-		p, err = readParcel(tx, id)
+		p, err = readParcel(t, id)
 		return err
 	})
 	if err != nil {

@@ -4,40 +4,35 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
 )
 
 // findByWaybill finds the parcel whose waybill digest is d, trying each live epoch's
 // sealed form: a handful of HMACs and index reads, whatever the number of parcels.
-func (s *Station) findByWaybill(tx *bolt.Tx, d privacy.Digest) (*Parcel, error) {
-	idx := tx.Bucket(bucketIdxWaybill)
+func (s *Station) findByWaybill(t store.Tx, d privacy.Digest) (*Parcel, error) {
 	for _, e := range s.liveEpochs() {
 		k, ok := s.keyring.Lookup(e)
 		if !ok {
 			continue
 		}
-		sealed := privacy.Seal(k, d)
-		if id := idx.Get(sealed[:]); id != nil {
-			return readParcel(tx, ParcelID(id))
+		if id, ok := t.ByWaybill(privacy.Seal(k, d)); ok {
+			return readParcel(t, ParcelID(id))
 		}
 	}
 	return nil, ErrUnknownParcel
 }
 
 // findByVerifier returns every parcel (announced or deposited) filed under verifier v.
-func (s *Station) findByVerifier(tx *bolt.Tx, v privacy.Digest) ([]*Parcel, error) {
-	idx := tx.Bucket(bucketIdxCode)
+func (s *Station) findByVerifier(t store.Tx, v privacy.Digest) ([]*Parcel, error) {
 	var out []*Parcel
 	for _, e := range s.liveEpochs() {
 		k, ok := s.keyring.Lookup(e)
 		if !ok {
 			continue
 		}
-		sealed := privacy.Seal(k, v)
-		for _, id := range parcelsByPrefix(idx, sealed[:]) {
-			p, err := readParcel(tx, id)
+		for _, id := range t.ByCode(privacy.Seal(k, v)) {
+			p, err := readParcel(t, ParcelID(id))
 			if err != nil {
 				return nil, err
 			}
@@ -72,7 +67,7 @@ func (t *txn) sealOpWaybill(e uint32, d privacy.Digest) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("locker: epoch key: %w", err)
 	}
-	return append(epochKey(e), privacy.SealBytes(key, d[:], opWaybillAD)...), nil
+	return append(binary.BigEndian.AppendUint32(nil, e), privacy.SealBytes(key, d[:], opWaybillAD)...), nil
 }
 
 // openOpWaybill recovers a digest sealed by sealOpWaybill; nil when there is none or its

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/waybill"
 )
 
@@ -49,15 +50,15 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 	}
 	digits, err := privacy.NormaliseCode(code)
 	if err != nil {
-		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, metaCodeThrottle, ThrottleCode, ErrCodeFormat)
+		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, store.MetaCodeThrottle, ThrottleCode, ErrCodeFormat)
 		s.mu.Unlock()
 		return Pickup{}, err
 	}
 	v := s.keys.CodeVerifier(digits)
 	var parcels []*Parcel
-	if err := s.view(func(tx *boltTx) error {
+	if err := s.store.View(func(t store.Tx) error {
 		var err error
-		parcels, err = s.findByVerifier(tx, v)
+		parcels, err = s.findByVerifier(t, v)
 		return err
 	}); err != nil {
 		s.mu.Unlock()
@@ -104,13 +105,13 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 		// could otherwise guess other codes without limit, re-entering their own
 		// between guesses.
 		if len(pulses) > 0 && s.codeThr.Failures > 0 {
-			return putJSON(t.tx.Bucket(bucketMeta), metaCodeThrottle, throttle{})
+			return t.st.PutMeta(store.MetaCodeThrottle, throttle{})
 		}
 		return nil
 	})
 	switch {
 	case errors.Is(err, errWrong):
-		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, metaCodeThrottle, ThrottleCode, ErrWrongCode)
+		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, store.MetaCodeThrottle, ThrottleCode, ErrWrongCode)
 		s.mu.Unlock()
 		return Pickup{}, err
 	case err != nil:
@@ -148,11 +149,11 @@ func removeSlot(slots []Slot, id CompartmentID) []Slot {
 
 // failThrottle counts one failure durably, raises the throttled alarm when a lock-out
 // starts, and returns the error to give the person at the keypad.
-func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key []byte, source string, cause error) error {
+func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key store.Meta, source string, cause error) error {
 	next := *th
 	d := next.fail(p, s.clock.Now())
 	err := s.update(func(t *txn) error {
-		if err := putJSON(t.tx.Bucket(bucketMeta), key, next); err != nil {
+		if err := t.st.PutMeta(key, next); err != nil {
 			return err
 		}
 		if d > 0 {
@@ -172,11 +173,11 @@ func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key []byte, sourc
 	return cause
 }
 
-func (s *Station) resetThrottle(th *throttle, key []byte) error {
+func (s *Station) resetThrottle(th *throttle, key store.Meta) error {
 	if th.Failures == 0 {
 		return nil
 	}
-	if err := s.update(func(t *txn) error { return putJSON(t.tx.Bucket(bucketMeta), key, throttle{}) }); err != nil {
+	if err := s.update(func(t *txn) error { return t.st.PutMeta(key, throttle{}) }); err != nil {
 		return err
 	}
 	*th = throttle{}

@@ -78,7 +78,7 @@ func TestAuditRetention(t *testing.T) {
 			var saved []byte
 			var first []byte
 			var firstV []byte
-			if err := f.st.db.View(func(tx *bolt.Tx) error {
+			if err := f.st.db().View(func(tx *bolt.Tx) error {
 				saved = append([]byte(nil), tx.Bucket(bucketMeta).Get(metaAuditCheckpoint)...)
 				k, v := tx.Bucket(bucketAudit).Cursor().First()
 				first, firstV = append([]byte(nil), k...), append([]byte(nil), v...)
@@ -86,13 +86,13 @@ func TestAuditRetention(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if err := f.st.db.Update(tamper); err != nil {
+			if err := f.st.db().Update(tamper); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := f.st.VerifyAudit(); !errors.Is(err, audit.ErrBroken) {
 				t.Fatalf("verify = %v, want ErrBroken", err)
 			}
-			if err := f.st.db.Update(func(tx *bolt.Tx) error { // undo for the next case
+			if err := f.st.db().Update(func(tx *bolt.Tx) error { // undo for the next case
 				if err := tx.Bucket(bucketMeta).Put(metaAuditCheckpoint, saved); err != nil {
 					return err
 				}
@@ -103,7 +103,7 @@ func TestAuditRetention(t *testing.T) {
 		})
 	}
 	// A wiped log with its checkpoint left does not verify as an empty one.
-	if err := f.st.db.Update(func(tx *bolt.Tx) error {
+	if err := f.st.db().Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
 		for k, _ := b.Cursor().First(); k != nil; k, _ = b.Cursor().First() {
 			if err := b.Delete(k); err != nil {
@@ -133,7 +133,7 @@ func TestIdleTicksDoNotWrite(t *testing.T) {
 	f.tick(15 * 24 * time.Hour)
 	txid := func() int {
 		var id int
-		f.st.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+		f.st.db().View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
 		return id
 	}
 	before := txid()
@@ -188,7 +188,7 @@ func TestDamagedRecordDoesNotStopTimers(t *testing.T) {
 	f.deposit(sid, "RB123456785GB")
 	f.clock.Advance(2 * time.Second)
 	f.deposit(sid, "100000000002")
-	if err := f.st.db.Update(func(tx *bolt.Tx) error {
+	if err := f.st.db().Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketParcels).Put([]byte("p-1"), []byte{0xff, 0x00, 0x13})
 	}); err != nil {
 		t.Fatal(err)
@@ -217,13 +217,13 @@ func TestLegacyKeepRowsGo(t *testing.T) {
 	}
 	keepRows := func() int {
 		n := 0
-		f.st.db.View(func(tx *bolt.Tx) error {
+		f.st.db().View(func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketIdxKeep).ForEach(func(k, _ []byte) error { n++; return nil })
 		})
 		return n
 	}
 	p := f.parcel("p-1")
-	if err := f.st.db.Update(func(tx *bolt.Tx) error { // as an older build left it
+	if err := f.st.db().Update(func(tx *bolt.Tx) error { // as an older build left it
 		return tx.Bucket(bucketIdxKeep).Put(timeKey(p.KeepUntil, p.ID), nil)
 	}); err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func TestLegacyKeepRowsGo(t *testing.T) {
 	f.clock.Advance(2 * time.Second)
 	f.deposit(sid, "100000000002")
 	q := f.parcel("p-2")
-	if err := f.st.db.Update(func(tx *bolt.Tx) error { // a leftover for a parcel deposited since
+	if err := f.st.db().Update(func(tx *bolt.Tx) error { // a leftover for a parcel deposited since
 		return tx.Bucket(bucketIdxKeep).Put(timeKey(f.clock.Now(), q.ID), nil)
 	}); err != nil {
 		t.Fatal(err)

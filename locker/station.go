@@ -2,22 +2,17 @@ package locker
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
-	"github.com/lockerd/lockerd/locker/audit"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
 )
 
 // GCPercent is the garbage-collector setting lockerd runs a station with. Every commit
@@ -38,7 +33,8 @@ type CompartmentSpec struct {
 // Options wire a Station to its store, keys, hardware and clock.
 type Options struct {
 	LockerID     string
-	StorePath    string // bbolt file, inside the state directory
+	StorePath    string       // the store's file, inside the state directory
+	OpenStore    store.Opener // the storage engine: boltstore.Open in lockerd (docs/adr/0038-store-boundary.md)
 	Compartments []CompartmentSpec
 	Policy       Policy
 	Keys         *privacy.Keys
@@ -53,11 +49,11 @@ type Options struct {
 }
 
 // Station is one locker or staffed pickup station. Its methods are safe for concurrent
-// use; they serialise on one lock, and every transition is one bbolt transaction.
+// use; they serialise on one lock, and every transition is one store transaction.
 type Station struct {
 	mu       sync.Mutex
 	id       string
-	db       *bolt.DB
+	store    store.Store
 	keys     *privacy.Keys
 	keyring  *privacy.Keyring
 	unlocker Unlocker
@@ -69,8 +65,6 @@ type Station struct {
 	policy  Policy
 	comps   map[CompartmentID]*Compartment
 	order   []CompartmentID
-	head    audit.Head
-	seq     uint64
 	codeThr throttle
 	courThr throttle
 
@@ -107,22 +101,15 @@ func Open(opt Options) (*Station, error) {
 	if err := validateSpecs(opt.Compartments); err != nil {
 		return nil, err
 	}
-	// A generous initial mapping spares the hot path the remaps bbolt does while the
-	// file grows (address space only; pages are mapped as they are touched).
-	db, err := bolt.Open(opt.StorePath, 0o600, &bolt.Options{Timeout: 2 * time.Second,
-		InitialMmapSize: 64 << 20, FreelistType: bolt.FreelistMapType})
-	if err != nil {
-		return nil, fmt.Errorf("locker: open store: %w", storeOpenErr(err))
+	if opt.OpenStore == nil {
+		return nil, errors.New("locker: a store engine (OpenStore) is required")
 	}
-	// bbolt fsyncs the file, never its directory: the name of a store it has just
-	// created is not durable, and a power cut could take it back with every commit made
-	// in it since. Once per open is enough.
-	if err := syncDir(filepath.Dir(opt.StorePath)); err != nil {
-		db.Close()
+	db, err := opt.OpenStore(store.Options{Path: opt.StorePath, AuditKey: opt.Keys.AuditKey(), Keyring: opt.Keyring})
+	if err != nil {
 		return nil, err
 	}
 	s := &Station{
-		id: opt.LockerID, db: db, keys: opt.Keys, keyring: opt.Keyring,
+		id: opt.LockerID, store: db, keys: opt.Keys, keyring: opt.Keyring,
 		unlocker: opt.Unlocker, doors: opt.Doors, clock: opt.Clock, log: opt.Logger,
 		observer: opt.Observer, policy: opt.Policy,
 		comps: map[CompartmentID]*Compartment{}, sessions: map[string]*session{},
@@ -142,19 +129,6 @@ func Open(opt Options) (*Station, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// syncDir fsyncs directory dir, which makes the names in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("locker: open store directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("locker: sync store directory: %w", err)
-	}
-	return nil
 }
 
 func validateSpecs(specs []CompartmentSpec) error {
@@ -181,28 +155,12 @@ func validateSpecs(specs []CompartmentSpec) error {
 }
 
 func (s *Station) load(specs []CompartmentSpec) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("locker: store: %w", err)
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(metaSchema); v == nil {
-			if err := meta.Put(metaSchema, []byte{schemaVersion}); err != nil {
-				return err
-			}
-			if err := meta.Put(metaLockerID, []byte(s.id)); err != nil {
-				return err
-			}
-		} else if len(v) != 1 || v[0] != schemaVersion {
-			return fmt.Errorf("locker: store schema %v, this build reads %d", v, schemaVersion)
-		} else if id := string(meta.Get(metaLockerID)); id != s.id {
-			// Keys are derived from the locker id: a store from another id is unreadable.
-			return fmt.Errorf("locker: store belongs to locker %q, configured as %q", id, s.id)
+	return s.store.Update(func(t store.Tx) error {
+		if err := t.Init(s.id); err != nil {
+			return err
 		}
 		var stored Policy
-		if _, err := getJSON(meta, metaPolicy, &stored); err != nil {
+		if _, err := t.GetMeta(store.MetaPolicy, &stored); err != nil {
 			return fmt.Errorf("locker: stored policy: %w", err)
 		}
 		// A newer policy the cloud pushed outranks the configuration file's, for the
@@ -211,55 +169,39 @@ func (s *Station) load(specs []CompartmentSpec) error {
 		if merged := s.policy.WithCloud(stored); stored.Version > s.policy.Version && merged.Validate() == nil {
 			s.policy = merged
 		}
-		// Epochs number the keys in units of epoch_length: a store's records and keys
-		// are numbered in the length it was created with, and another length would
-		// keep their keys past every purge (a crypto-shredding that never happens).
-		switch v := meta.Get(metaEpochLength); {
-		case v == nil: // a new store, or one written before the length was recorded
-			if err := meta.Put(metaEpochLength, binary.BigEndian.AppendUint64(nil, uint64(s.policy.EpochLength))); err != nil {
-				return err
-			}
-		case len(v) != 8:
-			return fmt.Errorf("locker: stored epoch_length is %d bytes", len(v))
-		case time.Duration(binary.BigEndian.Uint64(v)) != s.policy.EpochLength:
-			return fmt.Errorf("locker: policy epoch_length %s, but this store was created with %s: it cannot change for a store (it numbers the keys); set it back",
-				s.policy.EpochLength, time.Duration(binary.BigEndian.Uint64(v)))
-		}
-		if _, err := getJSON(meta, metaCodeThrottle, &s.codeThr); err != nil {
-			return fmt.Errorf("locker: stored throttle: %w", err)
-		}
-		if _, err := getJSON(meta, metaCourierThrottle, &s.courThr); err != nil {
-			return fmt.Errorf("locker: stored throttle: %w", err)
-		}
-		h, err := audit.Last(tx.Bucket(bucketAudit))
-		if err != nil {
+		// Epochs number the keys in units of epoch_length, fixed for a store.
+		if err := t.EpochLength(s.policy.EpochLength); err != nil {
 			return err
 		}
-		if h.Seq == 0 { // empty: the chain goes on from its pruned start, if any
-			start, err := auditStart(tx, s.keys.AuditKey())
-			if err != nil {
-				// A damaged checkpoint does not stop the station; `lockerd audit` reports it.
-				s.log.Error("audit checkpoint unreadable; the log starts again at 1", "err", err)
-			}
-			h = start
+		if _, err := t.GetMeta(store.MetaCodeThrottle, &s.codeThr); err != nil {
+			return fmt.Errorf("locker: stored throttle: %w", err)
+		}
+		if _, err := t.GetMeta(store.MetaCourierThrottle, &s.courThr); err != nil {
+			return fmt.Errorf("locker: stored throttle: %w", err)
 		}
 		// Every event is in the audit log, written in its transaction: the log's head is
 		// the event sequence.
-		s.head, s.seq = h, h.Seq
-		return s.mergeCompartments(tx, specs)
+		damaged, err := t.ResumeAudit()
+		if err != nil {
+			return err
+		}
+		if damaged != nil {
+			// A damaged checkpoint does not stop the station; `lockerd audit` reports it.
+			s.log.Error("audit checkpoint unreadable; the log starts again at 1", "err", damaged)
+		}
+		return s.mergeCompartments(t, specs)
 	})
 }
 
 // mergeCompartments lays the configured compartments over the stored ones: the config
 // says what exists and how big it is; the store says what is in it. A compartment that
 // left the config but still holds parcels is kept, disabled, so that nothing is lost.
-func (s *Station) mergeCompartments(tx *bolt.Tx, specs []CompartmentSpec) error {
-	b := tx.Bucket(bucketCompartments)
+func (s *Station) mergeCompartments(t store.Tx, specs []CompartmentSpec) error {
 	stored := map[CompartmentID]*Compartment{}
-	if err := b.ForEach(func(k, v []byte) error {
+	if err := t.Compartments(func(v []byte) error {
 		c := new(Compartment)
 		if err := json.Unmarshal(v, c); err != nil {
-			return fmt.Errorf("locker: compartment record %x: %w", k, err)
+			return err
 		}
 		stored[c.ID] = c
 		return nil
@@ -286,7 +228,7 @@ func (s *Station) mergeCompartments(tx *bolt.Tx, specs []CompartmentSpec) error 
 	}
 	for _, c := range stored {
 		if len(c.Parcels) == 0 && c.Op == OpNone {
-			if err := b.Delete(compKey(c.ID)); err != nil {
+			if err := t.DeleteCompartment(uint16(c.ID)); err != nil {
 				return err
 			}
 			continue
@@ -297,7 +239,7 @@ func (s *Station) mergeCompartments(tx *bolt.Tx, specs []CompartmentSpec) error 
 	}
 	for id, c := range s.comps {
 		s.order = append(s.order, id)
-		if err := putJSON(b, compKey(id), c); err != nil {
+		if err := t.PutCompartment(uint16(id), c); err != nil {
 			return err
 		}
 	}
@@ -314,7 +256,7 @@ func (s *Station) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.db.Close()
+	return s.store.Close()
 }
 
 // Policy returns the policy in force.

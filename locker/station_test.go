@@ -205,7 +205,7 @@ func TestAuditTamperDetected(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := f.st.db.Update(func(tx *bolt.Tx) error { return tc.tamper(tx.Bucket(bucketAudit)) })
+			err := f.st.db().Update(func(tx *bolt.Tx) error { return tc.tamper(tx.Bucket(bucketAudit)) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -463,7 +463,7 @@ func TestRemoteOpensSince(t *testing.T) {
 	opened = append(opened, stepped)
 	// A damaged entry in the window counts as an opening now and is reported, and the
 	// readable openings are still found.
-	err = f.st.db.Update(func(tx *bolt.Tx) error {
+	err = f.st.db().Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
 		k, v := b.Cursor().Last()
 		return b.Put(k, append(v[:audit.MACSize:audit.MACSize], "{not json"...))

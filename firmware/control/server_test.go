@@ -16,6 +16,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
 
 type doors struct{}
@@ -46,7 +47,7 @@ func newAPI(t testing.TB, admin bool) *apiFixture {
 	}
 	pol := locker.DefaultPolicy()
 	pol.CodeThrottle.MaxFailures = 2
-	st, err := locker.Open(locker.Options{LockerID: "API-1", StorePath: filepath.Join(dir, "s.db"), Policy: pol,
+	st, err := locker.Open(locker.Options{LockerID: "API-1", StorePath: filepath.Join(dir, "s.db"), OpenStore: boltstore.Open, Policy: pol,
 		Compartments: []locker.CompartmentSpec{{ID: 1, Size: locker.SizeM, Kind: locker.KindDoor}},
 		Keys:         keys, Keyring: kr, Unlocker: doors{}, Doors: doors{}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

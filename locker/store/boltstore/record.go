@@ -1,10 +1,12 @@
-package locker
+package boltstore
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lockerd/lockerd/locker/store"
 )
 
 // Parcel records are stored in a compact binary form (docs/adr/0003-store-layout.md):
@@ -25,12 +27,31 @@ import (
 //	id, hint, courier: uvarint length + bytes each
 const recordVersion = 1
 
+// The parcel states the store files parcels by (their names are locker.ParcelState's).
+const (
+	stateAnnounced = "announced"
+	stateDeposited = "deposited"
+	statePickedUp  = "picked_up"
+	stateRetrieved = "retrieved"
+	stateCancelled = "cancelled"
+)
+
 // stateCodes are the on-disk codes of parcel states; they never change meaning.
-var stateCodes = map[ParcelState]byte{
-	StateAnnounced: 1, StateDeposited: 2, StatePickedUp: 3, StateExpired: 4,
-	StateRetrieved: 5, StateCancelled: 6, StateRecalled: 7,
+var stateCodes = map[string]byte{
+	stateAnnounced: 1, stateDeposited: 2, statePickedUp: 3, "expired": 4,
+	stateRetrieved: 5, stateCancelled: 6, "recalled": 7,
 }
 
+// terminal reports whether state is one no transition leaves (locker.ParcelState.Terminal):
+// records in it are filed for purging.
+func terminal(state string) bool {
+	return state == statePickedUp || state == stateRetrieved || state == stateCancelled
+}
+
+// maxSize is the largest size code a record holds (locker.SizeXL).
+const maxSize = 4
+
+// errRecord is the error of a parcel record that does not decode.
 var errRecord = errors.New("locker: malformed parcel record")
 
 const maxRecordString = 255
@@ -47,8 +68,8 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.AppendVarint(b, t.UnixNano())
 }
 
-// MarshalBinary encodes the record for the store.
-func (p Parcel) MarshalBinary() ([]byte, error) {
+// encodeRecord encodes a parcel record for the store.
+func encodeRecord(p *store.Record) ([]byte, error) {
 	code, ok := stateCodes[p.State]
 	if !ok {
 		return nil, fmt.Errorf("locker: parcel %s: cannot store state %q", p.ID, p.State)
@@ -64,9 +85,9 @@ func (p Parcel) MarshalBinary() ([]byte, error) {
 		flags |= 2
 	}
 	b := make([]byte, 0, 160)
-	b = append(b, recordVersion, flags, code, byte(p.Size))
+	b = append(b, recordVersion, flags, code, p.Size)
 	b = binary.BigEndian.AppendUint32(b, p.Epoch)
-	b = binary.BigEndian.AppendUint16(b, uint16(p.Compartment))
+	b = binary.BigEndian.AppendUint16(b, p.Compartment)
 	b = binary.AppendUvarint(b, p.Generation)
 	b = append(b, p.Waybill[:]...)
 	if flags&2 != 0 {
@@ -75,7 +96,7 @@ func (p Parcel) MarshalBinary() ([]byte, error) {
 	for _, t := range []time.Time{p.ExpiresAt, p.KeepUntil, p.Updated, p.PurgeAt} {
 		b = appendTime(b, t)
 	}
-	for _, s := range []string{string(p.ID), p.Hint, p.Courier} {
+	for _, s := range []string{p.ID, p.Hint, p.Courier} {
 		b = appendString(b, s)
 	}
 	return b, nil
@@ -135,32 +156,32 @@ func (r *recordReader) string() string {
 	return string(r.take(int(n)))
 }
 
-// UnmarshalBinary decodes a stored record. It rejects anything it would not write.
-func (p *Parcel) UnmarshalBinary(data []byte) error {
+// decodeRecord decodes a stored record into p. It rejects anything it would not write.
+func decodeRecord(data []byte, p *store.Record) error {
 	r := &recordReader{b: data}
 	head := r.take(4)
 	if r.err != nil || head[0] != recordVersion || head[1]&^3 != 0 {
 		return errRecord
 	}
-	var state ParcelState
+	var state string
 	for s, c := range stateCodes {
 		if c == head[2] {
 			state = s
 		}
 	}
-	if state == "" || Size(head[3]) < SizeUnknown || Size(head[3]) > SizeXL {
+	if state == "" || head[3] > maxSize {
 		return errRecord
 	}
-	*p = Parcel{State: state, Size: Size(head[3]), Announced: head[1]&1 != 0}
+	*p = store.Record{State: state, Size: head[3], Announced: head[1]&1 != 0}
 	p.Epoch = binary.BigEndian.Uint32(r.take(4))
-	p.Compartment = CompartmentID(binary.BigEndian.Uint16(r.take(2)))
+	p.Compartment = binary.BigEndian.Uint16(r.take(2))
 	p.Generation = r.uvarint()
 	copy(p.Waybill[:], r.take(32))
 	if head[1]&2 != 0 {
 		copy(p.Verifier[:], r.take(32))
 	}
 	p.ExpiresAt, p.KeepUntil, p.Updated, p.PurgeAt = r.time(), r.time(), r.time(), r.time()
-	p.ID, p.Hint, p.Courier = ParcelID(r.string()), r.string(), r.string()
+	p.ID, p.Hint, p.Courier = r.string(), r.string(), r.string()
 	if r.err != nil || len(r.b) != 0 || p.ID == "" {
 		return errRecord
 	}

@@ -1,0 +1,158 @@
+package boltstore
+
+import (
+	"encoding/binary"
+
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lockerd/lockerd/locker/store"
+)
+
+// The command log remembers every cloud command id until its expiry, so that a
+// duplicate delivery (QoS 1 redelivery, a replay) is answered with the stored reply and
+// never executed twice, and a command found in progress after a crash is reported as
+// "outcome unknown" rather than re-run (docs/adr/0022-command-dedup-and-outcome-unknown.md).
+// Replies are opaque bytes: the cloud link owns their format.
+const (
+	cmdInProgress byte = 1
+	cmdDone       byte = 2
+)
+
+// decodeCommandEntry decodes a command log value: the stored reply (a copy) and done,
+// or done false for a command in progress. A done entry without a reply (builds before
+// CommandFinish refused empty replies could store one) reads as in progress, as
+// CommandBegin always took it: its outcome is unknown. A state byte the log never
+// writes, or bytes after an in-progress mark, are refused rather than sent to the
+// cloud as a stored reply.
+func decodeCommandEntry(v []byte) (reply []byte, done bool, err error) {
+	switch {
+	case len(v) == 9 && (v[8] == cmdInProgress || v[8] == cmdDone):
+		return nil, false, nil
+	case len(v) > 9 && v[8] == cmdDone:
+		return append([]byte(nil), v[9:]...), true, nil
+	}
+	return nil, false, fmt.Errorf("locker: command log entry malformed")
+}
+
+// CommandBegin durably records command id as in progress until exp, in one commit.
+// It returns (nil, nil) for a new id; for a known one it records nothing and returns
+// the stored reply, or ErrCommandInProgress.
+func (s *Store) CommandBegin(id string, exp time.Time) ([]byte, error) {
+	var prior []byte
+	var known bool
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCommands)
+		if v := b.Get([]byte(id)); v != nil {
+			known = true
+			var err error
+			prior, _, err = decodeCommandEntry(v)
+			return err
+		}
+		val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
+		if err := b.Put([]byte(id), append(val, cmdInProgress)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketIdxCmdExp).Put(append(val, id...), nil)
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("locker: command log: %w", err)
+	case known && prior == nil:
+		return nil, store.ErrCommandInProgress
+	}
+	return prior, nil
+}
+
+// CommandFinish stores the final reply of a begun command, in one commit.
+func (s *Store) CommandFinish(id string, reply []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCommands)
+		v := b.Get([]byte(id))
+		if len(v) < 9 {
+			return fmt.Errorf("locker: command %q was not begun", id)
+		}
+		val := append(append([]byte(nil), v[:8]...), cmdDone)
+		return b.Put([]byte(id), append(val, reply...))
+	})
+}
+
+// CommandStored returns the stored reply of command id without recording anything:
+// (reply, true) when it finished, (nil, true) when it is in progress, (nil, false)
+// when it is unknown (or forgotten after its expiry).
+func (s *Store) CommandStored(id string) ([]byte, bool, error) {
+	var reply []byte
+	var known bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketCommands).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		known = true
+		var err error
+		reply, _, err = decodeCommandEntry(v)
+		return err
+	})
+	return reply, known, err
+}
+
+// Command reads command id in this transaction: known false when the log does not
+// have it, else its stored reply and whether it finished.
+func (t *Tx) Command(id string) (reply []byte, done, known bool, err error) {
+	v := t.tx.Bucket(bucketCommands).Get([]byte(id))
+	if v == nil {
+		return nil, false, false, nil
+	}
+	reply, done, err = decodeCommandEntry(v)
+	return reply, done, true, err
+}
+
+// PutCommand records command id as done with its final reply, kept until exp.
+func (t *Tx) PutCommand(id string, exp time.Time, reply []byte) error {
+	if len(reply) == 0 {
+		return store.ErrEmptyReply
+	}
+	val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
+	if err := t.tx.Bucket(bucketIdxCmdExp).Put(append(val, id...), nil); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketCommands).Put([]byte(id), append(append(val, cmdDone), reply...))
+}
+
+// CommandExpiryDue reports whether the oldest remembered command expired more than
+// CommandGrace before now, without a write transaction.
+func (s *Store) CommandExpiryDue(now time.Time) bool {
+	due := false
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketIdxCmdExp).Cursor().First()
+		due = len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) <= now.Add(-store.CommandGrace).UnixNano()
+		return nil
+	})
+	return due
+}
+
+// ForgetCommands drops up to max command ids whose expiry passed more than
+// CommandGrace before now, in one commit.
+func (s *Store) ForgetCommands(now time.Time, max int) error {
+	limit := binary.BigEndian.AppendUint64(nil, uint64(now.Add(-store.CommandGrace).UnixNano()))
+	return s.db.Update(func(tx *bolt.Tx) error {
+		idx, b := tx.Bucket(bucketIdxCmdExp), tx.Bucket(bucketCommands)
+		c := idx.Cursor()
+		n := 0
+		for k, _ := c.First(); k != nil && n < max; k, _ = c.First() {
+			if len(k) < 8 || string(k[:8]) > string(limit) {
+				break
+			}
+			if err := b.Delete(k[8:]); err != nil {
+				return err
+			}
+			if err := idx.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+}

@@ -1,0 +1,178 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
+)
+
+// Store layout (docs/adr/0003-store-layout.md). One bbolt file; every key is either an
+// opaque id, a big-endian number or a sealed digest; every value is JSON except the audit
+// entries (MAC || JSON), the outbox (epoch || AEAD-sealed JSON) and parcel records,
+// which use the compact binary form in record.go.
+var (
+	bucketMeta         = []byte("meta")
+	bucketCompartments = []byte("compartments") // id (2 BE) -> Compartment
+	bucketParcels      = []byte("parcels")      // parcel id -> Parcel
+	bucketCouriers     = []byte("couriers")     // credential digest -> Courier
+	bucketIdxWaybill   = []byte("idx_waybill")  // sealed waybill digest -> parcel id
+	bucketIdxCode      = []byte("idx_code")     // sealed verifier || parcel id -> nil
+	bucketIdxExpiry    = []byte("idx_expiry")   // unix nanos (8 BE) || parcel id -> nil (deposited)
+	bucketIdxKeep      = []byte("idx_keep")     // unix nanos || parcel id -> nil (announced)
+	bucketIdxPurge     = []byte("idx_purge")    // unix nanos || parcel id -> nil (terminal)
+	bucketEpochs       = []byte("epochs")       // epoch (4 BE) -> count of parcel records sealed under it
+	bucketAudit        = []byte("audit")        // seq (8 BE) -> MAC || event JSON
+	bucketOutbox       = []byte("outbox")       // seq (8 BE) -> epoch (4 BE) || sealed event JSON
+	bucketCommands     = []byte("commands")     // id -> exp (8 BE unix nanos) || state (1) || reply
+	bucketIdxCmdExp    = []byte("idx_cmdexp")   // exp (8 BE) || id -> nil
+
+	allBuckets = [][]byte{bucketMeta, bucketCompartments, bucketParcels, bucketCouriers,
+		bucketIdxWaybill, bucketIdxCode, bucketIdxExpiry, bucketIdxKeep, bucketIdxPurge,
+		bucketEpochs, bucketAudit, bucketOutbox, bucketCommands, bucketIdxCmdExp}
+
+	metaSchema          = []byte("schema")
+	metaLockerID        = []byte("locker_id")
+	metaEpochLength     = []byte("epoch_length")      // nanoseconds, big-endian: fixed at creation
+	metaAuditCheckpoint = []byte("audit_checkpoint")  // sealed start of a pruned audit chain
+	metaWireAcked       = []byte("outbox_wire_acked") // last wire seq acknowledged (8 BE)
+)
+
+const schemaVersion = 1
+
+func compKey(id uint16) []byte { return binary.BigEndian.AppendUint16(nil, id) }
+func epochKey(e uint32) []byte { return binary.BigEndian.AppendUint32(nil, e) }
+
+func timeKey(t time.Time, id string) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(t.UnixNano()))
+	return append(k, id...)
+}
+
+func codeKey(v privacy.Digest, id string) []byte {
+	k := append(make([]byte, 0, len(v)+len(id)), v[:]...)
+	return append(k, id...)
+}
+
+// Init makes the buckets of a new store and records its schema and locker id, or checks
+// them in an existing one: keys are derived from the locker id, so a store from another
+// id is unreadable.
+func (t *Tx) Init(lockerID string) error {
+	for _, name := range allBuckets {
+		if _, err := t.tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("locker: store: %w", err)
+		}
+	}
+	meta := t.tx.Bucket(bucketMeta)
+	if v := meta.Get(metaSchema); v == nil {
+		if err := meta.Put(metaSchema, []byte{schemaVersion}); err != nil {
+			return err
+		}
+		return meta.Put(metaLockerID, []byte(lockerID))
+	} else if len(v) != 1 || v[0] != schemaVersion {
+		return fmt.Errorf("locker: store schema %v, this build reads %d", v, schemaVersion)
+	}
+	if id := string(meta.Get(metaLockerID)); id != lockerID {
+		return fmt.Errorf("locker: store belongs to locker %q, configured as %q", id, lockerID)
+	}
+	return nil
+}
+
+// EpochLength records the epoch length of a new store (or of one written before the
+// length was recorded), or checks it: a store's records and keys are numbered in the
+// length it was created with, and another length would keep their keys past every
+// purge (a crypto-shredding that never happens).
+func (t *Tx) EpochLength(d time.Duration) error {
+	meta := t.tx.Bucket(bucketMeta)
+	switch v := meta.Get(metaEpochLength); {
+	case v == nil:
+		return meta.Put(metaEpochLength, binary.BigEndian.AppendUint64(nil, uint64(d)))
+	case len(v) != 8:
+		return fmt.Errorf("locker: stored epoch_length is %d bytes", len(v))
+	case time.Duration(binary.BigEndian.Uint64(v)) != d:
+		return fmt.Errorf("locker: policy epoch_length %s, but this store was created with %s: it cannot change for a store (it numbers the keys); set it back",
+			d, time.Duration(binary.BigEndian.Uint64(v)))
+	}
+	return nil
+}
+
+// GetMeta decodes the value under k into v; false when there is none.
+func (t *Tx) GetMeta(k store.Meta, v any) (bool, error) {
+	return getJSON(t.tx.Bucket(bucketMeta), []byte(k), v)
+}
+
+// PutMeta stores v under k.
+func (t *Tx) PutMeta(k store.Meta, v any) error {
+	return putJSON(t.tx.Bucket(bucketMeta), []byte(k), v)
+}
+
+// Compartments calls fn with each stored compartment's JSON, in id order.
+func (t *Tx) Compartments(fn func(v []byte) error) error {
+	return t.tx.Bucket(bucketCompartments).ForEach(func(k, v []byte) error {
+		if err := fn(v); err != nil {
+			return fmt.Errorf("locker: compartment record %x: %w", k, err)
+		}
+		return nil
+	})
+}
+
+// PutCompartment stores compartment id as the JSON of c.
+func (t *Tx) PutCompartment(id uint16, c any) error {
+	return putJSON(t.tx.Bucket(bucketCompartments), compKey(id), c)
+}
+
+// DeleteCompartment forgets compartment id.
+func (t *Tx) DeleteCompartment(id uint16) error {
+	return t.tx.Bucket(bucketCompartments).Delete(compKey(id))
+}
+
+// Courier decodes the courier filed under credential digest cred into v.
+func (t *Tx) Courier(cred privacy.Digest, v any) (bool, error) {
+	return getJSON(t.tx.Bucket(bucketCouriers), cred[:], v)
+}
+
+// PutCourier files the JSON of c under credential digest cred.
+func (t *Tx) PutCourier(cred privacy.Digest, c any) error {
+	return putJSON(t.tx.Bucket(bucketCouriers), cred[:], c)
+}
+
+// DeleteCouriers removes every courier whose JSON match accepts.
+func (t *Tx) DeleteCouriers(match func(v []byte) bool) error {
+	b := t.tx.Bucket(bucketCouriers)
+	var keys [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		if match(v) {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	data := b.Get(key)
+	if data == nil {
+		return false, nil
+	}
+	return true, json.Unmarshal(data, v)
+}

@@ -1,0 +1,217 @@
+// Package store is the boundary between the station's domain (package locker) and its
+// durable state (docs/adr/0038-store-boundary.md): the Store and Tx the station's flows
+// use, and the plain values that cross them. It names no storage engine; lockerd's is
+// bbolt, in locker/store/boltstore, which lays these values out on flash
+// (docs/adr/0003-store-layout.md).
+//
+// A state transition is one Tx inside Store.Update: one commit, one fsync, whatever it
+// touches (docs/adr/0027-one-write-per-command.md). Values the domain owns
+// (compartments, couriers, policy, throttles, events) are its JSON, opaque here.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lockerd/lockerd/locker/privacy"
+)
+
+// Options say where a store is and which keys seal what it holds.
+type Options struct {
+	Path     string           // the store's file, inside the state directory
+	AuditKey []byte           // the audit chain's MAC key
+	Keyring  *privacy.Keyring // epoch keys: the outbox is sealed under them
+}
+
+// Opener opens (creating on first start) a store: boltstore.Open in lockerd.
+type Opener func(Options) (Store, error)
+
+// Store is an open station store. Its writes are serialised by the station's lock.
+type Store interface {
+	// Update runs fn in one write transaction: one commit, one fsync. Nothing fn
+	// wrote is durable or visible if it returns an error.
+	Update(fn func(Tx) error) error
+	// View runs fn in a read-only transaction.
+	View(fn func(Tx) error) error
+	Close() error
+	// Seq is the sequence number of the last event committed.
+	Seq() uint64
+
+	// Due returns up to max rows of timer's index whose time is at or before now.
+	Due(timer Timer, now time.Time, max int) ([]Due, error)
+	// UnusedEpochs returns those of epochs no parcel record or outbox entry is sealed
+	// under; ForgetEpochs drops the counts of destroyed ones, in one commit.
+	UnusedEpochs(epochs []uint32) ([]uint32, error)
+	ForgetEpochs(dead []uint32) error
+
+	// The command log (docs/adr/0022-command-dedup-and-outcome-unknown.md), each call
+	// one commit: CommandBegin records id as in progress until exp and returns nil for
+	// a new id, else the stored reply or ErrCommandInProgress; CommandFinish stores the
+	// final reply; CommandStored reads (reply, true) for a finished id, (nil, true) for
+	// one in progress, (nil, false) for an unknown one.
+	CommandBegin(id string, exp time.Time) ([]byte, error)
+	CommandFinish(id string, reply []byte) error
+	CommandStored(id string) ([]byte, bool, error)
+	// CommandExpiryDue reports, without writing, whether ForgetCommands has work:
+	// ids whose expiry passed more than CommandGrace before now (at most max a call).
+	CommandExpiryDue(now time.Time) bool
+	ForgetCommands(now time.Time, max int) error
+
+	// Outbox passes up to max entries after seq after to decode, in order; OutboxAck
+	// removes one (gone already is no error). Wire is the outbox as the cloud link
+	// numbers it.
+	Outbox(after uint64, max int, decode Decode) error
+	OutboxAck(seq uint64) error
+	Wire(keep func(payload []byte) (bool, error)) Wire
+
+	// The audit chain: VerifyAudit returns its length or an error wrapping
+	// audit.ErrBroken; AuditRange and AuditBackward pass payloads in and against
+	// sequence order until fn returns false; Prunable finds the entries older than keep
+	// (docs/adr/0030-audit-retention.md), at most max, for Tx.PruneAudit.
+	VerifyAudit() (int, error)
+	AuditRange(from, to uint64, fn func(seq uint64, payload []byte) bool) error
+	AuditBackward(fn func(seq uint64, payload []byte) bool) error
+	Prunable(now time.Time, keep time.Duration, max int) (upTo uint64, n, unreadable int, err error)
+}
+
+// Tx is one transaction: in Update a state transition, in View a consistent read.
+type Tx interface {
+	// Init makes a new store's layout and records its locker id, or checks both;
+	// EpochLength records or checks the epoch length, fixed for a store.
+	Init(lockerID string) error
+	EpochLength(d time.Duration) error
+
+	GetMeta(k Meta, v any) (bool, error)
+	PutMeta(k Meta, v any) error
+	// Compartments passes each stored compartment's JSON to fn, in id order.
+	Compartments(fn func(v []byte) error) error
+	PutCompartment(id uint16, c any) error
+	DeleteCompartment(id uint16) error
+	Courier(cred privacy.Digest, v any) (bool, error)
+	PutCourier(cred privacy.Digest, c any) error
+	DeleteCouriers(match func(v []byte) bool) error
+
+	// Parcel reads a record (ErrUnknownParcel when there is none); PutParcel stores p
+	// (nil deletes) in place of old (nil when new), with its index rows and its epoch's
+	// reference count.
+	Parcel(id string) (*Record, error)
+	PutParcel(old, p *Record) error
+	// ByWaybill and ByCode find parcels by sealed waybill digest and sealed verifier.
+	ByWaybill(sealed privacy.Digest) (string, bool)
+	ByCode(sealed privacy.Digest) []string
+	DeleteDue(timer Timer, d Due) error
+	// CountStates counts the records by state, cheaply.
+	CountStates() (map[string]int, error)
+
+	// NextSeq is the number the next appended event gets; Append records it: its
+	// auditPayload in the audit chain, its payload sealed under epoch's key in the
+	// outbox.
+	NextSeq() uint64
+	Append(auditPayload, payload []byte, epoch uint32) error
+	// ResumeAudit finds the chain's head at start; damaged reports a pruned start that
+	// does not open (the chain then starts again at 1).
+	ResumeAudit() (damaged, err error)
+	// PruneAudit deletes the entries up to upTo and seals the new start.
+	PruneAudit(upTo uint64) (start uint64, pruned int, err error)
+	OutboxLen() int
+
+	// Command reads id from the command log; PutCommand records it done with its
+	// final reply (ErrEmptyReply for none), kept until exp.
+	Command(id string) (reply []byte, done, known bool, err error)
+	PutCommand(id string, exp time.Time, reply []byte) error
+}
+
+// Wire is the outbox as the cloud link sees it
+// (docs/adr/0023-event-outbox-and-ordering.md): only the entries keep accepts, numbered
+// 1, 2, 3, … for ever, the k-th kept entry after the last acknowledged one numbered
+// acked+k; only the last acknowledged number is stored, so an entry keeps its number
+// across restarts until it is acknowledged.
+type Wire interface {
+	// Pending passes up to max kept entries numbered after after to decode, in order.
+	Pending(after uint64, max int, decode func(wire, seq uint64, payload []byte) error) error
+	// Ack removes the kept entries numbered up to wire, and the entries not sent that
+	// precede the last of them, in one commit. lock is taken, after the view's own
+	// lock, for the commit.
+	Ack(wire uint64, lock func() (unlock func(), err error)) error
+	// Len returns the number of kept entries not yet acknowledged.
+	Len() (int, error)
+}
+
+// Decode turns one opened outbox entry into the caller's event; an error from it names
+// the entry.
+type Decode func(seq uint64, payload []byte) error
+
+// Record is a parcel record: the fields of locker.Parcel in plain types. State is the
+// parcel state's stable name (locker.ParcelState), Size its size code.
+type Record struct {
+	ID          string
+	Epoch       uint32
+	Waybill     privacy.Digest
+	Verifier    privacy.Digest
+	Hint        string
+	Size        uint8
+	State       string
+	Announced   bool
+	Compartment uint16
+	Generation  uint64
+	Courier     string
+	ExpiresAt   time.Time
+	KeepUntil   time.Time
+	Updated     time.Time
+	PurgeAt     time.Time
+}
+
+// Meta names a value of the domain's, kept as JSON beside the store's own.
+type Meta string
+
+// The domain's values.
+const (
+	MetaPolicy          Meta = "policy"           // the policy the cloud last set
+	MetaCodeThrottle    Meta = "throttle_code"    // pickup-code failures
+	MetaCourierThrottle Meta = "throttle_courier" // courier login failures
+)
+
+// Timer names a time index: the parcels due for a timer step.
+type Timer int
+
+// The time indexes.
+const (
+	TimerExpiry Timer = iota // deposited parcels, by the end of their retention
+	TimerKeep                // announced parcels, by when they are dropped if never deposited
+	TimerPurge               // terminal parcels, by when their record goes
+)
+
+// Due is one row of a time index: a parcel whose time has come. Key is the row's,
+// for Tx.DeleteDue.
+type Due struct {
+	Parcel string
+	Key    []byte
+}
+
+// ErrUnknownParcel is returned for a parcel id with no record (locker.ErrUnknownParcel).
+var ErrUnknownParcel = errors.New("locker: unknown parcel")
+
+// ErrCommandInProgress is returned for an id that was begun and never finished: the
+// station may have acted on it before a crash (locker.ErrCommandInProgress).
+var ErrCommandInProgress = errors.New("locker: command was in progress when the station stopped")
+
+// ErrEmptyReply refuses to store an empty final reply: the log tells a finished
+// command from one in progress by its reply.
+var ErrEmptyReply = errors.New("locker: empty final reply")
+
+// maxCommandID bounds ids so that the log cannot be used to fill the store.
+const maxCommandID = 128
+
+// CheckCommandID refuses an id the command log does not take.
+func CheckCommandID(id string) error {
+	if id == "" || len(id) > maxCommandID {
+		return fmt.Errorf("locker: command id must be 1..%d bytes", maxCommandID)
+	}
+	return nil
+}
+
+// CommandGrace is how long a command id is kept past its expiry: an expired command is
+// refused before it reaches the log, but a re-send that expired while it queued behind
+// others is still answered from the log (link.CommandStore) within this time.
+const CommandGrace = time.Hour

@@ -1,0 +1,160 @@
+package locker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/lockerd/lockerd/locker/store"
+)
+
+// newID returns a random 128-bit id in hex, for events, sessions and unannounced parcels.
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("locker: no randomness: " + err.Error()) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// txn is one state transition: a store transaction (one commit, docs/adr/0038-store-boundary.md)
+// plus the in-memory changes that become visible only if it commits.
+type txn struct {
+	s      *Station
+	st     store.Tx
+	now    time.Time
+	comps  map[CompartmentID]*Compartment
+	events []Event
+}
+
+// comp returns the transaction's copy of compartment id (nil when unknown).
+func (t *txn) comp(id CompartmentID) *Compartment {
+	if c, ok := t.comps[id]; ok {
+		return c
+	}
+	c, ok := t.s.comps[id]
+	if !ok {
+		return nil
+	}
+	c = c.clone()
+	t.comps[id] = c
+	return c
+}
+
+func (t *txn) parcel(id ParcelID) (*Parcel, error) { return readParcel(t.st, id) }
+
+func readParcel(t store.Tx, id ParcelID) (*Parcel, error) {
+	r, err := t.Parcel(string(id))
+	if err != nil {
+		return nil, err
+	}
+	return parcelOf(r), nil
+}
+
+// putParcel stores p (nil deletes) replacing old (nil when new); the store moves its
+// index rows and its epoch's reference count along.
+func (t *txn) putParcel(old, p *Parcel) error {
+	if p != nil {
+		p.Updated = t.now
+	}
+	return t.st.PutParcel(old.record(), p.record())
+}
+
+// record is p as the store keeps it.
+func (p *Parcel) record() *store.Record {
+	if p == nil {
+		return nil
+	}
+	return &store.Record{ID: string(p.ID), Epoch: p.Epoch, Waybill: p.Waybill, Verifier: p.Verifier,
+		Hint: p.Hint, Size: uint8(p.Size), State: string(p.State), Announced: p.Announced,
+		Compartment: uint16(p.Compartment), Generation: p.Generation, Courier: p.Courier,
+		ExpiresAt: p.ExpiresAt, KeepUntil: p.KeepUntil, Updated: p.Updated, PurgeAt: p.PurgeAt}
+}
+
+func parcelOf(r *store.Record) *Parcel {
+	return &Parcel{ID: ParcelID(r.ID), Epoch: r.Epoch, Waybill: r.Waybill, Verifier: r.Verifier,
+		Hint: r.Hint, Size: Size(r.Size), State: ParcelState(r.State), Announced: r.Announced,
+		Compartment: CompartmentID(r.Compartment), Generation: r.Generation, Courier: r.Courier,
+		ExpiresAt: r.ExpiresAt, KeepUntil: r.KeepUntil, Updated: r.Updated, PurgeAt: r.PurgeAt}
+}
+
+// emit records e in the audit chain and the outbox, in this transaction.
+func (t *txn) emit(e Event) error {
+	e.Seq, e.ID, e.At = t.st.NextSeq(), newID(), t.now
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	// The audit log is kept for years and never shredded: it gets no waybill digest.
+	auditPayload := payload
+	if e.Waybill != nil {
+		logged := e
+		logged.Waybill = nil
+		if auditPayload, err = json.Marshal(logged); err != nil {
+			return err
+		}
+	}
+	if err := t.st.Append(auditPayload, payload, t.s.epochOf(t.now)); err != nil {
+		return err
+	}
+	t.events = append(t.events, e)
+	return nil
+}
+
+// update runs fn as one transition: it commits to disk first and only then makes the new
+// compartment states visible and tells the observer. Callers hold s.mu.
+func (s *Station) update(fn func(t *txn) error) error {
+	t := &txn{s: s, now: s.clock.Now(), comps: map[CompartmentID]*Compartment{}}
+	err := s.store.Update(func(st store.Tx) error {
+		t.st = st
+		if err := fn(t); err != nil {
+			return err
+		}
+		for id, c := range t.comps {
+			if err := st.PutCompartment(uint16(id), c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, c := range t.comps {
+		s.comps[id] = c
+	}
+	for _, e := range t.events {
+		s.log.Info("event", eventAttrs(e)...)
+		if s.observer != nil {
+			s.observer(e)
+		}
+	}
+	if len(t.events) > 0 {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func eventAttrs(e Event) []any {
+	a := []any{"seq", e.Seq, "type", string(e.Type)}
+	if e.Parcel != "" {
+		a = append(a, "parcel", string(e.Parcel))
+	}
+	if e.Compartment != 0 {
+		a = append(a, "compartment", int(e.Compartment), "gen", e.Generation)
+	}
+	if e.Actor != "" {
+		a = append(a, "actor", e.Actor)
+	}
+	if e.Reason != "" {
+		a = append(a, "reason", e.Reason)
+	}
+	if len(e.Report) > 0 {
+		a = append(a, "report", string(e.Report))
+	}
+	return a
+}
