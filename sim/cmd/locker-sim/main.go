@@ -131,8 +131,8 @@ func run() (rerr error) {
 			return err
 		}
 		fmt.Printf("serving; control socket %s (Ctrl-C to stop)\n"+
-			"operator CLI, as the simulated fleet: go run ./mqtt/cmd/lockerctl -config %s status SIM-0001\n"+
-			"  (also: inventory, events, open SIM-0001 3 -operator you, audit SIM-0001 -from 1; see go doc ./mqtt/cmd/lockerctl)\n",
+			"operator CLI, as the simulated fleet: go run ./mqtt/fleet/cmd/lockerctl -config %s status SIM-0001\n"+
+			"  (also: inventory, events, open SIM-0001 3 -operator you, audit SIM-0001 -from 1; see go doc ./mqtt/fleet/cmd/lockerctl)\n",
 			st.Config.Control.Socket, ctl)
 		<-ctx.Done()
 	}
