@@ -1,12 +1,11 @@
-// Package fleet is the fleet side of the protocol (docs/protocol.md), the other end
-// of each locker's cloud link (mqtt/link), for the simulator, the operator CLI
-// (mqtt/fleet/cmd/lockerctl) and as a reference for cloud teams: it signs commands with
-// the fleet's Ed25519 key, publishes them and awaits their replies by id
-// (re-sending the identical bytes until a final reply or expiry), receives
-// events de-duplicated by id, tracks presence, and computes the digests and
-// verifiers a locker expects (Keys). It speaks only the documented contract
-// (mqtt/protocol, docs/protocol.md), so anything it does can be done from
-// another language.
+// Package fleet is the fleet side of the protocol (docs/protocol.md), the other end of
+// each locker's cloud link (mqtt/link), for the simulator, the operator CLI
+// (mqtt/fleet/cmd/lockerctl) and as a reference for cloud teams: it signs commands
+// with the fleet's Ed25519 key, publishes them and awaits their replies by id
+// (re-sending the identical bytes until a final reply or expiry), receives events
+// de-duplicated by id, tracks presence, and computes the digests and verifiers a
+// locker expects (Keys). It speaks only the documented contract (mqtt/protocol,
+// docs/protocol.md), so anything it does can be done from another language.
 package fleet
 
 import (
@@ -134,7 +133,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		cfg:        cfg,
-		log:        cfg.Logger.With("component", "mqtt-cloud"),
+		log:        cfg.Logger.With("component", "mqtt-fleet"),
 		waiters:    make(map[string]chan *protocol.Reply),
 		events:     newEventState(cfg),
 		subscribed: make(chan struct{}),
