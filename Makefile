@@ -13,7 +13,7 @@ all: lint test build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/lockerd ./firmware/cmd/lockerd
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/locker-sim ./sim/cmd/locker-sim
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/lockerctl ./mqtt/cmd/lockerctl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/lockerctl ./mqtt/fleet/cmd/lockerctl
 
 # The simulator: a virtual station (real lockerd; CU16 boards and a scanner on ptys, GPIO
 # doors and a keypad on fake pins) and a

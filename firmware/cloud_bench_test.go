@@ -14,7 +14,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/mqtttest"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 	"github.com/lockerd/lockerd/sim"
@@ -156,7 +156,7 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 			}
 			id := fmt.Sprintf("a-%d-%d", round, i)
 			for _, to := range []string{w.station.ID, other} {
-				cmd, err := cloud.Sign(w.cloud.Signing, "", to, id, body, now, now.Add(time.Hour))
+				cmd, err := fleet.Sign(w.cloud.Signing, "", to, id, body, now, now.Add(time.Hour))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -18,13 +18,13 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store/boltstore"
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/mqtttest"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 	"github.com/lockerd/lockerd/sim"
 )
 
-// cloudCN is the broker identity of the test's cloud client (a client certificate).
+// cloudCN is the broker identity of the test's fleet client (a client certificate).
 const cloudCN = "fleet-cloud"
 
 // observerCN may read every topic on the test broker.
@@ -35,7 +35,7 @@ const observerCN = "observer"
 type cloudWorld struct {
 	broker  *mqtttest.Broker
 	cloud   *sim.Cloud
-	client  *cloud.Client
+	client  *fleet.Client
 	station *sim.Station
 }
 
@@ -99,7 +99,7 @@ func newCloudWorld(t testing.TB, o cloudWorldOptions) *cloudWorld {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	cl, err := sc.Connect(ctx, cloud.Config{Broker: b.TLSURL(), TLS: b.ClientTLS(cloudCN), ClientID: "fleet",
+	cl, err := sc.Connect(ctx, fleet.Config{Broker: b.TLSURL(), TLS: b.ClientTLS(cloudCN), ClientID: "fleet",
 		Persistent: o.persistence, Timeout: 5 * time.Second, ResendAfter: o.resend, Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
@@ -163,15 +163,15 @@ func (w *cloudWorld) online(ctx context.Context, t testing.TB, notBoot string) p
 }
 
 // eventLog collects the locker's events as the cloud receives them (de-duplicated and
-// in seq order by mqtt/cloud) and checks that the seqs are dense.
+// in seq order by mqtt/fleet) and checks that the seqs are dense.
 type eventLog struct {
 	t      testing.TB
-	c      *cloud.Client
-	events []cloud.Event
+	c      *fleet.Client
+	events []fleet.Event
 }
 
 // next returns the next event, failing the test after timeout.
-func (l *eventLog) next(ctx context.Context, timeout time.Duration) cloud.Event {
+func (l *eventLog) next(ctx context.Context, timeout time.Duration) fleet.Event {
 	l.t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -187,7 +187,7 @@ func (l *eventLog) next(ctx context.Context, timeout time.Duration) cloud.Event 
 }
 
 // await returns the first event of type typ that matches, reading past others.
-func (l *eventLog) await(ctx context.Context, typ protocol.EventType, match func(cloud.Event) bool) cloud.Event {
+func (l *eventLog) await(ctx context.Context, typ protocol.EventType, match func(fleet.Event) bool) fleet.Event {
 	l.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -197,7 +197,7 @@ func (l *eventLog) await(ctx context.Context, typ protocol.EventType, match func
 		}
 	}
 	l.t.Fatalf("no %s event within 20s (so far: %s)", typ, l.summary())
-	return cloud.Event{}
+	return fleet.Event{}
 }
 
 func (l *eventLog) summary() string {

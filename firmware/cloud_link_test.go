@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/firmware/config"
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 	"github.com/lockerd/lockerd/sim"
 )
@@ -185,7 +185,7 @@ func TestCloudCommands(t *testing.T) {
 }
 
 // cmdID returns the command id a parcel or door event names.
-func cmdID(ev cloud.Event) string {
+func cmdID(ev fleet.Event) string {
 	switch b := ev.Body.(type) {
 	case *protocol.ParcelEvent:
 		return b.Command

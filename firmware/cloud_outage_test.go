@@ -13,7 +13,7 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 	"github.com/lockerd/lockerd/sim"
 )
@@ -110,11 +110,11 @@ func TestCloudOutage(t *testing.T) {
 	// outbox is drained and lockerd stopped, so an extra event is already on its way.
 	// An event that never comes (a type lockerd stopped sending) ends the wait after
 	// the cloud's reorder window, and the comparison below names it.
-	var received []cloud.Event
+	var received []fleet.Event
 	for {
 		wait := outageQuiet
 		if len(received) < total(want) {
-			wait = cloud.DefaultReorderWindow + 15*time.Second
+			wait = fleet.DefaultReorderWindow + 15*time.Second
 		}
 		rctx, rcancel := context.WithTimeout(ctx, wait)
 		ev, err := w.client.NextEvent(rctx)
@@ -222,7 +222,7 @@ func parcelKey(typ protocol.EventType, parcel string, c uint16, actor string) st
 
 // outageKey names a received event as the model does; an event of a type the model
 // has no key for is named by its type and body, so that it shows up as extra.
-func outageKey(ev cloud.Event) string {
+func outageKey(ev fleet.Event) string {
 	switch b := ev.Body.(type) {
 	case *protocol.DoorEvent:
 		if b.Command == "" && b.OpenS == 0 {
@@ -312,7 +312,7 @@ func drained(ctx context.Context, t *testing.T, w *cloudWorld) {
 		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		r, err := w.client.Do(rctx, w.station.ID, &protocol.StatusBody{})
 		cancel()
-		if err != nil && !errors.Is(err, cloud.ErrNoReply) {
+		if err != nil && !errors.Is(err, fleet.ErrNoReply) {
 			t.Fatal(err)
 		}
 		if err == nil {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 	"github.com/lockerd/lockerd/sim"
 )
@@ -60,7 +60,7 @@ func TestCloudResolveUnverifiedDeposit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := events.await(ctx, protocol.EvDeposited, func(e cloud.Event) bool {
+	ev := events.await(ctx, protocol.EvDeposited, func(e fleet.Event) bool {
 		return e.Body.(*protocol.ParcelEvent).Parcel == string(slot.Parcel)
 	})
 	b := ev.Body.(*protocol.ParcelEvent)

@@ -1,9 +1,7 @@
 package firmware
 
 import (
-	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -12,30 +10,19 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"strings"
-	"sync"
-	"time"
 
+	"github.com/lockerd/lockerd/firmware/cloudlink"
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/mqtt/link"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
-// cloudLink is lockerd's side of the cloud link (docs/protocol.md): the mqtt/link client
-// with the station behind its Handler, CommandLog and Outbox, plus the reporter of
-// hardware and periodic health events. run.go starts it when mqtt.broker is set.
-type cloudLink struct {
-	link    *link.Link
-	outbox  *wireOutbox
-	health  *healthReporter
-	boot    string
-	log     *slog.Logger
-	started time.Time
-}
-
-// newCloudLink builds the link from the config; nothing connects until run.
-func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity string, log *slog.Logger) (*cloudLink, error) {
+// newCloudLink builds lockerd's side of the cloud link (docs/protocol.md), the adapter
+// firmware/cloudlink, from the config: its connection settings, the password and TLS
+// files the mqtt section names, the pinned fleet key. run.go starts it when mqtt.broker
+// is set; nothing connects until its Run.
+func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity string, log *slog.Logger) (*cloudlink.Link, error) {
 	m := &cfg.MQTT
 	topics, err := protocol.NewTopics(m.Prefix())
 	if err != nil {
@@ -49,50 +36,17 @@ func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity
 	if err != nil {
 		return nil, err
 	}
-	started := time.Now()
-	boot := newBootID()
-	c := &cloudLink{boot: boot, log: log, started: started}
-	c.outbox = newWireOutbox(st, log)
-	limit := newRateLimiter(m.Limit().Max, m.Limit().Per)
-	// The remote openings of the last period count after a restart too: the audit log
-	// has them. A damaged log does not stop the station: what cannot be read counts.
-	if limit.times, err = st.RemoteOpensSince(started.Add(-m.Limit().Per)); err != nil {
-		log.Error("remote-open rate limit: audit log partly unreadable; unreadable entries count as openings", "err", err)
-	}
-	handler := &commandHandler{
-		st: st, drivers: hw.Health, boot: boot, version: wireVersion(Version), identity: identity, outbox: c.outbox.pending, started: started,
-		limit: limit, now: time.Now, log: log,
-	}
-	c.health = &healthReporter{st: st, drivers: hw.Health, every: m.Health(), stateDir: cfg.StateDir, outbox: c.outbox.pending,
-		started: started, log: log}
-	c.link, err = link.New(link.Config{
-		Broker: m.Broker, LockerID: cfg.LockerID, Topics: topics, Username: m.Username, Password: password,
-		TLS: tlsCfg, FleetKeys: []ed25519.PublicKey{fleet}, Boot: boot, Version: handler.version,
-		Handler: handler, Commands: commandLog{st}, Outbox: c.outbox, Logger: log,
-		MaxBackoff: m.ReconnectMax,
+	cl, err := cloudlink.New(cloudlink.Config{
+		Link: link.Config{Broker: m.Broker, LockerID: cfg.LockerID, Topics: topics, Username: m.Username,
+			Password: password, TLS: tlsCfg, FleetKeys: []ed25519.PublicKey{fleet}, MaxBackoff: m.ReconnectMax},
+		Station: st, Drivers: func() []cloudlink.Driver { return linkDrivers(hw.Health()) },
+		Version: Version, Identity: identity, RemoteOpens: m.Limit().Max, RemoteOpensPer: m.Limit().Per,
+		HealthEvery: m.Health(), StateDir: cfg.StateDir, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("firmware: mqtt: %w", err)
 	}
-	return c, nil
-}
-
-// run keeps the link up and reports health until ctx ends; a cancelled ctx is a clean
-// stop (nil). Both goroutines it starts have returned when it does.
-func (c *cloudLink) run(ctx context.Context) error {
-	c.log.Info("cloud link starting", "boot", c.boot)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.health.run(ctx)
-	}()
-	err := c.link.Run(ctx)
-	wg.Wait()
-	if ferr := c.outbox.flush(); ferr != nil && !errors.Is(ferr, locker.ErrClosed) {
-		c.log.Warn("outbox acknowledgements not stored; those events will be sent again", "err", ferr)
-	}
-	return err
+	return cl, nil
 }
 
 func fleetKey(hexKey string) (ed25519.PublicKey, error) {
@@ -161,31 +115,39 @@ func clientTLS(m *config.MQTT) (*tls.Config, error) {
 	return c, nil
 }
 
-// newBootID names this start: presence and status carry it, so the cloud can tell a
-// restart from a reconnect.
-func newBootID() string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("firmware: no randomness") // crypto/rand does not fail on Linux
-	}
-	return hex.EncodeToString(b[:])
-}
-
-// wireVersion makes the build's version string a protocol id (git describe output
-// usually is one already).
-func wireVersion(v string) string {
-	out := strings.Map(func(r rune) rune {
-		if r < 128 && (r == '.' || r == '_' || r == ':' || r == '-' ||
-			'0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
-			return r
-		}
-		return '_'
-	}, v)
-	if len(out) > protocol.MaxIDLen {
-		out = out[:protocol.MaxIDLen]
-	}
-	if out == "" {
-		out = "unknown"
+// linkDrivers is the drivers' health in the protocol's words, for the cloud link.
+func linkDrivers(ds []DriverHealth) []cloudlink.Driver {
+	out := make([]cloudlink.Driver, len(ds))
+	for i, d := range ds {
+		out[i] = cloudlink.Driver{Name: d.Name, Health: driverHealth(d), Code: driverCode(d), Starting: d.Starting}
 	}
 	return out
+}
+
+// driverHealth is a driver's state in the protocol's words: loaded and working is ok,
+// loaded and not working (a bus that stopped answering) failed, not opened at all
+// failed; disabled in the config, or loaded with no report yet (starting), unknown.
+func driverHealth(d DriverHealth) protocol.Health {
+	switch {
+	case d.Load == Loaded && d.OK:
+		return protocol.HealthOK
+	case d.Load == Skipped, d.Starting:
+		return protocol.HealthUnknown
+	}
+	return protocol.HealthFailed
+}
+
+// driverCode is the short machine-readable cause of a driver's state.
+func driverCode(d DriverHealth) string {
+	switch {
+	case d.Load == Skipped:
+		return "skipped"
+	case d.Load == Failed:
+		return "not_loaded"
+	case d.Starting:
+		return "starting"
+	case !d.OK:
+		return "fault"
+	}
+	return ""
 }

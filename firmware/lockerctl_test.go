@@ -22,7 +22,7 @@ import (
 
 // lockerctlBinary is the operator CLI, built once per test run.
 func lockerctlBinary(t testing.TB) string {
-	return binary(t, "github.com/lockerd/lockerd/mqtt/cmd/lockerctl")
+	return binary(t, "github.com/lockerd/lockerd/mqtt/fleet/cmd/lockerctl")
 }
 
 // ctl runs lockerctl with the config and stdin; it returns stdout, stderr and the exit code.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lockerd/lockerd/firmware/cloudlink"
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/locker"
@@ -131,7 +132,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			}
 		}()
 	}
-	var cl *cloudLink
+	var cl *cloudlink.Link
 	status := "serving"
 	if cfg.MQTT.Enabled() {
 		if cl, err = newCloudLink(cfg, st, hw, id.PublicHex(), log); err != nil {
@@ -155,7 +156,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	goFn("systemd watchdog", func(ctx context.Context) error { return watchdog(ctx, st.Healthy) })
 	goFn("front panel", hw.frontPanel(st, cfg.Hardware.Panel, opt.Hardware.Display))
 	if cl != nil {
-		goFn("cloud link", cl.run)
+		goFn("cloud link", cl.Run)
 	}
 
 	log.Info("lockerd ready", "locker", cfg.LockerID, "version", Version, "compartments", len(specs),

@@ -10,24 +10,24 @@ import (
 
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
 // provision enrols the station, gives courier-7 its credential and announces parcels:
-// over the cloud link when the scenario has one (Scenario.Link), otherwise through the
+// over MQTT when the scenario has a fleet client (Scenario.Fleet), otherwise through the
 // control socket's admin endpoints. It returns the locker id.
 func (s *Scenario) provision(ctx context.Context, cl *control.Client, badge, pin string, parcels []Parcel) (string, error) {
-	if s.Link == nil {
+	if s.Fleet == nil {
 		return s.provisionLocally(ctx, cl, badge, pin, parcels)
 	}
 	id := s.Station.ID
 	// The birth message follows the link's subscription to its commands: once the
 	// cloud sees the locker online, a command is not lost (it was waiting for a re-send).
-	if _, err := s.Link.AwaitPresence(ctx, id, func(p protocol.Presence) bool { return p.State == protocol.Online }); err != nil {
+	if _, err := s.Fleet.AwaitPresence(ctx, id, func(p protocol.Presence) bool { return p.State == protocol.Online }); err != nil {
 		return "", fmt.Errorf("sim: waiting for %s to come online: %w", id, err)
 	}
-	st, err := s.Cloud.EnrolOver(ctx, s.Link, id)
+	st, err := s.Cloud.EnrolOver(ctx, s.Fleet, id)
 	if err != nil {
 		return "", err
 	}
@@ -37,11 +37,11 @@ func (s *Scenario) provision(ctx context.Context, cl *control.Client, badge, pin
 	if err != nil {
 		return "", err
 	}
-	if _, err := s.Link.Do(ctx, id, courier); err != nil {
+	if _, err := s.Fleet.Do(ctx, id, courier); err != nil {
 		return "", err
 	}
 	s.say("cloud", "courier-upsert: courier-7 may deposit and retrieve here (credential digest %x…)", courier.Credential[:4])
-	if err := s.Cloud.AnnounceOver(ctx, s.Link, id, parcels); err != nil {
+	if err := s.Cloud.AnnounceOver(ctx, s.Fleet, id, parcels); err != nil {
 		return "", err
 	}
 	for _, p := range parcels {
@@ -89,10 +89,10 @@ func (s *Scenario) provisionLocally(ctx context.Context, cl *control.Client, bad
 
 // PrintEvents prints the events the cloud receives, one line each, until ctx ends or
 // the client is closed.
-func PrintEvents(ctx context.Context, out io.Writer, cl *cloud.Client) error {
+func PrintEvents(ctx context.Context, out io.Writer, cl *fleet.Client) error {
 	for {
 		ev, err := cl.NextEvent(ctx)
-		if errors.Is(err, cloud.ErrClosed) || ctx.Err() != nil {
+		if errors.Is(err, fleet.ErrClosed) || ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
@@ -123,30 +123,30 @@ func eventSummary(b protocol.EventBody) string {
 	return ""
 }
 
-// CloudLink is the simulator's cloud side: the embedded broker and the cloud's MQTT
-// client on it.
-type CloudLink struct {
+// FleetSide is the simulator's fleet side: the embedded broker and the simulated
+// cloud's MQTT client (mqtt/fleet) on it.
+type FleetSide struct {
 	Broker *Broker
-	Client *cloud.Client
+	Client *fleet.Client
 }
 
-// StartCloudLink starts the embedded broker and connects the simulated cloud to it.
-func StartCloudLink(ctx context.Context, c *Cloud, log *slog.Logger) (*CloudLink, error) {
+// StartFleetSide starts the embedded broker and connects the simulated cloud to it.
+func StartFleetSide(ctx context.Context, c *Cloud, log *slog.Logger) (*FleetSide, error) {
 	b, err := StartBroker(log)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := c.Connect(ctx, cloud.Config{Broker: b.URL(), ClientID: "sim-cloud", Username: CloudUser,
+	cl, err := c.Connect(ctx, fleet.Config{Broker: b.URL(), ClientID: "sim-cloud", Username: CloudUser,
 		Password: b.CloudPassword(), Logger: log, ResendAfter: 5 * time.Second})
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
-	return &CloudLink{Broker: b, Client: cl}, nil
+	return &FleetSide{Broker: b, Client: cl}, nil
 }
 
 // Close disconnects the cloud and stops the broker.
-func (l *CloudLink) Close() error {
+func (l *FleetSide) Close() error {
 	l.Client.Close()
 	return l.Broker.Close()
 }

@@ -24,13 +24,13 @@ func TestScenarioOverMQTT(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	link, err := StartCloudLink(ctx, cloud, slog.New(slog.DiscardHandler))
+	side, err := StartFleetSide(ctx, cloud, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer link.Close()
+	defer side.Close()
 	dir := t.TempDir()
-	mq, err := link.Broker.AddLocker("SIM-M", dir)
+	mq, err := side.Broker.AddLocker("SIM-M", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestScenarioOverMQTT(t *testing.T) {
 	defer st.Close()
 	events := runStation(t, st)
 	var out bytes.Buffer
-	sc := &Scenario{Out: &out, Station: st, Cloud: cloud, Events: events, DoorTimeout: 10 * time.Second, Link: link.Client}
+	sc := &Scenario{Out: &out, Station: st, Cloud: cloud, Events: events, DoorTimeout: 10 * time.Second, Fleet: side.Client}
 	if err := sc.Run(ctx); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -52,7 +52,7 @@ func TestScenarioOverMQTT(t *testing.T) {
 	var printed syncBuffer
 	pctx, pcancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- PrintEvents(pctx, &printed, link.Client) }()
+	go func() { done <- PrintEvents(pctx, &printed, side.Client) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for strings.Count(printed.String(), "picked_up") < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -18,7 +18,7 @@ import (
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/waybill"
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -165,22 +165,22 @@ func RandomS10() string {
 	return fmt.Sprintf("R%c%s%d%s", letters[randInt(26)], serial, check, []string{"CN", "DE", "GB", "FR", "NL"}[randInt(5)])
 }
 
-// Connect dials a broker as the fleet's cloud client (mqtt/cloud), signing commands
+// Connect dials a broker as the fleet's client (mqtt/fleet), signing commands
 // with the fleet key. cfg needs Broker and the broker account; Topics defaults to the
 // lockers' default prefix.
-func (c *Cloud) Connect(ctx context.Context, cfg cloud.Config) (*cloud.Client, error) {
+func (c *Cloud) Connect(ctx context.Context, cfg fleet.Config) (*fleet.Client, error) {
 	cfg.SigningKey = c.Signing
 	if cfg.Topics.Prefix() == "" {
 		cfg.Topics = protocol.MustTopics(config.DefaultTopicPrefix)
 	}
-	return cloud.Dial(ctx, cfg)
+	return fleet.Dial(ctx, cfg)
 }
 
 // EnrolOver enrols a locker over the cloud link: a status command returns the device's
 // public key, from which the cloud derives the keys it shares with the locker. This is
 // trust on first use, good for a simulator; a production fleet registers the key at
 // installation (`lockerd identity`) and would only compare it here.
-func (c *Cloud) EnrolOver(ctx context.Context, cl *cloud.Client, lockerID string) (*protocol.StatusResult, error) {
+func (c *Cloud) EnrolOver(ctx context.Context, cl *fleet.Client, lockerID string) (*protocol.StatusResult, error) {
 	r, err := cl.Do(ctx, lockerID, &protocol.StatusBody{})
 	if err != nil {
 		return nil, err
@@ -232,7 +232,7 @@ func (c *Cloud) WireCourier(lockerID, courierID, badge, pin string, rights ...pr
 
 // AnnounceOver announces parcels to a locker over the cloud link, in batches of the
 // protocol's maximum, and fails unless every parcel was applied.
-func (c *Cloud) AnnounceOver(ctx context.Context, cl *cloud.Client, lockerID string, parcels []Parcel) error {
+func (c *Cloud) AnnounceOver(ctx context.Context, cl *fleet.Client, lockerID string, parcels []Parcel) error {
 	for batch := range slices.Chunk(parcels, protocol.MaxAnnounceBatch) {
 		body := &protocol.AnnounceBody{}
 		for _, p := range batch {

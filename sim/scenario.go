@@ -12,7 +12,7 @@ import (
 
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 )
 
 // Events fans a station's committed events out to a scenario. Its Observe method is
@@ -63,9 +63,10 @@ type Scenario struct {
 	Events  *Events
 	// DoorTimeout bounds each wait for a person to open and shut a door.
 	DoorTimeout time.Duration
-	// Link, when set, is the cloud's MQTT client: enrolment, the courier and the
-	// announcements go over the cloud link instead of the control socket.
-	Link *cloud.Client
+	// Fleet, when set, is the simulated cloud's MQTT client (mqtt/fleet): enrolment,
+	// the courier and the announcements go over MQTT to the station's cloud link
+	// instead of through the control socket.
+	Fleet *fleet.Client
 }
 
 func (s *Scenario) say(who, format string, args ...any) {
@@ -138,7 +139,7 @@ func (s *Scenario) Run(ctx context.Context) error {
 	// With a cloud link, let the last events reach the cloud before the scenario
 	// ends (and a run that exits with it deletes the outbox): wait, bounded, until
 	// the broker has acknowledged them all.
-	for deadline := time.Now().Add(10 * time.Second); s.Link != nil && st.Outbox > 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); s.Fleet != nil && st.Outbox > 0 && time.Now().Before(deadline); {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/internal/fixture"
 	"github.com/lockerd/lockerd/mqtt/internal/testenv"
 	"github.com/lockerd/lockerd/mqtt/link"
@@ -31,8 +31,8 @@ func TestAtomicCommands(t *testing.T) {
 	replies := f.Replies(t)
 	ctx := testenv.Context(t, 30*time.Second)
 	now := time.Now()
-	sign := func(id string, body protocol.Body) *cloud.Command {
-		cmd, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, id, body, now, now.Add(time.Minute))
+	sign := func(id string, body protocol.Body) *fleet.Command {
+		cmd, err := fleet.Sign(fixture.FleetKey, "", fixture.Locker, id, body, now, now.Add(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func TestAtomicCommands(t *testing.T) {
 	}
 	cases := []struct {
 		name     string
-		cmd      *cloud.Command
+		cmd      *fleet.Command
 		status   protocol.Status
 		statuses []protocol.Status // every reply, in order
 	}{
@@ -91,7 +91,7 @@ func TestAtomicRunsShareOneCall(t *testing.T) {
 		if i == 0 {
 			body = &protocol.StatusBody{} // holds the worker while the others queue up
 		}
-		cmd, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, fmt.Sprintf("run-%02d", i), body, now, now.Add(time.Minute))
+		cmd, err := fleet.Sign(fixture.FleetKey, "", fixture.Locker, fmt.Sprintf("run-%02d", i), body, now, now.Add(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +167,7 @@ func TestLoneCommandsAreNotHeldBack(t *testing.T) {
 	const n = 300
 	for i := range n {
 		now := time.Now()
-		cmd, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, fmt.Sprintf("lone-%03d", i), &protocol.PingBody{}, now, now.Add(time.Minute))
+		cmd, err := fleet.Sign(fixture.FleetKey, "", fixture.Locker, fmt.Sprintf("lone-%03d", i), &protocol.PingBody{}, now, now.Add(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/internal/fixture"
 	"github.com/lockerd/lockerd/mqtt/jws"
 	"github.com/lockerd/lockerd/mqtt/link"
@@ -91,11 +91,11 @@ func TestReplayAndDuplicates(t *testing.T) {
 	f := fixture.New(t, fixture.Options{Link: func(c *link.Config) { c.Now = clock.Now }})
 	replies := f.Replies(t)
 	raw := f.Raw(t, "cloud", nil)
-	cmd, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, "dup-1", &protocol.RecallBody{Parcel: "p-1"}, now, now.Add(time.Minute))
+	cmd, err := fleet.Sign(fixture.FleetKey, "", fixture.Locker, "dup-1", &protocol.RecallBody{Parcel: "p-1"}, now, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resigned, err := cloud.Sign(fixture.FleetKey, "rotated", fixture.Locker, "dup-1", &protocol.RecallBody{Parcel: "p-1"}, now, now.Add(time.Minute))
+	resigned, err := fleet.Sign(fixture.FleetKey, "rotated", fixture.Locker, "dup-1", &protocol.RecallBody{Parcel: "p-1"}, now, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

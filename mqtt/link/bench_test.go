@@ -12,7 +12,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/internal/fixture"
 	"github.com/lockerd/lockerd/mqtt/internal/testenv"
 	"github.com/lockerd/lockerd/mqtt/mqtttest"
@@ -71,7 +71,7 @@ func BenchmarkAnnounceThroughput(b *testing.B) {
 				})
 			}
 			ids[i] = fmt.Sprintf("a-%s-%d-%d", locker, round, i)
-			cmd, err := cloud.Sign(fixture.FleetKey, "", locker, ids[i], body, now, now.Add(time.Hour))
+			cmd, err := fleet.Sign(fixture.FleetKey, "", locker, ids[i], body, now, now.Add(time.Hour))
 			if err != nil {
 				b.Fatal(err)
 			}

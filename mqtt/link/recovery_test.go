@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/internal/fixture"
 	"github.com/lockerd/lockerd/mqtt/internal/testenv"
 	"github.com/lockerd/lockerd/mqtt/link"
@@ -19,7 +19,7 @@ import (
 func TestInProgressAfterCrashIsUnknown(t *testing.T) {
 	f := fixture.New(t, fixture.Options{NoLink: true})
 	now := time.Now()
-	cmd, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, "open-1",
+	cmd, err := fleet.Sign(fixture.FleetKey, "", fixture.Locker, "open-1",
 		&protocol.OpenCompartmentBody{Compartment: 4, Reason: protocol.OpenSupport, Operator: "op-1"}, now, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)

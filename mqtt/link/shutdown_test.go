@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/internal/fixture"
 	"github.com/lockerd/lockerd/mqtt/internal/testenv"
 	"github.com/lockerd/lockerd/mqtt/link"
@@ -55,7 +55,7 @@ func TestStopAnswersEveryQueuedCommand(t *testing.T) {
 		if i == 0 {
 			body = &protocol.StatusBody{}
 		}
-		cmd, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, fmt.Sprintf("q-%03d", i), body, now, now.Add(time.Minute))
+		cmd, err := fleet.Sign(fixture.FleetKey, "", fixture.Locker, fmt.Sprintf("q-%03d", i), body, now, now.Add(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,11 +114,11 @@ func TestCommandExpiredWhileQueuedIsRefused(t *testing.T) {
 	replies := f.Replies(t)
 	raw := f.Raw(t, "cloud", nil)
 	now := time.Now()
-	slow, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, "slow", &protocol.StatusBody{}, now, now.Add(time.Minute))
+	slow, err := fleet.Sign(fixture.FleetKey, "", fixture.Locker, "slow", &protocol.StatusBody{}, now, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	short, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, "short", &protocol.CourierRevokeBody{Courier: "c-1"}, now, now.Add(2*time.Second))
+	short, err := fleet.Sign(fixture.FleetKey, "", fixture.Locker, "short", &protocol.CourierRevokeBody{Courier: "c-1"}, now, now.Add(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +153,11 @@ func TestResendExpiredWhileQueuedAnsweredFromLog(t *testing.T) {
 	replies := f.Replies(t)
 	raw := f.Raw(t, "cloud", nil)
 	now := time.Now()
-	short, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, "short", &protocol.CourierRevokeBody{Courier: "c-1"}, now, now.Add(2*time.Second))
+	short, err := fleet.Sign(fixture.FleetKey, "", fixture.Locker, "short", &protocol.CourierRevokeBody{Courier: "c-1"}, now, now.Add(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow, err := cloud.Sign(fixture.FleetKey, "", fixture.Locker, "slow", &protocol.StatusBody{}, now, now.Add(time.Minute))
+	slow, err := fleet.Sign(fixture.FleetKey, "", fixture.Locker, "slow", &protocol.StatusBody{}, now, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

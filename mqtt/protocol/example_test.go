@@ -9,7 +9,7 @@ import (
 )
 
 // A cloud builds the claims of a command, which it then signs (see mqtt/jws
-// or mqtt/cloud) and publishes on the locker's command topic.
+// or mqtt/fleet) and publishes on the locker's command topic.
 func ExampleEncodeCommand() {
 	topics := protocol.MustTopics("lockers")
 	iat := time.Unix(1700000000, 0)

@@ -1,5 +1,5 @@
 // Package protocol is the wire contract of the cloud link, shared by the
-// device (mqtt/link) and the cloud (mqtt/cloud): the topic scheme, the JSON
+// device (mqtt/link) and the fleet side (mqtt/fleet): the topic scheme, the JSON
 // payloads of signed commands, replies, events and presence, their stable
 // enumerations, and strict decoders that say exactly why a payload is
 // refused. It does no I/O and knows nothing of MQTT clients or the locker

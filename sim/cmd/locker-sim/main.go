@@ -66,12 +66,12 @@ func run() (rerr error) {
 	if reused { // an earlier run's parcels may be there: new ids, not theirs
 		cloud.ParcelIDPrefix = sim.RandomCode(4) + "-"
 	}
-	link, err := sim.StartCloudLink(ctx, cloud, log)
+	side, err := sim.StartFleetSide(ctx, cloud, log)
 	if err != nil {
 		return err
 	}
-	defer link.Close()
-	mq, err := link.Broker.AddLocker("SIM-0001", filepath.Join(*dir, "SIM-0001"))
+	defer side.Close()
+	mq, err := side.Broker.AddLocker("SIM-0001", filepath.Join(*dir, "SIM-0001"))
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func run() (rerr error) {
 	defer st.Close()
 	fmt.Printf("virtual locker SIM-0001: %d compartments: 24 on 2 CU16 boards at %s, 4 GPIO relay doors on fake pins;\n"+
 		"  front panel: a scanner at %s and a 4x4 keypad on fake pins; cloud link: embedded broker at %s\n",
-		len(st.Config.Compartments), st.Boards.Path(), st.Scanner.Path(), link.Broker.URL())
+		len(st.Config.Compartments), st.Boards.Path(), st.Scanner.Path(), side.Broker.URL())
 	st.Screens.Print = printScreen
 
 	events := sim.NewEvents(1024)
@@ -92,7 +92,7 @@ func run() (rerr error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	printed := make(chan error, 1)
-	go func() { printed <- sim.PrintEvents(ctx, os.Stdout, link.Client) }()
+	go func() { printed <- sim.PrintEvents(ctx, os.Stdout, side.Client) }()
 	defer func() {
 		cancel()
 		// A printer that stopped early means events the newcomer did not see: a failed run.
@@ -107,7 +107,7 @@ func run() (rerr error) {
 	case err := <-done:
 		return fmt.Errorf("lockerd did not start: %w", err)
 	}
-	sc := &sim.Scenario{Out: os.Stdout, Station: st, Cloud: cloud, Events: events, Link: link.Client}
+	sc := &sim.Scenario{Out: os.Stdout, Station: st, Cloud: cloud, Events: events, Fleet: side.Client}
 	err = sc.Run(ctx)
 	if err == nil && *staffed {
 		err = runStaffed(ctx, filepath.Join(*dir, "SIM-0002"), cloud, log)
@@ -124,15 +124,15 @@ func run() (rerr error) {
 			<-done
 			return err
 		}
-		ctl, err := sim.WriteLockerctlConfig(*dir, cloud, link.Broker.URL(), link.Broker.CloudPassword(), map[string]string{id.LockerID: id.Public})
+		ctl, err := sim.WriteLockerctlConfig(*dir, cloud, side.Broker.URL(), side.Broker.CloudPassword(), map[string]string{id.LockerID: id.Public})
 		if err != nil {
 			cancel()
 			<-done
 			return err
 		}
 		fmt.Printf("serving; control socket %s (Ctrl-C to stop)\n"+
-			"operator CLI, as the simulated fleet: go run ./mqtt/cmd/lockerctl -config %s status SIM-0001\n"+
-			"  (also: inventory, events, open SIM-0001 3 -operator you, audit SIM-0001 -from 1; see go doc ./mqtt/cmd/lockerctl)\n",
+			"operator CLI, as the simulated fleet: go run ./mqtt/fleet/cmd/lockerctl -config %s status SIM-0001\n"+
+			"  (also: inventory, events, open SIM-0001 3 -operator you, audit SIM-0001 -from 1; see go doc ./mqtt/fleet/cmd/lockerctl)\n",
 			st.Config.Control.Socket, ctl)
 		<-ctx.Done()
 	}

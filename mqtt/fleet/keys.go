@@ -1,4 +1,4 @@
-package cloud
+package fleet
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ type Keys struct {
 func DeriveKeys(fleetPrivate, devicePublic [32]byte, lockerID string) (*Keys, error) {
 	k, err := privacy.DeriveCloudKeys(fleetPrivate, devicePublic, lockerID)
 	if err != nil {
-		return nil, fmt.Errorf("cloud: derive keys: %w", err)
+		return nil, fmt.Errorf("fleet: derive keys: %w", err)
 	}
 	return &Keys{k: k}, nil
 }
@@ -35,7 +35,7 @@ func DeriveKeys(fleetPrivate, devicePublic [32]byte, lockerID string) (*Keys, er
 func (k *Keys) Waybill(trackingNumber string) (protocol.Digest, string, error) {
 	canonical, err := waybill.Normalise(trackingNumber)
 	if err != nil {
-		return protocol.Digest{}, "", fmt.Errorf("cloud: tracking number: %w", err)
+		return protocol.Digest{}, "", fmt.Errorf("fleet: tracking number: %w", err)
 	}
 	return protocol.Digest(k.k.Waybill(canonical)), waybill.Hint(canonical), nil
 }
@@ -45,7 +45,7 @@ func (k *Keys) Waybill(trackingNumber string) (protocol.Digest, string, error) {
 func (k *Keys) CodeVerifier(code string) (protocol.Digest, error) {
 	norm, err := privacy.NormaliseCode(code)
 	if err != nil {
-		return protocol.Digest{}, fmt.Errorf("cloud: pickup code: %w", err)
+		return protocol.Digest{}, fmt.Errorf("fleet: pickup code: %w", err)
 	}
 	return protocol.Digest(k.k.CodeVerifier(norm)), nil
 }
@@ -79,4 +79,4 @@ func (k *Keys) Parcel(parcelID, trackingNumber, code string, size protocol.Size,
 }
 
 // String never reveals key material.
-func (k *Keys) String() string { return "cloud.Keys{redacted}" }
+func (k *Keys) String() string { return "fleet.Keys{redacted}" }

@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -29,7 +29,7 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
-	client *cloud.Client // connected on first use
+	client *fleet.Client // connected on first use
 }
 
 func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -40,7 +40,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if fs.NArg() == 0 {
-		return fmt.Errorf("%w: lockerctl [-config FILE] COMMAND ... (see `go doc ./mqtt/cmd/lockerctl`)", errUsage)
+		return fmt.Errorf("%w: lockerctl [-config FILE] COMMAND ... (see `go doc ./mqtt/fleet/cmd/lockerctl`)", errUsage)
 	}
 	name, rest := fs.Arg(0), fs.Args()[1:]
 	if name == "keygen" {
@@ -99,7 +99,7 @@ var subcommands = map[string]subcommand{
 }
 
 // connect dials the broker once.
-func (e *env) connect() (*cloud.Client, error) {
+func (e *env) connect() (*fleet.Client, error) {
 	if e.client != nil {
 		return e.client, nil
 	}
@@ -110,7 +110,7 @@ func (e *env) connect() (*cloud.Client, error) {
 	cc.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(e.ctx, 15*time.Second)
 	defer cancel()
-	c, err := cloud.Dial(ctx, cc)
+	c, err := fleet.Dial(ctx, cc)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +345,7 @@ func announce(e *env, args []string) error {
 	return nil
 }
 
-func readParcels(in io.Reader, keys *cloud.Keys) ([]protocol.AnnouncedParcel, error) {
+func readParcels(in io.Reader, keys *fleet.Keys) ([]protocol.AnnouncedParcel, error) {
 	br := bufio.NewReader(in)
 	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
 		br.Discard(3) // the byte order mark spreadsheets write, before any quoting
@@ -556,7 +556,7 @@ func events(e *env, args []string) error {
 		defer cancel()
 	}
 	printed := 0
-	show := func(ev cloud.Event) error {
+	show := func(ev fleet.Event) error {
 		if len(lockers) > 0 && !slices.Contains(lockers, ev.LockerID) {
 			return nil
 		}

@@ -1,4 +1,4 @@
-package firmware
+package cloudlink
 
 import (
 	"time"
@@ -79,42 +79,15 @@ func (h *commandHandler) auditRange(b *protocol.AuditRangeBody) link.Result {
 	return link.Done(res)
 }
 
-// driverHealth is a driver's state in the protocol's words: loaded and working is ok,
-// loaded and not working (a bus that stopped answering) failed, not opened at all
-// failed; disabled in the config, or loaded with no report yet (starting), unknown.
-func driverHealth(d DriverHealth) protocol.Health {
-	switch {
-	case d.Load == Loaded && d.OK:
-		return protocol.HealthOK
-	case d.Load == Skipped, d.Starting:
-		return protocol.HealthUnknown
-	}
-	return protocol.HealthFailed
-}
-
-// driverCode is the short machine-readable cause of a driver's state.
-func driverCode(d DriverHealth) string {
-	switch {
-	case d.Load == Skipped:
-		return "skipped"
-	case d.Load == Failed:
-		return "not_loaded"
-	case d.Starting:
-		return "starting"
-	case !d.OK:
-		return "fault"
-	}
-	return ""
-}
-
-func driverStates(ds []DriverHealth) map[string]protocol.Health {
+// driverStates maps each driver whose name is a protocol id to its state.
+func driverStates(ds []Driver) map[string]protocol.Health {
 	if len(ds) == 0 {
 		return nil
 	}
 	out := make(map[string]protocol.Health, len(ds))
 	for _, d := range ds {
 		if protocol.ValidID(d.Name) {
-			out[d.Name] = driverHealth(d)
+			out[d.Name] = d.Health
 		}
 	}
 	return out

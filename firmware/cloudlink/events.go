@@ -1,4 +1,4 @@
-package firmware
+package cloudlink
 
 import (
 	"encoding/json"
@@ -135,13 +135,13 @@ func (o *wireOutbox) Pending(after uint64, max int) ([]protocol.Event, error) {
 	}
 	evs, err := o.wo.Pending(after, max)
 	if err != nil {
-		return nil, fmt.Errorf("firmware: outbox: %w", err)
+		return nil, fmt.Errorf("cloudlink: outbox: %w", err)
 	}
 	out := make([]protocol.Event, 0, len(evs))
 	for _, we := range evs {
 		ev, ok := wireEvent(we.Event, we.Wire)
 		if !ok { // cannot happen: the outbox kept only what converts
-			return nil, fmt.Errorf("firmware: outbox event %d does not convert", we.Seq)
+			return nil, fmt.Errorf("cloudlink: outbox event %d does not convert", we.Seq)
 		}
 		out = append(out, ev)
 	}
@@ -179,7 +179,7 @@ func (o *wireOutbox) flush() error {
 		return nil
 	}
 	if err := o.wo.Ack(o.acked); err != nil {
-		return fmt.Errorf("firmware: outbox ack: %w", err)
+		return fmt.Errorf("cloudlink: outbox ack: %w", err)
 	}
 	o.stored = o.acked
 	return nil
@@ -228,7 +228,7 @@ func (c commandLog) Stored(id string) (*protocol.Reply, bool, error) {
 func storedReply(raw []byte) (*protocol.Reply, error) {
 	r, err := protocol.DecodeReply(raw)
 	if err != nil {
-		return nil, fmt.Errorf("firmware: stored reply: %w", err)
+		return nil, fmt.Errorf("cloudlink: stored reply: %w", err)
 	}
 	return r, nil
 }

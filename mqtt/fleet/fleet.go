@@ -1,12 +1,12 @@
-// Package cloud is the fleet side of the cloud link, for the simulator, the
-// operator CLI and as a reference for cloud teams: it signs commands with
-// the fleet's Ed25519 key, publishes them and awaits their replies by id
-// (re-sending the identical bytes until a final reply or expiry), receives
-// events de-duplicated by id, tracks presence, and computes the digests and
-// verifiers a locker expects (Keys). It speaks only the documented contract
-// (mqtt/protocol, docs/protocol.md), so anything it does can be done from
-// another language.
-package cloud
+// Package fleet is the fleet side of the protocol (docs/protocol.md), the other end of
+// each locker's cloud link (mqtt/link), for the simulator, the operator CLI
+// (mqtt/fleet/cmd/lockerctl) and as a reference for cloud teams: it signs commands
+// with the fleet's Ed25519 key, publishes them and awaits their replies by id
+// (re-sending the identical bytes until a final reply or expiry), receives events
+// de-duplicated by id, tracks presence, and computes the digests and verifiers a
+// locker expects (Keys). It speaks only the documented contract (mqtt/protocol,
+// docs/protocol.md), so anything it does can be done from another language.
+package fleet
 
 import (
 	"context"
@@ -37,13 +37,13 @@ const (
 // Sentinel errors; compare with errors.Is.
 var (
 	// ErrConfig means Dial was given an unusable Config.
-	ErrConfig = errors.New("cloud: bad configuration")
+	ErrConfig = errors.New("fleet: bad configuration")
 	// ErrNoReply means no final reply arrived before the context ended.
-	ErrNoReply = errors.New("cloud: no final reply")
+	ErrNoReply = errors.New("fleet: no final reply")
 	// ErrExpired means the command expired before a final reply arrived.
-	ErrExpired = errors.New("cloud: command expired without a final reply")
+	ErrExpired = errors.New("fleet: command expired without a final reply")
 	// ErrClosed means the Client was closed.
-	ErrClosed = errors.New("cloud: client closed")
+	ErrClosed = errors.New("fleet: client closed")
 )
 
 // Config configures a Client. Broker, Topics and, for sending commands,
@@ -133,7 +133,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		cfg:        cfg,
-		log:        cfg.Logger.With("component", "mqtt-cloud"),
+		log:        cfg.Logger.With("component", "mqtt-fleet"),
 		waiters:    make(map[string]chan *protocol.Reply),
 		events:     newEventState(cfg),
 		subscribed: make(chan struct{}),
@@ -168,10 +168,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	tok := c.client.Connect()
 	if !tok.WaitTimeout(cfg.Timeout) {
 		c.client.Disconnect(0)
-		return nil, fmt.Errorf("cloud: connect to %s timed out", cfg.Broker)
+		return nil, fmt.Errorf("fleet: connect to %s timed out", cfg.Broker)
 	}
 	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("cloud: connect to %s: %w", cfg.Broker, err)
+		return nil, fmt.Errorf("fleet: connect to %s: %w", cfg.Broker, err)
 	}
 	t := time.NewTimer(cfg.Timeout)
 	defer t.Stop()
@@ -180,10 +180,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return c, nil
 	case <-ctx.Done():
 		c.client.Disconnect(0)
-		return nil, fmt.Errorf("cloud: waiting for subscriptions: %w", ctx.Err())
+		return nil, fmt.Errorf("fleet: waiting for subscriptions: %w", ctx.Err())
 	case <-t.C:
 		c.client.Disconnect(0)
-		return nil, errors.New("cloud: subscriptions not acknowledged in time")
+		return nil, errors.New("fleet: subscriptions not acknowledged in time")
 	}
 }
 

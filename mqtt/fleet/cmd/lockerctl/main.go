@@ -1,5 +1,5 @@
 // Command lockerctl is the operator's tool for a fleet of lockers: it signs commands
-// with the fleet key, sends them over MQTT through mqtt/cloud and prints the lockers'
+// with the fleet key, sends them over MQTT through mqtt/fleet and prints the lockers'
 // replies, events and presence as JSON lines.
 //
 //	lockerctl [-config FILE] keygen DIR

@@ -1,4 +1,4 @@
-package cloud
+package fleet
 
 import (
 	"context"
@@ -32,7 +32,7 @@ type ReplyError struct {
 
 // Error implements error.
 func (e *ReplyError) Error() string {
-	msg := fmt.Sprintf("cloud: command %s %s: %s", e.Reply.ID, e.Reply.Status, e.Reply.Reason)
+	msg := fmt.Sprintf("fleet: command %s %s: %s", e.Reply.ID, e.Reply.Status, e.Reply.Reason)
 	if e.Reply.Detail != "" {
 		msg += " (" + e.Reply.Detail + ")"
 	}
@@ -58,11 +58,11 @@ func (c *Client) NewCommandAt(lockerID, id string, body protocol.Body, iat time.
 func Sign(key ed25519.PrivateKey, kid, lockerID, id string, body protocol.Body, iat, exp time.Time) (*Command, error) {
 	claims, err := protocol.EncodeCommand(lockerID, id, body, iat, exp)
 	if err != nil {
-		return nil, fmt.Errorf("cloud: %w", err)
+		return nil, fmt.Errorf("fleet: %w", err)
 	}
 	tok, err := jws.Sign(key, kid, claims)
 	if err != nil {
-		return nil, fmt.Errorf("cloud: sign: %w", err)
+		return nil, fmt.Errorf("fleet: sign: %w", err)
 	}
 	return &Command{
 		ID: id, LockerID: lockerID, Type: body.Type(), Expires: time.Unix(exp.Unix(), 0),
@@ -75,10 +75,10 @@ func Sign(key ed25519.PrivateKey, kid, lockerID, id string, body protocol.Body, 
 func (c *Client) Publish(cmd *Command) error {
 	tok := c.client.Publish(c.cfg.Topics.Command(cmd.LockerID), 1, false, cmd.Token)
 	if !tok.WaitTimeout(c.cfg.Timeout) {
-		return fmt.Errorf("cloud: publish %s: no PUBACK within %v", cmd.ID, c.cfg.Timeout)
+		return fmt.Errorf("fleet: publish %s: no PUBACK within %v", cmd.ID, c.cfg.Timeout)
 	}
 	if err := tok.Error(); err != nil {
-		return fmt.Errorf("cloud: publish %s: %w", cmd.ID, err)
+		return fmt.Errorf("fleet: publish %s: %w", cmd.ID, err)
 	}
 	return nil
 }
@@ -97,7 +97,7 @@ func (c *Client) Send(ctx context.Context, cmd *Command, accepted func(*protocol
 	c.waitMu.Lock()
 	if _, busy := c.waiters[key]; busy {
 		c.waitMu.Unlock()
-		return nil, fmt.Errorf("cloud: command %s is already being sent", cmd.ID)
+		return nil, fmt.Errorf("fleet: command %s is already being sent", cmd.ID)
 	}
 	c.waiters[key] = ch
 	c.waitMu.Unlock()
@@ -174,7 +174,7 @@ func IsStatus(err error, s protocol.Status) bool {
 func newID() string {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		panic("cloud: crypto/rand failed: " + err.Error()) // cannot happen on supported platforms
+		panic("fleet: crypto/rand failed: " + err.Error()) // cannot happen on supported platforms
 	}
 	return hex.EncodeToString(b[:])
 }

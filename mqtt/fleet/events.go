@@ -1,4 +1,4 @@
-package cloud
+package fleet
 
 import (
 	"context"
@@ -260,7 +260,7 @@ func (c *Client) NextEvent(ctx context.Context) (Event, error) {
 			timer.Stop()
 		}
 		if err := ctx.Err(); err != nil {
-			return Event{}, fmt.Errorf("cloud: waiting for an event: %w", err)
+			return Event{}, fmt.Errorf("fleet: waiting for an event: %w", err)
 		}
 	}
 }
@@ -323,7 +323,7 @@ func (c *Client) AwaitPresence(ctx context.Context, lockerID string, match func(
 		}
 		select {
 		case <-ctx.Done():
-			return protocol.Presence{}, fmt.Errorf("cloud: waiting for presence of %s: %w", lockerID, ctx.Err())
+			return protocol.Presence{}, fmt.Errorf("fleet: waiting for presence of %s: %w", lockerID, ctx.Err())
 		case <-changed:
 		}
 	}

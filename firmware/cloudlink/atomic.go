@@ -1,4 +1,4 @@
-package firmware
+package cloudlink
 
 import (
 	"context"
@@ -49,7 +49,7 @@ func (h *commandHandler) HandleAtomic(ctx context.Context, cmds []*protocol.Comm
 }
 
 // errPanicked is the outcome of commands whose transaction a panic interrupted.
-var errPanicked = errors.New("firmware: command handler failure")
+var errPanicked = errors.New("cloudlink: command handler failure")
 
 // guard runs one transaction's worth of commands and turns a panic into failures of
 // those commands only: runs committed before it keep their outcomes (a panic inside a

@@ -1,4 +1,4 @@
-package cloud_test
+package fleet_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package firmware
+package cloudlink
 
 import (
 	"context"
@@ -29,7 +29,7 @@ const (
 // changes and a health event every interval, the first one at start.
 type healthReporter struct {
 	st       *locker.Station
-	drivers  func() []DriverHealth
+	drivers  func() []Driver
 	every    time.Duration
 	stateDir string
 	outbox   func(fallback int) int
@@ -84,7 +84,7 @@ func (r *healthReporter) hardware(last map[string]protocol.Health) {
 		if d.Starting {
 			continue // its first report decides; until then it is no news
 		}
-		state := driverHealth(d)
+		state := d.Health
 		if prev, seen := last[d.Name]; seen && prev == state {
 			continue
 		}
@@ -100,7 +100,7 @@ func (r *healthReporter) hardware(last map[string]protocol.Health) {
 			continue
 		}
 		delete(r.held, d.Name)
-		body := protocol.HardwareEvent{Component: d.Name, State: state, Code: driverCode(d)}
+		body := protocol.HardwareEvent{Component: d.Name, State: state, Code: d.Code}
 		if r.record(locker.EvHardware, d.Name, &body) {
 			last[d.Name] = state
 			r.flaps[d.Name] = append(r.flaps[d.Name], now)

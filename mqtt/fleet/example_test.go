@@ -1,4 +1,4 @@
-package cloud_test
+package fleet_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/privacy"
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -21,7 +21,7 @@ import (
 func Example() {
 	ctx := context.Background()
 	fleetSigning := ed25519.NewKeyFromSeed(make([]byte, 32)) // load yours from a vault
-	c, err := cloud.Dial(ctx, cloud.Config{
+	c, err := fleet.Dial(ctx, fleet.Config{
 		Broker: "ssl://broker.example:8883", ClientID: "fleet-api-1", Persistent: true,
 		Topics: protocol.MustTopics("lockers"), SigningKey: fleetSigning, KeyID: "fleet-2025",
 	})
@@ -31,7 +31,7 @@ func Example() {
 	defer c.Close()
 
 	var fleetX25519, lockerPublic [32]byte // from your key store and the locker's enrolment
-	keys, err := cloud.DeriveKeys(fleetX25519, lockerPublic, "L-001")
+	keys, err := fleet.DeriveKeys(fleetX25519, lockerPublic, "L-001")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	if _, err := c.Do(ctx, "L-001", &protocol.AnnounceBody{Parcels: []protocol.AnnouncedParcel{parcel}}); err != nil {
-		log.Fatal(err) // a *cloud.ReplyError says refused/failed and why
+		log.Fatal(err) // a *fleet.ReplyError says refused/failed and why
 	}
 	for {
 		ev, err := c.NextEvent(ctx)
@@ -59,7 +59,7 @@ func Example() {
 func ExampleSign() {
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
 	iat := time.Unix(1700000000, 0)
-	cmd, err := cloud.Sign(key, "", "L-001", "c-42", &protocol.PingBody{}, iat, iat.Add(time.Minute))
+	cmd, err := fleet.Sign(key, "", "L-001", "c-42", &protocol.PingBody{}, iat, iat.Add(time.Minute))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func ExampleKeys_Parcel() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys, err := cloud.DeriveKeys(fleetPrivate, device.Public(), "L-001")
+	keys, err := fleet.DeriveKeys(fleetPrivate, device.Public(), "L-001")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package firmware
+package cloudlink
 
 import (
 	"context"
@@ -15,12 +15,12 @@ import (
 )
 
 // commandHandler executes verified cloud commands on the station. The link calls it
-// from one goroutine, after the command's id was recorded (or, see handleAtomic, with
+// from one goroutine, after the command's id was recorded (or, see HandleAtomic, with
 // the recording). Replies carry fixed details, never a value from the command or an
 // error string of the station (which may name a parcel).
 type commandHandler struct {
 	st       *locker.Station
-	drivers  func() []DriverHealth
+	drivers  func() []Driver
 	boot     string
 	version  string
 	identity string // the device's X25519 public key, hex
@@ -35,13 +35,8 @@ var _ link.Handler = (*commandHandler)(nil)
 
 // Handle implements link.Handler.
 func (h *commandHandler) Handle(ctx context.Context, cmd *protocol.Command) link.Result {
+	// Announcements and queries never come here: Atomic claims them (atomic.go).
 	switch b := cmd.Parsed.(type) {
-	case *protocol.AnnounceBody:
-		res, err := h.st.Announce(ctx, announcements(b))
-		if err != nil {
-			return outcome(err)
-		}
-		return announceResult(b, res)
 	case *protocol.SetVerifierBody:
 		return outcome(h.st.SetVerifier(ctx, locker.ParcelID(b.Parcel), privacy.Digest(b.Verifier)))
 	case *protocol.CancelBody:
@@ -70,8 +65,6 @@ func (h *commandHandler) Handle(ctx context.Context, cmd *protocol.Command) link
 			locker.CommandReason("operator "+b.Operator, cmd.Jti)))
 	case *protocol.PolicyBody:
 		return h.policy(ctx, b)
-	case *protocol.InventoryBody, *protocol.StatusBody, *protocol.AuditRangeBody, *protocol.PingBody:
-		return h.query(cmd)
 	}
 	return link.Refused(protocol.ReasonNotSupported, "this device does not implement the command")
 }

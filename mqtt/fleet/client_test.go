@@ -1,4 +1,4 @@
-package cloud_test
+package fleet_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/internal/fixture"
 	"github.com/lockerd/lockerd/mqtt/internal/testenv"
 	"github.com/lockerd/lockerd/mqtt/link"
@@ -41,7 +41,7 @@ func TestDoRoundTrip(t *testing.T) {
 			if r == nil || r.Status != tc.status || r.Reason != tc.reason || r.Typ != tc.body.Type() {
 				t.Fatalf("got %+v, %v", r, err)
 			}
-			if (err == nil) != (tc.status == protocol.StatusDone) || (err != nil && !cloud.IsStatus(err, tc.status)) {
+			if (err == nil) != (tc.status == protocol.StatusDone) || (err != nil && !fleet.IsStatus(err, tc.status)) {
 				t.Fatalf("error %v for status %s", err, r.Status)
 			}
 			if tc.status == protocol.StatusDone {
@@ -103,7 +103,7 @@ func TestSendIgnoresRepliesForOtherBytes(t *testing.T) {
 // the command was first published (and lost); the cloud re-sends the same
 // bytes, and the locker executes it once.
 func TestSendResendsUntilTheLockerAnswers(t *testing.T) {
-	f := fixture.New(t, fixture.Options{NoLink: true, Cloud: func(c *cloud.Config) { c.ResendAfter = 300 * time.Millisecond }})
+	f := fixture.New(t, fixture.Options{NoLink: true, Cloud: func(c *fleet.Config) { c.ResendAfter = 300 * time.Millisecond }})
 	cmd, err := f.Cloud.NewCommand(fixture.Locker, &protocol.PingBody{})
 	if err != nil {
 		t.Fatal(err)
@@ -124,15 +124,15 @@ func TestSendResendsUntilTheLockerAnswers(t *testing.T) {
 }
 
 func TestSendGivesUp(t *testing.T) {
-	f := fixture.New(t, fixture.Options{NoLink: true, Cloud: func(c *cloud.Config) { c.ResendAfter = 100 * time.Millisecond }})
+	f := fixture.New(t, fixture.Options{NoLink: true, Cloud: func(c *fleet.Config) { c.ResendAfter = 100 * time.Millisecond }})
 	tests := []struct {
 		name string
 		ttl  time.Duration
 		ctx  time.Duration
 		want error
 	}{
-		{name: "expiry", ttl: time.Second, ctx: 20 * time.Second, want: cloud.ErrExpired},
-		{name: "context", ttl: time.Hour, ctx: 300 * time.Millisecond, want: cloud.ErrNoReply},
+		{name: "expiry", ttl: time.Second, ctx: 20 * time.Second, want: fleet.ErrExpired},
+		{name: "context", ttl: time.Hour, ctx: 300 * time.Millisecond, want: fleet.ErrNoReply},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

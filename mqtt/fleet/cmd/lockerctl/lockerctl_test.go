@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lockerd/lockerd/mqtt/cloud"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -142,9 +142,9 @@ func FuzzReadParcels(f *testing.F) {
 	f.Add("parcel,tracking,size\n\"p-1,RB9\n")
 	f.Add("size,tracking,parcel\nXL,RA000000005DE,p 2\n")
 	f.Add("\ufeffparcel,tracking,size\np-1,RB987654326GB,S\np-1,RA000000005DE,M\n")
-	var fleet, device [32]byte
-	fleet[0], device[0] = 1, 9
-	keys, err := cloud.DeriveKeys(fleet, device, "L1")
+	var fleetX, device [32]byte
+	fleetX[0], device[0] = 1, 9
+	keys, err := fleet.DeriveKeys(fleetX, device, "L1")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -167,9 +167,9 @@ func FuzzReadParcels(f *testing.F) {
 }
 
 func TestReadParcelsSpreadsheetHeader(t *testing.T) {
-	var fleet, device [32]byte
-	fleet[0], device[0] = 1, 9
-	keys, err := cloud.DeriveKeys(fleet, device, "L1")
+	var fleetX, device [32]byte
+	fleetX[0], device[0] = 1, 9
+	keys, err := fleet.DeriveKeys(fleetX, device, "L1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,9 +183,9 @@ func TestReadParcelsSpreadsheetHeader(t *testing.T) {
 // empty trailing rows (as spreadsheets export) are read; errors name the line of the
 // file, blank lines counted.
 func TestReadParcelsSpreadsheetExports(t *testing.T) {
-	var fleet, device [32]byte
-	fleet[0], device[0] = 1, 9
-	keys, err := cloud.DeriveKeys(fleet, device, "L1")
+	var fleetX, device [32]byte
+	fleetX[0], device[0] = 1, 9
+	keys, err := fleet.DeriveKeys(fleetX, device, "L1")
 	if err != nil {
 		t.Fatal(err)
 	}
