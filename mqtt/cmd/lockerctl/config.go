@@ -20,6 +20,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lockerd/lockerd/mqtt/clientconf"
 	"github.com/lockerd/lockerd/mqtt/cloud"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
@@ -143,20 +144,15 @@ func (c *config) cloudConfig() (cloud.Config, error) {
 	cc := cloud.Config{Broker: c.Broker, ClientID: id, Username: c.Username, Topics: topics, SigningKey: signing,
 		Timeout: 10 * time.Second, ResendAfter: 10 * time.Second}
 	if c.PasswordFile != "" {
-		if err := private(c.PasswordFile); err != nil {
+		if cc.Password, err = clientconf.ReadSecret(c.PasswordFile, clientconf.OwnerOnly); err != nil {
 			return cloud.Config{}, err
 		}
-		pw, err := os.ReadFile(c.PasswordFile)
-		if err != nil {
-			return cloud.Config{}, err
-		}
-		cc.Password = strings.TrimRight(string(pw), "\r\n")
 	}
 	u, err := url.Parse(c.Broker)
 	if err != nil || u.Hostname() == "" {
 		return cloud.Config{}, fmt.Errorf("broker %q: want scheme://host:port", c.Broker)
 	}
-	tlsScheme := u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts"
+	tlsScheme := clientconf.TLSScheme(u.Scheme)
 	hasTLS := c.TLS.CA != "" || c.TLS.Cert != "" || c.TLS.Key != ""
 	switch {
 	case hasTLS && !tlsScheme:
@@ -169,34 +165,11 @@ func (c *config) cloudConfig() (cloud.Config, error) {
 	return cc, nil
 }
 
+// tlsConfig builds the TLS configuration of the tls section; the key file must be
+// readable by its owner only.
 func (c *config) tlsConfig(serverName string) (*tls.Config, error) {
-	// ServerName explicitly: paho hands the config to tls.Client itself on some paths
-	// (a proxy), where an empty name fails the handshake.
-	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
-	if c.TLS.CA != "" {
-		pem, err := os.ReadFile(c.TLS.CA)
-		if err != nil {
-			return nil, err
-		}
-		t.RootCAs = x509.NewCertPool()
-		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: no certificate", c.TLS.CA)
-		}
-	}
-	if c.TLS.Cert != "" || c.TLS.Key != "" {
-		if c.TLS.Cert == "" || c.TLS.Key == "" {
-			return nil, errors.New("tls: cert and key go together")
-		}
-		if err := private(c.TLS.Key); err != nil {
-			return nil, err
-		}
-		cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		t.Certificates = []tls.Certificate{cert}
-	}
-	return t, nil
+	files := clientconf.TLSFiles{CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key, CAName: "tls.ca", CertName: "tls.cert", KeyName: "tls.key"}
+	return files.Config(serverName, clientconf.OwnerOnly)
 }
 
 // keys derives the digest keys shared with a pinned locker.
@@ -230,21 +203,10 @@ func (c *config) keys(lockerID string) (*cloud.Keys, error) {
 	return cloud.DeriveKeys(fleetPriv, devicePub, lockerID)
 }
 
-// private refuses a secret file that anyone but its owner may read: stricter than
-// lockerd (which allows its group), because these are the fleet's keys.
-func private(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%s: readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
-	}
-	return nil
-}
-
+// readPrivateKey reads a fleet key file, which must be readable by its owner only:
+// stricter than lockerd (which allows its group), because these are the fleet's keys.
 func readPrivateKey(path string) (any, error) {
-	if err := private(path); err != nil {
+	if err := clientconf.CheckPrivate(path, clientconf.OwnerOnly); err != nil {
 		return nil, err
 	}
 	data, err := os.ReadFile(path)
