@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/internal/testenv"
 )
 
 // TestScenarioOverMQTT is `make run`: the simulated cloud enrols the station, gives it
@@ -49,7 +49,7 @@ func TestScenarioOverMQTT(t *testing.T) {
 	if !strings.Contains(out.String(), "enrolled locker SIM-M over MQTT") {
 		t.Errorf("not provisioned over MQTT:\n%s", out.String())
 	}
-	var printed syncBuffer
+	var printed testenv.SyncBuffer
 	pctx, pcancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- PrintEvents(pctx, &printed, link.Client) }()
@@ -64,24 +64,6 @@ func TestScenarioOverMQTT(t *testing.T) {
 	if strings.Count(printed.String(), "picked_up") != 3 || !strings.Contains(printed.String(), "SIM-M #1 health") {
 		t.Fatalf("events the cloud received:\n%s", printed.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestBrokerACL checks that the embedded broker holds each locker to its own topics, as

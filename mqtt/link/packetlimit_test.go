@@ -10,12 +10,12 @@ import (
 	"net"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/lockerd/lockerd/internal/testenv"
 	"github.com/lockerd/lockerd/mqtt/mqtttest"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
@@ -98,24 +98,6 @@ func TestPacketConn(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink the link and the test may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRogueBrokerPacketLength: a broker that announces a 256 MB packet and starts
 // streaming it gets its connection closed with a logged reason, the link allocates
 // nothing near the announced size (paho alone would allocate all of it at once:
@@ -123,7 +105,7 @@ func (s *syncBuffer) String() string {
 // same situation is measured by firmware's TestRogueBrokerMemory.
 func TestRogueBrokerPacketLength(t *testing.T) {
 	fb := mqtttest.NewScripted(t)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	l, err := New(Config{Broker: fb.URL(), LockerID: "L1", Topics: protocol.MustTopics("lockers"), FleetKeys: fleetPubs,
 		Boot: "b1", Version: "v1", Handler: HandlerFunc(func(context.Context, *protocol.Command) Result { return Result{} }),
 		Commands: nopLog{}, Outbox: nopOutbox{}, Timeout: 5 * time.Second,

@@ -3,7 +3,6 @@ package vpty_test
 import (
 	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,15 +16,7 @@ const waitLimit = 5 * time.Second
 func open(t *testing.T, cfg vpty.Config) *vpty.Device {
 	t.Helper()
 	cfg.Link = filepath.Join(t.TempDir(), "tty")
-	d, err := vpty.Open(cfg)
-	if errors.Is(err, vpty.ErrNoPTY) && os.Getenv("CI") != "true" {
-		t.Skipf("no pty (set CI=true to fail): %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	return d
+	return vpty.Start(t, "vpty", func() (*vpty.Device, error) { return vpty.Open(cfg) })
 }
 
 func readN(t *testing.T, p serial.Port, n int) []byte {

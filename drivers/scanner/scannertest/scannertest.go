@@ -5,7 +5,6 @@ package scannertest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -82,21 +81,13 @@ func New(cfg Config) (*Scanner, error) {
 
 // Start creates a Scanner for a test, closed by tb.Cleanup, with its link in
 // tb.TempDir() unless cfg.Link is set. Without a pseudo-terminal the test
-// fails when the environment variable CI is "true" and is skipped otherwise.
+// fails under CI=true and is skipped otherwise (vpty.Start).
 func Start(tb testing.TB, cfg Config) *Scanner {
 	tb.Helper()
 	if cfg.Link == "" {
 		cfg.Link = filepath.Join(tb.TempDir(), "tty-scanner")
 	}
-	s, err := New(cfg)
-	if err != nil {
-		if !errors.Is(err, ErrNoPTY) || os.Getenv("CI") == "true" {
-			tb.Fatalf("virtual scanner: %v", err)
-		}
-		tb.Skipf("virtual scanner unavailable (set CI=true to fail): %v", err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return s
+	return vpty.Start(tb, "virtual scanner", func() (*Scanner, error) { return New(cfg) })
 }
 
 // Path is the stable link the Reader should open.
