@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -46,9 +45,8 @@ type Config struct {
 
 // Scanner is a virtual scanner. It is safe for concurrent use.
 type Scanner struct {
-	cfg    Config
-	dev    *vpty.Device
-	tmpDir string
+	cfg Config
+	dev *vpty.Device
 
 	mu    sync.Mutex
 	typed int
@@ -60,22 +58,11 @@ func New(cfg Config) (*Scanner, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Scanner{cfg: cfg}
-	if cfg.Link == "" {
-		dir, err := os.MkdirTemp("", "scannertest-")
-		if err != nil {
-			return nil, fmt.Errorf("scannertest: %w", err)
-		}
-		s.tmpDir = dir
-		s.cfg.Link = filepath.Join(dir, "tty-scanner")
-	}
-	dev, err := vpty.Open(vpty.Config{Link: s.cfg.Link, Logger: cfg.Logger})
+	dev, err := vpty.Open(vpty.Config{Link: cfg.Link, TempName: "tty-scanner", Logger: cfg.Logger})
 	if err != nil {
-		if s.tmpDir != "" {
-			_ = os.RemoveAll(s.tmpDir)
-		}
 		return nil, fmt.Errorf("scannertest: %w", err)
 	}
-	s.dev = dev
+	s.dev, s.cfg.Link = dev, dev.Path()
 	return s, nil
 }
 
@@ -157,10 +144,4 @@ func (s *Scanner) Replug() error {
 }
 
 // Close unplugs the scanner for good and removes its link.
-func (s *Scanner) Close() error {
-	err := s.dev.Close()
-	if s.tmpDir != "" {
-		_ = os.RemoveAll(s.tmpDir)
-	}
-	return err
-}
+func (s *Scanner) Close() error { return s.dev.Close() }
