@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -41,14 +40,8 @@ func TestScenarioOverMQTT(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	events := runStation(t, st)
-	var out bytes.Buffer
-	sc := &Scenario{Out: &out, Station: st, Cloud: cloud, Events: events, DoorTimeout: 10 * time.Second, Link: link.Client}
-	if err := sc.Run(ctx); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
-	if !strings.Contains(out.String(), "enrolled locker SIM-M over MQTT") {
-		t.Errorf("not provisioned over MQTT:\n%s", out.String())
+	if out := play(t, Scenario{Station: st, Cloud: cloud, Link: link.Client}); !strings.Contains(out, "enrolled locker SIM-M over MQTT") {
+		t.Errorf("not provisioned over MQTT:\n%s", out)
 	}
 	var printed testenv.SyncBuffer
 	pctx, pcancel := context.WithCancel(ctx)
