@@ -3,13 +3,10 @@ package firmware
 import (
 	"crypto/ed25519"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 
 	"github.com/lockerd/lockerd/firmware/cloudlink"
 	"github.com/lockerd/lockerd/firmware/config"
@@ -70,49 +67,15 @@ func CheckCloudLinkFiles(cfg *config.Config) error {
 }
 
 // linkFiles reads the password and builds the TLS configuration (nil without TLS) the
-// mqtt section names, with their checks.
+// mqtt section names, with their checks (firmware/config, mqtt/clientconf).
 func linkFiles(m *config.MQTT) (password string, tlsCfg *tls.Config, err error) {
 	if password, err = m.ReadPassword(); err != nil {
 		return "", nil, fmt.Errorf("firmware: mqtt: %w", err)
 	}
-	if m.TLS() {
-		if tlsCfg, err = clientTLS(m); err != nil {
-			return "", nil, err
-		}
+	if tlsCfg, err = m.TLSConfig(); err != nil {
+		return "", nil, fmt.Errorf("firmware: %w", err)
 	}
 	return password, tlsCfg, nil
-}
-
-// clientTLS builds the TLS configuration: the configured CA (or the system roots) and,
-// if configured, the client certificate the broker maps to this locker's user name.
-func clientTLS(m *config.MQTT) (*tls.Config, error) {
-	// ServerName explicitly: paho hands the config to tls.Client itself on some paths
-	// (through a proxy), where an empty name fails every handshake.
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if u, err := url.Parse(m.Broker); err == nil {
-		c.ServerName = u.Hostname()
-	}
-	if m.CAFile != "" {
-		pem, err := os.ReadFile(m.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("firmware: mqtt.ca_file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("firmware: mqtt.ca_file %s holds no PEM certificate", m.CAFile)
-		}
-	}
-	if m.CertFile != "" {
-		if st, err := os.Stat(m.KeyFile); err == nil && st.Mode().Perm()&0o007 != 0 {
-			return nil, fmt.Errorf("firmware: mqtt.key_file %s is readable by others (mode %v): chmod 600 it", m.KeyFile, st.Mode().Perm())
-		}
-		pair, err := tls.LoadX509KeyPair(m.CertFile, m.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("firmware: mqtt client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{pair}
-	}
-	return c, nil
 }
 
 // linkDrivers is the drivers' health in the protocol's words, for the cloud link.

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eclipse/paho.mqtt.golang/packets"
-
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/mqtt/mqtttest"
 	"github.com/lockerd/lockerd/sim"
@@ -46,42 +44,16 @@ func TestRogueBrokerMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	handshake := func(c *mqtttest.ScriptedConn) {
-		t.Helper()
-		for {
-			switch p := c.ReadPacket().(type) {
-			case *packets.SubscribePacket:
-				ack := packets.NewControlPacket(packets.Suback).(*packets.SubackPacket)
-				ack.MessageID, ack.ReturnCodes = p.MessageID, []byte{1}
-				c.WritePacket(ack)
-			case *packets.PublishPacket:
-				c.Puback(p.MessageID)
-				if strings.Contains(p.TopicName, "status") {
-					return // the birth message: lockerd is online
-				}
-			case *packets.PingreqPacket:
-				c.WritePacket(packets.NewControlPacket(packets.Pingresp))
-			}
-		}
-	}
 	conn1 := fb.Accept(false)
-	handshake(conn1)
+	conn1.Handshake()
 	base := vmHWM(t, d.pid())
 
-	conn1.Conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	_, err = conn1.Conn.Write([]byte{0x30, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x01, 't'})
-	chunk := make([]byte, 256<<10)
-	streamed := 0
-	for err == nil && streamed < 128<<20 {
-		var n int
-		n, err = conn1.Conn.Write(chunk)
-		streamed += n
-	}
+	streamed, err := conn1.StreamOversized(256<<10, 128<<20, 30*time.Second)
 	if err == nil {
 		t.Fatalf("lockerd took %d MiB of a 256 MB packet without hanging up (peak RSS %d KiB)", streamed>>20, vmHWM(t, d.pid()))
 	}
 	conn2 := fb.Accept(true)
-	handshake(conn2)
+	conn2.Handshake()
 	peak := vmHWM(t, d.pid())
 	t.Logf("lockerd peak RSS %d KiB before the packet, %d KiB after; hung up after %d KiB streamed", base, peak, streamed>>10)
 	if peak > 64<<10 {

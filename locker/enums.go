@@ -2,10 +2,14 @@ package locker
 
 import (
 	"fmt"
+
+	"github.com/lockerd/lockerd/internal/enum"
 )
 
 // Size is a compartment or parcel size class. Sizes are ordered: a parcel fits any
-// compartment of its size or larger. The wire and disk names are stable.
+// compartment of its size or larger. Numbers and names are both stable: binary
+// parcel records store the number; the wire, JSON records and the config the name
+// (ADR 0044).
 type Size uint8
 
 // Sizes, smallest first. Zero is "unknown" and never valid on a compartment.
@@ -17,39 +21,31 @@ const (
 	SizeXL      Size = 4
 )
 
-var sizeNames = map[Size]string{SizeS: "S", SizeM: "M", SizeL: "L", SizeXL: "XL"}
+var sizes = enum.New(enum.Spec[Size]{
+	Defs: []enum.Def[Size]{
+		{Value: SizeS, Name: "S"},
+		{Value: SizeM, Name: "M"},
+		{Value: SizeL, Name: "L"},
+		{Value: SizeXL, Name: "XL"},
+	},
+	Unknown:     func(name string) error { return fmt.Errorf("locker: unknown size %q (want S, M, L or XL)", name) },
+	Other:       "size(%d)",
+	Unencodable: cannotEncode[Size],
+})
 
-func (s Size) String() string {
-	if n, ok := sizeNames[s]; ok {
-		return n
-	}
-	return fmt.Sprintf("size(%d)", uint8(s))
-}
+// cannotEncode is MarshalText's error for a value outside its enumeration.
+func cannotEncode[T fmt.Stringer](v T) error { return fmt.Errorf("locker: cannot encode %v", v) }
+
+func (s Size) String() string { return sizes.String(s) }
 
 // ParseSize parses a size name (S, M, L, XL; case-sensitive as on the wire).
-func ParseSize(name string) (Size, error) {
-	for s, n := range sizeNames {
-		if n == name {
-			return s, nil
-		}
-	}
-	return SizeUnknown, fmt.Errorf("locker: unknown size %q (want S, M, L or XL)", name)
-}
+func ParseSize(name string) (Size, error) { return sizes.Parse(name) }
 
 // MarshalText implements encoding.TextMarshaler with the stable name.
-func (s Size) MarshalText() ([]byte, error) {
-	if _, ok := sizeNames[s]; !ok {
-		return nil, fmt.Errorf("locker: cannot encode %v", s)
-	}
-	return []byte(s.String()), nil
-}
+func (s Size) MarshalText() ([]byte, error) { return sizes.MarshalText(s) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (s *Size) UnmarshalText(b []byte) error {
-	v, err := ParseSize(string(b))
-	*s = v
-	return err
-}
+func (s *Size) UnmarshalText(b []byte) error { return sizes.UnmarshalText(s, b) }
 
 // Kind says how a compartment holds parcels.
 type Kind uint8
@@ -63,41 +59,28 @@ const (
 	KindShelf Kind = 2
 )
 
-func (k Kind) String() string {
-	switch k {
-	case KindDoor:
-		return "door"
-	case KindShelf:
-		return "shelf"
-	}
-	return fmt.Sprintf("kind(%d)", uint8(k))
-}
+var kinds = enum.New(enum.Spec[Kind]{
+	Defs: []enum.Def[Kind]{
+		{Value: KindDoor, Name: "door"},
+		{Value: KindShelf, Name: "shelf"},
+	},
+	Unknown: func(name string) error {
+		return fmt.Errorf("locker: unknown compartment kind %q (want door or shelf)", name)
+	},
+	Other:       "kind(%d)",
+	Unencodable: cannotEncode[Kind],
+})
+
+func (k Kind) String() string { return kinds.String(k) }
 
 // ParseKind parses "door" or "shelf".
-func ParseKind(name string) (Kind, error) {
-	switch name {
-	case "door":
-		return KindDoor, nil
-	case "shelf":
-		return KindShelf, nil
-	}
-	return 0, fmt.Errorf("locker: unknown compartment kind %q (want door or shelf)", name)
-}
+func ParseKind(name string) (Kind, error) { return kinds.Parse(name) }
 
 // MarshalText implements encoding.TextMarshaler.
-func (k Kind) MarshalText() ([]byte, error) {
-	if k != KindDoor && k != KindShelf {
-		return nil, fmt.Errorf("locker: cannot encode %v", k)
-	}
-	return []byte(k.String()), nil
-}
+func (k Kind) MarshalText() ([]byte, error) { return kinds.MarshalText(k) }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
-func (k *Kind) UnmarshalText(b []byte) error {
-	v, err := ParseKind(string(b))
-	*k = v
-	return err
-}
+func (k *Kind) UnmarshalText(b []byte) error { return kinds.UnmarshalText(k, b) }
 
 // ParcelState is a parcel's place in its lifecycle:
 //
@@ -132,13 +115,10 @@ func (s ParcelState) InCompartment() bool {
 }
 
 // Valid reports whether s is one of the defined states.
-func (s ParcelState) Valid() bool {
-	switch s {
-	case StateAnnounced, StateDeposited, StatePickedUp, StateExpired, StateRetrieved, StateCancelled, StateRecalled:
-		return true
-	}
-	return false
-}
+func (s ParcelState) Valid() bool { return parcelStates.Valid(s) }
+
+var parcelStates = enum.Strings(func(name string) error { return fmt.Errorf("locker: unknown parcel state %q", name) },
+	StateAnnounced, StateDeposited, StatePickedUp, StateExpired, StateRetrieved, StateCancelled, StateRecalled)
 
 // Op is the physical operation under way at a door compartment. Ops are stored so that a
 // restart can finish or abort them against what the door sensor says.

@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -30,18 +28,11 @@ func TestScenarioWithHardware(t *testing.T) {
 	if !st.HasPanel() {
 		t.Fatal("station has no panel")
 	}
-	events := runStation(t, st)
-	var out bytes.Buffer
-	sc := &Scenario{Out: &out, Station: st, Cloud: cloud, Events: events, DoorTimeout: 10 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := sc.Run(ctx); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
+	out := play(t, Scenario{Station: st, Cloud: cloud})
 	for _, want := range []string{"shows the badge QR", "presses 4: size XL", "-> door G0", "Alice types the code",
 		"Bob shows the pickup QR", "Bob took p-0003", "3 picked_up"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("scenario output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("scenario output lacks %q:\n%s", want, out)
 		}
 	}
 	pulses := 0

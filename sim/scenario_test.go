@@ -34,6 +34,21 @@ func runStation(t *testing.T, st *Station) *Events {
 	return events
 }
 
+// play starts lockerd for sc.Station (runStation) and plays sc against it within a
+// minute, with these tests' door timeout; a failed scenario fails the test with what
+// it printed, which play returns.
+func play(t *testing.T, sc Scenario) string {
+	t.Helper()
+	var out bytes.Buffer
+	sc.Out, sc.Events, sc.DoorTimeout = &out, runStation(t, sc.Station), 10*time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := sc.Run(ctx); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	return out.String()
+}
+
 // TestScenario is what `make run` shows: it must keep working end to end, through the
 // real lockboard driver and virtual CU16 boards on a pty.
 func TestScenario(t *testing.T) {
@@ -47,17 +62,10 @@ func TestScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	events := runStation(t, st)
-	var out bytes.Buffer
-	sc := &Scenario{Out: &out, Station: st, Cloud: cloud, Events: events, DoorTimeout: 10 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := sc.Run(ctx); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
+	out := play(t, Scenario{Station: st, Cloud: cloud})
 	for _, want := range []string{"deposited", "Alice took", "Bob took p-0002", "Bob took p-0003", "3 picked_up"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("scenario output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("scenario output lacks %q:\n%s", want, out)
 		}
 	}
 }

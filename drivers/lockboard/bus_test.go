@@ -1,17 +1,16 @@
 package lockboard_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/lockboard"
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/internal/testenv"
 )
 
 func TestBusReportsInitialStateAndChanges(t *testing.T) {
@@ -159,7 +158,7 @@ func countKind(h []lockboardtest.Event, k lockboardtest.EventKind) int {
 // context canceled" and a bus fault at one clean shutdown in six).
 func TestCloseIsNoBusFault(t *testing.T) {
 	for i := range 40 {
-		var logs lockedBuffer
+		var logs testenv.SyncBuffer
 		r := newRig(t, lockboard.ProtocolCU16, []lockboardtest.BoardSpec{{Addr: 0}}, func(c *lockboard.Config) {
 			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		})
@@ -172,22 +171,4 @@ func TestCloseIsNoBusFault(t *testing.T) {
 			t.Fatalf("a clean close logged a fault:\n%s", out)
 		}
 	}
-}
-
-// lockedBuffer is a log sink safe for the bus's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -15,6 +15,8 @@ package lockboard
 import (
 	"errors"
 	"fmt"
+
+	"github.com/lockerd/lockerd/internal/enum"
 )
 
 // Errors returned by the codecs. Decoders wrap them with detail; compare
@@ -32,7 +34,8 @@ var (
 )
 
 // Protocol is the byte protocol spoken on a bus. Its values go to config
-// files, so they are explicit and never shift.
+// files, so they are explicit and never shift; its names are an internal/enum
+// Set (ADR 0044).
 type Protocol int
 
 // Protocols.
@@ -45,27 +48,22 @@ const (
 	Protocol8A Protocol = 2
 )
 
-// String returns the config name of the protocol.
-func (p Protocol) String() string {
-	switch p {
-	case ProtocolCU16:
-		return "cu16"
-	case Protocol8A:
-		return "8a"
-	}
-	return fmt.Sprintf("Protocol(%d)", int(p))
-}
+var protocols = enum.New(enum.Spec[Protocol]{
+	Defs: []enum.Def[Protocol]{
+		{Value: ProtocolCU16, Name: "cu16"},
+		{Value: Protocol8A, Name: "8a"},
+	},
+	Aliases: map[string]Protocol{"CU16": ProtocolCU16, "kerong": ProtocolCU16, "8A": Protocol8A, "8a80": Protocol8A},
+	Unknown: func(s string) error { return fmt.Errorf("lockboard: unknown protocol %q", s) },
+	Other:   "Protocol(%d)",
+})
 
-// ParseProtocol parses a config name produced by Protocol.String.
-func ParseProtocol(s string) (Protocol, error) {
-	switch s {
-	case "cu16", "CU16", "kerong":
-		return ProtocolCU16, nil
-	case "8a", "8A", "8a80":
-		return Protocol8A, nil
-	}
-	return 0, fmt.Errorf("lockboard: unknown protocol %q", s)
-}
+// String returns the config name of the protocol.
+func (p Protocol) String() string { return protocols.String(p) }
+
+// ParseProtocol parses a config name produced by Protocol.String, or one of its
+// aliases (CU16, kerong; 8A, 8a80).
+func ParseProtocol(s string) (Protocol, error) { return protocols.Parse(s) }
 
 // BaudRate is the protocol's factory-default line speed (8N1).
 func (p Protocol) BaudRate() int {
@@ -91,7 +89,7 @@ func (p Protocol) BoardRange() (lo, hi int) {
 	return 0, 15
 }
 
-func (p Protocol) valid() bool { return p == ProtocolCU16 || p == Protocol8A }
+func (p Protocol) valid() bool { return protocols.Valid(p) }
 
 // checkAddr validates a board address and a lock number; lock 0 is allowed
 // only when allowZero is set (board-wide requests).
@@ -122,18 +120,18 @@ const (
 	OpStatusLock Op = 3
 )
 
+var ops = enum.New(enum.Spec[Op]{
+	Defs: []enum.Def[Op]{
+		{Value: OpStatus, Name: "status"},
+		{Value: OpUnlock, Name: "unlock"},
+		{Value: OpStatusLock, Name: "status-lock"},
+	},
+	Unknown: func(s string) error { return fmt.Errorf("lockboard: unknown operation %q", s) },
+	Other:   "Op(%d)",
+})
+
 // String names the operation.
-func (o Op) String() string {
-	switch o {
-	case OpStatus:
-		return "status"
-	case OpUnlock:
-		return "unlock"
-	case OpStatusLock:
-		return "status-lock"
-	}
-	return fmt.Sprintf("Op(%d)", int(o))
-}
+func (o Op) String() string { return ops.String(o) }
 
 // Request is one command frame from the host to a board.
 type Request struct {

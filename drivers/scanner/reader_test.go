@@ -14,6 +14,7 @@ import (
 	"github.com/lockerd/lockerd/drivers/scanner"
 	"github.com/lockerd/lockerd/drivers/scanner/scannertest"
 	"github.com/lockerd/lockerd/internal/canary"
+	"github.com/lockerd/lockerd/internal/testenv"
 )
 
 const waitLimit = 5 * time.Second
@@ -201,7 +202,7 @@ func TestSeveralScanners(t *testing.T) {
 }
 
 func TestScanContentsNeverLogged(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sc := scannertest.Start(t, scannertest.Config{Suffix: scannertest.SuffixCR, Logger: quiet})
 	r, s := startReader(t, sc.Path(), logger)
@@ -227,23 +228,6 @@ func TestScanContentsNeverLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Check(t)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestReaderConfig(t *testing.T) {

@@ -1,17 +1,16 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
-	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lockerd/lockerd/mqtt/clientconf"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -23,13 +22,11 @@ const (
 	DefaultHealthInterval = 15 * time.Minute
 	// MinHealthInterval keeps the periodic health report from filling the audit log.
 	MinHealthInterval = time.Minute
-	// maxPasswordFile bounds a password file: anything larger is not a password.
-	maxPasswordFile = 4096
 )
 
 // ErrSecretFile is wrapped by the errors of ReadPassword: the file is missing, empty,
-// too large or readable by others.
-var ErrSecretFile = errors.New("config: unusable secret file")
+// too large or readable by others (mqtt/clientconf reads it).
+var ErrSecretFile = clientconf.ErrSecretFile
 
 // MQTT is the cloud link. Without a broker lockerd runs offline (provisioned through
 // the control socket's admin endpoints). Secrets are never inline: the password comes
@@ -69,10 +66,7 @@ type RateLimit struct {
 func (m *MQTT) Enabled() bool { return m.Broker != "" }
 
 // TLS reports whether the broker URL asks for TLS.
-func (m *MQTT) TLS() bool {
-	u, err := url.Parse(m.Broker)
-	return err == nil && tlsSchemes[u.Scheme]
-}
+func (m *MQTT) TLS() bool { return clientconf.BrokerTLS(m.Broker) }
 
 // Prefix is the topic prefix, or its default.
 func (m *MQTT) Prefix() string {
@@ -102,11 +96,6 @@ func (m *MQTT) Health() time.Duration {
 	return m.HealthInterval
 }
 
-var (
-	plainSchemes = map[string]bool{"tcp": true, "mqtt": true}
-	tlsSchemes   = map[string]bool{"ssl": true, "tls": true, "mqtts": true}
-)
-
 // validateMQTT validates the mqtt section; an absent section is valid (no cloud link).
 func (c *Config) validateMQTT(root *yaml.Node) error {
 	v := &validator{root: root}
@@ -129,7 +118,7 @@ func (v *validator) mqtt(c *Config) {
 	switch {
 	case err != nil:
 		v.fail("mqtt.broker", "not a URL: want tcp://host:1883 or ssl://host:8883")
-	case !plainSchemes[u.Scheme] && !tlsSchemes[u.Scheme]:
+	case !clientconf.PlainScheme(u.Scheme) && !clientconf.TLSScheme(u.Scheme):
 		v.fail("mqtt.broker", "scheme %q: want tcp, mqtt, ssl, tls or mqtts", u.Scheme)
 	case u.Hostname() == "" || u.Port() == "":
 		v.fail("mqtt.broker", "needs a host and a port, e.g. ssl://broker.example:8883")
@@ -179,41 +168,28 @@ func (v *validator) mqtt(c *Config) {
 }
 
 // ReadPassword reads the broker password from password_file: the first line, without
-// its line ending. The file must not be readable by others. It returns "" when no
-// file is configured.
+// its line ending. The file must not be readable by others (its group may read it).
+// It returns "" when no file is configured.
 func (m *MQTT) ReadPassword() (string, error) {
 	if m.PasswordFile == "" {
 		return "", nil
 	}
-	return readSecretFile(m.PasswordFile)
+	return clientconf.ReadSecret(m.PasswordFile, clientconf.NotOthers)
 }
 
-func readSecretFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
+// TLSConfig builds the cloud link's TLS configuration, nil without a TLS broker URL:
+// the configured CA (or the system roots) and, if configured, the client certificate
+// the broker maps to this locker's user name. Its key file must not be readable by
+// others.
+func (m *MQTT) TLSConfig() (*tls.Config, error) {
+	if !m.TLS() {
+		return nil, nil
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
+	var server string
+	if u, err := url.Parse(m.Broker); err == nil {
+		server = u.Hostname()
 	}
-	switch {
-	case !st.Mode().IsRegular():
-		return "", fmt.Errorf("%w: %s is not a regular file", ErrSecretFile, path)
-	case st.Mode().Perm()&0o007 != 0:
-		return "", fmt.Errorf("%w: %s is readable by others (mode %v): chmod 600 it", ErrSecretFile, path, st.Mode().Perm())
-	case st.Size() > maxPasswordFile:
-		return "", fmt.Errorf("%w: %s is larger than %d bytes", ErrSecretFile, path, maxPasswordFile)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxPasswordFile))
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
-	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	line = strings.TrimSuffix(line, "\r")
-	if line == "" {
-		return "", fmt.Errorf("%w: %s is empty", ErrSecretFile, path)
-	}
-	return line, nil
+	files := clientconf.TLSFiles{CA: m.CAFile, Cert: m.CertFile, Key: m.KeyFile,
+		CAName: "mqtt.ca_file", CertName: "mqtt.cert_file", KeyName: "mqtt.key_file"}
+	return files.Config(server, clientconf.NotOthers)
 }

@@ -77,52 +77,47 @@ func TestMQTTErrors(t *testing.T) {
 	}
 }
 
+// TestReadPassword: the mqtt section reads its password file with mqtt/clientconf
+// (whose tests cover every check of the file) under lockerd's rule: its group may
+// read the file, others may not.
 func TestReadPassword(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string, mode os.FileMode) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+	pw := filepath.Join(t.TempDir(), "pw")
+	m := MQTT{Broker: "tcp://b:1883", PasswordFile: pw}
+	for _, tc := range []struct {
+		mode os.FileMode
+		want string // "" for ErrSecretFile
+	}{{0o640, "s3cret"}, {0o644, ""}} {
+		if err := os.WriteFile(pw, []byte("s3cret\r\nignored\n"), tc.mode); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Chmod(p, mode); err != nil {
+		if err := os.Chmod(pw, tc.mode); err != nil {
 			t.Fatal(err)
 		}
-		return p
-	}
-	cases := []struct {
-		name    string
-		path    string
-		want    string
-		wantErr bool
-	}{
-		{"first line only", write("ok", "s3cret\r\nignored\n", 0o600), "s3cret", false},
-		{"no newline", write("bare", "s3cret", 0o400), "s3cret", false},
-		{"world readable", write("open", "s3cret\n", 0o644), "", true},
-		{"empty", write("empty", "\n", 0o600), "", true},
-		{"too large", write("large", strings.Repeat("x", 5000), 0o600), "", true},
-		{"missing", filepath.Join(dir, "nope"), "", true},
-		{"a directory", dir, "", true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			m := MQTT{Broker: "tcp://b:1883", PasswordFile: tc.path}
-			got, err := m.ReadPassword()
-			if tc.wantErr {
-				if !errors.Is(err, ErrSecretFile) {
-					t.Fatalf("err = %v, want ErrSecretFile", err)
-				}
-				if strings.Contains(err.Error(), "s3cret") {
-					t.Fatalf("the error leaks the secret: %v", err)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
-			}
-		})
+		got, err := m.ReadPassword()
+		if tc.want == "" && (!errors.Is(err, ErrSecretFile) || strings.Contains(err.Error(), "s3cret")) {
+			t.Fatalf("mode %v: err = %v, want ErrSecretFile without the secret", tc.mode, err)
+		}
+		if tc.want != "" && (err != nil || got != tc.want) {
+			t.Fatalf("mode %v: got %q, %v; want %q", tc.mode, got, err, tc.want)
+		}
 	}
 	if pw, err := (&MQTT{}).ReadPassword(); pw != "" || err != nil {
 		t.Fatalf("no file configured: %q %v", pw, err)
+	}
+}
+
+// TestTLSConfig: no TLS configuration for a plain broker URL; for a TLS one, the
+// broker's host name and errors that name the mqtt setting.
+func TestTLSConfig(t *testing.T) {
+	if c, err := (&MQTT{Broker: "tcp://b:1883"}).TLSConfig(); c != nil || err != nil {
+		t.Fatalf("plain broker: %v %v", c, err)
+	}
+	if c, err := (&MQTT{Broker: "ssl://broker.example:8883"}).TLSConfig(); err != nil || c.ServerName != "broker.example" {
+		t.Fatalf("TLS broker: %+v %v", c, err)
+	}
+	missing := filepath.Join(t.TempDir(), "ca.pem")
+	if _, err := (&MQTT{Broker: "ssl://b:8883", CAFile: missing}).TLSConfig(); err == nil || !strings.HasPrefix(err.Error(), "mqtt.ca_file: ") {
+		t.Fatalf("missing CA file: %v", err)
 	}
 }
 

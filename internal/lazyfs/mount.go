@@ -14,6 +14,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/lockerd/lockerd/internal/testenv"
 )
 
 // Mount is an FS served over FUSE at a directory.
@@ -88,18 +90,13 @@ func Available() error {
 	return nil
 }
 
-// Require skips t when FUSE is missing, except under CI=true, where it fails t: CI
-// installs fuse3, so a missing FUSE there is a broken machine, and a power-cut test
+// Require skips t when FUSE is missing, except under CI=true, where it fails t
+// (internal/testenv): CI installs fuse3, so a missing FUSE there is a broken machine, and a power-cut test
 // that skips would pass whatever the code does.
 func Require(t testing.TB) {
 	t.Helper()
-	err := Available()
-	switch {
-	case err == nil:
-	case os.Getenv("CI") == "true":
-		t.Fatalf("%v (CI=true: FUSE is required)", err)
-	default:
-		t.Skipf("%v (set CI=true to make this a failure)", err)
+	if err := Available(); err != nil {
+		testenv.Missing(t, err.Error())
 	}
 }
 

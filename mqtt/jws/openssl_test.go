@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/lockerd/lockerd/mqtt/internal/testenv"
+	"github.com/lockerd/lockerd/internal/testenv"
 )
 
 // opensslKey makes an Ed25519 key with openssl and returns the PEM paths

@@ -10,12 +10,12 @@ import (
 	"net"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/lockerd/lockerd/internal/testenv"
 	"github.com/lockerd/lockerd/mqtt/mqtttest"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
@@ -98,24 +98,6 @@ func TestPacketConn(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink the link and the test may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRogueBrokerPacketLength: a broker that announces a 256 MB packet and starts
 // streaming it gets its connection closed with a logged reason, the link allocates
 // nothing near the announced size (paho alone would allocate all of it at once:
@@ -123,7 +105,7 @@ func (s *syncBuffer) String() string {
 // same situation is measured by firmware's TestRogueBrokerMemory.
 func TestRogueBrokerPacketLength(t *testing.T) {
 	fb := mqtttest.NewScripted(t)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	l, err := New(Config{Broker: fb.URL(), LockerID: "L1", Topics: protocol.MustTopics("lockers"), FleetKeys: fleetPubs,
 		Boot: "b1", Version: "v1", Handler: HandlerFunc(func(context.Context, *protocol.Command) Result { return Result{} }),
 		Commands: nopLog{}, Outbox: nopOutbox{}, Timeout: 5 * time.Second,
@@ -137,42 +119,20 @@ func TestRogueBrokerPacketLength(t *testing.T) {
 	go func() { ran <- l.Run(ctx) }()
 	defer cancel()
 
-	// handshake answers what the link sends after a connect: SUBSCRIBE, then the birth.
-	handshake := func(c *mqtttest.ScriptedConn) {
-		t.Helper()
-		sub, ok := c.ReadPacket().(*packets.SubscribePacket)
-		if !ok {
-			t.Fatal("link did not subscribe after connecting")
-		}
-		ack := packets.NewControlPacket(packets.Suback).(*packets.SubackPacket)
-		ack.MessageID, ack.ReturnCodes = sub.MessageID, []byte{1}
-		c.WritePacket(ack)
-		birth := c.ReadPublish()
-		c.Puback(birth.MessageID)
-	}
 	conn1 := fb.Accept(false)
-	handshake(conn1)
+	conn1.Handshake() // SUBSCRIBE, then the birth
 
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	// PUBLISH, remaining length 268,435,455 (the largest MQTT can say), then the
-	// start of its body, until the link hangs up (32 MiB at most).
-	conn1.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err = conn1.Conn.Write([]byte{0x30, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x01, 't'})
-	chunk := make([]byte, 64<<10)
-	streamed := 0
-	for err == nil && streamed < 32<<20 {
-		var n int
-		n, err = conn1.Conn.Write(chunk)
-		streamed += n
-	}
+	// A PUBLISH of 268,435,455 bytes, streamed until the link hangs up (32 MiB at most).
+	streamed, err := conn1.StreamOversized(64<<10, 32<<20, 10*time.Second)
 	if err == nil {
 		t.Fatalf("the link read %d bytes of a 256 MB packet and kept the connection", streamed)
 	}
 
 	conn2 := fb.Accept(true) // the link reconnects
-	handshake(conn2)
+	conn2.Handshake()
 	runtime.ReadMemStats(&after)
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
 		t.Fatalf("the link allocated %d MiB while refusing the packet", grew>>20)

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockerd/lockerd/internal/testenv"
 	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/internal/fixture"
-	"github.com/lockerd/lockerd/mqtt/internal/testenv"
 	"github.com/lockerd/lockerd/mqtt/link"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )

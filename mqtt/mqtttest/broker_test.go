@@ -2,46 +2,11 @@ package mqtttest
 
 import (
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
-
-var clientSeq atomic.Int64
-
-func connect(t *testing.T, url, user, pass string, tlsCfg *tls.Config) (paho.Client, error) {
-	t.Helper()
-	o := paho.NewClientOptions().AddBroker(url).
-		SetClientID(fmt.Sprintf("%s-%d", user, clientSeq.Add(1))).
-		SetUsername(user).SetPassword(pass).
-		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).SetCleanSession(true)
-	if tlsCfg != nil {
-		o.SetTLSConfig(tlsCfg)
-	}
-	c := paho.NewClient(o)
-	tok := c.Connect()
-	if !tok.WaitTimeout(10 * time.Second) {
-		return nil, errors.New("connect timed out")
-	}
-	if err := tok.Error(); err != nil {
-		return nil, err
-	}
-	t.Cleanup(func() { c.Disconnect(0) })
-	return c, nil
-}
-
-func mustConnect(t *testing.T, url, user, pass string, tlsCfg *tls.Config) paho.Client {
-	t.Helper()
-	c, err := connect(t, url, user, pass, tlsCfg)
-	if err != nil {
-		t.Fatalf("connect as %s: %v", user, err)
-	}
-	return c
-}
 
 // collector subscribes and records topics in arrival order.
 type collector struct {
@@ -94,8 +59,8 @@ func users() []User {
 // means the forbidden one was dropped.
 func TestACLIsolation(t *testing.T) {
 	b := Start(t, Options{Users: users()})
-	cloud := mustConnect(t, b.URL(), "cloud", "pc", nil)
-	a := mustConnect(t, b.URL(), "L-A", "pa", nil)
+	cloud := MustConnect(t, b.URL(), "cloud", "pc", nil)
+	a := MustConnect(t, b.URL(), "L-A", "pa", nil)
 
 	writes := []struct {
 		name    string
@@ -184,7 +149,7 @@ func TestAuthentication(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := connect(t, tc.url, tc.user, tc.pass, tc.tls)
+			_, err := Connect(t, tc.url, tc.user, tc.pass, tc.tls)
 			if (err == nil) != tc.ok {
 				t.Fatalf("connect: %v, want ok=%v", err, tc.ok)
 			}
@@ -196,9 +161,9 @@ func TestAuthentication(t *testing.T) {
 // so the per-locker ACLs hold there too.
 func TestTLSIdentityIsUserName(t *testing.T) {
 	b := Start(t, Options{Users: users(), CloudCNs: []string{"cloud-tls"}})
-	cloud := mustConnect(t, b.TLSURL(), "", "", b.ClientTLS("cloud-tls"))
+	cloud := MustConnect(t, b.TLSURL(), "", "", b.ClientTLS("cloud-tls"))
 	seen := subscribe(t, cloud, "lockers/#")
-	a := mustConnect(t, b.TLSURL(), "", "", b.ClientTLS("L-A"))
+	a := MustConnect(t, b.TLSURL(), "", "", b.ClientTLS("L-A"))
 	publish(t, a, "lockers/L-B/evt")
 	publish(t, a, "lockers/L-A/evt")
 	if got := seen.next(t); got != "lockers/L-A/evt" {
@@ -208,16 +173,16 @@ func TestTLSIdentityIsUserName(t *testing.T) {
 
 func TestStopRestart(t *testing.T) {
 	b := Start(t, Options{Users: users()})
-	mustConnect(t, b.URL(), "L-A", "pa", nil)
+	MustConnect(t, b.URL(), "L-A", "pa", nil)
 	b.Stop()
-	if _, err := connect(t, b.URL(), "L-A", "pa", nil); err == nil {
+	if _, err := Connect(t, b.URL(), "L-A", "pa", nil); err == nil {
 		t.Fatal("connected to a stopped broker")
 	}
 	b.Restart()
-	mustConnect(t, b.URL(), "L-A", "pa", nil)
+	MustConnect(t, b.URL(), "L-A", "pa", nil)
 	b.Kill()
 	b.Restart()
-	mustConnect(t, b.TLSURL(), "", "", b.ClientTLS("L-B"))
+	MustConnect(t, b.TLSURL(), "", "", b.ClientTLS("L-B"))
 }
 
 func withRoots(c *tls.Config, b *Broker) *tls.Config {
@@ -231,13 +196,10 @@ func TestPersistenceKeepsSessions(t *testing.T) {
 	b := Start(t, Options{Users: users(), Persistence: true})
 	sub := func() (paho.Client, *collector) {
 		col := &collector{got: make(chan string, 10)}
-		o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("persistent-cloud").
-			SetUsername("cloud").SetPassword("pc").SetCleanSession(false).SetAutoReconnect(false).
-			SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { col.got <- m.Topic() })
-		c := paho.NewClient(o)
-		if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-			t.Fatalf("connect: %v", tok.Error())
-		}
+		c := MustConnect(t, b.URL(), "cloud", "pc", nil, func(o *paho.ClientOptions) {
+			o.SetClientID("persistent-cloud").SetCleanSession(false).
+				SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { col.got <- m.Topic() })
+		})
 		return c, col
 	}
 	c, _ := sub()
@@ -245,7 +207,7 @@ func TestPersistenceKeepsSessions(t *testing.T) {
 		t.Fatal(tok.Error())
 	}
 	c.Disconnect(100)
-	publish(t, mustConnect(t, b.URL(), "L-A", "pa", nil), "lockers/L-A/evt")
+	publish(t, MustConnect(t, b.URL(), "L-A", "pa", nil), "lockers/L-A/evt")
 	b.Restart()
 	c, col := sub()
 	defer c.Disconnect(0)

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lockerd/lockerd/mqtt/internal/testenv"
+	"github.com/lockerd/lockerd/internal/testenv"
 )
 
 // User is a broker account. Lockers use their locker id as user name;

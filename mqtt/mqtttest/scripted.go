@@ -2,6 +2,7 @@ package mqtttest
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,4 +126,54 @@ func (fc *ScriptedConn) Puback(id uint16) {
 	ack := packets.NewControlPacket(packets.Puback).(*packets.PubackPacket)
 	ack.MessageID = id
 	fc.WritePacket(ack)
+}
+
+// Handshake answers what a client of the cloud link sends after connecting, until
+// it is online: SUBACK (QoS 1) for a SUBSCRIBE, PUBACK for a PUBLISH, PINGRESP for a
+// PINGREQ, until the PUBLISH of its birth message (a status topic). A client that
+// announces itself before subscribing fails the test: the link subscribes after
+// every connect (architecture §6).
+func (fc *ScriptedConn) Handshake() {
+	fc.t.Helper()
+	subscribed := false
+	for {
+		switch p := fc.ReadPacket().(type) {
+		case *packets.SubscribePacket:
+			ack := packets.NewControlPacket(packets.Suback).(*packets.SubackPacket)
+			ack.MessageID, ack.ReturnCodes = p.MessageID, []byte{1}
+			fc.WritePacket(ack)
+			subscribed = true
+		case *packets.PublishPacket:
+			fc.Puback(p.MessageID)
+			if strings.HasSuffix(p.TopicName, "/status") {
+				if !subscribed {
+					fc.t.Fatal("scripted broker: the client went online before subscribing")
+				}
+				return
+			}
+		case *packets.PingreqPacket:
+			fc.WritePacket(packets.NewControlPacket(packets.Pingresp))
+		default:
+			fc.t.Fatalf("scripted broker: read %v during the handshake", p)
+		}
+	}
+}
+
+// StreamOversized sends what no honest broker sends: the fixed header of a PUBLISH
+// announcing the largest remaining length MQTT can say (268,435,455 bytes), the
+// start of its body, then chunk-sized writes of the rest, until the client hangs up
+// or limit bytes went out. It returns the bytes streamed and the write error that
+// ended it: nil means the client took limit bytes without hanging up. Every write
+// has the given deadline.
+func (fc *ScriptedConn) StreamOversized(chunk, limit int, deadline time.Duration) (int, error) {
+	fc.Conn.SetWriteDeadline(time.Now().Add(deadline))
+	_, err := fc.Conn.Write([]byte{0x30, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x01, 't'})
+	buf := make([]byte, chunk)
+	streamed := 0
+	for err == nil && streamed < limit {
+		var n int
+		n, err = fc.Conn.Write(buf)
+		streamed += n
+	}
+	return streamed, err
 }

@@ -89,7 +89,7 @@ func TestFinalReplies(t *testing.T) {
 func TestPlainSubscriberReceive(t *testing.T) {
 	b := Start(t, Options{Users: users()})
 	sub := Tool(t, "mosquitto_sub")
-	cloud := mustConnect(t, b.URL(), "cloud", "pc", nil)
+	cloud := MustConnect(t, b.URL(), "cloud", "pc", nil)
 	const topic, n = "lockers/L-B/cmd", 50
 	s := PlainSubscriber{Path: sub, Args: []string{"-h", "127.0.0.1", "-p", strconv.Itoa(b.Port()), "-u", "L-B", "-P", "pb",
 		"-q", "1", "-c", "-i", "plain-test", "-t", topic}}

@@ -2,28 +2,21 @@ package protocol
 
 import (
 	"fmt"
-	"slices"
+
+	"github.com/lockerd/lockerd/internal/enum"
 )
 
 // The string enumerations of the protocol. Their values go on the wire and
 // into durable logs, so they are explicit constants that never change
 // meaning; new values may be added, old ones never reused. Each type has a
 // Parse function, a Valid method and a list of all values (for docs and
-// tests that keep docs/asyncapi.yaml honest).
+// tests that keep docs/asyncapi.yaml honest), all from one internal/enum Set
+// (ADR 0044).
 
-// enum is the shared implementation behind every Parse/Valid pair.
-type enum[T ~string] struct {
-	name   string
-	values []T
-}
-
-func (e enum[T]) valid(v T) bool { return slices.Contains(e.values, v) }
-
-func (e enum[T]) parse(s string) (T, error) {
-	if e.valid(T(s)) {
-		return T(s), nil
-	}
-	return "", fmt.Errorf("%w: unknown %s %.32q", ErrSchema, e.name, s)
+// unknown is the Parse error of every enumeration of the protocol: a schema
+// error naming the enumeration and (at most 32 bytes of) the value.
+func unknown(what string) func(string) error {
+	return func(s string) error { return fmt.Errorf("%w: unknown %s %.32q", ErrSchema, what, s) }
 }
 
 // CommandType is the "typ" claim of a command: what the cloud asks for.
@@ -49,20 +42,20 @@ const (
 	CmdPing               CommandType = "ping"
 )
 
-var commandTypes = enum[CommandType]{"command type", []CommandType{
+var commandTypes = enum.Strings(unknown("command type"),
 	CmdAnnounce, CmdSetVerifier, CmdCancel, CmdRecall, CmdCourierUpsert, CmdCourierRevoke,
 	CmdOpenCompartment, CmdDisableCompartment, CmdEnableCompartment, CmdResolveCompartment,
 	CmdInventory, CmdStatus, CmdAuditRange, CmdPolicy, CmdPing,
-}}
+)
 
 // ParseCommandType parses a command type.
-func ParseCommandType(s string) (CommandType, error) { return commandTypes.parse(s) }
+func ParseCommandType(s string) (CommandType, error) { return commandTypes.Parse(s) }
 
 // Valid reports whether c is a defined command type.
-func (c CommandType) Valid() bool { return commandTypes.valid(c) }
+func (c CommandType) Valid() bool { return commandTypes.Valid(c) }
 
 // CommandTypes lists every command type.
-func CommandTypes() []CommandType { return slices.Clone(commandTypes.values) }
+func CommandTypes() []CommandType { return commandTypes.Values() }
 
 // Status is the outcome a reply reports. A command gets at most one final
 // status (done, refused, failed, unknown), possibly preceded by accepted.
@@ -83,19 +76,19 @@ const (
 	StatusUnknown Status = "unknown"
 )
 
-var statuses = enum[Status]{"status", []Status{StatusAccepted, StatusDone, StatusRefused, StatusFailed, StatusUnknown}}
+var statuses = enum.Strings(unknown("status"), StatusAccepted, StatusDone, StatusRefused, StatusFailed, StatusUnknown)
 
 // ParseStatus parses a reply status.
-func ParseStatus(s string) (Status, error) { return statuses.parse(s) }
+func ParseStatus(s string) (Status, error) { return statuses.Parse(s) }
 
 // Valid reports whether s is a defined status.
-func (s Status) Valid() bool { return statuses.valid(s) }
+func (s Status) Valid() bool { return statuses.Valid(s) }
 
 // Final reports whether no further reply follows for the same command.
 func (s Status) Final() bool { return s.Valid() && s != StatusAccepted }
 
 // Statuses lists every status.
-func Statuses() []Status { return slices.Clone(statuses.values) }
+func Statuses() []Status { return statuses.Values() }
 
 // Reason is the machine-readable cause of a refused, failed or unknown reply.
 type Reason string
@@ -128,22 +121,22 @@ const (
 	ReasonInvalidPolicy Reason = "invalid_policy" // policy values out of the device's range
 )
 
-var reasons = enum[Reason]{"reason", []Reason{
+var reasons = enum.Strings(unknown("reason"),
 	ReasonMalformed, ReasonTooLarge, ReasonBadHeader, ReasonBadSignature, ReasonBadAudience,
 	ReasonExpired, ReasonNotYetValid, ReasonLifetime, ReasonSchema, ReasonUnknownType, ReasonBusy,
 	ReasonShuttingDown, ReasonInterrupted, ReasonNotFound, ReasonConflict, ReasonInvalidState,
 	ReasonRateLimited, ReasonDisabled, ReasonStalePolicy, ReasonPartial, ReasonHardware,
 	ReasonInternal, ReasonNotSupported, ReasonInvalidPolicy,
-}}
+)
 
 // ParseReason parses a reason code.
-func ParseReason(s string) (Reason, error) { return reasons.parse(s) }
+func ParseReason(s string) (Reason, error) { return reasons.Parse(s) }
 
 // Valid reports whether r is a defined reason.
-func (r Reason) Valid() bool { return reasons.valid(r) }
+func (r Reason) Valid() bool { return reasons.Valid(r) }
 
 // Reasons lists every reason.
-func Reasons() []Reason { return slices.Clone(reasons.values) }
+func Reasons() []Reason { return reasons.Values() }
 
 // EventType names what an event reports.
 type EventType string
@@ -170,20 +163,20 @@ const (
 	EvWrongParcel  EventType = "wrong_parcel"  // WrongParcelEvent: a handover scan matched no parcel
 )
 
-var eventTypes = enum[EventType]{"event type", []EventType{
+var eventTypes = enum.Strings(unknown("event type"),
 	EvDeposited, EvPickedUp, EvExpired, EvRetrieved, EvCancelled, EvRecalled, EvUnlocked,
 	EvUnlockFailed, EvDoorOpened, EvDoorClosed, EvJammed, EvForced, EvLeftOpen, EvThrottled,
 	EvHardware, EvHealth, EvReconciled, EvWrongParcel,
-}}
+)
 
 // ParseEventType parses an event type.
-func ParseEventType(s string) (EventType, error) { return eventTypes.parse(s) }
+func ParseEventType(s string) (EventType, error) { return eventTypes.Parse(s) }
 
 // Valid reports whether e is a defined event type.
-func (e EventType) Valid() bool { return eventTypes.valid(e) }
+func (e EventType) Valid() bool { return eventTypes.Valid(e) }
 
 // EventTypes lists every event type.
-func EventTypes() []EventType { return slices.Clone(eventTypes.values) }
+func EventTypes() []EventType { return eventTypes.Values() }
 
 // Outcome is how an operation that was under way when the device stopped was settled
 // when it started again (event reconciled).
@@ -205,13 +198,13 @@ const (
 	OutcomeUnverified Outcome = "unverified"
 )
 
-var outcomes = enum[Outcome]{"outcome", []Outcome{OutcomeCompleted, OutcomeUndone, OutcomeUnverified}}
+var outcomes = enum.Strings(unknown("outcome"), OutcomeCompleted, OutcomeUndone, OutcomeUnverified)
 
 // ParseOutcome parses a reconciliation outcome.
-func ParseOutcome(s string) (Outcome, error) { return outcomes.parse(s) }
+func ParseOutcome(s string) (Outcome, error) { return outcomes.Parse(s) }
 
 // Valid reports whether o is a defined outcome.
-func (o Outcome) Valid() bool { return outcomes.valid(o) }
+func (o Outcome) Valid() bool { return outcomes.Valid(o) }
 
 // Outcomes lists every reconciliation outcome.
-func Outcomes() []Outcome { return slices.Clone(outcomes.values) }
+func Outcomes() []Outcome { return outcomes.Values() }

@@ -1,6 +1,6 @@
 package protocol
 
-import "slices"
+import "github.com/lockerd/lockerd/internal/enum"
 
 // Size is a parcel or compartment size class, smallest first.
 type Size string
@@ -13,16 +13,16 @@ const (
 	SizeXL Size = "XL"
 )
 
-var sizes = enum[Size]{"size", []Size{SizeS, SizeM, SizeL, SizeXL}}
+var sizes = enum.Strings(unknown("size"), SizeS, SizeM, SizeL, SizeXL)
 
 // ParseSize parses a size (case-sensitive).
-func ParseSize(s string) (Size, error) { return sizes.parse(s) }
+func ParseSize(s string) (Size, error) { return sizes.Parse(s) }
 
 // Valid reports whether s is a defined size.
-func (s Size) Valid() bool { return sizes.valid(s) }
+func (s Size) Valid() bool { return sizes.Valid(s) }
 
 // Sizes lists every size, smallest first.
-func Sizes() []Size { return slices.Clone(sizes.values) }
+func Sizes() []Size { return sizes.Values() }
 
 // Right is something a courier credential allows.
 type Right string
@@ -33,16 +33,16 @@ const (
 	RightRetrieve Right = "retrieve"
 )
 
-var rights = enum[Right]{"right", []Right{RightDeposit, RightRetrieve}}
+var rights = enum.Strings(unknown("right"), RightDeposit, RightRetrieve)
 
 // ParseRight parses a courier right.
-func ParseRight(s string) (Right, error) { return rights.parse(s) }
+func ParseRight(s string) (Right, error) { return rights.Parse(s) }
 
 // Valid reports whether r is a defined right.
-func (r Right) Valid() bool { return rights.valid(r) }
+func (r Right) Valid() bool { return rights.Valid(r) }
 
 // Rights lists every right.
-func Rights() []Right { return slices.Clone(rights.values) }
+func Rights() []Right { return rights.Values() }
 
 // OpenReason says why an operator opens a compartment remotely; it is
 // audited. It is an enumeration, not free text, so that no personal data
@@ -58,16 +58,16 @@ const (
 	OpenOther       OpenReason = "other"
 )
 
-var openReasons = enum[OpenReason]{"open reason", []OpenReason{OpenSupport, OpenMaintenance, OpenInspection, OpenRetrieval, OpenOther}}
+var openReasons = enum.Strings(unknown("open reason"), OpenSupport, OpenMaintenance, OpenInspection, OpenRetrieval, OpenOther)
 
 // ParseOpenReason parses a remote-open reason.
-func ParseOpenReason(s string) (OpenReason, error) { return openReasons.parse(s) }
+func ParseOpenReason(s string) (OpenReason, error) { return openReasons.Parse(s) }
 
 // Valid reports whether r is a defined remote-open reason.
-func (r OpenReason) Valid() bool { return openReasons.valid(r) }
+func (r OpenReason) Valid() bool { return openReasons.Valid(r) }
 
 // OpenReasons lists every remote-open reason.
-func OpenReasons() []OpenReason { return slices.Clone(openReasons.values) }
+func OpenReasons() []OpenReason { return openReasons.Values() }
 
 // DoorOp is the operation a door event belongs to.
 type DoorOp string
@@ -82,16 +82,16 @@ const (
 	OpCancel   DoorOp = "cancel"
 )
 
-var doorOps = enum[DoorOp]{"door operation", []DoorOp{OpNone, OpDeposit, OpPickup, OpRetrieve, OpOperator, OpCancel}}
+var doorOps = enum.Strings(unknown("door operation"), OpNone, OpDeposit, OpPickup, OpRetrieve, OpOperator, OpCancel)
 
 // ParseDoorOp parses a door operation.
-func ParseDoorOp(s string) (DoorOp, error) { return doorOps.parse(s) }
+func ParseDoorOp(s string) (DoorOp, error) { return doorOps.Parse(s) }
 
 // Valid reports whether o is a defined door operation.
-func (o DoorOp) Valid() bool { return doorOps.valid(o) }
+func (o DoorOp) Valid() bool { return doorOps.Valid(o) }
 
 // DoorOps lists every door operation.
-func DoorOps() []DoorOp { return slices.Clone(doorOps.values) }
+func DoorOps() []DoorOp { return doorOps.Values() }
 
 // Health is the state of a driver or component.
 type Health string
@@ -104,16 +104,16 @@ const (
 	HealthUnknown  Health = "unknown"
 )
 
-var healths = enum[Health]{"health", []Health{HealthOK, HealthDegraded, HealthFailed, HealthUnknown}}
+var healths = enum.Strings(unknown("health"), HealthOK, HealthDegraded, HealthFailed, HealthUnknown)
 
 // ParseHealth parses a health state.
-func ParseHealth(s string) (Health, error) { return healths.parse(s) }
+func ParseHealth(s string) (Health, error) { return healths.Parse(s) }
 
 // Valid reports whether h is a defined health state.
-func (h Health) Valid() bool { return healths.valid(h) }
+func (h Health) Valid() bool { return healths.Valid(h) }
 
 // Healths lists every health state.
-func Healths() []Health { return slices.Clone(healths.values) }
+func Healths() []Health { return healths.Values() }
 
 // ThrottleSource is where guessing was throttled.
 type ThrottleSource string
@@ -124,16 +124,16 @@ const (
 	ThrottleCourier ThrottleSource = "courier" // courier badge and PIN
 )
 
-var throttleSources = enum[ThrottleSource]{"throttle source", []ThrottleSource{ThrottleCode, ThrottleCourier}}
+var throttleSources = enum.Strings(unknown("throttle source"), ThrottleCode, ThrottleCourier)
 
 // ParseThrottleSource parses a throttle source.
-func ParseThrottleSource(s string) (ThrottleSource, error) { return throttleSources.parse(s) }
+func ParseThrottleSource(s string) (ThrottleSource, error) { return throttleSources.Parse(s) }
 
 // Valid reports whether s is a defined throttle source.
-func (s ThrottleSource) Valid() bool { return throttleSources.valid(s) }
+func (s ThrottleSource) Valid() bool { return throttleSources.Valid(s) }
 
 // ThrottleSources lists every throttle source.
-func ThrottleSources() []ThrottleSource { return slices.Clone(throttleSources.values) }
+func ThrottleSources() []ThrottleSource { return throttleSources.Values() }
 
 // PresenceState is the state in a presence message.
 type PresenceState string
@@ -144,13 +144,13 @@ const (
 	Offline PresenceState = "offline"
 )
 
-var presenceStates = enum[PresenceState]{"presence state", []PresenceState{Online, Offline}}
+var presenceStates = enum.Strings(unknown("presence state"), Online, Offline)
 
 // ParsePresenceState parses a presence state.
-func ParsePresenceState(s string) (PresenceState, error) { return presenceStates.parse(s) }
+func ParsePresenceState(s string) (PresenceState, error) { return presenceStates.Parse(s) }
 
 // Valid reports whether s is a defined presence state.
-func (s PresenceState) Valid() bool { return presenceStates.valid(s) }
+func (s PresenceState) Valid() bool { return presenceStates.Valid(s) }
 
 // PresenceStates lists every presence state.
-func PresenceStates() []PresenceState { return slices.Clone(presenceStates.values) }
+func PresenceStates() []PresenceState { return presenceStates.Values() }

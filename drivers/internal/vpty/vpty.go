@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -47,7 +48,10 @@ const (
 
 // Config configures a Device.
 type Config struct {
-	Link string // stable symlink path; required
+	// Link is the stable symlink path. Empty: a link named TempName (default "tty")
+	// in a new temporary directory that Close removes.
+	Link     string
+	TempName string
 	// OnData receives bytes written by the client, on the device's goroutine
 	// for that pty; replies go through c, which fails once that pty is gone.
 	OnData  func(c *Conn, b []byte)
@@ -78,8 +82,9 @@ func (c *Conn) Done() <-chan struct{} { return c.stop }
 
 // Device is a virtual serial device. It is safe for concurrent use.
 type Device struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	tmpDir string // made by Open for the link; removed by Close
 
 	mu      sync.Mutex
 	cur     *Conn
@@ -89,16 +94,25 @@ type Device struct {
 
 // Open creates the pty and its link.
 func Open(cfg Config) (*Device, error) {
-	if cfg.Link == "" {
-		return nil, errors.New("vpty: no link path")
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	d := &Device{cfg: cfg, log: cfg.Logger}
+	if cfg.Link == "" {
+		dir, err := os.MkdirTemp("", "vpty-")
+		if err != nil {
+			return nil, fmt.Errorf("vpty: %w", err)
+		}
+		name := cfg.TempName
+		if name == "" {
+			name = "tty"
+		}
+		d.tmpDir, d.cfg.Link = dir, filepath.Join(dir, name)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.plugLocked(); err != nil {
+		d.removeTemp()
 		return nil, err
 	}
 	return d, nil
@@ -220,7 +234,15 @@ func (d *Device) Close() error {
 	d.mu.Unlock()
 	d.serving.Wait()
 	_ = os.Remove(d.cfg.Link)
+	d.removeTemp()
 	return nil
+}
+
+// removeTemp removes the temporary directory Open made for the link, if any.
+func (d *Device) removeTemp() {
+	if d.tmpDir != "" {
+		_ = os.RemoveAll(d.tmpDir)
+	}
 }
 
 func (d *Device) event(e Event) {

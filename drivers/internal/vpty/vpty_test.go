@@ -17,15 +17,7 @@ const waitLimit = 5 * time.Second
 func open(t *testing.T, cfg vpty.Config) *vpty.Device {
 	t.Helper()
 	cfg.Link = filepath.Join(t.TempDir(), "tty")
-	d, err := vpty.Open(cfg)
-	if errors.Is(err, vpty.ErrNoPTY) && os.Getenv("CI") != "true" {
-		t.Skipf("no pty (set CI=true to fail): %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	return d
+	return vpty.Start(t, "vpty", func() (*vpty.Device, error) { return vpty.Open(cfg) })
 }
 
 func readN(t *testing.T, p serial.Port, n int) []byte {
@@ -104,5 +96,24 @@ func TestEchoUnplugReplugDisconnect(t *testing.T) {
 	}
 	if err := d.Unplug(); !errors.Is(err, vpty.ErrClosed) {
 		t.Errorf("Unplug after Close = %v", err)
+	}
+}
+
+// TestTemporaryLink: without a Link the device makes its own temporary directory
+// for it, named TempName, and Close removes the directory.
+func TestTemporaryLink(t *testing.T) {
+	d := vpty.Start(t, "vpty", func() (*vpty.Device, error) { return vpty.Open(vpty.Config{TempName: "tty-x"}) })
+	if filepath.Base(d.Path()) != "tty-x" {
+		t.Fatalf("link %s, want one named tty-x", d.Path())
+	}
+	dir := filepath.Dir(d.Path())
+	if _, err := os.Lstat(d.Path()); err != nil {
+		t.Fatalf("no link: %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the temporary directory outlived Close: %v", err)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -65,10 +64,9 @@ type Config struct {
 
 // Set is a bus of virtual boards on one pty. It is safe for concurrent use.
 type Set struct {
-	cfg    Config
-	log    *slog.Logger
-	link   string
-	tmpDir string
+	cfg  Config
+	log  *slog.Logger
+	link string
 
 	mu      sync.Mutex
 	boards  map[int]*board
@@ -127,23 +125,12 @@ func New(cfg Config) (*Set, error) {
 		}
 		s.boards[b.Addr] = newBoard(b)
 	}
-	s.link = cfg.Link
-	if s.link == "" {
-		dir, err := os.MkdirTemp("", "lockboardtest-")
-		if err != nil {
-			return nil, fmt.Errorf("lockboardtest: %w", err)
-		}
-		s.tmpDir = dir
-		s.link = filepath.Join(dir, "tty-"+cfg.Protocol.String())
-	}
-	dev, err := vpty.Open(vpty.Config{Link: s.link, OnData: s.handle, OnEvent: s.onDevice, Logger: cfg.Logger})
+	dev, err := vpty.Open(vpty.Config{Link: cfg.Link, TempName: "tty-" + cfg.Protocol.String(),
+		OnData: s.handle, OnEvent: s.onDevice, Logger: cfg.Logger})
 	if err != nil {
-		if s.tmpDir != "" {
-			_ = os.RemoveAll(s.tmpDir)
-		}
 		return nil, fmt.Errorf("lockboardtest: %w", err)
 	}
-	s.dev = dev
+	s.dev, s.link = dev, dev.Path()
 	return s, nil
 }
 
@@ -212,11 +199,7 @@ func (s *Set) Close() error {
 	s.timers = nil
 	close(s.notify)
 	s.mu.Unlock()
-	err := s.dev.Close()
-	if s.tmpDir != "" {
-		_ = os.RemoveAll(s.tmpDir)
-	}
-	return err
+	return s.dev.Close()
 }
 
 // Stats returns traffic counters.
@@ -228,20 +211,11 @@ func (s *Set) Stats() Stats {
 
 // Start creates a Set for a test, closed by tb.Cleanup, with its link in
 // tb.TempDir() unless cfg.Link is set. If no pseudo-terminal can be opened
-// the test fails when the environment variable CI is "true" and is skipped
-// otherwise.
+// the test fails under CI=true and is skipped otherwise (vpty.Start).
 func Start(tb testing.TB, cfg Config) *Set {
 	tb.Helper()
 	if cfg.Link == "" {
 		cfg.Link = filepath.Join(tb.TempDir(), "tty-"+cfg.Protocol.String())
 	}
-	s, err := New(cfg)
-	if err != nil {
-		if !errors.Is(err, ErrNoPTY) || os.Getenv("CI") == "true" {
-			tb.Fatalf("virtual lock boards: %v", err)
-		}
-		tb.Skipf("virtual lock boards unavailable (set CI=true to fail): %v", err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return s
+	return vpty.Start(tb, "virtual lock boards", func() (*Set, error) { return New(cfg) })
 }

@@ -5,10 +5,8 @@ package scannertest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -47,9 +45,8 @@ type Config struct {
 
 // Scanner is a virtual scanner. It is safe for concurrent use.
 type Scanner struct {
-	cfg    Config
-	dev    *vpty.Device
-	tmpDir string
+	cfg Config
+	dev *vpty.Device
 
 	mu    sync.Mutex
 	typed int
@@ -61,42 +58,23 @@ func New(cfg Config) (*Scanner, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Scanner{cfg: cfg}
-	if cfg.Link == "" {
-		dir, err := os.MkdirTemp("", "scannertest-")
-		if err != nil {
-			return nil, fmt.Errorf("scannertest: %w", err)
-		}
-		s.tmpDir = dir
-		s.cfg.Link = filepath.Join(dir, "tty-scanner")
-	}
-	dev, err := vpty.Open(vpty.Config{Link: s.cfg.Link, Logger: cfg.Logger})
+	dev, err := vpty.Open(vpty.Config{Link: cfg.Link, TempName: "tty-scanner", Logger: cfg.Logger})
 	if err != nil {
-		if s.tmpDir != "" {
-			_ = os.RemoveAll(s.tmpDir)
-		}
 		return nil, fmt.Errorf("scannertest: %w", err)
 	}
-	s.dev = dev
+	s.dev, s.cfg.Link = dev, dev.Path()
 	return s, nil
 }
 
 // Start creates a Scanner for a test, closed by tb.Cleanup, with its link in
 // tb.TempDir() unless cfg.Link is set. Without a pseudo-terminal the test
-// fails when the environment variable CI is "true" and is skipped otherwise.
+// fails under CI=true and is skipped otherwise (vpty.Start).
 func Start(tb testing.TB, cfg Config) *Scanner {
 	tb.Helper()
 	if cfg.Link == "" {
 		cfg.Link = filepath.Join(tb.TempDir(), "tty-scanner")
 	}
-	s, err := New(cfg)
-	if err != nil {
-		if !errors.Is(err, ErrNoPTY) || os.Getenv("CI") == "true" {
-			tb.Fatalf("virtual scanner: %v", err)
-		}
-		tb.Skipf("virtual scanner unavailable (set CI=true to fail): %v", err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return s
+	return vpty.Start(tb, "virtual scanner", func() (*Scanner, error) { return New(cfg) })
 }
 
 // Path is the stable link the Reader should open.
@@ -166,10 +144,4 @@ func (s *Scanner) Replug() error {
 }
 
 // Close unplugs the scanner for good and removes its link.
-func (s *Scanner) Close() error {
-	err := s.dev.Close()
-	if s.tmpDir != "" {
-		_ = os.RemoveAll(s.tmpDir)
-	}
-	return err
-}
+func (s *Scanner) Close() error { return s.dev.Close() }

@@ -103,7 +103,7 @@ func (e *env) connect() (*fleet.Client, error) {
 	if e.client != nil {
 		return e.client, nil
 	}
-	cc, err := e.cfg.cloudConfig()
+	cc, err := e.cfg.fleetConfig()
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	cloud "github.com/lockerd/lockerd/mqtt/fleet"
+	"github.com/lockerd/lockerd/mqtt/clientconf"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -121,86 +122,58 @@ func (c *config) loadPins() error {
 	return nil
 }
 
-// cloudConfig turns the file into a cloud.Config, reading the keys and secrets it names.
-func (c *config) cloudConfig() (cloud.Config, error) {
+// fleetConfig turns the file into a fleet.Config, reading the keys and secrets it names.
+func (c *config) fleetConfig() (fleet.Config, error) {
 	topics, err := protocol.NewTopics(c.Prefix)
 	if err != nil {
-		return cloud.Config{}, err
+		return fleet.Config{}, err
 	}
 	key, err := readPrivateKey(c.SigningKey)
 	if err != nil {
-		return cloud.Config{}, err
+		return fleet.Config{}, err
 	}
 	signing, ok := key.(ed25519.PrivateKey)
 	if !ok {
-		return cloud.Config{}, fmt.Errorf("%s: not an Ed25519 private key", c.SigningKey)
+		return fleet.Config{}, fmt.Errorf("%s: not an Ed25519 private key", c.SigningKey)
 	}
 	prefix := c.ClientPrefix
 	if prefix == "" {
 		prefix = "lockerctl"
 	}
 	id := prefix + "-" + rand.Text()[:12]
-	cc := cloud.Config{Broker: c.Broker, ClientID: id, Username: c.Username, Topics: topics, SigningKey: signing,
+	cc := fleet.Config{Broker: c.Broker, ClientID: id, Username: c.Username, Topics: topics, SigningKey: signing,
 		Timeout: 10 * time.Second, ResendAfter: 10 * time.Second}
 	if c.PasswordFile != "" {
-		if err := private(c.PasswordFile); err != nil {
-			return cloud.Config{}, err
+		if cc.Password, err = clientconf.ReadSecret(c.PasswordFile, clientconf.OwnerOnly); err != nil {
+			return fleet.Config{}, err
 		}
-		pw, err := os.ReadFile(c.PasswordFile)
-		if err != nil {
-			return cloud.Config{}, err
-		}
-		cc.Password = strings.TrimRight(string(pw), "\r\n")
 	}
 	u, err := url.Parse(c.Broker)
 	if err != nil || u.Hostname() == "" {
-		return cloud.Config{}, fmt.Errorf("broker %q: want scheme://host:port", c.Broker)
+		return fleet.Config{}, fmt.Errorf("broker %q: want scheme://host:port", c.Broker)
 	}
-	tlsScheme := u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts"
+	tlsScheme := clientconf.TLSScheme(u.Scheme)
 	hasTLS := c.TLS.CA != "" || c.TLS.Cert != "" || c.TLS.Key != ""
 	switch {
 	case hasTLS && !tlsScheme:
-		return cloud.Config{}, fmt.Errorf("tls files given but broker %q is not ssl://, tls:// or mqtts://", c.Broker)
+		return fleet.Config{}, fmt.Errorf("tls files given but broker %q is not ssl://, tls:// or mqtts://", c.Broker)
 	case tlsScheme:
 		if cc.TLS, err = c.tlsConfig(u.Hostname()); err != nil {
-			return cloud.Config{}, err
+			return fleet.Config{}, err
 		}
 	}
 	return cc, nil
 }
 
+// tlsConfig builds the TLS configuration of the tls section; the key file must be
+// readable by its owner only.
 func (c *config) tlsConfig(serverName string) (*tls.Config, error) {
-	// ServerName explicitly: paho hands the config to tls.Client itself on some paths
-	// (a proxy), where an empty name fails the handshake.
-	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
-	if c.TLS.CA != "" {
-		pem, err := os.ReadFile(c.TLS.CA)
-		if err != nil {
-			return nil, err
-		}
-		t.RootCAs = x509.NewCertPool()
-		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: no certificate", c.TLS.CA)
-		}
-	}
-	if c.TLS.Cert != "" || c.TLS.Key != "" {
-		if c.TLS.Cert == "" || c.TLS.Key == "" {
-			return nil, errors.New("tls: cert and key go together")
-		}
-		if err := private(c.TLS.Key); err != nil {
-			return nil, err
-		}
-		cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		t.Certificates = []tls.Certificate{cert}
-	}
-	return t, nil
+	files := clientconf.TLSFiles{CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key, CAName: "tls.ca", CertName: "tls.cert", KeyName: "tls.key"}
+	return files.Config(serverName, clientconf.OwnerOnly)
 }
 
 // keys derives the digest keys shared with a pinned locker.
-func (c *config) keys(lockerID string) (*cloud.Keys, error) {
+func (c *config) keys(lockerID string) (*fleet.Keys, error) {
 	if err := c.loadPins(); err != nil {
 		return nil, err
 	}
@@ -227,24 +200,13 @@ func (c *config) keys(lockerID string) (*cloud.Keys, error) {
 	}
 	var fleetPriv [32]byte
 	copy(fleetPriv[:], x.Bytes())
-	return cloud.DeriveKeys(fleetPriv, devicePub, lockerID)
+	return fleet.DeriveKeys(fleetPriv, devicePub, lockerID)
 }
 
-// private refuses a secret file that anyone but its owner may read: stricter than
-// lockerd (which allows its group), because these are the fleet's keys.
-func private(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%s: readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
-	}
-	return nil
-}
-
+// readPrivateKey reads a fleet key file, which must be readable by its owner only:
+// stricter than lockerd (which allows its group), because these are the fleet's keys.
 func readPrivateKey(path string) (any, error) {
-	if err := private(path); err != nil {
+	if err := clientconf.CheckPrivate(path, clientconf.OwnerOnly); err != nil {
 		return nil, err
 	}
 	data, err := os.ReadFile(path)

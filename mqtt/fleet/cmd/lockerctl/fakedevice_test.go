@@ -27,13 +27,7 @@ type fakeDevice struct {
 
 func startFake(t *testing.T, b *mqtttest.Broker, reply func(jti string, copy int, ref string, typ string) []protocol.Reply) {
 	t.Helper()
-	o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("L1").SetUsername("L1").SetPassword("lp").
-		SetCleanSession(true).SetAutoReconnect(false)
-	c := paho.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("fake connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(0) })
+	c := mqtttest.MustConnect(t, b.URL(), "L1", "lp", nil)
 	fd := &fakeDevice{count: map[string]int{}}
 	tok := c.Subscribe("lockers/L1/cmd", 1, func(c paho.Client, m paho.Message) {
 		parts := strings.Split(string(m.Payload()), ".")

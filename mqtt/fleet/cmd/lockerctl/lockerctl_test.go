@@ -33,7 +33,7 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := cfg.cloudConfig()
+	cc, err := cfg.fleetConfig()
 	if err != nil || cc.SigningKey == nil || cc.Topics.Command("L1") != "lockers/L1/cmd" {
 		t.Fatalf("cloud config %+v %v", cc, err)
 	}
@@ -48,7 +48,7 @@ func TestConfig(t *testing.T) {
 	}
 	swapped, _ := loadConfig(testConfig(t, ""))
 	swapped.SigningKey, swapped.X25519Key = swapped.X25519Key, swapped.SigningKey
-	if _, err := swapped.cloudConfig(); err == nil || !strings.Contains(err.Error(), "Ed25519") {
+	if _, err := swapped.fleetConfig(); err == nil || !strings.Contains(err.Error(), "Ed25519") {
 		t.Fatalf("X25519 key as the signing key: %v", err)
 	}
 	if _, err := swapped.keys("L1"); err == nil || !strings.Contains(err.Error(), "X25519") {
@@ -74,7 +74,7 @@ func TestConfig(t *testing.T) {
 	if err := os.Chmod(loose.SigningKey, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loose.cloudConfig(); err == nil || !strings.Contains(err.Error(), "readable by others") {
+	if _, err := loose.fleetConfig(); err == nil || !strings.Contains(err.Error(), "readable by others") {
 		t.Fatalf("a world-readable key: %v", err)
 	}
 	pinned, _ := loadConfig(testConfig(t, "lockers_file: pins.yaml\n"))
@@ -92,7 +92,7 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("a locker pinned twice to different keys: %v", err)
 	}
 	tlsOnTCP, _ := loadConfig(testConfig(t, "tls: {ca: ca.pem}\n"))
-	if _, err := tlsOnTCP.cloudConfig(); err == nil || !strings.Contains(err.Error(), "not ssl://") {
+	if _, err := tlsOnTCP.fleetConfig(); err == nil || !strings.Contains(err.Error(), "not ssl://") {
 		t.Fatalf("tls files with a tcp:// broker: %v", err)
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "fleet.pem")); err != nil || fi.Mode().Perm() != 0o600 {

@@ -1,13 +1,18 @@
-// Package testenv decides what a test of the cloud link does when a real
-// component it needs (openssl, mosquitto, mosquitto_pub) is missing: under
-// CI=true the test fails, because CI promises to install it; on a developer
-// machine it is skipped, so that `go test` stays usable without the tools.
+// Package testenv decides what a test does when a real component it needs (a
+// pseudo-terminal, mosquitto, mosquitto_pub, openssl) is missing: under CI=true the
+// test fails, because CI promises to install it; on a developer machine it is
+// skipped, so that `go test` stays usable without the tools. It also holds what
+// tests of every layer share around those components: bounded waits and a log
+// sink safe for concurrent use. The fixtures themselves are drivers/internal/vpty
+// (with lockboardtest and scannertest) for ptys and mqtt/mqtttest for brokers.
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 )
@@ -65,4 +70,25 @@ func Eventually(t testing.TB, d time.Duration, msg string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// SyncBuffer is a log sink that the code under test writes from its goroutines while
+// the test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
