@@ -1,12 +1,10 @@
 package firmware_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,27 +19,10 @@ import (
 	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/firmware/panel"
+	"github.com/lockerd/lockerd/internal/testenv"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sim"
 )
-
-// syncBuffer is a log sink the test reads while lockerd writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestAllHardwareEndToEnd runs lockerd in-process on a sim station with every kind of
 // hardware: a CU16 board on a pty, GPIO relay doors on fake pins, a scanner on a pty
@@ -63,7 +44,7 @@ func TestAllHardwareEndToEnd(t *testing.T) {
 	}
 	defer st.Close()
 
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	events := sim.NewEvents(1024)
 	hwCh := make(chan *firmware.Hardware, 1)

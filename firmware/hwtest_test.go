@@ -14,6 +14,7 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/internal/testenv"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/firmware"
@@ -22,7 +23,7 @@ import (
 
 // waitOutput polls out until it holds want after offset from, and returns the offset
 // just past it.
-func waitOutput(t *testing.T, out *syncBuffer, from int, want string) int {
+func waitOutput(t *testing.T, out *testenv.SyncBuffer, from int, want string) int {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -50,7 +51,7 @@ func TestHWTest(t *testing.T) {
 	}
 	defer st.Close()
 	in, stdin := io.Pipe()
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan error, 1)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/firmware"
+	"github.com/lockerd/lockerd/internal/testenv"
 	"github.com/lockerd/lockerd/sim"
 )
 
@@ -48,7 +49,7 @@ func TestBrokenCloudLinkServesOffline(t *testing.T) {
 				t.Fatalf("check: %v; want an error saying %q", err, tc.want)
 			}
 
-			var logs syncBuffer
+			var logs testenv.SyncBuffer
 			log := slog.New(slog.NewTextHandler(&logs, nil))
 			ready := make(chan struct{})
 			opt := st.Options()
