@@ -196,6 +196,32 @@ func TestMatrixConfig(t *testing.T) {
 	}
 }
 
+// openManualWiegand opens a Wiegand on fake in which a burst ends when the test
+// says (fake.Type ends each key's burst so), closed with the test.
+func openManualWiegand(t *testing.T, fake *keypadtest.Wiegand, logger *slog.Logger) (*keypad.Wiegand, *keypad.ManualGap, keySink) {
+	t.Helper()
+	keys := make(keySink, 64)
+	w, gap, err := keypad.OpenWiegandManualGap(keypad.WiegandConfig{D0: "D0", D1: "D1", ByName: fake.ByName, Logger: logger,
+		OnKey: func(k keypad.Key) { keys <- k }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	fake.EndBurst = func(ctx context.Context) error { return gap.End(ctx, fake.Sent()) }
+	return w, gap, keys
+}
+
+// endBurst ends the burst of the bits sent so far, then waits until the
+// Wiegand has dealt with it (a second, empty burst end is taken only after).
+func endBurst(t *testing.T, ctx context.Context, fake *keypadtest.Wiegand, gap *keypad.ManualGap) {
+	t.Helper()
+	for range 2 {
+		if err := gap.End(ctx, fake.Sent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestWiegand(t *testing.T) {
 	tests := []struct {
 		name string
@@ -207,17 +233,11 @@ func TestWiegand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := keypadtest.NewWiegand(tt.mode)
-			keys := make(keySink, 64)
-			w, err := keypad.OpenWiegand(keypad.WiegandConfig{D0: "D0", D1: "D1", ByName: fake.ByName, Logger: quiet,
-				OnKey: func(k keypad.Key) { keys <- k }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
+			w, gap, keys := openManualWiegand(t, fake, quiet)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			const typed = "4821*33#"
-			if err := fake.Type(ctx, typed, 30*time.Millisecond); err != nil {
+			if err := fake.Type(ctx, typed, 0); err != nil {
 				t.Fatal(err)
 			}
 			if got := keys.collect(t, len(typed)); got != typed {
@@ -227,12 +247,57 @@ func TestWiegand(t *testing.T) {
 			if err := fake.SendBits(ctx, make([]byte, 26)); err != nil {
 				t.Fatal(err)
 			}
+			endBurst(t, ctx, fake, gap)
 			keys.none(t, 100*time.Millisecond)
 			if st := w.Stats(); st.Keys != uint64(len(typed)) || st.Bad != 1 {
 				t.Errorf("stats %+v", st)
 			}
 		})
 	}
+}
+
+// TestWiegandFrameGap: with the real timer, FrameGap of silence ends a burst and
+// bits closer together stay in one. The margins are generous (a burst's bits are
+// 2 ms apart, bursts 4 FrameGaps apart) so that a loaded machine does not split
+// or join bursts; the pause between bursts is not much longer than needed, or the
+// test would not tell a gap that never ends a burst.
+func TestWiegandFrameGap(t *testing.T) {
+	fake := keypadtest.NewWiegand(4)
+	keys := make(keySink, 64)
+	const frameGap = 250 * time.Millisecond
+	w, err := keypad.OpenWiegand(keypad.WiegandConfig{D0: "D0", D1: "D1", FrameGap: frameGap, ByName: fake.ByName, Logger: quiet,
+		OnKey: func(k keypad.Key) { keys <- k }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// "42" joined into one burst would be 8 bits that are no key.
+	if err := fake.Type(ctx, "42", 4*frameGap); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys.collect(t, 2); got != "42" {
+		t.Errorf("keys %q, want %q", got, "42")
+	}
+	if st := w.Stats(); st.Keys != 2 || st.Bad != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestWiegandGapWithoutBits: a gap timer firing with no bits taken is no burst
+// (found while making these tests deterministic: the idle timer, armed for an
+// hour at start, fired on an empty burst and counted it as Bad).
+func TestWiegandGapWithoutBits(t *testing.T) {
+	fake := keypadtest.NewWiegand(4)
+	w, gap, keys := openManualWiegand(t, fake, quiet)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	endBurst(t, ctx, fake, gap)
+	if st := w.Stats(); st != (keypad.WiegandStats{}) {
+		t.Errorf("stats %+v after an empty gap", st)
+	}
+	keys.none(t, 10*time.Millisecond)
 }
 
 func TestKeysNeverLogged(t *testing.T) {
@@ -244,19 +309,23 @@ func TestKeysNeverLogged(t *testing.T) {
 		return buf.Write(p)
 	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fake := keypadtest.NewWiegand(4)
-	keys := make(keySink, 64)
-	w, err := keypad.OpenWiegand(keypad.WiegandConfig{D0: "D0", D1: "D1", ByName: fake.ByName, Logger: logger,
-		OnKey: func(k keypad.Key) { keys <- k }})
-	if err != nil {
+	w, gap, keys := openManualWiegand(t, fake, logger)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := fake.Type(ctx, "97531", 0); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	_ = fake.Type(ctx, "97531", 30*time.Millisecond)
-	_ = fake.SendBits(ctx, []byte{1, 1, 1, 1, 0, 0, 1})
+	if err := fake.SendBits(ctx, []byte{1, 1, 1, 1, 0, 0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	endBurst(t, ctx, fake, gap)
 	keys.collect(t, 5)
 	w.Close()
 	mu.Lock()
 	defer mu.Unlock()
+	if !strings.Contains(buf.String(), "bits=7") {
+		t.Errorf("the 7-bit burst was not logged:\n%s", buf.String())
+	}
 	if strings.Contains(buf.String(), "97531") || strings.Contains(buf.String(), "key=") {
 		t.Errorf("keys in the log:\n%s", buf.String())
 	}
