@@ -62,7 +62,9 @@ func TestBusReportsInitialStateAndChanges(t *testing.T) {
 
 func TestUnlockFollowsPersonPolicy(t *testing.T) {
 	r := newRig(t, lockboard.ProtocolCU16, []lockboardtest.BoardSpec{{Addr: 0}, {Addr: 1, DoorSensors: true}}, nil)
-	r.set.SetPolicy(lockboardtest.OpenThenClose(30*time.Millisecond, 60*time.Millisecond))
+	// Open for far longer than a poll (20 ms): the bus reports what its polls see,
+	// and a door open for 60 ms was missed when a loaded machine stalled the poller.
+	r.set.SetPolicy(lockboardtest.OpenThenClose(30*time.Millisecond, 300*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	if err := r.bus.Unlock(ctx, 1, 3); err != nil {
