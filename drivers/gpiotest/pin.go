@@ -5,6 +5,10 @@
 // the gpioioctl driver that real code must cope with: WaitForEdge with a
 // negative timeout returns at once, and reading a line configured as an
 // output turns it into an input (counted in ReadsAsOutput).
+//
+// Like the old sysfs interface, and unlike gpioioctl's kernel event queue, a
+// Pin keeps at most one pending edge: edges that arrive while one is pending
+// coalesce. A fake that must not lose edges paces itself with WaitingForEdge.
 package gpiotest
 
 import (
@@ -43,7 +47,9 @@ type Pin struct {
 	configured    bool
 	pull          gpio.Pull
 	edge          gpio.Edge
-	edges         chan struct{} // one pending edge notification
+	pending       bool          // an edge not yet taken by WaitForEdge
+	edges         chan struct{} // wakes WaitForEdge; may hold a stale token
+	waiters       int           // goroutines inside WaitForEdge with no edge to take
 	outs          []OutEvent
 	readsAsOutput int
 	halted        chan struct{}
@@ -111,10 +117,7 @@ func (p *Pin) In(pull gpio.Pull, edge gpio.Edge) error {
 		p.pull = pull
 	}
 	p.edge = edge
-	select {
-	case <-p.edges:
-	default:
-	}
+	p.pending = false
 	hook := p.OnIn
 	p.mu.Unlock()
 	if hook != nil {
@@ -143,14 +146,48 @@ func (p *Pin) WaitForEdge(timeout time.Duration) bool {
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	select {
-	case <-p.edges:
-		return true
-	case <-p.halted:
-		return false
-	case <-t.C:
-		return false
+	for {
+		// Taking the edge and leaving the waiters happen under one lock, so
+		// WaitingForEdge never sees a goroutine that took an edge as still
+		// waiting.
+		p.mu.Lock()
+		if p.pending {
+			p.pending = false
+			p.mu.Unlock()
+			return true
+		}
+		p.waiters++
+		p.mu.Unlock()
+		var woken bool
+		select {
+		case <-p.edges:
+			woken = true
+		case <-p.halted:
+		case <-t.C:
+		}
+		p.mu.Lock()
+		p.waiters--
+		p.mu.Unlock()
+		if !woken {
+			return false
+		}
 	}
+}
+
+// WaitingForEdge reports whether a goroutine is blocked in WaitForEdge with
+// no edge pending: whoever reads the line has taken every edge signalled so
+// far and is back for the next one.
+func (p *Pin) WaitingForEdge() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waiters > 0 && !p.pending
+}
+
+// EdgeDetection returns the edges the line was last configured to signal.
+func (p *Pin) EdgeDetection() gpio.Edge {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.edge
 }
 
 // Pull implements gpio.PinIn.
@@ -189,11 +226,12 @@ func (p *Pin) Set(l gpio.Level) {
 	changed := p.level != l
 	p.level = l
 	edge := p.edge
-	p.mu.Unlock()
-	if !changed {
-		return
+	signal := changed && (edge == gpio.BothEdges || edge == gpio.RisingEdge && l == gpio.High || edge == gpio.FallingEdge && l == gpio.Low)
+	if signal {
+		p.pending = true // coalesces with an edge not yet taken
 	}
-	if edge == gpio.BothEdges || edge == gpio.RisingEdge && l == gpio.High || edge == gpio.FallingEdge && l == gpio.Low {
+	p.mu.Unlock()
+	if signal {
 		select {
 		case p.edges <- struct{}{}:
 		default:

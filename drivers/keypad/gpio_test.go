@@ -51,7 +51,7 @@ func openFastMatrix(t *testing.T) (*keypadtest.Matrix, *keypad.Matrix, keySink) 
 	fake := keypadtest.NewMatrix(nil)
 	keys := make(keySink, 64)
 	cfg := fake.Config()
-	cfg.ScanInterval, cfg.Debounce, cfg.IdleAfter = 2*time.Millisecond, 10*time.Millisecond, 50*time.Millisecond
+	cfg.ScanInterval, cfg.Debounce, cfg.IdleAfter = 2*time.Millisecond, fastDebounce, 50*time.Millisecond
 	cfg.OnKey = func(k keypad.Key) { keys <- k }
 	cfg.Logger = quiet
 	m, err := keypad.OpenMatrix(cfg)
@@ -62,26 +62,95 @@ func openFastMatrix(t *testing.T) (*keypadtest.Matrix, *keypad.Matrix, keySink) 
 	return fake, m, keys
 }
 
+// fastDebounce is openFastMatrix's debounce.
+const fastDebounce = 10 * time.Millisecond
+
+// typeKeys types key by key on fake, paced by the matrix rather than by the
+// clock: it presses a key (after bounce short bounces) until the matrix reported
+// a key, holds it hold longer, releases it, and waits until the matrix has
+// scanned long enough since to confirm the release before the next press. So a
+// stalled scanner can neither miss a press nor the release between two presses of
+// one key; the keys reported are returned.
+func typeKeys(t *testing.T, fake *keypadtest.Matrix, keys keySink, typed string, hold time.Duration, bounce int) string {
+	t.Helper()
+	var got []byte
+	for _, k := range []byte(typed) {
+		for range bounce {
+			if err := fake.Hold(keypad.Key(k), true); err != nil {
+				t.Fatal(err)
+			}
+			fake.Hold(keypad.Key(k), false)
+		}
+		if err := fake.Hold(keypad.Key(k), true); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-keys:
+			got = append(got, byte(r))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("key %q pressed, none reported (got %q)", k, got)
+		}
+		time.Sleep(hold)
+		fake.Hold(keypad.Key(k), false)
+		untilReleaseConfirmed(t, fake, time.Now())
+	}
+	return string(got)
+}
+
+// untilReleaseConfirmed waits until the matrix has seen every key up for a
+// debounce window after released, or gone idle (which it does only then). It
+// reads the scans from the last row's Out events: each scan drives that row
+// low once, and reads the columns after driving it. The scan whose last-row Out
+// is outs[1] read every row after released (the one of outs[0] may have read the
+// first rows before) and took its time before outs[2]; the scan of outs[n-2]
+// took its time after that Out, and has been dealt with by outs[n-1].
+func untilReleaseConfirmed(t *testing.T, fake *keypadtest.Matrix, released time.Time) {
+	t.Helper()
+	last := fake.ByName(fake.Rows[len(fake.Rows)-1]).(*gpiotest.Pin)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var outs []time.Time
+		for _, o := range last.Outs() {
+			if o.At.After(released) {
+				outs = append(outs, o.At)
+			}
+		}
+		if n := len(outs); n >= 4 && outs[n-2].Sub(outs[2]) >= fastDebounce || matrixIdle(fake) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the matrix did not confirm a release")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// matrixIdle: all rows driven low, as only an idle matrix has them.
+func matrixIdle(fake *keypadtest.Matrix) bool {
+	for _, n := range fake.Rows {
+		if p := fake.ByName(n).(*gpiotest.Pin); !p.IsOutput() || p.Level() != gpio.Low {
+			return false
+		}
+	}
+	return true
+}
+
 func TestMatrix(t *testing.T) {
 	tests := []struct {
 		name   string
 		keys   string
-		hold   time.Duration
+		hold   time.Duration // after the key was reported
 		bounce int
 	}{
-		{"clean presses", "48213377#", 40 * time.Millisecond, 0},
-		{"bouncing contacts", "1*0#AD", 40 * time.Millisecond, 3},
+		{"clean presses", "48213377#", 0, 0},
+		{"held presses", "4477", 30 * time.Millisecond, 0},
+		{"bouncing contacts", "1*0#AD", 0, 3},
 		{"a long hold is one key", "5", 400 * time.Millisecond, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake, _, keys := openFastMatrix(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := fake.Type(ctx, tt.keys, tt.hold, 40*time.Millisecond, tt.bounce); err != nil {
-				t.Fatal(err)
-			}
-			if got := keys.collect(t, len(tt.keys)); got != tt.keys {
+			if got := typeKeys(t, fake, keys, tt.keys, tt.hold, tt.bounce); got != tt.keys {
 				t.Errorf("keys %q, want %q", got, tt.keys)
 			}
 			keys.none(t, 100*time.Millisecond)
@@ -94,12 +163,7 @@ func TestMatrix(t *testing.T) {
 // low one (found by a review); the keys still read right, a two-key press included.
 func TestMatrixNeverDrivesARowHigh(t *testing.T) {
 	fake, _, keys := openFastMatrix(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := fake.Type(ctx, "147", 40*time.Millisecond, 40*time.Millisecond, 0); err != nil {
-		t.Fatal(err)
-	}
-	if got := keys.collect(t, 3); got != "147" {
+	if got := typeKeys(t, fake, keys, "147", 0, 0); got != "147" {
 		t.Fatalf("keys %q", got)
 	}
 	for _, k := range []keypad.Key{'1', '4'} { // one column, two rows, together
@@ -196,6 +260,32 @@ func TestMatrixConfig(t *testing.T) {
 	}
 }
 
+// openManualWiegand opens a Wiegand on fake in which a burst ends when the test
+// says (fake.Type ends each key's burst so), closed with the test.
+func openManualWiegand(t *testing.T, fake *keypadtest.Wiegand, logger *slog.Logger) (*keypad.Wiegand, *keypad.ManualGap, keySink) {
+	t.Helper()
+	keys := make(keySink, 64)
+	w, gap, err := keypad.OpenWiegandManualGap(keypad.WiegandConfig{D0: "D0", D1: "D1", ByName: fake.ByName, Logger: logger,
+		OnKey: func(k keypad.Key) { keys <- k }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	fake.EndBurst = func(ctx context.Context) error { return gap.End(ctx, fake.Sent()) }
+	return w, gap, keys
+}
+
+// endBurst ends the burst of the bits sent so far, then waits until the
+// Wiegand has dealt with it (a second, empty burst end is taken only after).
+func endBurst(t *testing.T, ctx context.Context, fake *keypadtest.Wiegand, gap *keypad.ManualGap) {
+	t.Helper()
+	for range 2 {
+		if err := gap.End(ctx, fake.Sent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestWiegand(t *testing.T) {
 	tests := []struct {
 		name string
@@ -207,17 +297,11 @@ func TestWiegand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := keypadtest.NewWiegand(tt.mode)
-			keys := make(keySink, 64)
-			w, err := keypad.OpenWiegand(keypad.WiegandConfig{D0: "D0", D1: "D1", ByName: fake.ByName, Logger: quiet,
-				OnKey: func(k keypad.Key) { keys <- k }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
+			w, gap, keys := openManualWiegand(t, fake, quiet)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			const typed = "4821*33#"
-			if err := fake.Type(ctx, typed, 30*time.Millisecond); err != nil {
+			if err := fake.Type(ctx, typed, 0); err != nil {
 				t.Fatal(err)
 			}
 			if got := keys.collect(t, len(typed)); got != typed {
@@ -227,12 +311,57 @@ func TestWiegand(t *testing.T) {
 			if err := fake.SendBits(ctx, make([]byte, 26)); err != nil {
 				t.Fatal(err)
 			}
+			endBurst(t, ctx, fake, gap)
 			keys.none(t, 100*time.Millisecond)
 			if st := w.Stats(); st.Keys != uint64(len(typed)) || st.Bad != 1 {
 				t.Errorf("stats %+v", st)
 			}
 		})
 	}
+}
+
+// TestWiegandFrameGap: with the real timer, FrameGap of silence ends a burst and
+// bits closer together stay in one. The margins are generous (a burst's bits are
+// 2 ms apart, bursts 4 FrameGaps apart) so that a loaded machine does not split
+// or join bursts; the pause between bursts is not much longer than needed, or the
+// test would not tell a gap that never ends a burst.
+func TestWiegandFrameGap(t *testing.T) {
+	fake := keypadtest.NewWiegand(4)
+	keys := make(keySink, 64)
+	const frameGap = 250 * time.Millisecond
+	w, err := keypad.OpenWiegand(keypad.WiegandConfig{D0: "D0", D1: "D1", FrameGap: frameGap, ByName: fake.ByName, Logger: quiet,
+		OnKey: func(k keypad.Key) { keys <- k }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// "42" joined into one burst would be 8 bits that are no key.
+	if err := fake.Type(ctx, "42", 4*frameGap); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys.collect(t, 2); got != "42" {
+		t.Errorf("keys %q, want %q", got, "42")
+	}
+	if st := w.Stats(); st.Keys != 2 || st.Bad != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestWiegandGapWithoutBits: a gap timer firing with no bits taken is no burst
+// (found while making these tests deterministic: the idle timer, armed for an
+// hour at start, fired on an empty burst and counted it as Bad).
+func TestWiegandGapWithoutBits(t *testing.T) {
+	fake := keypadtest.NewWiegand(4)
+	w, gap, keys := openManualWiegand(t, fake, quiet)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	endBurst(t, ctx, fake, gap)
+	if st := w.Stats(); st != (keypad.WiegandStats{}) {
+		t.Errorf("stats %+v after an empty gap", st)
+	}
+	keys.none(t, 10*time.Millisecond)
 }
 
 func TestKeysNeverLogged(t *testing.T) {
@@ -244,19 +373,23 @@ func TestKeysNeverLogged(t *testing.T) {
 		return buf.Write(p)
 	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fake := keypadtest.NewWiegand(4)
-	keys := make(keySink, 64)
-	w, err := keypad.OpenWiegand(keypad.WiegandConfig{D0: "D0", D1: "D1", ByName: fake.ByName, Logger: logger,
-		OnKey: func(k keypad.Key) { keys <- k }})
-	if err != nil {
+	w, gap, keys := openManualWiegand(t, fake, logger)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := fake.Type(ctx, "97531", 0); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	_ = fake.Type(ctx, "97531", 30*time.Millisecond)
-	_ = fake.SendBits(ctx, []byte{1, 1, 1, 1, 0, 0, 1})
+	if err := fake.SendBits(ctx, []byte{1, 1, 1, 1, 0, 0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	endBurst(t, ctx, fake, gap)
 	keys.collect(t, 5)
 	w.Close()
 	mu.Lock()
 	defer mu.Unlock()
+	if !strings.Contains(buf.String(), "bits=7") {
+		t.Errorf("the 7-bit burst was not logged:\n%s", buf.String())
+	}
 	if strings.Contains(buf.String(), "97531") || strings.Contains(buf.String(), "key=") {
 		t.Errorf("keys in the log:\n%s", buf.String())
 	}

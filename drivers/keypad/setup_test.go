@@ -53,8 +53,9 @@ func TestSettingsOpen(t *testing.T) {
 	if !l.Input || !slices.Equal(env.Health(), []string{"ok"}) {
 		t.Fatalf("%+v, health %q", l, env.Health())
 	}
-	// One key, sent again until it arrives: on a loaded machine a fake burst can lose a
-	// bit, and a short burst is no key (TestWiegand covers the decoding).
+	// One key, sent again until it arrives: the fake loses no bit (it is paced by the
+	// driver), but Open uses the real 15 ms FrameGap, which a stall on a loaded machine
+	// can exceed mid-burst, and a short burst is no key (TestWiegand covers the decoding).
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	w.BitGap = 5 * time.Millisecond

@@ -43,14 +43,34 @@ type Wiegand struct {
 	events *queue.Queue[Key]
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// newGap makes run's frame-gap timer; tests replace it (export_test.go)
+	// to end bursts when they choose instead of after FrameGap.
+	newGap func() gapTimer
 
 	mu    sync.Mutex
 	stats WiegandStats
 }
 
+// gapTimer is the timer that ends a burst; *time.Timer in production.
+type gapTimer interface {
+	C() <-chan time.Time
+	Reset(time.Duration)
+	Stop()
+}
+
+type realGap struct{ *time.Timer }
+
+func (g realGap) C() <-chan time.Time   { return g.Timer.C }
+func (g realGap) Reset(d time.Duration) { g.Timer.Reset(d) }
+func (g realGap) Stop()                 { g.Timer.Stop() }
+
 // OpenWiegand sets up both lines (inputs with pull-ups, falling edges) and
 // starts reading.
 func OpenWiegand(cfg WiegandConfig) (*Wiegand, error) {
+	return openWiegand(cfg, func() gapTimer { return realGap{time.NewTimer(time.Hour)} })
+}
+
+func openWiegand(cfg WiegandConfig, newGap func() gapTimer) (*Wiegand, error) {
 	if cfg.D0 == "" || cfg.D1 == "" || cfg.D0 == cfg.D1 {
 		return nil, fmt.Errorf("%w: wiegand lines %q and %q", ErrConfig, cfg.D0, cfg.D1)
 	}
@@ -63,7 +83,7 @@ func OpenWiegand(cfg WiegandConfig) (*Wiegand, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	w := &Wiegand{cfg: cfg, bits: make(chan byte, 64)}
+	w := &Wiegand{cfg: cfg, bits: make(chan byte, 64), newGap: newGap}
 	for i, n := range []string{cfg.D0, cfg.D1} {
 		p := cfg.ByName(n)
 		if p == nil {
@@ -132,7 +152,7 @@ func (w *Wiegand) line(ctx context.Context, p gpio.PinIO, bit byte) {
 func (w *Wiegand) run(ctx context.Context) {
 	defer w.wg.Done()
 	var burst []byte
-	gap := time.NewTimer(time.Hour)
+	gap := w.newGap()
 	defer gap.Stop()
 	for {
 		select {
@@ -143,7 +163,10 @@ func (w *Wiegand) run(ctx context.Context) {
 				burst = append(burst, b)
 			}
 			gap.Reset(w.cfg.FrameGap)
-		case <-gap.C:
+		case <-gap.C():
+			if len(burst) == 0 {
+				continue // the idle timer set at start, not the end of a burst
+			}
 			k, err := DecodeWiegand(burst)
 			n := len(burst)
 			clear(burst)

@@ -11,6 +11,13 @@ import (
 	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
 )
 
+// The door stays open for closeAfter: a sensor change the driver must see, so a
+// window far longer than the driver's debounce plus any scheduling stall of a
+// loaded machine (a door open for 20 ms was missed under load, rightly: the
+// driver reads the level after a quiet debounce window, and a glitch that short
+// is no opening).
+const openAfter, closeAfter = 10 * time.Millisecond, 300 * time.Millisecond
+
 func TestCabinetDrivesSensorsFromRelays(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -19,9 +26,9 @@ func TestCabinetDrivesSensorsFromRelays(t *testing.T) {
 		opens  bool
 	}{
 		{"active-low relay, reed to ground", gpiodoortest.DoorSpec{Name: "a", Relay: "R", Sensor: "S"},
-			gpiodoortest.OpenThenClose(10*time.Millisecond, 20*time.Millisecond), true},
+			gpiodoortest.OpenThenClose(openAfter, closeAfter), true},
 		{"active-high relay, inverted sensor", gpiodoortest.DoorSpec{Name: "a", Relay: "R", Sensor: "S", RelayActiveHigh: true, SensorOpenLow: true},
-			gpiodoortest.OpenThenClose(10*time.Millisecond, 20*time.Millisecond), true},
+			gpiodoortest.OpenThenClose(openAfter, closeAfter), true},
 		{"jammed", gpiodoortest.DoorSpec{Name: "a", Relay: "R", Sensor: "S"},
 			func(string) gpiodoortest.Plan { return gpiodoortest.Plan{Jam: true} }, false},
 	}
@@ -47,6 +54,7 @@ func TestCabinetDrivesSensorsFromRelays(t *testing.T) {
 			if c := <-changes; !c.Initial || c.Open {
 				t.Fatalf("initial %+v, want closed", c)
 			}
+			pulsed := time.Now()
 			if err := drv.Pulse(context.Background(), "a"); err != nil {
 				t.Fatal(err)
 			}
@@ -57,11 +65,15 @@ func TestCabinetDrivesSensorsFromRelays(t *testing.T) {
 			if !tt.opens {
 				want = nil
 			}
-			for _, w := range want {
+			for i, w := range want {
 				select {
 				case c := <-changes:
 					if c.Open != w {
 						t.Fatalf("change %+v, want open=%v", c, w)
+					}
+					// Lower bounds only: a loaded machine makes changes late, never early.
+					if d, least := c.At.Sub(pulsed), []time.Duration{openAfter, openAfter + closeAfter}[i]; d < least {
+						t.Errorf("change to open=%v %v after the pulse, before the policy's %v", w, d, least)
 					}
 				case <-time.After(5 * time.Second):
 					t.Fatalf("no change to open=%v", w)

@@ -120,10 +120,25 @@ func (m *Matrix) update() {
 }
 
 // Wiegand is a fake Wiegand keypad on pins "D0" and "D1".
+//
+// It paces its bits by their reader: after pulsing a line configured for edge
+// detection it waits until a goroutine is back in WaitForEdge on that line with
+// the edge taken (gpiotest.Pin.WaitingForEdge) before the next bit. That models
+// gpioioctl, whose kernel line-event queue keeps every edge in order, on fake
+// pins that keep only one pending edge: a late reader can neither lose a bit
+// (two edges coalescing) nor reorder the bits of the two lines. On hardware the
+// kernel queues each line's events separately; see the README for what that
+// means for ordering across lines.
 type Wiegand struct {
 	D0, D1 *gpiotest.Pin
 	Mode   int           // 4 or 8 bits per key
 	BitGap time.Duration // between bits; default 2 ms
+	// EndBurst, if set, ends each burst of Type instead of its real-time pause
+	// (a test that replaced the driver's frame-gap timer).
+	EndBurst func(context.Context) error
+
+	mu   sync.Mutex
+	sent int
 }
 
 // NewWiegand returns a fake keypad in the given burst mode.
@@ -134,6 +149,13 @@ func NewWiegand(mode int) *Wiegand {
 // ByName finds D0 or D1.
 func (w *Wiegand) ByName(name string) gpio.PinIO {
 	return gpiotest.Registry{"D0": w.D0, "D1": w.D1}.ByName(name)
+}
+
+// Sent counts the bits pulsed so far (and taken by their reader, if any).
+func (w *Wiegand) Sent() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sent
 }
 
 // SendBits pulses the lines for raw bits, e.g. a 26-bit card frame.
@@ -149,6 +171,14 @@ func (w *Wiegand) SendBits(ctx context.Context, bits []byte) error {
 		}
 		p.Set(gpio.Low)
 		p.Set(gpio.High)
+		if e := p.EdgeDetection(); e == gpio.FallingEdge || e == gpio.BothEdges {
+			if err := untilTaken(ctx, p); err != nil {
+				return err
+			}
+		}
+		w.mu.Lock()
+		w.sent++
+		w.mu.Unlock()
 		if err := pause(ctx, gap); err != nil {
 			return err
 		}
@@ -156,7 +186,18 @@ func (w *Wiegand) SendBits(ctx context.Context, bits []byte) error {
 	return nil
 }
 
-// Type sends each key as one burst, with a pause of frameGap after each.
+// untilTaken waits until p's reader has taken its edges and waits for more.
+func untilTaken(ctx context.Context, p *gpiotest.Pin) error {
+	for !p.WaitingForEdge() {
+		if err := pause(ctx, 50*time.Microsecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Type sends each key as one burst, followed by EndBurst or, without it, a
+// pause of frameGap.
 func (w *Wiegand) Type(ctx context.Context, keys string, frameGap time.Duration) error {
 	for _, k := range []byte(keys) {
 		bits, err := keypad.EncodeWiegand(keypad.Key(k), w.Mode)
@@ -166,7 +207,12 @@ func (w *Wiegand) Type(ctx context.Context, keys string, frameGap time.Duration)
 		if err := w.SendBits(ctx, bits); err != nil {
 			return err
 		}
-		if err := pause(ctx, frameGap); err != nil {
+		if w.EndBurst != nil {
+			err = w.EndBurst(ctx)
+		} else {
+			err = pause(ctx, frameGap)
+		}
+		if err != nil {
 			return err
 		}
 	}
