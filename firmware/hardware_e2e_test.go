@@ -104,7 +104,11 @@ func TestAllHardwareEndToEnd(t *testing.T) {
 	}
 	typeKeys := func(keys string) {
 		t.Helper()
-		if err := pad.Type(ctx, keys, 80*time.Millisecond, 40*time.Millisecond, 1); err != nil {
+		// Held and paused as a person does (a fifth of a second each), well past the
+		// matrix's 20 ms debounce: lockerd is another process here, so the test cannot pace
+		// itself by its scans (drivers/keypad's tests do), and a stall of a loaded machine
+		// longer than a shorter press loses the key.
+		if err := pad.Type(ctx, keys, 200*time.Millisecond, 200*time.Millisecond, 1); err != nil {
 			t.Fatal(err)
 		}
 	}

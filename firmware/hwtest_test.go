@@ -123,7 +123,7 @@ func TestHWTest(t *testing.T) {
 		t.Fatal(err)
 	}
 	at = waitOutput(t, &out, at, "scan front: pickup-code QR, 12 chars\n")
-	if err := st.Keypad.Type(ctx, "73#", 80*time.Millisecond, 40*time.Millisecond, 0); err != nil {
+	if err := st.Keypad.Type(ctx, "73#", 200*time.Millisecond, 200*time.Millisecond, 0); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
