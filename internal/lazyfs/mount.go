@@ -78,21 +78,21 @@ func (m *Mount) PowerCut() error {
 	return m.mount()
 }
 
-// Available says why FUSE cannot be used here, or nil: it needs /dev/fuse and
+// Available names what FUSE lacks here, or returns nil: it needs /dev/fuse and
 // fusermount3 (Debian's fuse3 package).
 func Available() error {
 	if _, err := os.Stat("/dev/fuse"); err != nil {
-		return fmt.Errorf("lazyfs: no FUSE device: %w", err)
+		return fmt.Errorf("FUSE (/dev/fuse: %w)", err)
 	}
 	if _, err := exec.LookPath("fusermount3"); err != nil {
-		return fmt.Errorf("lazyfs: fusermount3 missing (Debian package fuse3): %w", err)
+		return fmt.Errorf("fusermount3 (Debian package fuse3; %w)", err)
 	}
 	return nil
 }
 
 // Require skips t when FUSE is missing, except under CI=true, where it fails t
-// (internal/testenv): CI installs fuse3, so a missing FUSE there is a broken machine, and a power-cut test
-// that skips would pass whatever the code does.
+// (internal/testenv): CI installs fuse3, so a missing FUSE there is a broken machine,
+// and a power-cut test that skips would pass whatever the code does.
 func Require(t testing.TB) {
 	t.Helper()
 	if err := Available(); err != nil {
