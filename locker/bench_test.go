@@ -128,12 +128,12 @@ func benchCodeToUnlock(b *testing.B, linkUp bool) {
 			}
 			path = append(path, hw.at.Sub(t0))
 			if linkUp {
-				evs, err := f.st.OutboxPending(0, 100)
+				evs, err := f.st.outboxPending(0, 100)
 				if err != nil {
 					b.Fatal(err)
 				}
 				for _, e := range evs {
-					if err := f.st.OutboxAck(e.Seq); err != nil {
+					if err := f.st.outboxAck(e.Seq); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -53,18 +53,73 @@ func (s *Station) Announce(ctx context.Context, batch []Announcement) ([]error, 
 		return nil, ErrClosed
 	}
 	var results []error
-	err := s.update(func(t *txn) error {
-		var n int
+	err := s.atomically(func(tx *Tx) error {
 		var err error
-		if results, n, err = s.announceIn(t, batch); err != nil {
-			return err
-		}
-		return t.emitAnnounced(n)
+		results, err = tx.Announce(batch)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("locker: announce: %w", err)
 	}
 	return results, nil
+}
+
+// announceIn is the body of Announce inside a transition; see Announce for the rules.
+// It returns the number of parcels applied, which the announced event of the
+// transition counts (Station.atomically).
+func (s *Station) announceIn(t *txn, batch []Announcement) (results []error, applied int, err error) {
+	results = make([]error, len(batch))
+	ep := s.epochOf(t.now)
+	for i, a := range batch {
+		if err := a.validate(); err != nil {
+			results[i] = err
+			continue
+		}
+		old, err := t.parcel(a.ID)
+		if err != nil && !errors.Is(err, ErrUnknownParcel) {
+			return nil, 0, err
+		}
+		if old != nil && old.State != StateAnnounced {
+			continue // already deposited or gone: a late duplicate
+		}
+		e := ep
+		if old != nil {
+			e = old.Epoch
+		}
+		wb, err := s.seal(e, a.Waybill)
+		if err != nil {
+			return nil, 0, err
+		}
+		if other, err := s.findByWaybill(t.st, a.Waybill); err == nil && other.ID != a.ID {
+			results[i] = fmt.Errorf("%w (%s)", ErrConflict, a.ID)
+			continue
+		}
+		p := &Parcel{ID: a.ID, Epoch: e, Waybill: wb, Hint: a.Hint, Size: a.Size,
+			State: StateAnnounced, Announced: true}
+		if old != nil {
+			p.Compartment, p.Generation, p.Courier = old.Compartment, old.Generation, old.Courier
+		}
+		switch {
+		case !a.Verifier.IsZero():
+			if p.Verifier, err = s.seal(e, a.Verifier); err != nil {
+				return nil, 0, err
+			}
+		case old != nil:
+			// A re-announcement without a verifier (a size change, say) keeps the
+			// code set before, by an earlier announcement or set-verifier: absent
+			// means "not known here", never "erase".
+			p.Verifier = old.Verifier
+		}
+		p.KeepUntil = a.Until
+		if p.KeepUntil.IsZero() {
+			p.KeepUntil = t.now.Add(s.policy.AnnouncedKeep)
+		}
+		if err := t.putParcel(old, p); err != nil {
+			return nil, 0, err
+		}
+		applied++
+	}
+	return results, applied, nil
 }
 
 // changeParcel applies fn to one stored parcel in its own transition.

@@ -1,17 +1,17 @@
 package locker
 
 import (
-	"context"
 	"testing"
 	"time"
 )
 
 // TestOneCommitPerAction pins the durable writes of each user action and command run
 // (docs/adr/0027-one-write-per-command.md): the transition before the physical effect
-// is one commit, and the pulse's fact (unlocked) is one more, after the unlock.
+// is one commit, and the pulse's fact (unlocked) is one more, after the unlock. A
+// transition opened by Atomically is one commit however much it does: the cloud link's
+// adapter pins its command runs on it (firmware/cloudlink, TestOneCommitPerCommandRun).
 func TestOneCommitPerAction(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
-	exp := f.clock.Now().Add(time.Hour)
 	count := func(name string, want int, action func()) {
 		t.Helper()
 		before := f.commits()
@@ -24,28 +24,27 @@ func TestOneCommitPerAction(t *testing.T) {
 		return Announcement{ID: id, Waybill: f.cloud.Waybill(tracking), Verifier: f.cloud.CodeVerifier(code),
 			Size: SizeS, Hint: "…" + tracking[len(tracking)-4:]}
 	}
-	reply := func([]error) ([]byte, error) { return []byte("ok"), nil }
-	count("a run of three announce commands", 1, func() {
-		out, err := f.st.CommandAnnounce(context.Background(), []AnnounceCommand{
-			{ID: "a1", Exp: exp, Batch: []Announcement{ann("p-1", "RB123456785GB", "48213377")}, Reply: reply},
-			{ID: "a2", Exp: exp, Batch: []Announcement{ann("p-2", "RR000000011GB", "11223344")}, Reply: reply},
-			{ID: "a3", Exp: exp, Batch: []Announcement{ann("p-3", "RR000000025GB", "55667788")}, Reply: reply},
+	count("a transition announcing three batches", 1, func() {
+		err := f.st.Atomically(func(tx *Tx) error {
+			for _, a := range []Announcement{ann("p-1", "RB123456785GB", "48213377"),
+				ann("p-2", "RR000000011GB", "11223344"), ann("p-3", "RR000000025GB", "55667788")} {
+				res, err := tx.Announce([]Announcement{a})
+				if err != nil {
+					return err
+				}
+				if res[0] != nil {
+					return res[0]
+				}
+			}
+			return nil
 		})
-		if err != nil || out[0].Err != nil || out[2].Err != nil {
-			t.Fatalf("announce: %v %+v", err, out)
+		if err != nil {
+			t.Fatalf("announce: %v", err)
 		}
 	})
-	count("a read-only command recorded", 1, func() {
-		if _, err := f.st.CommandRecord("q1", exp, []byte(`{"ok":true}`)); err != nil {
-			t.Fatal(err)
-		}
-	})
-	count("a command begun and finished", 2, func() {
-		if _, err := f.st.CommandBegin("b1", exp); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.st.CommandFinish("b1", []byte("done")); err != nil {
-			t.Fatal(err)
+	count("an announcement", 1, func() {
+		if res, err := f.st.Announce(ctx, []Announcement{ann("p-4", "RR000000039GB", "12121212")}); err != nil || res[0] != nil {
+			t.Fatalf("announce: %v %v", err, res)
 		}
 	})
 	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true, Retrieve: true})

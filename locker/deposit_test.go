@@ -157,7 +157,7 @@ func checkDepositedWaybill(t *testing.T, f *fixture, want privacy.Digest) {
 	if err != nil || len(logged) != 1 || logged[0].Type != EvDeposited || logged[0].Waybill != nil {
 		t.Fatalf("the audit log keeps no waybill digest: %+v %v", logged, err)
 	}
-	sent, err := f.st.OutboxPending(dep.Seq-1, 1)
+	sent, err := f.st.outboxPending(dep.Seq-1, 1)
 	if err != nil || len(sent) != 1 || sent[0].Waybill == nil || *sent[0].Waybill != want {
 		t.Fatalf("the outbox carries it to the cloud: %+v %v", sent, err)
 	}

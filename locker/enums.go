@@ -73,9 +73,6 @@ var kinds = enum.New(enum.Spec[Kind]{
 
 func (k Kind) String() string { return kinds.String(k) }
 
-// ParseKind parses "door" or "shelf".
-func ParseKind(name string) (Kind, error) { return kinds.Parse(name) }
-
 // MarshalText implements encoding.TextMarshaler.
 func (k Kind) MarshalText() ([]byte, error) { return kinds.MarshalText(k) }
 

@@ -2,6 +2,7 @@ package locker
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/lockerd/lockerd/locker/privacy"
@@ -96,3 +97,23 @@ const (
 	ActorSystem    = "system"
 	ActorStaff     = "staff"
 )
+
+// commandMark joins a command id to the reason of the events a cloud command causes,
+// so that the audit log and the cloud can trace a fact back to its command.
+const commandMark = "; command "
+
+// CommandReason returns the reason to pass to a Station method acting on behalf of
+// cloud command id (CancelParcel, Recall, SetEnabled, OpenCompartment).
+func CommandReason(reason, id string) string { return reason + commandMark + id }
+
+// CommandID returns the id of the cloud command that caused the event: its Command, or
+// the one its reason carries (see CommandReason), or "".
+func (e Event) CommandID() string {
+	if e.Command != "" {
+		return e.Command
+	}
+	if i := strings.LastIndex(e.Reason, commandMark); i >= 0 {
+		return e.Reason[i+len(commandMark):]
+	}
+	return ""
+}

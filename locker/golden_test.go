@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
 
@@ -53,17 +55,35 @@ func TestWriteGoldenStore(t *testing.T) {
 		}
 		return a
 	}
-	reply := func(id string) func([]error) ([]byte, error) {
-		return func([]error) ([]byte, error) { return []byte(`{"ref":"` + id + `","status":"ok"}`), nil }
+	// The commands are recorded as the cloud link's adapter records them
+	// (firmware/cloudlink): each announce command with its reply in the transition
+	// that applies it, the others begun, finished or recorded in their own.
+	commands := func(fn func(log store.CommandTx) error) {
+		t.Helper()
+		if err := f.st.Atomically(func(tx *Tx) error { return fn(tx.Commands()) }); err != nil {
+			t.Fatal(err)
+		}
 	}
-	out1, err := f.st.CommandAnnounce(ctx, []AnnounceCommand{
-		{ID: "cmd-ann-1", Exp: goldenExp, Reply: reply("cmd-ann-1"), Batch: []Announcement{
-			ann("p-1", "RB123456785GB", "48213377", SizeS), ann("p-2", "RR000000014GB", "11223344", SizeM)}},
-		{ID: "cmd-ann-2", Exp: goldenExp, Reply: reply("cmd-ann-2"), Batch: []Announcement{
-			ann("p-3", "RR000000028GB", "", SizeL), ann("p-4", "RR000000031GB", "55667788", SizeS)}},
+	err := f.st.Atomically(func(tx *Tx) error {
+		for _, c := range []struct {
+			id    string
+			batch []Announcement
+		}{
+			{"cmd-ann-1", []Announcement{ann("p-1", "RB123456785GB", "48213377", SizeS), ann("p-2", "RR000000014GB", "11223344", SizeM)}},
+			{"cmd-ann-2", []Announcement{ann("p-3", "RR000000028GB", "", SizeL), ann("p-4", "RR000000031GB", "55667788", SizeS)}},
+		} {
+			id, batch := c.id, c.batch
+			if res, err := tx.Announce(batch); err != nil || res[0] != nil || res[1] != nil {
+				return fmt.Errorf("%s: %v %v", id, err, res)
+			}
+			if err := tx.Commands().PutCommand(id, goldenExp, []byte(`{"ref":"`+id+`","status":"ok"}`)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	if err != nil || out1[0].Err != nil || out1[1].Err != nil {
-		t.Fatalf("announce: %v %+v", err, out1)
+	if err != nil {
+		t.Fatalf("announce: %v", err)
 	}
 	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true, Retrieve: true})
 	f.deposit(sid, "RB123456785GB") // p-1: deposited
@@ -75,18 +95,14 @@ func TestWriteGoldenStore(t *testing.T) {
 	if _, err := f.st.EnterCode(ctx, "00000000"); !errors.Is(err, ErrWrongCode) { // a stored throttle
 		t.Fatalf("wrong code: %v", err)
 	}
-	if _, err := f.st.CommandBegin("cmd-begun", goldenExp); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.st.CommandBegin("cmd-done", goldenExp); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.st.CommandFinish("cmd-done", []byte(`{"ref":"cmd-done","status":"done"}`)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.st.CommandRecord("cmd-rec", goldenExp, []byte(`{"ref":"cmd-rec","status":"ok"}`)); err != nil {
-		t.Fatal(err)
-	}
+	commands(func(log store.CommandTx) error { return log.BeginCommand("cmd-begun", goldenExp) })
+	commands(func(log store.CommandTx) error { return log.BeginCommand("cmd-done", goldenExp) })
+	commands(func(log store.CommandTx) error {
+		return log.FinishCommand("cmd-done", []byte(`{"ref":"cmd-done","status":"done"}`))
+	})
+	commands(func(log store.CommandTx) error {
+		return log.PutCommand("cmd-rec", goldenExp, []byte(`{"ref":"cmd-rec","status":"ok"}`))
+	})
 	p := DefaultPolicy()
 	p.Version, p.Retention = 2, 96*time.Hour
 	if err := f.st.SetPolicy(ctx, p); err != nil {
@@ -150,11 +166,11 @@ func TestGoldenStore(t *testing.T) {
 	if p := st.Policy(); p.Version != 2 || p.Retention != 96*time.Hour {
 		t.Fatalf("stored policy not in force: %+v", p)
 	}
-	if reply, known, err := st.CommandStored("cmd-done"); err != nil || !known || string(reply) != `{"ref":"cmd-done","status":"done"}` {
-		t.Fatalf("cmd-done: %q %v %v", reply, known, err)
+	if reply, done, known, err := storedCommand(st, "cmd-done"); err != nil || !known || !done || string(reply) != `{"ref":"cmd-done","status":"done"}` {
+		t.Fatalf("cmd-done: %q %v %v %v", reply, done, known, err)
 	}
-	if _, err := st.CommandBegin("cmd-begun", goldenExp); !errors.Is(err, ErrCommandInProgress) {
-		t.Fatalf("cmd-begun: %v", err)
+	if reply, done, known, err := storedCommand(st, "cmd-begun"); err != nil || !known || done || reply != nil {
+		t.Fatalf("cmd-begun is not in progress: %q %v %v %v", reply, done, known, err)
 	}
 	if err := st.Reconcile(ctx); err != nil {
 		t.Fatal(err)
@@ -258,12 +274,12 @@ func goldenSnapshot(t *testing.T, st *Station) []byte {
 		put("parcel "+string(id), p, err)
 	}
 	for _, id := range goldenCommands {
-		reply, known, err := st.CommandStored(id)
+		reply, _, known, err := storedCommand(st, id)
 		put("command "+id, map[string]any{"reply": string(reply), "known": known}, err)
 	}
-	pending, err := st.OutboxPending(0, 1000)
+	pending, err := st.outboxPending(0, 1000)
 	put("outbox", pending, err)
-	snap["outbox_len"] = st.OutboxLen()
+	snap["outbox_len"] = st.outboxLen()
 	wire, err := st.WireOutbox(goldenKeep).Pending(0, 1000)
 	put("wire", wire, err)
 	n, err := st.VerifyAudit()
@@ -278,6 +294,16 @@ func goldenSnapshot(t *testing.T, st *Station) []byte {
 		t.Fatal(err)
 	}
 	return append(b, '\n')
+}
+
+// storedCommand reads command id from st's command log.
+func storedCommand(st *Station, id string) (reply []byte, done, known bool, err error) {
+	err = st.ViewCommands(func(log store.CommandReader) error {
+		var err error
+		reply, done, known, err = log.Command(id)
+		return err
+	})
+	return reply, done, known, err
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -28,8 +28,35 @@ func timeKey(t time.Time, id ParcelID) []byte {
 	return append(binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())), id...)
 }
 
-// commandGrace is how long the command log keeps an id past its expiry.
-const commandGrace = store.CommandGrace
-
 // db is the station's bbolt database.
 func (s *Station) db() *bolt.DB { return s.store.(*boltstore.Store).DB() }
+
+// The outbox as the station wrote it, every event, for tests that read or drain it
+// (the cloud link reads it through WireOutbox).
+
+// outboxPending returns up to max events after seq after, in sequence order, decrypted.
+func (s *Station) outboxPending(after uint64, max int) ([]Event, error) {
+	var out []Event
+	err := s.store.Outbox(after, max, func(seq uint64, payload []byte) error {
+		var e Event
+		if err := decodeEvent(&e)(seq, payload); err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// outboxAck removes event seq, as the broker's acknowledgement would.
+func (s *Station) outboxAck(seq uint64) error { return s.store.OutboxAck(seq) }
+
+// outboxLen returns the number of events in the outbox.
+func (s *Station) outboxLen() int {
+	n := 0
+	_ = s.store.View(func(t store.Tx) error {
+		n = t.OutboxLen()
+		return nil
+	})
+	return n
+}

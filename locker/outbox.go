@@ -19,45 +19,6 @@ func decodeEvent(e *Event) store.Decode {
 	return func(_ uint64, payload []byte) error { return json.Unmarshal(payload, e) }
 }
 
-// OutboxPending returns up to max events after seq after, in sequence order, decrypted
-// for sending. Entries stay until OutboxAck.
-func (s *Station) OutboxPending(after uint64, max int) ([]Event, error) {
-	var out []Event
-	err := s.store.Outbox(after, max, func(seq uint64, payload []byte) error {
-		var e Event
-		if err := decodeEvent(&e)(seq, payload); err != nil {
-			return err
-		}
-		out = append(out, e)
-		return nil
-	})
-	return out, err
-}
-
-// OutboxAck removes the event seq after the broker acknowledged it. Acking an event that
-// is already gone is not an error: acks may repeat after a reconnect.
-func (s *Station) OutboxAck(seq uint64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	return s.store.OutboxAck(seq)
-}
-
-// OutboxLen returns the number of events waiting for the broker.
-func (s *Station) OutboxLen() int {
-	n := 0
-	_ = s.store.View(func(t store.Tx) error {
-		n = t.OutboxLen()
-		return nil
-	})
-	return n
-}
-
-// OutboxWake is signalled (without blocking) after each transition that added events.
-func (s *Station) OutboxWake() <-chan struct{} { return s.wake }
-
 // VerifyAudit walks the audit chain and returns the number of entries, or an error
 // wrapping audit.ErrBroken.
 func (s *Station) VerifyAudit() (int, error) { return s.store.VerifyAudit() }

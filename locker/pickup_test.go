@@ -209,12 +209,12 @@ func TestExpiryRetrievalAndPurge(t *testing.T) {
 	}
 	f.tick(pol.EpochLength)
 	// Only the epoch holding unacked outbox entries may survive; ack them and tick.
-	evs, err := f.st.OutboxPending(0, 10_000)
+	evs, err := f.st.outboxPending(0, 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range evs {
-		if err := f.st.OutboxAck(e.Seq); err != nil {
+		if err := f.st.outboxAck(e.Seq); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -74,25 +74,29 @@ func isAnnounce(cmd *protocol.Command) bool {
 func (h *commandHandler) announceRun(ctx context.Context, cmds []*protocol.Command, finish func(int, link.Result) protocol.Reply, out []link.Outcome) {
 	replies := make([]protocol.Reply, len(cmds))
 	encoded := make([][]byte, len(cmds))
-	entries := make([]locker.AnnounceCommand, len(cmds))
+	entries := make([]commandEntry, len(cmds))
 	for k, cmd := range cmds {
 		b := cmd.Parsed.(*protocol.AnnounceBody)
-		entries[k] = locker.AnnounceCommand{ID: cmd.Jti, Exp: cmd.ExpiresAt(), Batch: announcements(b),
-			Reply: func(results []error) ([]byte, error) {
-				replies[k] = finish(k, announceResult(b, results))
-				raw, err := protocol.EncodeReply(&replies[k])
-				encoded[k] = raw
-				return raw, err
-			}}
+		batch := announcements(b)
+		entries[k] = commandEntry{id: cmd.Jti, exp: cmd.ExpiresAt(), apply: func(tx *locker.Tx) ([]byte, error) {
+			results, err := tx.Announce(batch)
+			if err != nil {
+				return nil, err
+			}
+			replies[k] = finish(k, announceResult(b, results))
+			raw, err := protocol.EncodeReply(&replies[k])
+			encoded[k] = raw
+			return raw, err
+		}}
 	}
-	res, err := h.st.CommandAnnounce(ctx, entries)
+	res, err := commandRun(h.st, entries)
 	for k := range out {
 		if err != nil {
 			out[k].Err = err
 			continue
 		}
 		out[k] = outcomeOf(res[k], replies[k])
-		if res[k].Err == nil {
+		if res[k].err == nil {
 			out[k].Encoded = encoded[k]
 		}
 	}
@@ -105,27 +109,27 @@ func (h *commandHandler) queryRecorded(cmd *protocol.Command, finish func(link.R
 	if err != nil {
 		return link.Outcome{Err: err}
 	}
-	stored, err := h.st.CommandRecord(cmd.Jti, cmd.ExpiresAt(), raw)
-	o := outcomeOf(locker.CommandOutcome{Stored: stored, Err: err}, r)
-	if err == nil {
+	res := commandRecord(h.st, cmd.Jti, cmd.ExpiresAt(), raw)
+	o := outcomeOf(res, r)
+	if res.err == nil {
 		o.Encoded = raw
 	}
 	return o
 }
 
-// outcomeOf turns the station's outcome into the link's.
-func outcomeOf(o locker.CommandOutcome, reply protocol.Reply) link.Outcome {
+// outcomeOf turns a command's outcome into the link's.
+func outcomeOf(o commandOutcome, reply protocol.Reply) link.Outcome {
 	switch {
-	case o.Err == nil:
+	case o.err == nil:
 		return link.Outcome{Reply: reply}
-	case errors.Is(o.Err, locker.ErrCommandInProgress):
+	case errors.Is(o.err, link.ErrInProgress):
 		return link.Outcome{Known: true, Err: link.ErrInProgress}
-	case errors.Is(o.Err, locker.ErrCommandKnown):
-		r, err := storedReply(o.Stored)
+	case errors.Is(o.err, errCommandKnown):
+		r, err := storedReply(o.stored)
 		if err != nil {
 			return link.Outcome{Err: err}
 		}
 		return link.Outcome{Reply: *r, Known: true}
 	}
-	return link.Outcome{Err: o.Err}
+	return link.Outcome{Err: o.err}
 }

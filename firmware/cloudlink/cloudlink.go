@@ -1,8 +1,9 @@
 // Package cloudlink is lockerd's adapter between the cloud link (mqtt/link, the device
 // side of docs/protocol.md) and the station (locker): it implements the link's Handler
-// and AtomicHandler over the station's operations, its CommandLog over the station's
-// durable command log and its Outbox over the station's outbox, and it owns the
-// mapping of station events to wire events (docs/adr/0026-station-events-on-the-wire.md).
+// and AtomicHandler over the station's operations and its Outbox over the station's
+// outbox; it keeps the command log (commandlog.go) in the station's store, one station
+// transition per command run (docs/adr/0045-command-log-in-the-adapter.md); and it owns
+// the mapping of station events to wire events (docs/adr/0026-station-events-on-the-wire.md).
 // It also records the hardware and periodic health reports the link publishes as
 // events. Reading the configuration and its secret files stays with firmware, which
 // hands New what it read (docs/adr/0040-cloudlink-adapter-package.md).

@@ -2,11 +2,9 @@ package cloudlink
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/mqtt/link"
@@ -183,52 +181,4 @@ func (o *wireOutbox) flush() error {
 	}
 	o.stored = o.acked
 	return nil
-}
-
-// commandLog is the link's CommandLog over the station's durable command log.
-type commandLog struct{ st *locker.Station }
-
-var _ link.CommandLog = commandLog{}
-
-// Begin implements link.CommandLog.
-func (c commandLog) Begin(id string, exp time.Time) (*protocol.Reply, error) {
-	prior, err := c.st.CommandBegin(id, exp)
-	switch {
-	case errors.Is(err, locker.ErrCommandInProgress):
-		return nil, link.ErrInProgress
-	case err != nil:
-		return nil, err
-	case prior == nil:
-		return nil, nil
-	}
-	return storedReply(prior)
-}
-
-// Finish implements link.CommandLog.
-func (c commandLog) Finish(id string, reply protocol.Reply) error {
-	raw, err := protocol.EncodeReply(&reply)
-	if err != nil {
-		return err
-	}
-	return c.st.CommandFinish(id, raw)
-}
-
-var _ link.CommandStore = commandLog{}
-
-// Stored implements link.CommandStore.
-func (c commandLog) Stored(id string) (*protocol.Reply, bool, error) {
-	raw, known, err := c.st.CommandStored(id)
-	if err != nil || !known || raw == nil {
-		return nil, known, err
-	}
-	r, err := storedReply(raw)
-	return r, true, err
-}
-
-func storedReply(raw []byte) (*protocol.Reply, error) {
-	r, err := protocol.DecodeReply(raw)
-	if err != nil {
-		return nil, fmt.Errorf("cloudlink: stored reply: %w", err)
-	}
-	return r, nil
 }

@@ -45,14 +45,8 @@ type Store interface {
 	UnusedEpochs(epochs []uint32) ([]uint32, error)
 	ForgetEpochs(dead []uint32) error
 
-	// The command log (docs/adr/0022-command-dedup-and-outcome-unknown.md), each call
-	// one commit: CommandBegin records id as in progress until exp and returns nil for
-	// a new id, else the stored reply or ErrCommandInProgress; CommandFinish stores the
-	// final reply; CommandStored reads (reply, true) for a finished id, (nil, true) for
-	// one in progress, (nil, false) for an unknown one.
-	CommandBegin(id string, exp time.Time) ([]byte, error)
-	CommandFinish(id string, reply []byte) error
-	CommandStored(id string) ([]byte, bool, error)
+	// The command log's housekeeping (docs/adr/0022-command-dedup-and-outcome-unknown.md);
+	// its entries are read and written in a Tx (CommandTx).
 	// CommandExpiryDue reports, without writing, whether ForgetCommands has work:
 	// ids whose expiry passed more than CommandGrace before now (at most max a call).
 	CommandExpiryDue(now time.Time) bool
@@ -116,9 +110,27 @@ type Tx interface {
 	PruneAudit(upTo uint64) (start uint64, pruned int, err error)
 	OutboxLen() int
 
-	// Command reads id from the command log; PutCommand records it done with its
-	// final reply (ErrEmptyReply for none), kept until exp.
+	CommandTx
+}
+
+// CommandReader reads the command log (docs/adr/0022-command-dedup-and-outcome-unknown.md).
+type CommandReader interface {
+	// Command reads id: known false when the log does not have it, else its stored
+	// reply and whether it finished (an id in progress has no reply).
 	Command(id string) (reply []byte, done, known bool, err error)
+}
+
+// CommandTx is the command log's part of a write transaction. The cloud link's adapter
+// keeps the log, in the station's transitions (locker.Station.Atomically,
+// docs/adr/0045-command-log-in-the-adapter.md); the store only lays it out.
+type CommandTx interface {
+	CommandReader
+	// BeginCommand records id, which the log does not have, as in progress until exp.
+	BeginCommand(id string, exp time.Time) error
+	// FinishCommand stores the final reply of begun id, keeping its expiry (an error
+	// for an id never begun).
+	FinishCommand(id string, reply []byte) error
+	// PutCommand records id done with its final reply, kept until exp.
 	PutCommand(id string, exp time.Time, reply []byte) error
 }
 
@@ -192,12 +204,8 @@ type Due struct {
 // ErrUnknownParcel is returned for a parcel id with no record (locker.ErrUnknownParcel).
 var ErrUnknownParcel = errors.New("locker: unknown parcel")
 
-// ErrCommandInProgress is returned for an id that was begun and never finished: the
-// station may have acted on it before a crash (locker.ErrCommandInProgress).
-var ErrCommandInProgress = errors.New("locker: command was in progress when the station stopped")
-
-// ErrEmptyReply refuses to store an empty final reply: the log tells a finished
-// command from one in progress by its reply.
+// ErrEmptyReply refuses to store an empty final reply (FinishCommand, PutCommand): the
+// log tells a finished command from one in progress by its reply.
 var ErrEmptyReply = errors.New("locker: empty final reply")
 
 // maxCommandID bounds ids so that the log cannot be used to fill the store.

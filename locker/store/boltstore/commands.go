@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"encoding/binary"
-
 	"fmt"
 	"time"
 
@@ -23,8 +22,8 @@ const (
 
 // decodeCommandEntry decodes a command log value: the stored reply (a copy) and done,
 // or done false for a command in progress. A done entry without a reply (builds before
-// CommandFinish refused empty replies could store one) reads as in progress, as
-// CommandBegin always took it: its outcome is unknown. A state byte the log never
+// the final reply refused empty ones could store one) reads as in progress, as the log
+// always took it: its outcome is unknown. A state byte the log never
 // writes, or bytes after an in-progress mark, are refused rather than sent to the
 // cloud as a stored reply.
 func decodeCommandEntry(v []byte) (reply []byte, done bool, err error) {
@@ -37,67 +36,6 @@ func decodeCommandEntry(v []byte) (reply []byte, done bool, err error) {
 	return nil, false, fmt.Errorf("locker: command log entry malformed")
 }
 
-// CommandBegin durably records command id as in progress until exp, in one commit.
-// It returns (nil, nil) for a new id; for a known one it records nothing and returns
-// the stored reply, or ErrCommandInProgress.
-func (s *Store) CommandBegin(id string, exp time.Time) ([]byte, error) {
-	var prior []byte
-	var known bool
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCommands)
-		if v := b.Get([]byte(id)); v != nil {
-			known = true
-			var err error
-			prior, _, err = decodeCommandEntry(v)
-			return err
-		}
-		val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
-		if err := b.Put([]byte(id), append(val, cmdInProgress)); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketIdxCmdExp).Put(append(val, id...), nil)
-	})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("locker: command log: %w", err)
-	case known && prior == nil:
-		return nil, store.ErrCommandInProgress
-	}
-	return prior, nil
-}
-
-// CommandFinish stores the final reply of a begun command, in one commit.
-func (s *Store) CommandFinish(id string, reply []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketCommands)
-		v := b.Get([]byte(id))
-		if len(v) < 9 {
-			return fmt.Errorf("locker: command %q was not begun", id)
-		}
-		val := append(append([]byte(nil), v[:8]...), cmdDone)
-		return b.Put([]byte(id), append(val, reply...))
-	})
-}
-
-// CommandStored returns the stored reply of command id without recording anything:
-// (reply, true) when it finished, (nil, true) when it is in progress, (nil, false)
-// when it is unknown (or forgotten after its expiry).
-func (s *Store) CommandStored(id string) ([]byte, bool, error) {
-	var reply []byte
-	var known bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketCommands).Get([]byte(id))
-		if v == nil {
-			return nil
-		}
-		known = true
-		var err error
-		reply, _, err = decodeCommandEntry(v)
-		return err
-	})
-	return reply, known, err
-}
-
 // Command reads command id in this transaction: known false when the log does not
 // have it, else its stored reply and whether it finished.
 func (t *Tx) Command(id string) (reply []byte, done, known bool, err error) {
@@ -107,6 +45,30 @@ func (t *Tx) Command(id string) (reply []byte, done, known bool, err error) {
 	}
 	reply, done, err = decodeCommandEntry(v)
 	return reply, done, true, err
+}
+
+// BeginCommand records command id, which the log does not have, as in progress until
+// exp.
+func (t *Tx) BeginCommand(id string, exp time.Time) error {
+	val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
+	if err := t.tx.Bucket(bucketCommands).Put([]byte(id), append(val, cmdInProgress)); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketIdxCmdExp).Put(append(val, id...), nil)
+}
+
+// FinishCommand stores the final reply of begun command id, keeping its expiry.
+func (t *Tx) FinishCommand(id string, reply []byte) error {
+	if len(reply) == 0 {
+		return store.ErrEmptyReply
+	}
+	b := t.tx.Bucket(bucketCommands)
+	v := b.Get([]byte(id))
+	if len(v) < 9 {
+		return fmt.Errorf("locker: command %q was not begun", id)
+	}
+	val := append(append([]byte(nil), v[:8]...), cmdDone)
+	return b.Put([]byte(id), append(val, reply...))
 }
 
 // PutCommand records command id as done with its final reply, kept until exp.

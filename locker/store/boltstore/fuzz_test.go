@@ -12,7 +12,7 @@ import (
 // state: its decoders must refuse what the station never wrote rather than act on it.
 
 // FuzzDecodeCommandEntry decodes arbitrary command log values. An accepted value is
-// one CommandBegin or CommandFinish can have written (exp || in progress, or exp ||
+// one BeginCommand, FinishCommand or PutCommand can have written (exp || in progress, or exp ||
 // done || reply; an empty reply reads as in progress): it re-encodes to exactly its
 // bytes, and the reply is a copy, not a view into the store's page.
 func FuzzDecodeCommandEntry(f *testing.F) {

@@ -1,0 +1,163 @@
+package cloudlink
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/store"
+	"github.com/lockerd/lockerd/mqtt/link"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// The command log remembers every cloud command id until its expiry, so that a
+// duplicate delivery is answered with the stored reply and never executed twice, and a
+// command found in progress after a crash is reported as "outcome unknown"
+// (docs/adr/0022-command-dedup-and-outcome-unknown.md). The adapter keeps it; the
+// station's store holds it, and each write to it is one station transition
+// (locker.Station.Atomically, docs/adr/0045-command-log-in-the-adapter.md).
+
+// commandLog is the link's CommandLog over the station's store.
+type commandLog struct{ st *locker.Station }
+
+var _ link.CommandLog = commandLog{}
+
+// Begin implements link.CommandLog: one durable write for a new id, which records it as
+// in progress; for a known one it records nothing and returns the stored reply, or
+// link.ErrInProgress.
+func (c commandLog) Begin(id string, exp time.Time) (*protocol.Reply, error) {
+	if err := store.CheckCommandID(id); err != nil {
+		return nil, err
+	}
+	var prior []byte
+	var known bool
+	err := c.st.Atomically(func(tx *locker.Tx) error {
+		log := tx.Commands()
+		var err error
+		if prior, _, known, err = log.Command(id); known || err != nil {
+			return err
+		}
+		return log.BeginCommand(id, exp)
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("cloudlink: command log: %w", err)
+	case !known:
+		return nil, nil
+	case prior == nil:
+		return nil, link.ErrInProgress
+	}
+	return storedReply(prior)
+}
+
+// Finish implements link.CommandLog: one durable write. An empty reply is refused
+// (store.ErrEmptyReply): it would read back as "in progress", the outcome unknown.
+func (c commandLog) Finish(id string, reply protocol.Reply) error {
+	raw, err := protocol.EncodeReply(&reply)
+	if err != nil {
+		return err
+	}
+	return c.st.Atomically(func(tx *locker.Tx) error { return tx.Commands().FinishCommand(id, raw) })
+}
+
+var _ link.CommandStore = commandLog{}
+
+// Stored implements link.CommandStore; it writes nothing.
+func (c commandLog) Stored(id string) (*protocol.Reply, bool, error) {
+	var raw []byte
+	var known bool
+	err := c.st.ViewCommands(func(log store.CommandReader) error {
+		var err error
+		raw, _, known, err = log.Command(id)
+		return err
+	})
+	if err != nil || !known || raw == nil {
+		return nil, known, err
+	}
+	r, err := storedReply(raw)
+	return r, true, err
+}
+
+func storedReply(raw []byte) (*protocol.Reply, error) {
+	r, err := protocol.DecodeReply(raw)
+	if err != nil {
+		return nil, fmt.Errorf("cloudlink: stored reply: %w", err)
+	}
+	return r, nil
+}
+
+// A command with no physical effect needs no durable record before it acts: applied and
+// recorded with its final reply in one transition, it is durable together with its
+// effect, or, if the station stops before the commit, it never happened and a
+// redelivery runs it afresh. That is one durable write instead of three (Begin, the
+// transition, Finish), and a run of such commands can share one (group commit,
+// docs/adr/0027-one-write-per-command.md).
+
+// commandEntry is one command of a one-transition run.
+type commandEntry struct {
+	id    string
+	exp   time.Time
+	apply func(tx *locker.Tx) ([]byte, error) // the effect; returns the reply to store
+}
+
+// errCommandKnown is the outcome of a command of a run whose id is already in the log.
+var errCommandKnown = errors.New("cloudlink: command already recorded")
+
+// commandOutcome is what became of one command of a run: err is nil (applied, and
+// recorded with the reply it made), errCommandKnown (nothing applied; stored is the
+// stored reply) or link.ErrInProgress (nothing applied).
+type commandOutcome struct {
+	stored []byte
+	err    error
+}
+
+// commandRun applies the entries in order and records each, in one transition of st.
+// An error from an apply fails the whole run: nothing of it is durable.
+func commandRun(st *locker.Station, entries []commandEntry) ([]commandOutcome, error) {
+	for _, e := range entries {
+		if err := store.CheckCommandID(e.id); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]commandOutcome, len(entries))
+	err := st.Atomically(func(tx *locker.Tx) error {
+		log := tx.Commands()
+		for i, e := range entries {
+			if reply, done, known, err := log.Command(e.id); known || err != nil {
+				switch {
+				case err != nil:
+					return err
+				case !done:
+					out[i].err = link.ErrInProgress
+				default:
+					out[i] = commandOutcome{stored: reply, err: errCommandKnown}
+				}
+				continue
+			}
+			reply, err := e.apply(tx)
+			if err != nil {
+				return err
+			}
+			if err := log.PutCommand(e.id, e.exp, reply); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cloudlink: command log: %w", err)
+	}
+	return out, nil
+}
+
+// commandRecord records command id as done with its final reply, in one durable
+// write, for a command whose execution changed nothing durable (inventory, status,
+// audit range, ping): one write instead of Begin and Finish.
+func commandRecord(st *locker.Station, id string, exp time.Time, reply []byte) commandOutcome {
+	out, err := commandRun(st, []commandEntry{{id: id, exp: exp, apply: func(*locker.Tx) ([]byte, error) { return reply, nil }}})
+	if err != nil {
+		return commandOutcome{err: err}
+	}
+	return out[0]
+}
