@@ -40,6 +40,11 @@ type Pin struct {
 	// OnOut, if set, is called after every Out with the new level (outside
 	// the pin's lock). Cabinet uses it to react to relays.
 	OnOut func(gpio.Level)
+	// OnRead, if set, is called at the start of every Read (outside the pin's
+	// lock), before the level is taken: a fake can change the level (Set) that
+	// this very Read returns, e.g. to show a key to exactly one scan of a
+	// matrix keypad. Set it before the pin is handed to a driver.
+	OnRead func()
 
 	mu            sync.Mutex
 	level         gpio.Level
@@ -127,8 +132,14 @@ func (p *Pin) In(pull gpio.Pull, edge gpio.Edge) error {
 }
 
 // Read implements gpio.PinIn. Reading an output line reconfigures it as an
-// input, as on gpioioctl; ReadsAsOutput counts such reads.
+// input, as on gpioioctl; ReadsAsOutput counts such reads. OnRead runs first.
 func (p *Pin) Read() gpio.Level {
+	p.mu.Lock()
+	hook := p.OnRead
+	p.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.output {

@@ -21,8 +21,9 @@ type Matrix struct {
 	pins       gpiotest.Registry
 	layout     [][]keypad.Key
 
-	mu   sync.Mutex
-	down map[[2]int]bool
+	mu     sync.Mutex
+	down   map[[2]int]bool
+	onScan func()
 }
 
 // NewMatrix builds a fake keypad with layout (nil: keypad.DefaultLayout).
@@ -40,9 +41,45 @@ func NewMatrix(layout [][]keypad.Key) *Matrix {
 	}
 	for c := range layout[0] {
 		n := fmt.Sprintf("C%d", c)
-		m.pins[n], m.Cols = gpiotest.NewPin(n, 100+c, gpio.High), append(m.Cols, n)
+		p := gpiotest.NewPin(n, 100+c, gpio.High)
+		if c == 0 {
+			p.OnRead = m.read0
+		}
+		m.pins[n], m.Cols = p, append(m.Cols, n)
 	}
 	return m
+}
+
+// OnScan sets f (nil: none) to be called as the driver starts each scan of the
+// matrix: at its read of the first column with only the first row selected
+// (driven low), which a scan does first and an idle matrix, all of whose rows are
+// driven low, never does; so on keypads of two rows or more. Keys pressed or
+// released from f (Hold) are what that whole scan reads, and the driver's next
+// scan is f's next call: a test can show a key to exactly the scans it chooses,
+// and judge their timing by the times of f's calls. f runs on the driver's
+// scanning goroutine.
+func (m *Matrix) OnScan(f func()) {
+	m.mu.Lock()
+	m.onScan = f
+	m.mu.Unlock()
+}
+
+// read0 runs before each read of the first column: a scan starts if only the
+// first row is selected.
+func (m *Matrix) read0() {
+	m.mu.Lock()
+	f := m.onScan
+	m.mu.Unlock()
+	if f == nil || len(m.Rows) < 2 {
+		return
+	}
+	for r, n := range m.Rows {
+		row := m.pins[n]
+		if selected := row.IsOutput() && row.Level() == gpio.Low; selected != (r == 0) {
+			return
+		}
+	}
+	f()
 }
 
 // ByName finds a pin of the keypad, like gpioreg.ByName.
@@ -78,7 +115,10 @@ func (m *Matrix) Hold(k keypad.Key, down bool) error {
 }
 
 // Type presses and releases each key, holding it for hold and pausing gap
-// between keys; bounce > 0 adds that many contact bounces to each press.
+// between keys; bounce > 0 adds that many contact bounces to each press. The
+// bounces are released as soon as pressed, almost always between two scans of
+// the driver, which then never sees them: Type does not test a debounce (a
+// test shows bounces to chosen scans with OnScan).
 func (m *Matrix) Type(ctx context.Context, keys string, hold, gap time.Duration, bounce int) error {
 	for _, k := range []byte(keys) {
 		for range bounce {
