@@ -23,10 +23,16 @@ run:
 	CGO_ENABLED=0 $(GO) build -o bin/locker-sim ./sim/cmd/locker-sim
 	bin/locker-sim $(ARGS)
 
-# The whole suite, including the SIGKILL crash test (120 kills; LOCKERD_CRASH_KILLS for more) and the real-broker
-# integration tests. CI runs this.
+# The whole suite, including the real-broker integration tests. CI runs this. The SIGKILL
+# crash test (120 kills; LOCKERD_CRASH_KILLS for more) and the power-cut test (105 cuts;
+# LOCKERD_POWER_CUTS) run after the rest, verbose, so that their counts are printed even
+# when they pass (all of their output when they fail; bin/crash-tests.log either way).
+ENDURANCE = ^(TestCrashSafety|TestPowerCut)$$
 test:
-	$(GO) test -race -timeout 20m $(PKGS)
+	$(GO) test -race -timeout 20m -skip '$(ENDURANCE)' $(PKGS)
+	@mkdir -p bin; $(GO) test -race -timeout 20m -v -run '$(ENDURANCE)' ./firmware/ >bin/crash-tests.log 2>&1; rc=$$?; \
+	  if [ $$rc -eq 0 ]; then grep -E '^(---|ok)|(kills|power cuts) in |operator found' bin/crash-tests.log; \
+	  else cat bin/crash-tests.log; fi; exit $$rc
 
 test-short:
 	$(GO) test -short $(PKGS)
