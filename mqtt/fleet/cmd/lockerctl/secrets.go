@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/lockerd/lockerd/mqtt/fleet"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// The subcommands that carry secrets: tracking numbers and pickup codes (announce,
+// set-code) and courier credentials (courier-upsert). Each is digested with the fleet's
+// keys here, on the operator's machine, and only digests are sent (docs/privacy.md).
+// announce reads parcels from a CSV file (header parcel,tracking,code,size and an
+// optional expires in RFC 3339) and announces them in batches. A bad row stops
+// everything before anything is sent, naming the row but not its contents.
+func announce(e *env, args []string) error {
+	fs := flag.NewFlagSet("announce", flag.ContinueOnError)
+	batch := fs.Int("batch", protocol.MaxAnnounceBatch, "parcels per command")
+	pos, err := parseArgs(fs, args, 2, "announce LOCKER FILE.csv|- [-batch N]")
+	if err != nil {
+		return err
+	}
+	if *batch < 1 || *batch > protocol.MaxAnnounceBatch {
+		return fmt.Errorf("%w: -batch must be 1..%d", errUsage, protocol.MaxAnnounceBatch)
+	}
+	locker := pos[0]
+	keys, err := e.cfg.keys(locker)
+	if err != nil {
+		return err
+	}
+	in := e.stdin
+	if pos[1] != "-" {
+		f, err := os.Open(pos[1])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	parcels, err := readParcels(in, keys)
+	if err != nil {
+		return err
+	}
+	var bodies []*protocol.AnnounceBody
+	for chunk := range slices.Chunk(parcels, *batch) {
+		b := &protocol.AnnounceBody{Parcels: chunk}
+		if err := b.Validate(); err != nil { // checked before anything is sent
+			return fmt.Errorf("%w: announce: batch %d: %v", errUsage, len(bodies)+1, err)
+		}
+		bodies = append(bodies, b)
+	}
+	failed := 0
+	for i, b := range bodies {
+		if e.ctx.Err() != nil {
+			return fmt.Errorf("announce: interrupted after %d of %d commands", i, len(bodies))
+		}
+		err := e.do(locker, b)
+		switch {
+		case errors.Is(err, errUnknown):
+			return fmt.Errorf("%w (command %d of %d; the rest not sent)", err, i+1, len(bodies))
+		case err != nil:
+			fmt.Fprintln(e.stderr, "lockerctl:", err)
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("announce: %d of %d commands not done (see their replies)", failed, len(bodies))
+	}
+	return nil
+}
+
+func readParcels(in io.Reader, keys *fleet.Keys) ([]protocol.AnnouncedParcel, error) {
+	br := bufio.NewReader(in)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		br.Discard(3) // the byte order mark spreadsheets write, before any quoting
+	}
+	r := csv.NewReader(br)
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%w: announce: header: %v", errUsage, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.TrimSpace(strings.ToLower(h))] = i
+	}
+	seen := map[string]int{} // parcel id -> line
+	for _, need := range []string{"parcel", "tracking", "size"} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("%w: announce: the header needs parcel, tracking and size (and optionally code, expires)", errUsage)
+		}
+	}
+	field := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	var out []protocol.AnnouncedParcel
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%w: announce: line %d: malformed CSV", errUsage, pe.StartLine)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: announce: %v", errUsage, err)
+		}
+		// Rows are named by their line in the file (blank lines and quoted line
+		// breaks included), as an editor shows it.
+		row, _ := r.FieldPos(0)
+		if strings.TrimSpace(strings.Join(rec, "")) == "" {
+			continue // an empty row, as spreadsheets export at the end
+		}
+		// Errors name the row, never quote it: a shifted column can put a code where the
+		// size belongs.
+		size, err := protocol.ParseSize(field(rec, "size"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: announce: line %d: size must be S, M, L or XL", errUsage, row)
+		}
+		var expires time.Time
+		if s := field(rec, "expires"); s != "" {
+			if expires, err = time.Parse(time.RFC3339, s); err != nil {
+				return nil, fmt.Errorf("%w: announce: line %d: expires is not RFC 3339", errUsage, row)
+			}
+		}
+		// The error of Parcel may quote its input; the row number is enough.
+		p, err := keys.Parcel(field(rec, "parcel"), field(rec, "tracking"), field(rec, "code"), size, expires)
+		if err != nil {
+			return nil, fmt.Errorf("%w: announce: line %d: not a valid tracking number or code", errUsage, row)
+		}
+		if err := (&protocol.AnnounceBody{Parcels: []protocol.AnnouncedParcel{p}}).Validate(); err != nil {
+			return nil, fmt.Errorf("%w: announce: line %d: %v", errUsage, row, err)
+		}
+		if first, dup := seen[p.Parcel]; dup {
+			return nil, fmt.Errorf("%w: announce: line %d repeats the parcel id of line %d", errUsage, row, first)
+		}
+		seen[p.Parcel] = row
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: announce: no parcels", errUsage)
+	}
+	return out, nil
+}
+
+// secretLines reads n lines from standard input (codes, badge tokens, PINs), without
+// echo when it is a terminal.
+func (e *env) secretLines(n int, what string) ([]string, error) {
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		var out []string
+		for len(out) < n {
+			fmt.Fprintf(e.stderr, "%s (%d of %d, not shown): ", what, len(out)+1, n)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(e.stderr)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, strings.TrimSpace(string(b)))
+		}
+		return out, nil
+	}
+	sc := bufio.NewScanner(e.stdin)
+	var out []string
+	for len(out) < n && sc.Scan() {
+		out = append(out, strings.TrimSpace(sc.Text()))
+	}
+	if len(out) < n {
+		return nil, fmt.Errorf("%w: want %s on standard input", errUsage, what)
+	}
+	return out, nil
+}
+
+func setCode(e *env, args []string) error {
+	pos, err := parseArgs(flag.NewFlagSet("set-code", flag.ContinueOnError), args, 2, "set-code LOCKER PARCEL (code on standard input)")
+	if err != nil {
+		return err
+	}
+	keys, err := e.cfg.keys(pos[0])
+	if err != nil {
+		return err
+	}
+	lines, err := e.secretLines(1, "the pickup code")
+	if err != nil {
+		return err
+	}
+	v, err := keys.CodeVerifier(lines[0])
+	if err != nil {
+		return fmt.Errorf("%w: set-code: not a pickup code (%d-%d digits)", errUsage, 6, 8)
+	}
+	return e.do(pos[0], &protocol.SetVerifierBody{Parcel: pos[1], Verifier: v})
+}
+
+func courierUpsert(e *env, args []string) error {
+	fs := flag.NewFlagSet("courier-upsert", flag.ContinueOnError)
+	rights := fs.String("rights", string(protocol.RightDeposit), "comma-separated: deposit, retrieve")
+	pos, err := parseArgs(fs, args, 2, "courier-upsert LOCKER COURIER -rights deposit[,retrieve] (badge token, then PIN, on standard input)")
+	if err != nil {
+		return err
+	}
+	var rs []protocol.Right
+	for _, s := range strings.Split(*rights, ",") {
+		r, err := protocol.ParseRight(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		rs = append(rs, r)
+	}
+	keys, err := e.cfg.keys(pos[0])
+	if err != nil {
+		return err
+	}
+	lines, err := e.secretLines(2, "the badge token and the PIN, one per line")
+	if err != nil {
+		return err
+	}
+	// What a locker's panel can ever match: the token as the badge QR carries it
+	// after its "LKB:" prefix, at most 128 bytes; a PIN of 4-12 digits (the keypad
+	// keeps no more). Anything else would be stored, and every login would fail and
+	// count against the locker's courier throttle.
+	badge := strings.TrimPrefix(lines[0], "LKB:")
+	if badge == "" || len(badge) > 128 || len(lines[1]) < 4 || len(lines[1]) > 12 || strings.Trim(lines[1], "0123456789") != "" {
+		return fmt.Errorf("%w: courier-upsert: want a badge token (1-128 bytes, without its LKB: prefix) and a PIN of 4-12 digits", errUsage)
+	}
+	lines[0] = badge
+	return e.do(pos[0], &protocol.CourierUpsertBody{Courier: pos[1], Credential: keys.CourierCredential(lines[0], lines[1]), Rights: rs})
+}
