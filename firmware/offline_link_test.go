@@ -45,6 +45,7 @@ func TestBrokenCloudLinkServesOffline(t *testing.T) {
 			}
 			defer st.Close()
 			st.Config.MQTT.Broker, st.Config.MQTT.PasswordFile = "tcp://127.0.0.1:1", pw
+			st.Config.Control.Admin = false // refused beside a cloud link (ADR 0048)
 			if err := firmware.CheckCloudLinkFiles(st.Config); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("check: %v; want an error saying %q", err, tc.want)
 			}

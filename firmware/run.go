@@ -80,6 +80,17 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(locker.GCPercent)
 	}
+	// A soft limit below the unit's MemoryMax: the collector runs harder as the heap
+	// nears it, rather than the kernel killing lockerd at the hard limit.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cfg.MemoryLimit())
+	}
+	if cfg.Control.Admin && cfg.MQTT.Enabled() {
+		if cfg.Control.AdminOverride == "" {
+			return errors.New("firmware: control.admin is refused while mqtt.broker is set, unless control.admin_override gives the reason")
+		}
+		log.Warn("control socket admin endpoints enabled beside the cloud link", "admin_override", cfg.Control.AdminOverride)
+	}
 	// Outputs to their safe level first thing (architecture §4-5): opening the drivers drives
 	// every relay off, and a start that fails later (secrets, store) still halts them
 	// on the way out rather than leaving a relay as the boot left it.
@@ -150,6 +161,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return err
 	}
 	srv := control.NewServer(st, control.IdentityReply{LockerID: cfg.LockerID, Public: id.PublicHex()}, cfg.Control.Admin, log)
+	srv.PanelUIDs(cfg.Control.PanelUIDs)
 	srv.ServeDrivers(func() []control.DriverStatus { return driverStatus(hw.Health()) })
 	goFn("station timers", func(ctx context.Context) error { return st.Run(ctx, 200*time.Millisecond) })
 	goFn("control socket", func(ctx context.Context) error { return srv.Serve(ctx, ln) })

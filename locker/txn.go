@@ -125,7 +125,15 @@ func (s *Station) update(fn func(t *txn) error) error {
 		s.comps[id] = c
 	}
 	for _, e := range t.events {
+		// One line per event at the default level, without who: the actor (a
+		// courier's or operator's id) and the reason (which names a courier on an
+		// upsert or revoke, and carries an operator's words on a remote open) are
+		// logged at debug only. The journal keeps what info logs for months; who did
+		// what is the audit log's, which is pruned (ADR 0030, ADR 0048).
 		s.log.Info("event", eventAttrs(e)...)
+		if e.Actor != "" || e.Reason != "" {
+			s.log.Debug("event detail", "seq", e.Seq, "actor", e.Actor, "reason", e.Reason)
+		}
 		if s.observer != nil {
 			s.observer(e)
 		}
@@ -146,12 +154,6 @@ func eventAttrs(e Event) []any {
 	}
 	if e.Compartment != 0 {
 		a = append(a, "compartment", int(e.Compartment), "gen", e.Generation)
-	}
-	if e.Actor != "" {
-		a = append(a, "actor", e.Actor)
-	}
-	if e.Reason != "" {
-		a = append(a, "reason", e.Reason)
 	}
 	if len(e.Report) > 0 {
 		a = append(a, "report", string(e.Report))

@@ -89,7 +89,8 @@ func (h *commandHandler) query(cmd *protocol.Command) link.Result {
 // unlocked and door_opened (or jammed) report what the door did.
 func (h *commandHandler) open(ctx context.Context, id string, b *protocol.OpenCompartmentBody) link.Result {
 	if !h.limit.take(h.now()) {
-		h.log.Warn("remote open refused: rate limit", "compartment", int(b.Compartment), "operator", b.Operator)
+		h.log.Warn("remote open refused: rate limit", "compartment", int(b.Compartment))
+		h.log.Debug("remote open refused: rate limit", "compartment", int(b.Compartment), "operator", b.Operator)
 		return link.Refused(protocol.ReasonRateLimited, "remote openings per period exceeded")
 	}
 	err := h.st.OpenCompartment(ctx, locker.CompartmentID(b.Compartment), b.Operator,

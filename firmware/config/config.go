@@ -28,6 +28,24 @@ type Config struct {
 	Compartments []Compartment `yaml:"compartments"`
 	Hardware     Hardware      `yaml:"hardware"`
 	MQTT         MQTT          `yaml:"mqtt,omitempty"`
+	// MemoryLimitMiB is the Go runtime's soft memory limit (debug.SetMemoryLimit), in
+	// MiB; 0 means DefaultMemoryLimitMiB. GOMEMLIMIT in the environment wins. It stays
+	// below the unit's MemoryMax so that the collector works harder before the kernel
+	// kills the process.
+	MemoryLimitMiB int `yaml:"memory_limit_mib"`
+}
+
+// DefaultMemoryLimitMiB is the soft memory limit when the config names none: three
+// quarters of the unit's MemoryMax=256M.
+const DefaultMemoryLimitMiB = 192
+
+// MemoryLimit is the soft memory limit in bytes.
+func (c *Config) MemoryLimit() int64 {
+	mib := c.MemoryLimitMiB
+	if mib == 0 {
+		mib = DefaultMemoryLimitMiB
+	}
+	return int64(mib) << 20
 }
 
 // Log selects the log level and format.
@@ -72,9 +90,18 @@ type Throttle struct {
 // installer's tools use. It listens on a Unix socket only.
 type Control struct {
 	Socket string `yaml:"socket"` // default <state_dir>/control.sock
-	// Admin enables the provisioning endpoints (announce, courier upsert) on the socket,
-	// for commissioning and tests before the cloud link is set up. Off by default.
+	// Admin enables the provisioning endpoints (announce, courier upsert, resolve) on
+	// the socket, for commissioning and tests before the cloud link is set up. Off by
+	// default, and refused while an mqtt section is configured unless AdminOverride
+	// says why (the cloud is then the one source of parcels and couriers).
 	Admin bool `yaml:"admin"`
+	// AdminOverride is the reason for admin endpoints beside a cloud link; lockerd logs
+	// it at start.
+	AdminOverride string `yaml:"admin_override"`
+	// PanelUIDs are uids that get the front panel's rights only (ADR 0048), even root
+	// or lockerd's own user: to rehearse the kiosk's rights, and for tests. Every uid
+	// other than root and lockerd's gets those rights anyway.
+	PanelUIDs []uint32 `yaml:"panel_uids"`
 }
 
 // Compartment maps one compartment to its place on the hardware.

@@ -108,6 +108,18 @@ func (c *Config) validate(root *yaml.Node) error {
 	if c.Control.Socket != "" && !filepath.IsAbs(c.Control.Socket) {
 		v.fail("control.socket", "must be an absolute path")
 	}
+	if c.Control.Admin && c.MQTT.Enabled() && strings.TrimSpace(c.Control.AdminOverride) == "" {
+		v.fail("control.admin", "refused while mqtt.broker is set: with a cloud link the cloud announces parcels and couriers, and a second, local source on the control socket is a way around its signed, audited commands. Remove control.admin, or set control.admin_override to the reason (it is logged at every start)")
+	}
+	if c.Control.AdminOverride != "" && !c.Control.Admin {
+		v.fail("control.admin_override", "only means something with control.admin: true")
+	}
+	if len(c.Control.AdminOverride) > 200 || strings.ContainsFunc(c.Control.AdminOverride, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		v.fail("control.admin_override", "at most 200 bytes on one line")
+	}
+	if c.MemoryLimitMiB != 0 && (c.MemoryLimitMiB < 32 || c.MemoryLimitMiB > 4096) {
+		v.fail("memory_limit_mib", "must be 32..4096 (MiB), below the unit's MemoryMax; 0 or absent: %d", DefaultMemoryLimitMiB)
+	}
 	v.policy(&c.Policy)
 	// The rules the station enforces at start (epoch_length >= 1h, base_delay <=
 	// max_delay once defaults fill the gaps, ...): check says what run would refuse.

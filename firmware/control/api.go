@@ -153,6 +153,7 @@ var reasons = []struct {
 	{locker.ErrUnknownCompartment, "unknown_compartment", http.StatusNotFound},
 	{locker.ErrClosed, "closed", http.StatusServiceUnavailable},
 	{locker.ErrState, "invalid_state", http.StatusConflict},
+	{ErrForbidden, "forbidden", http.StatusForbidden},
 	{errBadScan, "bad_scan", http.StatusBadRequest},
 	{errBadRequest, "bad_request", http.StatusBadRequest},
 }

@@ -28,6 +28,8 @@ type Server struct {
 	admin    bool
 	identity IdentityReply
 	mux      *http.ServeMux
+	// panelUIDs get panel rights only (PanelUIDs).
+	panelUIDs []uint32
 }
 
 // NewServer builds the API. admin enables the provisioning endpoints.
@@ -56,12 +58,22 @@ func (s *Server) ServeDrivers(drivers func() []DriverStatus) {
 	s.mux.HandleFunc("GET "+PathDrivers, func(w http.ResponseWriter, r *http.Request) { reply(w, drivers()) })
 }
 
-// ServeHTTP implements http.Handler with a body limit and an access log without bodies.
+// ServeHTTP implements http.Handler with the caller's rights (ADR 0048), a body limit
+// and an access log without bodies.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	s.mux.ServeHTTP(rec, r)
+	if p := peerOf(r.Context()); p.rights != RightsFull && !panelPaths[r.URL.Path] {
+		// A refusal is worth a line at the default level: a panel service calling an
+		// admin endpoint is either misconfigured or compromised. The uid and pid are a
+		// system user's, not a person's.
+		s.log.Warn("endpoint refused to a panel caller", "method", r.Method, "path", r.URL.Path,
+			"uid", p.uid, "pid", p.pid)
+		fail(rec, fmt.Errorf("%w: %s %s needs lockerd's user or root, and this caller has panel rights only", ErrForbidden, r.Method, r.URL.Path))
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", time.Since(start))
 }
 
@@ -96,7 +108,7 @@ func Listen(path string) (net.Listener, error) {
 // the socket file.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	path := ln.Addr().String()
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	hs := &http.Server{Handler: s, ConnContext: s.connContext, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	done := make(chan error, 1)

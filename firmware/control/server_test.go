@@ -32,7 +32,7 @@ type apiFixture struct {
 	srv    *Server
 }
 
-func newAPI(t testing.TB, admin bool) *apiFixture {
+func newAPI(t testing.TB, admin bool, opts ...func(*Server)) *apiFixture {
 	dir := filepath.Join(t.TempDir(), "state")
 	id, err := privacy.LoadOrCreateIdentity(dir)
 	if err != nil {
@@ -54,6 +54,9 @@ func newAPI(t testing.TB, admin bool) *apiFixture {
 		t.Fatal(err)
 	}
 	srv := NewServer(st, IdentityReply{LockerID: "API-1", Public: id.PublicHex()}, admin, slog.New(slog.DiscardHandler))
+	for _, o := range opts {
+		o(srv)
+	}
 	sock := filepath.Join(t.TempDir(), "c.sock")
 	ln, err := Listen(sock)
 	if err != nil {
@@ -136,7 +139,8 @@ func TestAPIRefusesMalformedRequests(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			f.srv.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
+			req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+			f.srv.ServeHTTP(rec, req.WithContext(withRights(req.Context(), RightsFull)))
 			if rec.Code != tc.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
 			}
@@ -175,7 +179,8 @@ func FuzzAPI(f *testing.F) {
 	api := newAPI(f, true)
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		rec := httptest.NewRecorder()
-		api.srv.ServeHTTP(rec, httptest.NewRequest("POST", paths[int(which)%len(paths)], bytes.NewReader(body)))
+		req := httptest.NewRequest("POST", paths[int(which)%len(paths)], bytes.NewReader(body))
+		api.srv.ServeHTTP(rec, req.WithContext(withRights(req.Context(), RightsFull)))
 		if rec.Code >= 500 && rec.Code != http.StatusBadGateway {
 			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
 		}

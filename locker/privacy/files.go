@@ -60,7 +60,8 @@ func ensureStateDir(dir string) error {
 
 // readKeyFile reads a key file of at most limit bytes. It returns an error
 // wrapping fs.ErrNotExist when the file is missing. It does not follow a
-// symbolic link and refuses a file that group or others can access.
+// symbolic link and refuses a file that group or others can access, or that belongs
+// to neither the running user nor root (running as root, any owner passes).
 func readKeyFile(path string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if err != nil {
@@ -79,6 +80,12 @@ func readKeyFile(path string, limit int64) ([]byte, error) {
 	}
 	if info.Mode().Perm()&groupOther != 0 {
 		return nil, fmt.Errorf("privacy: key file %s has mode %v, want 0600: %w", path, info.Mode().Perm(), ErrInsecurePermissions)
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		if me := os.Geteuid(); me != 0 && int(st.Uid) != me && st.Uid != 0 {
+			return nil, fmt.Errorf("privacy: key file %s belongs to uid %d, not to the user lockerd runs as (uid %d) or root: chown it to that user: %w",
+				path, st.Uid, me, ErrInsecurePermissions)
+		}
 	}
 	if info.Size() > limit {
 		return nil, fmt.Errorf("privacy: key file %s has %d bytes, more than %d: %w", path, info.Size(), limit, ErrCorrupt)

@@ -31,7 +31,7 @@ const (
 const MaxSecretFile = 4096
 
 // ErrSecretFile is wrapped by the errors of ReadSecret: the file is missing, empty,
-// too large, not a regular file or readable by others.
+// too large, not a regular file, readable by others or owned by someone else.
 var ErrSecretFile = errors.New("config: unusable secret file")
 
 // TLSScheme reports whether a broker URL scheme asks for TLS (ssl, tls, mqtts).
@@ -54,7 +54,8 @@ func readableError(path string, perm fs.FileMode) error {
 }
 
 // CheckPrivate refuses a file that has any of the forbidden permission bits
-// (NotOthers or OwnerOnly), or that cannot be stat'ed.
+// (NotOthers or OwnerOnly), that belongs to neither the running user nor root
+// (CheckOwner), or that cannot be stat'ed.
 func CheckPrivate(path string, forbidden fs.FileMode) error {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -63,7 +64,7 @@ func CheckPrivate(path string, forbidden fs.FileMode) error {
 	if st.Mode().Perm()&forbidden != 0 {
 		return readableError(path, st.Mode().Perm())
 	}
-	return nil
+	return CheckOwner(path, st)
 }
 
 // ReadSecret reads a secret from path: the first line, without its line ending. The
@@ -87,6 +88,9 @@ func ReadSecret(path string, forbidden fs.FileMode) (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrSecretFile, readableError(path, st.Mode().Perm()))
 	case st.Size() > MaxSecretFile:
 		return "", fmt.Errorf("%w: %s is larger than %d bytes", ErrSecretFile, path, MaxSecretFile)
+	}
+	if err := CheckOwner(path, st); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxSecretFile))
 	if err != nil {
