@@ -2,6 +2,7 @@ package locker
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -406,5 +407,66 @@ func TestOpenDoorIsNotOffered(t *testing.T) {
 	f.tick(5 * time.Second)
 	if p, c := f.parcel("p-1"), f.comp(slot.Compartment); p.State != StatePickedUp || c.Fault != "" {
 		t.Fatalf("pickup from an open door: parcel %s, fault %q; want picked up, no fault", p.State, c.Fault)
+	}
+}
+
+// TestStaleOfferCannotCancelAnotherDeposit: a deposit whose door could not be unlocked
+// leaves its offer in the courier's session; once the compartment has been released
+// and reserved again for another courier's parcel, that stale offer must not cancel
+// the deposit now inside. Kills the mutant that makes releaseParcel's Generation++ a
+// Generation-- (deposit.go:313): the generation would come back to the stale offer's.
+func TestStaleOfferCannotCancelAnotherDeposit(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	f.announce("p-2", "RA000000005DE", "11223344", SizeS)
+	a := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	b := f.courier("c-2", "BADGE-2", "1357", Rights{Deposit: true})
+
+	f.hw.fail[1] = errors.New("board not answering")
+	slot, err := f.st.Scan(ctx, a, "RB123456785GB", SizeUnknown)
+	wantErr(t, err, ErrUnlock)
+	if slot.Compartment != 1 {
+		t.Fatalf("first deposit offered %+v, want compartment 1", slot)
+	}
+	delete(f.hw.fail, 1)
+	if c := f.comp(1); !c.Usable() {
+		t.Fatalf("after the failed unlock compartment 1 is %+v; want it free", c)
+	}
+
+	if got := f.deposit(b, "RA000000005DE"); got != 1 {
+		t.Fatalf("second courier's parcel went to %d, want 1", got)
+	}
+	unlocks := len(f.hw.unlocked())
+	wantErr(t, f.st.Cancel(ctx, a), ErrNoPending)
+	if got := len(f.hw.unlocked()); got != unlocks {
+		t.Fatalf("the stale cancel unlocked a door (%d unlocks, was %d)", got, unlocks)
+	}
+	if p := f.parcel("p-2"); p.State != StateDeposited || p.Compartment != 1 {
+		t.Fatalf("the other courier's parcel: %+v", p)
+	}
+}
+
+// TestCancelRecordsDepositAborted: a deposit cancelled before its door opened is
+// recorded as aborted, once, naming the parcel, compartment, generation and courier.
+// Kills the mutant that negates releaseParcel's putParcel error check
+// (deposit.go:321, err != nil to err == nil), which returns before the event.
+func TestCancelRecordsDepositAborted(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Cancel(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.countEvents(EvDepositAborted); n != 1 {
+		t.Fatalf("%d deposit-aborted events, want 1: %v", n, f.eventTypes())
+	}
+	e := f.lastEvent(EvDepositAborted)
+	if e.Parcel != "p-1" || e.Compartment != slot.Compartment || e.Generation != slot.Generation+1 ||
+		e.Actor != "c-1" || e.Reason != "cancelled by courier" {
+		t.Fatalf("deposit-aborted event %+v", e)
 	}
 }

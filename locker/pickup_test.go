@@ -298,3 +298,141 @@ func TestRetrieveLeavesOutDoorsThatStayedShut(t *testing.T) {
 		t.Fatalf("parcel %s in %d, want still recalled in %d", p.State, p.Compartment, a)
 	}
 }
+
+// wrongCodesUntilThrottled enters wrong codes until entry is throttled and returns how
+// many were refused as wrong first (failing the test past limit).
+func (f *fixture) wrongCodesUntilThrottled(limit int) int {
+	f.t.Helper()
+	for n := 0; n <= limit; n++ {
+		_, err := f.st.EnterCode(ctx, "00000000")
+		if errors.Is(err, ErrThrottled) {
+			return n
+		}
+		if !errors.Is(err, ErrWrongCode) {
+			f.t.Fatalf("wrong code %d: %v", n+1, err)
+		}
+	}
+	f.t.Fatalf("no lock-out after %d wrong codes", limit+1)
+	return 0
+}
+
+// TestCodeThatOpensClearsRecordedFailures: a code that opens a door clears the wrong
+// codes before it durably, so a restart does not bring them back. Kills the mutants
+// of pickup.go:107 `len(pulses) > 0 && s.codeThr.Failures > 0` that skip the store
+// write after a success: `len(pulses) <= 0` and `Failures <= 0`.
+func TestCodeThatOpensClearsRecordedFailures(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	f.deposit(sid, "RB123456785GB")
+	maxFail := f.st.Policy().CodeThrottle.MaxFailures
+	for range 2 {
+		_, err := f.st.EnterCode(ctx, "00000000")
+		wantErr(t, err, ErrWrongCode)
+	}
+	if res, err := f.st.EnterCode(ctx, "48213377"); err != nil || len(res.Slots) != 1 {
+		t.Fatalf("the right code: %+v, %v", res, err)
+	}
+	f.restart()
+	if n := f.wrongCodesUntilThrottled(maxFail); n != maxFail-1 {
+		t.Fatalf("%d wrong codes before the lock-out after a success and a restart, want %d", n, maxFail-1)
+	}
+}
+
+// TestOwnCodeAgainKeepsRecordedFailures: the same code again while its door stands
+// open clears no failures, in RAM (TestOwnCodeDoesNotResetThrottle) or in the store:
+// after a restart the wrong codes before it still count. Kills the mutants of
+// pickup.go:107 that write the reset without a door opened: `len(pulses) >= 0` and
+// `len(pulses) <= 0`.
+func TestOwnCodeAgainKeepsRecordedFailures(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	f.deposit(sid, "RB123456785GB")
+	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
+		t.Fatal(err)
+	}
+	f.door(1, true) // the recipient holds the door open
+	maxFail := f.st.Policy().CodeThrottle.MaxFailures
+	for range 2 {
+		_, err := f.st.EnterCode(ctx, "00000000")
+		wantErr(t, err, ErrWrongCode)
+	}
+	if res, err := f.st.EnterCode(ctx, "48213377"); err != nil || len(res.Slots) != 1 {
+		t.Fatalf("own code again while the door is open: %+v, %v", res, err)
+	}
+	f.restart()
+	if n := f.wrongCodesUntilThrottled(maxFail); n != maxFail-3 {
+		t.Fatalf("%d wrong codes before the lock-out after a restart, want %d (2 were recorded before)", n, maxFail-3)
+	}
+}
+
+// TestDoorPickupHasNoHandover: a code that opens only doors names no handover for
+// staff, and leaves none waiting. Kills pickup.go:124 `len(shelved) > 0` to `>= 0`.
+func TestDoorPickupHasNoHandover(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	f.deposit(sid, "RB123456785GB")
+	res, err := f.st.EnterCode(ctx, "48213377")
+	if err != nil || len(res.Slots) != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if res.Handover != "" || len(f.st.handovers) != 0 {
+		t.Fatalf("door pickup named handover %q (%d waiting), want none", res.Handover, len(f.st.handovers))
+	}
+}
+
+// TestLoginClearsCourierFailures: a courier's successful login clears the failed
+// logins before it, so the next mistakes start a fresh count. Kills pickup.go:177
+// (resetThrottle's `th.Failures == 0` to `!=`), which keeps them.
+func TestLoginClearsCourierFailures(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	maxFail := f.st.Policy().CourierThrottle.MaxFailures
+	fail := func() {
+		t.Helper()
+		for i := 1; i < maxFail; i++ {
+			_, err := f.st.Login(ctx, "BADGE-1", "0000")
+			wantErr(t, err, ErrBadCredentials)
+		}
+	}
+	fail()
+	if _, err := f.st.Login(ctx, "BADGE-1", "2468"); err != nil {
+		t.Fatal(err)
+	}
+	fail()
+	if _, err := f.st.Login(ctx, "BADGE-1", "2468"); err != nil {
+		t.Fatalf("login after %d failures, a success and %d failures: %v", maxFail-1, maxFail-1, err)
+	}
+}
+
+// TestStaleShelfOfferCannotCancelAfterHandover: once a parcel on a shelf is handed
+// over and another courier deposits on that shelf, the first courier's cancel finds
+// nothing to cancel. Kills pickup.go:218 (Handover's Generation++ to --): the shelf's
+// generation would come back to the first deposit's, and the cancel would put the
+// parcel already handed over back to announced.
+func TestStaleShelfOfferCannotCancelAfterHandover(t *testing.T) {
+	f := newFixture(t, shelfSpecs())
+	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
+	f.announce("p-2", "100000000002", "11112222", SizeS)
+	a := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	b := f.courier("c-2", "BADGE-2", "1357", Rights{Deposit: true})
+	if slot, err := f.st.Scan(ctx, a, "RB123456785GB", SizeUnknown); err != nil || slot.Compartment != 1 {
+		t.Fatalf("%+v %v", slot, err)
+	}
+	res, err := f.st.EnterCode(ctx, "48213377")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.Handover(ctx, res.Handover, "RB123456785GB"); err != nil {
+		t.Fatal(err)
+	}
+	if slot, err := f.st.Scan(ctx, b, "100000000002", SizeUnknown); err != nil || slot.Compartment != 1 {
+		t.Fatalf("%+v %v", slot, err)
+	}
+	wantErr(t, f.st.Cancel(ctx, a), ErrNoPending)
+	if p := f.parcel("p-1"); p.State != StatePickedUp {
+		t.Fatalf("the parcel handed over is %s", p.State)
+	}
+}
