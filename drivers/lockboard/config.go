@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/lockerd/lockerd/internal/enum"
 )
 
 // Polarity says what a set bit in a board's reply means. Boards differ, and
@@ -20,28 +22,22 @@ const (
 	SetMeansOpen Polarity = 1
 )
 
+var polarities = enum.New(enum.Spec[Polarity]{
+	Defs: []enum.Def[Polarity]{
+		{Value: SetMeansClosed, Name: "set-closed"},
+		{Value: SetMeansOpen, Name: "set-open"},
+	},
+	Aliases: map[string]Polarity{"": SetMeansClosed},
+	Unknown: func(s string) error { return fmt.Errorf("lockboard: unknown polarity %q", s) },
+	Other:   "Polarity(%d)",
+})
+
 // String returns the config name of the polarity.
-func (p Polarity) String() string {
-	switch p {
-	case SetMeansClosed:
-		return "set-closed"
-	case SetMeansOpen:
-		return "set-open"
-	}
-	return fmt.Sprintf("Polarity(%d)", int(p))
-}
+func (p Polarity) String() string { return polarities.String(p) }
 
 // ParsePolarity parses a config name produced by Polarity.String; the empty
 // string is the default.
-func ParsePolarity(s string) (Polarity, error) {
-	switch s {
-	case "", "set-closed":
-		return SetMeansClosed, nil
-	case "set-open":
-		return SetMeansOpen, nil
-	}
-	return 0, fmt.Errorf("lockboard: unknown polarity %q", s)
-}
+func ParsePolarity(s string) (Polarity, error) { return polarities.Parse(s) }
 
 // Open reports whether a raw bit means open under this polarity.
 func (p Polarity) Open(bit bool) bool { return bit == (p == SetMeansOpen) }

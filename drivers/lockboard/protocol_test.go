@@ -100,7 +100,13 @@ func TestNamesRoundTrip(t *testing.T) {
 	if _, err := lockboard.ParseProtocol("modbus"); err == nil {
 		t.Error("ParseProtocol accepted an unknown name")
 	}
-	if _, err := lockboard.ParsePolarity("inverted"); err == nil {
-		t.Error("ParsePolarity accepted an unknown name")
+	if _, err := lockboard.ParsePolarity("inverted"); err == nil || err.Error() != `lockboard: unknown polarity "inverted"` {
+		t.Errorf("ParsePolarity(inverted) = %v, want the unknown-polarity error", err)
+	}
+	if p, err := lockboard.ParsePolarity(""); err != nil || p != lockboard.SetMeansClosed {
+		t.Errorf(`ParsePolarity("") = %v, %v; want the default, set-closed`, p, err)
+	}
+	if s := lockboard.Polarity(7).String(); s != "Polarity(7)" {
+		t.Errorf("Polarity(7).String() = %q", s)
 	}
 }
