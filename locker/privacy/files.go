@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/lockerd/lockerd/internal/secretfile"
 )
 
 // Modes of the state directory and of the key files in it.
@@ -81,11 +83,9 @@ func readKeyFile(path string, limit int64) ([]byte, error) {
 	if info.Mode().Perm()&groupOther != 0 {
 		return nil, fmt.Errorf("privacy: key file %s has mode %v, want 0600: %w", path, info.Mode().Perm(), ErrInsecurePermissions)
 	}
-	if st, ok := info.Sys().(*syscall.Stat_t); ok {
-		if me := os.Geteuid(); me != 0 && int(st.Uid) != me && st.Uid != 0 {
-			return nil, fmt.Errorf("privacy: key file %s belongs to uid %d, not to the user lockerd runs as (uid %d) or root: chown it to that user: %w",
-				path, st.Uid, me, ErrInsecurePermissions)
-		}
+	if owner, ok := secretfile.OwnerOK(info, os.Geteuid()); !ok {
+		return nil, fmt.Errorf("privacy: key file %s belongs to uid %d, not to the user lockerd runs as (uid %d) or root: chown it to that user: %w",
+			path, owner, os.Geteuid(), ErrInsecurePermissions)
 	}
 	if info.Size() > limit {
 		return nil, fmt.Errorf("privacy: key file %s has %d bytes, more than %d: %w", path, info.Size(), limit, ErrCorrupt)
