@@ -52,6 +52,10 @@ type peer struct {
 
 type peerKey struct{}
 
+// unknownPeer is a peer whose credentials are not known (not read, or a request that
+// did not come through Serve): panel rights.
+var unknownPeer = peer{uid: -1, pid: -1, rights: RightsPanel}
+
 // PanelUIDs names the uids that get panel rights only, even root or lockerd's own user
 // (control.panel_uids: to rehearse the kiosk's rights, and for tests, which cannot
 // change their uid). Every other peer than root and lockerd's user gets panel rights
@@ -73,7 +77,7 @@ func (s *Server) rightsOf(uid uint32) Rights {
 // process that connected, as the kernel saw them at connect) once per connection.
 // A connection whose credentials cannot be read gets panel rights.
 func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
-	p := peer{uid: -1, pid: -1, rights: RightsPanel}
+	p := unknownPeer
 	if uc, ok := c.(*net.UnixConn); ok {
 		if cred, err := peerCred(uc); err == nil {
 			p = peer{uid: int(cred.Uid), pid: int(cred.Pid), known: true, rights: s.rightsOf(cred.Uid)}
@@ -103,10 +107,12 @@ func peerOf(ctx context.Context) peer {
 	if p, ok := ctx.Value(peerKey{}).(peer); ok {
 		return p
 	}
-	return peer{uid: -1, pid: -1, rights: RightsPanel}
+	return unknownPeer
 }
 
 // withRights gives a request the rights of a peer, for tests that call ServeHTTP.
 func withRights(ctx context.Context, r Rights) context.Context {
-	return context.WithValue(ctx, peerKey{}, peer{uid: -1, pid: -1, rights: r})
+	p := unknownPeer
+	p.rights = r
+	return context.WithValue(ctx, peerKey{}, p)
 }
