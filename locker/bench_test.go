@@ -158,7 +158,10 @@ func BenchmarkCodeLookup(b *testing.B) {
 			f.seed(n, false)
 			i := 0
 			for b.Loop() {
-				v := f.st.keys.CodeVerifier(code(i % n))
+				v, err := privacy.CodeDigest(f.st.keys, code(i%n))
+				if err != nil {
+					b.Fatal(err)
+				}
 				var ps []*Parcel
 				if err := f.st.store.View(func(t store.Tx) error {
 					var err error

@@ -50,10 +50,13 @@ func (s *Station) Login(ctx context.Context, badge, pin string) (string, error) 
 	if d := s.courThr.check(s.policy.CourierThrottle, now); d > 0 {
 		return "", &ThrottledError{RetryAfter: d}
 	}
-	cred := s.keys.Courier(badge, pin)
+	cred, err := privacy.CourierDigest(s.keys, badge, pin)
+	if err != nil {
+		return "", fmt.Errorf("locker: key store: %w", err)
+	}
 	var c Courier
 	var found bool
-	err := s.store.View(func(t store.Tx) error {
+	err = s.store.View(func(t store.Tx) error {
 		var err error
 		found, err = t.Courier(cred, &c)
 		return err
@@ -104,7 +107,10 @@ func (s *Station) Scan(ctx context.Context, sid string, raw string, size Size) (
 	if err != nil {
 		return Slot{}, fmt.Errorf("locker: scan refused: %w", err)
 	}
-	d := s.keys.Waybill(canonical)
+	d, err := privacy.WaybillDigest(s.keys, canonical)
+	if err != nil {
+		return Slot{}, fmt.Errorf("locker: key store: %w", err)
+	}
 	hint := waybill.Hint(canonical)
 
 	s.mu.Lock()

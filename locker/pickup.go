@@ -54,7 +54,11 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 		s.mu.Unlock()
 		return Pickup{}, err
 	}
-	v := s.keys.CodeVerifier(digits)
+	v, err := privacy.CodeDigest(s.keys, digits)
+	if err != nil {
+		s.mu.Unlock()
+		return Pickup{}, fmt.Errorf("locker: key store: %w", err)
+	}
 	var parcels []*Parcel
 	if err := s.store.View(func(t store.Tx) error {
 		var err error
@@ -193,7 +197,10 @@ func (s *Station) Handover(ctx context.Context, id, raw string) (Slot, error) {
 	if err != nil {
 		return Slot{}, fmt.Errorf("locker: scan refused: %w", err)
 	}
-	d := s.keys.Waybill(canonical)
+	d, err := privacy.WaybillDigest(s.keys, canonical)
+	if err != nil {
+		return Slot{}, fmt.Errorf("locker: key store: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

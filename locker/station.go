@@ -37,7 +37,7 @@ type Options struct {
 	OpenStore    store.Opener // the storage engine: boltstore.Open in lockerd (docs/adr/0038-store-boundary.md)
 	Compartments []CompartmentSpec
 	Policy       Policy
-	Keys         *privacy.Keys
+	Keys         privacy.KeyStore // the digests of guessable inputs (docs/adr/0047-device-keys-in-a-tpm.md)
 	Keyring      *privacy.Keyring
 	Unlocker     Unlocker
 	Doors        DoorReader
@@ -54,7 +54,7 @@ type Station struct {
 	mu       sync.Mutex
 	id       string
 	store    store.Store
-	keys     *privacy.Keys
+	keys     privacy.KeyStore
 	keyring  *privacy.Keyring
 	unlocker Unlocker
 	doors    DoorReader

@@ -45,7 +45,8 @@ var (
 // with labels "waybill", "pickup-code", "courier", "audit". Keys is safe for
 // concurrent use; its String, GoString and LogValue reveal nothing.
 type Keys struct {
-	waybill, code, courier, audit [32]byte
+	purpose map[Purpose]*[32]byte // one per MACPurposes entry
+	audit   [32]byte
 }
 
 // DeriveKeys derives the locker's Keys on the device side.
@@ -72,19 +73,21 @@ func derive(private, public [32]byte, lockerID string) (*Keys, error) {
 		return nil, ErrLowOrderPoint
 	}
 	salt := []byte(SaltPrefix + lockerID)
-	k := &Keys{}
-	for _, p := range []struct {
-		label string
-		dst   *[32]byte
-	}{
-		{LabelWaybill, &k.waybill},
-		{LabelPickupCode, &k.code},
-		{LabelCourier, &k.courier},
-		{LabelAudit, &k.audit},
-	} {
-		if _, err := io.ReadFull(hkdf.New(sha256.New, shared, salt, []byte(p.label)), p.dst[:]); err != nil {
-			return nil, fmt.Errorf("privacy: hkdf %s: %w", p.label, err)
+	k := &Keys{purpose: make(map[Purpose]*[32]byte, len(MACPurposes))}
+	hkdfKey := func(label string, dst *[32]byte) error {
+		if _, err := io.ReadFull(hkdf.New(sha256.New, shared, salt, []byte(label)), dst[:]); err != nil {
+			return fmt.Errorf("privacy: hkdf %s: %w", label, err)
 		}
+		return nil
+	}
+	for _, p := range MACPurposes {
+		k.purpose[p] = new([32]byte)
+		if err := hkdfKey(string(p), k.purpose[p]); err != nil {
+			return nil, err
+		}
+	}
+	if err := hkdfKey(LabelAudit, &k.audit); err != nil {
+		return nil, err
 	}
 	clear(shared)
 	return k, nil
@@ -92,20 +95,17 @@ func derive(private, public [32]byte, lockerID string) (*Keys, error) {
 
 // Waybill returns HMAC(waybill key, canonical tracking number). The number
 // must be the output of waybill.Normalise.
-func (k *Keys) Waybill(canonical string) Digest { return mac(&k.waybill, []byte(canonical)) }
+func (k *Keys) Waybill(canonical string) Digest { return mac(k.purpose[PurposeWaybill], []byte(canonical)) }
 
 // CodeVerifier returns HMAC(pickup-code key, code digits). The code must be
 // the output of NormaliseCode.
-func (k *Keys) CodeVerifier(code string) Digest { return mac(&k.code, []byte(code)) }
+func (k *Keys) CodeVerifier(code string) Digest { return mac(k.purpose[PurposePickupCode], []byte(code)) }
 
 // Courier returns HMAC(courier key, len-prefixed badge || len-prefixed pin):
 // each field is preceded by its length in bytes as a 4-byte big-endian
 // integer, so no two (badge, pin) pairs share an input.
 func (k *Keys) Courier(badge, pin string) Digest {
-	h := hmac.New(sha256.New, k.courier[:])
-	writeField(h, badge)
-	writeField(h, pin)
-	return sum(h)
+	return mac(k.purpose[PurposeCourier], fields(badge, pin))
 }
 
 // AuditKey returns a copy of the key for the HMAC hash chain of the audit log.
@@ -138,11 +138,11 @@ func GenerateFleetKey() (private, public [32]byte, err error) {
 	return private, public, nil
 }
 
-func writeField(h hash.Hash, s string) {
+func writeField(w io.Writer, s string) {
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(s)))
-	h.Write(n[:])
-	io.WriteString(h, s)
+	w.Write(n[:])
+	io.WriteString(w, s)
 }
 
 func mac(key *[32]byte, msg []byte) Digest {

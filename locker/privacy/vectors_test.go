@@ -72,9 +72,9 @@ func TestGoldenVectors(t *testing.T) {
 			got  []byte
 			want string
 		}{
-			{"waybill key", k.waybill[:], vecKeyWaybill},
-			{"pickup-code key", k.code[:], vecKeyCode},
-			{"courier key", k.courier[:], vecKeyCourier},
+			{"waybill key", k.purpose[PurposeWaybill][:], vecKeyWaybill},
+			{"pickup-code key", k.purpose[PurposePickupCode][:], vecKeyCode},
+			{"courier key", k.purpose[PurposeCourier][:], vecKeyCourier},
 			{"audit key", k.AuditKey(), vecKeyAudit},
 			{"waybill digest", digestBytes(k.Waybill("RB123456785GB")), vecWaybill},
 			{"code verifier", digestBytes(k.CodeVerifier("12345678")), vecVerifier},
