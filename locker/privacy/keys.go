@@ -95,11 +95,15 @@ func derive(private, public [32]byte, lockerID string) (*Keys, error) {
 
 // Waybill returns HMAC(waybill key, canonical tracking number). The number
 // must be the output of waybill.Normalise.
-func (k *Keys) Waybill(canonical string) Digest { return mac(k.purpose[PurposeWaybill], []byte(canonical)) }
+func (k *Keys) Waybill(canonical string) Digest {
+	return mac(k.purpose[PurposeWaybill], []byte(canonical))
+}
 
 // CodeVerifier returns HMAC(pickup-code key, code digits). The code must be
 // the output of NormaliseCode.
-func (k *Keys) CodeVerifier(code string) Digest { return mac(k.purpose[PurposePickupCode], []byte(code)) }
+func (k *Keys) CodeVerifier(code string) Digest {
+	return mac(k.purpose[PurposePickupCode], []byte(code))
+}
 
 // Courier returns HMAC(courier key, len-prefixed badge || len-prefixed pin):
 // each field is preceded by its length in bytes as a 4-byte big-endian
