@@ -107,3 +107,12 @@ func (k *Keys) PurposeKey(p Purpose) ([32]byte, bool) {
 }
 
 var _ KeyStore = (*Keys)(nil)
+
+// A KeyWrap encrypts and authenticates a key file's contents under a key it holds
+// outside the card (a TPM-sealed key in drivers/tpm), so that the file alone is
+// worthless: OpenKeyringWrapped takes one for epochs.key. Unwrap fails for data
+// wrapped by another KeyWrap or altered.
+type KeyWrap interface {
+	Wrap(plain, additional []byte) ([]byte, error)
+	Unwrap(wrapped, additional []byte) ([]byte, error)
+}
