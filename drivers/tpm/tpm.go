@@ -65,6 +65,8 @@ var (
 	// id, or before a purpose this version needs existed: the identity is gone, so
 	// nothing can derive the missing keys. Re-enrol (docs/privacy.md §8).
 	ErrEnrolment = errors.New("tpm: the TPM's keys do not match this configuration; re-enrol the station")
+	// ErrNotEnrolled is returned by Open with NoEnrol for a station not enrolled yet.
+	ErrNotEnrolled = errors.New("tpm: the station is not enrolled yet (lockerd enrols it at its first start)")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("tpm: key store is closed")
 )
@@ -82,6 +84,9 @@ type Options struct {
 	FleetPublic [32]byte
 	LockerID    string
 	Log         *slog.Logger
+	// NoEnrol makes Open fail with ErrNotEnrolled rather than enrol (lockerd check,
+	// lockerd audit).
+	NoEnrol bool
 }
 
 // Store is a privacy.KeyStore over a TPM. It is safe for concurrent use: TPM
@@ -142,6 +147,9 @@ func Open(opt Options) (_ *Store, err error) {
 		return nil, err
 	}
 	data, err := privacy.ReadKeyFile(filepath.Join(s.dir, enrolmentFile), 1024)
+	if errors.Is(err, fs.ErrNotExist) && opt.NoEnrol {
+		return nil, ErrNotEnrolled
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := s.enrol(opt.FleetPublic, opt.LockerID); err != nil {
 			return nil, err
@@ -447,10 +455,11 @@ func (s *Store) AuditKey() []byte {
 	return append([]byte(nil), s.audit.key()[:]...)
 }
 
+// Exposure says what a copy of the card yields with a TPM (Store.Exposure).
+const Exposure = "keys: tpm — the digest keys are in the TPM and every other device secret is sealed by it: a copy of the card alone yields no pickup code, tracking number, courier PIN or broker login; the whole device (board with its TPM, as root) can have guesses tried only at the TPM's HMAC rate"
+
 // Exposure says what a copy of the card yields with a TPM.
-func (s *Store) Exposure() string {
-	return "keys: tpm — the digest keys are in the TPM and every other device secret is sealed by it: a copy of the card alone yields no pickup code, tracking number, courier PIN or broker login; the whole device (board with its TPM, as root) can have guesses tried only at the TPM's HMAC rate"
-}
+func (s *Store) Exposure() string { return Exposure }
 
 // Public is the X25519 public key of the identity the station enrolled with, for
 // the fleet (its private key no longer exists).
