@@ -474,3 +474,50 @@ func copyTree(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestTPMSealsClientKey: with keys: tpm and a TLS client certificate, the key file
+// is sealed and removed at the first start, and the station still logs in to the
+// broker with it, then and after a restart (from the TPM alone).
+func TestTPMSealsClientKey(t *testing.T) {
+	sw := tpmtest.Start(t)
+	w := newCloudWorld(t, cloudWorldOptions{lockerID: "CARD-2"})
+	cfg := w.station.Config
+	cfg.Keys = config.KeysTPM
+	keyPEM, err := os.ReadFile(cfg.MQTT.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot := ""
+	for run := range 2 {
+		opt := w.station.Options()
+		opt.TPM = sw.TPM()
+		ctx, cancel := context.WithCancel(context.Background())
+		ready, done := make(chan struct{}), make(chan error, 1)
+		opt.Ready = func() { close(ready) }
+		go func() { done <- firmware.Run(ctx, cfg, quietLog(), opt) }()
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatalf("run %d: lockerd did not start: %v", run, err)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("run %d: lockerd not ready after 20s", run)
+		}
+		actx, acancel := context.WithTimeout(context.Background(), 30*time.Second)
+		p := w.online(actx, t, boot)
+		boot = p.Boot
+		acancel()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if _, err := os.Stat(cfg.MQTT.KeyFile); !os.IsNotExist(err) {
+			t.Fatalf("run %d: the client key file is still on the card: %v", run, err)
+		}
+		if bytes.Contains(cardBytes(t, cfg.StateDir), keyPEM[30:90]) {
+			t.Fatalf("run %d: the client key is in the state directory in clear", run)
+		}
+		t.Logf("run %d: online as boot %s with the sealed client key", run, p.Boot)
+	}
+}
+
+func cardBytes(t *testing.T, dir string) []byte { return (&card{dir: dir}).bytes(t) }
