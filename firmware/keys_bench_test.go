@@ -23,7 +23,7 @@ import (
 // (ADR 0047); the rest of the path is the same. It reports both stations' p50 and
 // p99 and their ratio (docs/benchmarks.md, "Device keys in a TPM").
 func BenchmarkPickupKeys(b *testing.B) {
-	const locks, rounds = 16, 4 // samples per station per iteration: locks*rounds
+	const locks, rounds = 16, 8 // samples per station per iteration: locks*rounds
 	sw := tpmtest.Start(b)
 	file := newKeyBench(b, config.KeysFile, nil, locks)
 	tpmSt := newKeyBench(b, config.KeysTPM, sw, locks)
