@@ -20,8 +20,10 @@ import (
 	"github.com/lockerd/lockerd/drivers/tpm"
 	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/internal/testenv"
 	"github.com/lockerd/lockerd/internal/tpmtest"
+	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/waybill"
 	"github.com/lockerd/lockerd/mqtt/clientconf"
@@ -521,3 +523,91 @@ func TestTPMSealsClientKey(t *testing.T) {
 }
 
 func cardBytes(t *testing.T, dir string) []byte { return (&card{dir: dir}).bytes(t) }
+
+// TestMoveFileStationToTPM: a keys: file station with parcels restarted with
+// keys: tpm enrols a new identity, removes identity.key, keeps its records readable
+// (epochs.key rewritten wrapped) and reports the new public key; the old identity
+// file's bytes are gone from the state directory.
+func TestMoveFileStationToTPM(t *testing.T) {
+	sw := tpmtest.Start(t)
+	cloud, err := sim.NewCloud()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sim.NewStation(sim.StationOptions{LockerID: "MOVE-1", Dir: t.TempDir(), Cloud: cloud, Boards: 1, Locks: 4, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	run := func(keys string) (public string, inventory int) {
+		t.Helper()
+		st.Config.Keys = keys
+		opt := st.Options()
+		opt.TPM = sw.TPM()
+		ctx, cancel := context.WithCancel(context.Background())
+		ready, done := make(chan struct{}), make(chan error, 1)
+		opt.Ready = func() { close(ready) }
+		go func() { done <- firmware.Run(ctx, st.Config, quietLog(), opt) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("lockerd (%s): %v", keys, err)
+			}
+		}()
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatalf("lockerd (%s) did not start: %v", keys, err)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("lockerd (%s) not ready", keys)
+		}
+		cl := st.Client()
+		defer cl.Close()
+		id, err := cl.Identity(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keys == config.KeysFile {
+			if err := cloud.Enrol(id.LockerID, id.Public); err != nil {
+				t.Fatal(err)
+			}
+			a, err := cloud.Announcement(id.LockerID, cloud.NewParcel("S"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cl.Announce(ctx, []control.Announcement{a}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		status, err := cl.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id.Public, status.Parcels[locker.StateAnnounced]
+	}
+	oldPublic, n := run(config.KeysFile)
+	if n != 1 {
+		t.Fatalf("%d parcels announced, want 1", n)
+	}
+	idFile := filepath.Join(st.Config.StateDir, privacy.IdentityFile)
+	oldID, err := os.ReadFile(idFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPublic, n := run(config.KeysTPM)
+	if newPublic == oldPublic {
+		t.Fatal("keys: tpm kept the file identity")
+	}
+	if n != 1 {
+		t.Fatalf("after the move the store shows %d announced parcels, want 1", n)
+	}
+	if _, err := os.Stat(idFile); !os.IsNotExist(err) {
+		t.Fatalf("identity.key is still there: %v", err)
+	}
+	if bytes.Contains(cardBytes(t, st.Config.StateDir), oldID[5:37]) {
+		t.Fatal("the old identity's private key is still in the state directory")
+	}
+	if _, err := privacy.OpenKeyring(st.Config.StateDir); err == nil {
+		t.Fatal("epochs.key still opens without the TPM")
+	}
+}
