@@ -57,7 +57,6 @@ type keyBench struct {
 	st    *sim.Station
 	cloud *sim.Cloud
 	cl    *control.Client
-	sid   string
 }
 
 func newKeyBench(b *testing.B, keys string, sw *tpmtest.SWTPM, locks int) *keyBench {

@@ -4,7 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockedKey is a 32-byte secret in memory of its own, outside the Go heap (an
+// lockedKey holds 32-byte secrets (slots) in memory of its own, outside the Go heap (an
 // anonymous mapping the collector never copies) and mlock'd so that it is never
 // written to swap, where the platform allows (RLIMIT_MEMLOCK; systemd's default
 // is 8 MiB, far more than a few keys). free clears it.
@@ -26,7 +26,10 @@ func newLockedKey() (*lockedKey, error) {
 }
 
 // key is the secret: the first 32 bytes of the mapping.
-func (k *lockedKey) key() *[32]byte { return (*[32]byte)(k.mem[:32]) }
+func (k *lockedKey) key() *[32]byte { return k.slot(0) }
+
+// slot is the i-th 32-byte secret of the mapping (a page holds 128).
+func (k *lockedKey) slot(i int) *[32]byte { return (*[32]byte)(k.mem[32*i : 32*i+32]) }
 
 func (k *lockedKey) free() {
 	if k == nil || k.mem == nil {

@@ -10,8 +10,9 @@
 //   - The X25519 identity is generated at enrolment, used once to derive those keys
 //     (privacy.DeriveKeys, unchanged, so the cloud derives the same ones), and
 //     destroyed: only its public key is kept. It is never written.
-//   - The audit key, the key-encryption key of the epoch keyring and the broker
-//     secrets are sealed by the TPM and unsealed at start into locked memory.
+//   - The audit key and the broker secrets are sealed by the TPM and unsealed at start
+//     into locked memory. The key-encryption key of the epoch keyring is in a TPM NV
+//     index, replaced at every write of the keyring (nvkek.go).
 //
 // The storage root key (the TCG's ECC P-256 template in the owner hierarchy) is
 // derived again at every open from the TPM's owner seed and never stored: another TPM
@@ -46,7 +47,6 @@ const Dir = "tpm"
 const (
 	enrolmentFile = "enrolment"
 	auditFile     = "audit.blob"
-	keyringFile   = "keyring.blob"
 )
 
 func macFile(p privacy.Purpose) string { return "mac-" + string(p) + ".blob" }
@@ -106,10 +106,12 @@ type Store struct {
 	loaded    privacy.Purpose
 	loadedKey *tpm2.AuthHandle
 
-	public [32]byte
-	audit  *lockedKey
-	kek    *lockedKey
-	closed bool
+	public  [32]byte
+	audit   *lockedKey
+	kek     *lockedKey // the keyring's KEKs (nvkek.go): nKEK slots
+	nKEK    int
+	nvIndex tpm2.TPMHandle
+	closed  bool
 }
 
 // Open opens the TPM and the station's keys in it, enrolling the station on first
@@ -181,14 +183,15 @@ func Open(opt Options) (_ *Store, err error) {
 	if s.audit, err = s.unsealKey(auditFile); err != nil {
 		return nil, err
 	}
-	if s.kek, err = s.unsealKey(keyringFile); err != nil {
+	if err := s.readKEKs(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// enrol generates the identity, imports the purpose keys, seals the audit key and a
-// new keyring key-encryption key, and writes the enrolment file last. The identity's
+// enrol generates the identity, imports the purpose keys, seals the audit key,
+// defines the keyring's NV index with a first key-encryption key, and writes the
+// enrolment file last. The identity's
 // private key and the derived keys are cleared before it returns.
 func (s *Store) enrol(fleet [32]byte, lockerID string) error {
 	id, err := privacy.GenerateIdentity()
@@ -219,20 +222,15 @@ func (s *Store) enrol(fleet [32]byte, lockerID string) error {
 	}
 	audit := keys.AuditKey()
 	defer clear(audit)
-	var kek [32]byte
-	defer clear(kek[:])
-	_, _ = rand.Read(kek[:])
-	for _, k := range []struct {
-		file string
-		key  []byte
-	}{{auditFile, audit}, {keyringFile, kek[:]}} {
-		b, err := s.create(sealedTemplate, k.key)
-		if err != nil {
-			return fmt.Errorf("tpm: enrol: seal %s: %w", k.file, err)
-		}
-		if err := privacy.WriteKeyFile(s.dir, k.file, b.encode()); err != nil {
-			return err
-		}
+	b, err := s.create(sealedTemplate, audit)
+	if err != nil {
+		return fmt.Errorf("tpm: enrol: seal the audit key: %w", err)
+	}
+	if err := privacy.WriteKeyFile(s.dir, auditFile, b.encode()); err != nil {
+		return err
+	}
+	if err := s.defineKEK(); err != nil {
+		return err
 	}
 	e := enrolment{devicePublic: id.Public(), fleetPublic: fleet, lockerID: lockerID}
 	if err := privacy.WriteKeyFile(s.dir, enrolmentFile, e.encode()); err != nil {
@@ -530,27 +528,6 @@ func (s *Store) Unseal(name string) ([]byte, error) {
 func (s *Store) HasSecret(name string) bool {
 	_, err := s.readBlob(secretFile(name))
 	return err == nil
-}
-
-// Wrap encrypts plain under the keyring's key-encryption key (sealed by the TPM,
-// unsealed at Open): the privacy.KeyWrap of epochs.key.
-func (s *Store) Wrap(plain, additional []byte) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrClosed
-	}
-	return privacy.SealBytes(*s.kek.key(), plain, additional), nil
-}
-
-// Unwrap reverses Wrap.
-func (s *Store) Unwrap(wrapped, additional []byte) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrClosed
-	}
-	return privacy.OpenBytes(*s.kek.key(), wrapped, additional)
 }
 
 // Close flushes the TPM's objects, clears the keys in memory and closes the

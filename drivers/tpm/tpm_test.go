@@ -278,3 +278,113 @@ func TestRevealsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestShreddedEpochStaysShredded: the whole-device attacker who also kept a copy of
+// epochs.key from before a Destroy cannot open it: the KEK that wrapped it was
+// replaced in the TPM's NV index at the rewrite.
+func TestShreddedEpochStaysShredded(t *testing.T) {
+	sw := tpmtest.Start(t)
+	f := newFleet(t)
+	state := stateDir(t)
+	s := open(t, sw, state, f)
+	r, err := privacy.OpenKeyringWrapped(state, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Key(1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Key(2); err != nil {
+		t.Fatal(err)
+	}
+	oldCopy := stateDir(t)
+	copyFile(t, filepath.Join(state, privacy.KeyringFile), filepath.Join(oldCopy, privacy.KeyringFile))
+	if err := r.Destroy(1); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	s.Close()
+
+	// The stolen device, after a restart, with the old copy of the file.
+	sw.Restart()
+	thief := open(t, sw, state, f)
+	if old, err := privacy.OpenKeyringWrapped(oldCopy, thief); err == nil {
+		k, ok := old.Lookup(1)
+		t.Fatalf("the pre-Destroy copy of epochs.key opened on the same TPM (epoch 1 present: %v, %x)", ok, k[:4])
+	}
+	// The current file opens, without epoch 1.
+	cur, err := privacy.OpenKeyringWrapped(state, thief)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	if _, ok := cur.Lookup(1); ok {
+		t.Fatal("the destroyed epoch is back")
+	}
+	if _, ok := cur.Lookup(2); !ok {
+		t.Fatal("epoch 2 was lost")
+	}
+}
+
+// TestKEKPowerCut: a power cut after the NV write of a new KEK and before the
+// keyring file's rename leaves the old file, which still opens; the next durable
+// write drops the old key. Wrap refuses once too many writes failed in a row.
+func TestKEKPowerCut(t *testing.T) {
+	sw := tpmtest.Start(t)
+	f := newFleet(t)
+	state := stateDir(t)
+	s := open(t, sw, state, f)
+	r, err := privacy.OpenKeyringWrapped(state, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := r.Key(5)
+	r.Close()
+	// A rewrite that got as far as the NV write: the new key is in the TPM, the file
+	// on the card is still the one under the old key.
+	if _, err := s.Wrap([]byte("never written"), []byte("lockerd keyring v1")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	sw.Restart()
+	s = open(t, sw, state, f)
+	if s.nKEK != 2 {
+		t.Fatalf("%d KEKs in NV after the cut, want 2", s.nKEK)
+	}
+	r, err = privacy.OpenKeyringWrapped(state, s)
+	if err != nil {
+		t.Fatalf("the keyring did not survive a cut between the NV write and the rename: %v", err)
+	}
+	if got, ok := r.Lookup(5); !ok || got != k {
+		t.Fatal("epoch 5 lost")
+	}
+	if _, err := r.Key(6); err != nil { // a durable rewrite
+		t.Fatal(err)
+	}
+	r.Close()
+	if s.nKEK != 1 {
+		t.Fatalf("%d KEKs in NV after a durable write, want 1", s.nKEK)
+	}
+	for i := 1; i < maxKEKs; i++ {
+		if _, err := s.Wrap([]byte("x"), nil); err != nil {
+			t.Fatalf("failed write %d: %v", i, err)
+		}
+	}
+	if _, err := s.Wrap([]byte("x"), nil); err == nil {
+		t.Fatalf("Wrap after %d failed writes in a row replaced the key again", maxKEKs-1)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

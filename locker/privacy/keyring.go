@@ -295,6 +295,11 @@ func (r *Keyring) persist(keys map[uint32]*[32]byte) error {
 	if err := writeKeyFile(r.dir, KeyringFile, data); err != nil {
 		return fmt.Errorf("privacy: store keyring: %w", err)
 	}
+	if c, ok := r.wrap.(KeyWrapCommitter); ok {
+		if err := c.Committed(); err != nil {
+			return fmt.Errorf("privacy: keyring written, its old wrapping key not dropped: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -116,3 +116,12 @@ type KeyWrap interface {
 	Wrap(plain, additional []byte) ([]byte, error)
 	Unwrap(wrapped, additional []byte) ([]byte, error)
 }
+
+// A KeyWrapCommitter is a KeyWrap that replaces its key at every Wrap (a TPM's NV
+// index: a copy of a file wrapped before cannot be unwrapped later) and keeps the
+// old key until told that the new file is durable: the Keyring calls Committed after
+// each durable rewrite of epochs.key, and an error leaves both keys usable.
+type KeyWrapCommitter interface {
+	KeyWrap
+	Committed() error
+}
