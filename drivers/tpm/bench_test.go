@@ -69,3 +69,20 @@ func BenchmarkMAC(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkOpen is lockerd's start with keys: tpm on an enrolled station: the SRK
+// derived again, the audit key unsealed and the keyring's KEKs read, each through a
+// salted, encrypted session, and Close.
+func BenchmarkOpen(b *testing.B) {
+	sw := tpmtest.Start(b)
+	f := newFleet(b)
+	state := stateDir(b)
+	open(b, sw, state, f).Close()
+	for b.Loop() {
+		s, err := Open(Options{StateDir: state, TPM: sw.TPM(), FleetPublic: f.public, LockerID: lockerID})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}

@@ -109,7 +109,11 @@ func (s *Store) writeKEKs(index tpm2.TPMHandle, keys [][32]byte) error {
 	for i, k := range keys {
 		copy(data[1+32*i:], k[:])
 	}
-	_, err = tpm2.NVWrite{AuthHandle: ownerAuth, NVIndex: tpm2.NamedHandle{Handle: index, Name: pub.NVName},
+	if _, err := s.srkHandle(); err != nil {
+		return err
+	}
+	owner := tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: s.secretSession(encryptIn)}
+	_, err = tpm2.NVWrite{AuthHandle: owner, NVIndex: tpm2.NamedHandle{Handle: index, Name: pub.NVName},
 		Data: tpm2.TPM2BMaxNVBuffer{Buffer: data}}.Execute(s.tpm)
 	if err != nil {
 		return fmt.Errorf("tpm: write the keyring's NV index: %w", err)
@@ -136,7 +140,11 @@ func (s *Store) readKEKs() error {
 	if err != nil {
 		return fmt.Errorf("tpm: the keyring's NV index %#x (another TPM, or cleared?): %w", uint32(index), err)
 	}
-	rsp, err := tpm2.NVRead{AuthHandle: ownerAuth, NVIndex: tpm2.NamedHandle{Handle: index, Name: pub.NVName}, Size: nvSize}.Execute(s.tpm)
+	if _, err := s.srkHandle(); err != nil {
+		return err
+	}
+	owner := tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: s.secretSession(encryptOut)}
+	rsp, err := tpm2.NVRead{AuthHandle: owner, NVIndex: tpm2.NamedHandle{Handle: index, Name: pub.NVName}, Size: nvSize}.Execute(s.tpm)
 	if err != nil {
 		return fmt.Errorf("tpm: read the keyring's NV index: %w", err)
 	}

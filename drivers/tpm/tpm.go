@@ -100,6 +100,7 @@ type Store struct {
 	tpm    transport.TPM
 	closer io.Closer // the device Open opened, nil for Options.TPM
 	srk    *tpm2.NamedHandle
+	srkPub tpm2.TPMTPublic
 	macs   map[privacy.Purpose]blob
 	// The one MAC key kept loaded (load on demand, the last one used stays): the
 	// TPM holds three transient objects, the SRK takes one and a load needs one.
@@ -279,9 +280,28 @@ func (s *Store) srkHandle() (tpm2.NamedHandle, error) {
 	if err != nil {
 		return tpm2.NamedHandle{}, fmt.Errorf("tpm: create the storage root key: %w", err)
 	}
-	s.srk = &tpm2.NamedHandle{Handle: rsp.ObjectHandle, Name: rsp.Name}
+	pub, err := rsp.OutPublic.Contents()
+	if err != nil {
+		s.flush(rsp.ObjectHandle)
+		return tpm2.NamedHandle{}, fmt.Errorf("tpm: the storage root key's public area: %w", err)
+	}
+	s.srk, s.srkPub = &tpm2.NamedHandle{Handle: rsp.ObjectHandle, Name: rsp.Name}, *pub
 	return *s.srk, nil
 }
+
+// secretSession is a use-once HMAC session salted with the SRK, which encrypts the
+// command's first parameter (dir EncryptIn: a key imported or sealed) or the
+// response's (EncryptOut: a secret unsealed or read) with AES-128-CFB, so that the
+// bus between the SoC and the TPM never carries a device secret in clear; empty
+// authorisation. The caller holds s.mu and has made the SRK (srkHandle).
+func (s *Store) secretSession(dir tpm2.AuthOption) tpm2.Session {
+	return tpm2.HMAC(tpm2.TPMAlgSHA256, 16, dir, tpm2.Salted(s.srk.Handle, s.srkPub))
+}
+
+var (
+	encryptIn  = tpm2.AESEncryption(128, tpm2.EncryptIn)
+	encryptOut = tpm2.AESEncryption(128, tpm2.EncryptOut)
+)
 
 func parentAuth(h tpm2.NamedHandle) tpm2.AuthHandle {
 	return tpm2.AuthHandle{Handle: h.Handle, Name: h.Name, Auth: tpm2.PasswordAuth(nil)}
@@ -294,7 +314,7 @@ func (s *Store) create(template tpm2.TPMTPublic, data []byte) (blob, error) {
 		return blob{}, err
 	}
 	rsp, err := tpm2.Create{
-		ParentHandle: parentAuth(parent),
+		ParentHandle: tpm2.AuthHandle{Handle: parent.Handle, Name: parent.Name, Auth: s.secretSession(encryptIn)},
 		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
 			Data: tpm2.NewTPMUSensitiveCreate(&tpm2.TPM2BSensitiveData{Buffer: data}),
 		}},
@@ -335,6 +355,7 @@ func (s *Store) unsealBlob(b blob) ([]byte, error) {
 		return nil, err
 	}
 	defer s.flush(h.Handle)
+	h.Auth = s.secretSession(encryptOut)
 	rsp, err := tpm2.Unseal{ItemHandle: h}.Execute(s.tpm)
 	if err != nil {
 		return nil, fmt.Errorf("tpm: unseal: %w", err)

@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/google/go-tpm/tpm2/transport"
 
 	"github.com/lockerd/lockerd/internal/tpmtest"
 	"github.com/lockerd/lockerd/locker/privacy"
@@ -386,5 +389,67 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// tap records every command and response that crosses the bus.
+type tap struct {
+	tpm transport.TPM
+	mu  sync.Mutex
+	all []byte
+}
+
+func (t *tap) Send(cmd []byte) ([]byte, error) {
+	rsp, err := t.tpm.Send(cmd)
+	t.mu.Lock()
+	t.all = append(append(t.all, cmd...), rsp...)
+	t.mu.Unlock()
+	return rsp, err
+}
+
+func (t *tap) seen() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return bytes.Clone(t.all)
+}
+
+// TestBusCarriesNoSecret: a probe on the bus between the SoC and the TPM, at
+// enrolment and at start, sees none of the keys the fleet shares, nor the audit key
+// or the keyring's KEK: imports, unseals and NV accesses use salted, encrypted
+// sessions.
+func TestBusCarriesNoSecret(t *testing.T) {
+	sw := tpmtest.Start(t)
+	f := newFleet(t)
+	state := stateDir(t)
+	probe := &tap{tpm: sw.TPM()}
+	s, err := Open(Options{StateDir: state, TPM: probe, FleetPublic: f.public, LockerID: lockerID, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud := cloudKeys(t, f, s)
+	kek := *s.kek.slot(0)
+	s.Close()
+	probe2 := &tap{tpm: sw.TPM()}
+	s, err = Open(Options{StateDir: state, TPM: probe2, FleetPublic: f.public, LockerID: lockerID, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if *s.kek.slot(0) != kek {
+		t.Fatal("the KEK changed across a restart")
+	}
+	for name, bus := range map[string][]byte{"enrolment": probe.seen(), "start": probe2.seen()} {
+		for _, p := range privacy.MACPurposes {
+			k, _ := cloud.PurposeKey(p)
+			if bytes.Contains(bus, k[:]) {
+				t.Errorf("%s: the %s key crossed the bus in clear", name, p)
+			}
+		}
+		if bytes.Contains(bus, cloud.AuditKey()) {
+			t.Errorf("%s: the audit key crossed the bus in clear", name)
+		}
+		if bytes.Contains(bus, kek[:]) {
+			t.Errorf("%s: the keyring's KEK crossed the bus in clear", name)
+		}
 	}
 }
