@@ -2,7 +2,6 @@ package firmware
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/google/go-tpm/tpm2/transport"
 
 	"github.com/lockerd/lockerd/firmware/cloudlink"
 	"github.com/lockerd/lockerd/firmware/config"
@@ -32,6 +33,8 @@ type Options struct {
 	Ready func()
 	// Hardware changes how the drivers are opened (fake pins) and the panel's display.
 	Hardware HardwareOptions
+	// TPM, when set, is the TPM of keys: tpm instead of tpm.device (tests: a swtpm).
+	TPM transport.TPM
 }
 
 // StorePath is the station's store inside the state directory.
@@ -54,17 +57,19 @@ func SocketPath(cfg *config.Config) string {
 	return filepath.Join(cfg.StateDir, "control.sock")
 }
 
-// Secrets loads (creating on first start) the device identity and derives its keys.
+// Secrets loads (creating on first start) the device identity of keys: file and
+// derives its keys. OpenKeys opens whichever store the config names.
 func Secrets(cfg *config.Config) (*privacy.Identity, *privacy.Keys, error) {
+	if cfg.KeyStore() != config.KeysFile {
+		return nil, nil, errors.New("firmware: the station's keys are in a TPM (keys: tpm): there is no identity.key")
+	}
 	id, err := privacy.LoadOrCreateIdentity(cfg.StateDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	var fleet [32]byte
-	if b, err := hex.DecodeString(cfg.Fleet.X25519Public); err != nil || len(b) != 32 {
-		return nil, nil, errors.New("firmware: fleet.x25519_public is not a 32-byte hex key")
-	} else {
-		copy(fleet[:], b)
+	fleet, err := fleetX25519(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	keys, err := privacy.DeriveKeys(id, fleet, cfg.LockerID)
 	if err != nil {
@@ -103,11 +108,17 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			log.Error("halting drivers", "err", herr)
 		}
 	}()
-	id, keys, err := Secrets(cfg)
+	keys, err := OpenKeys(cfg, log, opt.TPM)
 	if err != nil {
 		return err
 	}
-	keyring, err := privacy.OpenKeyring(cfg.StateDir)
+	defer keys.Close()
+	logExposure(cfg, log)
+	if err := keys.TakeInBrokerSecrets(cfg, log); err != nil {
+		// As with any broker file problem: the station serves offline (below).
+		log.Error("keys: tpm: broker secrets not sealed", "err", err)
+	}
+	keyring, err := keys.OpenKeyring(cfg.StateDir)
 	if err != nil {
 		return err
 	}
@@ -118,7 +129,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return err
 	}
 	st, err := locker.Open(locker.Options{LockerID: cfg.LockerID, StorePath: StorePath(cfg), OpenStore: boltstore.Open, Compartments: specs,
-		Policy: cfg.Policy.Station(), Keys: keys, Keyring: keyring, Unlocker: hw, Doors: hw,
+		Policy: cfg.Policy.Station(), Keys: keys.Store, Keyring: keyring, Unlocker: hw, Doors: hw,
 		Logger: log, Observer: opt.Observer})
 	if err != nil {
 		return err
@@ -146,7 +157,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	var cl *cloudlink.Link
 	status := "serving"
 	if cfg.MQTT.Enabled() {
-		if cl, err = newCloudLink(cfg, st, hw, id.PublicHex(), log); err != nil {
+		if cl, err = newCloudLink(cfg, st, hw, keys.PublicHex(), log); err != nil {
 			// A cloud link that cannot start (a missing or exposed secret file) is no
 			// reason to stop serving pickups and deposits: the station works offline
 			// and its events wait in the outbox until the link is fixed and lockerd
@@ -160,7 +171,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if err != nil {
 		return err
 	}
-	srv := control.NewServer(st, control.IdentityReply{LockerID: cfg.LockerID, Public: id.PublicHex()}, cfg.Control.Admin, log)
+	srv := control.NewServer(st, control.IdentityReply{LockerID: cfg.LockerID, Public: keys.PublicHex()}, cfg.Control.Admin, log)
 	srv.PanelUIDs(cfg.Control.PanelUIDs)
 	srv.ServeDrivers(func() []control.DriverStatus { return driverStatus(hw.Health()) })
 	goFn("station timers", func(ctx context.Context) error { return st.Run(ctx, 200*time.Millisecond) })
@@ -172,7 +183,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 
 	log.Info("lockerd ready", "locker", cfg.LockerID, "version", Version, "compartments", len(specs),
-		"identity", id.PublicHex()[:16])
+		"identity", keys.PublicHex()[:16])
 	sdNotify("READY=1\nSTATUS=" + status)
 	if opt.Ready != nil {
 		opt.Ready()

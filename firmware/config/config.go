@@ -28,11 +28,47 @@ type Config struct {
 	Compartments []Compartment `yaml:"compartments"`
 	Hardware     Hardware      `yaml:"hardware"`
 	MQTT         MQTT          `yaml:"mqtt,omitempty"`
+	// Keys names where the device secrets live (docs/adr/0047-device-keys-in-a-tpm.md):
+	// KeysFile (the default: on the card, for development and the simulator) or
+	// KeysTPM (a TPM 2.0 at TPM.Device).
+	Keys string `yaml:"keys,omitempty"`
+	TPM  TPM    `yaml:"tpm,omitempty"`
 	// MemoryLimitMiB is the Go runtime's soft memory limit (debug.SetMemoryLimit), in
 	// MiB; 0 means DefaultMemoryLimitMiB. GOMEMLIMIT in the environment wins. It stays
 	// below the unit's MemoryMax so that the collector works harder before the kernel
 	// kills the process.
 	MemoryLimitMiB int `yaml:"memory_limit_mib"`
+}
+
+// The key stores `keys:` names.
+const (
+	KeysFile = "file"
+	KeysTPM  = "tpm"
+)
+
+// DefaultTPMDevice is the TPM device when tpm.device is not set: the kernel's
+// resource-managed TPM (an SPI module such as the Infineon SLB9670 on a Pi).
+const DefaultTPMDevice = "/dev/tpmrm0"
+
+// TPM configures the TPM of keys: tpm.
+type TPM struct {
+	Device string `yaml:"device,omitempty"` // default DefaultTPMDevice
+}
+
+// KeyStore is the key store the config names, KeysFile when it names none.
+func (c *Config) KeyStore() string {
+	if c.Keys == "" {
+		return KeysFile
+	}
+	return c.Keys
+}
+
+// TPMDevice is tpm.device, or its default.
+func (c *Config) TPMDevice() string {
+	if c.TPM.Device == "" {
+		return DefaultTPMDevice
+	}
+	return c.TPM.Device
 }
 
 // DefaultMemoryLimitMiB is the soft memory limit when the config names none: three

@@ -126,6 +126,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(strings.Replace(mixed(f), "d0: GPIO18", "d0: GPIO5", 1)))
 	f.Add([]byte("locker_id: X\ncompartments: [{id: 1}]\n"))
 	f.Add([]byte("a: &a [*a]"))
+	f.Add(append(doc, "keys: tpm\ntpm:\n  device: /dev/tpmrm0\n"...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err == nil && (c.LockerID == "" || len(c.Compartments) == 0) {

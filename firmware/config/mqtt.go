@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,19 @@ type MQTT struct {
 	// ReconnectMax caps the delay between reconnect attempts (exponential with jitter
 	// from 1s); default 2m.
 	ReconnectMax time.Duration `yaml:"reconnect_max,omitempty"`
+
+	// Secrets, when set, supplies the password and the TLS client key in place of
+	// reading password_file and key_file: lockerd sets it with keys: tpm, where they
+	// are sealed by the TPM and the files gone (docs/privacy.md §8). Never in the file.
+	Secrets SecretSource `yaml:"-"`
+}
+
+// A SecretSource supplies the broker secrets that password_file and key_file name.
+type SecretSource interface {
+	// Password is the broker password (the first line of password_file).
+	Password() (string, error)
+	// ClientKey is the PEM client key (the contents of key_file).
+	ClientKey() ([]byte, error)
 }
 
 // RateLimit allows at most Max events in any window of length Per.
@@ -174,6 +188,9 @@ func (m *MQTT) ReadPassword() (string, error) {
 	if m.PasswordFile == "" {
 		return "", nil
 	}
+	if m.Secrets != nil {
+		return m.Secrets.Password()
+	}
 	return clientconf.ReadSecret(m.PasswordFile, clientconf.NotOthers)
 }
 
@@ -191,5 +208,12 @@ func (m *MQTT) TLSConfig() (*tls.Config, error) {
 	}
 	files := clientconf.TLSFiles{CA: m.CAFile, Cert: m.CertFile, Key: m.KeyFile,
 		CAName: "mqtt.ca_file", CertName: "mqtt.cert_file", KeyName: "mqtt.key_file"}
+	if m.Secrets != nil && m.KeyFile != "" {
+		key, err := m.Secrets.ClientKey()
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.key_file: %w", err)
+		}
+		files.KeyPEM = key
+	}
 	return files.Config(server, clientconf.NotOthers)
 }

@@ -117,6 +117,19 @@ func (c *Config) validate(root *yaml.Node) error {
 	if len(c.Control.AdminOverride) > 200 || strings.ContainsFunc(c.Control.AdminOverride, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		v.fail("control.admin_override", "at most 200 bytes on one line")
 	}
+	switch c.Keys {
+	case "", KeysFile, KeysTPM:
+	default:
+		v.fail("keys", "must be file or tpm, not %q", c.Keys)
+	}
+	if c.TPM.Device != "" {
+		if c.KeyStore() != KeysTPM {
+			v.fail("tpm.device", "only means something with keys: tpm")
+		}
+		if !filepath.IsAbs(c.TPM.Device) {
+			v.fail("tpm.device", "must be an absolute path (default %s)", DefaultTPMDevice)
+		}
+	}
 	if c.MemoryLimitMiB != 0 && (c.MemoryLimitMiB < 32 || c.MemoryLimitMiB > 4096) {
 		v.fail("memory_limit_mib", "must be 32..4096 (MiB), below the unit's MemoryMax; 0 or absent: %d", DefaultMemoryLimitMiB)
 	}

@@ -194,3 +194,42 @@ func removeStaleTemps(dir, name string) {
 		}
 	}
 }
+
+// EnsureKeyDir creates dir (0700) if it is missing and refuses one that group or
+// others can access (an error wrapping ErrInsecurePermissions): for a key store
+// backend's own directory inside the state directory.
+func EnsureKeyDir(dir string) error { return ensureStateDir(dir) }
+
+// ReadKeyFile reads a key file of at most limit bytes with the checks of the
+// locker's own key files: no symbolic link, a regular file, no access for group
+// or others, owned by the running user or root. A missing file is an error
+// wrapping fs.ErrNotExist.
+func ReadKeyFile(path string, limit int64) ([]byte, error) { return readKeyFile(path, limit) }
+
+// WriteKeyFile replaces dir/name with data (mode 0600) atomically and durably,
+// and overwrites the superseded file with zeros, as the locker's own key files
+// are written. Temp files a crash left behind are removed first.
+func WriteKeyFile(dir, name string, data []byte) error {
+	removeStaleTemps(dir, name)
+	return writeKeyFile(dir, name, data)
+}
+
+// ShredFile overwrites the file at path with zeros, syncs it, removes it and
+// syncs its directory: for a plaintext secret that a key store has taken in.
+// What flash wear levelling keeps of the old blocks is out of reach (ADR 0002).
+// A missing file is not an error.
+func ShredFile(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("privacy: shred %s: %w", path, err)
+	}
+	zeroFile(f)
+	f.Close()
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("privacy: shred %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}

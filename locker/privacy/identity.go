@@ -150,3 +150,8 @@ func decodeIdentity(data []byte) (*Identity, error) {
 	copy(priv[:], data[len(identityMagic)+1:identityBodyLen])
 	return NewIdentity(priv)
 }
+
+// Destroy clears the private key from memory: a key store that keeps only the
+// public key (a TPM backend, after enrolment) calls it once the purpose keys are
+// derived. The identity must not derive keys afterwards.
+func (id *Identity) Destroy() { clear(id.private[:]) }

@@ -54,6 +54,7 @@ var (
 // unlinkable (crypto-shredding). It is safe for concurrent use.
 type Keyring struct {
 	dir  string
+	wrap KeyWrap // nil: the file holds the keys in plain (keys: file)
 	mu   sync.RWMutex
 	keys map[uint32]*[32]byte
 	// unsaved says a Destroy's rewrite failed: the key is gone from memory, maybe
@@ -66,13 +67,21 @@ type Keyring struct {
 // A corrupt file is an error wrapping ErrCorrupt, never silently reset; a
 // file or directory that group or others can access is an error wrapping
 // ErrInsecurePermissions. Only one process may own stateDir.
-func OpenKeyring(stateDir string) (*Keyring, error) {
+func OpenKeyring(stateDir string) (*Keyring, error) { return OpenKeyringWrapped(stateDir, nil) }
+
+// OpenKeyringWrapped is OpenKeyring for a keyring file encrypted under a key that w
+// holds (a TPM: docs/adr/0047-device-keys-in-a-tpm.md), so that a copy of the card
+// alone yields no epoch key. With w nil it is OpenKeyring. A plain keyring file
+// found with w set (a station moved from keys: file) is read once and rewritten
+// wrapped, its plain copy overwritten; a wrapped file without w is an error
+// wrapping ErrKeyringWrapped.
+func OpenKeyringWrapped(stateDir string, w KeyWrap) (*Keyring, error) {
 	if err := ensureStateDir(stateDir); err != nil {
 		return nil, err
 	}
 	removeStaleTemps(stateDir, KeyringFile)
-	r := &Keyring{dir: stateDir, keys: map[uint32]*[32]byte{}}
-	data, err := readKeyFile(filepath.Join(stateDir, KeyringFile), int64(keyringMaxLen))
+	r := &Keyring{dir: stateDir, wrap: w, keys: map[uint32]*[32]byte{}}
+	data, err := readKeyFile(filepath.Join(stateDir, KeyringFile), int64(keyringMaxLen+wrappedMaxOverhead))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if err := r.persist(r.keys); err != nil {
@@ -82,10 +91,56 @@ func OpenKeyring(stateDir string) (*Keyring, error) {
 	case err != nil:
 		return nil, fmt.Errorf("privacy: open keyring: %w", err)
 	}
+	defer clear(data)
+	wrapped := len(data) >= len(keyringWrappedMagic) && string(data[:len(keyringWrappedMagic)]) == keyringWrappedMagic
+	switch {
+	case wrapped && w == nil:
+		return nil, fmt.Errorf("privacy: open keyring: %w", ErrKeyringWrapped)
+	case wrapped:
+		plain, err := unwrapKeyring(w, data)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(plain)
+		if r.keys, err = decodeKeyring(plain); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
 	if r.keys, err = decodeKeyring(data); err != nil {
 		return nil, err
 	}
+	if w != nil { // moved from keys: file: from now on the file is wrapped
+		if err := r.persist(r.keys); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// Wrapped keyring file layout: "LKEW" | version 0x01 | KeyWrap.Wrap(plain keyring
+// file, additional data keyringWrapAD).
+const (
+	keyringWrappedMagic   = "LKEW"
+	keyringWrappedVersion = 1
+	keyringWrapAD         = "lockerd keyring v1"
+	// wrappedMaxOverhead bounds what a KeyWrap adds (a nonce and a tag).
+	wrappedMaxOverhead = 256
+)
+
+// ErrKeyringWrapped is returned by OpenKeyring for a keyring file encrypted under a
+// key held by a TPM: it opens only with keys: tpm on the device that wrote it.
+var ErrKeyringWrapped = errors.New("privacy: the keyring file is wrapped by a key store (keys: tpm) and cannot be read without it")
+
+func unwrapKeyring(w KeyWrap, data []byte) ([]byte, error) {
+	if len(data) < len(keyringWrappedMagic)+1 || data[len(keyringWrappedMagic)] != keyringWrappedVersion {
+		return nil, fmt.Errorf("privacy: wrapped keyring file has an unknown version: %w", ErrCorrupt)
+	}
+	plain, err := w.Unwrap(data[len(keyringWrappedMagic)+1:], []byte(keyringWrapAD))
+	if err != nil {
+		return nil, fmt.Errorf("privacy: unwrap keyring: %w", err)
+	}
+	return plain, nil
 }
 
 // Key returns the key of epoch. If there is none it creates a random one and
@@ -230,8 +285,20 @@ func EpochStart(epoch uint32, length time.Duration) time.Time {
 func (r *Keyring) persist(keys map[uint32]*[32]byte) error {
 	data := encodeKeyring(keys)
 	defer clear(data)
+	if r.wrap != nil {
+		wrapped, err := r.wrap.Wrap(data, []byte(keyringWrapAD))
+		if err != nil {
+			return fmt.Errorf("privacy: wrap keyring: %w", err)
+		}
+		data = append(append([]byte(keyringWrappedMagic), keyringWrappedVersion), wrapped...)
+	}
 	if err := writeKeyFile(r.dir, KeyringFile, data); err != nil {
 		return fmt.Errorf("privacy: store keyring: %w", err)
+	}
+	if c, ok := r.wrap.(KeyWrapCommitter); ok {
+		if err := c.Committed(); err != nil {
+			return fmt.Errorf("privacy: keyring written, its old wrapping key not dropped: %w", err)
+		}
 	}
 	return nil
 }

@@ -107,3 +107,21 @@ func (k *Keys) PurposeKey(p Purpose) ([32]byte, bool) {
 }
 
 var _ KeyStore = (*Keys)(nil)
+
+// A KeyWrap encrypts and authenticates a key file's contents under a key it holds
+// outside the card (a TPM-sealed key in drivers/tpm), so that the file alone is
+// worthless: OpenKeyringWrapped takes one for epochs.key. Unwrap fails for data
+// wrapped by another KeyWrap or altered.
+type KeyWrap interface {
+	Wrap(plain, additional []byte) ([]byte, error)
+	Unwrap(wrapped, additional []byte) ([]byte, error)
+}
+
+// A KeyWrapCommitter is a KeyWrap that replaces its key at every Wrap (a TPM's NV
+// index: a copy of a file wrapped before cannot be unwrapped later) and keeps the
+// old key until told that the new file is durable: the Keyring calls Committed after
+// each durable rewrite of epochs.key, and an error leaves both keys usable.
+type KeyWrapCommitter interface {
+	KeyWrap
+	Committed() error
+}

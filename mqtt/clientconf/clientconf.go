@@ -72,34 +72,60 @@ func CheckPrivate(path string, forbidden fs.FileMode) error {
 // of the forbidden permission bits. Errors wrap ErrSecretFile and never hold the
 // file's contents.
 func ReadSecret(path string, forbidden fs.FileMode) (string, error) {
+	data, err := ReadSecretFile(path, forbidden, MaxSecretFile)
+	if err != nil {
+		return "", err
+	}
+	defer clear(data)
+	line, err := FirstLine(data)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s %w", ErrSecretFile, path, err)
+	}
+	return line, nil
+}
+
+// MaxKeyFile bounds a PEM key file (an RSA-4096 key is about 3.3 KB).
+const MaxKeyFile = 64 << 10
+
+// ReadSecretFile reads the whole of a secret file (a password file, a PEM key) of
+// at most limit bytes, with ReadSecret's checks: a regular file, none of the
+// forbidden permission bits, owned by the running user or root. Errors wrap
+// ErrSecretFile and never hold the file's contents.
+func ReadSecretFile(path string, forbidden fs.FileMode, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
+		return nil, fmt.Errorf("%w: %w", ErrSecretFile, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
+		return nil, fmt.Errorf("%w: %w", ErrSecretFile, err)
 	}
 	switch {
 	case !st.Mode().IsRegular():
-		return "", fmt.Errorf("%w: %s is not a regular file", ErrSecretFile, path)
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrSecretFile, path)
 	case st.Mode().Perm()&forbidden != 0:
-		return "", fmt.Errorf("%w: %w", ErrSecretFile, readableError(path, st.Mode().Perm()))
-	case st.Size() > MaxSecretFile:
-		return "", fmt.Errorf("%w: %s is larger than %d bytes", ErrSecretFile, path, MaxSecretFile)
+		return nil, fmt.Errorf("%w: %w", ErrSecretFile, readableError(path, st.Mode().Perm()))
+	case st.Size() > limit:
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrSecretFile, path, limit)
 	}
 	if err := CheckOwner(path, st); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
+		return nil, fmt.Errorf("%w: %w", ErrSecretFile, err)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxSecretFile))
+	data, err := io.ReadAll(io.LimitReader(f, limit))
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrSecretFile, err)
+		return nil, fmt.Errorf("%w: %w", ErrSecretFile, err)
 	}
+	return data, nil
+}
+
+// FirstLine is the password in the contents of a password file: its first line,
+// without its line ending. An empty one is an error.
+func FirstLine(data []byte) (string, error) {
 	line, _, _ := strings.Cut(string(data), "\n")
 	line = strings.TrimSuffix(line, "\r")
 	if line == "" {
-		return "", fmt.Errorf("%w: %s is empty", ErrSecretFile, path)
+		return "", errors.New("is empty")
 	}
 	return line, nil
 }
@@ -109,6 +135,9 @@ func ReadSecret(path string, forbidden fs.FileMode) (string, error) {
 type TLSFiles struct {
 	CA, Cert, Key             string // paths; CA empty: the system roots; Cert and Key go together
 	CAName, CertName, KeyName string // setting names
+	// KeyPEM, when set, is the client key itself, used instead of reading Key (a key
+	// a TPM keeps sealed: lockerd with keys: tpm).
+	KeyPEM []byte
 }
 
 // Config builds a client TLS configuration (TLS 1.2 or later) for serverName: the CA
@@ -133,6 +162,18 @@ func (f TLSFiles) Config(serverName string, forbidden fs.FileMode) (*tls.Config,
 	}
 	if f.Cert == "" || f.Key == "" {
 		return nil, fmt.Errorf("%s and %s go together", f.CertName, f.KeyName)
+	}
+	var pair tls.Certificate
+	if f.KeyPEM != nil {
+		cert, err := os.ReadFile(f.Cert)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.CertName, err)
+		}
+		if pair, err = tls.X509KeyPair(cert, f.KeyPEM); err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+		return c, nil
 	}
 	if err := CheckPrivate(f.Key, forbidden); err != nil {
 		if _, ok := errors.AsType[*fs.PathError](err); ok {

@@ -67,17 +67,29 @@ func run(ctx context.Context, args []string) error {
 	case "check":
 		// Run it as the user lockerd runs as (sudo -u lockerd): the files must be
 		// readable by that user, and by no one else where they hold secrets.
+		keys, err := firmware.CheckKeys(cfg, log)
+		if err != nil {
+			return err
+		}
+		if keys != nil {
+			defer keys.Close()
+		}
 		if err := firmware.CheckCloudLinkFiles(cfg); err != nil {
 			return err
 		}
 		fmt.Printf("%s: ok (%d compartments)\n", *cfgPath, len(cfg.Compartments))
+		// What a copy of the card yields, in so many words (docs/privacy.md §6).
+		fmt.Println(firmware.Exposure(cfg))
 		return nil
 	case "identity":
-		id, _, err := firmware.Secrets(cfg)
+		// With keys: tpm the first call enrols the station (lockerd stopped, or both
+		// use the TPM through the kernel's resource manager).
+		keys, err := firmware.OpenKeys(cfg, log, nil)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("locker_id: %s\nx25519_public: %s\n", cfg.LockerID, id.PublicHex())
+		defer keys.Close()
+		fmt.Printf("locker_id: %s\nx25519_public: %s\nkeys: %s\n", cfg.LockerID, keys.PublicHex(), cfg.KeyStore())
 		return nil
 	case "hwtest":
 		in := pollableStdin()
