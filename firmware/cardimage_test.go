@@ -141,7 +141,6 @@ func (c *card) bytes(t *testing.T) []byte {
 	return all
 }
 
-
 // stationCard runs a station with the given key store on a real broker (password
 // login), announces parcels from the told sub-ranges over MQTT, stops it and returns
 // the attacker's copy of its card.
