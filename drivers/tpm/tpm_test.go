@@ -453,3 +453,35 @@ func TestBusCarriesNoSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentMAC: digests requested from many goroutines at once, purposes
+// interleaved (so keys are swapped in and out of the TPM's slots), are all right.
+func TestConcurrentMAC(t *testing.T) {
+	sw := tpmtest.Start(t)
+	f := newFleet(t)
+	s := open(t, sw, stateDir(t), f)
+	cloud := cloudKeys(t, f, s)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				p := privacy.MACPurposes[(g+i)%len(privacy.MACPurposes)]
+				msg := []byte(fmt.Sprintf("%d-%d", g, i))
+				got, err := s.MAC(p, msg)
+				want, _ := cloud.MAC(p, msg)
+				if err != nil || got != want {
+					errs <- fmt.Errorf("goroutine %d, MAC %d (%s): %v, equal %v", g, i, p, err, got == want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
