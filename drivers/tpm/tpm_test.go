@@ -485,3 +485,30 @@ func TestConcurrentMAC(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestDamagedKeyBlob: a purpose key's blob altered on the card (its own checksum
+// made right again) is refused by the TPM at start, not at the first code entry.
+func TestDamagedKeyBlob(t *testing.T) {
+	sw := tpmtest.Start(t)
+	f := newFleet(t)
+	state := stateDir(t)
+	open(t, sw, state, f).Close()
+	p := privacy.MACPurposes[0]
+	path := filepath.Join(state, Dir, macFile(p))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := decodeBlob(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.private[len(b.private)-1] ^= 1
+	if err := os.WriteFile(path, b.encode(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(Options{StateDir: state, TPM: sw.TPM(), FleetPublic: f.public, LockerID: lockerID, Log: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), string(p)) {
+		t.Fatalf("Open with a damaged %s blob: %v", p, err)
+	}
+}
