@@ -69,7 +69,7 @@ func TestCardImage(t *testing.T) {
 		card, w := stationCard(t, config.KeysTPM, sw)
 		// No code, tracking number or password on the card, in any spelling the
 		// canary harness knows (plain, hex, base64, UTF-16, ...): TPM blobs included.
-		onCard := card.bytes(t)
+		onCard := squeezeZeros(card.bytes(t))
 		for _, secret := range card.secrets() {
 			if form, ok := canary.Find(onCard, secret); ok {
 				t.Fatalf("a secret is on the card (%v): %q", form, secret)
@@ -139,6 +139,26 @@ func (c *card) bytes(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return all
+}
+
+// squeezeZeros shortens every run of more than 8 zero bytes to 8: the store file is
+// mostly preallocated zeros, and no spelling of a secret holds two zero bytes in a
+// row, so every occurrence survives while the scan gets fast.
+func squeezeZeros(data []byte) []byte {
+	out := make([]byte, 0, len(data)/4)
+	zeros := 0
+	for _, c := range data {
+		if c == 0 {
+			zeros++
+			if zeros > 8 {
+				continue
+			}
+		} else {
+			zeros = 0
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // stationCard runs a station with the given key store on a real broker (password
