@@ -181,6 +181,9 @@ func Open(opt Options) (_ *Store, err error) {
 		}
 		s.macs[p] = b
 	}
+	if err := s.checkKeys(); err != nil {
+		return nil, err
+	}
 	if s.audit, err = s.unsealKey(auditFile); err != nil {
 		return nil, err
 	}
@@ -190,10 +193,23 @@ func Open(opt Options) (_ *Store, err error) {
 	return s, nil
 }
 
+// checkKeys loads every purpose key once, so that a damaged blob or another TPM is
+// found at start rather than at the first code entry. The last one stays loaded.
+func (s *Store) checkKeys() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range privacy.MACPurposes {
+		if _, err := s.mac(p, s.macs[p], nil); err != nil {
+			return fmt.Errorf("tpm: the %s key: %w", string(p), err)
+		}
+	}
+	return nil
+}
+
 // enrol generates the identity, imports the purpose keys, seals the audit key,
 // defines the keyring's NV index with a first key-encryption key, and writes the
-// enrolment file last. The identity's
-// private key and the derived keys are cleared before it returns.
+// enrolment file last. The identity's private key and the derived keys are cleared
+// before it returns.
 func (s *Store) enrol(fleet [32]byte, lockerID string) error {
 	id, err := privacy.GenerateIdentity()
 	if err != nil {

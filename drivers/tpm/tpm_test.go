@@ -453,3 +453,62 @@ func TestBusCarriesNoSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentMAC: digests requested from many goroutines at once, purposes
+// interleaved (so keys are swapped in and out of the TPM's slots), are all right.
+func TestConcurrentMAC(t *testing.T) {
+	sw := tpmtest.Start(t)
+	f := newFleet(t)
+	s := open(t, sw, stateDir(t), f)
+	cloud := cloudKeys(t, f, s)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				p := privacy.MACPurposes[(g+i)%len(privacy.MACPurposes)]
+				msg := []byte(fmt.Sprintf("%d-%d", g, i))
+				got, err := s.MAC(p, msg)
+				want, _ := cloud.MAC(p, msg)
+				if err != nil || got != want {
+					errs <- fmt.Errorf("goroutine %d, MAC %d (%s): %v, equal %v", g, i, p, err, got == want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestDamagedKeyBlob: a purpose key's blob altered on the card (its own checksum
+// made right again) is refused by the TPM at start, not at the first code entry.
+func TestDamagedKeyBlob(t *testing.T) {
+	sw := tpmtest.Start(t)
+	f := newFleet(t)
+	state := stateDir(t)
+	open(t, sw, state, f).Close()
+	p := privacy.MACPurposes[0]
+	path := filepath.Join(state, Dir, macFile(p))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := decodeBlob(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.private[len(b.private)-1] ^= 1
+	if err := os.WriteFile(path, b.encode(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(Options{StateDir: state, TPM: sw.TPM(), FleetPublic: f.public, LockerID: lockerID, Log: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), string(p)) {
+		t.Fatalf("Open with a damaged %s blob: %v", p, err)
+	}
+}
