@@ -156,9 +156,11 @@ func validateSpecs(specs []CompartmentSpec) error {
 
 func (s *Station) load(specs []CompartmentSpec) error {
 	return s.store.Update(func(t store.Tx) error {
-		if err := t.Init(s.id); err != nil {
+		mig, err := t.Init(s.id)
+		if err != nil {
 			return err
 		}
+		s.logMigration(mig)
 		var stored Policy
 		if _, err := t.GetMeta(store.MetaPolicy, &stored); err != nil {
 			return fmt.Errorf("locker: stored policy: %w", err)

@@ -71,9 +71,10 @@ type Store interface {
 
 // Tx is one transaction: in Update a state transition, in View a consistent read.
 type Tx interface {
-	// Init makes a new store's layout and records its locker id, or checks both;
-	// EpochLength records or checks the epoch length, fixed for a store.
-	Init(lockerID string) error
+	// Init makes a new store's layout and records its locker id, or checks both and
+	// brings an older layout up to date (what it changed in Migration); EpochLength
+	// records or checks the epoch length, fixed for a store.
+	Init(lockerID string) (Migration, error)
 	EpochLength(d time.Duration) error
 
 	GetMeta(k Meta, v any) (bool, error)
@@ -172,6 +173,13 @@ type Record struct {
 	KeepUntil   time.Time
 	Updated     time.Time
 	PurgeAt     time.Time
+}
+
+// Migration says what Tx.Init changed to bring a store written by an older build up
+// to date (docs/adr/0049-nothing-linkable-at-rest.md); zero when nothing.
+type Migration struct {
+	From  int // the schema the store had
+	Hints int // parcel records whose clear hint was sealed
 }
 
 // Meta names a value of the domain's, kept as JSON beside the store's own.

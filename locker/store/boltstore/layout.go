@@ -43,7 +43,9 @@ var (
 	metaWireAcked       = []byte("outbox_wire_acked") // last wire seq acknowledged (8 BE)
 )
 
-const schemaVersion = 1
+// schemaVersion is the layout this build writes; Init migrates older ones
+// (migrate.go). 2: hints sealed (record version 2).
+const schemaVersion = 2
 
 func compKey(id uint16) []byte { return binary.BigEndian.AppendUint16(nil, id) }
 func epochKey(e uint32) []byte { return binary.BigEndian.AppendUint32(nil, e) }
@@ -59,27 +61,29 @@ func codeKey(v privacy.Digest, id string) []byte {
 }
 
 // Init makes the buckets of a new store and records its schema and locker id, or checks
-// them in an existing one: keys are derived from the locker id, so a store from another
-// id is unreadable.
-func (t *Tx) Init(lockerID string) error {
+// them in an existing one (keys are derived from the locker id, so a store from another
+// id is unreadable) and migrates an older schema, in the caller's transaction.
+func (t *Tx) Init(lockerID string) (store.Migration, error) {
 	for _, name := range allBuckets {
 		if _, err := t.tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("locker: store: %w", err)
+			return store.Migration{}, fmt.Errorf("locker: store: %w", err)
 		}
 	}
 	meta := t.tx.Bucket(bucketMeta)
-	if v := meta.Get(metaSchema); v == nil {
+	v := meta.Get(metaSchema)
+	if v == nil {
 		if err := meta.Put(metaSchema, []byte{schemaVersion}); err != nil {
-			return err
+			return store.Migration{}, err
 		}
-		return meta.Put(metaLockerID, []byte(lockerID))
-	} else if len(v) != 1 || v[0] != schemaVersion {
-		return fmt.Errorf("locker: store schema %v, this build reads %d", v, schemaVersion)
+		return store.Migration{}, meta.Put(metaLockerID, []byte(lockerID))
+	}
+	if len(v) != 1 || v[0] < 1 || v[0] > schemaVersion {
+		return store.Migration{}, fmt.Errorf("locker: store schema %v, this build reads 1 to %d", v, schemaVersion)
 	}
 	if id := string(meta.Get(metaLockerID)); id != lockerID {
-		return fmt.Errorf("locker: store belongs to locker %q, configured as %q", id, lockerID)
+		return store.Migration{}, fmt.Errorf("locker: store belongs to locker %q, configured as %q", id, lockerID)
 	}
-	return nil
+	return t.migrate(int(v[0]))
 }
 
 // EpochLength records the epoch length of a new store (or of one written before the

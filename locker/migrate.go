@@ -1,0 +1,12 @@
+package locker
+
+import "github.com/lockerd/lockerd/locker/store"
+
+// logMigration says, once, what the first start of this build changed in a store an
+// older build wrote (docs/adr/0049-nothing-linkable-at-rest.md).
+func (s *Station) logMigration(m store.Migration) {
+	if m == (store.Migration{}) {
+		return
+	}
+	s.log.Info("store migrated", "from_schema", m.From, "hints_sealed", m.Hints)
+}
