@@ -45,8 +45,10 @@ func newCanaries() canaries {
 		tracking: []string{"RB987654326GB", "773019284756102", "CANARYX5550123", "RA000000005DE"},
 		codes:    []string{"73914682", "55281937", "90817263"},
 		// 8 digits: a 4-digit canary turns up by chance in hex ids and digests.
-		pins:   []string{"86420975", "13579024"},
-		badges: []string{"CANARY-BADGE-7F3A", "QR:CANARY-TOKEN-0042"},
+		pins: []string{"86420975", "13579024"},
+		// As long as real badge tokens (privacy.MinBadgeLen): a shorter one is refused
+		// before lockerd digests it, and would test nothing.
+		badges: []string{"CANARY-BADGE-7F3A-Q2XWZ5LMNOP", "QR:CANARY-TOKEN-0042-UNKNOWN-XY"},
 	}
 }
 

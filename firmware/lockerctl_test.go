@@ -85,7 +85,7 @@ timeout: 20s
 
 	tracking := []string{"RB987654326GB", "CANARYX5550123"}
 	codes := []string{"73914682", "55281937"}
-	badge, pin := "CANARY-BADGE-7F3A", "86420975"
+	badge, pin := "CANARY-BADGE-7F3A-Q2XWZ5LMNOP", "86420975"
 	var printed strings.Builder // everything lockerctl wrote
 	run := func(stdin string, wantCode int, args ...string) string {
 		t.Helper()

@@ -9,4 +9,9 @@ func (s *Station) logMigration(m store.Migration) {
 		return
 	}
 	s.log.Info("store migrated", "from_schema", m.From, "hints_sealed", m.Hints)
+	if m.Couriers > 0 {
+		// Their badge digests cannot be computed here: the cloud must send them again.
+		s.log.Warn("courier records of the old form dropped: send every courier again (courier-upsert with badge and verifier)",
+			"couriers", m.Couriers)
+	}
 }

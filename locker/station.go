@@ -128,6 +128,10 @@ func Open(opt Options) (*Station, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.collectCourierKeys(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -300,7 +304,7 @@ func (s *Station) epochOf(t time.Time) uint32 {
 
 // liveEpochs returns the epochs whose keys still exist, newest first: lookups try each.
 func (s *Station) liveEpochs() []uint32 {
-	e := s.keyring.Epochs()
+	e := s.epochKeys()
 	slices.Reverse(e)
 	return e
 }

@@ -12,6 +12,10 @@ import (
 //   - 1 -> 2: parcel records (version 1) held their hint in clear; each is rewritten
 //     as version 2 with the hint sealed under its epoch key (a record whose epoch key
 //     is gone loses its hint).
+//   - 2 -> 3: courier records were filed unsealed under the digest of badge and PIN.
+//     The new form is found by the badge digest, which cannot be computed from them:
+//     the bucket is dropped, and the cloud sends its couriers again
+//     (docs/adr/0049-nothing-linkable-at-rest.md).
 func (t *Tx) migrate(from int) (store.Migration, error) {
 	m := store.Migration{From: from}
 	if from >= schemaVersion {
@@ -23,6 +27,13 @@ func (t *Tx) migrate(from int) (store.Migration, error) {
 			return m, fmt.Errorf("locker: store migration (hints): %w", err)
 		}
 		m.Hints = n
+	}
+	if from < 3 {
+		n, err := t.dropLegacyCouriers()
+		if err != nil {
+			return m, fmt.Errorf("locker: store migration (couriers): %w", err)
+		}
+		m.Couriers = n
 	}
 	return m, t.tx.Bucket(bucketMeta).Put(metaSchema, []byte{schemaVersion})
 }
@@ -65,4 +76,15 @@ func (t *Tx) sealLegacyHints() (int, error) {
 		}
 	}
 	return hints, nil
+}
+
+// dropLegacyCouriers deletes the bucket of unsealed courier records; it returns how
+// many it held.
+func (t *Tx) dropLegacyCouriers() (int, error) {
+	b := t.tx.Bucket(bucketCouriers)
+	if b == nil {
+		return 0, nil
+	}
+	n := b.Stats().KeyN
+	return n, t.tx.DeleteBucket(bucketCouriers)
 }

@@ -38,6 +38,15 @@ func TestMigrateSchema1(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeLegacy(t, st, p)
+	if err := st.db.Update(func(tx *bolt.Tx) error { // a courier as schema 1 and 2 kept it
+		b, err := tx.CreateBucketIfNotExists(bucketCouriers)
+		if err != nil {
+			return err
+		}
+		return b.Put(bytes.Repeat([]byte{7}, 32), []byte(`{"id":"c-1","credential":"0707","rights":{"deposit":true}}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if got := readRecord(t, st, p.ID); got.Hint != p.Hint {
 		t.Fatalf("legacy record's hint %q, want %q", got.Hint, p.Hint)
 	}
@@ -49,13 +58,16 @@ func TestMigrateSchema1(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if m.From != 1 || m.Hints != 1 {
-		t.Fatalf("migration %+v, want from 1 with one hint sealed", m)
+	if m.From != 1 || m.Hints != 1 || m.Couriers != 1 {
+		t.Fatalf("migration %+v, want from 1 with one hint sealed and one courier dropped", m)
 	}
 	if err := st.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketParcels).Get([]byte(p.ID))
 		if v[0] != recordVersion || bytes.Contains(v, []byte("Q7ZK")) {
 			t.Fatalf("migrated record %x: version %d or clear hint", v, v[0])
+		}
+		if tx.Bucket(bucketCouriers) != nil {
+			t.Fatal("the unsealed couriers bucket survived the migration")
 		}
 		if s := tx.Bucket(bucketMeta).Get(metaSchema); len(s) != 1 || s[0] != schemaVersion {
 			t.Fatalf("schema after migration %v", s)
