@@ -118,6 +118,7 @@ func privacyCanaries(t *testing.T, logFormat string) {
 	d.stop()
 	checkLogFormat(t, d.logPath, logFormat)
 
+	c.checkAtRest(t, cloud, st) // before the harness below plants its own canaries
 	h := c.harness(t)
 	register(t, h, stateSurface(st), logSurface(d.logPath, logFormat), tap.surface(calls))
 	h.Check(t)
