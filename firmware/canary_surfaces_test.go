@@ -24,6 +24,7 @@ import (
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/internal/canary"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/waybill"
 	"github.com/lockerd/lockerd/sim"
 )
 
@@ -45,8 +46,10 @@ func newCanaries() canaries {
 		tracking: []string{"RB987654326GB", "773019284756102", "CANARYX5550123", "RA000000005DE"},
 		codes:    []string{"73914682", "55281937", "90817263"},
 		// 8 digits: a 4-digit canary turns up by chance in hex ids and digests.
-		pins:   []string{"86420975", "13579024"},
-		badges: []string{"CANARY-BADGE-7F3A", "QR:CANARY-TOKEN-0042"},
+		pins: []string{"86420975", "13579024"},
+		// As long as real badge tokens (privacy.MinBadgeLen): a shorter one is refused
+		// before lockerd digests it, and would test nothing.
+		badges: []string{"CANARY-BADGE-7F3A-Q2XWZ5LMNOP", "QR:CANARY-TOKEN-0042-UNKNOWN-XY"},
 	}
 }
 
@@ -58,6 +61,53 @@ func (c canaries) all() map[string]string {
 		}
 	}
 	return out
+}
+
+// atRest returns what may travel (the cloud sends it, the panel shows it) but must
+// never be at rest in the state directory in a form the cloud or a holder of the
+// device keys could match (docs/privacy.md §1, §7): the hint of each tracking number
+// and, raw and in hex, its waybill digest, each code's verifier, and each badge's
+// digest and PIN verifier. The store keeps all of them sealed under epoch keys
+// (hints, digests) or a courier's own key (ADR 0049).
+func (c canaries) atRest(t *testing.T, cloud *sim.Cloud, lockerID string) map[string]string {
+	t.Helper()
+	k, err := cloud.Keys(lockerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	digest := func(name string, d privacy.Digest) {
+		out[name+" (raw)"], out[name+" (hex)"] = string(d[:]), d.Hex()
+	}
+	for i, tn := range c.tracking {
+		canonical, err := waybill.Normalise(tn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[fmt.Sprintf("hint #%d", i)] = waybill.Hint(canonical) // "…" and 4 characters: 7 bytes
+		digest(fmt.Sprintf("waybill digest #%d", i), k.Waybill(canonical))
+	}
+	for i, code := range c.codes {
+		digest(fmt.Sprintf("code verifier #%d", i), k.CodeVerifier(code))
+	}
+	for i, b := range c.badges {
+		digest(fmt.Sprintf("badge digest #%d", i), k.Badge(b))
+		for j, pin := range c.pins {
+			digest(fmt.Sprintf("PIN verifier #%d/%d", i, j), k.Courier(b, pin))
+		}
+	}
+	return out
+}
+
+// checkAtRest scans the state directory for c.atRest: nothing there may be matched.
+func (c canaries) checkAtRest(t *testing.T, cloud *sim.Cloud, st *sim.Station) {
+	t.Helper()
+	h, err := canary.New(c.atRest(t, cloud, st.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	register(t, h, stateSurface(st))
+	h.Check(t)
 }
 
 func (c canaries) harness(t *testing.T) *canary.Harness {

@@ -69,11 +69,11 @@ func privacyCanaries(t *testing.T, logFormat string) {
 	if _, err := cl.Announce(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	cred, err := cloud.CourierCredential(id.LockerID, c.badges[0], c.pins[0])
+	cred, err := cloud.CourierRequest(id.LockerID, "c-canary", c.badges[0], c.pins[0], locker.Rights{Deposit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.UpsertCourier(ctx, control.CourierRequest{ID: "c-canary", Credential: cred, Rights: locker.Rights{Deposit: true}}); err != nil {
+	if err := cl.UpsertCourier(ctx, cred); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cl.Login(ctx, c.badges[1], c.pins[1]); err == nil {
@@ -118,6 +118,7 @@ func privacyCanaries(t *testing.T, logFormat string) {
 	d.stop()
 	checkLogFormat(t, d.logPath, logFormat)
 
+	c.checkAtRest(t, cloud, st) // before the harness below plants its own canaries
 	h := c.harness(t)
 	register(t, h, stateSurface(st), logSurface(d.logPath, logFormat), tap.surface(calls))
 	h.Check(t)

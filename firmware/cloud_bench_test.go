@@ -72,7 +72,7 @@ func BenchmarkCloudRoundTrip(b *testing.B) {
 	}{
 		{"ping", func(int) protocol.Body { return &protocol.PingBody{} }},
 		{"courier-upsert", func(i int) protocol.Body {
-			body, err := w.cloud.WireCourier(w.station.ID, fmt.Sprintf("c-%d", i), "BADGE", strconv.Itoa(1000+i), protocol.RightDeposit)
+			body, err := w.cloud.WireCourier(w.station.ID, fmt.Sprintf("c-%d", i), fmt.Sprintf("BADGE-%04d-ABCDEFGHIJKLMNOPQ", i), strconv.Itoa(1000+i), protocol.RightDeposit)
 			if err != nil {
 				b.Fatal(err)
 			}

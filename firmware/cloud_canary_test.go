@@ -174,6 +174,7 @@ func privacyCanariesOnTheWire(t *testing.T, logFormat string) {
 	}
 	checkLogFormat(t, d.logPath, logFormat)
 
+	c.checkAtRest(t, w.cloud, w.station)
 	h := c.harness(t)
 	// Messages: the enrolment, courier and announcement commands with their replies,
 	// 4 deposits and 2 pickups as events, the three queries and their replies, presence.

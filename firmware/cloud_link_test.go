@@ -47,7 +47,7 @@ func TestCloudCommands(t *testing.T) {
 	}
 	clash := wire(p3)
 	clash.Waybill = wire(p1).Waybill // the same waybill under another id
-	courier, err := w.cloud.WireCourier(w.station.ID, "c-7", "BADGE-7", "4711", protocol.RightDeposit)
+	courier, err := w.cloud.WireCourier(w.station.ID, "c-7", "BADGE-7-ABCDEFGHIJKLMNOPQRSTU", "4711", protocol.RightDeposit)
 	if err != nil {
 		t.Fatal(err)
 	}

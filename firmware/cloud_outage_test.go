@@ -46,14 +46,14 @@ func TestCloudOutage(t *testing.T) {
 	for i := range parcels {
 		parcels[i] = w.cloud.NewParcel("S")
 	}
-	w.provision(ctx, t, "OUTAGE-BADGE", "2468", parcels)
+	w.provision(ctx, t, "OUTAGE-BADGE-ABCDEFGHIJKLMNOPQRSTU", "2468", parcels)
 
 	cl := d.client
 	model := newOutageModel()
 	sessions := make([]string, workers)
 	for i := range sessions {
 		var err error
-		if sessions[i], err = cl.Login(ctx, "OUTAGE-BADGE", "2468"); err != nil {
+		if sessions[i], err = cl.Login(ctx, "OUTAGE-BADGE-ABCDEFGHIJKLMNOPQRSTU", "2468"); err != nil {
 			t.Fatal(err)
 		}
 	}

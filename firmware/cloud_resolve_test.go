@@ -18,7 +18,7 @@ import (
 // service and the cloud gets a deposited event carrying the parcel's waybill digest,
 // which is how it matches a parcel it never announced.
 func TestCloudResolveUnverifiedDeposit(t *testing.T) {
-	const badge, pin = "BADGE-RES", "24681357"
+	const badge, pin = "BADGE-RES-ABCDEFGHIJKLMNOPQRSTU", "24681357"
 	const tracking = "RB987654326GB"
 	w := newCloudWorld(t, cloudWorldOptions{lockerID: "RES-01", person: lockboardtest.Jammed()})
 	stop := w.runInProcess(t)

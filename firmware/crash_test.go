@@ -97,8 +97,8 @@ func TestCrashSafety(t *testing.T) {
 	if err := cloud.Enrol(id.LockerID, id.Public); err != nil {
 		t.Fatal(err)
 	}
-	cred, _ := cloud.CourierCredential(id.LockerID, "CRASH-BADGE", "9031")
-	if err := cl.UpsertCourier(ctx, control.CourierRequest{ID: "c-1", Credential: cred, Rights: locker.Rights{Deposit: true}}); err != nil {
+	cred, _ := cloud.CourierRequest(id.LockerID, "c-1", "CRASH-BADGE-ABCDEFGHIJKLMNOPQRSTU", "9031", locker.Rights{Deposit: true})
+	if err := cl.UpsertCourier(ctx, cred); err != nil {
 		t.Fatal(err)
 	}
 	w := newCrashWorld(locks)
@@ -273,7 +273,7 @@ func (r *crashRun) drive(ctx context.Context) {
 		var opErr error
 		if op.Deposit {
 			if session == "" {
-				session, opErr = cl.Login(ctx, "CRASH-BADGE", "9031")
+				session, opErr = cl.Login(ctx, "CRASH-BADGE-ABCDEFGHIJKLMNOPQRSTU", "9031")
 			}
 			if opErr == nil {
 				slot, opErr = cl.Scan(ctx, session, w.parcels[op.Parcel].Tracking, "")

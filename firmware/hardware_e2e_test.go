@@ -75,9 +75,9 @@ func TestAllHardwareEndToEnd(t *testing.T) {
 	if err := cloud.Enrol(id.LockerID, id.Public); err != nil {
 		t.Fatal(err)
 	}
-	badge, pin := "E2E-BADGE-5150", "8642"
-	cred, _ := cloud.CourierCredential(id.LockerID, badge, pin)
-	if err := cl.UpsertCourier(ctx, control.CourierRequest{ID: "c-9", Credential: cred, Rights: locker.Rights{Deposit: true}}); err != nil {
+	badge, pin := "E2E-BADGE-5150-ABCDEFGHIJKLMNOPQRSTU", "8642"
+	cred, _ := cloud.CourierRequest(id.LockerID, "c-9", badge, pin, locker.Rights{Deposit: true})
+	if err := cl.UpsertCourier(ctx, cred); err != nil {
 		t.Fatal(err)
 	}
 	small, large := cloud.NewParcel("S"), cloud.NewParcel("XL")

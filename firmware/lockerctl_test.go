@@ -85,7 +85,7 @@ timeout: 20s
 
 	tracking := []string{"RB987654326GB", "CANARYX5550123"}
 	codes := []string{"73914682", "55281937"}
-	badge, pin := "CANARY-BADGE-7F3A", "86420975"
+	badge, pin := "CANARY-BADGE-7F3A-Q2XWZ5LMNOP", "86420975"
 	var printed strings.Builder // everything lockerctl wrote
 	run := func(stdin string, wantCode int, args ...string) string {
 		t.Helper()
@@ -109,6 +109,27 @@ timeout: 20s
 		t.Fatalf("status reply %+v", r)
 	}
 	run(badge+"\n"+pin+"\n", 0, "courier-upsert", id, "c-1", "-rights", "deposit,retrieve")
+	// courier-new makes the badge token and prints it once, after the locker's reply.
+	madeLines := strings.Split(strings.TrimSpace(run("13579024\n", 0, "courier-new", id, "c-2")), "\n")
+	var made struct {
+		Courier string `json:"courier"`
+		BadgeQR string `json:"badge_qr"`
+	}
+	if err := json.Unmarshal([]byte(madeLines[len(madeLines)-1]), &made); err != nil || made.Courier != "c-2" {
+		t.Fatalf("courier-new printed %q: %v", madeLines, err)
+	}
+	if r := reply(madeLines[0]); r.Status != protocol.StatusDone {
+		t.Fatalf("courier-new reply %+v", r)
+	}
+	newToken, ok := strings.CutPrefix(made.BadgeQR, "LKB:")
+	if !ok || len(newToken) != 26 || strings.Trim(newToken, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "" {
+		t.Fatalf("courier-new's badge QR %q: want LKB: and 26 base32 characters", made.BadgeQR)
+	}
+	if sid, err := w.station.Client().Login(ctx, newToken, "13579024"); err != nil {
+		t.Fatalf("login with courier-new's badge: %v", err)
+	} else if err := w.station.Client().Logout(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
 	csv := fmt.Sprintf("parcel,tracking,code,size\np-1,%s,%s,S\np-2,%s,%s,M\n", tracking[0], codes[0], tracking[1], codes[1])
 	csvFile := filepath.Join(dir, "parcels.csv")
 	if err := os.WriteFile(csvFile, []byte(csv), 0o600); err != nil {

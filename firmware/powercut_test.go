@@ -124,8 +124,8 @@ func TestPowerCut(t *testing.T) {
 	if err := cloud.Enrol(id.LockerID, id.Public); err != nil {
 		t.Fatal(err)
 	}
-	cred, _ := cloud.CourierCredential(id.LockerID, "CRASH-BADGE", "9031") // the badge crashRun logs in with
-	if err := cl.UpsertCourier(ctx, control.CourierRequest{ID: "c-1", Credential: cred, Rights: locker.Rights{Deposit: true}}); err != nil {
+	cred, _ := cloud.CourierRequest(id.LockerID, "c-1", "CRASH-BADGE-ABCDEFGHIJKLMNOPQRSTU", "9031", locker.Rights{Deposit: true}) // the badge crashRun logs in with
+	if err := cl.UpsertCourier(ctx, cred); err != nil {
 		t.Fatal(err)
 	}
 	w := newCrashWorld(locks)
@@ -286,8 +286,8 @@ func TestPowerCutNewStore(t *testing.T) {
 	if err := cloud.Enrol(id.LockerID, id.Public); err != nil {
 		t.Fatal(err)
 	}
-	cred, _ := cloud.CourierCredential(id.LockerID, "CUT-BADGE", "4711")
-	if err := d.client.UpsertCourier(ctx, control.CourierRequest{ID: "c-1", Credential: cred, Rights: locker.Rights{Deposit: true}}); err != nil {
+	cred, _ := cloud.CourierRequest(id.LockerID, "c-1", "CUT-BADGE-ABCDEFGHIJKLMNOPQRSTU", "4711", locker.Rights{Deposit: true})
+	if err := d.client.UpsertCourier(ctx, cred); err != nil {
 		t.Fatal(err)
 	}
 	d.kill()
@@ -297,7 +297,7 @@ func TestPowerCutNewStore(t *testing.T) {
 	if err := d.start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.client.Login(ctx, "CUT-BADGE", "4711"); err != nil {
+	if _, err := d.client.Login(ctx, "CUT-BADGE-ABCDEFGHIJKLMNOPQRSTU", "4711"); err != nil {
 		t.Fatalf("the courier provisioned before the cut: %v", err)
 	}
 	d.stop()

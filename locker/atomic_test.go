@@ -95,7 +95,7 @@ func TestReannounceKeepsVerifier(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.announce("p-1", "RB123456785GB", "", SizeM)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	f.deposit(sid, "RB123456785GB")
 	if res, err := f.st.EnterCode(ctx, "48213377"); err != nil || len(res.Slots) != 1 {
 		t.Fatalf("code after the re-announcement: %+v, %v", res, err)

@@ -2,7 +2,6 @@ package locker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -191,48 +190,6 @@ func (s *Station) Recall(ctx context.Context, id ParcelID, reason string) error 
 		np.State = StateRecalled
 		return &np, t.emit(Event{Type: EvRecalled, Parcel: id, Compartment: p.Compartment,
 			Generation: p.Generation, State: StateRecalled, Actor: "cloud", Reason: reason})
-	})
-}
-
-// UpsertCourier stores or replaces a courier credential (keyed digest of badge and PIN).
-func (s *Station) UpsertCourier(ctx context.Context, c Courier) error {
-	if c.ID == "" || len(c.ID) > 64 || c.Credential.IsZero() {
-		return errors.New("locker: courier needs an id (1..64 bytes) and a credential digest")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.update(func(t *txn) error {
-		if err := deleteCourier(t.st, c.ID); err != nil {
-			return err
-		}
-		if err := t.st.PutCourier(c.Credential, c); err != nil {
-			return err
-		}
-		return t.emit(Event{Type: EvCourierUpserted, Actor: "cloud", Reason: c.ID})
-	})
-}
-
-// RevokeCourier removes every credential of a courier id. Open sessions of that courier end.
-func (s *Station) RevokeCourier(ctx context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for sid, se := range s.sessions {
-		if se.courier.ID == id {
-			delete(s.sessions, sid)
-		}
-	}
-	return s.update(func(t *txn) error {
-		if err := deleteCourier(t.st, id); err != nil {
-			return err
-		}
-		return t.emit(Event{Type: EvCourierRevoked, Actor: "cloud", Reason: id})
-	})
-}
-
-func deleteCourier(t store.Tx, id string) error {
-	return t.DeleteCouriers(func(v []byte) bool {
-		var c Courier
-		return json.Unmarshal(v, &c) == nil && c.ID == id
 	})
 }
 

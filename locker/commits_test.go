@@ -47,7 +47,7 @@ func TestOneCommitPerAction(t *testing.T) {
 			t.Fatalf("announce: %v %v", err, res)
 		}
 	})
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true, Retrieve: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true, Retrieve: true})
 	var slot Slot
 	count("a scan: reservation, then the pulse's fact", 2, func() {
 		var err error

@@ -37,9 +37,9 @@ func slotOf(c *Compartment, p *Parcel) Slot {
 	return sl
 }
 
-// Login authenticates a courier by badge (or QR) token and PIN, both checked only as a
-// keyed digest, and opens a session for scan after scan. Failures count against the
-// courier throttle.
+// Login authenticates a courier by badge (or QR) token and PIN, both checked only as
+// keyed digests, and opens a session for scan after scan. A wrong PIN counts against
+// that badge's throttle, an unknown badge against the station's (loginCourier).
 func (s *Station) Login(ctx context.Context, badge, pin string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -47,27 +47,8 @@ func (s *Station) Login(ctx context.Context, badge, pin string) (string, error) 
 		return "", ErrClosed
 	}
 	now := s.clock.Now()
-	if d := s.courThr.check(s.policy.CourierThrottle, now); d > 0 {
-		return "", &ThrottledError{RetryAfter: d}
-	}
-	cred, err := privacy.CourierDigest(s.keys, badge, pin)
+	c, err := s.loginCourier(badge, pin, now)
 	if err != nil {
-		return "", fmt.Errorf("locker: key store: %w", err)
-	}
-	var c Courier
-	var found bool
-	err = s.store.View(func(t store.Tx) error {
-		var err error
-		found, err = t.Courier(cred, &c)
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("locker: courier lookup: %w", err)
-	}
-	if !found {
-		return "", s.failThrottle(&s.courThr, s.policy.CourierThrottle, store.MetaCourierThrottle, ThrottleCourier, ErrBadCredentials)
-	}
-	if err := s.resetThrottle(&s.courThr, store.MetaCourierThrottle); err != nil {
 		return "", err
 	}
 	id := newID()

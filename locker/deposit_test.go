@@ -16,7 +16,7 @@ var ctx = context.Background()
 func TestDepositAndPickupEndToEnd(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeM)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 
 	slot, err := f.st.Scan(ctx, sid, " rb123456785gb\r\n", SizeUnknown)
 	if err != nil {
@@ -72,7 +72,7 @@ func TestDepositAndPickupEndToEnd(t *testing.T) {
 
 func TestScanRefusals(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	before := f.st.store.Seq()
 	cases := []struct {
 		name string
@@ -106,14 +106,14 @@ func TestCourierMustBeLoggedIn(t *testing.T) {
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	_, err := f.st.Scan(ctx, "no-such-session", "RB123456785GB", SizeUnknown)
 	wantErr(t, err, ErrNotLoggedIn)
-	_, err = f.st.Login(ctx, "BADGE-X", "0000")
+	_, err = f.st.Login(ctx, "BADGE-X-ABCDEFGHIJKLMNOPQR", "0000")
 	wantErr(t, err, ErrBadCredentials)
 
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Retrieve: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Retrieve: true})
 	_, err = f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	wantErr(t, err, ErrNoRights)
 
-	sid = f.courier("c-2", "BADGE-2", "1357", Rights{Deposit: true})
+	sid = f.courier("c-2", "BADGE-2-ABCDEFGHIJKLMNOPQR", "1357", Rights{Deposit: true})
 	f.clock.Advance(f.st.Policy().SessionIdle + time.Second)
 	_, err = f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	wantErr(t, err, ErrNotLoggedIn)
@@ -124,7 +124,7 @@ func TestCourierMustBeLoggedIn(t *testing.T) {
 
 func TestUnannouncedParcelNeedsSize(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	_, err := f.st.Scan(ctx, sid, "773012345678901", SizeUnknown)
 	wantErr(t, err, ErrSizeRequired)
 	f.clock.Advance(2 * time.Second)
@@ -169,7 +169,7 @@ func checkDepositedWaybill(t *testing.T, f *fixture, want privacy.Digest) {
 // operator finds the parcel there.
 func TestUnannouncedDepositResolvedAfterRestart(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	slot, err := f.st.Scan(ctx, sid, "773012345678901", SizeL)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func TestUnannouncedDepositResolvedAfterRestart(t *testing.T) {
 
 func TestBestFitFallsBackToLarger(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	var got []CompartmentID
 	for i, tn := range []string{"100000000001", "100000000002", "100000000003", "100000000004", "100000000005", "100000000006"} {
 		slot, err := f.st.Scan(ctx, sid, tn, SizeS)
@@ -216,7 +216,7 @@ func TestBestFitFallsBackToLarger(t *testing.T) {
 func TestNoCompartmentBigEnough(t *testing.T) {
 	f := newFixture(t, []CompartmentSpec{{ID: 1, Size: SizeS, Kind: KindDoor}, {ID: 2, Size: SizeM, Kind: KindDoor}})
 	f.announce("big", "RB123456785GB", "11223344", SizeXL)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	_, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	wantErr(t, err, ErrNoFreeCompartment)
 	if p := f.parcel("big"); p.State != StateAnnounced || p.Compartment != 0 {
@@ -227,7 +227,7 @@ func TestNoCompartmentBigEnough(t *testing.T) {
 func TestSameScanTwiceWithinWindow(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	if _, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestSameScanTwiceWithinWindow(t *testing.T) {
 func TestJammedDoorIsFaultedAndNextOffered(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	if err != nil || slot.Compartment != 1 {
 		t.Fatalf("%+v %v", slot, err)
@@ -284,7 +284,7 @@ func TestJammedDoorIsFaultedAndNextOffered(t *testing.T) {
 func TestCancelDeposit(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 
 	// Cancel while the door is open: closing it frees the compartment.
 	if _, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil {
@@ -326,7 +326,7 @@ func TestCancelDeposit(t *testing.T) {
 // never show the sealed digest; resolving names the operator in the audit log.
 func TestUnverifiedDepositSurvivesALookAndIsSettledOnlyByResolve(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	slot, err := f.st.Scan(ctx, sid, "773012345678901", SizeL)
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +362,7 @@ func TestUnverifiedDepositSurvivesALookAndIsSettledOnlyByResolve(t *testing.T) {
 // duplicate-scan window does not swallow the courier's retry with the size.
 func TestScanRetryAfterRefusal(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	_, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	wantErr(t, err, ErrSizeRequired)
 	f.clock.Advance(500 * time.Millisecond)
@@ -382,7 +382,7 @@ func TestOpenDoorIsNotOffered(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	f.door(1, true)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	if err != nil {
 		t.Fatal(err)
@@ -419,8 +419,8 @@ func TestStaleOfferCannotCancelAnotherDeposit(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	f.announce("p-2", "RA000000005DE", "11223344", SizeS)
-	a := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
-	b := f.courier("c-2", "BADGE-2", "1357", Rights{Deposit: true})
+	a := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
+	b := f.courier("c-2", "BADGE-2-ABCDEFGHIJKLMNOPQR", "1357", Rights{Deposit: true})
 
 	f.hw.fail[1] = errors.New("board not answering")
 	slot, err := f.st.Scan(ctx, a, "RB123456785GB", SizeUnknown)
@@ -453,7 +453,7 @@ func TestStaleOfferCannotCancelAnotherDeposit(t *testing.T) {
 func TestCancelRecordsDepositAborted(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ func TestForcedOpenRaisesAlarm(t *testing.T) {
 func TestDoorLeftOpenAlarmOncePerOpening(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestDoorLeftOpenAlarmOncePerOpening(t *testing.T) {
 func TestDuplicateCloseEvents(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	c := f.deposit(sid, "RB123456785GB")
 	seq := f.st.store.Seq()
 	f.door(c, false)
@@ -73,7 +73,7 @@ func TestDuplicateCloseEvents(t *testing.T) {
 func TestUnlockFailureUndoesReservation(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	f.hw.fail[1] = errors.New("bus timeout")
 	_, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	wantErr(t, err, ErrUnlock)
@@ -93,7 +93,7 @@ func TestUnlockFailureUndoesReservation(t *testing.T) {
 func TestJammedPickupKeepsParcelAndCode(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	c := f.deposit(sid, "RB123456785GB")
 	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestJammedPickupKeepsParcelAndCode(t *testing.T) {
 func TestStaleGenerationCannotAct(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	c := f.deposit(sid, "RB123456785GB")
 	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestStaleGenerationCannotAct(t *testing.T) {
 func TestSensorUnknownAtRestart(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestSensorUnknownAtRestart(t *testing.T) {
 func TestSilentSensorAfterRestart(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func TestUnconfirmedUnlockWaitsForTheDoor(t *testing.T) {
 	t.Run("door opens", func(t *testing.T) {
 		f := newFixture(t, mixedSpecs())
 		f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-		sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+		sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 		f.hw.fail[1] = unconfirmed
 		slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 		if err != nil || slot.Compartment != 1 {
@@ -207,7 +207,7 @@ func TestUnconfirmedUnlockWaitsForTheDoor(t *testing.T) {
 	t.Run("door never opens", func(t *testing.T) {
 		f := newFixture(t, mixedSpecs())
 		f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-		sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+		sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 		f.hw.fail[1] = unconfirmed
 		if _, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil {
 			t.Fatal(err)

@@ -148,6 +148,9 @@ func (s *Station) shredDue(now time.Time) bool {
 // copies of its sealed digests remain in free pages of the store become unlinkable.
 func (s *Station) shredLocked(now time.Time) error {
 	s.lastShred = now
+	if err := s.resealCouriers(now); err != nil {
+		return err
+	}
 	current := s.epochOf(now)
 	var past []uint32
 	for _, e := range s.keyring.Epochs() {

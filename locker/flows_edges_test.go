@@ -14,7 +14,7 @@ func TestSessionIdleEdge(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	f.announce("p-2", "RA000000005DE", "11223344", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	idle := f.st.Policy().SessionIdle
 	f.clock.Advance(idle)
 	if _, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil {
@@ -31,7 +31,7 @@ func TestSessionIdleEdge(t *testing.T) {
 func TestDuplicateScanWindowEdge(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	if _, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestDuplicateScanWindowEdge(t *testing.T) {
 func TestReserveAdvancesGeneration(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	before := map[CompartmentID]uint64{}
 	for _, spec := range mixedSpecs() {
 		before[spec.ID] = f.comp(spec.ID).Generation
@@ -69,7 +69,7 @@ func TestCancelDropsTheOffer(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	f.announce("p-2", "RA000000005DE", "11223344", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	first, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	if err != nil {
 		t.Fatal(err)

@@ -85,7 +85,7 @@ func TestWriteGoldenStore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("announce: %v", err)
 	}
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true, Retrieve: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true, Retrieve: true})
 	f.deposit(sid, "RB123456785GB") // p-1: deposited
 	c2 := f.deposit(sid, "RR000000014GB")
 	if _, err := f.st.EnterCode(ctx, "11223344"); err != nil { // p-2: picked up, terminal

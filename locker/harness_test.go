@@ -154,7 +154,7 @@ func (f *fixture) announce(id ParcelID, tracking, code string, size Size) {
 
 func (f *fixture) courier(id, badge, pin string, r Rights) string {
 	f.t.Helper()
-	if err := f.st.UpsertCourier(context.Background(), Courier{ID: id, Credential: f.cloud.Courier(badge, pin), Rights: r}); err != nil {
+	if err := f.st.UpsertCourier(context.Background(), Courier{ID: id, Badge: f.cloud.Badge(badge), Verifier: f.cloud.Courier(badge, pin), Rights: r}); err != nil {
 		f.t.Fatal(err)
 	}
 	sid, err := f.st.Login(context.Background(), badge, pin)

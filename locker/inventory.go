@@ -58,7 +58,7 @@ type Status struct {
 func (s *Station) Status() (Status, error) {
 	s.mu.Lock()
 	st := Status{LockerID: s.id, Compartments: len(s.order), AuditSeq: s.store.Seq(),
-		PolicyVersion: s.policy.Version, Parcels: map[ParcelState]int{}, Epochs: len(s.keyring.Epochs())}
+		PolicyVersion: s.policy.Version, Parcels: map[ParcelState]int{}, Epochs: len(s.epochKeys())}
 	for _, id := range s.order {
 		c := s.comps[id]
 		switch {

@@ -20,7 +20,7 @@ func TestJournalNamesNoOneAtInfo(t *testing.T) {
 		f.st.log = f.opt.Logger // and after the restart below
 		f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 		f.announce("p-2", "RB987654326GB", "", SizeS)
-		sid := f.courier(courier, "BADGE-1", "2468", Rights{Deposit: true, Retrieve: true})
+		sid := f.courier(courier, "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true, Retrieve: true})
 		f.deposit(sid, "RB123456785GB")
 		f.clock.Advance(2e9) // out of the repeat-scan window
 		if _, err := f.st.Scan(ctx, sid, "RB987654326GB", SizeUnknown); err != nil {
@@ -35,7 +35,7 @@ func TestJournalNamesNoOneAtInfo(t *testing.T) {
 			t.Fatal(p, err)
 		}
 		f.openClose(p.Slots[0].Compartment)
-		sid = f.courier(courier, "BADGE-1", "2468", Rights{Deposit: true, Retrieve: true})
+		sid = f.courier(courier, "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true, Retrieve: true})
 		f.clock.Advance(f.st.Policy().DuplicateScanWindow + 1e9)
 		slot, err := f.st.Scan(ctx, sid, "RB987654326GB", SizeUnknown)
 		if err != nil {

@@ -24,7 +24,7 @@ func TestOneCodeOpensSeveralParcels(t *testing.T) {
 	f.announce("p-1", "100000000001", "55501234", SizeS)
 	f.announce("p-2", "100000000002", "55501234", SizeM)
 	f.announce("p-3", "100000000003", "99999999", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	a, b, c := f.deposit(sid, "100000000001"), f.deposit(sid, "100000000002"), f.deposit(sid, "100000000003")
 
 	res, err := f.st.EnterCode(ctx, "55501234")
@@ -54,7 +54,7 @@ func TestOneCodeOpensSeveralParcels(t *testing.T) {
 func TestWrongCodesAndThrottle(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	f.deposit(sid, "RB123456785GB")
 	pol := f.st.Policy().CodeThrottle
 
@@ -117,7 +117,7 @@ func TestThrottleDelayIsCapped(t *testing.T) {
 func TestOwnCodeDoesNotResetThrottle(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	f.deposit(sid, "RB123456785GB")
 	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestThrottleSurvivesClockStepBack(t *testing.T) {
 		f.st.EnterCode(ctx, "00000000")
 	}
 	for range pol.CourierThrottle.MaxFailures {
-		f.st.Login(ctx, "nobody", "0000")
+		f.st.Login(ctx, "NOBODY-ABCDEFGHIJKLMNOPQRS", "0000")
 	}
 	f.clock.Advance(-365 * 24 * time.Hour)
 	f.restart()
@@ -162,7 +162,7 @@ func TestThrottleSurvivesClockStepBack(t *testing.T) {
 	if _, err := f.st.EnterCode(ctx, "12345678"); !errors.As(err, &te) || te.RetryAfter > pol.CodeThrottle.MaxDelay {
 		t.Fatalf("code entry after the step back: %v; want throttled for at most %v", err, pol.CodeThrottle.MaxDelay)
 	}
-	if _, err := f.st.Login(ctx, "nobody", "0000"); !errors.As(err, &te) || te.RetryAfter > pol.CourierThrottle.MaxDelay {
+	if _, err := f.st.Login(ctx, "NOBODY-ABCDEFGHIJKLMNOPQRS", "0000"); !errors.As(err, &te) || te.RetryAfter > pol.CourierThrottle.MaxDelay {
 		t.Fatalf("login after the step back: %v; want throttled for at most %v", err, pol.CourierThrottle.MaxDelay)
 	}
 }
@@ -171,7 +171,7 @@ func TestExpiryRetrievalAndPurge(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	f.announce("p-2", "100000000002", "11112222", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	c1 := f.deposit(sid, "RB123456785GB")
 	c2 := f.deposit(sid, "100000000002")
 	pol := f.st.Policy()
@@ -186,7 +186,7 @@ func TestExpiryRetrievalAndPurge(t *testing.T) {
 	if err := f.st.Recall(ctx, "p-2", "returned to sender"); err != nil {
 		t.Fatal(err)
 	}
-	rid := f.courier("r-1", "BADGE-R", "9999", Rights{Retrieve: true})
+	rid := f.courier("r-1", "BADGE-R-ABCDEFGHIJKLMNOPQR", "9999", Rights{Retrieve: true})
 	slots, err := f.st.Retrieve(ctx, rid)
 	if err != nil || len(slots) != 2 {
 		t.Fatalf("retrieve: %+v %v", slots, err)
@@ -229,7 +229,7 @@ func TestExpiryRetrievalAndPurge(t *testing.T) {
 func TestRecallStopsCode(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true, Retrieve: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true, Retrieve: true})
 	c := f.deposit(sid, "RB123456785GB")
 	if err := f.st.Recall(ctx, "p-1", "address problem"); err != nil {
 		t.Fatal(err)
@@ -261,7 +261,7 @@ func TestAnnouncedNeverDepositedIsCancelled(t *testing.T) {
 func TestSetVerifierReplacesCode(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	c := f.deposit(sid, "RB123456785GB")
 	if err := f.st.SetVerifier(ctx, "p-1", f.cloud.CodeVerifier("7654321")); err != nil {
 		t.Fatal(err)
@@ -279,7 +279,7 @@ func TestSetVerifierReplacesCode(t *testing.T) {
 func TestRetrieveLeavesOutDoorsThatStayedShut(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "100000000001", "11111111", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true, Retrieve: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true, Retrieve: true})
 	a := f.deposit(sid, "100000000001")
 	if err := f.st.Recall(ctx, "p-1", "x"); err != nil {
 		t.Fatal(err)
@@ -323,7 +323,7 @@ func (f *fixture) wrongCodesUntilThrottled(limit int) int {
 func TestCodeThatOpensClearsRecordedFailures(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	f.deposit(sid, "RB123456785GB")
 	maxFail := f.st.Policy().CodeThrottle.MaxFailures
 	for range 2 {
@@ -347,7 +347,7 @@ func TestCodeThatOpensClearsRecordedFailures(t *testing.T) {
 func TestOwnCodeAgainKeepsRecordedFailures(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	f.deposit(sid, "RB123456785GB")
 	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
 		t.Fatal(err)
@@ -372,7 +372,7 @@ func TestOwnCodeAgainKeepsRecordedFailures(t *testing.T) {
 func TestDoorPickupHasNoHandover(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	f.deposit(sid, "RB123456785GB")
 	res, err := f.st.EnterCode(ctx, "48213377")
 	if err != nil || len(res.Slots) != 1 {
@@ -388,21 +388,21 @@ func TestDoorPickupHasNoHandover(t *testing.T) {
 // (resetThrottle's `th.Failures == 0` to `!=`), which keeps them.
 func TestLoginClearsCourierFailures(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
-	f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	maxFail := f.st.Policy().CourierThrottle.MaxFailures
 	fail := func() {
 		t.Helper()
 		for i := 1; i < maxFail; i++ {
-			_, err := f.st.Login(ctx, "BADGE-1", "0000")
+			_, err := f.st.Login(ctx, "BADGE-1-ABCDEFGHIJKLMNOPQR", "0000")
 			wantErr(t, err, ErrBadCredentials)
 		}
 	}
 	fail()
-	if _, err := f.st.Login(ctx, "BADGE-1", "2468"); err != nil {
+	if _, err := f.st.Login(ctx, "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468"); err != nil {
 		t.Fatal(err)
 	}
 	fail()
-	if _, err := f.st.Login(ctx, "BADGE-1", "2468"); err != nil {
+	if _, err := f.st.Login(ctx, "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468"); err != nil {
 		t.Fatalf("login after %d failures, a success and %d failures: %v", maxFail-1, maxFail-1, err)
 	}
 }
@@ -416,8 +416,8 @@ func TestStaleShelfOfferCannotCancelAfterHandover(t *testing.T) {
 	f := newFixture(t, shelfSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	f.announce("p-2", "100000000002", "11112222", SizeS)
-	a := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
-	b := f.courier("c-2", "BADGE-2", "1357", Rights{Deposit: true})
+	a := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
+	b := f.courier("c-2", "BADGE-2-ABCDEFGHIJKLMNOPQR", "1357", Rights{Deposit: true})
 	if slot, err := f.st.Scan(ctx, a, "RB123456785GB", SizeUnknown); err != nil || slot.Compartment != 1 {
 		t.Fatalf("%+v %v", slot, err)
 	}

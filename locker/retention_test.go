@@ -125,7 +125,7 @@ func TestAuditRetention(t *testing.T) {
 func TestIdleTicksDoNotWrite(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	if _, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestDamagedRecordDoesNotStopTimers(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	f.announce("p-2", "100000000002", "11112222", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	f.deposit(sid, "RB123456785GB")
 	f.clock.Advance(2 * time.Second)
 	f.deposit(sid, "100000000002")
@@ -210,7 +210,7 @@ func TestLegacyKeepRowsGo(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	f.announce("p-2", "100000000002", "11112222", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	if err != nil {
 		t.Fatal(err)

@@ -128,6 +128,10 @@ func Open(opt Options) (*Station, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.collectCourierKeys(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -156,9 +160,11 @@ func validateSpecs(specs []CompartmentSpec) error {
 
 func (s *Station) load(specs []CompartmentSpec) error {
 	return s.store.Update(func(t store.Tx) error {
-		if err := t.Init(s.id); err != nil {
+		mig, err := t.Init(s.id)
+		if err != nil {
 			return err
 		}
+		s.logMigration(mig)
 		var stored Policy
 		if _, err := t.GetMeta(store.MetaPolicy, &stored); err != nil {
 			return fmt.Errorf("locker: stored policy: %w", err)
@@ -298,7 +304,7 @@ func (s *Station) epochOf(t time.Time) uint32 {
 
 // liveEpochs returns the epochs whose keys still exist, newest first: lookups try each.
 func (s *Station) liveEpochs() []uint32 {
-	e := s.keyring.Epochs()
+	e := s.epochKeys()
 	slices.Reverse(e)
 	return e
 }

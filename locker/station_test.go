@@ -27,7 +27,7 @@ func TestShelfHandoverNeedsTheRightParcel(t *testing.T) {
 	f := newFixture(t, shelfSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	f.announce("p-2", "100000000002", "11112222", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	for _, tn := range []string{"RB123456785GB", "100000000002"} {
 		f.clock.Advance(2 * time.Second)
 		slot, err := f.st.Scan(ctx, sid, tn, SizeUnknown)
@@ -77,7 +77,7 @@ func TestHandoverOnlyForTheRecipientServed(t *testing.T) {
 	f := newFixture(t, shelfSpecs())
 	f.announce("p-a", "RB123456785GB", "11111111", SizeS)
 	f.announce("p-b", "100000000002", "22222222", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	for _, tn := range []string{"RB123456785GB", "100000000002"} {
 		f.clock.Advance(2 * time.Second)
 		if _, err := f.st.Scan(ctx, sid, tn, SizeUnknown); err != nil {
@@ -125,7 +125,7 @@ func TestRestartReconcilesWithDoors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, mixedSpecs())
 			f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-			sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+			sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 			slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 			if err != nil {
 				t.Fatal(err)
@@ -157,7 +157,7 @@ func TestRestartReconcilesWithDoors(t *testing.T) {
 				if s, err := f.st.Scan(ctx, sid, "100000000002", SizeUnknown); !errors.Is(err, ErrNotLoggedIn) {
 					t.Fatalf("sessions do not survive a restart: %+v %v", s, err)
 				}
-				sid = f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+				sid = f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 				if s, err := f.st.Scan(ctx, sid, "100000000002", SizeUnknown); err != nil || s.Compartment == slot.Compartment {
 					t.Fatalf("the unverified compartment was offered again: %+v %v", s, err)
 				}
@@ -257,7 +257,7 @@ func TestAnnounceValidationAndConflicts(t *testing.T) {
 func TestStateDirHoldsNoPlaintext(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	// 8 digits: a 4-digit PIN turns up by chance in hex ids and digests.
-	canaries := map[string]string{"tracking": "RB987654326GB", "code": "73914682", "pin": "86420975", "badge": "CANARY-BADGE-7F3A"}
+	canaries := map[string]string{"tracking": "RB987654326GB", "code": "73914682", "pin": "86420975", "badge": "CANARY-BADGE-7F3A-ABCDEFGHIJKLMNOPQR"}
 	f.announce("p-1", canaries["tracking"], canaries["code"], SizeS)
 	sid := f.courier("c-1", canaries["badge"], canaries["pin"], Rights{Deposit: true})
 	f.deposit(sid, canaries["tracking"])
@@ -288,7 +288,7 @@ func TestStateDirHoldsNoPlaintext(t *testing.T) {
 func TestResolveAbsentReleasesReservation(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	slot, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown)
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +304,7 @@ func TestResolveAbsentReleasesReservation(t *testing.T) {
 	if c := f.comp(slot.Compartment); !c.Usable() {
 		t.Fatalf("%+v", c)
 	}
-	sid = f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid = f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	if s, err := f.st.Scan(ctx, sid, "RB123456785GB", SizeUnknown); err != nil || s.Compartment != slot.Compartment {
 		t.Fatalf("after release the parcel deposits again: %+v %v", s, err)
 	}
@@ -313,7 +313,7 @@ func TestResolveAbsentReleasesReservation(t *testing.T) {
 func TestOperatorOpenIsAuditedAndChangesNoParcel(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	c := f.deposit(sid, "RB123456785GB")
 	if err := f.st.OpenCompartment(ctx, c, "op-7", "customer called"); err != nil {
 		t.Fatal(err)
@@ -366,7 +366,7 @@ func TestPolicyUpdatesAreVersioned(t *testing.T) {
 func TestConfigChangesKeepParcels(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	c := f.deposit(sid, "RB123456785GB")
 	f.opt.Compartments = slices.DeleteFunc(mixedSpecs(), func(s CompartmentSpec) bool { return s.ID == c || s.ID == 6 })
 	f.restart()
@@ -389,7 +389,7 @@ func TestConfigChangesKeepParcels(t *testing.T) {
 func TestDisabledCompartmentStillGivesBack(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	c := f.deposit(sid, "RB123456785GB")
 	if err := f.st.SetEnabled(ctx, c, false, "hinge squeaks"); err != nil {
 		t.Fatal(err)
@@ -408,7 +408,7 @@ func TestDisabledCompartmentStillGivesBack(t *testing.T) {
 func TestRemoteOpensSince(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	c := f.deposit(sid, "RB123456785GB")
 	var opened []time.Time
 	for range 3 {

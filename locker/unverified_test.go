@@ -31,7 +31,7 @@ func TestRestartFlagsUnverifiedTakeOut(t *testing.T) {
 			if err := f.st.Recall(ctx, "p-1", "test"); err != nil {
 				f.t.Fatal(err)
 			}
-			sid := f.courier("c-2", "BADGE-2", "1357", Rights{Retrieve: true})
+			sid := f.courier("c-2", "BADGE-2-ABCDEFGHIJKLMNOPQR", "1357", Rights{Retrieve: true})
 			if slots, err := f.st.Retrieve(ctx, sid); err != nil || len(slots) != 1 {
 				f.t.Fatalf("retrieve: %+v %v", slots, err)
 			}
@@ -59,7 +59,7 @@ func TestRestartFlagsUnverifiedTakeOut(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				f := newFixture(t, mixedSpecs())
 				f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-				sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+				sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 				comp := f.deposit(sid, "RB123456785GB")
 				tc.start(f, comp, sid)
 				if c := f.comp(comp); c.Op != tc.op || !slices.Contains(f.hw.unlocked(), comp) {
@@ -125,7 +125,7 @@ func TestRestartFlagsUnverifiedTakeOut(t *testing.T) {
 func TestUnverifiedPickupRetried(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
-	sid := f.courier("c-1", "BADGE-1", "2468", Rights{Deposit: true})
+	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	comp := f.deposit(sid, "RB123456785GB")
 	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
 		t.Fatal(err)

@@ -40,7 +40,8 @@ func (s *Scenario) provision(ctx context.Context, cl *control.Client, badge, pin
 	if _, err := s.Fleet.Do(ctx, id, courier); err != nil {
 		return "", err
 	}
-	s.say("cloud", "courier-upsert: courier-7 may deposit and retrieve here (credential digest %x…)", courier.Credential[:4])
+	s.say("cloud", "courier-upsert: courier-7 may deposit and retrieve here (badge digest %x…, PIN verifier %x…)",
+		courier.Badge[:4], courier.Verifier[:4])
 	if err := s.Cloud.AnnounceOver(ctx, s.Fleet, id, parcels); err != nil {
 		return "", err
 	}
@@ -61,15 +62,14 @@ func (s *Scenario) provisionLocally(ctx context.Context, cl *control.Client, bad
 		return "", err
 	}
 	s.say("cloud", "enrolled locker %s (device key %s…): digest keys derived, nothing secret sent", ident.LockerID, ident.Public[:12])
-	cred, err := s.Cloud.CourierCredential(ident.LockerID, badge, pin)
+	req, err := s.Cloud.CourierRequest(ident.LockerID, "courier-7", badge, pin, locker.Rights{Deposit: true, Retrieve: true})
 	if err != nil {
 		return "", err
 	}
-	if err := cl.UpsertCourier(ctx, control.CourierRequest{ID: "courier-7", Credential: cred,
-		Rights: locker.Rights{Deposit: true, Retrieve: true}}); err != nil {
+	if err := cl.UpsertCourier(ctx, req); err != nil {
 		return "", err
 	}
-	s.say("cloud", "courier-7 may deposit and retrieve here (credential digest %s…)", cred[:8])
+	s.say("cloud", "courier-7 may deposit and retrieve here (badge digest %s…, PIN verifier %s…)", req.Badge[:8], req.Verifier[:8])
 	var batch []control.Announcement
 	for _, p := range parcels {
 		a, err := s.Cloud.Announcement(ident.LockerID, p)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/firmware/control"
+	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/waybill"
 	"github.com/lockerd/lockerd/mqtt/fleet"
@@ -120,13 +121,18 @@ func (c *Cloud) Announcement(lockerID string, p Parcel) (control.Announcement, e
 		Verifier: k.CodeVerifier(p.Code).Hex(), Size: p.Size, Hint: waybill.Hint(canonical)}, nil
 }
 
-// CourierCredential computes a courier credential digest for a locker.
-func (c *Cloud) CourierCredential(lockerID, badge, pin string) (string, error) {
+// CourierRequest returns the control API's request that stores a courier with a badge
+// token and PIN at a locker: its badge digest and PIN verifier (docs/privacy.md §3).
+func (c *Cloud) CourierRequest(lockerID, courierID, badge, pin string, rights locker.Rights) (control.CourierRequest, error) {
 	k, err := c.Keys(lockerID)
 	if err != nil {
-		return "", err
+		return control.CourierRequest{}, err
 	}
-	return k.Courier(badge, pin).Hex(), nil
+	if err := privacy.CheckBadge(badge); err != nil {
+		return control.CourierRequest{}, fmt.Errorf("sim: courier %s: %w", courierID, err)
+	}
+	return control.CourierRequest{ID: courierID, Badge: k.Badge(badge).Hex(), Verifier: k.Courier(badge, pin).Hex(),
+		Rights: rights}, nil
 }
 
 func randInt(max int64) int64 {
@@ -226,8 +232,11 @@ func (c *Cloud) WireCourier(lockerID, courierID, badge, pin string, rights ...pr
 	if err != nil {
 		return nil, err
 	}
-	return &protocol.CourierUpsertBody{Courier: courierID, Credential: protocol.Digest(k.Courier(badge, pin)),
-		Rights: rights}, nil
+	if err := privacy.CheckBadge(badge); err != nil {
+		return nil, fmt.Errorf("sim: courier %s: %w", courierID, err)
+	}
+	return &protocol.CourierUpsertBody{Courier: courierID, Badge: protocol.Digest(k.Badge(badge)),
+		Verifier: protocol.Digest(k.Courier(badge, pin)), Rights: rights}, nil
 }
 
 // AnnounceOver announces parcels to a locker over the cloud link, in batches of the

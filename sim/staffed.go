@@ -7,6 +7,7 @@ import (
 
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/privacy"
 )
 
 // RunStaffed plays a staffed pickup point: parcels go onto shelves, a recipient's code
@@ -21,13 +22,12 @@ func (s *Scenario) RunStaffed(ctx context.Context) error {
 	if err := s.Cloud.Enrol(ident.LockerID, ident.Public); err != nil {
 		return err
 	}
-	badge, pin := "SIM-STAFF-"+RandomCode(6), RandomCode(4)
-	cred, err := s.Cloud.CourierCredential(ident.LockerID, badge, pin)
+	badge, pin := privacy.NewBadgeToken(), RandomCode(4)
+	req, err := s.Cloud.CourierRequest(ident.LockerID, "courier-9", badge, pin, locker.Rights{Deposit: true})
 	if err != nil {
 		return err
 	}
-	if err := cl.UpsertCourier(ctx, control.CourierRequest{ID: "courier-9", Credential: cred,
-		Rights: locker.Rights{Deposit: true}}); err != nil {
+	if err := cl.UpsertCourier(ctx, req); err != nil {
 		return err
 	}
 	carol, dave := s.Cloud.NewParcel("XL"), s.Cloud.NewParcel("XL")

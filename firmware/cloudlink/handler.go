@@ -44,7 +44,7 @@ func (h *commandHandler) Handle(ctx context.Context, cmd *protocol.Command) link
 	case *protocol.RecallBody:
 		return outcome(h.st.Recall(ctx, locker.ParcelID(b.Parcel), locker.CommandReason("cloud", cmd.Jti)))
 	case *protocol.CourierUpsertBody:
-		c := locker.Courier{ID: b.Courier, Credential: privacy.Digest(b.Credential)}
+		c := locker.Courier{ID: b.Courier, Badge: privacy.Digest(b.Badge), Verifier: privacy.Digest(b.Verifier)}
 		for _, r := range b.Rights {
 			c.Rights.Deposit = c.Rights.Deposit || r == protocol.RightDeposit
 			c.Rights.Retrieve = c.Rights.Retrieve || r == protocol.RightRetrieve

@@ -112,11 +112,15 @@ type AnnounceReply struct {
 	Errors []string `json:"errors"`
 }
 
-// CourierRequest stores a courier credential (admin).
+// CourierRequest stores a courier (admin): its badge digest and PIN verifier, hex
+// (docs/privacy.md §3). Credential, the single digest of earlier builds, is refused
+// with an error that says so.
 type CourierRequest struct {
 	ID         string        `json:"id"`
-	Credential string        `json:"credential"` // hex digest
+	Badge      string        `json:"badge"`    // HMAC(courier-badge key, token)
+	Verifier   string        `json:"verifier"` // HMAC(courier key, token, PIN)
 	Rights     locker.Rights `json:"rights"`
+	Credential string        `json:"credential,omitempty"` // retired
 }
 
 // ErrorReply is the body of every non-2xx answer. Reason is a stable machine-readable

@@ -20,7 +20,7 @@ func TestAPIPanelCallerGetsThePanelOnly(t *testing.T) {
 	ctx := context.Background()
 	me := uint32(os.Geteuid())
 	f := newAPI(t, true, func(s *Server) { s.PanelUIDs([]uint32{me}) })
-	if err := f.st.UpsertCourier(ctx, locker.Courier{ID: "c", Credential: f.cloud.Courier("B", "1"), Rights: locker.Rights{Deposit: true}}); err != nil {
+	if err := f.st.UpsertCourier(ctx, locker.Courier{ID: "c", Badge: f.cloud.Badge(tokB), Verifier: f.cloud.Courier(tokB, "1"), Rights: locker.Rights{Deposit: true}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -31,7 +31,7 @@ func TestAPIPanelCallerGetsThePanelOnly(t *testing.T) {
 	if _, err := f.client.Pickup(ctx, "12345678"); !errors.Is(err, locker.ErrWrongCode) {
 		t.Fatalf("code entry: %v, want wrong_code", err)
 	}
-	sid, err := f.client.Login(ctx, "B", "1")
+	sid, err := f.client.Login(ctx, tokB, "1")
 	if err != nil {
 		t.Fatalf("courier login: %v", err)
 	}
@@ -52,7 +52,7 @@ func TestAPIPanelCallerGetsThePanelOnly(t *testing.T) {
 			return err
 		},
 		"courier upsert": func() error {
-			return f.client.UpsertCourier(ctx, CourierRequest{ID: "k", Credential: f.cloud.Courier("K", "2").Hex(), Rights: locker.Rights{Deposit: true, Retrieve: true}})
+			return f.client.UpsertCourier(ctx, CourierRequest{ID: "k", Badge: f.cloud.Badge(tokK).Hex(), Verifier: f.cloud.Courier(tokK, "2").Hex(), Rights: locker.Rights{Deposit: true, Retrieve: true}})
 		},
 		"resolve (opens nothing, settles a door)": func() error {
 			return f.client.Resolve(ctx, ResolveRequest{Compartment: 1, Present: false, Operator: "kiosk"})
@@ -80,7 +80,7 @@ func TestAPIPanelCallerGetsThePanelOnly(t *testing.T) {
 	if _, err := full.client.Announce(ctx, []Announcement{{ID: "p-1", Waybill: full.cloud.Waybill("RB123456785GB").Hex(), Size: "S"}}); err != nil {
 		t.Fatalf("announce with full rights: %v", err)
 	}
-	if err := full.client.UpsertCourier(ctx, CourierRequest{ID: "k", Credential: full.cloud.Courier("K", "2").Hex(), Rights: locker.Rights{Deposit: true}}); err != nil {
+	if err := full.client.UpsertCourier(ctx, CourierRequest{ID: "k", Badge: full.cloud.Badge(tokK).Hex(), Verifier: full.cloud.Courier(tokK, "2").Hex(), Rights: locker.Rights{Deposit: true}}); err != nil {
 		t.Fatalf("courier upsert with full rights: %v", err)
 	}
 	if _, err := full.client.Inventory(ctx); err != nil {

@@ -301,12 +301,21 @@ func (s *Server) courier(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	cred, err := privacy.ParseDigest(req.Credential)
-	if err != nil {
-		fail(w, fmt.Errorf("%w: credential: %w", errBadRequest, err))
+	if req.Credential != "" {
+		fail(w, fmt.Errorf("%w: credential: retired, send badge and verifier (docs/privacy.md §3)", errBadRequest))
 		return
 	}
-	answer(w, struct{}{}, s.st.UpsertCourier(r.Context(), locker.Courier{ID: req.ID, Credential: cred, Rights: req.Rights}))
+	badge, err := privacy.ParseDigest(req.Badge)
+	if err != nil {
+		fail(w, fmt.Errorf("%w: badge: %w", errBadRequest, err))
+		return
+	}
+	verifier, err := privacy.ParseDigest(req.Verifier)
+	if err != nil {
+		fail(w, fmt.Errorf("%w: verifier: %w", errBadRequest, err))
+		return
+	}
+	answer(w, struct{}{}, s.st.UpsertCourier(r.Context(), locker.Courier{ID: req.ID, Badge: badge, Verifier: verifier, Rights: req.Rights}))
 }
 
 func (s *Server) resolve(w http.ResponseWriter, r *http.Request) {

@@ -22,7 +22,9 @@ const (
 	LabelWaybill    = "waybill"
 	LabelPickupCode = "pickup-code"
 	LabelCourier    = "courier"
-	LabelAudit      = "audit"
+	// LabelCourierBadge keys the badge digest (docs/adr/0049-nothing-linkable-at-rest.md).
+	LabelCourierBadge = "courier-badge"
+	LabelAudit        = "audit"
 	// SaltPrefix is prepended to the locker id to form the HKDF salt.
 	SaltPrefix = "lockerd/v1/"
 )
@@ -42,7 +44,7 @@ var (
 //	shared = X25519(device private, fleet public)  (reject the all-zero result)
 //	each key = HKDF-SHA256(ikm=shared, salt="lockerd/v1/"+lockerID, info=<label>), 32 bytes
 //
-// with labels "waybill", "pickup-code", "courier", "audit". Keys is safe for
+// with labels "waybill", "pickup-code", "courier", "courier-badge", "audit". Keys is safe for
 // concurrent use; its String, GoString and LogValue reveal nothing.
 type Keys struct {
 	purpose map[Purpose]*[32]byte // one per MACPurposes entry

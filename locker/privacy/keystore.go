@@ -17,12 +17,17 @@ const (
 	PurposeWaybill    Purpose = LabelWaybill
 	PurposePickupCode Purpose = LabelPickupCode
 	PurposeCourier    Purpose = LabelCourier
+	// PurposeCourierBadge keys the badge digest a courier record is found by; the
+	// PIN verifier stays under PurposeCourier (docs/adr/0049-nothing-linkable-at-rest.md).
+	PurposeCourierBadge Purpose = LabelCourierBadge
 )
 
 // MACPurposes lists every Purpose in the order a KeyStore derives and stores them.
 // A backend that holds keys (a TPM imports one HMAC key per entry) loops over it, so
 // a purpose added here reaches every backend.
-var MACPurposes = []Purpose{PurposeWaybill, PurposePickupCode, PurposeCourier}
+var MACPurposes = []Purpose{PurposeWaybill, PurposePickupCode, PurposeCourier,
+	PurposeCourierBadge,
+}
 
 // A KeyStore holds a locker's device secrets and computes the keyed digests of
 // guessable inputs (ADR 0047). The file backend (Keys, from DeriveKeys) keeps
@@ -56,7 +61,8 @@ func CodeDigest(ks KeyStore, code string) (Digest, error) {
 	return ks.MAC(PurposePickupCode, []byte(code))
 }
 
-// CourierDigest returns the credential digest of a badge token and PIN.
+// CourierDigest returns the PIN verifier of a badge token and PIN (the courier
+// credential digest of docs/privacy.md §3).
 func CourierDigest(ks KeyStore, badge, pin string) (Digest, error) {
 	return ks.MAC(PurposeCourier, fields(badge, pin))
 }

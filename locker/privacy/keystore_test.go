@@ -35,6 +35,10 @@ func TestKeyStoreHelpersMatchCloudKeys(t *testing.T) {
 	if err != nil || cr != k.Courier("badge", "1234") {
 		t.Errorf("CourierDigest = %x, %v; Keys.Courier = %x", cr, err, k.Courier("badge", "1234"))
 	}
+	b, err := privacy.BadgeDigest(ks, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+	if err != nil || b != k.Badge("ABCDEFGHIJKLMNOPQRSTUVWXYZ") || b == k.Courier("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "") {
+		t.Errorf("BadgeDigest = %x, %v; Keys.Badge = %x", b, err, k.Badge("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+	}
 	if _, err := ks.MAC("audit", nil); err == nil {
 		t.Error("MAC under the audit label: want an error, the audit key is not a MAC purpose")
 	}

@@ -22,6 +22,14 @@ const (
 	vecWaybill      = "6f53632eebb576e2cd8554416a4b7b19f2d3e1ddb858bda4cdd157fdb0e66489"
 	vecVerifier     = "7d7d734040e0a2371e1722de93366a8c06436f9df17df7548c87c1c5393180fd"
 	vecCourier      = "2eb0469090514d811e13e54dbf0e42b1ba40b6ef4238b3892fe0dd9d40eaa1cd"
+
+	// The courier record of docs/adr/0049-nothing-linkable-at-rest.md, for the badge
+	// token vecBadge and PIN 4321: its badge digest and PIN verifier. Checked with
+	// OpenSSL 3.0 and Python cryptography 48 as docs/privacy.md §4 shows.
+	vecBadge         = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	vecKeyBadge      = "f897a015ab210dcc66113ad42c84359d274096ee215e4fd762701671b921bd9b"
+	vecBadgeDigest   = "ee5e354f9ca29561881dcf5895d6231f2fb68df323fecfabf647f80848125577"
+	vecBadgeVerifier = "b117c990b744c72fd4ebf0e37e806caf33e9ab02bf9de84666cc61576ed69c49"
 )
 
 // vectorPrivates returns the fixed test private keys: device 0x01..0x20,
@@ -79,6 +87,9 @@ func TestGoldenVectors(t *testing.T) {
 			{"waybill digest", digestBytes(k.Waybill("RB123456785GB")), vecWaybill},
 			{"code verifier", digestBytes(k.CodeVerifier("12345678")), vecVerifier},
 			{"courier digest", digestBytes(k.Courier("BADGE-0001", "4321")), vecCourier},
+			{"courier-badge key", k.purpose[PurposeCourierBadge][:], vecKeyBadge},
+			{"badge digest", digestBytes(k.Badge(vecBadge)), vecBadgeDigest},
+			{"badge PIN verifier", digestBytes(k.Courier(vecBadge, "4321")), vecBadgeVerifier},
 		}
 		for _, tt := range tests {
 			t.Run(side.name+"/"+tt.name, func(t *testing.T) {

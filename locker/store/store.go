@@ -71,9 +71,10 @@ type Store interface {
 
 // Tx is one transaction: in Update a state transition, in View a consistent read.
 type Tx interface {
-	// Init makes a new store's layout and records its locker id, or checks both;
-	// EpochLength records or checks the epoch length, fixed for a store.
-	Init(lockerID string) error
+	// Init makes a new store's layout and records its locker id, or checks both and
+	// brings an older layout up to date (what it changed in Migration); EpochLength
+	// records or checks the epoch length, fixed for a store.
+	Init(lockerID string) (Migration, error)
 	EpochLength(d time.Duration) error
 
 	GetMeta(k Meta, v any) (bool, error)
@@ -82,9 +83,12 @@ type Tx interface {
 	Compartments(fn func(v []byte) error) error
 	PutCompartment(id uint16, c any) error
 	DeleteCompartment(id uint16) error
-	Courier(cred privacy.Digest, v any) (bool, error)
-	PutCourier(cred privacy.Digest, c any) error
-	DeleteCouriers(match func(v []byte) bool) error
+	// Courier reads the courier record filed under key (nil when none); PutCourier
+	// stores c (nil deletes) in place of old (nil when new), with its epoch's reference
+	// count; Couriers passes every record to fn.
+	Courier(key privacy.Digest) (*CourierRecord, error)
+	PutCourier(old, c *CourierRecord) error
+	Couriers(fn func(c *CourierRecord) error) error
 
 	// Parcel reads a record (ErrUnknownParcel when there is none); PutParcel stores p
 	// (nil deletes) in place of old (nil when new), with its index rows and its epoch's
@@ -172,6 +176,25 @@ type Record struct {
 	KeepUntil   time.Time
 	Updated     time.Time
 	PurgeAt     time.Time
+}
+
+// CourierRecord is a courier as the store keeps it
+// (docs/adr/0049-nothing-linkable-at-rest.md): filed under its badge digest sealed under
+// an epoch key, its content (id, PIN verifier, rights, throttle) sealed by the domain
+// under a key of the courier's own, which a revoke destroys.
+type CourierRecord struct {
+	Key    privacy.Digest // Seal(epoch key, badge digest)
+	Epoch  uint32         // the epoch Key is sealed under: the record counts in it
+	Slot   uint32         // the keyring entry of the courier's own key
+	Sealed []byte         // the content, sealed
+}
+
+// Migration says what Tx.Init changed to bring a store written by an older build up
+// to date (docs/adr/0049-nothing-linkable-at-rest.md); zero when nothing.
+type Migration struct {
+	From     int // the schema the store had
+	Hints    int // parcel records whose clear hint was sealed
+	Couriers int // courier records of the old form, dropped: the cloud sends them again
 }
 
 // Meta names a value of the domain's, kept as JSON beside the store's own.

@@ -10,7 +10,7 @@ import (
 )
 
 // Keys computes the digests one locker expects: waybill digests, pickup-code
-// verifiers and courier credentials. The cloud derives them from the fleet's
+// verifiers, courier badge digests and PIN verifiers. The cloud derives them from the fleet's
 // X25519 private key and the locker's public key (docs/privacy.md); the
 // locker derives the same keys from its side, and neither sends them.
 //
@@ -50,11 +50,20 @@ func (k *Keys) CodeVerifier(code string) (protocol.Digest, error) {
 	return protocol.Digest(k.k.CodeVerifier(norm)), nil
 }
 
-// CourierCredential returns the credential digest of a courier's badge
-// token and PIN.
-func (k *Keys) CourierCredential(badge, pin string) protocol.Digest {
-	return protocol.Digest(k.k.Courier(badge, pin))
+// Courier returns what courier-upsert carries for a badge token and PIN: the
+// badge digest the locker files the courier under and the PIN verifier
+// (docs/privacy.md §3). Tokens shorter than privacy.MinBadgeLen are refused:
+// make them with NewBadgeToken (lockerctl courier new).
+func (k *Keys) Courier(badge, pin string) (badgeDigest, verifier protocol.Digest, err error) {
+	if err := privacy.CheckBadge(badge); err != nil {
+		return protocol.Digest{}, protocol.Digest{}, fmt.Errorf("fleet: badge token: %w", err)
+	}
+	return protocol.Digest(k.k.Badge(badge)), protocol.Digest(k.k.Courier(badge, pin)), nil
 }
+
+// NewBadgeToken returns a new badge token of 130 bits (privacy.NewBadgeToken),
+// for a courier's badge QR code (LKB:<token>).
+func NewBadgeToken() string { return privacy.NewBadgeToken() }
 
 // Parcel builds one announce entry from a tracking number and, optionally,
 // a pickup code (empty: set later with set-verifier). expires may be zero

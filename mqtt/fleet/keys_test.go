@@ -65,8 +65,13 @@ func TestKeysMatchTheDevice(t *testing.T) {
 	if err != nil || v != protocol.Digest(device.CodeVerifier("123456")) {
 		t.Fatalf("code verifier differs: %v", err)
 	}
-	if cloudKeys.CourierCredential("badge-1", "9876") != protocol.Digest(device.Courier("badge-1", "9876")) {
-		t.Fatal("courier credential differs")
+	const token = "BADGE-1-ABCDEFGHIJKLMNOPQR"
+	if b, v, err := cloudKeys.Courier(token, "9876"); err != nil || b != protocol.Digest(device.Badge(token)) ||
+		v != protocol.Digest(device.Courier(token, "9876")) {
+		t.Fatalf("courier digests differ: %v", err)
+	}
+	if _, _, err := cloudKeys.Courier("badge-1", "9876"); err == nil {
+		t.Fatal("a badge token of 7 characters was digested")
 	}
 	p, err := cloudKeys.Parcel("p-1", "RB123456785GB", "123456", protocol.SizeM, time.Unix(1800000000, 0))
 	if err != nil || p.Verifier == nil || *p.Verifier != v || p.Hint != "…85GB" {

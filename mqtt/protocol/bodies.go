@@ -110,11 +110,18 @@ func (*RecallBody) Type() CommandType { return CmdRecall }
 // Validate implements Body.
 func (b *RecallBody) Validate() error { return checkID("body.parcel", b.Parcel) }
 
-// CourierUpsertBody creates or replaces a courier credential.
+// CourierUpsertBody creates or replaces a courier: the digest of its badge token,
+// which the locker files the courier under, and the verifier of token and PIN
+// (docs/privacy.md §3). Credential, the single digest of earlier versions, is refused
+// with ProblemBadValue at body.credential: a locker cannot find a courier by it.
+// Badge and Verifier are required; Validate, not the decoder, says so, so that a body
+// of the old form gets that answer rather than a missing badge.
 type CourierUpsertBody struct {
-	Courier    string  `json:"courier"`    // opaque courier id
-	Credential Digest  `json:"credential"` // HMAC of badge token and PIN
-	Rights     []Right `json:"rights"`     // non-empty, no repeats
+	Courier    string  `json:"courier"`             // opaque courier id
+	Badge      Digest  `json:"badge,omitzero"`      // HMAC(courier-badge key, token); required
+	Verifier   Digest  `json:"verifier,omitzero"`   // HMAC(courier key, token, PIN); required
+	Rights     []Right `json:"rights"`              // non-empty, no repeats
+	Credential Digest  `json:"credential,omitzero"` // retired: refused
 }
 
 // Type implements Body.
@@ -125,8 +132,19 @@ func (b *CourierUpsertBody) Validate() error {
 	if err := checkID("body.courier", b.Courier); err != nil {
 		return err
 	}
-	if err := checkDigest("body.credential", b.Credential); err != nil {
-		return err
+	if !b.Credential.IsZero() {
+		return schemaErr("body.credential", ProblemBadValue, "retired: send badge and verifier (docs/protocol.md, courier-upsert)")
+	}
+	for _, d := range []struct {
+		path string
+		d    Digest
+	}{{"body.badge", b.Badge}, {"body.verifier", b.Verifier}} {
+		if d.d.IsZero() {
+			return schemaErr(d.path, ProblemMissingField, "required")
+		}
+	}
+	if b.Badge == b.Verifier {
+		return schemaErr("body.verifier", ProblemBadValue, "equal to the badge digest")
 	}
 	if len(b.Rights) == 0 {
 		return schemaErr("body.rights", ProblemBadValue, "at least one right")

@@ -48,7 +48,7 @@ func TestDecodeCommandAccepts(t *testing.T) {
 		{name: "set-verifier", payload: claims("set-verifier", `{"parcel":"p1","verifier":"`+hexB+`"}`)},
 		{name: "cancel", payload: claims("cancel", `{"parcel":"p1"}`)},
 		{name: "recall", payload: claims("recall", `{"parcel":"p1"}`)},
-		{name: "courier-upsert", payload: claims("courier-upsert", `{"courier":"c7","credential":"`+hexA+`","rights":["deposit","retrieve"]}`)},
+		{name: "courier-upsert", payload: claims("courier-upsert", `{"courier":"c7","badge":"`+hexA+`","verifier":"`+hexB+`","rights":["deposit","retrieve"]}`)},
 		{name: "courier-revoke", payload: claims("courier-revoke", `{"courier":"c7"}`)},
 		{name: "open-compartment", payload: claims("open-compartment", `{"compartment":12,"reason":"support","operator":"op-3"}`), check: func(t *testing.T, b Body) {
 			if o := b.(*OpenCompartmentBody); o.Compartment != 12 || o.Reason != OpenSupport {
@@ -158,9 +158,13 @@ func TestDecodeCommandRefuses(t *testing.T) {
 		{name: "missing operator", payload: claims("open-compartment", `{"compartment":1,"reason":"support"}`), problem: ProblemMissingField, path: "body.operator"},
 		{name: "resolve without a finding", payload: claims("resolve-compartment", `{"compartment":4,"operator":"o"}`), problem: ProblemMissingField, path: "body.present"},
 		{name: "resolve finding as text", payload: claims("resolve-compartment", `{"compartment":4,"present":"yes","operator":"o"}`), problem: ProblemWrongType, path: "body.present"},
-		{name: "no rights", payload: claims("courier-upsert", `{"courier":"c","credential":"`+hexA+`","rights":[]}`), problem: ProblemBadValue, path: "body.rights"},
-		{name: "unknown right", payload: claims("courier-upsert", `{"courier":"c","credential":"`+hexA+`","rights":["admin"]}`), problem: ProblemBadValue, path: "body.rights[0]"},
-		{name: "repeated right", payload: claims("courier-upsert", `{"courier":"c","credential":"`+hexA+`","rights":["deposit","deposit"]}`), problem: ProblemBadValue, path: "body.rights[1]"},
+		{name: "courier of the retired form", payload: claims("courier-upsert", `{"courier":"c","credential":"`+hexA+`","rights":["deposit"]}`), problem: ProblemBadValue, path: "body.credential"},
+		{name: "courier without verifier", payload: claims("courier-upsert", `{"courier":"c","badge":"`+hexA+`","rights":["deposit"]}`), problem: ProblemMissingField, path: "body.verifier"},
+		{name: "courier with a zero badge", payload: claims("courier-upsert", `{"courier":"c","badge":"`+strings.Repeat("0", 64)+`","verifier":"`+hexB+`","rights":["deposit"]}`), problem: ProblemMissingField, path: "body.badge"},
+		{name: "courier badge equal to verifier", payload: claims("courier-upsert", `{"courier":"c","badge":"`+hexA+`","verifier":"`+hexA+`","rights":["deposit"]}`), problem: ProblemBadValue, path: "body.verifier"},
+		{name: "no rights", payload: claims("courier-upsert", `{"courier":"c","badge":"`+hexA+`","verifier":"`+hexB+`","rights":[]}`), problem: ProblemBadValue, path: "body.rights"},
+		{name: "unknown right", payload: claims("courier-upsert", `{"courier":"c","badge":"`+hexA+`","verifier":"`+hexB+`","rights":["admin"]}`), problem: ProblemBadValue, path: "body.rights[0]"},
+		{name: "repeated right", payload: claims("courier-upsert", `{"courier":"c","badge":"`+hexA+`","verifier":"`+hexB+`","rights":["deposit","deposit"]}`), problem: ProblemBadValue, path: "body.rights[1]"},
 		{name: "audit to before from", payload: claims("audit-range", `{"from":10,"to":5}`), problem: ProblemBadValue, path: "body.to"},
 		{name: "audit limit", payload: claims("audit-range", `{"from":1,"limit":501}`), problem: ProblemBadValue, path: "body.limit"},
 		{name: "policy version zero", payload: claims("policy", validPolicy("version=0")), problem: ProblemBadValue, path: "body.version"},
@@ -228,7 +232,7 @@ func TestEncodeCommandRoundTrip(t *testing.T) {
 		&PolicyBody{Version: 1, RetentionS: 3600, AnnouncedKeepS: 3600, PurgeAfterS: 60, DoorOpenTimeoutS: 5, LeftOpenAfterS: 60,
 			CodeThrottle: Throttle{MaxFailures: 5, BaseDelayS: 1, MaxDelayS: 2}, CourierThrottle: Throttle{MaxFailures: 3, BaseDelayS: 1, MaxDelayS: 1}},
 		&PingBody{},
-		&CourierUpsertBody{Courier: "c1", Credential: Digest{2}, Rights: []Right{RightRetrieve}},
+		&CourierUpsertBody{Courier: "c1", Badge: Digest{2}, Verifier: Digest{3}, Rights: []Right{RightRetrieve}},
 	}
 	for _, b := range bodies {
 		t.Run(string(b.Type()), func(t *testing.T) {

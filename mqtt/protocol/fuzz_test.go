@@ -14,6 +14,7 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte(parcel(`,"verifier":"` + hexB + `","hint":"…12"`)))
 	f.Add([]byte(claims("policy", validPolicy(""))))
 	f.Add([]byte(claims("open-compartment", `{"compartment":12,"reason":"support","operator":"op-3"}`)))
+	f.Add([]byte(claims("courier-upsert", `{"courier":"c7","badge":"`+hexA+`","verifier":"`+hexA+`","rights":["deposit"]}`)))
 	f.Add([]byte(claims("courier-upsert", `{"courier":"c7","credential":"`+hexA+`","rights":["deposit"]}`)))
 	f.Add([]byte(`{"aud":"L1","aud":"L2"}`))
 	f.Add([]byte(`[[[[[[[[[[[[[[[[[[[[`))

@@ -20,19 +20,20 @@ var (
 	bucketMeta         = []byte("meta")
 	bucketCompartments = []byte("compartments") // id (2 BE) -> Compartment
 	bucketParcels      = []byte("parcels")      // parcel id -> Parcel
-	bucketCouriers     = []byte("couriers")     // credential digest -> Courier
+	bucketCouriers     = []byte("couriers")     // schema 1 and 2 only: credential digest -> courier JSON, unsealed
+	bucketBadges       = []byte("badges")       // sealed badge digest -> epoch (4 BE) || slot (4 BE) || sealed courier
 	bucketIdxWaybill   = []byte("idx_waybill")  // sealed waybill digest -> parcel id
 	bucketIdxCode      = []byte("idx_code")     // sealed verifier || parcel id -> nil
 	bucketIdxExpiry    = []byte("idx_expiry")   // unix nanos (8 BE) || parcel id -> nil (deposited)
 	bucketIdxKeep      = []byte("idx_keep")     // unix nanos || parcel id -> nil (announced)
 	bucketIdxPurge     = []byte("idx_purge")    // unix nanos || parcel id -> nil (terminal)
-	bucketEpochs       = []byte("epochs")       // epoch (4 BE) -> count of parcel records sealed under it
+	bucketEpochs       = []byte("epochs")       // epoch (4 BE) -> count of parcel and courier records sealed under it
 	bucketAudit        = []byte("audit")        // seq (8 BE) -> MAC || event JSON
 	bucketOutbox       = []byte("outbox")       // seq (8 BE) -> epoch (4 BE) || sealed event JSON
 	bucketCommands     = []byte("commands")     // id -> exp (8 BE unix nanos) || state (1) || reply
 	bucketIdxCmdExp    = []byte("idx_cmdexp")   // exp (8 BE) || id -> nil
 
-	allBuckets = [][]byte{bucketMeta, bucketCompartments, bucketParcels, bucketCouriers,
+	allBuckets = [][]byte{bucketMeta, bucketCompartments, bucketParcels, bucketBadges,
 		bucketIdxWaybill, bucketIdxCode, bucketIdxExpiry, bucketIdxKeep, bucketIdxPurge,
 		bucketEpochs, bucketAudit, bucketOutbox, bucketCommands, bucketIdxCmdExp}
 
@@ -43,7 +44,10 @@ var (
 	metaWireAcked       = []byte("outbox_wire_acked") // last wire seq acknowledged (8 BE)
 )
 
-const schemaVersion = 1
+// schemaVersion is the layout this build writes; Init migrates older ones
+// (migrate.go). 2: hints sealed (record version 2). 3: couriers sealed (bucket
+// badges in place of couriers).
+const schemaVersion = 3
 
 func compKey(id uint16) []byte { return binary.BigEndian.AppendUint16(nil, id) }
 func epochKey(e uint32) []byte { return binary.BigEndian.AppendUint32(nil, e) }
@@ -59,27 +63,29 @@ func codeKey(v privacy.Digest, id string) []byte {
 }
 
 // Init makes the buckets of a new store and records its schema and locker id, or checks
-// them in an existing one: keys are derived from the locker id, so a store from another
-// id is unreadable.
-func (t *Tx) Init(lockerID string) error {
+// them in an existing one (keys are derived from the locker id, so a store from another
+// id is unreadable) and migrates an older schema, in the caller's transaction.
+func (t *Tx) Init(lockerID string) (store.Migration, error) {
 	for _, name := range allBuckets {
 		if _, err := t.tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("locker: store: %w", err)
+			return store.Migration{}, fmt.Errorf("locker: store: %w", err)
 		}
 	}
 	meta := t.tx.Bucket(bucketMeta)
-	if v := meta.Get(metaSchema); v == nil {
+	v := meta.Get(metaSchema)
+	if v == nil {
 		if err := meta.Put(metaSchema, []byte{schemaVersion}); err != nil {
-			return err
+			return store.Migration{}, err
 		}
-		return meta.Put(metaLockerID, []byte(lockerID))
-	} else if len(v) != 1 || v[0] != schemaVersion {
-		return fmt.Errorf("locker: store schema %v, this build reads %d", v, schemaVersion)
+		return store.Migration{}, meta.Put(metaLockerID, []byte(lockerID))
+	}
+	if len(v) != 1 || v[0] < 1 || v[0] > schemaVersion {
+		return store.Migration{}, fmt.Errorf("locker: store schema %v, this build reads 1 to %d", v, schemaVersion)
 	}
 	if id := string(meta.Get(metaLockerID)); id != lockerID {
-		return fmt.Errorf("locker: store belongs to locker %q, configured as %q", id, lockerID)
+		return store.Migration{}, fmt.Errorf("locker: store belongs to locker %q, configured as %q", id, lockerID)
 	}
-	return nil
+	return t.migrate(int(v[0]))
 }
 
 // EpochLength records the epoch length of a new store (or of one written before the
@@ -128,37 +134,6 @@ func (t *Tx) PutCompartment(id uint16, c any) error {
 // DeleteCompartment forgets compartment id.
 func (t *Tx) DeleteCompartment(id uint16) error {
 	return t.tx.Bucket(bucketCompartments).Delete(compKey(id))
-}
-
-// Courier decodes the courier filed under credential digest cred into v.
-func (t *Tx) Courier(cred privacy.Digest, v any) (bool, error) {
-	return getJSON(t.tx.Bucket(bucketCouriers), cred[:], v)
-}
-
-// PutCourier files the JSON of c under credential digest cred.
-func (t *Tx) PutCourier(cred privacy.Digest, c any) error {
-	return putJSON(t.tx.Bucket(bucketCouriers), cred[:], c)
-}
-
-// DeleteCouriers removes every courier whose JSON match accepts.
-func (t *Tx) DeleteCouriers(match func(v []byte) bool) error {
-	b := t.tx.Bucket(bucketCouriers)
-	var keys [][]byte
-	err := b.ForEach(func(k, v []byte) error {
-		if match(v) {
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func putJSON(b *bolt.Bucket, key []byte, v any) error {

@@ -49,7 +49,11 @@ func (t *Tx) Parcel(id string) (*store.Record, error) {
 		return nil, store.ErrUnknownParcel
 	}
 	p := new(store.Record)
-	if err := decodeRecord(v, p); err != nil {
+	hint, version, err := decodeRecord(v, p)
+	if err == nil {
+		err = t.s.openHint(p, hint, version)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("locker: parcel record %q: %w", id, err)
 	}
 	return p, nil
@@ -90,7 +94,7 @@ func (t *Tx) PutParcel(old, p *store.Record) error {
 		t.epochRef(old.Epoch, -1)
 		return t.tx.Bucket(bucketParcels).Delete([]byte(old.ID))
 	}
-	b, err := encodeRecord(p)
+	b, err := encodeRecord(p, t.s.sealHint(p))
 	if err != nil {
 		return err
 	}
@@ -179,7 +183,7 @@ func (t *Tx) CountStates() (map[string]int, error) {
 	}
 	out := map[string]int{}
 	err := t.tx.Bucket(bucketParcels).ForEach(func(k, v []byte) error {
-		if len(v) < 3 || v[0] != recordVersion || byCode[v[2]] == "" {
+		if len(v) < 3 || (v[0] != recordVersion && v[0] != recordVersionLegacy) || byCode[v[2]] == "" {
 			return fmt.Errorf("locker: parcel record %q: %w", k, errRecord)
 		}
 		out[byCode[v[2]]]++

@@ -25,7 +25,16 @@ import (
 //	verifier 32 bytes, only with flag bit 1
 //	expires, keep, updated, purge: varint unix nanoseconds each (0: zero time)
 //	id, hint, courier: uvarint length + bytes each
-const recordVersion = 1
+//
+// Version 2 (docs/adr/0049-nothing-linkable-at-rest.md) differs only in the hint: it
+// holds SealBytes(epoch key, hint, hintAD(id)), or nothing when there is no hint, so
+// that destroying the parcel's epoch key shreds the hint with the digests. Version 1
+// held it in clear; Tx.Init rewrites such records once (migrate.go), and until then
+// they still decode.
+const (
+	recordVersion       = 2
+	recordVersionLegacy = 1
+)
 
 // The parcel states the store files parcels by (their names are locker.ParcelState's).
 const (
@@ -68,13 +77,14 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.AppendVarint(b, t.UnixNano())
 }
 
-// encodeRecord encodes a parcel record for the store.
-func encodeRecord(p *store.Record) ([]byte, error) {
+// encodeRecord encodes a parcel record for the store, with hint (the sealed hint, or
+// nil) in place of p.Hint, which it never writes.
+func encodeRecord(p *store.Record, hint []byte) ([]byte, error) {
 	code, ok := stateCodes[p.State]
 	if !ok {
 		return nil, fmt.Errorf("locker: parcel %s: cannot store state %q", p.ID, p.State)
 	}
-	if len(p.ID) > maxRecordString || len(p.Hint) > maxRecordString || len(p.Courier) > maxRecordString {
+	if len(p.ID) > maxRecordString || len(hint) > maxRecordString || len(p.Courier) > maxRecordString {
 		return nil, fmt.Errorf("locker: parcel %s: a field is longer than %d bytes", p.ID, maxRecordString)
 	}
 	var flags byte
@@ -96,7 +106,7 @@ func encodeRecord(p *store.Record) ([]byte, error) {
 	for _, t := range []time.Time{p.ExpiresAt, p.KeepUntil, p.Updated, p.PurgeAt} {
 		b = appendTime(b, t)
 	}
-	for _, s := range []string{p.ID, p.Hint, p.Courier} {
+	for _, s := range []string{p.ID, string(hint), p.Courier} {
 		b = appendString(b, s)
 	}
 	return b, nil
@@ -156,12 +166,14 @@ func (r *recordReader) string() string {
 	return string(r.take(int(n)))
 }
 
-// decodeRecord decodes a stored record into p. It rejects anything it would not write.
-func decodeRecord(data []byte, p *store.Record) error {
+// decodeRecord decodes a stored record into p, all but its hint: hint is the hint
+// field's bytes, sealed in a record of recordVersion, in clear in one of
+// recordVersionLegacy (version says which). It rejects anything it would not write.
+func decodeRecord(data []byte, p *store.Record) (hint []byte, version byte, err error) {
 	r := &recordReader{b: data}
 	head := r.take(4)
-	if r.err != nil || head[0] != recordVersion || head[1]&^3 != 0 {
-		return errRecord
+	if r.err != nil || (head[0] != recordVersion && head[0] != recordVersionLegacy) || head[1]&^3 != 0 {
+		return nil, 0, errRecord
 	}
 	var state string
 	for s, c := range stateCodes {
@@ -170,7 +182,7 @@ func decodeRecord(data []byte, p *store.Record) error {
 		}
 	}
 	if state == "" || head[3] > maxSize {
-		return errRecord
+		return nil, 0, errRecord
 	}
 	*p = store.Record{State: state, Size: head[3], Announced: head[1]&1 != 0}
 	p.Epoch = binary.BigEndian.Uint32(r.take(4))
@@ -181,9 +193,13 @@ func decodeRecord(data []byte, p *store.Record) error {
 		copy(p.Verifier[:], r.take(32))
 	}
 	p.ExpiresAt, p.KeepUntil, p.Updated, p.PurgeAt = r.time(), r.time(), r.time(), r.time()
-	p.ID, p.Hint, p.Courier = r.string(), r.string(), r.string()
+	var h string
+	p.ID, h, p.Courier = r.string(), r.string(), r.string()
 	if r.err != nil || len(r.b) != 0 || p.ID == "" {
-		return errRecord
+		return nil, 0, errRecord
 	}
-	return nil
+	if h != "" {
+		hint = []byte(h)
+	}
+	return hint, head[0], nil
 }

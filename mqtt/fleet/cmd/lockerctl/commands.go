@@ -87,6 +87,7 @@ var subcommands = map[string]subcommand{
 	"announce":       announce,
 	"set-code":       setCode,
 	"courier-upsert": courierUpsert,
+	"courier-new":    courierNew,
 	"send":           send,
 	"events":         events,
 	"presence":       presence,

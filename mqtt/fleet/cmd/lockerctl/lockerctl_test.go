@@ -119,6 +119,11 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"courier-upsert", "L1", "c-1"}, "\n1234\n"},
 		{[]string{"courier-upsert", "L1", "c-1"}, "BADGE\n1234567890123\n"},
 		{[]string{"courier-upsert", "L1", "c-1"}, "LKB:\n1234\n"},
+		{[]string{"courier-upsert", "L1", "c-1"}, "LKB:BADGE-0001\n1234\n"}, // a token of 10 characters
+		{[]string{"courier-upsert", "L1", "c-1"}, strings.Repeat("B", 25) + "\n1234\n"},
+		{[]string{"courier-new", "L1", "c-1"}, "12\n"},
+		{[]string{"courier-new", "L1", "c-1"}, ""},
+		{[]string{"courier-new", "L1"}, "1234\n"},
 		{[]string{"courier-upsert", "L1", "c-1"}, strings.Repeat("B", 129) + "\n1234\n"},
 		{[]string{"events", "-n", "-1"}, ""},
 		{[]string{"resolve", "L1", "3", "-operator", "op-1"}, ""},

@@ -19,7 +19,7 @@ import (
 )
 
 // The subcommands that carry secrets: tracking numbers and pickup codes (announce,
-// set-code) and courier credentials (courier-upsert). Each is digested with the fleet's
+// set-code) and courier badges and PINs (courier-upsert, courier-new: couriers.go). Each is digested with the fleet's
 // keys here, on the operator's machine, and only digests are sent (docs/privacy.md).
 // announce reads parcels from a CSV file (header parcel,tracking,code,size and an
 // optional expires in RFC 3339) and announces them in batches. A bad row stops
@@ -203,39 +203,4 @@ func setCode(e *env, args []string) error {
 		return fmt.Errorf("%w: set-code: not a pickup code (%d-%d digits)", errUsage, 6, 8)
 	}
 	return e.do(pos[0], &protocol.SetVerifierBody{Parcel: pos[1], Verifier: v})
-}
-
-func courierUpsert(e *env, args []string) error {
-	fs := flag.NewFlagSet("courier-upsert", flag.ContinueOnError)
-	rights := fs.String("rights", string(protocol.RightDeposit), "comma-separated: deposit, retrieve")
-	pos, err := parseArgs(fs, args, 2, "courier-upsert LOCKER COURIER -rights deposit[,retrieve] (badge token, then PIN, on standard input)")
-	if err != nil {
-		return err
-	}
-	var rs []protocol.Right
-	for _, s := range strings.Split(*rights, ",") {
-		r, err := protocol.ParseRight(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		rs = append(rs, r)
-	}
-	keys, err := e.cfg.keys(pos[0])
-	if err != nil {
-		return err
-	}
-	lines, err := e.secretLines(2, "the badge token and the PIN, one per line")
-	if err != nil {
-		return err
-	}
-	// What a locker's panel can ever match: the token as the badge QR carries it
-	// after its "LKB:" prefix, at most 128 bytes; a PIN of 4-12 digits (the keypad
-	// keeps no more). Anything else would be stored, and every login would fail and
-	// count against the locker's courier throttle.
-	badge := strings.TrimPrefix(lines[0], "LKB:")
-	if badge == "" || len(badge) > 128 || len(lines[1]) < 4 || len(lines[1]) > 12 || strings.Trim(lines[1], "0123456789") != "" {
-		return fmt.Errorf("%w: courier-upsert: want a badge token (1-128 bytes, without its LKB: prefix) and a PIN of 4-12 digits", errUsage)
-	}
-	lines[0] = badge
-	return e.do(pos[0], &protocol.CourierUpsertBody{Courier: pos[1], Credential: keys.CourierCredential(lines[0], lines[1]), Rights: rs})
 }

@@ -1,0 +1,62 @@
+package privacy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCheckBadge(t *testing.T) {
+	for name, tc := range map[string]struct {
+		token string
+		ok    bool
+	}{
+		"generated":          {NewBadgeToken(), true},
+		"26 characters":      {strings.Repeat("A", 26), true},
+		"128 characters":     {strings.Repeat("b", 128), true},
+		"25 characters":      {strings.Repeat("A", 25), false},
+		"129 characters":     {strings.Repeat("A", 129), false},
+		"a space":            {strings.Repeat("A", 20) + " " + strings.Repeat("A", 10), false},
+		"a control":          {strings.Repeat("A", 30) + "\x00", false},
+		"non-ASCII":          {strings.Repeat("A", 30) + "é", false},
+		"empty":              {"", false},
+		"an employee number": {"BADGE-0001", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := CheckBadge(tc.token)
+			if (err == nil) != tc.ok {
+				t.Fatalf("CheckBadge = %v, want ok %v", err, tc.ok)
+			}
+			if err != nil && strings.Contains(err.Error(), tc.token) && tc.token != "" {
+				t.Fatal("the error repeats the token")
+			}
+		})
+	}
+}
+
+// NewBadgeToken gives 26 base32 characters (130 bits), a new one each call.
+func TestNewBadgeToken(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		tok := NewBadgeToken()
+		if len(tok) != 26 || strings.Trim(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "" {
+			t.Fatalf("token %q: want 26 base32 characters", tok)
+		}
+		if seen[tok] {
+			t.Fatal("a token repeated")
+		}
+		seen[tok] = true
+	}
+}
+
+func FuzzCheckBadge(f *testing.F) {
+	f.Add("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+	f.Add("BADGE-0001")
+	f.Fuzz(func(t *testing.T, token string) {
+		if CheckBadge(token) != nil {
+			return
+		}
+		if len(token) < MinBadgeLen || len(token) > MaxBadgeLen || strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			t.Fatalf("accepted %q", token)
+		}
+	})
+}
