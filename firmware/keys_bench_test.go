@@ -13,6 +13,7 @@ import (
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/internal/tpmtest"
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/sim"
 )
 
@@ -57,6 +58,7 @@ type keyBench struct {
 	st    *sim.Station
 	cloud *sim.Cloud
 	cl    *control.Client
+	badge string // the courier's token (privacy.NewBadgeToken)
 }
 
 func newKeyBench(b *testing.B, keys string, sw *tpmtest.SWTPM, locks int) *keyBench {
@@ -103,11 +105,12 @@ func newKeyBench(b *testing.B, keys string, sw *tpmtest.SWTPM, locks int) *keyBe
 	if err := cloud.Enrol(id.LockerID, id.Public); err != nil {
 		b.Fatal(err)
 	}
-	cred, err := cloud.CourierCredential(id.LockerID, "BADGE-BENCH", "1357")
+	k.badge = privacy.NewBadgeToken()
+	req, err := cloud.CourierRequest(id.LockerID, "c-bench", k.badge, "1357", locker.Rights{Deposit: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := k.cl.UpsertCourier(sctx, control.CourierRequest{ID: "c-bench", Credential: cred, Rights: locker.Rights{Deposit: true}}); err != nil {
+	if err := k.cl.UpsertCourier(sctx, req); err != nil {
 		b.Fatal(err)
 	}
 	return k
@@ -130,7 +133,7 @@ func (k *keyBench) deposit(ctx context.Context, b *testing.B, n int) []sim.Parce
 	if _, err := k.cl.Announce(ctx, batch); err != nil {
 		b.Fatal(err)
 	}
-	sid, err := k.cl.Login(ctx, "BADGE-BENCH", "1357")
+	sid, err := k.cl.Login(ctx, k.badge, "1357")
 	if err != nil {
 		b.Fatal(err)
 	}
