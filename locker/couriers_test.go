@@ -207,3 +207,27 @@ func TestCourierNothingLinkableInStore(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCourierLogin is a known badge's login: the badge digest, a lookup per live
+// epoch, the record opened, the PIN verifier compared (no write: no failures to clear).
+func BenchmarkCourierLogin(b *testing.B) {
+	f := newFixture(b, mixedSpecs())
+	f.courier("c-a", badgeA, "2468", Rights{Deposit: true})
+	for b.Loop() {
+		if _, err := f.st.loginCourier(badgeA, "2468", f.clock.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCourierUpsert replaces one courier: a new courier key (a keyring write),
+// one commit, the old key destroyed (a keyring write and overwrite).
+func BenchmarkCourierUpsert(b *testing.B) {
+	f := newFixture(b, mixedSpecs())
+	c := Courier{ID: "c-a", Badge: f.cloud.Badge(badgeA), Verifier: f.cloud.Courier(badgeA, "2468"), Rights: Rights{Deposit: true}}
+	for b.Loop() {
+		if err := f.st.UpsertCourier(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
