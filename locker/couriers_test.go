@@ -231,3 +231,27 @@ func BenchmarkCourierUpsert(b *testing.B) {
 		}
 	}
 }
+
+// A courier's login clears the station-wide failures (unknown badges) before it, as it
+// did when every failure counted there: a courier whose own badge was mistyped into a
+// scanner does not leave the station closer to a lock-out.
+func TestLoginClearsStationCourierFailures(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.courier("c-a", badgeA, "2468", Rights{Deposit: true})
+	maxFail := f.st.Policy().CourierThrottle.MaxFailures
+	fail := func() {
+		t.Helper()
+		for i := 1; i < maxFail; i++ {
+			_, err := f.st.Login(ctx, "UNKNOWN-ABCDEFGHIJKLMNOPQR", "0000")
+			wantErr(t, err, ErrBadCredentials)
+		}
+	}
+	fail()
+	if _, err := f.st.Login(ctx, badgeA, "2468"); err != nil {
+		t.Fatal(err)
+	}
+	fail()
+	if f.st.courThr.Failures != maxFail-1 {
+		t.Fatalf("%d station-wide failures, want %d: the login did not clear those before it", f.st.courThr.Failures, maxFail-1)
+	}
+}
