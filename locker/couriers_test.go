@@ -207,3 +207,51 @@ func TestCourierNothingLinkableInStore(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCourierLogin is a known badge's login: the badge digest, a lookup per live
+// epoch, the record opened, the PIN verifier compared (no write: no failures to clear).
+func BenchmarkCourierLogin(b *testing.B) {
+	f := newFixture(b, mixedSpecs())
+	f.courier("c-a", badgeA, "2468", Rights{Deposit: true})
+	for b.Loop() {
+		if _, err := f.st.loginCourier(badgeA, "2468", f.clock.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCourierUpsert replaces one courier: a new courier key (a keyring write),
+// one commit, the old key destroyed (a keyring write and overwrite).
+func BenchmarkCourierUpsert(b *testing.B) {
+	f := newFixture(b, mixedSpecs())
+	c := Courier{ID: "c-a", Badge: f.cloud.Badge(badgeA), Verifier: f.cloud.Courier(badgeA, "2468"), Rights: Rights{Deposit: true}}
+	for b.Loop() {
+		if err := f.st.UpsertCourier(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A courier's login clears the station-wide failures (unknown badges) before it, as it
+// did when every failure counted there: a courier whose own badge was mistyped into a
+// scanner does not leave the station closer to a lock-out.
+func TestLoginClearsStationCourierFailures(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	f.courier("c-a", badgeA, "2468", Rights{Deposit: true})
+	maxFail := f.st.Policy().CourierThrottle.MaxFailures
+	fail := func() {
+		t.Helper()
+		for i := 1; i < maxFail; i++ {
+			_, err := f.st.Login(ctx, "UNKNOWN-ABCDEFGHIJKLMNOPQR", "0000")
+			wantErr(t, err, ErrBadCredentials)
+		}
+	}
+	fail()
+	if _, err := f.st.Login(ctx, badgeA, "2468"); err != nil {
+		t.Fatal(err)
+	}
+	fail()
+	if f.st.courThr.Failures != maxFail-1 {
+		t.Fatalf("%d station-wide failures, want %d: the login did not clear those before it", f.st.courThr.Failures, maxFail-1)
+	}
+}

@@ -81,7 +81,7 @@ func (s *Scenario) Run(ctx context.Context) error {
 	}
 	cl := s.Station.Client()
 	defer cl.Close()
-	badge, pin := privacy.NewBadgeToken(), RandomCode(4) // 130 bits, as lockerctl courier new makes them
+	badge, pin := privacy.NewBadgeToken(), RandomCode(4) // 130 bits, as lockerctl courier-new makes them
 	alice, bob := s.Cloud.NewParcel("S"), s.Cloud.NewParcel("M")
 	bob2 := s.Cloud.NewParcel("L")
 	bob2.Code = bob.Code // one recipient, two parcels, one code
