@@ -210,7 +210,7 @@ func stationCard(t *testing.T, keys string, sw *tpmtest.SWTPM) (*card, *cloudWor
 	defer acancel()
 	w.online(actx, t, "")
 	parcels := toldParcels(6)
-	w.provision(actx, t, "BADGE-CARD-1", "2468", parcels)
+	w.provision(actx, t, "BADGECARD1ABCDEFGHIJKLMNOPQRS", "2468", parcels)
 	stop()
 
 	// The start log says what a copy of the card yields.
