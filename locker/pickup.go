@@ -48,7 +48,7 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 		s.mu.Unlock()
 		return Pickup{}, &ThrottledError{RetryAfter: d}
 	}
-	digits, err := privacy.NormaliseCode(code)
+	digits, err := privacy.NormaliseLegacyCode(code)
 	if err != nil {
 		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, store.MetaCodeThrottle, ThrottleCode, ErrCodeFormat)
 		s.mu.Unlock()

@@ -22,6 +22,13 @@ const (
 	vecWaybill      = "6f53632eebb576e2cd8554416a4b7b19f2d3e1ddb858bda4cdd157fdb0e66489"
 	vecVerifier     = "7d7d734040e0a2371e1722de93366a8c06436f9df17df7548c87c1c5393180fd"
 	vecCourier      = "2eb0469090514d811e13e54dbf0e42b1ba40b6ef4238b3892fe0dd9d40eaa1cd"
+	// ADR 0046: the scheme-2 verifier of code 12345678 with phone digits 4321, and
+	// the verifier of the QR secret ABCDEFGHIJKLMNOPQRSTUVWXYZ.
+	vecKeyCode2   = "e88680e282db524d4d7748f2cfa8ace7f2d2c694fbfeae5cc186491bef3fc0a7"
+	vecKeyQR      = "5412180e2132b1db7fe10f826da4e7cb087fedb085060278641cab5062d08f02"
+	vecVerifier2  = "06cb3417374a9247b579baf289a307c5022ead91acd4d430d84054e8bf7674cb"
+	vecQRVerifier = "71e050be221cbf941be46f4128856b83e6fb096baeed1193182af77e6c0a676b"
+	vecQRSecret   = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 )
 
 // vectorPrivates returns the fixed test private keys: device 0x01..0x20,
@@ -79,6 +86,12 @@ func TestGoldenVectors(t *testing.T) {
 			{"waybill digest", digestBytes(k.Waybill("RB123456785GB")), vecWaybill},
 			{"code verifier", digestBytes(k.CodeVerifier("12345678")), vecVerifier},
 			{"courier digest", digestBytes(k.Courier("BADGE-0001", "4321")), vecCourier},
+			{"pickup-code-2 key", k.purpose[PurposePickupCode2][:], vecKeyCode2},
+			{"pickup-qr key", k.purpose[PurposePickupQR][:], vecKeyQR},
+			{"code verifier 2", digestBytes(k.CodeVerifier2("12345678", "4321")), vecVerifier2},
+			{"code digest 2", digestBytes(must(CodeDigest2(k, "12345678", "4321"))), vecVerifier2},
+			{"qr verifier", digestBytes(k.QRVerifier(vecQRSecret)), vecQRVerifier},
+			{"qr digest", digestBytes(must(QRDigest(k, vecQRSecret))), vecQRVerifier},
 		}
 		for _, tt := range tests {
 			t.Run(side.name+"/"+tt.name, func(t *testing.T) {
@@ -115,3 +128,10 @@ func TestSharedSecretVector(t *testing.T) {
 }
 
 func digestBytes(d Digest) []byte { return d[:] }
+
+func must(d Digest, err error) Digest {
+	if err != nil {
+		panic(err)
+	}
+	return d
+}

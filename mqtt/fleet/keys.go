@@ -43,7 +43,7 @@ func (k *Keys) Waybill(trackingNumber string) (protocol.Digest, string, error) {
 // CodeVerifier normalises a pickup code (6-8 digits) and returns its
 // verifier, the only form of the code the locker receives.
 func (k *Keys) CodeVerifier(code string) (protocol.Digest, error) {
-	norm, err := privacy.NormaliseCode(code)
+	norm, err := privacy.NormaliseLegacyCode(code)
 	if err != nil {
 		return protocol.Digest{}, fmt.Errorf("fleet: pickup code: %w", err)
 	}
