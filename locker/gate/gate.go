@@ -101,14 +101,19 @@ func (t *Ticket) Done(failed bool) {
 
 // Enter waits until the attempt from input may be evaluated, and returns its ticket.
 // priority puts it ahead of the other inputs' (the keypad, where a person stands).
-// It fails with ErrBusy at once when input already has an attempt waiting, and with
-// ctx's error when ctx ends first (the attempt is then dropped, costing nothing).
+// While the gate is closed (a failure less than a delay ago) it fails with ErrBusy at
+// once when input already has an attempt waiting; while it is open, attempts only
+// queue for their turn to be evaluated, one at a time, and an input may have several
+// (honest pickups in parallel). It fails with ctx's error when ctx ends first (the
+// attempt is then dropped, costing nothing).
 func (g *Gate) Enter(ctx context.Context, input string, priority bool) (*Ticket, error) {
 	g.mu.Lock()
-	for _, w := range g.queue {
-		if w.input == input {
-			g.mu.Unlock()
-			return nil, ErrBusy
+	if g.notBefore.After(g.clock.Now()) {
+		for _, w := range g.queue {
+			if w.input == input {
+				g.mu.Unlock()
+				return nil, ErrBusy
+			}
 		}
 	}
 	w := &waiter{input: input, priority: priority, ready: make(chan struct{})}

@@ -164,6 +164,32 @@ func TestGateBusyAndPriority(t *testing.T) {
 	}
 }
 
+// TestGateOpenQueuesSeveral: while the gate is open, attempts from one input queue
+// for their turn (honest pickups in parallel) instead of being refused busy.
+func TestGateOpenQueuesSeveral(t *testing.T) {
+	g, _ := newGate()
+	ctx := context.Background()
+	first, err := g.Enter(ctx, "control", false) // evaluating
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := enterAsync(ctx, g, "control", false)
+	b := enterAsync(ctx, g, "control", false)
+	queued(t, g, 2)
+	first.Done(false)
+	for range 2 { // in whichever order they queued
+		var r result
+		select {
+		case r = <-a:
+		case r = <-b:
+		}
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		r.t.Done(false)
+	}
+}
+
 func TestGateContextDropsAttempt(t *testing.T) {
 	g, c := newGate()
 	tk, _ := g.Enter(context.Background(), "keypad", true)

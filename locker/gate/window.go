@@ -75,3 +75,9 @@ func (t *Tally) advance(now time.Time) {
 	}
 	t.Hour = h
 }
+
+// Check reports what Fail at now would return, changing nothing.
+func (w *Window) Check(now time.Time, span time.Duration, limit int) (count int, alarm bool) {
+	c := Window{times: append([]time.Time(nil), w.times...), lastAlarm: w.lastAlarm}
+	return c.Fail(now, span, limit)
+}
