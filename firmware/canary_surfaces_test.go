@@ -37,6 +37,7 @@ import (
 type canaries struct {
 	tracking []string
 	codes    []string
+	qrs      []string // pickup QR secrets (ADR 0046)
 	pins     []string
 	badges   []string
 }
@@ -45,6 +46,7 @@ func newCanaries() canaries {
 	return canaries{
 		tracking: []string{"RB987654326GB", "773019284756102", "CANARYX5550123", "RA000000005DE"},
 		codes:    []string{"73914682", "55281937", "90817263"},
+		qrs:      []string{"CANARYQRSECRETFORPARCELTWO", "CANARYQRSECRETNEVERISSUEDX"},
 		// 8 digits: a 4-digit canary turns up by chance in hex ids and digests.
 		pins: []string{"86420975", "13579024"},
 		// As long as real badge tokens (privacy.MinBadgeLen): a shorter one is refused
@@ -53,9 +55,13 @@ func newCanaries() canaries {
 	}
 }
 
+// canaryPhone is the canary recipients' phone's last four digits: needed to pick up,
+// but not itself a canary (four digits turn up by chance in hex ids and digests).
+const canaryPhone = "7305"
+
 func (c canaries) all() map[string]string {
 	out := map[string]string{}
-	for kind, vs := range map[string][]string{"tracking": c.tracking, "code": c.codes, "pin": c.pins, "badge": c.badges} {
+	for kind, vs := range map[string][]string{"tracking": c.tracking, "code": c.codes, "qr": c.qrs, "pin": c.pins, "badge": c.badges} {
 		for i, v := range vs {
 			out[fmt.Sprintf("%s #%d", kind, i)] = v
 		}

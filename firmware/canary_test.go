@@ -54,9 +54,9 @@ func privacyCanaries(t *testing.T, logFormat string) {
 	}
 	c := newCanaries()
 	parcels := []sim.Parcel{
-		{ID: "p-canary-1", Tracking: c.tracking[0], Code: c.codes[0], Size: "S"},
-		{ID: "p-canary-2", Tracking: c.tracking[1], Code: c.codes[1], Size: "M"},
-		{ID: "p-canary-3", Tracking: c.tracking[2], Code: c.codes[1], Size: "S"},
+		{ID: "p-canary-1", Tracking: c.tracking[0], Code: c.codes[0], Phone: canaryPhone, Size: "S"},
+		{ID: "p-canary-2", Tracking: c.tracking[1], Code: c.codes[1], Phone: canaryPhone, QR: c.qrs[0], Size: "M"},
+		{ID: "p-canary-3", Tracking: c.tracking[2], Code: c.codes[1], Phone: canaryPhone, QR: c.qrs[0], Size: "S"},
 	}
 	var batch []control.Announcement
 	for _, p := range parcels {
@@ -93,11 +93,18 @@ func privacyCanaries(t *testing.T, logFormat string) {
 	if _, err := cl.Scan(ctx, sid, c.tracking[0][:len(c.tracking[0])-3]+"9GB", "S"); err == nil {
 		t.Fatal("a wrong check digit was accepted")
 	}
-	if _, err := cl.Pickup(ctx, c.codes[2]); err == nil {
+	if _, err := cl.PickupCode(ctx, c.codes[2], canaryPhone); err == nil {
 		t.Fatal("a wrong code opened something")
 	}
-	for _, code := range c.codes[:2] {
-		if _, err := cl.Pickup(ctx, code); err != nil {
+	if _, err := cl.PickupQR(ctx, c.qrs[1]); err == nil {
+		t.Fatal("a wrong QR opened something")
+	}
+	// The first recipient types the code and phone digits, the second shows the QR.
+	for _, pick := range []func() (locker.Pickup, error){
+		func() (locker.Pickup, error) { return cl.PickupCode(ctx, c.codes[0], canaryPhone) },
+		func() (locker.Pickup, error) { return cl.PickupQR(ctx, c.qrs[0]) },
+	} {
+		if _, err := pick(); err != nil {
 			t.Fatalf("pickup: %v", err)
 		}
 		waitDoorsShut(ctx, t, st, &seq)

@@ -147,7 +147,7 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 		for i := range n {
 			body := &protocol.AnnounceBody{}
 			for j := range min(batch, parcels-i*batch) {
-				p := sim.Parcel{ID: fmt.Sprintf("p-%d-%d-%d", round, i, j), Tracking: tracking(), Code: sim.RandomCode(8), Size: "M"}
+				p := sim.Parcel{ID: fmt.Sprintf("p-%d-%d-%d", round, i, j), Tracking: tracking(), Code: sim.RandomCode(8), Phone: sim.RandomCode(4), Size: "M"}
 				a, err := w.cloud.WireParcel(w.station.ID, p)
 				if err != nil {
 					b.Fatal(err)

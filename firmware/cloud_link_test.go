@@ -52,6 +52,7 @@ func TestCloudCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	policy := &protocol.PolicyBody{Version: 3, RetentionS: 86400, AnnouncedKeepS: 86400, PurgeAfterS: 3600,
+		CodeEntry:        &protocol.CodeEntry{MinLength: 8, DelayS: 4, AlarmFailures: 50},
 		CodeThrottle:     protocol.Throttle{MaxFailures: 5, BaseDelayS: 30, MaxDelayS: 600},
 		CourierThrottle:  protocol.Throttle{MaxFailures: 5, BaseDelayS: 30, MaxDelayS: 600},
 		DoorOpenTimeoutS: 6, LeftOpenAfterS: 90}
@@ -73,9 +74,12 @@ func TestCloudCommands(t *testing.T) {
 					t.Fatalf("items %+v %v", items, err)
 				}
 			}},
-		{name: "set verifier", body: &protocol.SetVerifierBody{Parcel: p2.ID, Verifier: *wire(p1).Verifier}, status: protocol.StatusDone},
-		{name: "set verifier of an unknown parcel", body: &protocol.SetVerifierBody{Parcel: "p-none", Verifier: *wire(p1).Verifier},
+		{name: "set verifier", body: &protocol.SetVerifierBody{Parcel: p2.ID, CodeVerifier: wire(p1).CodeVerifier, QRVerifier: wire(p1).QRVerifier},
+			status: protocol.StatusDone},
+		{name: "set verifier of an unknown parcel", body: &protocol.SetVerifierBody{Parcel: "p-none", CodeVerifier: wire(p1).CodeVerifier},
 			status: protocol.StatusRefused, reason: protocol.ReasonNotFound},
+		{name: "a scheme-1 verifier without legacy_codes", body: &protocol.SetVerifierBody{Parcel: p2.ID, Verifier: wire(p1).CodeVerifier},
+			status: protocol.StatusRefused, reason: protocol.ReasonNotSupported},
 		{name: "cancel", body: &protocol.CancelBody{Parcel: p2.ID}, status: protocol.StatusDone, event: protocol.EvCancelled},
 		{name: "recall of a parcel not deposited", body: &protocol.RecallBody{Parcel: p1.ID}, status: protocol.StatusRefused, reason: protocol.ReasonInvalidState},
 		{name: "courier upsert", body: courier, status: protocol.StatusDone},
@@ -96,6 +100,8 @@ func TestCloudCommands(t *testing.T) {
 		{name: "resolve a compartment with nothing to resolve", body: &protocol.ResolveCompartmentBody{Compartment: 5, Present: true, Operator: "op-1"},
 			status: protocol.StatusRefused, reason: protocol.ReasonInvalidState},
 		{name: "policy", body: policy, status: protocol.StatusDone},
+		{name: "clear the courier throttle", body: &protocol.ClearThrottleBody{Source: protocol.ThrottleCourier, Operator: "op-1"},
+			status: protocol.StatusDone, event: protocol.EvThrottleCleared},
 		{name: "stale policy", body: policy, status: protocol.StatusRefused, reason: protocol.ReasonStalePolicy},
 		{name: "audit range", body: &protocol.AuditRangeBody{From: 1, Limit: 3}, status: protocol.StatusDone,
 			check: func(t *testing.T, r *protocol.Reply) {
@@ -190,6 +196,8 @@ func cmdID(ev fleet.Event) string {
 	case *protocol.ParcelEvent:
 		return b.Command
 	case *protocol.DoorEvent:
+		return b.Command
+	case *protocol.ThrottleClearedEvent:
 		return b.Command
 	}
 	return ""

@@ -86,7 +86,7 @@ func TestCloudOutage(t *testing.T) {
 		}
 		parallel(t, batch, workers, func(_ int, p sim.Parcel) error {
 			seq0 := w.station.Boards.LastSeq()
-			got, err := cl.Pickup(ctx, p.Code)
+			got, err := cl.PickupCode(ctx, p.Code, p.Phone)
 			if err != nil || len(got.Slots) != 1 {
 				return fmt.Errorf("pickup of %s: %v %v", p.ID, got, err)
 			}

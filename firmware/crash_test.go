@@ -279,7 +279,7 @@ func (r *crashRun) drive(ctx context.Context) {
 				slot, opErr = cl.Scan(ctx, session, w.parcels[op.Parcel].Tracking, "")
 			}
 		} else {
-			pickup, opErr = cl.Pickup(ctx, w.parcels[op.Parcel].Code)
+			pickup, opErr = cl.PickupCode(ctx, w.parcels[op.Parcel].Code, w.parcels[op.Parcel].Phone)
 		}
 		if opErr != nil {
 			// A request cut by a kill may have left an unlock frame in the pty; give the

@@ -139,10 +139,12 @@ func TestAllHardwareEndToEnd(t *testing.T) {
 	}
 
 	typeKeys(large.Code + "#")
+	expect("the phone prompt", panel.PromptPhone)
+	typeKeys(large.Phone + "#")
 	if sc := expect("pickup by keypad", panel.PromptDoorsOpen); sc.Slots[0].Label != doorOf[large.ID].Label {
 		t.Fatalf("keypad pickup opened %+v", sc.Slots)
 	}
-	if err := scanner.Type(panel.PrefixCode + small.Code); err != nil {
+	if err := scanner.Type(panel.PrefixQR + small.QR); err != nil {
 		t.Fatal(err)
 	}
 	if sc := expect("pickup by QR", panel.PromptDoorsOpen); sc.Slots[0].Label != doorOf[small.ID].Label {
@@ -172,7 +174,7 @@ func TestAllHardwareEndToEnd(t *testing.T) {
 			t.Errorf("relay %s not left off (active-low: high) after shutdown: %v", relay, outs)
 		}
 	}
-	for _, secret := range []string{badge, pin, small.Tracking, large.Tracking, small.Code, large.Code} {
+	for _, secret := range []string{badge, pin, small.Tracking, large.Tracking, small.Code, large.Code, small.QR, large.QR} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the log holds a secret %q", secret)
 		}

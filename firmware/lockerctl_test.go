@@ -85,6 +85,7 @@ timeout: 20s
 
 	tracking := []string{"RB987654326GB", "CANARYX5550123"}
 	codes := []string{"73914682", "55281937"}
+	const phone = "7305" // the recipient's last four digits
 	badge, pin := "CANARY-BADGE-7F3A-Q2XWZ5LMNOP", "86420975"
 	var printed strings.Builder // everything lockerctl wrote
 	run := func(stdin string, wantCode int, args ...string) string {
@@ -130,7 +131,7 @@ timeout: 20s
 	} else if err := w.station.Client().Logout(ctx, sid); err != nil {
 		t.Fatal(err)
 	}
-	csv := fmt.Sprintf("parcel,tracking,code,size\np-1,%s,%s,S\np-2,%s,%s,M\n", tracking[0], codes[0], tracking[1], codes[1])
+	csv := fmt.Sprintf("parcel,tracking,code,phone,size\np-1,%s,%s,%s,S\np-2,%s,%s,%s,M\n", tracking[0], codes[0], phone, tracking[1], codes[1], phone)
 	csvFile := filepath.Join(dir, "parcels.csv")
 	if err := os.WriteFile(csvFile, []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
@@ -138,7 +139,7 @@ timeout: 20s
 	if r := reply(run("", 0, "announce", id, csvFile)); r.Status != protocol.StatusDone || r.Reason != "" {
 		t.Fatalf("announce reply %+v", r)
 	}
-	run(codes[1]+"\n", 0, "set-code", id, "p-1") // p-1 now opens with the second code
+	run(codes[1]+"\n"+phone+"\n", 0, "set-code", id, "p-1") // p-1 now opens with the second code
 
 	cl := w.station.Client()
 	sid, err := cl.Login(ctx, badge, pin)
@@ -155,10 +156,10 @@ timeout: 20s
 			t.Fatal(err)
 		}
 	}
-	if _, err := cl.Pickup(ctx, codes[0]); err == nil {
+	if _, err := cl.PickupCode(ctx, codes[0], phone); err == nil {
 		t.Fatal("the replaced code still opens")
 	}
-	if p, err := cl.Pickup(ctx, codes[1]); err != nil || len(p.Slots) != 2 {
+	if p, err := cl.PickupCode(ctx, codes[1], phone); err != nil || len(p.Slots) != 2 {
 		t.Fatalf("pickup: %+v %v", p, err)
 	}
 	waitDoorsShut(ctx, t, w.station, &seq)
@@ -186,6 +187,10 @@ timeout: 20s
 	}
 	out := <-events
 	printed.WriteString(out)
+	if r := reply(run("", 0, "clear-throttle", id, "courier", "-operator", "op-1")); r.Status != protocol.StatusDone {
+		t.Fatalf("clear-throttle reply %+v", r)
+	}
+	run("", 2, "clear-throttle", id, "qr", "-operator", "op-1")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("events printed: %q", out)

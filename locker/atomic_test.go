@@ -91,13 +91,13 @@ func TestAtomicAnnounceRun(t *testing.T) {
 func TestReannounceKeepsVerifier(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "", SizeS)
-	if err := f.st.SetVerifier(ctx, "p-1", f.cloud.CodeVerifier("48213377")); err != nil {
+	if err := f.st.SetVerifier(ctx, "p-1", Verifiers{Code: f.cloud.CodeVerifier2("48213377", testPhone)}, noLegacy); err != nil {
 		t.Fatal(err)
 	}
 	f.announce("p-1", "RB123456785GB", "", SizeM)
 	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	f.deposit(sid, "RB123456785GB")
-	if res, err := f.st.EnterCode(ctx, "48213377"); err != nil || len(res.Slots) != 1 {
+	if res, err := f.st.EnterCode(ctx, "48213377", testPhone); err != nil || len(res.Slots) != 1 {
 		t.Fatalf("code after the re-announcement: %+v, %v", res, err)
 	}
 }

@@ -49,8 +49,8 @@ func (f *fixture) seed(n int, doors bool) {
 			ep := f.st.epochOf(t.now)
 			for i := start; i < min(n, start+batch); i++ {
 				wb, _ := f.st.seal(ep, f.cloud.Waybill(fmt.Sprintf("%015d", 100_000_000_000+i)))
-				v, _ := f.st.seal(ep, f.cloud.CodeVerifier(code(i)))
-				p := &Parcel{ID: ParcelID(fmt.Sprintf("b-%d", i)), Epoch: ep, Waybill: wb, Verifier: v, Size: SizeS,
+				v, _ := f.st.seal(ep, f.cloud.CodeVerifier2(code(i), testPhone))
+				p := &Parcel{ID: ParcelID(fmt.Sprintf("b-%d", i)), Epoch: ep, Waybill: wb, CodeVerifier: v, Size: SizeS,
 					State: StateAnnounced, Announced: true, KeepUntil: t.now.Add(14 * 24 * time.Hour), Hint: "…1234"}
 				if doors {
 					c := t.comp(CompartmentID(i + 1))
@@ -122,7 +122,7 @@ func benchCodeToUnlock(b *testing.B, linkUp bool) {
 			}
 			raw = append(raw, time.Since(t0))
 			t0 = time.Now()
-			res, err := f.st.EnterCode(ctx, code(i))
+			res, err := f.st.EnterCode(ctx, code(i), testPhone)
 			if err != nil || len(res.Slots) != 1 {
 				b.Fatalf("pickup %d: %+v %v", i, res, err)
 			}
@@ -158,14 +158,14 @@ func BenchmarkCodeLookup(b *testing.B) {
 			f.seed(n, false)
 			i := 0
 			for b.Loop() {
-				v, err := privacy.CodeDigest(f.st.keys, code(i%n))
+				v, err := privacy.CodeDigest2(f.st.keys, code(i%n), testPhone)
 				if err != nil {
 					b.Fatal(err)
 				}
 				var ps []*Parcel
 				if err := f.st.store.View(func(t store.Tx) error {
 					var err error
-					ps, err = f.st.findByVerifier(t, v)
+					ps, err = f.st.findByVerifier(t, verifierKey{kindCode2, v})
 					return err
 				}); err != nil || len(ps) != 1 {
 					b.Fatalf("%d parcels under code %d: %v", len(ps), i%n, err)
@@ -265,7 +265,10 @@ func startupChild(spec string) {
 	ready := time.Since(t0)
 	for i := 0; i < 100_000; i += 100 {
 		var ps []*Parcel
-		st.store.View(func(t store.Tx) error { ps, err = st.findByVerifier(t, cloud.CodeVerifier(code(i))); return err })
+		st.store.View(func(t store.Tx) error {
+			ps, err = st.findByVerifier(t, verifierKey{kindCode2, cloud.CodeVerifier2(code(i), testPhone)})
+			return err
+		})
 		if len(ps) != 1 {
 			panic(fmt.Sprintf("code %d: %d parcels", i, len(ps)))
 		}

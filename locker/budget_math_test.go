@@ -2,8 +2,10 @@ package locker_test
 
 // The arithmetic of ADR 0046 (keypad guessing budget), executable: the figures the ADR
 // quotes are asserted here, so the ADR and the chosen defaults cannot drift apart. Pure
-// arithmetic, no station. When ADR 0046 is implemented, adr0046Default is replaced by
-// the values of locker.DefaultPolicy() and the valid range by Policy.Validate's.
+// arithmetic, no station: the design is read from locker.DefaultPolicy() and the valid
+// range from the bounds Policy.Validate applies (TestKeypadBudgetRangeIsValidate checks
+// that they are Validate's). The keypad simulation (keypad_sim_test.go) runs the
+// station itself under the default policy.
 
 import (
 	"math"
@@ -36,11 +38,11 @@ type keypadDesign struct {
 	delay      time.Duration // D: the least time between a failed attempt and the next evaluation
 }
 
-// ADR 0046's default policy, and the range Policy.Validate is to accept.
+// ADR 0046's default policy, and the range Policy.Validate accepts.
 var (
-	adr0046Default       = keypadDesign{codeDigits: 8, delay: 6 * time.Second}
-	minDigits, maxDigits = 8, 12
-	minDelay, maxDelay   = 2 * time.Second, 10 * time.Second
+	adr0046Default       = keypadDesign{codeDigits: locker.DefaultPolicy().CodeEntry.MinLength, delay: locker.DefaultPolicy().CodeEntry.Delay}
+	minDigits, maxDigits = locker.MinCodeLength, locker.MaxCodeLength
+	minDelay, maxDelay   = locker.MinCodeDelay, locker.MaxCodeDelay
 	qrBits               = 128.0
 	qrScansPerSecond     = 10.0 // far above what a serial scanner decodes
 	honestPickupsPerDay  = 200  // today's reset scenario: one pickup per parcel a day
@@ -182,4 +184,27 @@ func TestKeypadBudgetAlternatives(t *testing.T) {
 	near(t, "legacy window, 200 old 8-digit parcels", anyDoor(float64(lg), math.Pow(10, float64(legacyDigits))), 1.641e-3, 1e-2)
 	t.Logf("alternatives: 8 digits alone P = %.3g at D=%v (needs D = %v); QR P = %.2g; legacy window %d guesses",
 		anyDoor(g, 1e8), d, need, pq, lg)
+}
+
+// TestKeypadBudgetRangeIsValidate: the corners the design test checks are the ones
+// Policy.Validate accepts, and just outside them it refuses.
+func TestKeypadBudgetRangeIsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		l  int
+		d  time.Duration
+		ok bool
+	}{
+		{minDigits, minDelay, true}, {maxDigits, maxDelay, true},
+		{minDigits - 1, minDelay, false}, {maxDigits + 1, maxDelay, false},
+		{minDigits, minDelay - time.Second, false}, {maxDigits, maxDelay + time.Second, false},
+	} {
+		p := locker.DefaultPolicy()
+		p.CodeEntry.MinLength, p.CodeEntry.Delay = tc.l, tc.d
+		if err := p.Validate(); (err == nil) != tc.ok {
+			t.Errorf("L=%d D=%v: Validate = %v, want ok=%v", tc.l, tc.d, err, tc.ok)
+		}
+	}
+	if err := locker.DefaultPolicy().Validate(); err != nil {
+		t.Fatal(err)
+	}
 }

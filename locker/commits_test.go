@@ -21,7 +21,7 @@ func TestOneCommitPerAction(t *testing.T) {
 		}
 	}
 	ann := func(id ParcelID, tracking, code string) Announcement {
-		return Announcement{ID: id, Waybill: f.cloud.Waybill(tracking), Verifier: f.cloud.CodeVerifier(code),
+		return Announcement{ID: id, Waybill: f.cloud.Waybill(tracking), Verifiers: Verifiers{Code: f.cloud.CodeVerifier2(code, testPhone)},
 			Size: SizeS, Hint: "…" + tracking[len(tracking)-4:]}
 	}
 	count("a transition announcing three batches", 1, func() {
@@ -57,12 +57,12 @@ func TestOneCommitPerAction(t *testing.T) {
 	})
 	count("a door opened and closed", 2, func() { f.openClose(slot.Compartment) })
 	count("a code entered: reservation, then the pulse's fact", 2, func() {
-		if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
+		if _, err := f.st.EnterCode(ctx, "48213377", testPhone); err != nil {
 			t.Fatal(err)
 		}
 	})
 	count("a wrong code", 1, func() {
-		if _, err := f.st.EnterCode(ctx, "99999999"); err == nil {
+		if _, err := f.st.EnterCode(ctx, "99999999", testPhone); err == nil {
 			t.Fatal("a wrong code was taken")
 		}
 	})

@@ -36,7 +36,7 @@ func TestDepositAndPickupEndToEnd(t *testing.T) {
 		t.Fatalf("after the door closed: state %s courier %q", p.State, p.Courier)
 	}
 
-	res, err := f.st.EnterCode(ctx, " 48213377 ")
+	res, err := f.st.EnterCode(ctx, " 48213377 ", testPhone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestDepositAndPickupEndToEnd(t *testing.T) {
 		t.Fatalf("compartment not freed: %+v", c)
 	}
 	// Single use: the code is spent.
-	_, err = f.st.EnterCode(ctx, "48213377")
+	_, err = f.st.EnterCode(ctx, "48213377", testPhone)
 	wantErr(t, err, ErrWrongCode)
 
 	want := []EventType{EvReserved, EvUnlocked, EvDoorOpened, EvDoorClosed, EvDeposited,
@@ -399,7 +399,7 @@ func TestOpenDoorIsNotOffered(t *testing.T) {
 	}
 
 	f.door(slot.Compartment, true) // left ajar by someone: no operation under way
-	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
+	if _, err := f.st.EnterCode(ctx, "48213377", testPhone); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(3 * time.Second)

@@ -58,7 +58,7 @@ func TestDuplicateCloseEvents(t *testing.T) {
 	if f.st.store.Seq() != seq {
 		t.Fatalf("duplicate closes wrote %d events", f.st.store.Seq()-seq)
 	}
-	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
+	if _, err := f.st.EnterCode(ctx, "48213377", testPhone); err != nil {
 		t.Fatal(err)
 	}
 	f.door(c, true)
@@ -95,7 +95,7 @@ func TestJammedPickupKeepsParcelAndCode(t *testing.T) {
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	c := f.deposit(sid, "RB123456785GB")
-	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
+	if _, err := f.st.EnterCode(ctx, "48213377", testPhone); err != nil {
 		t.Fatal(err)
 	}
 	f.tick(f.st.Policy().DoorOpenTimeout + time.Second)
@@ -105,7 +105,7 @@ func TestJammedPickupKeepsParcelAndCode(t *testing.T) {
 	if cc := f.comp(c); cc.Fault != "jammed" {
 		t.Fatalf("%+v", cc)
 	}
-	res, err := f.st.EnterCode(ctx, "48213377")
+	res, err := f.st.EnterCode(ctx, "48213377", testPhone)
 	if err != nil || len(res.Failed) != 1 || len(res.Slots) != 0 {
 		t.Fatalf("a faulted door is reported, not pulsed: %+v %v", res, err)
 	}
@@ -119,7 +119,7 @@ func TestStaleGenerationCannotAct(t *testing.T) {
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	c := f.deposit(sid, "RB123456785GB")
-	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
+	if _, err := f.st.EnterCode(ctx, "48213377", testPhone); err != nil {
 		t.Fatal(err)
 	}
 	f.openClose(c) // picked up: the compartment moved on

@@ -23,12 +23,20 @@ var (
 	ErrNotDepositable     = errors.New("locker: parcel cannot be deposited in its current state")
 	ErrNoPending          = errors.New("locker: nothing to cancel")
 	ErrWrongCode          = errors.New("locker: code not recognised")
-	ErrCodeFormat         = errors.New("locker: a code is 6 to 8 digits")
-	ErrThrottled          = errors.New("locker: too many failures, entry locked")
-	ErrWrongParcel        = errors.New("locker: scanned parcel is not the one being handed over")
-	ErrNoHandover         = errors.New("locker: no handover waiting")
-	ErrBusy               = errors.New("locker: compartment busy with another operation")
-	ErrUnlock             = errors.New("locker: unlock failed")
+	// ErrCodeFormat refuses a code, phone digits or QR of the wrong shape before any
+	// lookup: it costs no guess (ADR 0046).
+	ErrCodeFormat = errors.New("locker: code, phone digits or QR of the wrong format")
+	// ErrInputBusy refuses a code while another from the same input waits for the
+	// code gate; it costs nothing.
+	ErrInputBusy = errors.New("locker: another code from this input is being checked")
+	// ErrLegacyCode refuses a scheme-1 verifier (a code alone) while the policy's
+	// legacy_codes is not set.
+	ErrLegacyCode  = errors.New("locker: scheme-1 code verifiers need the policy's legacy_codes")
+	ErrThrottled   = errors.New("locker: too many failures, entry locked")
+	ErrWrongParcel = errors.New("locker: scanned parcel is not the one being handed over")
+	ErrNoHandover  = errors.New("locker: no handover waiting")
+	ErrBusy        = errors.New("locker: compartment busy with another operation")
+	ErrUnlock      = errors.New("locker: unlock failed")
 	// ErrUnlockUnconfirmed is wrapped by an Unlocker whose pulse may have gone out but
 	// was not confirmed (an RS-485 frame sent, its reply lost). The station does not
 	// undo the operation then, as if nothing had happened: the door sensor, or the

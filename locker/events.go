@@ -31,11 +31,17 @@ const (
 	EvDoorOpened   EventType = "door_opened"
 	EvDoorClosed   EventType = "door_closed"
 
-	EvJammed      EventType = "jammed"
-	EvForced      EventType = "forced"
-	EvLeftOpen    EventType = "left_open"
-	EvThrottled   EventType = "throttled"
-	EvWrongParcel EventType = "wrong_parcel"
+	EvJammed    EventType = "jammed"
+	EvForced    EventType = "forced"
+	EvLeftOpen  EventType = "left_open"
+	EvThrottled EventType = "throttled"
+	// EvGuessing: more than the policy's alarm_failures failed codes (Source code) or
+	// QR scans (Source qr) in the last hour (ADR 0046); Count failures, Seconds the
+	// window. At most once an hour per source.
+	EvGuessing EventType = "guessing"
+	// EvThrottleCleared: an operator cleared a throttle (Source code or courier).
+	EvThrottleCleared EventType = "throttle_cleared"
+	EvWrongParcel     EventType = "wrong_parcel"
 
 	EvCompartmentDisabled EventType = "compartment_disabled"
 	EvCompartmentEnabled  EventType = "compartment_enabled"
@@ -68,7 +74,7 @@ type Event struct {
 	// people and its wording may change.
 	Op      Op              `json:"op,omitempty"`      // the door's operation: door events, reserved, reconciled
 	Seconds int64           `json:"seconds,omitempty"` // left_open: how long the door was open; throttled: how long entry is locked
-	Source  string          `json:"source,omitempty"`  // throttled: ThrottleCode or ThrottleCourier
+	Source  string          `json:"source,omitempty"`  // throttled, throttle_cleared: ThrottleCode or ThrottleCourier; guessing: ThrottleCode or ThrottleQR
 	Outcome string          `json:"outcome,omitempty"` // reconciled: ReconcileCompleted, ReconcileUnverified or ReconcileUndone
 	Report  json.RawMessage `json:"report,omitempty"`  // hardware, health: the reporter's JSON (see Record)
 	Command string          `json:"command,omitempty"` // door events of an operation a cloud command started
@@ -78,6 +84,7 @@ type Event struct {
 const (
 	ThrottleCode    = "code"    // pickup codes on the keypad or scanner
 	ThrottleCourier = "courier" // courier badge and PIN logins
+	ThrottleQR      = "qr"      // guessing events: pickup QR scans
 )
 
 // throttleWhat names a throttle's source for people (in reasons and logs).

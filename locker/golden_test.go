@@ -48,6 +48,7 @@ func TestWriteGoldenStore(t *testing.T) {
 		t.Skip("LOCKERD_WRITE_GOLDEN not set")
 	}
 	f := newFixture(t, mixedSpecs())
+	f.st.policy.LegacyCodes = true // store-v1 was written before ADR 0046: scheme-1 verifiers
 	ann := func(id ParcelID, tracking, code string, size Size) Announcement {
 		a := Announcement{ID: id, Waybill: f.cloud.Waybill(tracking), Size: size, Hint: "…" + tracking[len(tracking)-4:]}
 		if code != "" {
@@ -88,11 +89,11 @@ func TestWriteGoldenStore(t *testing.T) {
 	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true, Retrieve: true})
 	f.deposit(sid, "RB123456785GB") // p-1: deposited
 	c2 := f.deposit(sid, "RR000000014GB")
-	if _, err := f.st.EnterCode(ctx, "11223344"); err != nil { // p-2: picked up, terminal
+	if _, err := f.st.EnterCode(ctx, "11223344", testPhone); err != nil { // p-2: picked up, terminal
 		t.Fatal(err)
 	}
 	f.openClose(c2)
-	if _, err := f.st.EnterCode(ctx, "00000000"); !errors.Is(err, ErrWrongCode) { // a stored throttle
+	if _, err := f.st.EnterCode(ctx, "00000000", testPhone); !errors.Is(err, ErrWrongCode) { // a stored throttle
 		t.Fatalf("wrong code: %v", err)
 	}
 	commands(func(log store.CommandTx) error { return log.BeginCommand("cmd-begun", goldenExp) })
@@ -166,6 +167,15 @@ func TestGoldenStore(t *testing.T) {
 	if p := st.Policy(); p.Version != 2 || p.Retention != 96*time.Hour {
 		t.Fatalf("stored policy not in force: %+v", p)
 	}
+	// Written before ADR 0046: its parcels carry scheme-1 verifiers, so the station
+	// runs legacy_codes until the cloud re-issues them, and the code entry of the
+	// default policy applies (the stored policy has none).
+	if s, err := st.Status(); err != nil || s.LegacyParcels != 2 {
+		t.Fatalf("legacy parcels of the v1 store: %+v %v", s, err)
+	}
+	if p := st.Policy(); !p.LegacyCodes || p.CodeEntry != DefaultPolicy().CodeEntry {
+		t.Fatalf("v1 store: legacy_codes %v, code_entry %+v", p.LegacyCodes, p.CodeEntry)
+	}
 	if reply, done, known, err := storedCommand(st, "cmd-done"); err != nil || !known || !done || string(reply) != `{"ref":"cmd-done","status":"done"}` {
 		t.Fatalf("cmd-done: %q %v %v %v", reply, done, known, err)
 	}
@@ -175,7 +185,7 @@ func TestGoldenStore(t *testing.T) {
 	if err := st.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pk, err := st.EnterCode(ctx, "48213377") // p-1's code, sealed under the fixture's epoch key
+	pk, err := st.EnterCode(ctx, "48213377", testPhone) // p-1's code, sealed under the fixture's epoch key
 	if err != nil || len(pk.Slots) != 1 {
 		t.Fatalf("p-1's code: %+v %v", pk, err)
 	}
@@ -264,6 +274,8 @@ func goldenSnapshot(t *testing.T, st *Station) []byte {
 	inv, err := st.Inventory()
 	put("inventory", inv, err)
 	status, err := st.Status()
+	// Members added after store-v1 was written (ADR 0046); TestGoldenStore checks them.
+	status.LegacyParcels, status.CodeFailures24h = 0, 0
 	put("status", status, err)
 	for _, id := range goldenParcels {
 		p, err := st.ParcelInfo(id)

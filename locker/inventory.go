@@ -52,13 +52,18 @@ type Status struct {
 	AuditSeq      uint64              `json:"audit_seq"`
 	PolicyVersion int                 `json:"policy_version"`
 	Epochs        int                 `json:"epochs"`
+	// LegacyParcels counts the waiting parcels still under a scheme-1 verifier, and
+	// CodeFailures24h the failed code evaluations of the last 24 hours (ADR 0046).
+	LegacyParcels   int   `json:"legacy_parcels,omitempty"`
+	CodeFailures24h int64 `json:"code_failures_24h,omitempty"`
 }
 
 // Status counts compartments and parcels.
 func (s *Station) Status() (Status, error) {
 	s.mu.Lock()
 	st := Status{LockerID: s.id, Compartments: len(s.order), AuditSeq: s.store.Seq(),
-		PolicyVersion: s.policy.Version, Parcels: map[ParcelState]int{}, Epochs: len(s.epochKeys())}
+		PolicyVersion: s.policy.Version, Parcels: map[ParcelState]int{}, Epochs: len(s.epochKeys()),
+		CodeFailures24h: s.codeGate.Hours.Sum(s.clock.Now())}
 	for _, id := range s.order {
 		c := s.comps[id]
 		switch {
@@ -76,9 +81,13 @@ func (s *Station) Status() (Status, error) {
 	err := s.store.View(func(t store.Tx) error {
 		st.Outbox = t.OutboxLen()
 		counts, err := t.CountStates()
+		if err != nil {
+			return err
+		}
 		for state, n := range counts {
 			st.Parcels[ParcelState(state)] = n
 		}
+		st.LegacyParcels, err = t.CountLegacy()
 		return err
 	})
 	return st, err

@@ -30,7 +30,7 @@ func TestJournalNamesNoOneAtInfo(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.st.Logout(sid)
-		p, err := f.st.EnterCode(ctx, "48213377")
+		p, err := f.st.EnterCode(ctx, "48213377", testPhone)
 		if err != nil || len(p.Slots) != 1 {
 			t.Fatal(p, err)
 		}

@@ -23,20 +23,50 @@ func (s *Station) findByWaybill(t store.Tx, d privacy.Digest) (*Parcel, error) {
 	return nil, ErrUnknownParcel
 }
 
-// findByVerifier returns every parcel (announced or deposited) filed under verifier v.
-func (s *Station) findByVerifier(t store.Tx, v privacy.Digest) ([]*Parcel, error) {
+// verifierKind says which of a parcel's verifiers a lookup is for (ADR 0046): each
+// kind of entry opens only parcels whose verifier of that kind matches.
+type verifierKind int
+
+const (
+	kindLegacy verifierKind = iota // scheme 1: the code alone (Parcel.Verifier)
+	kindCode2                      // scheme 2: the code and the phone's last four (Parcel.CodeVerifier)
+	kindQR                         // a pickup QR's secret (Parcel.QRVerifier)
+)
+
+// verifierKey is one lookup: a digest and the field it must match.
+type verifierKey struct {
+	kind verifierKind
+	v    privacy.Digest
+}
+
+func (k verifierKind) of(p *Parcel) privacy.Digest {
+	switch k {
+	case kindCode2:
+		return p.CodeVerifier
+	case kindQR:
+		return p.QRVerifier
+	}
+	return p.Verifier
+}
+
+// findByVerifier returns every parcel (announced or deposited) whose verifier of k's
+// kind is k's digest. The index holds every kind; the record says which matched.
+func (s *Station) findByVerifier(t store.Tx, k verifierKey) ([]*Parcel, error) {
 	var out []*Parcel
 	for _, e := range s.liveEpochs() {
-		k, ok := s.keyring.Lookup(e)
+		key, ok := s.keyring.Lookup(e)
 		if !ok {
 			continue
 		}
-		for _, id := range t.ByCode(privacy.Seal(k, v)) {
+		sealed := privacy.Seal(key, k.v)
+		for _, id := range t.ByCode(sealed) {
 			p, err := readParcel(t, ParcelID(id))
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, p)
+			if k.kind.of(p) == sealed {
+				out = append(out, p)
+			}
 		}
 	}
 	return out, nil

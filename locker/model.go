@@ -107,21 +107,26 @@ func (c *Compartment) clearOp() {
 // epoch, so that destroying that key makes every copy of them (including rows deleted
 // but still on flash) unlinkable to any tracking number or code.
 type Parcel struct {
-	ID          ParcelID       `json:"id"`
-	Epoch       uint32         `json:"epoch"`
-	Waybill     privacy.Digest `json:"waybill"`           // Seal(epoch key, waybill digest)
-	Verifier    privacy.Digest `json:"verifier,omitzero"` // Seal(epoch key, code verifier); zero when none or used
-	Hint        string         `json:"hint,omitempty"`    // masked: at most the last 4 characters
-	Size        Size           `json:"size"`
-	State       ParcelState    `json:"state"`
-	Announced   bool           `json:"announced,omitempty"` // false for parcels registered at the locker
-	Compartment CompartmentID  `json:"compartment,omitempty"`
-	Generation  uint64         `json:"generation,omitempty"` // compartment generation when placed
-	Courier     string         `json:"courier,omitempty"`    // opaque courier id that deposited it
-	ExpiresAt   time.Time      `json:"expires_at,omitzero"`  // deposited parcels: end of retention
-	KeepUntil   time.Time      `json:"keep_until,omitzero"`  // announced parcels: drop if never deposited
-	Updated     time.Time      `json:"updated"`
-	PurgeAt     time.Time      `json:"purge_at,omitzero"` // terminal parcels: when the record goes
+	ID       ParcelID       `json:"id"`
+	Epoch    uint32         `json:"epoch"`
+	Waybill  privacy.Digest `json:"waybill"`           // Seal(epoch key, waybill digest)
+	Verifier privacy.Digest `json:"verifier,omitzero"` // Seal(epoch key, scheme-1 code verifier); zero when none (legacy codes, ADR 0046)
+	// CodeVerifier and QRVerifier are the sealed scheme-2 code verifier (the code and
+	// the phone's last four digits) and the sealed pickup QR verifier (ADR 0046); zero
+	// when none. Each is looked up only by its own kind of entry.
+	CodeVerifier privacy.Digest `json:"code_verifier,omitzero"`
+	QRVerifier   privacy.Digest `json:"qr_verifier,omitzero"`
+	Hint         string         `json:"hint,omitempty"` // masked: at most the last 4 characters
+	Size         Size           `json:"size"`
+	State        ParcelState    `json:"state"`
+	Announced    bool           `json:"announced,omitempty"` // false for parcels registered at the locker
+	Compartment  CompartmentID  `json:"compartment,omitempty"`
+	Generation   uint64         `json:"generation,omitempty"` // compartment generation when placed
+	Courier      string         `json:"courier,omitempty"`    // opaque courier id that deposited it
+	ExpiresAt    time.Time      `json:"expires_at,omitzero"`  // deposited parcels: end of retention
+	KeepUntil    time.Time      `json:"keep_until,omitzero"`  // announced parcels: drop if never deposited
+	Updated      time.Time      `json:"updated"`
+	PurgeAt      time.Time      `json:"purge_at,omitzero"` // terminal parcels: when the record goes
 }
 
 // Courier is a courier as the cloud sends it: keyed digests of the badge token and of

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/gate"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/waybill"
@@ -33,44 +34,162 @@ type handover struct {
 	until   time.Time
 }
 
-// EnterCode takes a recipient's pickup code. Every deposited parcel filed under the
-// code's verifier opens; on a shelf the location is shown and the handover waits for a
-// scan of the parcel. The only durable write on the way to the unlock is the one that
-// records the operation.
-func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
+// EnterCode takes a recipient's pickup code and their phone's last four digits
+// (docs/adr/0046-keypad-guessing-budget.md). Malformed input (a code outside the
+// policy's length to 12 digits, last4 not four digits) is refused with ErrCodeFormat
+// at once, costing nothing. Otherwise the attempt waits for the code gate (no sooner
+// than the policy's delay after the last failed evaluation, the keypad first, one
+// waiting per input: another gets ErrInputBusy; ctx bounds the wait), then every
+// deposited parcel filed under the verifier opens; on a shelf the location is shown
+// and the handover waits for a scan of the parcel. A success resets nothing.
+//
+// While the policy's legacy_codes is set, the same evaluation also looks up the
+// scheme-1 verifier of the code alone (6-8 digits), and an empty last4 asks for that
+// lookup only; a failure then also counts on the legacy lock-out, which while locked
+// skips only that lookup. The only durable write on the way to the unlock is the one
+// that records the operation.
+func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return Pickup{}, ErrClosed
+	}
+	pol := s.policy
+	legacyLock := s.codeThr.check(pol.CodeThrottle, s.clock.Now())
+	s.mu.Unlock()
+
+	var scheme2, l4, legacy string
+	if last4 != "" || !pol.LegacyCodes {
+		d, errC := privacy.NormaliseCode(code, pol.CodeEntry.MinLength)
+		p, errL := privacy.NormaliseLast4(last4)
+		if errC == nil && errL == nil {
+			scheme2, l4 = d, p
+		}
+	}
+	if pol.LegacyCodes {
+		legacy, _ = privacy.NormaliseLegacyCode(code)
+	}
+	if scheme2 == "" && legacy == "" {
+		return Pickup{}, ErrCodeFormat
+	}
+	if legacyLock > 0 {
+		if scheme2 == "" {
+			return Pickup{}, &ThrottledError{RetryAfter: legacyLock}
+		}
+		legacy = "" // locked: scheme-2 codes are still served
+	}
+
+	in := inputOf(ctx)
+	tk, err := s.gate.Enter(ctx, string(in), in == InputKeypad)
+	if err != nil {
+		if errors.Is(err, gate.ErrBusy) {
+			return Pickup{}, ErrInputBusy
+		}
+		return Pickup{}, err
+	}
+	defer tk.Done(false) // nothing evaluated (a key store fault); a no-op once done below
+
+	var keys []verifierKey
+	if scheme2 != "" {
+		v, err := privacy.CodeDigest2(s.keys, scheme2, l4)
+		if err != nil {
+			return Pickup{}, fmt.Errorf("locker: key store: %w", err)
+		}
+		keys = append(keys, verifierKey{kindCode2, v})
+	}
+	if legacy != "" {
+		v, err := privacy.CodeDigest(s.keys, legacy)
+		if err != nil {
+			return Pickup{}, fmt.Errorf("locker: key store: %w", err)
+		}
+		keys = append(keys, verifierKey{kindLegacy, v})
+	}
+
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return Pickup{}, ErrClosed
 	}
 	now := s.clock.Now()
-	if d := s.codeThr.check(s.policy.CodeThrottle, now); d > 0 {
-		s.mu.Unlock()
-		return Pickup{}, &ThrottledError{RetryAfter: d}
-	}
-	digits, err := privacy.NormaliseCode(code)
-	if err != nil {
-		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, store.MetaCodeThrottle, ThrottleCode, ErrCodeFormat)
+	res, pulses, shelved, err := s.openFor(keys)
+	if errors.Is(err, errWrong) {
+		err = s.failCode(now, legacy != "")
+		if err == nil {
+			err = ErrWrongCode
+		}
+		tk.Done(true)
 		s.mu.Unlock()
 		return Pickup{}, err
 	}
-	v, err := privacy.CodeDigest(s.keys, digits)
+	tk.Done(false)
 	if err != nil {
 		s.mu.Unlock()
+		return Pickup{}, fmt.Errorf("locker: pickup: %w", err)
+	}
+	return s.finishPickup(ctx, res, pulses, shelved, now), nil
+}
+
+// EnterQR takes the secret of a pickup QR (what follows "LKQ:"). It is never gated and
+// never blocked by keypad failures: a 128-bit secret needs no spacing (ADR 0046). A
+// malformed secret is ErrCodeFormat; a wrong one counts only towards the guessing
+// alarm (source qr).
+func (s *Station) EnterQR(ctx context.Context, secret string) (Pickup, error) {
+	q, err := privacy.NormaliseQR(secret)
+	if err != nil {
+		return Pickup{}, ErrCodeFormat
+	}
+	v, err := privacy.QRDigest(s.keys, q)
+	if err != nil {
 		return Pickup{}, fmt.Errorf("locker: key store: %w", err)
 	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return Pickup{}, ErrClosed
+	}
+	now := s.clock.Now()
+	res, pulses, shelved, err := s.openFor([]verifierKey{{kindQR, v}})
+	switch {
+	case errors.Is(err, errWrong):
+		if n, due := s.qrAlarm.Fail(now, alarmWindow, s.policy.CodeEntry.AlarmFailures); due {
+			err = s.update(func(t *txn) error {
+				s.log.Warn("guessing alarm", "source", ThrottleQR, "failures", n, "window", alarmWindow)
+				return t.emit(Event{Type: EvGuessing, Source: ThrottleQR, Count: n, Seconds: int64(alarmWindow / time.Second),
+					Actor: ActorSystem, Reason: fmt.Sprintf("more than %d failed QR scans in an hour", s.policy.CodeEntry.AlarmFailures)})
+			})
+			if err != nil {
+				s.mu.Unlock()
+				return Pickup{}, fmt.Errorf("locker: record failure: %w", err)
+			}
+		}
+		s.mu.Unlock()
+		return Pickup{}, ErrWrongCode
+	case err != nil:
+		s.mu.Unlock()
+		return Pickup{}, fmt.Errorf("locker: pickup: %w", err)
+	}
+	return s.finishPickup(ctx, res, pulses, shelved, now), nil
+}
+
+// openFor finds the parcels filed under any of keys and reserves their doors, in one
+// transition; errWrong when none is here. s.mu is held.
+func (s *Station) openFor(keys []verifierKey) (res Pickup, pulses []Slot, shelved []ParcelID, err error) {
 	var parcels []*Parcel
 	if err := s.store.View(func(t store.Tx) error {
-		var err error
-		parcels, err = s.findByVerifier(t, v)
-		return err
+		for _, k := range keys {
+			found, err := s.findByVerifier(t, k)
+			if err != nil {
+				return err
+			}
+			parcels = append(parcels, found...)
+		}
+		return nil
 	}); err != nil {
-		s.mu.Unlock()
-		return Pickup{}, fmt.Errorf("locker: code lookup: %w", err)
+		return Pickup{}, nil, nil, fmt.Errorf("locker: code lookup: %w", err)
 	}
-	var res Pickup
-	var pulses []Slot
-	var shelved []ParcelID
+	if len(parcels) == 0 {
+		return Pickup{}, nil, nil, errWrong // no write transaction for a miss
+	}
 	err = s.update(func(t *txn) error {
 		for _, p := range parcels {
 			if p.State != StateDeposited || p.Compartment == 0 {
@@ -103,28 +222,16 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 		if len(res.Slots) == 0 && len(res.Failed) == 0 {
 			return errWrong
 		}
-		// Only a code that opens a door now clears the failures. The same code again
-		// while its door stands open, or a code for a faulted door or a shelf, is
-		// no failure but no proof either: a recipient holding their own door open
-		// could otherwise guess other codes without limit, re-entering their own
-		// between guesses.
-		if len(pulses) > 0 && s.codeThr.Failures > 0 {
-			return t.st.PutMeta(store.MetaCodeThrottle, throttle{})
-		}
+		// A success resets nothing (ADR 0046): the gate is a spacing no success can
+		// buy back, and the legacy lock-out's count stays too.
 		return nil
 	})
-	switch {
-	case errors.Is(err, errWrong):
-		err = s.failThrottle(&s.codeThr, s.policy.CodeThrottle, store.MetaCodeThrottle, ThrottleCode, ErrWrongCode)
-		s.mu.Unlock()
-		return Pickup{}, err
-	case err != nil:
-		s.mu.Unlock()
-		return Pickup{}, fmt.Errorf("locker: pickup: %w", err)
-	}
-	if len(pulses) > 0 {
-		s.codeThr = throttle{}
-	}
+	return res, pulses, shelved, err
+}
+
+// finishPickup records the handover of shelf parcels, releases s.mu (held on entry)
+// and pulses the doors reserved.
+func (s *Station) finishPickup(ctx context.Context, res Pickup, pulses []Slot, shelved []ParcelID, now time.Time) Pickup {
 	if len(shelved) > 0 {
 		res.Handover = rand.Text()
 		s.handovers[res.Handover] = &handover{parcels: shelved, until: now.Add(s.policy.HandoverTimeout)}
@@ -136,7 +243,7 @@ func (s *Station) EnterCode(ctx context.Context, code string) (Pickup, error) {
 			res.Slots = removeSlot(res.Slots, sl.Compartment)
 		}
 	}
-	return res, nil
+	return res
 }
 
 var errWrong = errors.New("no parcel under this code")

@@ -6,7 +6,26 @@ import (
 	"time"
 )
 
-// ThrottlePolicy bounds guessing at the keypad. After MaxFailures consecutive failures,
+// CodeEntry bounds guessing of pickup codes (docs/adr/0046-keypad-guessing-budget.md):
+// a code of at least MinLength digits and the phone's last four, checked no sooner
+// than Delay after the last failed check, whatever the input; more than
+// AlarmFailures failures in a rolling hour raise a guessing event.
+type CodeEntry struct {
+	MinLength     int           `json:"min_length"`
+	Delay         time.Duration `json:"delay"`
+	AlarmFailures int           `json:"alarm_failures"`
+}
+
+// The ranges Policy.Validate accepts for CodeEntry: every policy within them meets
+// ADR 0046's targets (locker/budget_math_test.go checks the corners).
+const (
+	MinCodeLength, MaxCodeLength = 8, 12
+	MinCodeDelay, MaxCodeDelay   = 2 * time.Second, 10 * time.Second
+	MaxAlarmFailures             = 1000
+)
+
+// ThrottlePolicy bounds guessing by a lock-out: courier logins, and pickup codes of
+// scheme 1 while LegacyCodes is set. After MaxFailures consecutive failures,
 // every further failure locks entry for a delay that doubles from BaseDelay up to
 // MaxDelay. The count is per device, not per code: guessing spreads over every waiting
 // parcel, so only a device-wide bound means anything (see docs/privacy.md).
@@ -27,6 +46,10 @@ type Policy struct {
 	EpochLength   time.Duration `json:"epoch_length"`   // crypto-shredding granularity
 	AuditKeep     time.Duration `json:"audit_keep"`     // audit entries older than this are pruned
 
+	CodeEntry CodeEntry `json:"code_entry"`
+	// LegacyCodes accepts scheme-1 verifiers (a code alone, announced before ADR
+	// 0046) for announcement and lookup; CodeThrottle then governs their lookups.
+	LegacyCodes     bool           `json:"legacy_codes,omitempty"`
 	CodeThrottle    ThrottlePolicy `json:"code_throttle"`
 	CourierThrottle ThrottlePolicy `json:"courier_throttle"`
 
@@ -38,13 +61,17 @@ type Policy struct {
 }
 
 // WithCloud returns p with the values a cloud policy command sets taken from c
-// (version, retention, announced_keep, purge_after, the throttles, door_open_timeout,
-// left_open_after; docs/protocol.md): the rest (epoch_length, audit_keep,
+// (version, retention, announced_keep, purge_after, code_entry, legacy_codes, the
+// throttles, door_open_timeout, left_open_after; docs/protocol.md): the rest (epoch_length, audit_keep,
 // session_idle, handover_timeout, duplicate_scan_window) stays the configuration's.
 func (p Policy) WithCloud(c Policy) Policy {
 	p.Version = c.Version
 	p.Retention, p.AnnouncedKeep, p.PurgeAfter = c.Retention, c.AnnouncedKeep, c.PurgeAfter
 	p.CodeThrottle, p.CourierThrottle = c.CodeThrottle, c.CourierThrottle
+	if c.CodeEntry != (CodeEntry{}) { // a policy stored before ADR 0046 has none: keep this one's
+		p.CodeEntry = c.CodeEntry
+	}
+	p.LegacyCodes = c.LegacyCodes
 	p.DoorOpenTimeout, p.LeftOpenAfter = c.DoorOpenTimeout, c.LeftOpenAfter
 	return p
 }
@@ -58,6 +85,7 @@ func DefaultPolicy() Policy {
 		PurgeAfter:          24 * time.Hour,
 		EpochLength:         7 * 24 * time.Hour,
 		AuditKeep:           365 * 24 * time.Hour,
+		CodeEntry:           CodeEntry{MinLength: 8, Delay: 6 * time.Second, AlarmFailures: 30},
 		CodeThrottle:        ThrottlePolicy{MaxFailures: 5, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Minute},
 		CourierThrottle:     ThrottlePolicy{MaxFailures: 5, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Minute},
 		DoorOpenTimeout:     6 * time.Second,
@@ -91,6 +119,15 @@ func (p Policy) Validate() error {
 	}
 	if p.DuplicateScanWindow < 0 {
 		errs = append(errs, fmt.Errorf("locker: policy duplicate_scan_window must not be negative"))
+	}
+	if ce := p.CodeEntry; ce.MinLength < MinCodeLength || ce.MinLength > MaxCodeLength {
+		errs = append(errs, fmt.Errorf("locker: policy code_entry.min_length must be %d..%d, got %d", MinCodeLength, MaxCodeLength, ce.MinLength))
+	}
+	if d := p.CodeEntry.Delay; d < MinCodeDelay || d > MaxCodeDelay || d%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("locker: policy code_entry.delay must be whole seconds in %v..%v, got %v", MinCodeDelay, MaxCodeDelay, d))
+	}
+	if n := p.CodeEntry.AlarmFailures; n < 1 || n > MaxAlarmFailures {
+		errs = append(errs, fmt.Errorf("locker: policy code_entry.alarm_failures must be 1..%d, got %d", MaxAlarmFailures, n))
 	}
 	for name, t := range map[string]ThrottlePolicy{"code_throttle": p.CodeThrottle, "courier_throttle": p.CourierThrottle} {
 		// NIST SP 800-63B caps consecutive failures at 100; a lock-out long before that.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/gate"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 )
@@ -65,8 +66,13 @@ type Station struct {
 	policy  Policy
 	comps   map[CompartmentID]*Compartment
 	order   []CompartmentID
-	codeThr throttle
+	codeThr throttle // the legacy-code lock-out (ADR 0046)
 	courThr throttle
+
+	gate      *gate.Gate  // spaces code evaluations (codegate.go)
+	codeGate  codeGate    // its stored state
+	codeAlarm gate.Window // RAM: failed codes in the last hour
+	qrAlarm   gate.Window // RAM: failed QR scans in the last hour
 
 	sessions   map[string]*session
 	handovers  map[string]*handover         // staffed mode: code entries whose shelf parcels await staff's scan
@@ -184,6 +190,12 @@ func (s *Station) load(specs []CompartmentSpec) error {
 		}
 		if _, err := t.GetMeta(store.MetaCourierThrottle, &s.courThr); err != nil {
 			return fmt.Errorf("locker: stored throttle: %w", err)
+		}
+		if err := s.legacyDefault(t, stored); err != nil {
+			return err
+		}
+		if err := s.loadCodeGate(t); err != nil {
+			return err
 		}
 		// Every event is in the audit log, written in its transaction: the log's head is
 		// the event sequence.

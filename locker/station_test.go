@@ -41,7 +41,7 @@ func TestShelfHandoverNeedsTheRightParcel(t *testing.T) {
 	_, err := f.st.Handover(ctx, "", "RB123456785GB")
 	wantErr(t, err, ErrNoHandover)
 
-	res, err := f.st.EnterCode(ctx, "48213377")
+	res, err := f.st.EnterCode(ctx, "48213377", testPhone)
 	if err != nil || len(res.Slots) != 1 || res.Slots[0].Label != "A-01" || res.Handover == "" {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -61,7 +61,7 @@ func TestShelfHandoverNeedsTheRightParcel(t *testing.T) {
 		t.Fatal(p.State)
 	}
 	// The handover window closes.
-	res2, err := f.st.EnterCode(ctx, "11112222")
+	res2, err := f.st.EnterCode(ctx, "11112222", testPhone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +84,11 @@ func TestHandoverOnlyForTheRecipientServed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b, err := f.st.EnterCode(ctx, "22222222") // B enters a code first ...
+	b, err := f.st.EnterCode(ctx, "22222222", testPhone) // B enters a code first ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := f.st.EnterCode(ctx, "11111111") // ... then A, who is served now
+	a, err := f.st.EnterCode(ctx, "11111111", testPhone) // ... then A, who is served now
 	if err != nil || a.Handover == "" || a.Handover == b.Handover {
 		t.Fatalf("A's entry: %+v %v (B's handover %q)", a, err, b.Handover)
 	}
@@ -185,7 +185,7 @@ func TestAuditTamperDetected(t *testing.T) {
 	f := newFixture(t, mixedSpecs())
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	f.announce("p-2", "100000000002", "11112222", SizeS)
-	if _, err := f.st.EnterCode(ctx, "00000000"); !errors.Is(err, ErrWrongCode) {
+	if _, err := f.st.EnterCode(ctx, "00000000", testPhone); !errors.Is(err, ErrWrongCode) {
 		t.Fatal(err)
 	}
 	n, err := f.st.VerifyAudit()
@@ -261,7 +261,7 @@ func TestStateDirHoldsNoPlaintext(t *testing.T) {
 	f.announce("p-1", canaries["tracking"], canaries["code"], SizeS)
 	sid := f.courier("c-1", canaries["badge"], canaries["pin"], Rights{Deposit: true})
 	f.deposit(sid, canaries["tracking"])
-	if _, err := f.st.EnterCode(ctx, canaries["code"]); err != nil {
+	if _, err := f.st.EnterCode(ctx, canaries["code"], testPhone); err != nil {
 		t.Fatal(err)
 	}
 	f.st.Close()
@@ -378,7 +378,7 @@ func TestConfigChangesKeepParcels(t *testing.T) {
 		t.Fatalf("the empty removed compartment goes: %d", len(f.st.Compartments()))
 	}
 	f.hw.fail[c] = errors.New("no lock mapped") // the wiring left with the config
-	if res, err := f.st.EnterCode(ctx, "48213377"); err != nil || len(res.Failed) != 1 {
+	if res, err := f.st.EnterCode(ctx, "48213377", testPhone); err != nil || len(res.Failed) != 1 {
 		t.Fatalf("its parcel is reported for staff: %+v %v", res, err)
 	}
 	if p := f.parcel("p-1"); p.State != StateDeposited {
@@ -394,7 +394,7 @@ func TestDisabledCompartmentStillGivesBack(t *testing.T) {
 	if err := f.st.SetEnabled(ctx, c, false, "hinge squeaks"); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := f.st.EnterCode(ctx, "48213377"); err != nil || len(res.Slots) != 1 {
+	if res, err := f.st.EnterCode(ctx, "48213377", testPhone); err != nil || len(res.Slots) != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
 	f.openClose(c)
@@ -419,7 +419,7 @@ func TestRemoteOpensSince(t *testing.T) {
 		f.openClose(c)
 		f.clock.Advance(20 * time.Minute)
 	}
-	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil { // a pickup: not a remote opening
+	if _, err := f.st.EnterCode(ctx, "48213377", testPhone); err != nil { // a pickup: not a remote opening
 		t.Fatal(err)
 	}
 	f.openClose(c)

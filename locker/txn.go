@@ -67,6 +67,7 @@ func (p *Parcel) record() *store.Record {
 		return nil
 	}
 	return &store.Record{ID: string(p.ID), Epoch: p.Epoch, Waybill: p.Waybill, Verifier: p.Verifier,
+		CodeVerifier: p.CodeVerifier, QRVerifier: p.QRVerifier,
 		Hint: p.Hint, Size: uint8(p.Size), State: string(p.State), Announced: p.Announced,
 		Compartment: uint16(p.Compartment), Generation: p.Generation, Courier: p.Courier,
 		ExpiresAt: p.ExpiresAt, KeepUntil: p.KeepUntil, Updated: p.Updated, PurgeAt: p.PurgeAt}
@@ -74,6 +75,7 @@ func (p *Parcel) record() *store.Record {
 
 func parcelOf(r *store.Record) *Parcel {
 	return &Parcel{ID: ParcelID(r.ID), Epoch: r.Epoch, Waybill: r.Waybill, Verifier: r.Verifier,
+		CodeVerifier: r.CodeVerifier, QRVerifier: r.QRVerifier,
 		Hint: r.Hint, Size: Size(r.Size), State: ParcelState(r.State), Announced: r.Announced,
 		Compartment: CompartmentID(r.Compartment), Generation: r.Generation, Courier: r.Courier,
 		ExpiresAt: r.ExpiresAt, KeepUntil: r.KeepUntil, Updated: r.Updated, PurgeAt: r.PurgeAt}

@@ -23,7 +23,7 @@ func TestRestartFlagsUnverifiedTakeOut(t *testing.T) {
 		unverified bool                                             // false: undone, no flag
 	}{
 		{"pickup", OpPickup, func(f *fixture, _ CompartmentID, _ string) {
-			if res, err := f.st.EnterCode(ctx, "48213377"); err != nil || len(res.Slots) != 1 {
+			if res, err := f.st.EnterCode(ctx, "48213377", testPhone); err != nil || len(res.Slots) != 1 {
 				f.t.Fatalf("code: %+v %v", res, err)
 			}
 		}, StateDeposited, StatePickedUp, true},
@@ -127,14 +127,14 @@ func TestUnverifiedPickupRetried(t *testing.T) {
 	f.announce("p-1", "RB123456785GB", "48213377", SizeS)
 	sid := f.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
 	comp := f.deposit(sid, "RB123456785GB")
-	if _, err := f.st.EnterCode(ctx, "48213377"); err != nil {
+	if _, err := f.st.EnterCode(ctx, "48213377", testPhone); err != nil {
 		t.Fatal(err)
 	}
 	f.restart()
 	if c := f.comp(comp); c.Fault != FaultUnverified || c.UnverifiedOp != OpPickup {
 		t.Fatalf("not flagged: %+v", c)
 	}
-	res, err := f.st.EnterCode(ctx, "48213377")
+	res, err := f.st.EnterCode(ctx, "48213377", testPhone)
 	if err != nil || len(res.Slots) != 1 || res.Slots[0].Compartment != comp || len(res.Failed) != 0 {
 		t.Fatalf("retried code: %+v %v; want compartment %d opened", res, err, comp)
 	}

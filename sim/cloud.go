@@ -94,17 +94,21 @@ func (c *Cloud) Keys(lockerID string) (*privacy.Keys, error) {
 type Parcel struct {
 	ID       string
 	Tracking string
-	Code     string
+	Code     string // the pickup code, 8 digits
+	Phone    string // the last four digits of the recipient's phone (ADR 0046)
+	QR       string // the pickup QR's secret, 128 bits in base32 (crypto/rand.Text)
 	Size     string
 }
 
-// NewParcel invents a parcel with a valid S10 tracking number and a random 8-digit code.
+// NewParcel invents a parcel with a valid S10 tracking number, a random 8-digit code, a
+// recipient's phone's last four digits and a pickup QR secret.
 func (c *Cloud) NewParcel(size string) Parcel {
 	c.mu.Lock()
 	c.n++
 	n := c.n
 	c.mu.Unlock()
-	return Parcel{ID: fmt.Sprintf("%sp-%04d", c.ParcelIDPrefix, n), Tracking: RandomS10(), Code: RandomCode(8), Size: size}
+	return Parcel{ID: fmt.Sprintf("%sp-%04d", c.ParcelIDPrefix, n), Tracking: RandomS10(), Code: RandomCode(8),
+		Phone: RandomCode(4), QR: rand.Text(), Size: size}
 }
 
 // Announcement computes the digests of p for a locker.
@@ -117,8 +121,14 @@ func (c *Cloud) Announcement(lockerID string, p Parcel) (control.Announcement, e
 	if err != nil {
 		return control.Announcement{}, fmt.Errorf("sim: parcel %s: %w", p.ID, err)
 	}
-	return control.Announcement{ID: p.ID, Waybill: k.Waybill(canonical).Hex(),
-		Verifier: k.CodeVerifier(p.Code).Hex(), Size: p.Size, Hint: waybill.Hint(canonical)}, nil
+	a := control.Announcement{ID: p.ID, Waybill: k.Waybill(canonical).Hex(), Size: p.Size, Hint: waybill.Hint(canonical)}
+	if p.Code != "" {
+		a.CodeVerifier = k.CodeVerifier2(p.Code, p.Phone).Hex()
+	}
+	if p.QR != "" {
+		a.QRVerifier = k.QRVerifier(p.QR).Hex()
+	}
+	return a, nil
 }
 
 // CourierRequest returns the control API's request that stores a courier with a badge
@@ -220,8 +230,12 @@ func (c *Cloud) WireParcel(lockerID string, p Parcel) (protocol.AnnouncedParcel,
 	a := protocol.AnnouncedParcel{Parcel: p.ID, Waybill: protocol.Digest(k.Waybill(canonical)), Size: size,
 		Hint: waybill.Hint(canonical)}
 	if p.Code != "" {
-		v := protocol.Digest(k.CodeVerifier(p.Code))
-		a.Verifier = &v
+		v := protocol.Digest(k.CodeVerifier2(p.Code, p.Phone))
+		a.CodeVerifier = &v
+	}
+	if p.QR != "" {
+		v := protocol.Digest(k.QRVerifier(p.QR))
+		a.QRVerifier = &v
 	}
 	return a, nil
 }

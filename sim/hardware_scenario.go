@@ -113,21 +113,26 @@ func (s *Scenario) apiDeposits(ctx context.Context, cl *control.Client, badge, p
 	return cl.Logout(ctx, sid)
 }
 
-// pickup is the i-th recipient entering a code: at a panel the first types it on the
-// keypad and the others show its QR to the scanner; without one, through the API. It
-// returns the doors that opened and how the code was given.
-func (s *Scenario) pickup(ctx context.Context, cl *control.Client, i int, code string) ([]locker.Slot, string, error) {
+// pickup is the i-th recipient entering their code and phone digits, or showing their
+// QR: at a panel the first types on the keypad and the others show the QR to the
+// scanner; without one, through the API (the first the code, the others the QR). It
+// returns the doors that opened and how the recipient did it.
+func (s *Scenario) pickup(ctx context.Context, cl *control.Client, i int, p Parcel) ([]locker.Slot, string, error) {
 	if !s.Station.HasPanel() {
-		res, err := cl.Pickup(ctx, code)
-		return res.Slots, "enters the code", err
+		if i == 0 {
+			res, err := cl.PickupCode(ctx, p.Code, p.Phone)
+			return res.Slots, "enters the code and the phone's last four digits", err
+		}
+		res, err := cl.PickupQR(ctx, p.QR)
+		return res.Slots, "shows the pickup QR", err
 	}
-	how := "types the code on the keypad"
+	how := "types the code and the phone's last four digits on the keypad"
 	var err error
 	if i == 0 {
-		err = s.typeKeys(ctx, code+"#")
+		err = s.typeKeys(ctx, p.Code+"#"+p.Phone+"#")
 	} else {
 		how = "shows the pickup QR to the scanner"
-		err = s.Station.Scanner.Type(panel.PrefixCode + code)
+		err = s.Station.Scanner.Type(panel.PrefixQR + p.QR)
 	}
 	if err != nil {
 		return nil, how, err

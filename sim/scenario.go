@@ -84,13 +84,13 @@ func (s *Scenario) Run(ctx context.Context) error {
 	badge, pin := privacy.NewBadgeToken(), RandomCode(4) // 130 bits, as lockerctl courier-new makes them
 	alice, bob := s.Cloud.NewParcel("S"), s.Cloud.NewParcel("M")
 	bob2 := s.Cloud.NewParcel("L")
-	bob2.Code = bob.Code // one recipient, two parcels, one code
+	bob2.Code, bob2.Phone, bob2.QR = bob.Code, bob.Phone, bob.QR // one recipient, two parcels, one code
 	lockerID, err := s.provision(ctx, cl, badge, pin, []Parcel{alice, bob, bob2})
 	if err != nil {
 		return err
 	}
-	s.say("sms", "to Alice: your parcel %s waits at %s, pickup code %s", mask(alice.Tracking), lockerID, alice.Code)
-	s.say("sms", "to Bob: your 2 parcels wait at %s, pickup code %s", lockerID, bob.Code)
+	s.say("sms", "to Alice: your parcel %s waits at %s, pickup code %s with your phone's last four digits, or your QR", mask(alice.Tracking), lockerID, alice.Code)
+	s.say("sms", "to Bob: your 2 parcels wait at %s, pickup code %s with your phone's last four digits, or your QR", lockerID, bob.Code)
 
 	parcels := []Parcel{alice, bob, bob2, {Tracking: RandomS10(), Size: "XL"}} // the last one unannounced and bulky
 	deposit := s.apiDeposits
@@ -105,7 +105,7 @@ func (s *Scenario) Run(ctx context.Context) error {
 
 	// A mistyped code (through the control API: the panel's keypad comes after) must
 	// be refused as wrong, and nothing else: a success or another error is a failure.
-	switch _, err := cl.Pickup(ctx, RandomCode(8)); {
+	switch _, err := cl.PickupCode(ctx, RandomCode(8), RandomCode(4)); {
 	case errors.Is(err, locker.ErrWrongCode):
 		s.say("recipient", "a mistyped code is refused: %s", locker.ErrWrongCode)
 	case err == nil:
@@ -118,7 +118,7 @@ func (s *Scenario) Run(ctx context.Context) error {
 		p    Parcel
 		n    int
 	}{{"Alice", alice, 1}, {"Bob", bob, 2}} {
-		slots, how, err := s.pickup(ctx, cl, i, who.p.Code)
+		slots, how, err := s.pickup(ctx, cl, i, who.p)
 		if err != nil {
 			return fmt.Errorf("sim: %s's pickup: %w", who.name, err)
 		}

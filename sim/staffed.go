@@ -54,7 +54,7 @@ func (s *Scenario) RunStaffed(ctx context.Context) error {
 		}
 		s.say("courier", "scanned %s -> put it on %s", mask(p.Tracking), slot.Label)
 	}
-	res, err := cl.Pickup(ctx, carol.Code)
+	res, err := cl.PickupCode(ctx, carol.Code, carol.Phone)
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,15 @@ func wireBody(e locker.Event) (protocol.EventType, protocol.EventBody) {
 			b.Source = protocol.ThrottleCourier
 		}
 		return protocol.EvThrottled, b
+	case locker.EvGuessing:
+		src := protocol.ThrottleCode
+		if e.Source == locker.ThrottleQR {
+			src = protocol.ThrottleQR
+		}
+		return protocol.EvGuessing, &protocol.GuessingEvent{Source: src, Failures: e.Count, WindowS: e.Seconds}
+	case locker.EvThrottleCleared:
+		return protocol.EvThrottleCleared, &protocol.ThrottleClearedEvent{Source: protocol.ThrottleSource(e.Source),
+			Actor: e.Actor, Command: optionalID(e.Command)}
 	case locker.EvReconciled:
 		return protocol.EvReconciled, &protocol.ReconciledEvent{Compartment: uint16(e.Compartment), Op: doorOp(e.Op),
 			Outcome: protocol.Outcome(e.Outcome)}

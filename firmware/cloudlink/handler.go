@@ -38,7 +38,17 @@ func (h *commandHandler) Handle(ctx context.Context, cmd *protocol.Command) link
 	// Announcements and queries never come here: Atomic claims them (atomic.go).
 	switch b := cmd.Parsed.(type) {
 	case *protocol.SetVerifierBody:
-		return outcome(h.st.SetVerifier(ctx, locker.ParcelID(b.Parcel), privacy.Digest(b.Verifier)))
+		var v locker.Verifiers
+		var legacy privacy.Digest
+		for _, d := range []struct {
+			dst *privacy.Digest
+			src *protocol.Digest
+		}{{&legacy, b.Verifier}, {&v.Code, b.CodeVerifier}, {&v.QR, b.QRVerifier}} {
+			if d.src != nil {
+				*d.dst = privacy.Digest(*d.src)
+			}
+		}
+		return outcome(h.st.SetVerifier(ctx, locker.ParcelID(b.Parcel), v, legacy))
 	case *protocol.CancelBody:
 		return outcome(h.st.CancelParcel(ctx, locker.ParcelID(b.Parcel), locker.CommandReason("cloud", cmd.Jti)))
 	case *protocol.RecallBody:
@@ -65,6 +75,8 @@ func (h *commandHandler) Handle(ctx context.Context, cmd *protocol.Command) link
 			locker.CommandReason("operator "+b.Operator, cmd.Jti)))
 	case *protocol.PolicyBody:
 		return h.policy(ctx, b)
+	case *protocol.ClearThrottleBody:
+		return outcome(h.st.ClearThrottle(ctx, string(b.Source), b.Operator, cmd.Jti))
 	}
 	return link.Refused(protocol.ReasonNotSupported, "this device does not implement the command")
 }
@@ -117,6 +129,10 @@ func (h *commandHandler) policy(ctx context.Context, b *protocol.PolicyBody) lin
 		*t.dst = locker.ThrottlePolicy{MaxFailures: t.src.MaxFailures,
 			BaseDelay: protocol.Seconds(t.src.BaseDelayS), MaxDelay: protocol.Seconds(t.src.MaxDelayS)}
 	}
+	if e := b.CodeEntry; e != nil { // absent: WithCloud keeps the device's
+		c.CodeEntry = locker.CodeEntry{MinLength: e.MinLength, Delay: protocol.Seconds(e.DelayS), AlarmFailures: e.AlarmFailures}
+	}
+	c.LegacyCodes = b.LegacyCodes
 	p := cur.WithCloud(c) // the same values Open takes from the stored policy
 	if err := p.Validate(); err != nil {
 		return link.Refused(protocol.ReasonInvalidPolicy, "policy values outside what this device accepts")
@@ -135,8 +151,13 @@ func announcements(b *protocol.AnnounceBody) []locker.Announcement {
 		size, _ := locker.ParseSize(string(p.Size))
 		a := locker.Announcement{ID: locker.ParcelID(p.Parcel), Waybill: privacy.Digest(p.Waybill),
 			Size: size, Hint: p.Hint, Until: p.Expires}
-		if p.Verifier != nil {
-			a.Verifier = privacy.Digest(*p.Verifier)
+		for _, v := range []struct {
+			dst *privacy.Digest
+			src *protocol.Digest
+		}{{&a.Verifier, p.Verifier}, {&a.Code, p.CodeVerifier}, {&a.QR, p.QRVerifier}} {
+			if v.src != nil {
+				*v.dst = privacy.Digest(*v.src)
+			}
 		}
 		out[i] = a
 	}
@@ -178,6 +199,8 @@ func outcome(err error) link.Result {
 		return refused(protocol.ReasonNotFound, "no such parcel")
 	case errors.Is(err, locker.ErrUnknownCompartment):
 		return refused(protocol.ReasonNotFound, "no such compartment")
+	case errors.Is(err, locker.ErrLegacyCode):
+		return refused(protocol.ReasonNotSupported, "scheme-1 verifiers need the policy's legacy_codes")
 	case errors.Is(err, locker.ErrConflict):
 		return refused(protocol.ReasonConflict, "waybill already announced under another parcel id")
 	case errors.Is(err, locker.ErrBusy):

@@ -37,7 +37,7 @@ func (h *commandHandler) status() link.Result {
 		Boot: h.boot, Version: h.version, UptimeS: int64(h.now().Sub(h.started) / time.Second),
 		Parcels: waiting(st), Compartments: st.Compartments, Free: st.Free, Disabled: st.Disabled,
 		Outbox: h.outbox(st.Outbox), PolicyVersion: uint32(max(st.PolicyVersion, 0)), Drivers: driverStates(h.drivers()),
-		Identity: h.identity,
+		Identity: h.identity, LegacyParcels: st.LegacyParcels, CodeFailures24h: st.CodeFailures24h,
 	}
 	return link.Done(res)
 }

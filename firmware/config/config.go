@@ -106,6 +106,7 @@ type Policy struct {
 	PurgeAfter          time.Duration `yaml:"purge_after"`
 	EpochLength         time.Duration `yaml:"epoch_length"`
 	AuditKeep           time.Duration `yaml:"audit_keep"` // audit entries are pruned after this (default a year)
+	CodeEntry           CodeEntry     `yaml:"code_entry"`
 	CodeThrottle        Throttle      `yaml:"code_throttle"`
 	CourierThrottle     Throttle      `yaml:"courier_throttle"`
 	DoorOpenTimeout     time.Duration `yaml:"door_open_timeout"`
@@ -113,6 +114,13 @@ type Policy struct {
 	SessionIdle         time.Duration `yaml:"session_idle"`
 	HandoverTimeout     time.Duration `yaml:"handover_timeout"`
 	DuplicateScanWindow time.Duration `yaml:"duplicate_scan_window"`
+}
+
+// CodeEntry overrides the keypad guessing budget (docs/adr/0046-keypad-guessing-budget.md).
+type CodeEntry struct {
+	MinLength     int           `yaml:"min_length"`
+	Delay         time.Duration `yaml:"delay"`
+	AlarmFailures int           `yaml:"alarm_failures"`
 }
 
 // Throttle overrides a failure throttle.

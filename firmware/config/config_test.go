@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lockerd/lockerd/locker"
 )
 
 func TestLoadExample(t *testing.T) {
@@ -21,6 +23,19 @@ func TestLoadExample(t *testing.T) {
 	}
 	if c.Policy.CodeThrottle.MaxDelay != 30*time.Minute {
 		t.Fatalf("%+v", c.Policy)
+	}
+}
+
+// TestCodeEntryOverride: a code_entry section overrides the default keypad budget,
+// key by key.
+func TestCodeEntryOverride(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(example(t), "retention: 72h", "retention: 72h\n  code_entry: {min_length: 10, delay: 4s}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Policy.Station().CodeEntry
+	if want := (locker.CodeEntry{MinLength: 10, Delay: 4 * time.Second, AlarmFailures: locker.DefaultPolicy().CodeEntry.AlarmFailures}); got != want {
+		t.Fatalf("code entry %+v, want %+v", got, want)
 	}
 }
 
@@ -63,6 +78,8 @@ func TestErrorsNameFieldAndLine(t *testing.T) {
 		{"reply timeout the driver refuses", "poll: 150ms", "poll: 150ms\n      reply_timeout: 10s", "hardware.lockboards[0].reply_timeout (line 24): must be between 1ms and 5s"},
 		{"retries the driver refuses", "poll: 150ms", "poll: 150ms\n      retries: 20", "hardware.lockboards[0].retries (line 24): must be -1 (none) .. 10"},
 		{"audit kept too briefly", "retention: 72h", "retention: 72h\n  audit_keep: 1h", "policy.audit_keep (line 12): must be at least 24h"},
+		{"codes shorter than the bound allows", "retention: 72h", "retention: 72h\n  code_entry: {min_length: 6}", "policy.code_entry.min_length (line 12): must be 8..12 digits"},
+		{"code gate too slow", "retention: 72h", "retention: 72h\n  code_entry: {delay: 30s}", "policy.code_entry.delay (line 12): must be whole seconds in 2s..10s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,13 @@ func (p Policy) Station() locker.Policy {
 	set(&out.SessionIdle, p.SessionIdle)
 	set(&out.HandoverTimeout, p.HandoverTimeout)
 	set(&out.DuplicateScanWindow, p.DuplicateScanWindow)
+	set(&out.CodeEntry.Delay, p.CodeEntry.Delay)
+	if p.CodeEntry.MinLength > 0 {
+		out.CodeEntry.MinLength = p.CodeEntry.MinLength
+	}
+	if p.CodeEntry.AlarmFailures > 0 {
+		out.CodeEntry.AlarmFailures = p.CodeEntry.AlarmFailures
+	}
 	for _, t := range []struct {
 		dst *locker.ThrottlePolicy
 		src Throttle

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lockerd/lockerd/firmware/panel"
+	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/mqtt/jws"
 )
 
@@ -191,6 +192,15 @@ func (v *validator) policy(p *Policy) {
 	}
 	if p.AuditKeep > 0 && p.AuditKeep < 24*time.Hour {
 		v.fail("policy.audit_keep", "must be at least 24h (the audit log is for incidents days later)")
+	}
+	if ce := p.CodeEntry; ce.MinLength != 0 && (ce.MinLength < locker.MinCodeLength || ce.MinLength > locker.MaxCodeLength) {
+		v.fail("policy.code_entry.min_length", "must be %d..%d digits", locker.MinCodeLength, locker.MaxCodeLength)
+	}
+	if d := p.CodeEntry.Delay; d != 0 && (d < locker.MinCodeDelay || d > locker.MaxCodeDelay || d%time.Second != 0) {
+		v.fail("policy.code_entry.delay", "must be whole seconds in %v..%v", locker.MinCodeDelay, locker.MaxCodeDelay)
+	}
+	if n := p.CodeEntry.AlarmFailures; n < 0 || n > locker.MaxAlarmFailures {
+		v.fail("policy.code_entry.alarm_failures", "must be 1..%d", locker.MaxAlarmFailures)
 	}
 	for name, t := range map[string]Throttle{"code_throttle": p.CodeThrottle, "courier_throttle": p.CourierThrottle} {
 		if t.MaxFailures < 0 || t.MaxFailures > 20 {

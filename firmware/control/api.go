@@ -41,8 +41,13 @@ type ResolveRequest struct {
 }
 
 // CodeRequest is a recipient's code entry.
+// With QR set it is a pickup QR's secret (what follows "LKQ:"); otherwise the code and
+// the recipient's phone's last four digits (ADR 0046), or while the policy's
+// legacy_codes holds a scheme-1 code alone.
 type CodeRequest struct {
-	Code string `json:"code"`
+	Code  string `json:"code,omitempty"`
+	Phone string `json:"phone,omitempty"`
+	QR    string `json:"qr,omitempty"`
 }
 
 // LoginRequest is a courier's badge (or QR token) and PIN.
@@ -99,12 +104,16 @@ type AnnounceRequest struct {
 
 // Announcement is one parcel announcement with digests computed by the cloud.
 type Announcement struct {
-	ID       string    `json:"id"`
-	Waybill  string    `json:"waybill"`            // hex digest
-	Verifier string    `json:"verifier,omitempty"` // hex digest
-	Size     string    `json:"size"`
-	Hint     string    `json:"hint,omitempty"`
-	Until    time.Time `json:"until,omitzero"`
+	ID       string `json:"id"`
+	Waybill  string `json:"waybill"`            // hex digest
+	Verifier string `json:"verifier,omitempty"` // hex digest, scheme 1: only while legacy_codes holds
+	// CodeVerifier (scheme 2: the code and the phone's last four) and QRVerifier, hex
+	// digests (ADR 0046).
+	CodeVerifier string    `json:"code_verifier,omitempty"`
+	QRVerifier   string    `json:"qr_verifier,omitempty"`
+	Size         string    `json:"size"`
+	Hint         string    `json:"hint,omitempty"`
+	Until        time.Time `json:"until,omitzero"`
 }
 
 // AnnounceReply gives one error string per announcement ("" when applied).
@@ -140,6 +149,8 @@ var reasons = []struct {
 	{locker.ErrThrottled, "throttled", http.StatusTooManyRequests},
 	{locker.ErrWrongCode, "wrong_code", http.StatusNotFound},
 	{locker.ErrCodeFormat, "code_format", http.StatusBadRequest},
+	{locker.ErrInputBusy, "busy", http.StatusConflict},
+	{locker.ErrLegacyCode, "not_supported", http.StatusUnprocessableEntity},
 	{locker.ErrBadCredentials, "bad_credentials", http.StatusUnauthorized},
 	{locker.ErrNotLoggedIn, "not_logged_in", http.StatusUnauthorized},
 	{locker.ErrNoRights, "no_rights", http.StatusForbidden},

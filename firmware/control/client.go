@@ -84,10 +84,22 @@ func decodeAnswer(method, path string, status int, data []byte, out any) error {
 	return nil
 }
 
-// Pickup enters a recipient's code.
+// Pickup enters a recipient's code alone: a scheme-1 (legacy) code, which the station
+// takes only while its policy's legacy_codes is set. PickupCode takes the phone digits.
 func (c *Client) Pickup(ctx context.Context, code string) (locker.Pickup, error) {
+	return c.PickupCode(ctx, code, "")
+}
+
+// PickupCode enters a recipient's code and their phone's last four digits (ADR 0046).
+func (c *Client) PickupCode(ctx context.Context, code, phone string) (locker.Pickup, error) {
 	var p locker.Pickup
-	return p, c.call(ctx, "POST", PathPickup, CodeRequest{Code: code}, &p)
+	return p, c.call(ctx, "POST", PathPickup, CodeRequest{Code: code, Phone: phone}, &p)
+}
+
+// PickupQR enters the secret of a recipient's pickup QR (what follows "LKQ:").
+func (c *Client) PickupQR(ctx context.Context, secret string) (locker.Pickup, error) {
+	var p locker.Pickup
+	return p, c.call(ctx, "POST", PathPickup, CodeRequest{QR: secret}, &p)
 }
 
 // Login opens a courier session.

@@ -28,7 +28,7 @@ func TestAPIPanelCallerGetsThePanelOnly(t *testing.T) {
 	if _, err := f.client.Status(ctx); err != nil {
 		t.Fatalf("status: %v", err)
 	}
-	if _, err := f.client.Pickup(ctx, "12345678"); !errors.Is(err, locker.ErrWrongCode) {
+	if _, err := f.client.PickupCode(ctx, "12345678", "4321"); !errors.Is(err, locker.ErrWrongCode) {
 		t.Fatalf("code entry: %v, want wrong_code", err)
 	}
 	sid, err := f.client.Login(ctx, tokB, "1")

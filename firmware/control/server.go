@@ -185,7 +185,13 @@ func answer(w http.ResponseWriter, v any, err error) {
 func (s *Server) pickup(w http.ResponseWriter, r *http.Request) {
 	var req CodeRequest
 	if decode(w, r, &req) {
-		res, err := s.st.EnterCode(r.Context(), req.Code)
+		var res locker.Pickup
+		var err error
+		if req.QR != "" {
+			res, err = s.st.EnterQR(r.Context(), req.QR)
+		} else {
+			res, err = s.st.EnterCode(locker.WithInput(r.Context(), locker.InputControl), req.Code, req.Phone)
+		}
 		answer(w, res, err)
 	}
 }
@@ -268,10 +274,16 @@ func (s *Server) announce(w http.ResponseWriter, r *http.Request) {
 			fail(w, fmt.Errorf("%w: parcels[%d].waybill: %w", errBadRequest, i, err))
 			return
 		}
-		var v privacy.Digest
-		if a.Verifier != "" {
-			if v, err = privacy.ParseDigest(a.Verifier); err != nil {
-				fail(w, fmt.Errorf("%w: parcels[%d].verifier: %w", errBadRequest, i, err))
+		var v, cv, qv privacy.Digest
+		for _, d := range []struct {
+			name, hex string
+			dst       *privacy.Digest
+		}{{"verifier", a.Verifier, &v}, {"code_verifier", a.CodeVerifier, &cv}, {"qr_verifier", a.QRVerifier, &qv}} {
+			if d.hex == "" {
+				continue
+			}
+			if *d.dst, err = privacy.ParseDigest(d.hex); err != nil {
+				fail(w, fmt.Errorf("%w: parcels[%d].%s: %w", errBadRequest, i, d.name, err))
 				return
 			}
 		}
@@ -280,7 +292,8 @@ func (s *Server) announce(w http.ResponseWriter, r *http.Request) {
 			fail(w, fmt.Errorf("%w: parcels[%d].size: %w", errBadRequest, i, err))
 			return
 		}
-		batch[i] = locker.Announcement{ID: locker.ParcelID(a.ID), Waybill: wb, Verifier: v, Size: size, Hint: a.Hint, Until: a.Until}
+		batch[i] = locker.Announcement{ID: locker.ParcelID(a.ID), Waybill: wb, Verifier: v,
+			Verifiers: locker.Verifiers{Code: cv, QR: qv}, Size: size, Hint: a.Hint, Until: a.Until}
 	}
 	errs, err := s.st.Announce(r.Context(), batch)
 	if err != nil {

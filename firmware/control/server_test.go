@@ -47,6 +47,8 @@ func newAPI(t testing.TB, admin bool, opts ...func(*Server)) *apiFixture {
 	}
 	pol := locker.DefaultPolicy()
 	pol.CodeThrottle.MaxFailures = 2
+	pol.LegacyCodes = true                    // scheme-1 codes and their lock-out, below
+	pol.CodeEntry.Delay = locker.MinCodeDelay // the gate's real wait between failures
 	st, err := locker.Open(locker.Options{LockerID: "API-1", StorePath: filepath.Join(dir, "s.db"), OpenStore: boltstore.Open, Policy: pol,
 		Compartments: []locker.CompartmentSpec{{ID: 1, Size: locker.SizeM, Kind: locker.KindDoor}},
 		Keys:         keys, Keyring: kr, Unlocker: doors{}, Doors: doors{}, Logger: slog.New(slog.DiscardHandler)})
@@ -85,14 +87,21 @@ const (
 func TestAPIErrorsMatchStationSentinels(t *testing.T) {
 	f := newAPI(t, true)
 	ctx := context.Background()
-	_, err := f.client.Pickup(ctx, "12345678")
+	_, err := f.client.PickupCode(ctx, "12345678", "4321")
 	if !errors.Is(err, locker.ErrWrongCode) {
 		t.Fatalf("wrong code: %v", err)
 	}
 	_, err = f.client.Pickup(ctx, "12")
 	var te *Error
+	if !errors.Is(err, locker.ErrCodeFormat) || !errors.As(err, &te) || te.Reason != "code_format" || te.Status != http.StatusBadRequest {
+		t.Fatalf("malformed code: %#v", err)
+	}
+	if _, err = f.client.Pickup(ctx, "87654321"); !errors.Is(err, locker.ErrWrongCode) {
+		t.Fatalf("second failure: %v", err)
+	}
+	_, err = f.client.Pickup(ctx, "87654321")
 	if !errors.Is(err, locker.ErrThrottled) || !errors.As(err, &te) || te.RetryAfter <= 0 || te.Status != http.StatusTooManyRequests {
-		t.Fatalf("second failure with max_failures 2: %#v", err)
+		t.Fatalf("legacy code after max_failures 2: %#v", err)
 	}
 	_, err = f.client.Scan(ctx, "nope", "RB123456785GB", "")
 	if !errors.Is(err, locker.ErrNotLoggedIn) {

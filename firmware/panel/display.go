@@ -21,9 +21,10 @@ const (
 	ModeCode    Mode = 2 // a recipient is typing a pickup code
 	ModePIN     Mode = 3 // a courier badge was read; the courier is typing the PIN
 	ModeSession Mode = 4 // a courier session is open: scans are deposits
+	ModePhone   Mode = 5 // a code was entered; the recipient is typing their phone's last four digits
 )
 
-var modeNames = map[Mode]string{ModeIdle: "idle", ModeCode: "code", ModePIN: "pin", ModeSession: "session"}
+var modeNames = map[Mode]string{ModeIdle: "idle", ModeCode: "code", ModePIN: "pin", ModeSession: "session", ModePhone: "phone"}
 
 // String names the mode.
 func (m Mode) String() string {
@@ -49,7 +50,10 @@ const (
 	PromptDoorsOpen     Prompt = "doors_open"      // Slots opened (pickup, retrieval)
 	PromptShelf         Prompt = "shelf"           // staffed: Slots are shelves, staff fetch the parcel
 	PromptDoorFault     Prompt = "door_fault"      // Failed doors could not open: call staff
-	PromptWrongCode     Prompt = "wrong_code"      // no parcel under that code
+	PromptWrongCode     Prompt = "wrong_code"      // no parcel under that code and phone digits
+	PromptPhone         Prompt = "phone"           // code taken: type your phone's last four digits and #
+	PromptCodeFormat    Prompt = "code_format"     // not a code: Screen.CodeLength digits at least, then the phone's four
+	PromptChecking      Prompt = "checking"        // the code is being checked: Screen.RetryAfter left at most
 	PromptLocked        Prompt = "locked"          // too many failures: wait RetryAfter
 	PromptEnterPIN      Prompt = "enter_pin"       // badge read: type the PIN and #
 	PromptBadBadge      Prompt = "bad_credentials" // badge or PIN not recognised
@@ -82,7 +86,8 @@ type Screen struct {
 	Size       locker.Size   // courier's size for unannounced parcels; SizeUnknown: none chosen
 	Slots      []locker.Slot // doors or shelves concerned
 	Failed     []locker.Slot // doors that should have opened and did not
-	RetryAfter time.Duration // PromptLocked
+	RetryAfter time.Duration // PromptLocked, PromptChecking
+	CodeLength int           // PromptCodeFormat: the fewest digits a code has (0: not known)
 }
 
 // Display shows the panel's state. Show is called from the panel's goroutine and must
@@ -120,6 +125,9 @@ func (d LogDisplay) Show(s Screen) {
 	}
 	if s.RetryAfter > 0 {
 		attrs = append(attrs, slog.Duration("retry_after", s.RetryAfter))
+	}
+	if s.CodeLength > 0 {
+		attrs = append(attrs, slog.Int("code_length", s.CodeLength))
 	}
 	log.LogAttrs(context.Background(), slog.LevelInfo, "panel", attrs...)
 }

@@ -48,6 +48,14 @@ func (p *Panel) key(ctx context.Context, now time.Time, k keypad.Key) {
 		}
 		p.last = now
 		p.show(PromptTyping)
+	case k == keypad.KeyEnter && p.mode == ModePhone:
+		// An empty phone entry is passed on too: a legacy code alone (ADR 0046).
+		code, phone := p.code, bytes.Clone(p.digits)
+		p.code = nil
+		defer clear(code)
+		defer clear(phone)
+		p.reset(ModeIdle)
+		p.enterCode(ctx, code, phone)
 	case k == keypad.KeyClear:
 		had := p.mode != ModeIdle
 		p.reset(ModeIdle)
@@ -61,8 +69,11 @@ func (p *Panel) key(ctx context.Context, now time.Time, k keypad.Key) {
 			p.login(ctx, now, entered)
 			return
 		}
-		p.reset(ModeIdle)
-		p.enterCode(ctx, now, entered)
+		// The code is taken; the phone's last four digits come next.
+		p.reset(ModePhone)
+		p.code = bytes.Clone(entered)
+		p.last = now
+		p.show(PromptPhone)
 	}
 }
 
@@ -130,14 +141,18 @@ func (p *Panel) scan(ctx context.Context, now time.Time, code []byte) {
 		p.badge = bytes.Clone(token)
 		p.last = now
 		p.show(PromptEnterPIN)
-	case bytes.HasPrefix(code, []byte(PrefixCode)):
+	case bytes.HasPrefix(code, []byte(PrefixQR)), bytes.HasPrefix(code, []byte(PrefixCode)):
 		if p.mode == ModeSession {
 			p.last = now
 			p.show(PromptFinishFirst)
 			return
 		}
 		p.reset(ModeIdle)
-		p.enterCode(ctx, now, code[len(PrefixCode):])
+		if bytes.HasPrefix(code, []byte(PrefixQR)) {
+			p.enterQR(ctx, code[len(PrefixQR):])
+			return
+		}
+		p.enterCode(ctx, code[len(PrefixCode):], nil) // a legacy code alone
 	case p.mode == ModeSession:
 		p.last = now
 		p.deposit(ctx, code)
@@ -171,18 +186,37 @@ func (p *Panel) lockout(now time.Time, err error, until *time.Time) bool {
 	return true
 }
 
-func (p *Panel) enterCode(ctx context.Context, now time.Time, code []byte) {
-	if p.throttled(now, p.codeLocked) {
-		return
+// enterCode asks the station for the parcels of a code and phone digits (empty: a
+// legacy code alone). The station spaces evaluations (ADR 0046): the panel shows
+// "checking" with the wait while it does, and keeps no lock-out of its own.
+func (p *Panel) enterCode(ctx context.Context, code, phone []byte) {
+	if g, ok := p.st.(interface{ CodeGateWait() time.Duration }); ok {
+		if w := g.CodeGateWait(); w > 0 {
+			p.showScreen(Screen{Prompt: PromptChecking, RetryAfter: w.Round(time.Second)})
+		}
 	}
 	cctx, cancel := p.call(ctx)
 	defer cancel()
-	res, err := p.st.EnterCode(cctx, string(code))
+	res, err := p.st.EnterCode(locker.WithInput(cctx, locker.InputKeypad), string(code), string(phone))
+	p.pickupResult(res, err, len(code))
+}
+
+// enterQR asks the station for the parcels of a pickup QR's secret: never spaced.
+func (p *Panel) enterQR(ctx context.Context, secret []byte) {
+	cctx, cancel := p.call(ctx)
+	defer cancel()
+	res, err := p.st.EnterQR(locker.WithInput(cctx, locker.InputScanner), string(secret))
+	p.pickupResult(res, err, len(secret))
+}
+
+// pickupResult shows what a code or QR opened, or why nothing did.
+func (p *Panel) pickupResult(res locker.Pickup, err error, n int) {
 	if err == nil {
 		// Staff's next scan here confirms this entry's shelf parcels, and no one
 		// else's (empty when they are all behind doors).
 		p.shelfEntry = res.Handover
 	}
+	var te *locker.ThrottledError
 	switch {
 	case err == nil && len(res.Slots) > 0 && res.Slots[0].Kind == locker.KindShelf:
 		p.log.Info("panel: pickup at a shelf", "slots", len(res.Slots))
@@ -193,10 +227,18 @@ func (p *Panel) enterCode(ctx context.Context, now time.Time, code []byte) {
 	case err == nil:
 		p.log.Warn("panel: pickup doors failed", "failed", len(res.Failed))
 		p.showScreen(Screen{Prompt: PromptDoorFault, Failed: res.Failed})
-	case p.lockout(now, err, &p.codeLocked):
-		p.log.Warn("panel: code entry locked", "retry_after", p.codeLocked.Sub(now))
-	case errors.Is(err, locker.ErrWrongCode), errors.Is(err, locker.ErrCodeFormat):
-		p.log.Info("panel: code not recognised", "len", len(code))
+	case errors.As(err, &te): // a legacy code alone while its lock-out runs: said, not remembered
+		p.log.Warn("panel: legacy code entry locked", "retry_after", te.RetryAfter)
+		p.showScreen(Screen{Prompt: PromptLocked, RetryAfter: te.RetryAfter})
+	case errors.Is(err, locker.ErrCodeFormat):
+		p.log.Info("panel: not a code", "len", n)
+		length := 0
+		if pol, ok := p.st.(interface{ Policy() locker.Policy }); ok {
+			length = pol.Policy().CodeEntry.MinLength
+		}
+		p.showScreen(Screen{Prompt: PromptCodeFormat, CodeLength: length})
+	case errors.Is(err, locker.ErrWrongCode):
+		p.log.Info("panel: code not recognised", "len", n)
 		p.show(PromptWrongCode)
 	default:
 		p.log.Warn("panel: pickup failed", "err", err)

@@ -16,6 +16,7 @@ func FuzzPanel(f *testing.F) {
 	f.Add([]byte("\x07\x03\x09\x01\x04\x06\x08\x02\x0b"))                        // 73914682#
 	f.Add([]byte("\x81LKB:BADGE-7F3A\x00\x02\x04\x06\x08\x0b\x82RB123456785GB")) // badge, PIN, scan
 	f.Add([]byte("\x83LKC:73914682\x0a\x0b\x0b\xff"))
+	f.Add([]byte("\x07\x03\x09\x01\x04\x06\x08\x02\x0b\x05\x05\x00\x01\x0b")) // 73914682#5501#
 	keys := []byte("0123456789*#ABCD")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st := &fakeStation{fakeOpts: fakeOpts{throttleN: 3}}
@@ -30,14 +31,15 @@ func FuzzPanel(f *testing.F) {
 			} else {
 				// A scan: up to 40 following bytes, behind one of the panel's prefixes.
 				n := min(int(b%41), len(data)-i-1)
-				payload := append([]byte([]string{"", PrefixCode, PrefixBadge}[b%3]), data[i+1:i+1+n]...)
+				payload := append([]byte([]string{"", PrefixCode, PrefixBadge, PrefixQR}[b%4]), data[i+1:i+1+n]...)
 				i += n
 				p.handle(ctx, now, Input{Scan: payload})
 			}
 			if p.expire(now); modeNames[p.mode] == "" {
 				t.Fatalf("unknown mode %d", p.mode)
 			}
-			if len(p.digits) > maxDigits || (p.mode == ModePIN) != (p.badge != nil) || (p.mode == ModeSession) != (p.sid != "") {
+			if len(p.digits) > maxDigits || (p.mode == ModePIN) != (p.badge != nil) || (p.mode == ModeSession) != (p.sid != "") ||
+				(p.mode == ModePhone) != (p.code != nil) {
 				t.Fatalf("inconsistent panel: mode %s, %d digits, badge %v, session %q", p.mode, len(p.digits), p.badge != nil, p.sid)
 			}
 		}

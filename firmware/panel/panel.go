@@ -17,7 +17,8 @@ import (
 // Station is what the front panel needs of the station; *locker.Station
 // implements it, and tests use a fake that records the calls.
 type Station interface {
-	EnterCode(ctx context.Context, code string) (locker.Pickup, error)
+	EnterCode(ctx context.Context, code, last4 string) (locker.Pickup, error)
+	EnterQR(ctx context.Context, secret string) (locker.Pickup, error)
 	Login(ctx context.Context, badge, pin string) (string, error)
 	Logout(sid string)
 	Scan(ctx context.Context, sid, raw string, size locker.Size) (locker.Slot, error)
@@ -30,7 +31,8 @@ var _ Station = (*locker.Station)(nil)
 
 // Scan payloads the panel recognises besides tracking numbers (ADR 0013).
 const (
-	PrefixCode  = "LKC:" // a recipient's pickup-code QR: LKC:<digits>
+	PrefixQR    = "LKQ:" // a recipient's pickup QR: LKQ:<26 base32 characters> (ADR 0046)
+	PrefixCode  = "LKC:" // a legacy pickup-code QR: LKC:<digits>, a scheme-1 code alone
 	PrefixBadge = "LKB:" // a courier's badge QR: LKB:<token>
 )
 
@@ -52,7 +54,8 @@ type Config struct {
 }
 
 // Panel turns keypad keys and scans into station calls, following the conventions of
-// ADR 0013: a recipient types a code and '#' or shows an LKC: QR; a courier shows an
+// ADR 0013: a recipient types a code and '#', then their phone's last four digits and
+// '#', or shows an LKQ: QR (ADR 0046); a courier shows an
 // LKB: badge and types the PIN and '#', which opens a session in which scans are
 // deposits. One goroutine (Run) owns its state; Input may be called from any
 // goroutine. It never logs a code, PIN, badge or scan: only kinds and lengths.
@@ -71,8 +74,8 @@ type Panel struct {
 	sid         string
 	size        locker.Size
 	last        time.Time // last key or scan: entry timeout and session idle
+	code        []byte    // ModePhone: the code typed before the phone's digits
 	shelfEntry  string    // the last code entry's shelf handover (locker.Pickup.Handover)
-	codeLocked  time.Time // the station throttled code entry until then
 	loginLocked time.Time // the station throttled courier logins until then
 }
 
@@ -153,7 +156,7 @@ func (p *Panel) shutdown() {
 // deadline is when the current entry or session times out, if anything is pending.
 func (p *Panel) deadline() (time.Time, bool) {
 	switch p.mode {
-	case ModeCode, ModePIN:
+	case ModeCode, ModePIN, ModePhone:
 		return p.last.Add(p.cfg.EntryTimeout), true
 	case ModeSession:
 		return p.last.Add(p.cfg.Idle), true
@@ -184,6 +187,8 @@ func (p *Panel) reset(mode Mode) {
 	p.digits = p.digits[:0]
 	clear(p.badge)
 	p.badge = nil
+	clear(p.code)
+	p.code = nil
 	if mode != ModeSession {
 		p.sid, p.size = "", p.cfg.DefaultSize
 	}

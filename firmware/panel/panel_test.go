@@ -22,6 +22,8 @@ const (
 	testBadge    = "BADGE-7F3A"
 	testPIN      = "2468"
 	testTracking = "RB123456785GB"
+	testPhone    = "5501"
+	testQR       = "K7Q2ZXW4M3N5P6R2S3T4U5V6W7"
 )
 
 // fakeStation records the panel's calls in order and answers like a small station.
@@ -60,11 +62,26 @@ func (f *fakeStation) fail(cause error) error {
 	return cause
 }
 
-func (f *fakeStation) EnterCode(_ context.Context, code string) (locker.Pickup, error) {
-	f.record("EnterCode %s", code)
-	if code != testCode {
+func (f *fakeStation) EnterCode(_ context.Context, code, phone string) (locker.Pickup, error) {
+	f.record("EnterCode %s %s", code, phone)
+	if len(code) < 8 {
+		return locker.Pickup{}, locker.ErrCodeFormat
+	}
+	if code != testCode || phone != testPhone {
 		return locker.Pickup{}, f.fail(locker.ErrWrongCode)
 	}
+	return f.opened()
+}
+
+func (f *fakeStation) EnterQR(_ context.Context, secret string) (locker.Pickup, error) {
+	f.record("EnterQR %s", secret)
+	if secret != testQR {
+		return locker.Pickup{}, locker.ErrWrongCode
+	}
+	return f.opened()
+}
+
+func (f *fakeStation) opened() (locker.Pickup, error) {
 	f.failures = 0
 	if f.staffed {
 		return locker.Pickup{Slots: []locker.Slot{{Compartment: 1, Label: "shelf K", Kind: locker.KindShelf}}, Handover: "h-1"}, nil
@@ -159,27 +176,39 @@ func TestPanelFlows(t *testing.T) {
 		prompt  Prompt
 		mode    Mode
 	}{
-		{name: "code then enter", steps: []step{{0, "k:" + testCode + "#"}},
-			calls: []string{"EnterCode " + testCode}, prompt: PromptDoorsOpen, mode: ModeIdle},
-		{name: "wrong code", steps: []step{{0, "k:99999999#"}},
-			calls: []string{"EnterCode 99999999"}, prompt: PromptWrongCode, mode: ModeIdle},
-		{name: "star clears a partial code", steps: []step{{0, "k:9999*" + testCode + "#"}},
-			calls: []string{"EnterCode " + testCode}, prompt: PromptDoorsOpen, mode: ModeIdle},
+		{name: "code, phone digits, enter", steps: []step{{0, "k:" + testCode + "#" + testPhone + "#"}},
+			calls: []string{"EnterCode " + testCode + " " + testPhone}, prompt: PromptDoorsOpen, mode: ModeIdle},
+		{name: "code then the phone prompt", steps: []step{{0, "k:" + testCode + "#"}},
+			prompt: PromptPhone, mode: ModePhone},
+		{name: "wrong code", steps: []step{{0, "k:99999999#0000#"}},
+			calls: []string{"EnterCode 99999999 0000"}, prompt: PromptWrongCode, mode: ModeIdle},
+		{name: "wrong phone digits", steps: []step{{0, "k:" + testCode + "#0000#"}},
+			calls: []string{"EnterCode " + testCode + " 0000"}, prompt: PromptWrongCode, mode: ModeIdle},
+		{name: "too short a code has its own prompt", steps: []step{{0, "k:1234#" + testPhone + "#"}},
+			calls: []string{"EnterCode 1234 " + testPhone}, prompt: PromptCodeFormat, mode: ModeIdle},
+		{name: "star clears a partial code", steps: []step{{0, "k:9999*" + testCode + "#" + testPhone + "#"}},
+			calls: []string{"EnterCode " + testCode + " " + testPhone}, prompt: PromptDoorsOpen, mode: ModeIdle},
+		{name: "star clears the phone entry", steps: []step{{0, "k:" + testCode + "#55*"}},
+			prompt: PromptCleared, mode: ModeIdle},
 		{name: "enter with nothing typed does nothing", steps: []step{{0, "k:#"}}, prompt: PromptWelcome, mode: ModeIdle},
-		{name: "digits beyond the maximum are ignored", steps: []step{{0, "k:12345678901234567890#"}},
-			calls: []string{"EnterCode 123456789012"}, prompt: PromptWrongCode, mode: ModeIdle},
-		{name: "pickup QR", steps: []step{{0, "s:LKC:" + testCode}},
-			calls: []string{"EnterCode " + testCode}, prompt: PromptDoorsOpen, mode: ModeIdle},
+		{name: "digits beyond the maximum are ignored", steps: []step{{0, "k:12345678901234567890#1234#"}},
+			calls: []string{"EnterCode 123456789012 1234"}, prompt: PromptWrongCode, mode: ModeIdle},
+		{name: "pickup QR", steps: []step{{0, "s:LKQ:" + testQR}},
+			calls: []string{"EnterQR " + testQR}, prompt: PromptDoorsOpen, mode: ModeIdle},
+		{name: "legacy pickup-code QR", steps: []step{{0, "s:LKC:" + testCode}},
+			calls: []string{"EnterCode " + testCode + " "}, prompt: PromptWrongCode, mode: ModeIdle},
 		{name: "partial code times out", steps: []step{{0, "k:1234"}, {11 * time.Second, "t"}},
 			prompt: PromptTimedOut, mode: ModeIdle},
-		{name: "typing after a timeout starts afresh", steps: []step{{0, "k:1234"}, {11 * time.Second, "k:" + testCode + "#"}},
-			calls: []string{"EnterCode " + testCode}, prompt: PromptDoorsOpen, mode: ModeIdle},
+		{name: "phone entry times out", steps: []step{{0, "k:" + testCode + "#55"}, {11 * time.Second, "t"}},
+			prompt: PromptTimedOut, mode: ModeIdle},
+		{name: "typing after a timeout starts afresh", steps: []step{{0, "k:1234"}, {11 * time.Second, "k:" + testCode + "#" + testPhone + "#"}},
+			calls: []string{"EnterCode " + testCode + " " + testPhone}, prompt: PromptDoorsOpen, mode: ModeIdle},
 		{name: "courier login with badge and PIN", steps: login,
 			calls: []string{"Login " + testBadge + " " + testPIN}, prompt: PromptSessionOpen, mode: ModeSession},
 		{name: "scan during PIN entry is ignored", steps: []step{{0, "s:LKB:" + testBadge}, {0, "s:" + testTracking}},
 			prompt: PromptEnterPIN, mode: ModePIN},
 		{name: "star drops the badge", steps: []step{{0, "s:LKB:" + testBadge}, {0, "k:24*"}, {0, "k:" + testPIN + "#"}},
-			calls: []string{"EnterCode " + testPIN}, prompt: PromptWrongCode, mode: ModeIdle},
+			prompt: PromptPhone, mode: ModePhone},
 		{name: "PIN entry times out", steps: []step{{0, "s:LKB:" + testBadge}, {0, "k:24"}, {11 * time.Second, "t"}},
 			prompt: PromptTimedOut, mode: ModeIdle},
 		{name: "unannounced parcel asks for a size", steps: seq(login, []step{{2 * time.Second, "s:" + testTracking}}),
@@ -209,7 +238,7 @@ func TestPanelFlows(t *testing.T) {
 			steps:  seq(login, []step{{2 * time.Second, "s:RB123456784GB"}}),
 			calls:  []string{"Login " + testBadge + " " + testPIN, "Scan sid-1 RB123456784GB size(0)"},
 			prompt: PromptBadScan, mode: ModeSession},
-		{name: "pickup QR during a session is refused", steps: seq(login, []step{{2 * time.Second, "s:LKC:" + testCode}}),
+		{name: "pickup QR during a session is refused", steps: seq(login, []step{{2 * time.Second, "s:LKQ:" + testQR}}),
 			calls: []string{"Login " + testBadge + " " + testPIN}, prompt: PromptFinishFirst, mode: ModeSession},
 		{name: "another badge ends the session", steps: seq(login, []step{{2 * time.Second, "s:LKB:OTHER"}}),
 			calls: []string{"Login " + testBadge + " " + testPIN, "Logout sid-1"}, prompt: PromptEnterPIN, mode: ModePIN},
@@ -233,13 +262,18 @@ func TestPanelFlows(t *testing.T) {
 			},
 			calls:  []string{"Login " + testBadge + " 1111", "Login " + testBadge + " 2222", "Login " + testBadge + " " + testPIN},
 			prompt: PromptSessionOpen, mode: ModeSession},
-		{name: "wrong codes throttled", station: fakeOpts{throttleN: 1},
-			steps: []step{{0, "k:11111111#"}, {time.Second, "k:" + testCode + "#"}},
-			calls: []string{"EnterCode 11111111"}, prompt: PromptLocked, mode: ModeIdle},
+		{name: "no local lock-out for codes", station: fakeOpts{throttleN: 1},
+			steps:  []step{{0, "k:11111111#0000#"}, {time.Second, "k:" + testCode + "#" + testPhone + "#"}},
+			calls:  []string{"EnterCode 11111111 0000", "EnterCode " + testCode + " " + testPhone},
+			prompt: PromptDoorsOpen, mode: ModeIdle},
+		{name: "a legacy lock-out is shown, not kept", station: fakeOpts{throttleN: 1},
+			steps:  []step{{0, "s:LKC:11111111"}, {time.Second, "s:LKQ:" + testQR}},
+			calls:  []string{"EnterCode 11111111 ", "EnterQR " + testQR},
+			prompt: PromptDoorsOpen, mode: ModeIdle},
 		{name: "parcel scan without a session", steps: []step{{0, "s:" + testTracking}},
 			calls: []string{"Handover [] " + testTracking}, prompt: PromptLoginFirst, mode: ModeIdle},
-		{name: "staffed handover", station: fakeOpts{staffed: true}, steps: []step{{0, "k:" + testCode + "#"}, {time.Second, "s:" + testTracking}},
-			calls: []string{"EnterCode " + testCode, "Handover [h-1] " + testTracking}, prompt: PromptHandedOver, mode: ModeIdle},
+		{name: "staffed handover", station: fakeOpts{staffed: true}, steps: []step{{0, "k:" + testCode + "#" + testPhone + "#"}, {time.Second, "s:" + testTracking}},
+			calls: []string{"EnterCode " + testCode + " " + testPhone, "Handover [h-1] " + testTracking}, prompt: PromptHandedOver, mode: ModeIdle},
 		{name: "staffed scan before any code", station: fakeOpts{staffed: true}, steps: []step{{0, "s:" + testTracking}},
 			calls: []string{"Handover [] " + testTracking}, prompt: PromptLoginFirst, mode: ModeIdle},
 		{name: "empty badge", steps: []step{{0, "s:LKB:"}}, prompt: PromptBadScan, mode: ModeIdle},
@@ -280,7 +314,7 @@ func TestPanelFlows(t *testing.T) {
 				t.Errorf("last screen %+v, want prompt %s in mode %s", last, tt.prompt, tt.mode)
 			}
 			shown := fmt.Sprintf("%+v", disp.all)
-			for _, secret := range []string{testCode, testBadge, testPIN, testTracking, "11111111", "1111", "2222"} {
+			for _, secret := range []string{testCode, testBadge, testPIN, testTracking, testPhone, testQR, "11111111", "1111", "2222"} {
 				if strings.Contains(logBuf.String(), secret) || strings.Contains(shown, secret) {
 					t.Errorf("%q leaked:\nlog: %s\nscreens: %s", secret, logBuf.String(), shown)
 				}

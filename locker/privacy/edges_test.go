@@ -103,14 +103,14 @@ func TestOneSecondEpochs(t *testing.T) {
 // TestCodeEdges: the digit 9, a code padded with white space to the longest raw input
 // taken, and epoch 0 as a keyring's first key. Mutation testing found each unguarded.
 func TestCodeEdges(t *testing.T) {
-	if got, err := NormaliseCode("99999999"); err != nil || got != "99999999" {
+	if got, err := NormaliseLegacyCode("99999999"); err != nil || got != "99999999" {
 		t.Fatalf("NormaliseCode(99999999) = %q, %v", got, err)
 	}
 	padded := strings.Repeat(" ", maxRawCode-8) + "12345678"
-	if got, err := NormaliseCode(padded); err != nil || got != "12345678" {
+	if got, err := NormaliseLegacyCode(padded); err != nil || got != "12345678" {
 		t.Fatalf("NormaliseCode of %d padded bytes = %q, %v", len(padded), got, err)
 	}
-	if _, err := NormaliseCode(" " + padded); !errors.Is(err, ErrCodeFormat) {
+	if _, err := NormaliseLegacyCode(" " + padded); !errors.Is(err, ErrCodeFormat) {
 		t.Fatalf("NormaliseCode of %d bytes: %v, want ErrCodeFormat", len(padded)+1, err)
 	}
 }

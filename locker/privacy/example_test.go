@@ -31,7 +31,7 @@ func Example_cloudVerifier() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	code, err := privacy.NormaliseCode("12345678")
+	code, err := privacy.NormaliseLegacyCode("12345678")
 	if err != nil {
 		log.Fatal(err)
 	}

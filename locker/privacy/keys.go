@@ -10,7 +10,6 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"strings"
 
 	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/hkdf"
@@ -25,6 +24,11 @@ const (
 	// LabelCourierBadge keys the badge digest (docs/adr/0049-nothing-linkable-at-rest.md).
 	LabelCourierBadge = "courier-badge"
 	LabelAudit        = "audit"
+	// LabelPickupCode2 keys the scheme-2 code verifier: the code and the
+	// recipient's phone's last four digits together (ADR 0046).
+	LabelPickupCode2 = "pickup-code-2"
+	// LabelPickupQR keys the verifier of a pickup QR's secret (ADR 0046).
+	LabelPickupQR = "pickup-qr"
 	// SaltPrefix is prepended to the locker id to form the HKDF salt.
 	SaltPrefix = "lockerd/v1/"
 )
@@ -101,10 +105,23 @@ func (k *Keys) Waybill(canonical string) Digest {
 	return mac(k.purpose[PurposeWaybill], []byte(canonical))
 }
 
-// CodeVerifier returns HMAC(pickup-code key, code digits). The code must be
-// the output of NormaliseCode.
+// CodeVerifier returns the scheme-1 (legacy) verifier HMAC(pickup-code key,
+// code digits). The code must be the output of NormaliseLegacyCode.
 func (k *Keys) CodeVerifier(code string) Digest {
 	return mac(k.purpose[PurposePickupCode], []byte(code))
+}
+
+// CodeVerifier2 returns the scheme-2 verifier HMAC(pickup-code-2 key,
+// len-prefixed code || len-prefixed last4) (ADR 0046). code must be the output
+// of NormaliseCode, last4 of NormaliseLast4.
+func (k *Keys) CodeVerifier2(code, last4 string) Digest {
+	return mac(k.purpose[PurposePickupCode2], fields(code, last4))
+}
+
+// QRVerifier returns HMAC(pickup-qr key, secret), the verifier of a pickup QR.
+// secret must be the output of NormaliseQR.
+func (k *Keys) QRVerifier(secret string) Digest {
+	return mac(k.purpose[PurposePickupQR], []byte(secret))
 }
 
 // Courier returns HMAC(courier key, len-prefixed badge || len-prefixed pin):
@@ -161,38 +178,4 @@ func sum(h hash.Hash) Digest {
 	var d Digest
 	h.Sum(d[:0])
 	return d
-}
-
-// Pickup code lengths accepted by NormaliseCode.
-const (
-	// MinCodeLen is the fewest digits in a pickup code.
-	MinCodeLen = 6
-	// MaxCodeLen is the most digits in a pickup code.
-	MaxCodeLen = 8
-	// maxRawCode bounds the input NormaliseCode looks at, so a garbage line
-	// from a keypad or a QR scan costs nothing.
-	maxRawCode = 64
-)
-
-// ErrCodeFormat is returned by NormaliseCode for anything but 6-8 digits. Its
-// text never includes the input.
-var ErrCodeFormat = errors.New("privacy: pickup code must be 6-8 digits")
-
-// NormaliseCode returns the canonical form of a pickup code typed on the
-// keypad or read from a QR code: surrounding white space is trimmed, and what
-// remains must be 6-8 ASCII digits. The result is what CodeVerifier takes.
-func NormaliseCode(raw string) (string, error) {
-	if len(raw) > maxRawCode {
-		return "", ErrCodeFormat
-	}
-	s := strings.TrimSpace(raw)
-	if len(s) < MinCodeLen || len(s) > MaxCodeLen {
-		return "", ErrCodeFormat
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return "", ErrCodeFormat
-		}
-	}
-	return s, nil
 }

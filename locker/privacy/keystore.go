@@ -20,13 +20,17 @@ const (
 	// PurposeCourierBadge keys the badge digest a courier record is found by; the
 	// PIN verifier stays under PurposeCourier (docs/adr/0049-nothing-linkable-at-rest.md).
 	PurposeCourierBadge Purpose = LabelCourierBadge
+	// PurposePickupCode2 keys scheme-2 code verifiers (code and phone's last four).
+	PurposePickupCode2 Purpose = LabelPickupCode2
+	// PurposePickupQR keys the verifiers of pickup QR secrets.
+	PurposePickupQR Purpose = LabelPickupQR
 )
 
 // MACPurposes lists every Purpose in the order a KeyStore derives and stores them.
 // A backend that holds keys (a TPM imports one HMAC key per entry) loops over it, so
 // a purpose added here reaches every backend.
 var MACPurposes = []Purpose{PurposeWaybill, PurposePickupCode, PurposeCourier,
-	PurposeCourierBadge,
+	PurposeCourierBadge, PurposePickupCode2, PurposePickupQR,
 }
 
 // A KeyStore holds a locker's device secrets and computes the keyed digests of
@@ -56,9 +60,22 @@ func WaybillDigest(ks KeyStore, canonical string) (Digest, error) {
 	return ks.MAC(PurposeWaybill, []byte(canonical))
 }
 
-// CodeDigest returns the verifier of a pickup code (the output of NormaliseCode).
+// CodeDigest returns the scheme-1 (legacy) verifier of a pickup code (the output
+// of NormaliseLegacyCode).
 func CodeDigest(ks KeyStore, code string) (Digest, error) {
 	return ks.MAC(PurposePickupCode, []byte(code))
+}
+
+// CodeDigest2 returns the scheme-2 verifier of a pickup code (the output of
+// NormaliseCode) and the recipient's phone's last four digits (the output of
+// NormaliseLast4), folded together as the cloud does (ADR 0046).
+func CodeDigest2(ks KeyStore, code, last4 string) (Digest, error) {
+	return ks.MAC(PurposePickupCode2, fields(code, last4))
+}
+
+// QRDigest returns the verifier of a pickup QR's secret (the output of NormaliseQR).
+func QRDigest(ks KeyStore, secret string) (Digest, error) {
+	return ks.MAC(PurposePickupQR, []byte(secret))
 }
 
 // CourierDigest returns the PIN verifier of a badge token and PIN (the courier

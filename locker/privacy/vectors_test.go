@@ -30,6 +30,13 @@ const (
 	vecKeyBadge      = "f897a015ab210dcc66113ad42c84359d274096ee215e4fd762701671b921bd9b"
 	vecBadgeDigest   = "ee5e354f9ca29561881dcf5895d6231f2fb68df323fecfabf647f80848125577"
 	vecBadgeVerifier = "b117c990b744c72fd4ebf0e37e806caf33e9ab02bf9de84666cc61576ed69c49"
+	// ADR 0046: the scheme-2 verifier of code 12345678 with phone digits 4321, and
+	// the verifier of the QR secret ABCDEFGHIJKLMNOPQRSTUVWXYZ.
+	vecKeyCode2   = "e88680e282db524d4d7748f2cfa8ace7f2d2c694fbfeae5cc186491bef3fc0a7"
+	vecKeyQR      = "5412180e2132b1db7fe10f826da4e7cb087fedb085060278641cab5062d08f02"
+	vecVerifier2  = "06cb3417374a9247b579baf289a307c5022ead91acd4d430d84054e8bf7674cb"
+	vecQRVerifier = "71e050be221cbf941be46f4128856b83e6fb096baeed1193182af77e6c0a676b"
+	vecQRSecret   = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 )
 
 // vectorPrivates returns the fixed test private keys: device 0x01..0x20,
@@ -90,6 +97,12 @@ func TestGoldenVectors(t *testing.T) {
 			{"courier-badge key", k.purpose[PurposeCourierBadge][:], vecKeyBadge},
 			{"badge digest", digestBytes(k.Badge(vecBadge)), vecBadgeDigest},
 			{"badge PIN verifier", digestBytes(k.Courier(vecBadge, "4321")), vecBadgeVerifier},
+			{"pickup-code-2 key", k.purpose[PurposePickupCode2][:], vecKeyCode2},
+			{"pickup-qr key", k.purpose[PurposePickupQR][:], vecKeyQR},
+			{"code verifier 2", digestBytes(k.CodeVerifier2("12345678", "4321")), vecVerifier2},
+			{"code digest 2", digestBytes(must(CodeDigest2(k, "12345678", "4321"))), vecVerifier2},
+			{"qr verifier", digestBytes(k.QRVerifier(vecQRSecret)), vecQRVerifier},
+			{"qr digest", digestBytes(must(QRDigest(k, vecQRSecret))), vecQRVerifier},
 		}
 		for _, tt := range tests {
 			t.Run(side.name+"/"+tt.name, func(t *testing.T) {
@@ -126,3 +139,10 @@ func TestSharedSecretVector(t *testing.T) {
 }
 
 func digestBytes(d Digest) []byte { return d[:] }
+
+func must(d Digest, err error) Digest {
+	if err != nil {
+		panic(err)
+	}
+	return d
+}

@@ -101,6 +101,9 @@ type Tx interface {
 	DeleteDue(timer Timer, d Due) error
 	// CountStates counts the records by state, cheaply.
 	CountStates() (map[string]int, error)
+	// CountLegacy counts the announced or deposited records that hold a scheme-1
+	// verifier (Record.Verifier), cheaply.
+	CountLegacy() (int, error)
 
 	// NextSeq is the number the next appended event gets; Append records it: its
 	// auditPayload in the audit chain, its payload sealed under epoch's key in the
@@ -161,21 +164,24 @@ type Decode func(seq uint64, payload []byte) error
 // Record is a parcel record: the fields of locker.Parcel in plain types. State is the
 // parcel state's stable name (locker.ParcelState), Size its size code.
 type Record struct {
-	ID          string
-	Epoch       uint32
-	Waybill     privacy.Digest
-	Verifier    privacy.Digest
-	Hint        string
-	Size        uint8
-	State       string
-	Announced   bool
-	Compartment uint16
-	Generation  uint64
-	Courier     string
-	ExpiresAt   time.Time
-	KeepUntil   time.Time
-	Updated     time.Time
-	PurgeAt     time.Time
+	ID       string
+	Epoch    uint32
+	Waybill  privacy.Digest
+	Verifier privacy.Digest // scheme-1 (legacy) code verifier, sealed
+	// CodeVerifier (scheme 2) and QRVerifier, sealed; zero when none.
+	CodeVerifier privacy.Digest
+	QRVerifier   privacy.Digest
+	Hint         string
+	Size         uint8
+	State        string
+	Announced    bool
+	Compartment  uint16
+	Generation   uint64
+	Courier      string
+	ExpiresAt    time.Time
+	KeepUntil    time.Time
+	Updated      time.Time
+	PurgeAt      time.Time
 }
 
 // CourierRecord is a courier as the store keeps it
@@ -205,6 +211,7 @@ const (
 	MetaPolicy          Meta = "policy"           // the policy the cloud last set
 	MetaCodeThrottle    Meta = "throttle_code"    // pickup-code failures
 	MetaCourierThrottle Meta = "throttle_courier" // courier login failures
+	MetaCodeGate        Meta = "code_gate"        // the last failed code evaluation and the failures per hour (ADR 0046)
 )
 
 // Timer names a time index: the parcels due for a timer step.

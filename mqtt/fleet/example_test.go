@@ -35,7 +35,10 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	parcel, err := keys.Parcel("p-7f3a", "RB123456785GB", "482913", protocol.SizeM, time.Now().Add(72*time.Hour))
+	// Send the recipient the code and the QR (LKQ: and the secret); the locker asks
+	// for the last four digits of their phone after the code.
+	secrets := fleet.Secrets{Code: "48291376", Phone: "4321", QR: fleet.NewQRSecret()}
+	parcel, err := keys.Parcel("p-7f3a", "RB123456785GB", secrets, protocol.SizeM, time.Now().Add(72*time.Hour))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -80,10 +83,10 @@ func ExampleKeys_Parcel() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	p, err := keys.Parcel("p-1", "rb 123456785 gb", "123456", protocol.SizeS, time.Time{})
+	p, err := keys.Parcel("p-1", "rb 123456785 gb", fleet.Secrets{Code: "12345678", Phone: "4321"}, protocol.SizeS, time.Time{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(p.Hint, len(p.Waybill.Hex()), p.Verifier != nil)
-	// Output: …85GB 64 true
+	fmt.Println(p.Hint, len(p.Waybill.Hex()), p.CodeVerifier != nil, p.QRVerifier != nil)
+	// Output: …85GB 64 true false
 }

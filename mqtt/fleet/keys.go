@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -40,10 +41,11 @@ func (k *Keys) Waybill(trackingNumber string) (protocol.Digest, string, error) {
 	return protocol.Digest(k.k.Waybill(canonical)), waybill.Hint(canonical), nil
 }
 
-// CodeVerifier normalises a pickup code (6-8 digits) and returns its
-// verifier, the only form of the code the locker receives.
+// CodeVerifier normalises a scheme-1 pickup code (6-8 digits, the code alone)
+// and returns its verifier. A locker takes it only while its policy's
+// legacy_codes holds (ADR 0046); new parcels use CodeVerifier2.
 func (k *Keys) CodeVerifier(code string) (protocol.Digest, error) {
-	norm, err := privacy.NormaliseCode(code)
+	norm, err := privacy.NormaliseLegacyCode(code)
 	if err != nil {
 		return protocol.Digest{}, fmt.Errorf("fleet: pickup code: %w", err)
 	}
@@ -65,10 +67,47 @@ func (k *Keys) Courier(badge, pin string) (badgeDigest, verifier protocol.Digest
 // for a courier's badge QR code (LKB:<token>).
 func NewBadgeToken() string { return privacy.NewBadgeToken() }
 
+// CodeVerifier2 normalises a pickup code (8-12 digits; the locker's policy may ask
+// for more than 8) and the recipient's phone's last four digits, and returns their
+// scheme-2 verifier (ADR 0046): the only form of either the locker receives.
+func (k *Keys) CodeVerifier2(code, phone string) (protocol.Digest, error) {
+	c, err := privacy.NormaliseCode(code, privacy.MinCodeLen)
+	if err != nil {
+		return protocol.Digest{}, fmt.Errorf("fleet: pickup code: %w", err)
+	}
+	p, err := privacy.NormaliseLast4(phone)
+	if err != nil {
+		return protocol.Digest{}, fmt.Errorf("fleet: phone digits: %w", err)
+	}
+	return protocol.Digest(k.k.CodeVerifier2(c, p)), nil
+}
+
+// QRVerifier normalises a pickup QR's secret (NewQRSecret) and returns its verifier.
+func (k *Keys) QRVerifier(secret string) (protocol.Digest, error) {
+	s, err := privacy.NormaliseQR(secret)
+	if err != nil {
+		return protocol.Digest{}, fmt.Errorf("fleet: QR secret: %w", err)
+	}
+	return protocol.Digest(k.k.QRVerifier(s)), nil
+}
+
+// NewQRSecret returns a new pickup QR secret: 128 random bits, 26 base32
+// characters. The recipient's QR encodes "LKQ:" and it.
+func NewQRSecret() string { return rand.Text() }
+
+// Secrets are what the cloud gives a recipient to collect a parcel: a code with
+// the last four digits of their phone (or four more digits in the message when no
+// phone is on file), and a pickup QR. Empty members are set later or never.
+type Secrets struct {
+	Code  string
+	Phone string
+	QR    string
+}
+
 // Parcel builds one announce entry from a tracking number and, optionally,
-// a pickup code (empty: set later with set-verifier). expires may be zero
-// to let the locker's policy decide.
-func (k *Keys) Parcel(parcelID, trackingNumber, code string, size protocol.Size, expires time.Time) (protocol.AnnouncedParcel, error) {
+// the recipient's secrets (a code needs the phone digits). expires may be
+// zero to let the locker's policy decide.
+func (k *Keys) Parcel(parcelID, trackingNumber string, s Secrets, size protocol.Size, expires time.Time) (protocol.AnnouncedParcel, error) {
 	wb, hint, err := k.Waybill(trackingNumber)
 	if err != nil {
 		return protocol.AnnouncedParcel{}, err
@@ -77,12 +116,19 @@ func (k *Keys) Parcel(parcelID, trackingNumber, code string, size protocol.Size,
 	if !expires.IsZero() {
 		p.Expires = expires.UTC()
 	}
-	if code != "" {
-		v, err := k.CodeVerifier(code)
+	if s.Code != "" || s.Phone != "" {
+		v, err := k.CodeVerifier2(s.Code, s.Phone)
 		if err != nil {
 			return protocol.AnnouncedParcel{}, err
 		}
-		p.Verifier = &v
+		p.CodeVerifier = &v
+	}
+	if s.QR != "" {
+		v, err := k.QRVerifier(s.QR)
+		if err != nil {
+			return protocol.AnnouncedParcel{}, err
+		}
+		p.QRVerifier = &v
 	}
 	return p, nil
 }

@@ -73,8 +73,17 @@ func TestKeysMatchTheDevice(t *testing.T) {
 	if _, _, err := cloudKeys.Courier("badge-1", "9876"); err == nil {
 		t.Fatal("a badge token of 7 characters was digested")
 	}
-	p, err := cloudKeys.Parcel("p-1", "RB123456785GB", "123456", protocol.SizeM, time.Unix(1800000000, 0))
-	if err != nil || p.Verifier == nil || *p.Verifier != v || p.Hint != "…85GB" {
+	v2, err := cloudKeys.CodeVerifier2("12345678", "4321")
+	if err != nil || v2 != protocol.Digest(device.CodeVerifier2("12345678", "4321")) {
+		t.Fatalf("scheme-2 code verifier differs: %v", err)
+	}
+	qr := NewQRSecret()
+	vq, err := cloudKeys.QRVerifier(qr)
+	if err != nil || vq != protocol.Digest(device.QRVerifier(qr)) {
+		t.Fatalf("QR verifier differs: %v", err)
+	}
+	p, err := cloudKeys.Parcel("p-1", "RB123456785GB", Secrets{Code: "12345678", Phone: "4321", QR: qr}, protocol.SizeM, time.Unix(1800000000, 0))
+	if err != nil || p.Verifier != nil || p.CodeVerifier == nil || *p.CodeVerifier != v2 || p.QRVerifier == nil || *p.QRVerifier != vq || p.Hint != "…85GB" {
 		t.Fatalf("Parcel = %+v, %v", p, err)
 	}
 	if err := (&protocol.AnnounceBody{Parcels: []protocol.AnnouncedParcel{p}}).Validate(); err != nil {
@@ -97,10 +106,15 @@ func TestKeysRefuseBadInputWithoutEchoingIt(t *testing.T) {
 		{name: "bad S10 check digit", canary: "RB123456784GB", call: func() error { _, _, err := k.Waybill("RB123456784GB"); return err }},
 		{name: "garbage tracking number", canary: "1380013@8000", call: func() error { _, _, err := k.Waybill("1380013@8000"); return err }},
 		{name: "short code", canary: "12345", call: func() error { _, err := k.CodeVerifier("12345"); return err }},
-		{name: "parcel with bad code", canary: "12a456", call: func() error {
-			_, err := k.Parcel("p", "RB123456785GB", "12a456", protocol.SizeS, time.Time{})
+		{name: "parcel with bad code", canary: "12a45678", call: func() error {
+			_, err := k.Parcel("p", "RB123456785GB", Secrets{Code: "12a45678", Phone: "4321"}, protocol.SizeS, time.Time{})
 			return err
 		}},
+		{name: "code without phone digits", canary: "48213377", call: func() error {
+			_, err := k.Parcel("p", "RB123456785GB", Secrets{Code: "48213377"}, protocol.SizeS, time.Time{})
+			return err
+		}},
+		{name: "bad QR secret", canary: "NOTAQRSECRET0189", call: func() error { _, err := k.QRVerifier("NOTAQRSECRET0189"); return err }},
 	}
 	// The errors are scanned through internal/canary, every spelling of each input.
 	// Its harness refuses a canary under canary.MinLen bytes (one that short turns up

@@ -24,12 +24,17 @@ type AnnounceBody struct {
 // computed by the cloud with keys both sides derive, never the tracking
 // number or the pickup code.
 type AnnouncedParcel struct {
-	Parcel   string    `json:"parcel"`             // opaque parcel id assigned by the cloud
-	Waybill  Digest    `json:"waybill"`            // HMAC of the canonical tracking number
-	Size     Size      `json:"size"`               // expected size class
-	Verifier *Digest   `json:"verifier,omitempty"` // HMAC of the pickup code; absent: set later
-	Expires  time.Time `json:"expires,omitzero"`   // drop if not deposited by then; absent: policy
-	Hint     string    `json:"hint,omitempty"`     // masked number: "…" and at most 4 characters
+	Parcel   string  `json:"parcel"`             // opaque parcel id assigned by the cloud
+	Waybill  Digest  `json:"waybill"`            // HMAC of the canonical tracking number
+	Size     Size    `json:"size"`               // expected size class
+	Verifier *Digest `json:"verifier,omitempty"` // scheme 1 (the code alone): only while the policy's legacy_codes holds
+	// CodeVerifier is the scheme-2 verifier, HMAC(pickup-code-2 key, code and the
+	// phone's last four digits), and QRVerifier that of the pickup QR's secret
+	// (ADR 0046); absent: none, or set later.
+	CodeVerifier *Digest   `json:"code_verifier,omitempty"`
+	QRVerifier   *Digest   `json:"qr_verifier,omitempty"`
+	Expires      time.Time `json:"expires,omitzero"` // drop if not deposited by then; absent: policy
+	Hint         string    `json:"hint,omitempty"`   // masked number: "…" and at most 4 characters
 }
 
 // Type implements Body.
@@ -61,8 +66,13 @@ func (b *AnnounceBody) Validate() error {
 		if !p.Size.Valid() {
 			return schemaErr(at("size"), ProblemBadValue, "want S, M, L or XL")
 		}
-		if p.Verifier != nil && p.Verifier.IsZero() {
-			return checkDigest(at("verifier"), *p.Verifier)
+		for _, v := range []struct {
+			name string
+			d    *Digest
+		}{{"verifier", p.Verifier}, {"code_verifier", p.CodeVerifier}, {"qr_verifier", p.QRVerifier}} {
+			if v.d != nil && v.d.IsZero() {
+				return checkDigest(at(v.name), *v.d)
+			}
 		}
 		if p.Hint != "" && !validHint(p.Hint) {
 			return checkHint(at("hint"), p.Hint)
@@ -71,10 +81,14 @@ func (b *AnnounceBody) Validate() error {
 	return nil
 }
 
-// SetVerifierBody sets or replaces the pickup-code verifier of a parcel.
+// SetVerifierBody sets or replaces the verifiers of a parcel: any of the scheme-1
+// Verifier (only while legacy_codes holds), the scheme-2 CodeVerifier (which also
+// replaces a scheme-1 one) and the QRVerifier; at least one.
 type SetVerifierBody struct {
-	Parcel   string `json:"parcel"`
-	Verifier Digest `json:"verifier"`
+	Parcel       string  `json:"parcel"`
+	Verifier     *Digest `json:"verifier,omitempty"`
+	CodeVerifier *Digest `json:"code_verifier,omitempty"`
+	QRVerifier   *Digest `json:"qr_verifier,omitempty"`
 }
 
 // Type implements Body.
@@ -85,7 +99,18 @@ func (b *SetVerifierBody) Validate() error {
 	if err := checkID("body.parcel", b.Parcel); err != nil {
 		return err
 	}
-	return checkDigest("body.verifier", b.Verifier)
+	for _, v := range []struct {
+		name string
+		d    *Digest
+	}{{"body.verifier", b.Verifier}, {"body.code_verifier", b.CodeVerifier}, {"body.qr_verifier", b.QRVerifier}} {
+		if v.d != nil && v.d.IsZero() {
+			return checkDigest(v.name, *v.d)
+		}
+	}
+	if b.Verifier == nil && b.CodeVerifier == nil && b.QRVerifier == nil {
+		return schemaErr("body", ProblemMissingField, "want verifier, code_verifier or qr_verifier")
+	}
+	return nil
 }
 
 // CancelBody withdraws an announced parcel that has not been deposited.

@@ -106,6 +106,8 @@ func NewBody(t CommandType) (Body, error) {
 		return &PolicyBody{}, nil
 	case CmdPing:
 		return &PingBody{}, nil
+	case CmdClearThrottle:
+		return &ClearThrottleBody{}, nil
 	}
 	return nil, schemaErr("typ", ProblemUnknownType, "not a known command type")
 }

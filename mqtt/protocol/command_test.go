@@ -46,6 +46,24 @@ func TestDecodeCommandAccepts(t *testing.T) {
 		}},
 		{name: "announce null optional", payload: parcel(`,"hint":null`)},
 		{name: "set-verifier", payload: claims("set-verifier", `{"parcel":"p1","verifier":"`+hexB+`"}`)},
+		{name: "set-verifier scheme 2 and QR", payload: claims("set-verifier", `{"parcel":"p1","code_verifier":"`+hexA+`","qr_verifier":"`+hexB+`"}`),
+			check: func(t *testing.T, b Body) {
+				if v := b.(*SetVerifierBody); v.Verifier != nil || v.CodeVerifier.Hex() != hexA || v.QRVerifier.Hex() != hexB {
+					t.Fatalf("got %+v", v)
+				}
+			}},
+		{name: "announce scheme 2 and QR", payload: parcel(`,"code_verifier":"` + hexA + `","qr_verifier":"` + hexB + `"`), check: func(t *testing.T, b Body) {
+			if p := b.(*AnnounceBody).Parcels[0]; p.Verifier != nil || p.CodeVerifier.Hex() != hexA || p.QRVerifier.Hex() != hexB {
+				t.Fatalf("got %+v", p)
+			}
+		}},
+		{name: "clear-throttle", payload: claims("clear-throttle", `{"source":"code","operator":"op-3"}`)},
+		{name: "policy with code entry", payload: claims("policy", validPolicy(`code_entry={"min_length":10,"delay_s":6,"alarm_failures":30}`)),
+			check: func(t *testing.T, b Body) {
+				if p := b.(*PolicyBody); p.CodeEntry == nil || p.CodeEntry.MinLength != 10 || p.CodeEntry.DelayS != 6 {
+					t.Fatalf("got %+v", p)
+				}
+			}},
 		{name: "cancel", payload: claims("cancel", `{"parcel":"p1"}`)},
 		{name: "recall", payload: claims("recall", `{"parcel":"p1"}`)},
 		{name: "courier-upsert", payload: claims("courier-upsert", `{"courier":"c7","badge":"`+hexA+`","verifier":"`+hexB+`","rights":["deposit","retrieve"]}`)},
@@ -141,6 +159,12 @@ func TestDecodeCommandRefuses(t *testing.T) {
 		{name: "digest upper case", payload: claims("set-verifier", `{"parcel":"p1","verifier":"`+strings.ToUpper(hexA)+`"}`), problem: ProblemBadDigest, path: "body.verifier"},
 		{name: "digest as number", payload: claims("set-verifier", `{"parcel":"p1","verifier":12}`), problem: ProblemWrongType, path: "body.verifier"},
 		{name: "zero digest", payload: claims("set-verifier", `{"parcel":"p1","verifier":"`+strings.Repeat("0", 64)+`"}`), problem: ProblemBadDigest, path: "body.verifier"},
+		{name: "zero code verifier", payload: claims("set-verifier", `{"parcel":"p1","code_verifier":"`+strings.Repeat("0", 64)+`"}`), problem: ProblemBadDigest, path: "body.code_verifier"},
+		{name: "set-verifier without a verifier", payload: claims("set-verifier", `{"parcel":"p1"}`), problem: ProblemMissingField, path: "body"},
+		{name: "clear-throttle of qr", payload: claims("clear-throttle", `{"source":"qr","operator":"op-3"}`), problem: ProblemBadValue, path: "body.source"},
+		{name: "clear-throttle without operator", payload: claims("clear-throttle", `{"source":"courier"}`), problem: ProblemMissingField, path: "body.operator"},
+		{name: "code entry too short", payload: claims("policy", validPolicy(`code_entry={"min_length":6,"delay_s":6,"alarm_failures":30}`)), problem: ProblemBadValue, path: "body.code_entry.min_length"},
+		{name: "code entry delay 0", payload: claims("policy", validPolicy(`code_entry={"min_length":8,"delay_s":0,"alarm_failures":30}`)), problem: ProblemBadValue, path: "body.code_entry.delay_s"},
 		{name: "too many parcels", payload: claims("announce", `{"parcels":[`+strings.Join(many, ",")+`]}`), problem: ProblemTooMany, path: "body.parcels"},
 		{name: "empty batch", payload: claims("announce", `{"parcels":[]}`), problem: ProblemBadValue, path: "body.parcels"},
 		{name: "parcels not array", payload: claims("announce", `{"parcels":{}}`), problem: ProblemWrongType, path: "body.parcels"},

@@ -40,12 +40,14 @@ const (
 	CmdAuditRange         CommandType = "audit-range"
 	CmdPolicy             CommandType = "policy"
 	CmdPing               CommandType = "ping"
+	// CmdClearThrottle clears a lock-out on an operator's word (ADR 0046).
+	CmdClearThrottle CommandType = "clear-throttle"
 )
 
 var commandTypes = enum.Strings(unknown("command type"),
 	CmdAnnounce, CmdSetVerifier, CmdCancel, CmdRecall, CmdCourierUpsert, CmdCourierRevoke,
 	CmdOpenCompartment, CmdDisableCompartment, CmdEnableCompartment, CmdResolveCompartment,
-	CmdInventory, CmdStatus, CmdAuditRange, CmdPolicy, CmdPing,
+	CmdInventory, CmdStatus, CmdAuditRange, CmdPolicy, CmdPing, CmdClearThrottle,
 )
 
 // ParseCommandType parses a command type.
@@ -161,12 +163,17 @@ const (
 	EvHealth       EventType = "health"        // HealthEvent, periodic
 	EvReconciled   EventType = "reconciled"    // ReconciledEvent: an operation settled after a restart
 	EvWrongParcel  EventType = "wrong_parcel"  // WrongParcelEvent: a handover scan matched no parcel
+	// EvGuessing: GuessingEvent, more failed codes or QR scans in an hour than the
+	// policy's alarm_failures (ADR 0046).
+	EvGuessing EventType = "guessing"
+	// EvThrottleCleared: ThrottleClearedEvent, an operator cleared a lock-out.
+	EvThrottleCleared EventType = "throttle_cleared"
 )
 
 var eventTypes = enum.Strings(unknown("event type"),
 	EvDeposited, EvPickedUp, EvExpired, EvRetrieved, EvCancelled, EvRecalled, EvUnlocked,
 	EvUnlockFailed, EvDoorOpened, EvDoorClosed, EvJammed, EvForced, EvLeftOpen, EvThrottled,
-	EvHardware, EvHealth, EvReconciled, EvWrongParcel,
+	EvHardware, EvHealth, EvReconciled, EvWrongParcel, EvGuessing, EvThrottleCleared,
 )
 
 // ParseEventType parses an event type.

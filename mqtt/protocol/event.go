@@ -80,7 +80,7 @@ type ThrottledEvent struct {
 
 // Validate implements EventBody.
 func (e *ThrottledEvent) Validate() error {
-	if !e.Source.Valid() {
+	if e.Source != ThrottleCode && e.Source != ThrottleCourier {
 		return schemaErr("body.source", ProblemBadValue, "want code or courier")
 	}
 	if e.Failures < 0 || e.DelayS < 0 {
@@ -186,6 +186,10 @@ func NewEventBody(t EventType) (EventBody, error) {
 		return &ReconciledEvent{}, nil
 	case EvWrongParcel:
 		return &WrongParcelEvent{}, nil
+	case EvGuessing:
+		return &GuessingEvent{}, nil
+	case EvThrottleCleared:
+		return &ThrottleClearedEvent{}, nil
 	}
 	return nil, schemaErr("type", ProblemUnknownType, "not a known event type")
 }

@@ -27,6 +27,8 @@ func TestEventRoundTrip(t *testing.T) {
 		{name: "forced", typ: EvForced, body: &DoorEvent{Compartment: 3, Op: OpNone}},
 		{name: "left open", typ: EvLeftOpen, body: &DoorEvent{Compartment: 3, OpenS: 95}},
 		{name: "throttled", typ: EvThrottled, body: &ThrottledEvent{Source: ThrottleCode, Failures: 6, DelayS: 60}},
+		{name: "guessing", typ: EvGuessing, body: &GuessingEvent{Source: ThrottleQR, Failures: 31, WindowS: 3600}},
+		{name: "throttle cleared", typ: EvThrottleCleared, body: &ThrottleClearedEvent{Source: ThrottleCourier, Actor: "op-1", Command: "c-9"}},
 		{name: "hardware", typ: EvHardware, body: &HardwareEvent{Component: "lockboard-1", State: HealthFailed, Code: "no_reply"}},
 		{name: "health", typ: EvHealth, body: &HealthEvent{UptimeS: 3600, StorageFree: 1 << 30, Outbox: 2, Parcels: 40, Drivers: map[string]Health{"lockboard-1": HealthOK}}},
 	}
@@ -72,6 +74,9 @@ func TestEventRefusals(t *testing.T) {
 		{name: "bad health", id: "e1", seq: 1, typ: EvHardware, body: &HardwareEvent{Component: "x", State: "meh"}},
 		{name: "bad driver name", id: "e1", seq: 1, typ: EvHealth, body: &HealthEvent{Drivers: map[string]Health{"a b": HealthOK}}},
 		{name: "bad throttle source", id: "e1", seq: 1, typ: EvThrottled, body: &ThrottledEvent{Source: "x"}},
+		{name: "qr is no throttle", id: "e1", seq: 1, typ: EvThrottled, body: &ThrottledEvent{Source: ThrottleQR}},
+		{name: "courier is no guessing source", id: "e1", seq: 1, typ: EvGuessing, body: &GuessingEvent{Source: ThrottleCourier}},
+		{name: "throttle cleared without actor", id: "e1", seq: 1, typ: EvThrottleCleared, body: &ThrottleClearedEvent{Source: ThrottleCode}},
 	}
 	for _, tc := range build {
 		t.Run("new "+tc.name, func(t *testing.T) {

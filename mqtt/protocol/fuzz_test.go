@@ -13,6 +13,9 @@ import (
 func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte(parcel(`,"verifier":"` + hexB + `","hint":"…12"`)))
 	f.Add([]byte(claims("policy", validPolicy(""))))
+	f.Add([]byte(claims("policy", validPolicy(`code_entry={"min_length":8,"delay_s":6,"alarm_failures":30}`))))
+	f.Add([]byte(claims("set-verifier", `{"parcel":"p1","code_verifier":"`+hexA+`","qr_verifier":"`+hexB+`"}`)))
+	f.Add([]byte(claims("clear-throttle", `{"source":"code","operator":"op-3"}`)))
 	f.Add([]byte(claims("open-compartment", `{"compartment":12,"reason":"support","operator":"op-3"}`)))
 	f.Add([]byte(claims("courier-upsert", `{"courier":"c7","badge":"`+hexA+`","verifier":"`+hexA+`","rights":["deposit"]}`)))
 	f.Add([]byte(claims("courier-upsert", `{"courier":"c7","credential":"`+hexA+`","rights":["deposit"]}`)))
@@ -49,6 +52,8 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`{"id":"e","seq":1,"type":"deposited","time":"2025-01-01T00:00:00Z","body":{"parcel":"p","compartment":2}}`))
 	f.Add([]byte(`{"id":"e","seq":2,"type":"health","time":"2025-01-01T00:00:00Z","body":{"uptime_s":1,"storage_free_bytes":2,"outbox":0,"parcels":0,"drivers":{"a":"ok"}}}`))
 	f.Add([]byte(`{"id":"e","seq":3,"type":"throttled","time":"2025-01-01T00:00:00Z","body":{"source":"code","failures":6,"delay_s":60}}`))
+	f.Add([]byte(`{"id":"e","seq":4,"type":"guessing","time":"2025-01-01T00:00:00Z","body":{"source":"qr","failures":31,"window_s":3600}}`))
+	f.Add([]byte(`{"id":"e","seq":5,"type":"throttle_cleared","time":"2025-01-01T00:00:00Z","body":{"source":"code","actor":"op-1","command":"c-1"}}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		ev, body, err := DecodeEvent(payload)
 		if err != nil {

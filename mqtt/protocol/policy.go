@@ -7,11 +7,16 @@ import "time"
 // that a delayed or replayed older policy cannot roll back a newer one.
 // Durations are whole seconds.
 type PolicyBody struct {
-	Version          uint32   `json:"version"`          // >= 1
-	RetentionS       int64    `json:"retention_s"`      // deposited -> expired
-	AnnouncedKeepS   int64    `json:"announced_keep_s"` // announced, never deposited -> dropped
-	PurgeAfterS      int64    `json:"purge_after_s"`    // terminal records deleted after this
-	CodeThrottle     Throttle `json:"code_throttle"`    // pickup-code guessing
+	Version        uint32 `json:"version"`          // >= 1
+	RetentionS     int64  `json:"retention_s"`      // deposited -> expired
+	AnnouncedKeepS int64  `json:"announced_keep_s"` // announced, never deposited -> dropped
+	PurgeAfterS    int64  `json:"purge_after_s"`    // terminal records deleted after this
+	// CodeEntry bounds keypad guessing (ADR 0046); absent: the device keeps its own.
+	CodeEntry *CodeEntry `json:"code_entry,omitempty"`
+	// LegacyCodes accepts scheme-1 verifiers (a code alone) while parcels announced
+	// before ADR 0046 still wait; CodeThrottle then governs their lookups.
+	LegacyCodes      bool     `json:"legacy_codes,omitempty"`
+	CodeThrottle     Throttle `json:"code_throttle"`    // scheme-1 (legacy) pickup-code guessing
 	CourierThrottle  Throttle `json:"courier_throttle"` // courier badge/PIN guessing
 	DoorOpenTimeoutS int64    `json:"door_open_timeout_s"`
 	LeftOpenAfterS   int64    `json:"left_open_after_s"`
@@ -59,6 +64,9 @@ func (b *PolicyBody) Validate() error {
 		if f.v < f.min || f.v > f.max {
 			return schemaErr(f.path, ProblemBadValue, "want %d..%d seconds", f.min, f.max)
 		}
+	}
+	if err := b.CodeEntry.check("body.code_entry"); err != nil {
+		return err
 	}
 	if err := b.CodeThrottle.check("body.code_throttle"); err != nil {
 		return err

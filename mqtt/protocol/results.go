@@ -41,16 +41,20 @@ type CompartmentInfo struct {
 
 // StatusResult answers status.
 type StatusResult struct {
-	Boot          string            `json:"boot"`
-	Version       string            `json:"version"`
-	UptimeS       int64             `json:"uptime_s"`
-	Parcels       int               `json:"parcels"` // waiting: announced or deposited
-	Compartments  int               `json:"compartments"`
-	Free          int               `json:"free"`
-	Disabled      int               `json:"disabled"`
-	Outbox        int               `json:"outbox"`
-	PolicyVersion uint32            `json:"policy_version"`
-	Drivers       map[string]Health `json:"drivers,omitempty"`
+	Boot          string `json:"boot"`
+	Version       string `json:"version"`
+	UptimeS       int64  `json:"uptime_s"`
+	Parcels       int    `json:"parcels"` // waiting: announced or deposited
+	Compartments  int    `json:"compartments"`
+	Free          int    `json:"free"`
+	Disabled      int    `json:"disabled"`
+	Outbox        int    `json:"outbox"`
+	PolicyVersion uint32 `json:"policy_version"`
+	// LegacyParcels counts the waiting parcels still under a scheme-1 verifier, and
+	// CodeFailures24h the failed code evaluations of the last 24 hours (ADR 0046).
+	LegacyParcels   int               `json:"legacy_parcels,omitempty"`
+	CodeFailures24h int64             `json:"code_failures_24h,omitempty"`
+	Drivers         map[string]Health `json:"drivers,omitempty"`
 	// Identity is the device's X25519 public key in hex (not secret): a cloud that
 	// registered it out of band can check it; the simulator enrols with it.
 	Identity string `json:"x25519_public,omitempty"`

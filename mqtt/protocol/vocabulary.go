@@ -122,9 +122,10 @@ type ThrottleSource string
 const (
 	ThrottleCode    ThrottleSource = "code"    // pickup codes at the keypad or screen
 	ThrottleCourier ThrottleSource = "courier" // courier badge and PIN
+	ThrottleQR      ThrottleSource = "qr"      // pickup QR scans (guessing events only)
 )
 
-var throttleSources = enum.Strings(unknown("throttle source"), ThrottleCode, ThrottleCourier)
+var throttleSources = enum.Strings(unknown("throttle source"), ThrottleCode, ThrottleCourier, ThrottleQR)
 
 // ParseThrottleSource parses a throttle source.
 func ParseThrottleSource(s string) (ThrottleSource, error) { return throttleSources.Parse(s) }

@@ -26,8 +26,14 @@ func indexes(p *store.Record) []indexEntry {
 		return nil
 	}
 	out := []indexEntry{{bucketIdxWaybill, append([]byte(nil), p.Waybill[:]...), []byte(p.ID)}}
-	if !p.Verifier.IsZero() && (p.State == stateAnnounced || p.State == stateDeposited) {
-		out = append(out, indexEntry{bucketIdxCode, codeKey(p.Verifier, p.ID), nil})
+	if p.State == stateAnnounced || p.State == stateDeposited {
+		// One index for every kind of verifier: they are HMACs under different keys,
+		// and the station checks which field of the record matched.
+		for _, v := range []privacy.Digest{p.Verifier, p.CodeVerifier, p.QRVerifier} {
+			if !v.IsZero() {
+				out = append(out, indexEntry{bucketIdxCode, codeKey(v, p.ID), nil})
+			}
+		}
 	}
 	switch {
 	case p.State == stateDeposited && !p.ExpiresAt.IsZero():
@@ -190,6 +196,22 @@ func (t *Tx) CountStates() (map[string]int, error) {
 		return nil
 	})
 	return out, err
+}
+
+// CountLegacy counts the announced or deposited records holding a scheme-1 verifier,
+// reading only the flags and state bytes of each.
+func (t *Tx) CountLegacy() (int, error) {
+	n := 0
+	err := t.tx.Bucket(bucketParcels).ForEach(func(k, v []byte) error {
+		if len(v) < 3 || v[0] != recordVersion {
+			return fmt.Errorf("locker: parcel record %q: %w", k, errRecord)
+		}
+		if v[1]&flagVerifier != 0 && (v[2] == stateCodes[stateAnnounced] || v[2] == stateCodes[stateDeposited]) {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // UnusedEpochs returns those of epochs that no parcel record and no outbox entry is

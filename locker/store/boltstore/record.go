@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -15,7 +16,8 @@ import (
 // ~300 bytes a record, most of it hex digests and field names; this spends ~130.
 //
 //	version  1 byte (recordVersion)
-//	flags    1 byte (bit 0: announced; bit 1: has verifier)
+//	flags    1 byte (bit 0: announced; bit 1: has verifier; bit 2: has code
+//	         verifier; bit 3: has QR verifier)
 //	state    1 byte (stateCodes)
 //	size     1 byte
 //	epoch    4 bytes BE
@@ -23,6 +25,9 @@ import (
 //	generation  uvarint
 //	waybill  32 bytes
 //	verifier 32 bytes, only with flag bit 1
+//	code verifier 32 bytes, only with flag bit 2 (ADR 0046; a record without it
+//	         reads as before, so stores written earlier open unchanged)
+//	QR verifier   32 bytes, only with flag bit 3
 //	expires, keep, updated, purge: varint unix nanoseconds each (0: zero time)
 //	id, hint, courier: uvarint length + bytes each
 //
@@ -35,6 +40,26 @@ const (
 	recordVersion       = 2
 	recordVersionLegacy = 1
 )
+
+// The record's flags.
+const (
+	flagAnnounced    = 1
+	flagVerifier     = 2
+	flagCodeVerifier = 4
+	flagQRVerifier   = 8
+	flagsKnown       = flagAnnounced | flagVerifier | flagCodeVerifier | flagQRVerifier
+)
+
+// verifiers lists p's verifier fields with their flags, in record order.
+func verifiers(p *store.Record) []struct {
+	flag byte
+	d    *privacy.Digest
+} {
+	return []struct {
+		flag byte
+		d    *privacy.Digest
+	}{{flagVerifier, &p.Verifier}, {flagCodeVerifier, &p.CodeVerifier}, {flagQRVerifier, &p.QRVerifier}}
+}
 
 // The parcel states the store files parcels by (their names are locker.ParcelState's).
 const (
@@ -92,7 +117,13 @@ func encodeRecord(p *store.Record, hint []byte) ([]byte, error) {
 		flags |= 1
 	}
 	if !p.Verifier.IsZero() {
-		flags |= 2
+		flags |= flagVerifier
+	}
+	if !p.CodeVerifier.IsZero() {
+		flags |= flagCodeVerifier
+	}
+	if !p.QRVerifier.IsZero() {
+		flags |= flagQRVerifier
 	}
 	b := make([]byte, 0, 160)
 	b = append(b, recordVersion, flags, code, p.Size)
@@ -100,8 +131,10 @@ func encodeRecord(p *store.Record, hint []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint16(b, p.Compartment)
 	b = binary.AppendUvarint(b, p.Generation)
 	b = append(b, p.Waybill[:]...)
-	if flags&2 != 0 {
-		b = append(b, p.Verifier[:]...)
+	for _, v := range verifiers(p) {
+		if flags&v.flag != 0 {
+			b = append(b, v.d[:]...)
+		}
 	}
 	for _, t := range []time.Time{p.ExpiresAt, p.KeepUntil, p.Updated, p.PurgeAt} {
 		b = appendTime(b, t)
@@ -172,7 +205,7 @@ func (r *recordReader) string() string {
 func decodeRecord(data []byte, p *store.Record) (hint []byte, version byte, err error) {
 	r := &recordReader{b: data}
 	head := r.take(4)
-	if r.err != nil || (head[0] != recordVersion && head[0] != recordVersionLegacy) || head[1]&^3 != 0 {
+	if r.err != nil || (head[0] != recordVersion && head[0] != recordVersionLegacy) || head[1]&^flagsKnown != 0 {
 		return nil, 0, errRecord
 	}
 	var state string
@@ -189,8 +222,10 @@ func decodeRecord(data []byte, p *store.Record) (hint []byte, version byte, err 
 	p.Compartment = binary.BigEndian.Uint16(r.take(2))
 	p.Generation = r.uvarint()
 	copy(p.Waybill[:], r.take(32))
-	if head[1]&2 != 0 {
-		copy(p.Verifier[:], r.take(32))
+	for _, v := range verifiers(p) {
+		if head[1]&v.flag != 0 {
+			copy(v.d[:], r.take(32))
+		}
 	}
 	p.ExpiresAt, p.KeepUntil, p.Updated, p.PurgeAt = r.time(), r.time(), r.time(), r.time()
 	var h string

@@ -20,7 +20,11 @@ func TestRecordRoundTrip(t *testing.T) {
 	cases := map[string]store.Record{
 		"full":        sampleParcel(),
 		"no verifier": {ID: "u-1", Waybill: privacy.Digest{5}, Size: 1, State: "announced", KeepUntil: testStart},
-		"terminal":    {ID: "x", Waybill: privacy.Digest{5}, Size: 4, State: "picked_up", PurgeAt: testStart, Updated: testStart},
+		"scheme 2 and QR": {ID: "n-1", Waybill: privacy.Digest{5}, CodeVerifier: privacy.Digest{6}, QRVerifier: privacy.Digest{7},
+			Size: 2, State: "announced", KeepUntil: testStart},
+		"all three": {ID: "m-1", Waybill: privacy.Digest{5}, Verifier: privacy.Digest{4}, CodeVerifier: privacy.Digest{6},
+			QRVerifier: privacy.Digest{7}, Size: 2, State: "deposited"},
+		"terminal": {ID: "x", Waybill: privacy.Digest{5}, Size: 4, State: "picked_up", PurgeAt: testStart, Updated: testStart},
 	}
 	for name, p := range cases {
 		t.Run(name, func(t *testing.T) {

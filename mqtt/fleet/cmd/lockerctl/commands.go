@@ -86,6 +86,7 @@ var subcommands = map[string]subcommand{
 	"courier-revoke": parcelOp(func(c string) protocol.Body { return &protocol.CourierRevokeBody{Courier: c} }),
 	"announce":       announce,
 	"set-code":       setCode,
+	"clear-throttle": clearThrottle,
 	"courier-upsert": courierUpsert,
 	"courier-new":    courierNew,
 	"send":           send,

@@ -178,8 +178,8 @@ func TestReadParcelsSpreadsheetHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := readParcels(strings.NewReader("\ufeffParcel,Tracking,Code,Size\r\np-1,RB987654326GB,48213377,S\r\n"), keys)
-	if err != nil || len(ps) != 1 || ps[0].Parcel != "p-1" || ps[0].Verifier == nil {
+	ps, err := readParcels(strings.NewReader("\ufeffParcel,Tracking,Code,Phone,Size\r\np-1,RB987654326GB,48213377,4321,S\r\n"), keys)
+	if err != nil || len(ps) != 1 || ps[0].Parcel != "p-1" || ps[0].CodeVerifier == nil || ps[0].Verifier != nil {
 		t.Fatalf("a spreadsheet's CSV (BOM, CRLF, capitals): %+v %v", ps, err)
 	}
 }

@@ -9,10 +9,11 @@
 //	lockerctl [-config FILE] disable|enable LOCKER COMPARTMENT -operator ID
 //	lockerctl [-config FILE] resolve LOCKER COMPARTMENT -present|-absent -operator ID
 //	lockerctl [-config FILE] cancel|recall LOCKER PARCEL
-//	lockerctl [-config FILE] announce LOCKER FILE.csv|-  (parcel,tracking,code,size[,expires])
-//	lockerctl [-config FILE] set-code LOCKER PARCEL       (the code on standard input)
+//	lockerctl [-config FILE] announce LOCKER FILE.csv|-  (parcel,tracking,code,phone,size[,qr][,expires])
+//	lockerctl [-config FILE] set-code LOCKER PARCEL       (the code, then the phone's last four digits, on standard input)
 //	lockerctl [-config FILE] courier-new LOCKER COURIER -rights deposit[,retrieve]
 //	                                                      (PIN on standard input; prints the new badge token once)
+//	lockerctl [-config FILE] clear-throttle LOCKER code|courier -operator ID
 //	lockerctl [-config FILE] courier-upsert LOCKER COURIER -rights deposit[,retrieve]
 //	                                                      (badge token, then PIN, on standard input)
 //	lockerctl [-config FILE] courier-revoke LOCKER COURIER

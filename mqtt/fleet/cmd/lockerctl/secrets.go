@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
@@ -98,7 +99,7 @@ func readParcels(in io.Reader, keys *fleet.Keys) ([]protocol.AnnouncedParcel, er
 	seen := map[string]int{} // parcel id -> line
 	for _, need := range []string{"parcel", "tracking", "size"} {
 		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("%w: announce: the header needs parcel, tracking and size (and optionally code, expires)", errUsage)
+			return nil, fmt.Errorf("%w: announce: the header needs parcel, tracking and size (and optionally code and phone, qr, expires)", errUsage)
 		}
 	}
 	field := func(rec []string, name string) string {
@@ -139,9 +140,10 @@ func readParcels(in io.Reader, keys *fleet.Keys) ([]protocol.AnnouncedParcel, er
 			}
 		}
 		// The error of Parcel may quote its input; the row number is enough.
-		p, err := keys.Parcel(field(rec, "parcel"), field(rec, "tracking"), field(rec, "code"), size, expires)
+		s := fleet.Secrets{Code: field(rec, "code"), Phone: field(rec, "phone"), QR: field(rec, "qr")}
+		p, err := keys.Parcel(field(rec, "parcel"), field(rec, "tracking"), s, size, expires)
 		if err != nil {
-			return nil, fmt.Errorf("%w: announce: line %d: not a valid tracking number or code", errUsage, row)
+			return nil, fmt.Errorf("%w: announce: line %d: not a valid tracking number, code with phone digits, or QR secret", errUsage, row)
 		}
 		if err := (&protocol.AnnounceBody{Parcels: []protocol.AnnouncedParcel{p}}).Validate(); err != nil {
 			return nil, fmt.Errorf("%w: announce: line %d: %v", errUsage, row, err)
@@ -186,7 +188,7 @@ func (e *env) secretLines(n int, what string) ([]string, error) {
 }
 
 func setCode(e *env, args []string) error {
-	pos, err := parseArgs(flag.NewFlagSet("set-code", flag.ContinueOnError), args, 2, "set-code LOCKER PARCEL (code on standard input)")
+	pos, err := parseArgs(flag.NewFlagSet("set-code", flag.ContinueOnError), args, 2, "set-code LOCKER PARCEL (code, then the phone's last four digits, on standard input)")
 	if err != nil {
 		return err
 	}
@@ -194,13 +196,13 @@ func setCode(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	lines, err := e.secretLines(1, "the pickup code")
+	lines, err := e.secretLines(2, "the pickup code and the phone's last four digits")
 	if err != nil {
 		return err
 	}
-	v, err := keys.CodeVerifier(lines[0])
+	v, err := keys.CodeVerifier2(lines[0], lines[1])
 	if err != nil {
-		return fmt.Errorf("%w: set-code: not a pickup code (%d-%d digits)", errUsage, 6, 8)
+		return fmt.Errorf("%w: set-code: not a pickup code (%d-%d digits) and four phone digits", errUsage, privacy.MinCodeLen, privacy.MaxCodeLen)
 	}
-	return e.do(pos[0], &protocol.SetVerifierBody{Parcel: pos[1], Verifier: v})
+	return e.do(pos[0], &protocol.SetVerifierBody{Parcel: pos[1], CodeVerifier: &v})
 }
