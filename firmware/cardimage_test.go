@@ -39,11 +39,13 @@ import (
 // own derivation code.
 //
 // The code space is honest but small: every waiting code is codePrefix followed by 4
-// digits, every tracking number trackingPrefix followed by 3, and the attacker is
-// told so. The full spaces (10^8 codes; an SF number with a 4-character hint leaves
-// 10^8) are these times 10^4 and 10^5: the whole-device rate logged below says how
-// long they take at swtpm speed.
+// digits, every recipient's phone ends in cardPhone, every tracking number is
+// trackingPrefix followed by 3 digits, and the attacker is told so. The full spaces
+// (10^12 for an 8-digit code with the phone's last four, ADR 0046; an SF number with a
+// 4-character hint leaves 10^8) are these times 10^8 and 10^5: the whole-device rate
+// logged below says how long they take at swtpm speed.
 const (
+	cardPhone      = "7305"
 	codePrefix     = "4711"
 	codeFree       = 4 // digits the attacker enumerates
 	trackingPrefix = "SF246813579"
@@ -100,7 +102,7 @@ func TestCardImage(t *testing.T) {
 			got.expectLogin(t, w, true)
 			rate := float64(got.guesses) / got.elapsed.Seconds()
 			t.Logf("whole device: %d guesses in %v: %.0f guesses/s at swtpm speed (this build; -race is 4-6x slower); "+
-				"10^8 codes would take %.1f h, 10^12 (12 digits) %.1f years",
+				"10^8 (an 8-digit code alone) would take %.1f h, 10^12 (with the phone's last four, ADR 0046) %.1f years",
 				got.guesses, got.elapsed.Round(time.Millisecond), rate, 1e8/rate/3600, 1e12/rate/3600/24/365)
 		})
 	})
@@ -254,7 +256,7 @@ func toldParcels(n int) []sim.Parcel {
 			continue
 		}
 		codes[code], tns[tn] = true, true
-		out = append(out, sim.Parcel{ID: fmt.Sprintf("p-card-%d", len(out)+1), Tracking: tn, Code: code, Size: "S"})
+		out = append(out, sim.Parcel{ID: fmt.Sprintf("p-card-%d", len(out)+1), Tracking: tn, Code: code, Phone: cardPhone, Size: "S"})
 	}
 	return out
 }
@@ -335,7 +337,7 @@ func attackCard(t *testing.T, c *card, dev transport.TPM) loot {
 		start := time.Now()
 		for i := range pow10(codeFree) {
 			code := codePrefix + fmt.Sprintf("%0*d", codeFree, i)
-			d, err := privacy.CodeDigest(ks, code)
+			d, err := privacy.CodeDigest2(ks, code, cardPhone)
 			if err != nil {
 				t.Fatalf("digest: %v", err)
 			}
