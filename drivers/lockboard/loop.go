@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.bug.st/serial"
+
+	"github.com/lockerd/lockerd/drivers/serialport"
 )
 
 // errNoReply is an attempt that got no matching reply within ReplyTimeout.
@@ -90,7 +92,7 @@ func (b *Bus) run(ctx context.Context) {
 }
 
 func (b *Bus) openPort() (serial.Port, error) {
-	p, err := serial.Open(b.cfg.Path, &serial.Mode{
+	p, err := serialport.Open(b.cfg.Path, &serial.Mode{
 		BaudRate: b.cfg.BaudRate, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit,
 	})
 	if err != nil {
