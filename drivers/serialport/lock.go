@@ -21,6 +21,30 @@ import (
 // opened it exclusively.
 var ErrInUse = errors.New("serialport: in use")
 
+// InUseError is a device another process has open. It matches ErrInUse.
+type InUseError struct {
+	Device string // the resolved device path
+	Holder string // "pid 812, lockerd"; empty when unknown
+	// Exclusive: the kernel refused the open (another program's TIOCEXCL), no lock.
+	Exclusive bool
+}
+
+func (e *InUseError) Error() string { return "serialport: in use: " + e.Device + " is " + e.By() }
+
+// By says who has the device: "in use by pid 812, lockerd".
+func (e *InUseError) By() string {
+	switch {
+	case e.Exclusive:
+		return "opened exclusively by another program"
+	case e.Holder == "":
+		return "in use by another process"
+	}
+	return "in use by " + e.Holder
+}
+
+// Is makes errors.Is(err, ErrInUse) true.
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
+
 // Lock is a held lock on a serial device. The device is kept open read-only for the
 // lock's lifetime (an flock belongs to an open file), without becoming a controlling
 // terminal and without waiting for a carrier.
@@ -30,8 +54,8 @@ type Lock struct {
 }
 
 // Acquire takes path's device lock without waiting. A device another process holds
-// fails with an error wrapping ErrInUse that names the device and, when /proc says so,
-// the holder ("pid 812, lockerd").
+// fails with an *InUseError, which names the device and, when /proc says so, the
+// holder ("pid 812, lockerd").
 func Acquire(path string) (*Lock, error) {
 	dev, err := filepath.EvalSymlinks(path)
 	if err != nil {
@@ -40,7 +64,7 @@ func Acquire(path string) (*Lock, error) {
 	fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.EBUSY) {
-			return nil, fmt.Errorf("%w: %s is opened exclusively by another program", ErrInUse, dev)
+			return nil, &InUseError{Device: dev, Exclusive: true}
 		}
 		return nil, &os.PathError{Op: "open", Path: dev, Err: err}
 	}
@@ -48,10 +72,7 @@ func Acquire(path string) (*Lock, error) {
 		holder := Holder(fd)
 		_ = unix.Close(fd)
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			if holder != "" {
-				return nil, fmt.Errorf("%w: %s is in use by %s", ErrInUse, dev, holder)
-			}
-			return nil, fmt.Errorf("%w: %s is in use by another process", ErrInUse, dev)
+			return nil, &InUseError{Device: dev, Holder: holder}
 		}
 		return nil, &os.PathError{Op: "lock", Path: dev, Err: err}
 	}

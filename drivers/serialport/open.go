@@ -2,7 +2,6 @@ package serialport
 
 import (
 	"errors"
-	"fmt"
 
 	"go.bug.st/serial"
 )
@@ -20,7 +19,7 @@ func Open(path string, mode *serial.Mode) (serial.Port, error) {
 		_ = l.Release()
 		var pe *serial.PortError
 		if errors.As(err, &pe) && pe.Code() == serial.PortBusy {
-			return nil, fmt.Errorf("%w: %s is opened exclusively by another program", ErrInUse, l.Device)
+			return nil, &InUseError{Device: l.Device, Exclusive: true}
 		}
 		return nil, err
 	}
