@@ -19,6 +19,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/lockerd/lockerd/drivers/driver"
+	"github.com/lockerd/lockerd/drivers/serialport"
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/locker"
@@ -65,6 +67,9 @@ func HWTest(ctx context.Context, cfg *config.Config, opt HWTestOptions) error {
 	defer stopReader()
 	if running(SocketPath(cfg)) || storeLocked(StorePath(cfg)) {
 		return ErrRunning
+	}
+	if err := portsFree(cfg); err != nil {
+		return err
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -170,6 +175,37 @@ func storeLocked(path string) bool {
 	db.Close()
 	return false
 }
+
+// portsFree refuses when another process holds a serial port a driver of cfg declares:
+// a lockerd started with another config (another state_dir and socket, which running
+// and storeLocked cannot see) drives the same bus, and hwtest must not pulse doors
+// under it (docs/adr/0054-serial-ports-locked-per-device.md).
+func portsFree(cfg *config.Config) error {
+	for _, d := range cfg.Hardware.Drivers() {
+		if d.Settings.IsDisabled() {
+			continue
+		}
+		var ports portClaims
+		d.Settings.Check(&ports, d.Path)
+		for _, port := range ports {
+			l, err := serialport.Acquire(port)
+			if errors.Is(err, serialport.ErrInUse) {
+				return fmt.Errorf("firmware: hwtest: %s %s: %w (stop it first: systemctl stop lockerd)",
+					d.Settings.DriverKind().Noun, d.Settings.DriverName(), err)
+			}
+			_ = l.Release() // a missing port is the driver's to report
+		}
+	}
+	return nil
+}
+
+// portClaims collects the serial ports a driver's Check claims; it ignores the rest.
+type portClaims []string
+
+func (c *portClaims) Fail(string, string, ...any)          {}
+func (c *portClaims) Name(string, string, driver.Settings) {}
+func (c *portClaims) Port(_, port, _ string)               { *c = append(*c, port) }
+func (c *portClaims) Pin(string, string)                   {}
 
 func (t *hwtest) printf(format string, args ...any) {
 	t.mu.Lock()

@@ -4,23 +4,66 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
+
+// pulseHold holds back a door's sensed changes while an unlock of that door is under
+// way, so that the unlock's outcome is recorded first (docs/adr/0053).
+type pulseHold struct {
+	pulses  int    // unlocks of this door under way
+	changes []bool // door changes reported meanwhile, in order (open = true)
+}
+
+// opened reports whether the door was reported open while held.
+func (h *pulseHold) opened() bool {
+	return h != nil && slices.Contains(h.changes, true)
+}
 
 // pulse unlocks the slot's door (shelves have none) and records the fact that the relay
 // was pulsed, or undoes the operation when the driver could not pulse it. A pulse the
 // driver sent but could not confirm counts as pulsed (ErrUnlockUnconfirmed).
+//
+// A door change the driver reports while Unlock runs (a board that confirms an unlock by
+// a status read reports the opened latch in that same read) is held and recorded right
+// after the unlock's outcome, so that for one door unlocked or unlock_failed always gets
+// a lower seq than the door_opened it caused (docs/adr/0053).
 func (s *Station) pulse(ctx context.Context, slot Slot) error {
 	if slot.Kind == KindShelf {
 		return nil
 	}
-	uerr := s.unlocker.Unlock(ctx, slot.Compartment)
+	id := slot.Compartment
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	h := s.pulsing[id]
+	if h == nil {
+		h = &pulseHold{}
+		s.pulsing[id] = h
+	}
+	h.pulses++
+	s.mu.Unlock()
+
+	uerr := s.unlocker.Unlock(ctx, id)
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	h.pulses--
+	if h.pulses == 0 {
+		delete(s.pulsing, id)
+		// Deferred after the unlock below: runs first, still under s.mu.
+		defer func() {
+			for _, open := range h.changes {
+				s.doorChangedLocked(id, open)
+			}
+		}()
+	}
 	if s.closed {
 		return ErrClosed
 	}
-	c := s.comps[slot.Compartment]
+	c := s.comps[id]
 	if c == nil || c.Generation != slot.Generation || c.Op == OpNone {
 		return uerr // the operation already ended (door seen and closed, or timed out)
 	}
@@ -43,7 +86,7 @@ func (s *Station) pulse(ctx context.Context, slot Slot) error {
 				Parcel: c.OpParcel, Op: c.Op, Command: c.OpCommand, Actor: c.OpActor, Reason: "driver error"}); err != nil {
 				return err
 			}
-			if c.OpDoorSeen {
+			if c.OpDoorSeen || h.opened() {
 				return nil // it opened anyway (a previous pulse, or by hand): let it run
 			}
 			return t.abortOp(c, "unlock failed")
@@ -120,9 +163,20 @@ func (s *Station) unsettledOp(c *Compartment) bool {
 
 // DoorChanged takes a sensed door change from a driver. Repeats of the current state
 // (bounces the driver let through, a duplicate close) change nothing.
+// A change of a door whose unlock is under way is recorded once the unlock's outcome is
+// (pulse).
 func (s *Station) DoorChanged(id CompartmentID, open bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if h := s.pulsing[id]; h != nil {
+		h.changes = append(h.changes, open)
+		return
+	}
+	s.doorChangedLocked(id, open)
+}
+
+// doorChangedLocked records a sensed door change; s.mu is held.
+func (s *Station) doorChangedLocked(id CompartmentID, open bool) {
 	if s.closed {
 		return
 	}

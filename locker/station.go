@@ -80,8 +80,9 @@ type Station struct {
 	// unsettled are the compartments whose operation Reconcile could not settle
 	// because the door sensor was not known yet: the sensor's first report does, and
 	// the jam timer leaves them alone until then.
-	unsettled   map[CompartmentID]time.Time // the operation's OpSince
-	unsettledAt time.Time                   // when Reconcile left them (sensorWait)
+	unsettled   map[CompartmentID]time.Time  // the operation's OpSince
+	unsettledAt time.Time                    // when Reconcile left them (sensorWait)
+	pulsing     map[CompartmentID]*pulseHold // doors whose unlock is under way (doors.go)
 	wake        chan struct{}
 	closed      bool
 	lastTick    atomic.Int64 // monoBase-relative nanos of the last good timer pass, 0: none yet
@@ -120,8 +121,8 @@ func Open(opt Options) (*Station, error) {
 		observer: opt.Observer, policy: opt.Policy,
 		comps: map[CompartmentID]*Compartment{}, sessions: map[string]*session{},
 		monoBase: time.Now(), handovers: map[string]*handover{}, recentScan: map[privacy.Digest]time.Time{},
-		unsettled: map[CompartmentID]time.Time{},
-		wake:      make(chan struct{}, 1),
+		unsettled: map[CompartmentID]time.Time{}, pulsing: map[CompartmentID]*pulseHold{},
+		wake: make(chan struct{}, 1),
 	}
 	if s.clock == nil {
 		s.clock = SystemClock

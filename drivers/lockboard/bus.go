@@ -29,8 +29,10 @@ var (
 	// ErrUnknownLock means the board is not configured on this bus or the
 	// lock is beyond the board's configured locks.
 	ErrUnknownLock = errors.New("lockboard: unknown lock")
-	// ErrNoState means the board has not answered a poll yet.
-	ErrNoState = errors.New("lockboard: no state yet")
+	// ErrNoState means the board's state is unknown: the port is closed (unplugged),
+	// or the board has not answered a poll since the port was opened, or failed its
+	// last one.
+	ErrNoState = errors.New("lockboard: state unknown")
 )
 
 // Change reports a lock whose polled state changed. The first successful
@@ -54,7 +56,7 @@ type State struct {
 }
 
 // Health is the state of the bus as a whole. OK means the port is open and
-// every board answers.
+// every board has answered on it and answered its last poll.
 type Health struct {
 	OK       bool
 	PortOpen bool
@@ -85,6 +87,10 @@ type boardState struct {
 	sensors uint32 // raw sensor bits
 	at      time.Time
 	down    bool // failed its last poll on the current port
+	// answered: it answered a poll on the current port. Until it has, and while the
+	// port is closed, its state is unknown: a reopened /dev/ttyUSBn or pty may be
+	// another device altogether.
+	answered bool
 }
 
 func (s *boardState) lock(n int) State {
@@ -118,6 +124,11 @@ type Bus struct {
 	order  []int // board addresses in poll order
 	health Health
 	stats  Stats
+	// portOpen mirrors health.PortOpen; openedAt is when the port was last opened,
+	// lastAnswer when any board last answered (zero: never), for health reasons.
+	portOpen   bool
+	openedAt   time.Time
+	lastAnswer time.Time
 }
 
 // Open validates cfg and starts the bus. The port is opened in the
@@ -207,7 +218,9 @@ func (b *Bus) Stats() Stats {
 	return b.stats
 }
 
-// State returns the last polled state of a lock.
+// State returns the polled state of a lock while its board answers; ErrNoState while
+// the port is closed or the board has not answered on it (since the port was opened,
+// or at its last poll).
 func (b *Bus) State(board, lock int) (State, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -215,8 +228,11 @@ func (b *Bus) State(board, lock int) (State, error) {
 	if !ok || lock < 1 || lock > s.cfg.Locks {
 		return State{}, fmt.Errorf("%w: board %d lock %d", ErrUnknownLock, board, lock)
 	}
-	if !s.polled {
-		return State{}, fmt.Errorf("%w: board %d", ErrNoState, board)
+	switch {
+	case !b.portOpen:
+		return State{}, fmt.Errorf("%w: board %d: port %s closed", ErrNoState, board, b.cfg.Path)
+	case !s.polled || !s.answered || s.down:
+		return State{}, fmt.Errorf("%w: board %d not answering", ErrNoState, board)
 	}
 	return s.lock(lock), nil
 }

@@ -88,7 +88,7 @@ func TestSilentBoardIsAFaultThatClears(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := r.rec.waitHealth(t, "board 5 down", func(h lockboard.Health) bool { return !h.OK })
-	if !h.PortOpen || !slices.Equal(h.Down, []int{5}) || h.Reason != "board 5 not responding" {
+	if !h.PortOpen || !slices.Equal(h.Down, []int{5}) || h.Reason != "board 5 on "+r.set.Path()+" not responding" {
 		t.Errorf("health %+v: want port open, board 5 down", h)
 	}
 	// The other board keeps working meanwhile.

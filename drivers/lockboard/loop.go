@@ -7,10 +7,15 @@ import (
 	"time"
 
 	"go.bug.st/serial"
+
+	"github.com/lockerd/lockerd/drivers/serialport"
 )
 
 // errNoReply is an attempt that got no matching reply within ReplyTimeout.
 var errNoReply = errors.New("lockboard: no reply")
+
+// errSilent is a port given up because no board answered DeadCycles cycles on it.
+var errSilent = errors.New("lockboard: no board answered")
 
 // portError marks a failure of the port itself (closed, unplugged, I/O
 // error), as opposed to a silent board. It ends the port's life.
@@ -36,7 +41,8 @@ func (b *Bus) run(ctx context.Context) {
 		if port == nil {
 			p, err := b.openPort()
 			if err != nil {
-				b.setPort(false, err.Error())
+				b.log.Debug("lockboard: cannot open port", "err", err)
+				b.setPort(false, b.openReason(err, b.Stats().Reopens > 0))
 				if !b.idle(ctx, backoff) {
 					return
 				}
@@ -56,7 +62,7 @@ func (b *Bus) run(ctx context.Context) {
 		if err == nil && answered == 0 {
 			silent++
 			if silent >= b.cfg.DeadCycles {
-				err = fmt.Errorf("no board answered %d polls", silent)
+				err = fmt.Errorf("%w: %d polls", errSilent, silent)
 			}
 		} else if answered > 0 {
 			silent = 0
@@ -67,7 +73,11 @@ func (b *Bus) run(ctx context.Context) {
 			_ = port.Close()
 			port = nil
 			silent = 0
-			b.setPort(false, err.Error())
+			if errors.Is(err, errSilent) {
+				b.setPort(false, b.Health().Reason) // "no board answered on ... since ..."
+			} else {
+				b.setPort(false, b.lostReason(err))
+			}
 			if !b.idle(ctx, backoff) {
 				return
 			}
@@ -82,7 +92,7 @@ func (b *Bus) run(ctx context.Context) {
 			b.log.Warn("lockboard: closing port", "err", err)
 			_ = port.Close()
 			port = nil
-			b.setPort(false, err.Error())
+			b.setPort(false, b.lostReason(err))
 			continue
 		}
 		lastIO = io.lastIO
@@ -90,7 +100,7 @@ func (b *Bus) run(ctx context.Context) {
 }
 
 func (b *Bus) openPort() (serial.Port, error) {
-	p, err := serial.Open(b.cfg.Path, &serial.Mode{
+	p, err := serialport.Open(b.cfg.Path, &serial.Mode{
 		BaudRate: b.cfg.BaudRate, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit,
 	})
 	if err != nil {

@@ -26,6 +26,10 @@ func (b *Bus) apply(addr int, rep Reply) {
 		s.locks, s.sensors = rep.Locks, rep.Sensors
 	}
 	s.at = now
+	b.lastAnswer = now
+	if rep.Kind == KindBoard {
+		s.answered = true // its whole state is known again (a lock reply has one lock's)
+	}
 	var changes []Change
 	if rep.Kind == KindBoard || old.polled {
 		first := !old.polled
@@ -65,31 +69,48 @@ func (b *Bus) setBoard(addr int, up bool) {
 	b.updateHealth(true, "")
 }
 
-// setPort records the port being opened or lost.
+// setPort records the port being opened or lost. Either way no board has answered
+// on the port now open, if any: their states are unknown until they do.
 func (b *Bus) setPort(open bool, reason string) {
-	if open {
-		// A fresh port: no board has failed on it yet.
-		b.mu.Lock()
-		for _, s := range b.boards {
-			s.down = false
-		}
-		b.mu.Unlock()
+	b.mu.Lock()
+	for _, s := range b.boards {
+		s.answered = false
+		s.down = false // a fresh port: no board has failed on it yet
 	}
+	b.portOpen = open
+	if open {
+		b.openedAt = b.cfg.Now()
+	}
+	b.mu.Unlock()
 	b.updateHealth(open, reason)
 }
 
 func (b *Bus) updateHealth(portOpen bool, reason string) {
 	b.mu.Lock()
 	h := Health{PortOpen: portOpen, Since: b.health.Since}
+	waiting := false // the port just opened and nothing has failed yet: no fault to log
 	if portOpen {
+		var pending []int
 		for _, a := range b.order {
-			if b.boards[a].down {
+			switch s := b.boards[a]; {
+			case s.down:
 				h.Down = append(h.Down, a)
+			case !s.answered:
+				pending = append(pending, a)
 			}
 		}
-		h.OK = len(h.Down) == 0
-		if !h.OK {
-			h.Reason = "board " + joinInts(h.Down) + " not responding"
+		waiting = len(h.Down) == 0 && len(pending) > 0
+		switch {
+		case len(h.Down) == len(b.order):
+			h.Reason = b.silentReason(b.lastAnswer, b.openedAt)
+		case len(h.Down) > 0:
+			h.Reason = fmt.Sprintf("board %s on %s not responding", joinInts(h.Down), b.cfg.Path)
+		case len(pending) == len(b.order):
+			h.Reason = fmt.Sprintf("lock board bus %s opened; no board has answered yet", b.cfg.Path)
+		case len(pending) > 0:
+			h.Reason = fmt.Sprintf("board %s on %s has not answered yet", joinInts(pending), b.cfg.Path)
+		default:
+			h.OK = true
 		}
 	} else {
 		h.Reason = reason
@@ -104,9 +125,12 @@ func (b *Bus) updateHealth(portOpen bool, reason string) {
 	h.Since = b.cfg.Now()
 	b.health = h
 	b.mu.Unlock()
-	if h.OK {
+	switch {
+	case h.OK:
 		b.log.Info("lockboard: bus healthy")
-	} else {
+	case waiting:
+		b.log.Info("lockboard: waiting for the boards", "reason", h.Reason)
+	default:
 		b.log.Warn("lockboard: bus fault", "reason", h.Reason)
 	}
 	h.Down = slices.Clone(h.Down)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/internal/queue"
+	"github.com/lockerd/lockerd/drivers/serialport"
 	"go.bug.st/serial"
 	"periph.io/x/conn/v3"
 )
@@ -252,7 +253,9 @@ func (r *Reader) lost(port *serial.Port, f *Framer, err error) {
 }
 
 func (r *Reader) open() (serial.Port, error) {
-	p, err := serial.Open(r.cfg.Path, &serial.Mode{
+	// The device lock keeps a second process (hwtest beside lockerd, even as root) off
+	// the port (docs/adr/0054-serial-ports-locked-per-device.md).
+	p, err := serialport.Open(r.cfg.Path, &serial.Mode{
 		BaudRate: r.cfg.BaudRate, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit,
 	})
 	if err != nil {
