@@ -21,8 +21,8 @@ const TagMember = "mac"
 // TagLen is the length of a tag as it travels: unpadded base64url of 32 bytes.
 const TagLen = 43
 
-// tagMemberLen is the length of `,"mac":"<43 characters>"`.
-const tagMemberLen = len(`,"`) + len(TagMember) + len(`":"`) + TagLen + len(`"`)
+// TagMemberLen is what the tag adds to a message: the length of `,"mac":"<43 characters>"`.
+const TagMemberLen = len(`,"`) + len(TagMember) + len(`":"`) + TagLen + len(`"`)
 
 // Errors of VerifyTag; compare with errors.Is.
 var (
@@ -86,7 +86,7 @@ func AppendTag(key []byte, kind Kind, lockerID string, payload []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(payload)+tagMemberLen)
+	out := make([]byte, 0, len(payload)+TagMemberLen)
 	out = append(out, payload[:at]...)
 	out = append(out, `,"`+TagMember+`":"`...)
 	out = append(out, tag...)
@@ -98,10 +98,10 @@ func AppendTag(key []byte, kind Kind, lockerID string, payload []byte) ([]byte, 
 // (a new slice) and the tag; ErrNoTag if there is none.
 func SplitTag(msg []byte) (payload []byte, tag string, err error) {
 	at := lastClose(msg)
-	if at < tagMemberLen+1 {
+	if at < TagMemberLen+1 {
 		return nil, "", ErrNoTag
 	}
-	member := msg[at-tagMemberLen : at]
+	member := msg[at-TagMemberLen : at]
 	prefix := `,"` + TagMember + `":"`
 	if !bytes.HasPrefix(member, []byte(prefix)) || member[len(member)-1] != '"' {
 		return nil, "", ErrNoTag
@@ -112,8 +112,8 @@ func SplitTag(msg []byte) (payload []byte, tag string, err error) {
 			return nil, "", ErrNoTag
 		}
 	}
-	payload = make([]byte, 0, len(msg)-tagMemberLen)
-	payload = append(payload, msg[:at-tagMemberLen]...)
+	payload = make([]byte, 0, len(msg)-TagMemberLen)
+	payload = append(payload, msg[:at-TagMemberLen]...)
 	return append(payload, msg[at:]...), tag, nil
 }
 
