@@ -49,8 +49,8 @@ func TestTagRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(msg) != len(tt.payload)+tagMemberLen {
-				t.Fatalf("tagged message is %d bytes longer, want %d", len(msg)-len(tt.payload), tagMemberLen)
+			if len(msg) != len(tt.payload)+TagMemberLen {
+				t.Fatalf("tagged message is %d bytes longer, want %d", len(msg)-len(tt.payload), TagMemberLen)
 			}
 			got, err := VerifyTag(tagKey, tt.kind, "L-1", msg)
 			if err != nil {
