@@ -314,21 +314,26 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 			round+1, b.N, plainRate[round], float64(n)/echoTime.Seconds(), lockerdRate[round], ratios[round], echoRatios[round], mac)
 	}
 	if noMAC {
-		var pairs, macRatios, noMACRatios []float64
+		// CPU per command is the MAC's cost without the broker's and the host's noise:
+		// compared per pair as well.
+		var pairs, macRatios, noMACRatios, cpuPairs []float64
 		for i := 0; i+1 < len(ratios); i += 2 {
-			with, without := ratios[i], ratios[i+1]
+			with, without, cw, co := ratios[i], ratios[i+1], cpu[i], cpu[i+1]
 			if !withMAC[i] {
-				with, without = without, with
+				with, without, cw, co = without, with, co, cw
 			}
 			pairs = append(pairs, with/without)
+			cpuPairs = append(cpuPairs, cw/co)
 			macRatios, noMACRatios = append(macRatios, with), append(noMACRatios, without)
 		}
+		b.Logf("cpu mac/nomac per pair: %.3f", cpuPairs)
 		b.Logf("mac/nomac per pair: %.3f", pairs)
 		if len(pairs) > 0 {
 			b.ReportMetric(slices.Min(pairs), "mac/nomac-min")
 			b.ReportMetric(median(pairs), "mac/nomac")
 			b.ReportMetric(median(macRatios), "ratio-mac")
 			b.ReportMetric(median(noMACRatios), "ratio-nomac")
+			b.ReportMetric(median(cpuPairs), "cpu-mac/nomac")
 		}
 	}
 	b.ReportMetric(slices.Min(ratios), "ratio-min")

@@ -135,3 +135,38 @@ func FuzzVerifyTag(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAppendTag is the device's cost per message: one reply, and the largest
+// message of a run (ADR 0031). BenchmarkVerifyTag is the fleet's.
+func BenchmarkAppendTag(b *testing.B) {
+	r := Reply{ID: "a-1-1", Ref: CommandRef([]byte("x")), Typ: CmdAnnounce, Status: StatusDone, Time: time.Now().UTC(), Body: []byte(`{"accepted":1}`)}
+	one, _ := EncodeReply(&r)
+	var run [][]byte
+	for size := 0; size+len(one) < MaxReplyMessage-TagMemberLen-MaxReplyBatch-2 && len(run) < MaxReplyBatch; size += len(one) {
+		run = append(run, one)
+	}
+	for _, m := range []struct {
+		name string
+		msg  []byte
+	}{{"one-reply", one}, {"run-of-" + itoa(len(run)), JoinReplies(run)}} {
+		b.Run(m.name, func(b *testing.B) {
+			b.SetBytes(int64(len(m.msg)))
+			for b.Loop() {
+				if _, err := AppendTag(tagKey, KindReply, "LK-0001", m.msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkVerifyTag(b *testing.B) {
+	e := []byte(`{"id":"e-1","seq":1,"type":"picked_up","time":"2026-12-06T10:00:00Z","body":{"parcel":"p-1","compartment":3}}`)
+	msg, _ := AppendTag(tagKey, KindEvent, "LK-0001", e)
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := VerifyTag(tagKey, KindEvent, "LK-0001", msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
