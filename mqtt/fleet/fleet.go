@@ -241,16 +241,14 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	case protocol.KindReply:
 		payload, err := c.tags.verify(lockerID, kind, m.Payload())
 		if err != nil {
-			c.replyCounts.forged.Add(1)
-			c.log.Warn("reply message dropped: not authenticated", "locker", lockerID, "err", err)
+			c.dropped(lockerID, kind, err)
 			return
 		}
 		c.onReply(lockerID, payload)
 	case protocol.KindEvent:
 		payload, err := c.tags.verify(lockerID, kind, m.Payload())
 		if err != nil {
-			c.events.unauthenticated()
-			c.log.Warn("event dropped: not authenticated", "locker", lockerID, "err", err)
+			c.dropped(lockerID, kind, err)
 			return
 		}
 		c.events.onEvent(c.log, lockerID, payload)

@@ -29,12 +29,36 @@ type ReplyStats struct {
 type tagVerifier struct {
 	keyOf func(lockerID string) []byte
 
-	mu   sync.Mutex
-	keys map[string][]byte
+	mu      sync.Mutex
+	keys    map[string][]byte
+	dropped map[string]uint64 // per locker, messages dropped so far (for the log)
 }
 
 func newTagVerifier(keyOf func(string) []byte) *tagVerifier {
-	return &tagVerifier{keyOf: keyOf, keys: make(map[string][]byte)}
+	return &tagVerifier{keyOf: keyOf, keys: make(map[string][]byte), dropped: make(map[string]uint64)}
+}
+
+// shouldLog counts a message of lockerID dropped and reports whether to log it: the
+// 1st, 2nd, 4th, 8th, … of each locker, so that a flood of forgeries (a compromised
+// broker) cannot flood the log; the counters have every one.
+func (v *tagVerifier) shouldLog(lockerID string) (bool, uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.dropped[lockerID]++
+	n := v.dropped[lockerID]
+	return n&(n-1) == 0, n
+}
+
+// dropped counts and (see shouldLog) logs a message that failed verification.
+func (c *Client) dropped(lockerID string, kind protocol.Kind, err error) {
+	if kind == protocol.KindReply {
+		c.replyCounts.forged.Add(1)
+	} else {
+		c.events.unauthenticated()
+	}
+	if ok, n := c.tags.shouldLog(lockerID); ok {
+		c.log.Warn("message dropped: not authenticated", "locker", lockerID, "topic", string(kind), "err", err, "dropped_from_locker", n)
+	}
 }
 
 // key returns the locker's event key, nil if unknown.
