@@ -123,6 +123,13 @@ func BenchmarkCloudRoundTrip(b *testing.B) {
 // mosquitto's own clients in their own processes (mosquitto_sub | mosquitto_pub -l).
 // The echo's replies carry no command id, so they are counted as messages.
 //
+// With ANNOUNCE_NOMAC=1 the rounds alternate, in pairs, between lockerd and lockerd
+// built without the device MAC on events and replies (nomac_bench_test.go; the
+// process is restarted between builds, outside the timing): "mac/nomac" is the median
+// over the pairs of the with-MAC round's ratio over the without-MAC round's (issue 13:
+// >= 0.9 over at least 5 pairs, so -benchtime 10x), each ratio against the same
+// round's mosquitto_sub, so that the shared machine's drift cancels out.
+//
 // Run it as docs/benchmarks.md says:
 //
 //	go test -run '^$' -bench CloudAnnounce -benchtime 5x -count 1 ./firmware/
@@ -246,10 +253,27 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 		return tok.Error()
 	}
 	var ratios, echoRatios, ofEcho, cpu, sysc, lockerdRate, plainRate []float64
+	noMAC := os.Getenv("ANNOUNCE_NOMAC") == "1"
+	builds := map[bool]string{true: d.bin}
+	if noMAC {
+		builds[false] = lockerdBinaryNoMAC(b)
+	}
+	var withMAC []bool // per round: which build ran
 	b.ResetTimer()
 	for round := range b.N {
 		b.StopTimer()
 		mine, plain, ids := tokens(round)
+		mac := !noMAC || macVariant(round)
+		if bin := builds[mac]; d.bin != bin {
+			p, _ := w.client.Presence(w.station.ID)
+			d.stop()
+			d.bin = bin
+			if err := d.start(ctx); err != nil {
+				b.Fatal(err)
+			}
+			w.online(ctx, b, p.Boot)
+		}
+		withMAC = append(withMAC, mac)
 		b.StartTimer()
 
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -286,8 +310,31 @@ func BenchmarkCloudAnnounce(b *testing.B) {
 		sysc = append(sysc, float64(io1-io0)/float64(n))
 		lockerdRate = append(lockerdRate, float64(n)/lockerdTime.Seconds())
 		plainRate = append(plainRate, float64(n)/plainTime.Seconds())
-		b.Logf("round %d of %d: plain %.0f msg/s, echo %.0f msg/s, lockerd %.0f cmd/s, ratio %.3f, echo-ratio %.3f",
-			round+1, b.N, plainRate[round], float64(n)/echoTime.Seconds(), lockerdRate[round], ratios[round], echoRatios[round])
+		b.Logf("round %d of %d: plain %.0f msg/s, echo %.0f msg/s, lockerd %.0f cmd/s, ratio %.3f, echo-ratio %.3f, mac %v",
+			round+1, b.N, plainRate[round], float64(n)/echoTime.Seconds(), lockerdRate[round], ratios[round], echoRatios[round], mac)
+	}
+	if noMAC {
+		// CPU per command is the MAC's cost without the broker's and the host's noise:
+		// compared per pair as well.
+		var pairs, macRatios, noMACRatios, cpuPairs []float64
+		for i := 0; i+1 < len(ratios); i += 2 {
+			with, without, cw, co := ratios[i], ratios[i+1], cpu[i], cpu[i+1]
+			if !withMAC[i] {
+				with, without, cw, co = without, with, co, cw
+			}
+			pairs = append(pairs, with/without)
+			cpuPairs = append(cpuPairs, cw/co)
+			macRatios, noMACRatios = append(macRatios, with), append(noMACRatios, without)
+		}
+		b.Logf("cpu mac/nomac per pair: %.3f", cpuPairs)
+		b.Logf("mac/nomac per pair: %.3f", pairs)
+		if len(pairs) > 0 {
+			b.ReportMetric(slices.Min(pairs), "mac/nomac-min")
+			b.ReportMetric(median(pairs), "mac/nomac")
+			b.ReportMetric(median(macRatios), "ratio-mac")
+			b.ReportMetric(median(noMACRatios), "ratio-nomac")
+			b.ReportMetric(median(cpuPairs), "cpu-mac/nomac")
+		}
 	}
 	b.ReportMetric(slices.Min(ratios), "ratio-min")
 	b.ReportMetric(slices.Max(ratios), "ratio-max")

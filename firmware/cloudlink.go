@@ -17,9 +17,10 @@ import (
 
 // newCloudLink builds lockerd's side of the cloud link (docs/protocol.md), the adapter
 // firmware/cloudlink, from the config: its connection settings, the password and TLS
-// files the mqtt section names, the pinned fleet key. run.go starts it when mqtt.broker
+// files the mqtt section names, the pinned fleet key, the event key every message is
+// tagged with (docs/adr/0050-authenticated-events.md). run.go starts it when mqtt.broker
 // is set; nothing connects until its Run.
-func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity string, log *slog.Logger) (*cloudlink.Link, error) {
+func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity string, eventKey []byte, log *slog.Logger) (*cloudlink.Link, error) {
 	m := &cfg.MQTT
 	topics, err := protocol.NewTopics(m.Prefix())
 	if err != nil {
@@ -35,7 +36,7 @@ func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity
 	}
 	cl, err := cloudlink.New(cloudlink.Config{
 		Link: link.Config{Broker: m.Broker, LockerID: cfg.LockerID, Topics: topics, Username: m.Username,
-			Password: password, TLS: tlsCfg, FleetKeys: []ed25519.PublicKey{fleet}, MaxBackoff: m.ReconnectMax},
+			Password: password, TLS: tlsCfg, FleetKeys: []ed25519.PublicKey{fleet}, EventKey: eventKey, MaxBackoff: m.ReconnectMax},
 		Station: st, Drivers: func() []cloudlink.Driver { return linkDrivers(hw.Health()) },
 		Version: Version, Identity: identity, RemoteOpens: m.Limit().Max, RemoteOpensPer: m.Limit().Per,
 		HealthEvery: m.Health(), StateDir: cfg.StateDir, Logger: log,

@@ -157,7 +157,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	var cl *cloudlink.Link
 	status := "serving"
 	if cfg.MQTT.Enabled() {
-		if cl, err = newCloudLink(cfg, st, hw, keys.PublicHex(), log); err != nil {
+		if cl, err = newCloudLink(cfg, st, hw, keys.PublicHex(), keys.Store.EventKey(), log); err != nil {
 			// A cloud link that cannot start (a missing or exposed secret file) is no
 			// reason to stop serving pickups and deposits: the station works offline
 			// and its events wait in the outbox until the link is fixed and lockerd

@@ -10,8 +10,9 @@
 //   - The X25519 identity is generated at enrolment, used once to derive those keys
 //     (privacy.DeriveKeys, unchanged, so the cloud derives the same ones), and
 //     destroyed: only its public key is kept. It is never written.
-//   - The audit key and the broker secrets are sealed by the TPM and unsealed at start
-//     into locked memory. The key-encryption key of the epoch keyring is in a TPM NV
+//   - The audit key, the event key (the MAC on every event and reply, ADR 0050) and
+//     the broker secrets are sealed by the TPM and unsealed at start into locked
+//     memory. The key-encryption key of the epoch keyring is in a TPM NV
 //     index, replaced at every write of the keyring (nvkek.go).
 //
 // The storage root key (the TCG's ECC P-256 template in the owner hierarchy) is
@@ -47,6 +48,7 @@ const Dir = "tpm"
 const (
 	enrolmentFile = "enrolment"
 	auditFile     = "audit.blob"
+	eventFile     = "event.blob"
 )
 
 func macFile(p privacy.Purpose) string { return "mac-" + string(p) + ".blob" }
@@ -109,6 +111,7 @@ type Store struct {
 
 	public  [32]byte
 	audit   *lockedKey
+	event   *lockedKey // the key of the MAC on events and replies (ADR 0050)
 	kek     *lockedKey // the keyring's KEKs (nvkek.go): nKEK slots
 	nKEK    int
 	nvIndex tpm2.TPMHandle
@@ -187,6 +190,12 @@ func Open(opt Options) (_ *Store, err error) {
 	if s.audit, err = s.unsealKey(auditFile); err != nil {
 		return nil, err
 	}
+	if _, err := s.readBlob(eventFile); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no event key (enrolled by an older version)", ErrEnrolment)
+	}
+	if s.event, err = s.unsealKey(eventFile); err != nil {
+		return nil, err
+	}
 	if err := s.readKEKs(); err != nil {
 		return nil, err
 	}
@@ -206,7 +215,7 @@ func (s *Store) checkKeys() error {
 	return nil
 }
 
-// enrol generates the identity, imports the purpose keys, seals the audit key,
+// enrol generates the identity, imports the purpose keys, seals the audit and event keys,
 // defines the keyring's NV index with a first key-encryption key, and writes the
 // enrolment file last. The identity's private key and the derived keys are cleared
 // before it returns.
@@ -237,14 +246,18 @@ func (s *Store) enrol(fleet [32]byte, lockerID string) error {
 			return err
 		}
 	}
-	audit := keys.AuditKey()
-	defer clear(audit)
-	b, err := s.create(sealedTemplate, audit)
-	if err != nil {
-		return fmt.Errorf("tpm: enrol: seal the audit key: %w", err)
-	}
-	if err := privacy.WriteKeyFile(s.dir, auditFile, b.encode()); err != nil {
-		return err
+	for _, sealed := range []struct {
+		what, file string
+		key        []byte
+	}{{"audit", auditFile, keys.AuditKey()}, {"event", eventFile, keys.EventKey()}} {
+		b, err := s.create(sealedTemplate, sealed.key)
+		clear(sealed.key)
+		if err != nil {
+			return fmt.Errorf("tpm: enrol: seal the %s key: %w", sealed.what, err)
+		}
+		if err := privacy.WriteKeyFile(s.dir, sealed.file, b.encode()); err != nil {
+			return err
+		}
 	}
 	if err := s.defineKEK(); err != nil {
 		return err
@@ -490,6 +503,17 @@ func (s *Store) AuditKey() []byte {
 	return append([]byte(nil), s.audit.key()[:]...)
 }
 
+// EventKey returns a copy of the key of the MAC on events and replies (unsealed at
+// Open).
+func (s *Store) EventKey() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.event == nil {
+		return nil
+	}
+	return append([]byte(nil), s.event.key()[:]...)
+}
+
 // Exposure says what a copy of the card yields with a TPM (Store.Exposure).
 const Exposure = "keys: tpm — the digest keys are in the TPM and every other device secret is sealed by it: a copy of the card alone yields no pickup code, tracking number, courier PIN or broker login; the whole device (board with its TPM, as root) can have guesses tried only at the TPM's HMAC rate"
 
@@ -578,6 +602,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.unload()
 	s.audit.free()
+	s.event.free()
 	s.kek.free()
 	if s.closer != nil {
 		return s.closer.Close()

@@ -100,6 +100,9 @@ func TestEnrolment(t *testing.T) {
 	if !bytes.Equal(s.AuditKey(), cloud.AuditKey()) {
 		t.Fatal("audit key differs from the fleet's")
 	}
+	if !bytes.Equal(s.EventKey(), cloud.EventKey()) {
+		t.Fatal("event key differs from the fleet's")
+	}
 	card := cardBytes(t, state)
 	for _, p := range privacy.MACPurposes {
 		k, _ := cloud.PurposeKey(p)
@@ -109,6 +112,9 @@ func TestEnrolment(t *testing.T) {
 	}
 	if bytes.Contains(card, cloud.AuditKey()) {
 		t.Fatal("the audit key is on the card in clear")
+	}
+	if bytes.Contains(card, cloud.EventKey()) {
+		t.Fatal("the event key is on the card in clear")
 	}
 	if _, err := os.Stat(filepath.Join(state, privacy.IdentityFile)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("an identity file exists: %v", err)
@@ -158,8 +164,8 @@ func TestFreshTPMRefusesTheCard(t *testing.T) {
 	t.Logf("fresh TPM: %v", err)
 }
 
-// TestEnrolmentMismatch: another fleet key or locker id, or a purpose enrolled
-// before it existed, is refused: nothing can derive the keys again.
+// TestEnrolmentMismatch: another fleet key or locker id, or a purpose or the event
+// key enrolled before it existed, is refused: nothing can derive the keys again.
 func TestEnrolmentMismatch(t *testing.T) {
 	sw := tpmtest.Start(t)
 	f := newFleet(t)
@@ -172,6 +178,22 @@ func TestEnrolmentMismatch(t *testing.T) {
 	if _, err := Open(Options{StateDir: state, TPM: sw.TPM(), FleetPublic: f.public, LockerID: "L-OTHER"}); !errors.Is(err, ErrEnrolment) {
 		t.Fatalf("another locker id: %v", err)
 	}
+	// Enrolled before the event key existed (ADR 0050): refused, then put back.
+	eventBlob := filepath.Join(state, Dir, eventFile)
+	saved, err := os.ReadFile(eventBlob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(eventBlob); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{StateDir: state, TPM: sw.TPM(), FleetPublic: f.public, LockerID: lockerID}); !errors.Is(err, ErrEnrolment) {
+		t.Fatalf("no event key: %v", err)
+	}
+	if err := os.WriteFile(eventBlob, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open(t, sw, state, f).Close()
 	if err := os.Remove(filepath.Join(state, Dir, macFile(privacy.MACPurposes[len(privacy.MACPurposes)-1]))); err != nil {
 		t.Fatal(err)
 	}
@@ -447,6 +469,9 @@ func TestBusCarriesNoSecret(t *testing.T) {
 		}
 		if bytes.Contains(bus, cloud.AuditKey()) {
 			t.Errorf("%s: the audit key crossed the bus in clear", name)
+		}
+		if bytes.Contains(bus, cloud.EventKey()) {
+			t.Errorf("%s: the event key crossed the bus in clear", name)
 		}
 		if bytes.Contains(bus, kek[:]) {
 			t.Errorf("%s: the keyring's KEK crossed the bus in clear", name)

@@ -118,6 +118,9 @@ func (r *healthReporter) health() {
 		UptimeS: int64(time.Since(r.started) / time.Second), StorageFree: freeBytes(r.stateDir),
 		Outbox: r.outbox(st.Outbox), Parcels: waiting(st), Drivers: driverStates(r.drivers()),
 	}
+	// The chain's head before this report's own entry: the fleet anchors it (ADR 0050).
+	seq, mac := r.st.AuditHead()
+	body.Audit = &protocol.AuditHead{Seq: seq, Head: protocol.Digest(mac)}
 	r.record(locker.EvHealth, locker.ActorSystem, &body)
 }
 

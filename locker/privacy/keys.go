@@ -29,6 +29,9 @@ const (
 	LabelPickupCode2 = "pickup-code-2"
 	// LabelPickupQR keys the verifier of a pickup QR's secret (ADR 0046).
 	LabelPickupQR = "pickup-qr"
+	// LabelEvent keys the MAC on every event and reply a locker sends
+	// (docs/adr/0050-authenticated-events.md).
+	LabelEvent = "event"
 	// SaltPrefix is prepended to the locker id to form the HKDF salt.
 	SaltPrefix = "lockerd/v1/"
 )
@@ -48,11 +51,12 @@ var (
 //	shared = X25519(device private, fleet public)  (reject the all-zero result)
 //	each key = HKDF-SHA256(ikm=shared, salt="lockerd/v1/"+lockerID, info=<label>), 32 bytes
 //
-// with labels "waybill", "pickup-code", "courier", "courier-badge", "audit". Keys is safe for
+// with labels "waybill", "pickup-code", "courier", "courier-badge", "audit", "event". Keys is safe for
 // concurrent use; its String, GoString and LogValue reveal nothing.
 type Keys struct {
 	purpose map[Purpose]*[32]byte // one per MACPurposes entry
 	audit   [32]byte
+	event   [32]byte
 }
 
 // DeriveKeys derives the locker's Keys on the device side.
@@ -95,6 +99,9 @@ func derive(private, public [32]byte, lockerID string) (*Keys, error) {
 	if err := hkdfKey(LabelAudit, &k.audit); err != nil {
 		return nil, err
 	}
+	if err := hkdfKey(LabelEvent, &k.event); err != nil {
+		return nil, err
+	}
 	clear(shared)
 	return k, nil
 }
@@ -135,6 +142,14 @@ func (k *Keys) Courier(badge, pin string) Digest {
 func (k *Keys) AuditKey() []byte {
 	out := make([]byte, len(k.audit))
 	copy(out, k.audit[:])
+	return out
+}
+
+// EventKey returns a copy of the key of the MAC on events and replies
+// (docs/adr/0050-authenticated-events.md).
+func (k *Keys) EventKey() []byte {
+	out := make([]byte, len(k.event))
+	copy(out, k.event[:])
 	return out
 }
 

@@ -10,9 +10,9 @@ import (
 // computed under these keys, by a KeyStore on the device and by Keys in the cloud.
 type Purpose string
 
-// The purposes whose keys a KeyStore computes digests under. The audit key is not
-// one: it keys a hash chain at software speed and a KeyStore hands it out
-// (KeyStore.AuditKey).
+// The purposes whose keys a KeyStore computes digests under. The audit and event
+// keys are not: they key a hash chain and the MAC of every message sent, at software
+// speed, and a KeyStore hands them out (KeyStore.AuditKey, KeyStore.EventKey).
 const (
 	PurposeWaybill    Purpose = LabelWaybill
 	PurposePickupCode Purpose = LabelPickupCode
@@ -47,6 +47,10 @@ type KeyStore interface {
 	MAC(p Purpose, msg []byte) (Digest, error)
 	// AuditKey returns a copy of the key of the audit log's hash chain.
 	AuditKey() []byte
+	// EventKey returns a copy of the key of the MAC every event and reply carries
+	// (docs/adr/0050-authenticated-events.md); like the audit key, it is used at
+	// software speed.
+	EventKey() []byte
 	// Exposure says, in one sentence for `lockerd check` and the start log, what a
 	// copy of the card (without this device) yields.
 	Exposure() string
@@ -115,6 +119,7 @@ func (k *Keys) Close() error {
 		clear(key[:])
 	}
 	clear(k.audit[:])
+	clear(k.event[:])
 	return nil
 }
 

@@ -22,6 +22,9 @@ const (
 	vecWaybill      = "6f53632eebb576e2cd8554416a4b7b19f2d3e1ddb858bda4cdd157fdb0e66489"
 	vecVerifier     = "7d7d734040e0a2371e1722de93366a8c06436f9df17df7548c87c1c5393180fd"
 	vecCourier      = "2eb0469090514d811e13e54dbf0e42b1ba40b6ef4238b3892fe0dd9d40eaa1cd"
+	// The key of the MAC on events and replies (docs/adr/0050-authenticated-events.md);
+	// checked with Python cryptography 48 as docs/privacy.md §4 shows.
+	vecKeyEvent = "8898028e2d0f6a4712d6ff6926d2cc264145d9a208f67620720f03451dbc99f6"
 
 	// The courier record of docs/adr/0049-nothing-linkable-at-rest.md, for the badge
 	// token vecBadge and PIN 4321: its badge digest and PIN verifier. Checked with
@@ -91,6 +94,7 @@ func TestGoldenVectors(t *testing.T) {
 			{"pickup-code key", k.purpose[PurposePickupCode][:], vecKeyCode},
 			{"courier key", k.purpose[PurposeCourier][:], vecKeyCourier},
 			{"audit key", k.AuditKey(), vecKeyAudit},
+			{"event key", k.EventKey(), vecKeyEvent},
 			{"waybill digest", digestBytes(k.Waybill("RB123456785GB")), vecWaybill},
 			{"code verifier", digestBytes(k.CodeVerifier("12345678")), vecVerifier},
 			{"courier digest", digestBytes(k.Courier("BADGE-0001", "4321")), vecCourier},

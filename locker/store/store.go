@@ -64,6 +64,10 @@ type Store interface {
 	// sequence order until fn returns false; Prunable finds the entries older than keep
 	// (docs/adr/0030-audit-retention.md), at most max, for Tx.PruneAudit.
 	VerifyAudit() (int, error)
+	// AuditHead is the chain's last entry as committed: its sequence number and MAC
+	// (zero for an empty chain). The health event carries it for the fleet to anchor
+	// (docs/adr/0050-authenticated-events.md).
+	AuditHead() (seq uint64, mac [32]byte)
 	AuditRange(from, to uint64, fn func(seq uint64, payload []byte) bool) error
 	AuditBackward(fn func(seq uint64, payload []byte) bool) error
 	Prunable(now time.Time, keep time.Duration, max int) (upTo uint64, n, unreadable int, err error)

@@ -27,6 +27,10 @@ type EventStats struct {
 	OutOfOrder uint64 // arrived after their gap was given up on
 	Invalid    uint64 // payloads that failed to decode
 	Dropped    uint64 // dropped because the buffer was full
+	// Unauthenticated counts events dropped before decoding: a missing or wrong device
+	// MAC, or no key for the locker (Config.EventKey). They never reach the
+	// de-duplication window, so a forgery cannot shadow the genuine event of its id.
+	Unauthenticated uint64
 }
 
 // maxHeld bounds the events held back per locker waiting for a gap to fill.
@@ -57,6 +61,9 @@ type eventState struct {
 
 	presence map[string]protocol.Presence
 	changed  chan struct{} // closed and replaced on every change
+
+	anchors map[string]*anchorState // per locker: its audit chain's heads (anchor.go)
+	audit   AuditStats
 }
 
 // lockerOrder is the reordering state of one locker.
@@ -73,6 +80,7 @@ func newEventState(cfg Config) eventState {
 		ring: make([]string, cfg.DedupWindow), lockers: make(map[string]*lockerOrder),
 		window: cfg.ReorderWindow, lastSeq: cfg.LastSeq, now: cfg.Now,
 		presence: make(map[string]protocol.Presence), changed: make(chan struct{}),
+		anchors: make(map[string]*anchorState),
 	}
 }
 
@@ -116,6 +124,9 @@ func (s *eventState) onEvent(log *slog.Logger, lockerID string, payload []byte) 
 		s.lockers[lockerID] = lo
 	}
 	e := Event{LockerID: lockerID, Event: *ev, Body: body}
+	if h, ok := body.(*protocol.HealthEvent); ok && h.Audit != nil && ev.Seq > lo.handled {
+		s.anchor(log, lockerID, ev.Seq, *h.Audit)
+	}
 	switch {
 	case ev.Seq <= lo.handled:
 		// Processed before this client started (Config.LastSeq): the broker
@@ -216,6 +227,13 @@ func (s *eventState) onPresence(log *slog.Logger, lockerID string, payload []byt
 	defer s.mu.Unlock()
 	s.presence[lockerID] = *p
 	s.notify()
+}
+
+// unauthenticated counts an event dropped for its tag.
+func (s *eventState) unauthenticated() {
+	s.mu.Lock()
+	s.stats.Unauthenticated++
+	s.mu.Unlock()
 }
 
 // close wakes every waiter with ErrClosed.

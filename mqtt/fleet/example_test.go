@@ -14,27 +14,30 @@ import (
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
-// The whole fleet-side flow: connect, announce a parcel with its pickup
-// code (only digests leave this process), and follow the locker's events.
+// The whole fleet-side flow: connect (verifying every locker's events and replies
+// under its event key), announce a parcel with its pickup code (only digests leave
+// this process), and follow the locker's events and its audit chain's anchor.
 // It needs a broker, so it is compiled but not run here; the tests in this
 // package run the same calls against mosquitto.
 func Example() {
 	ctx := context.Background()
 	fleetSigning := ed25519.NewKeyFromSeed(make([]byte, 32)) // load yours from a vault
+	var fleetX25519, lockerPublic [32]byte                   // from your key store and the locker's enrolment
+	keys, err := fleet.DeriveKeys(fleetX25519, lockerPublic, "L-001")
+	if err != nil {
+		log.Fatal(err)
+	}
+	eventKeys := map[string][]byte{"L-001": keys.EventKey()} // one per locker, from your key store
 	c, err := fleet.Dial(ctx, fleet.Config{
 		Broker: "ssl://broker.example:8883", ClientID: "fleet-api-1", Persistent: true,
 		Topics: protocol.MustTopics("lockers"), SigningKey: fleetSigning, KeyID: "fleet-2025",
+		EventKey: func(lockerID string) []byte { return eventKeys[lockerID] },
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer c.Close()
 
-	var fleetX25519, lockerPublic [32]byte // from your key store and the locker's enrolment
-	keys, err := fleet.DeriveKeys(fleetX25519, lockerPublic, "L-001")
-	if err != nil {
-		log.Fatal(err)
-	}
 	// Send the recipient the code and the QR (LKQ: and the secret); the locker asks
 	// for the last four digits of their phone after the code.
 	secrets := fleet.Secrets{Code: "48291376", Phone: "4321", QR: fleet.NewQRSecret()}
@@ -51,7 +54,10 @@ func Example() {
 			log.Fatal(err)
 		}
 		if p, ok := ev.Body.(*protocol.ParcelEvent); ok && ev.Type == protocol.EvPickedUp {
-			fmt.Println("picked up:", p.Parcel)
+			fmt.Println("picked up:", p.Parcel) // made by L-001: forgeries never get here
+		}
+		if a, ok := c.AuditAnchor(ev.LockerID); ok && a.Problem != "" {
+			fmt.Println("audit chain", a.Problem, "at", a.ProblemHead.Seq) // investigate the locker
 		}
 	}
 }

@@ -3,8 +3,9 @@
 // (mqtt/fleet/cmd/lockerctl) and as a reference for cloud teams: it signs commands
 // with the fleet's Ed25519 key, publishes them and awaits their replies by id
 // (re-sending the identical bytes until a final reply or expiry), receives events
-// de-duplicated by id, tracks presence, and computes the digests and verifiers a
-// locker expects (Keys). It speaks only the documented contract (mqtt/protocol,
+// de-duplicated by id, tracks presence, verifies the device MAC every event and reply
+// carries (dropping and counting those that fail), anchors each locker's audit chain,
+// and computes the digests and verifiers a locker expects (Keys). It speaks only the documented contract (mqtt/protocol,
 // docs/protocol.md), so anything it does can be done from another language.
 package fleet
 
@@ -77,6 +78,15 @@ type Config struct {
 	// (from the cloud's own store), so ordering resumes across restarts of
 	// the cloud; otherwise the first event seen sets the baseline.
 	LastSeq func(lockerID string) uint64
+	// EventKey returns a locker's event key (Keys.EventKey), nil if the locker is
+	// unknown; a key is asked for once per locker (an unknown locker is asked about
+	// again at its next message, so the function should be cheap then). When set, every event and reply message is
+	// verified (docs/protocol.md §5.3) before it is decoded, and one with a missing or
+	// wrong tag, or from a locker with no key, is dropped and counted
+	// (EventStats.Unauthenticated, ReplyStats.Unauthenticated), never delivered. Nil
+	// turns verification off (a tool without the fleet's X25519 private key); Dial
+	// logs that at Info.
+	EventKey func(lockerID string) []byte
 }
 
 // Client is a connection of the fleet side to the broker. It is safe for
@@ -89,7 +99,9 @@ type Client struct {
 	waitMu  sync.Mutex
 	waiters map[string]chan *protocol.Reply
 
-	events eventState
+	events      eventState
+	tags        *tagVerifier // nil: Config.EventKey not set, nothing verified
+	replyCounts replyCounters
 
 	subscribed chan struct{} // closed after the first successful subscribe
 	subOnce    sync.Once
@@ -137,6 +149,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		waiters:    make(map[string]chan *protocol.Reply),
 		events:     newEventState(cfg),
 		subscribed: make(chan struct{}),
+	}
+	if cfg.EventKey != nil {
+		c.tags = newTagVerifier(cfg.EventKey)
+	} else {
+		c.log.Info("events and replies are not verified: no EventKey (docs/protocol.md §5.3)")
 	}
 	o := paho.NewClientOptions().
 		AddBroker(cfg.Broker).
@@ -222,17 +239,29 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	}
 	switch kind {
 	case protocol.KindReply:
-		c.onReply(lockerID, m.Payload())
+		payload, err := c.tags.verify(lockerID, kind, m.Payload())
+		if err != nil {
+			c.dropped(lockerID, kind, err)
+			return
+		}
+		c.onReply(lockerID, payload)
 	case protocol.KindEvent:
-		c.events.onEvent(c.log, lockerID, m.Payload())
+		payload, err := c.tags.verify(lockerID, kind, m.Payload())
+		if err != nil {
+			c.dropped(lockerID, kind, err)
+			return
+		}
+		c.events.onEvent(c.log, lockerID, payload)
 	case protocol.KindStatus:
 		c.events.onPresence(c.log, lockerID, m.Payload())
 	}
 }
 
 func (c *Client) onReply(lockerID string, payload []byte) {
+	c.replyCounts.messages.Add(1)
 	rs, err := protocol.DecodeReplies(payload)
 	if err != nil { // rs still holds the replies of an array that did decode
+		c.replyCounts.invalid.Add(1)
 		c.log.Warn("invalid reply ignored", "locker", lockerID, "err", err)
 	}
 	for _, r := range rs {

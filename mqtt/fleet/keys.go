@@ -135,3 +135,7 @@ func (k *Keys) Parcel(parcelID, trackingNumber string, s Secrets, size protocol.
 
 // String never reveals key material.
 func (k *Keys) String() string { return "fleet.Keys{redacted}" }
+
+// EventKey returns a copy of the key of the MAC the locker puts on every event and
+// reply (docs/protocol.md §5.3), for Config.EventKey.
+func (k *Keys) EventKey() []byte { return k.k.EventKey() }

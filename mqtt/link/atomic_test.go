@@ -76,7 +76,7 @@ func TestAtomicCommands(t *testing.T) {
 
 // TestAtomicRunsShareOneCall: commands queued behind a slow one are executed in one
 // HandleAtomic call (one durable write for the real store), in arrival order, and
-// each run is answered in one message (ADR 0031).
+// each run is answered in one message (ADR 0031) with one tag (ADR 0050).
 func TestAtomicRunsShareOneCall(t *testing.T) {
 	f, h := atomicFixture(t)
 	release := make(chan struct{})
@@ -122,7 +122,12 @@ func TestAtomicRunsShareOneCall(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("replies in messages of %v, then nothing", sizes)
 		}
-		rs, err := protocol.DecodeReplies(p)
+		// One tag, the device's MAC, covers all the replies of the message (ADR 0050).
+		payload, err := protocol.VerifyTag(fixture.EventKeys[fixture.Locker], protocol.KindReply, fixture.Locker, p)
+		if err != nil {
+			t.Fatalf("reply message %d: %v", len(sizes)+1, err)
+		}
+		rs, err := protocol.DecodeReplies(payload)
 		if err != nil {
 			t.Fatal(err)
 		}

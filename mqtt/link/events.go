@@ -57,6 +57,9 @@ func (l *Link) publishBatch(batch []protocol.Event) (int, error) {
 	toks := make([]paho.Token, len(batch))
 	for i := range batch {
 		payload, err := json.Marshal(&batch[i])
+		if err == nil && tagMessages {
+			payload, err = protocol.AppendTag(l.cfg.EventKey, protocol.KindEvent, l.cfg.LockerID, payload)
+		}
 		if err != nil {
 			// Unencodable means a bug upstream; keeping it would block
 			// every later event, so it is logged loudly and skipped.

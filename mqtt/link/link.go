@@ -56,6 +56,10 @@ type Config struct {
 	// (more than one during a key rotation). Required.
 	FleetKeys []ed25519.PublicKey
 
+	// EventKey is the locker's event key (privacy.KeyStore.EventKey, 32 bytes): every
+	// event and reply message carries its MAC (docs/protocol.md §5.3). Required.
+	EventKey []byte
+
 	Boot    string // required: id of this start, changes every boot
 	Version string // required: firmware version
 
@@ -107,6 +111,7 @@ func (c *Config) setDefaults() error {
 	for _, k := range c.FleetKeys {
 		need(len(k) == ed25519.PublicKeySize, "every fleet key must be an Ed25519 public key")
 	}
+	need(len(c.EventKey) == 32, "EventKey must be the 32-byte event key")
 	need(protocol.ValidID(c.Boot), "Boot must be an id")
 	need(protocol.ValidID(c.Version), "Version must be an id")
 	need(c.Handler != nil, "Handler is required")

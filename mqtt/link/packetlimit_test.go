@@ -106,7 +106,7 @@ func TestPacketConn(t *testing.T) {
 func TestRogueBrokerPacketLength(t *testing.T) {
 	fb := mqtttest.NewScripted(t)
 	var logs testenv.SyncBuffer
-	l, err := New(Config{Broker: fb.URL(), LockerID: "L1", Topics: protocol.MustTopics("lockers"), FleetKeys: fleetPubs,
+	l, err := New(Config{Broker: fb.URL(), LockerID: "L1", Topics: protocol.MustTopics("lockers"), FleetKeys: fleetPubs, EventKey: testEventKey,
 		Boot: "b1", Version: "v1", Handler: HandlerFunc(func(context.Context, *protocol.Command) Result { return Result{} }),
 		Commands: nopLog{}, Outbox: nopOutbox{}, Timeout: 5 * time.Second,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,

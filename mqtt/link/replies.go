@@ -13,7 +13,8 @@ import (
 
 // replyBatch collects replies and publishes them in as few messages as the
 // protocol allows: one reply alone, several as an array of at most
-// protocol.MaxReplyBatch replies and protocol.MaxReplyMessage bytes (ADR 0031).
+// protocol.MaxReplyBatch replies and protocol.MaxReplyMessage bytes (ADR 0031), each
+// message with one tag, the device's MAC, covering all its replies (ADR 0050).
 // A batch belongs to one goroutine; one made by immediate publishes each reply as
 // it is added.
 type replyBatch struct {
@@ -40,7 +41,7 @@ func (b *replyBatch) add(r protocol.Reply, encoded []byte) {
 			return
 		}
 	}
-	if n := len(b.encoded); n > 0 && (n == protocol.MaxReplyBatch || b.size+len(encoded)+n+2 > protocol.MaxReplyMessage) {
+	if n := len(b.encoded); n > 0 && (n == protocol.MaxReplyBatch || b.size+len(encoded)+n+2+protocol.TagMemberLen > protocol.MaxReplyMessage) {
 		b.flush()
 	}
 	b.encoded = append(b.encoded, encoded)
@@ -56,7 +57,17 @@ func (b *replyBatch) flush() {
 	if len(b.encoded) == 0 {
 		return
 	}
-	tok := b.l.client.Publish(b.l.replyTopic, 1, false, protocol.JoinReplies(b.encoded))
+	msg := protocol.JoinReplies(b.encoded)
+	if tagMessages {
+		var err error
+		if msg, err = protocol.AppendTag(b.l.cfg.EventKey, protocol.KindReply, b.l.cfg.LockerID, msg); err != nil {
+			// A bug: EncodeReply makes objects with members.
+			b.l.log.Error("reply message not tagged; not sent", "first", b.ids[0], "replies", len(b.ids), "err", err)
+			b.reset()
+			return
+		}
+	}
+	tok := b.l.client.Publish(b.l.replyTopic, 1, false, msg)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
@@ -70,6 +81,11 @@ func (b *replyBatch) flush() {
 		}
 	default:
 	}
+	b.reset()
+}
+
+// reset empties the batch.
+func (b *replyBatch) reset() {
 	clear(b.encoded)
 	b.encoded, b.ids, b.size = b.encoded[:0], b.ids[:0], 0
 }

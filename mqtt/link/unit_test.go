@@ -92,7 +92,7 @@ func TestConfigValidation(t *testing.T) {
 	valid := func() Config {
 		return Config{
 			Broker: "tcp://127.0.0.1:1", LockerID: "L1", Topics: protocol.MustTopics("lockers"),
-			FleetKeys: fleetPubs, Boot: "b1", Version: "1.0", Handler: HandlerFunc(nil),
+			FleetKeys: fleetPubs, EventKey: testEventKey, Boot: "b1", Version: "1.0", Handler: HandlerFunc(nil),
 			Commands: nopLog{}, Outbox: nopOutbox{},
 		}
 	}
@@ -109,6 +109,8 @@ func TestConfigValidation(t *testing.T) {
 		{name: "no topics", mutate: func(c *Config) { c.Topics = protocol.Topics{} }, want: "Topics"},
 		{name: "no keys", mutate: func(c *Config) { c.FleetKeys = nil }, want: "FleetKeys"},
 		{name: "short key", mutate: func(c *Config) { c.FleetKeys = []ed25519.PublicKey{make([]byte, 31)} }, want: "Ed25519"},
+		{name: "no event key", mutate: func(c *Config) { c.EventKey = nil }, want: "EventKey"},
+		{name: "short event key", mutate: func(c *Config) { c.EventKey = make([]byte, 16) }, want: "EventKey"},
 		{name: "no boot", mutate: func(c *Config) { c.Boot = "" }, want: "Boot"},
 		{name: "no outbox", mutate: func(c *Config) { c.Outbox = nil }, want: "Outbox"},
 	}
@@ -135,7 +137,7 @@ func TestConfigValidation(t *testing.T) {
 func TestReplyFromHandlerResult(t *testing.T) {
 	l, err := New(Config{
 		Broker: "tcp://127.0.0.1:1", LockerID: "L1", Topics: protocol.MustTopics("lockers"),
-		FleetKeys: fleetPubs, Boot: "b1", Version: "1.0", Handler: HandlerFunc(nil),
+		FleetKeys: fleetPubs, EventKey: testEventKey, Boot: "b1", Version: "1.0", Handler: HandlerFunc(nil),
 		Commands: nopLog{}, Outbox: nopOutbox{}, Now: func() time.Time { return testNow },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -18,6 +18,8 @@ var (
 	fleetKey  = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
 	otherKey  = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
 	fleetPubs = []ed25519.PublicKey{fleetKey.Public().(ed25519.PublicKey)}
+	// testEventKey is the event key the links of these tests tag with.
+	testEventKey = bytes.Repeat([]byte{7}, 32)
 )
 
 func testVerifier() *verifier {

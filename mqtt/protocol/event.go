@@ -114,12 +114,18 @@ type HealthEvent struct {
 	Outbox      int               `json:"outbox"`  // events not yet acknowledged by the broker
 	Parcels     int               `json:"parcels"` // parcels waiting (announced or deposited)
 	Drivers     map[string]Health `json:"drivers,omitempty"`
+	Audit       *AuditHead        `json:"audit,omitempty"` // the audit chain's head (ADR 0050)
 }
 
 // Validate implements EventBody.
 func (e *HealthEvent) Validate() error {
 	if e.UptimeS < 0 || e.Outbox < 0 || e.Parcels < 0 {
 		return schemaErr("body", ProblemBadValue, "negative count")
+	}
+	if e.Audit != nil {
+		if err := e.Audit.validate(); err != nil {
+			return err
+		}
 	}
 	for name, h := range e.Drivers {
 		if !ValidID(name) {

@@ -143,6 +143,11 @@ func (c *config) fleetConfig() (fleet.Config, error) {
 	id := prefix + "-" + rand.Text()[:12]
 	cc := fleet.Config{Broker: c.Broker, ClientID: id, Username: c.Username, Topics: topics, SigningKey: signing,
 		Timeout: 10 * time.Second, ResendAfter: 10 * time.Second}
+	if c.X25519Key != "" {
+		// Events and replies are verified under each pinned locker's event key
+		// (docs/protocol.md §5.3); an unpinned locker's are dropped and counted.
+		cc.EventKey = c.eventKeys()
+	}
 	if c.PasswordFile != "" {
 		if cc.Password, err = clientconf.ReadSecret(c.PasswordFile, clientconf.OwnerOnly); err != nil {
 			return fleet.Config{}, err

@@ -19,14 +19,24 @@ import (
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
-// fakeDevice answers commands for L1 with whatever reply() returns (nil: no answer).
+// fakeDevice answers commands for L1 with whatever reply() returns (nil: no answer),
+// each reply tagged with L1's event key as the configuration at cfg derives it.
 type fakeDevice struct {
 	mu    sync.Mutex
 	count map[string]int // per jti, copies received
 }
 
-func startFake(t *testing.T, b *mqtttest.Broker, reply func(jti string, copy int, ref string, typ string) []protocol.Reply) {
+func startFake(t *testing.T, b *mqtttest.Broker, cfg string, reply func(jti string, copy int, ref string, typ string) []protocol.Reply) {
 	t.Helper()
+	conf, err := loadConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := conf.keys("L1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventKey := keys.EventKey()
 	c := mqtttest.MustConnect(t, b.URL(), "L1", "lp", nil)
 	fd := &fakeDevice{count: map[string]int{}}
 	tok := c.Subscribe("lockers/L1/cmd", 1, func(c paho.Client, m paho.Message) {
@@ -45,6 +55,9 @@ func startFake(t *testing.T, b *mqtttest.Broker, reply func(jti string, copy int
 		for _, r := range reply(claims.Jti, n, ref, claims.Typ) {
 			r.ID, r.Ref, r.Typ, r.Time = claims.Jti, ref, protocol.CommandType(claims.Typ), time.Now().UTC()
 			p, err := protocol.EncodeReply(&r)
+			if err == nil {
+				p, err = protocol.AppendTag(eventKey, protocol.KindReply, "L1", p)
+			}
 			if err != nil {
 				t.Errorf("encode: %v", err)
 				return
@@ -78,7 +91,7 @@ func fakeSetup(t *testing.T) (*mqtttest.Broker, string) {
 // the command, and will not run it again) exits 3, outcome unknown, not 1.
 func TestUnknownReplyExitsThree(t *testing.T) {
 	b, cfg := fakeSetup(t)
-	startFake(t, b, func(jti string, n int, ref, typ string) []protocol.Reply {
+	startFake(t, b, cfg, func(jti string, n int, ref, typ string) []protocol.Reply {
 		return []protocol.Reply{{Status: protocol.StatusUnknown, Reason: protocol.ReasonInterrupted, Detail: "the device stopped"}}
 	})
 	var out, errb bytes.Buffer
@@ -92,7 +105,7 @@ func TestUnknownReplyExitsThree(t *testing.T) {
 // exits 1 and says so on stderr; the reply with its items is printed.
 func TestPartialAnnounceFails(t *testing.T) {
 	b, cfg := fakeSetup(t)
-	startFake(t, b, func(jti string, n int, ref, typ string) []protocol.Reply {
+	startFake(t, b, cfg, func(jti string, n int, ref, typ string) []protocol.Reply {
 		body, _ := json.Marshal(protocol.AnnounceResult{Items: []protocol.ItemResult{{Parcel: "p-2", Status: protocol.StatusRefused, Reason: protocol.ReasonConflict}}})
 		return []protocol.Reply{{Status: protocol.StatusDone, Reason: protocol.ReasonPartial, Detail: "some parcels were refused", Body: body}}
 	})

@@ -27,7 +27,8 @@
 //	topic_prefix: lockers                   # as the lockers' mqtt.topic_prefix
 //	tls: {ca: ca.pem, cert: operator.pem, key: operator.key}
 //	signing_key: fleet.pem                  # Ed25519, PKCS#8 PEM (keygen, or openssl genpkey -algorithm ed25519)
-//	x25519_key: fleet-x25519.pem            # X25519, PKCS#8 PEM; for announce, set-code, courier-new, courier-upsert
+//	x25519_key: fleet-x25519.pem            # X25519, PKCS#8 PEM; for announce, set-code, courier-new, courier-upsert,
+//	                                        # and to verify the pinned lockers' events and replies (unpinned: dropped)
 //	lockers:                                # x25519_public of each locker, from `lockerd identity` at installation
 //	  LK-0001: 9e6bcec48a0678a39aa5b89eec88a11aafe6dc47b2d4538664e5b4f7f00c7e12
 //	lockers_file: pins.yaml                 # optional: more pins in the same form, kept apart
