@@ -1,0 +1,375 @@
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// TestProtocolMDAgrees keeps docs/protocol.md, the prose an outsider implements
+// from, in step with docs/asyncapi.yaml and with this package's own decoding:
+// every command type of §3.4's table, every reason of §4.2, every event type of
+// §5.2's table, the members of the claims, reply, event and presence tables, and
+// every numeric range §3.4 states for a command member. A value added, removed or
+// changed on one side only fails here (TestAsyncAPIMatchesTheCode ties
+// asyncapi.yaml to the Go types the same way).
+func TestProtocolMDAgrees(t *testing.T) {
+	md := readProtocolMD(t)
+	api := readAsyncAPI(t)
+
+	t.Run("command types", func(t *testing.T) {
+		got := firstCells(t, md.section(t, "### 3.4 "), "`typ`")
+		sameSet(t, "protocol.md §3.4", got, "code", toStrings(CommandTypes()))
+		sameSet(t, "protocol.md §3.4", got, "asyncapi CommandType", api.enum(t, "CommandType"))
+	})
+
+	t.Run("event types", func(t *testing.T) {
+		got := firstCells(t, md.section(t, "### 5.2 "), "`type`")
+		sameSet(t, "protocol.md §5.2", got, "code", toStrings(EventTypes()))
+		sameSet(t, "protocol.md §5.2", got, "asyncapi EventType", api.enum(t, "EventType"))
+	})
+
+	t.Run("reasons", func(t *testing.T) {
+		text, _, _ := strings.Cut(md.section(t, "### 4.2 "), "<!--")
+		reasons := toStrings(Reasons())
+		// Other words §4.2 names in backquotes: statuses, command types and members.
+		other := append(toStrings(Statuses()), toStrings(CommandTypes())...)
+		other = append(other, "detail", "parcel", "status", "reason")
+		var named []string
+		for _, m := range regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(text, -1) {
+			w := m[1]
+			switch {
+			case slices.Contains(reasons, w):
+				named = append(named, w)
+			case !slices.Contains(other, w):
+				t.Errorf("protocol.md §4.2 names `%s`, which is no reason the code knows", w)
+			}
+		}
+		sameSet(t, "protocol.md §4.2", dedup(named), "code", reasons)
+		sameSet(t, "code", reasons, "asyncapi Reason", api.enum(t, "Reason"))
+	})
+
+	// The member tables; "mac" is the device's tag, which asyncapi.yaml describes
+	// as the Tag schema appended to the message rather than as a member.
+	for _, tc := range []struct {
+		heading, schema string
+		goType          any
+	}{
+		{"### 3.2 ", "Claims", Claims{}},
+		{"### 4.1 ", "Reply", Reply{}},
+		{"### 5.1 ", "Event", Event{}},
+		{"## 6. ", "Presence", Presence{}},
+	} {
+		t.Run("members "+tc.schema, func(t *testing.T) {
+			got := slices.DeleteFunc(firstCells(t, md.section(t, tc.heading), "member"), func(s string) bool { return s == TagMember })
+			code, _ := wireFields(reflect.TypeOf(tc.goType))
+			sameSet(t, "protocol.md "+strings.TrimSpace(tc.heading), got, "code", code)
+			sameSet(t, "protocol.md "+strings.TrimSpace(tc.heading), got, "asyncapi "+tc.schema, api.props(t, tc.schema))
+		})
+	}
+
+	// The hint: protocol.md §3.4 says an optional ellipsis and 1-4 ASCII letters or
+	// digits; asyncapi.yaml's pattern and the code must take and refuse the same.
+	t.Run("hint", func(t *testing.T) {
+		if !strings.Contains(md.section(t, "### 3.4 "), "an optional `…`") {
+			t.Error("protocol.md §3.4 no longer says the hint's ellipsis is optional")
+		}
+		pattern := api.schema(t, "Hint").Pattern
+		re, err := regexp.Compile(pattern)
+		if err != nil || pattern == "" {
+			t.Fatalf("asyncapi Hint pattern %q: %v", pattern, err)
+		}
+		for _, h := range []string{"…85GB", "85GB", "…5", "7", "…ab9Z", "…", "", "…12345", "12345", "...85GB", "…85 G", "…8-5", "……85", "…ÄB", "85GB…"} {
+			if api, code := re.MatchString(h), validHint(h) && h != ""; api != code {
+				t.Errorf("hint %q: asyncapi pattern says %v, the code %v", h, api, code)
+			}
+		}
+	})
+
+	t.Run("limits", func(t *testing.T) {
+		sec := md.section(t, "### 3.4 ")
+		// "`name` ... N-M": a member, then within the same clause (no other member,
+		// no other number) its range.
+		re := regexp.MustCompile("`([a-z_]+)`([^`0-9]{0,60}?)\\b([0-9]+)-([0-9]+)\\b")
+		found := 0
+		for _, m := range re.FindAllStringSubmatch(sec, -1) {
+			name := m[1]
+			lo, _ := strconv.Atoi(m[3])
+			hi, _ := strconv.Atoi(m[4])
+			l, ok := limits[name]
+			if !ok {
+				t.Errorf("protocol.md §3.4 gives `%s` the range %d-%d, which this test does not know: add it to limits", name, lo, hi)
+				continue
+			}
+			found++
+			checkLimit(t, api, name, l, lo, hi)
+		}
+		m := regexp.MustCompile(`Compartments are integers\s+([0-9]+)-([0-9]+)`).FindStringSubmatch(sec)
+		if m == nil {
+			t.Fatal("protocol.md §3.4 no longer states the compartment range")
+		}
+		lo, _ := strconv.Atoi(m[1])
+		hi, _ := strconv.Atoi(m[2])
+		checkLimit(t, api, "compartment", limit{schema: "Compartment", cmd: CmdOpenCompartment,
+			base: `{"compartment":1,"reason":"support","operator":"op-1"}`, path: "compartment"}, lo, hi)
+		if found < len(limits) {
+			t.Errorf("protocol.md §3.4 states %d of the %d ranges this test knows", found, len(limits))
+		}
+	})
+}
+
+// limit says where a range protocol.md states lives in asyncapi.yaml (schema,
+// and prop unless the schema itself carries it; items: minItems/maxItems) and how
+// to probe it in the code: a valid body of command cmd, and the member to set.
+type limit struct {
+	schema, prop string
+	items        bool
+	cmd          CommandType
+	base, path   string
+}
+
+const policyBase = `{"version":1,"retention_s":3600,"announced_keep_s":3600,"purge_after_s":1,
+ "code_throttle":{"max_failures":1,"base_delay_s":1,"max_delay_s":86400},
+ "courier_throttle":{"max_failures":1,"base_delay_s":1,"max_delay_s":86400},
+ "code_entry":{"min_length":8,"delay_s":2,"alarm_failures":1},
+ "door_open_timeout_s":1,"left_open_after_s":10}`
+
+// limits holds every range protocol.md §3.4 states for a member; the test fails
+// when the prose states one missing here.
+var limits = map[string]limit{
+	"parcels":             {schema: "AnnounceBody", prop: "parcels", items: true, cmd: CmdAnnounce, path: "parcels"},
+	"limit":               {schema: "AuditRangeBody", prop: "limit", cmd: CmdAuditRange, base: `{"from":1}`, path: "limit"},
+	"retention_s":         {schema: "PolicyBody", prop: "retention_s", cmd: CmdPolicy, base: policyBase, path: "retention_s"},
+	"announced_keep_s":    {schema: "PolicyBody", prop: "announced_keep_s", cmd: CmdPolicy, base: policyBase, path: "announced_keep_s"},
+	"purge_after_s":       {schema: "PolicyBody", prop: "purge_after_s", cmd: CmdPolicy, base: policyBase, path: "purge_after_s"},
+	"door_open_timeout_s": {schema: "PolicyBody", prop: "door_open_timeout_s", cmd: CmdPolicy, base: policyBase, path: "door_open_timeout_s"},
+	"left_open_after_s":   {schema: "PolicyBody", prop: "left_open_after_s", cmd: CmdPolicy, base: policyBase, path: "left_open_after_s"},
+	"max_failures":        {schema: "Throttle", prop: "max_failures", cmd: CmdPolicy, base: policyBase, path: "courier_throttle.max_failures"},
+	"base_delay_s":        {schema: "Throttle", prop: "base_delay_s", cmd: CmdPolicy, base: policyBase, path: "code_throttle.base_delay_s"},
+	"min_length":          {schema: "CodeEntry", prop: "min_length", cmd: CmdPolicy, base: policyBase, path: "code_entry.min_length"},
+	"delay_s":             {schema: "CodeEntry", prop: "delay_s", cmd: CmdPolicy, base: policyBase, path: "code_entry.delay_s"},
+	"alarm_failures":      {schema: "CodeEntry", prop: "alarm_failures", cmd: CmdPolicy, base: policyBase, path: "code_entry.alarm_failures"},
+}
+
+// checkLimit compares the range lo-hi protocol.md states for name with
+// asyncapi.yaml's bounds and with what DecodeBody accepts: lo and hi are taken,
+// lo-1 and hi+1 refused as schema.
+func checkLimit(t *testing.T, api asyncAPI, name string, l limit, lo, hi int) {
+	t.Helper()
+	s := api.schema(t, l.schema)
+	if l.prop != "" {
+		s = api.resolve(t, s.Properties[l.prop])
+	}
+	min, max := s.Minimum, s.Maximum
+	if l.items {
+		min, max = s.MinItems, s.MaxItems
+	}
+	if min == nil || max == nil || *min != lo || *max != hi {
+		t.Errorf("`%s`: protocol.md %d-%d, asyncapi %s.%s %s-%s", name, lo, hi, l.schema, l.prop, show(min), show(max))
+	}
+	for _, v := range []int{lo - 1, lo, hi, hi + 1} {
+		raw := probeBody(t, l, v)
+		_, err := DecodeBody(l.cmd, raw)
+		switch want := v >= lo && v <= hi; {
+		case want && err != nil:
+			t.Errorf("`%s` = %d is in protocol.md's range %d-%d, but the code refuses it: %v", name, v, lo, hi, err)
+		case !want && err == nil:
+			t.Errorf("`%s` = %d is outside protocol.md's range %d-%d, but the code accepts it", name, v, lo, hi)
+		}
+	}
+}
+
+// probeBody returns l's body with its member set to v (for an array, v items).
+func probeBody(t *testing.T, l limit, v int) json.RawMessage {
+	t.Helper()
+	if l.items {
+		ps := make([]map[string]any, max(v, 0))
+		for i := range ps {
+			ps[i] = map[string]any{"parcel": fmt.Sprintf("p-%d", i), "size": "S",
+				"waybill": fmt.Sprintf("%064x", i+1)}
+		}
+		raw, err := json.Marshal(map[string]any{l.path: ps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(l.base), &body); err != nil {
+		t.Fatalf("base body of %s: %v", l.path, err)
+	}
+	obj := body
+	keys := strings.Split(l.path, ".")
+	for _, k := range keys[:len(keys)-1] {
+		obj = obj[k].(map[string]any)
+	}
+	obj[keys[len(keys)-1]] = v
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func show(p *int) string {
+	if p == nil {
+		return "none"
+	}
+	return strconv.Itoa(*p)
+}
+
+type protocolMD string
+
+func readProtocolMD(t *testing.T) protocolMD {
+	t.Helper()
+	raw, err := os.ReadFile("../../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return protocolMD(raw)
+}
+
+// section returns the text under the heading that starts with prefix, up to the
+// next heading of the same or a higher level (lines in code fences are no headings).
+func (md protocolMD) section(t *testing.T, prefix string) string {
+	t.Helper()
+	lines := strings.Split(string(md), "\n")
+	start, level := -1, 0
+	fenced := false
+	for i, line := range lines {
+		if strings.HasPrefix(line, "```") {
+			fenced = !fenced
+		}
+		hashes := len(line) - len(strings.TrimLeft(line, "#"))
+		if fenced || hashes == 0 || !strings.HasPrefix(line[hashes:], " ") {
+			continue
+		}
+		switch {
+		case start < 0 && strings.HasPrefix(line, prefix):
+			start, level = i+1, hashes
+		case start >= 0 && hashes <= level:
+			return strings.Join(lines[start:i], "\n")
+		}
+	}
+	if start < 0 {
+		t.Fatalf("protocol.md has no heading %q", prefix)
+	}
+	return strings.Join(lines[start:], "\n")
+}
+
+// firstCells returns the backquoted words in the first column of the data rows
+// of the first table in text whose header's first cell is header.
+func firstCells(t *testing.T, text, header string) []string {
+	t.Helper()
+	var out []string
+	word := regexp.MustCompile("`([^`]+)`")
+	lines := strings.Split(text, "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		cells := strings.Split(lines[i], "|")
+		if len(cells) < 3 || strings.TrimSpace(cells[1]) != header || !strings.HasPrefix(lines[i+1], "|---") {
+			continue
+		}
+		for _, line := range lines[i+2:] {
+			if !strings.HasPrefix(line, "|") {
+				break
+			}
+			for _, m := range word.FindAllStringSubmatch(strings.Split(line, "|")[1], -1) {
+				out = append(out, m[1])
+			}
+		}
+		break
+	}
+	if len(out) == 0 {
+		t.Fatalf("no table with the header %q found", header)
+	}
+	return out
+}
+
+func dedup(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+func sameSet(t *testing.T, aName string, a []string, bName string, b []string) {
+	t.Helper()
+	a, b = dedup(a), dedup(b)
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			t.Errorf("%s has %q, %s has not", aName, x, bName)
+		}
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			t.Errorf("%s has %q, %s has not", bName, x, aName)
+		}
+	}
+}
+
+type apiSchema struct {
+	Ref        string               `yaml:"$ref"`
+	Enum       []string             `yaml:"enum"`
+	Pattern    string               `yaml:"pattern"`
+	Properties map[string]apiSchema `yaml:"properties"`
+	Minimum    *int                 `yaml:"minimum"`
+	Maximum    *int                 `yaml:"maximum"`
+	MinItems   *int                 `yaml:"minItems"`
+	MaxItems   *int                 `yaml:"maxItems"`
+}
+
+type asyncAPI struct {
+	Components struct {
+		Schemas map[string]apiSchema `yaml:"schemas"`
+	} `yaml:"components"`
+}
+
+func readAsyncAPI(t *testing.T) asyncAPI {
+	t.Helper()
+	raw, err := os.ReadFile("../../docs/asyncapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc asyncAPI
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("asyncapi.yaml: %v", err)
+	}
+	return doc
+}
+
+func (a asyncAPI) schema(t *testing.T, name string) apiSchema {
+	t.Helper()
+	s, ok := a.Components.Schemas[name]
+	if !ok {
+		t.Fatalf("asyncapi.yaml has no schema %s", name)
+	}
+	return s
+}
+
+// resolve follows a $ref to a component schema; a $ref with its own bounds
+// beside it keeps those.
+func (a asyncAPI) resolve(t *testing.T, s apiSchema) apiSchema {
+	t.Helper()
+	name, ok := strings.CutPrefix(s.Ref, "#/components/schemas/")
+	if !ok || s.Minimum != nil || s.Maximum != nil {
+		return s
+	}
+	return a.schema(t, name)
+}
+
+func (a asyncAPI) enum(t *testing.T, name string) []string { return a.schema(t, name).Enum }
+
+func (a asyncAPI) props(t *testing.T, name string) []string {
+	var out []string
+	for p := range a.schema(t, name).Properties {
+		out = append(out, p)
+	}
+	return out
+}
