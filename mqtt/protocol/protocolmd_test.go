@@ -18,7 +18,8 @@ import (
 // from, in step with docs/asyncapi.yaml and with this package's own decoding:
 // every command type of §3.4's table, every reason of §4.2, every event type of
 // §5.2's table, the members of the claims, reply, event and presence tables, and
-// every numeric range §3.4 states for a command member. A value added, removed or
+// every numeric range §3.4 states for a command member, and that every body member
+// is named in its row. A value added, removed or
 // changed on one side only fails here (TestAsyncAPIMatchesTheCode ties
 // asyncapi.yaml to the Go types the same way).
 func TestProtocolMDAgrees(t *testing.T) {
@@ -75,6 +76,59 @@ func TestProtocolMDAgrees(t *testing.T) {
 			sameSet(t, "protocol.md "+strings.TrimSpace(tc.heading), got, "asyncapi "+tc.schema, api.props(t, tc.schema))
 		})
 	}
+
+	// Every member of every body is named in its row: §3.4's body column (the
+	// announced parcel's and the policy's in the paragraphs after the table, which
+	// the row points to) and done-reply column, §5.2's body column.
+	t.Run("body members", func(t *testing.T) {
+		sec34 := md.section(t, "### 3.4 ")
+		announced := paragraph(t, sec34, "\nAnnounced parcel:")
+		policy := paragraph(t, sec34, "\nPolicy (all required")
+		results := map[CommandType][]any{
+			CmdInventory: {InventoryResult{}, CompartmentInfo{}}, CmdStatus: {StatusResult{}},
+			CmdAuditRange: {AuditRangeResult{}, AuditEntry{}}, CmdPing: {PingResult{}},
+		}
+		for _, r := range tableRows(sec34, "`typ`") {
+			for _, name := range backquoted(r[0]) {
+				ct := CommandType(name)
+				b, err := NewBody(ct)
+				if err != nil {
+					t.Errorf("§3.4 row %s: %v", name, err)
+					continue
+				}
+				where := r[1]
+				switch ct {
+				case CmdAnnounce:
+					where += announced
+					members, _ := wireFields(reflect.TypeOf(AnnouncedParcel{}))
+					mustName(t, "§3.4 announced parcel", announced, members)
+				case CmdPolicy:
+					where += policy
+					for _, v := range []any{Throttle{}, CodeEntry{}} {
+						members, _ := wireFields(reflect.TypeOf(v))
+						mustName(t, "§3.4 policy", policy, members)
+					}
+				}
+				members, _ := wireFields(reflect.TypeOf(b).Elem())
+				mustName(t, "§3.4 "+name+" body", where, members)
+				for _, v := range results[ct] {
+					members, _ := wireFields(reflect.TypeOf(v))
+					mustName(t, "§3.4 "+name+" done reply", r[2], members)
+				}
+			}
+		}
+		for _, r := range tableRows(md.section(t, "### 5.2 "), "`type`") {
+			for _, name := range backquoted(r[0]) {
+				b, err := NewEventBody(EventType(name))
+				if err != nil {
+					t.Errorf("§5.2 row %s: %v", name, err)
+					continue
+				}
+				members, _ := wireFields(reflect.TypeOf(b).Elem())
+				mustName(t, "§5.2 "+name+" body", r[1], members)
+			}
+		}
+	})
 
 	// The hint: protocol.md §3.4 says an optional ellipsis and 1-4 ASCII letters or
 	// digits; asyncapi.yaml's pattern and the code must take and refuse the same.
@@ -263,6 +317,58 @@ func (md protocolMD) section(t *testing.T, prefix string) string {
 		t.Fatalf("protocol.md has no heading %q", prefix)
 	}
 	return strings.Join(lines[start:], "\n")
+}
+
+// tableRows returns the cells (without the outer pipes) of the data rows of the
+// first table in text whose header's first cell is header.
+func tableRows(text, header string) [][]string {
+	lines := strings.Split(text, "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		cells := strings.Split(lines[i], "|")
+		if len(cells) < 3 || strings.TrimSpace(cells[1]) != header || !strings.HasPrefix(lines[i+1], "|---") {
+			continue
+		}
+		var rows [][]string
+		for _, line := range lines[i+2:] {
+			if !strings.HasPrefix(line, "|") {
+				break
+			}
+			cells := strings.Split(line, "|")
+			rows = append(rows, cells[1:len(cells)-1])
+		}
+		return rows
+	}
+	return nil
+}
+
+// paragraph returns the paragraph of text that starts with start.
+func paragraph(t *testing.T, text, start string) string {
+	t.Helper()
+	i := strings.Index(text, start)
+	if i < 0 {
+		t.Fatalf("protocol.md has no paragraph %q", start)
+	}
+	p, _, _ := strings.Cut(text[i+1:], "\n\n")
+	return p
+}
+
+func backquoted(s string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// mustName reports each member that text does not name in backquotes.
+func mustName(t *testing.T, where, text string, members []string) {
+	t.Helper()
+	named := backquoted(text)
+	for _, m := range members {
+		if !slices.Contains(named, m) {
+			t.Errorf("protocol.md %s does not name the member `%s`", where, m)
+		}
+	}
 }
 
 // firstCells returns the backquoted words in the first column of the data rows
