@@ -130,6 +130,62 @@ func TestProtocolMDAgrees(t *testing.T) {
 		}
 	})
 
+	// Ids: §1 states their length and alphabet; asyncapi.yaml's LockerId and Id
+	// patterns and ValidLockerID and ValidID must take and refuse the same.
+	t.Run("ids", func(t *testing.T) {
+		sec := md.section(t, "## 1. ")
+		for _, tc := range []struct {
+			prose, schema string
+			valid         func(string) bool
+		}{
+			{"Locker ids are", "LockerId", func(s string) bool { return ValidLockerID(s) == nil }},
+			{"courier, operator) is", "Id", ValidID}, // "Every other id (command, event, parcel, courier, operator) is"
+		} {
+			re := regexp.MustCompile(regexp.QuoteMeta(tc.prose) + "\\s+([0-9]+)-([0-9]+) characters of `([^`]+)`")
+			m := re.FindStringSubmatch(sec)
+			if m == nil {
+				t.Errorf("protocol.md §1 no longer says %q N-M characters of `…`", tc.prose)
+				continue
+			}
+			lo, _ := strconv.Atoi(m[1])
+			hi, _ := strconv.Atoi(m[2])
+			var class strings.Builder
+			dash := false
+			for _, tok := range strings.Fields(m[3]) {
+				switch {
+				case tok == "-":
+					dash = true
+				case len(tok) == 3 && tok[1] == '-':
+					class.WriteString(tok)
+				default:
+					class.WriteString(regexp.QuoteMeta(tok))
+				}
+			}
+			if dash {
+				class.WriteString("-")
+			}
+			doc := regexp.MustCompile(fmt.Sprintf("^[%s]{%d,%d}$", class.String(), lo, hi))
+			pattern := api.schema(t, tc.schema).Pattern
+			apiRE, err := regexp.Compile(pattern)
+			if err != nil || pattern == "" {
+				t.Fatalf("asyncapi %s pattern %q: %v", tc.schema, pattern, err)
+			}
+			var samples []string
+			for c := byte(0x20); c < 0x7f; c++ {
+				samples = append(samples, strings.Repeat(string(c), 2))
+			}
+			for _, n := range []int{lo - 1, lo, hi, hi + 1} {
+				samples = append(samples, strings.Repeat("a", max(n, 0)))
+			}
+			for _, id := range samples {
+				d, a, c := doc.MatchString(id), apiRE.MatchString(id), tc.valid(id)
+				if d != a || d != c {
+					t.Errorf("%s %q: protocol.md says %v, asyncapi %v, the code %v", tc.schema, id, d, a, c)
+				}
+			}
+		}
+	})
+
 	// The hint: protocol.md §3.4 says an optional ellipsis and 1-4 ASCII letters or
 	// digits; asyncapi.yaml's pattern and the code must take and refuse the same.
 	t.Run("hint", func(t *testing.T) {
