@@ -289,10 +289,11 @@ func (s *Station) resealCouriers(now time.Time) error {
 // with a wrong PIN counts against that badge alone, so that an attack on one badge
 // locks out no one else; an unknown badge counts against the station's courier
 // throttle, the outer bound, which known badges do not wait for. A token shorter than
-// a badge token (privacy.CheckBadge) is refused before any lookup and costs no guess.
+// a badge token (privacy.CheckBadge), or a PIN that is not 4-12 digits
+// (privacy.CheckPIN), is refused before any lookup and costs no guess.
 // Callers hold s.mu.
 func (s *Station) loginCourier(badge, pin string, now time.Time) (Courier, error) {
-	if privacy.CheckBadge(badge) != nil {
+	if privacy.CheckBadge(badge) != nil || privacy.CheckPIN(pin) != nil {
 		return Courier{}, ErrBadCredentials
 	}
 	b, err := privacy.BadgeDigest(s.keys, badge)

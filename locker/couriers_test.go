@@ -255,3 +255,33 @@ func TestLoginClearsStationCourierFailures(t *testing.T) {
 		t.Fatalf("%d station-wide failures, want %d: the login did not clear those before it", f.st.courThr.Failures, maxFail-1)
 	}
 }
+
+// A PIN that is not 4-12 digits is refused before any lookup: even a courier whose
+// cloud issued one cannot log in with it, and no throttle counts it.
+func TestMalformedPINRefusedFree(t *testing.T) {
+	f := newFixture(t, mixedSpecs())
+	if err := f.st.UpsertCourier(ctx, Courier{ID: "c-short", Badge: f.cloud.Badge(badgeA),
+		Verifier: f.cloud.Courier(badgeA, "123"), Rights: Rights{Deposit: true}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, pin := range []string{"123", "12a4", "1234567890123", ""} {
+		if _, err := f.st.Login(ctx, badgeA, pin); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("PIN %q: %v, want refused", pin, err)
+		}
+	}
+	if _, err := f.st.Login(ctx, "UNKNOWN-ABCDEFGHIJKLMNOPQR", "12"); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("unknown badge, short PIN: %v", err)
+	}
+	if f.st.courThr.Failures != 0 {
+		t.Fatalf("malformed PINs counted %d station failures", f.st.courThr.Failures)
+	}
+	// The badge's own throttle did not count them either: a right PIN of the right
+	// form (a new record) logs in at once.
+	if err := f.st.UpsertCourier(ctx, Courier{ID: "c-short", Badge: f.cloud.Badge(badgeA),
+		Verifier: f.cloud.Courier(badgeA, "1234"), Rights: Rights{Deposit: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.Login(ctx, badgeA, "1234"); err != nil {
+		t.Fatalf("a well-formed PIN after malformed ones: %v", err)
+	}
+}

@@ -20,7 +20,7 @@ func TestAPIPanelCallerGetsThePanelOnly(t *testing.T) {
 	ctx := context.Background()
 	me := uint32(os.Geteuid())
 	f := newAPI(t, true, func(s *Server) { s.PanelUIDs([]uint32{me}) })
-	if err := f.st.UpsertCourier(ctx, locker.Courier{ID: "c", Badge: f.cloud.Badge(tokB), Verifier: f.cloud.Courier(tokB, "1"), Rights: locker.Rights{Deposit: true}}); err != nil {
+	if err := f.st.UpsertCourier(ctx, locker.Courier{ID: "c", Badge: f.cloud.Badge(tokB), Verifier: f.cloud.Courier(tokB, "1357"), Rights: locker.Rights{Deposit: true}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -31,7 +31,7 @@ func TestAPIPanelCallerGetsThePanelOnly(t *testing.T) {
 	if _, err := f.client.PickupCode(ctx, "12345678", "4321"); !errors.Is(err, locker.ErrWrongCode) {
 		t.Fatalf("code entry: %v, want wrong_code", err)
 	}
-	sid, err := f.client.Login(ctx, tokB, "1")
+	sid, err := f.client.Login(ctx, tokB, "1357")
 	if err != nil {
 		t.Fatalf("courier login: %v", err)
 	}

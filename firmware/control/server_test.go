@@ -111,15 +111,15 @@ func TestAPIErrorsMatchStationSentinels(t *testing.T) {
 	if !errors.Is(err, locker.ErrBadCredentials) {
 		t.Fatalf("login: %v", err)
 	}
-	if err := f.client.UpsertCourier(ctx, CourierRequest{ID: "c", Badge: f.cloud.Badge(tokB).Hex(), Verifier: f.cloud.Courier(tokB, "1").Hex(), Rights: locker.Rights{Deposit: true}}); err != nil {
+	if err := f.client.UpsertCourier(ctx, CourierRequest{ID: "c", Badge: f.cloud.Badge(tokB).Hex(), Verifier: f.cloud.Courier(tokB, "1357").Hex(), Rights: locker.Rights{Deposit: true}}); err != nil {
 		t.Fatal(err)
 	}
 	// The single credential digest of earlier builds is refused, saying so.
-	retired := CourierRequest{ID: "c", Credential: f.cloud.Courier(tokB, "1").Hex(), Rights: locker.Rights{Deposit: true}}
+	retired := CourierRequest{ID: "c", Credential: f.cloud.Courier(tokB, "1357").Hex(), Rights: locker.Rights{Deposit: true}}
 	if err := f.client.UpsertCourier(ctx, retired); err == nil || !strings.Contains(err.Error(), "retired") {
 		t.Fatalf("a courier of the retired form: %v", err)
 	}
-	sid, err := f.client.Login(ctx, tokB, "1")
+	sid, err := f.client.Login(ctx, tokB, "1357")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,29 @@ func CheckBadge(token string) error {
 	return nil
 }
 
+// PIN lengths accepted by CheckPIN: the keypad keeps at most MaxPINLen digits.
+const (
+	MinPINLen = 4
+	MaxPINLen = 12
+)
+
+// ErrPINFormat is returned by CheckPIN. Its text never includes the PIN.
+var ErrPINFormat = errors.New("privacy: a courier PIN must be 4 to 12 ASCII digits")
+
+// CheckPIN refuses a courier PIN that is not 4-12 ASCII digits (docs/privacy.md §2).
+// Leading zeros are significant; nothing is trimmed.
+func CheckPIN(pin string) error {
+	if len(pin) < MinPINLen || len(pin) > MaxPINLen {
+		return ErrPINFormat
+	}
+	for i := 0; i < len(pin); i++ {
+		if pin[i] < '0' || pin[i] > '9' {
+			return ErrPINFormat
+		}
+	}
+	return nil
+}
+
 // BadgeDigest returns the digest a courier's record is found by: HMAC(courier-badge
 // key, token).
 func BadgeDigest(ks KeyStore, token string) (Digest, error) {

@@ -60,3 +60,32 @@ func FuzzCheckBadge(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckPIN(t *testing.T) {
+	for pin, ok := range map[string]bool{
+		"1234": true, "0000": true, "123456789012": true, "0042": true,
+		"123": false, "1234567890123": false, "": false, "12a4": false, " 1234": false,
+		"1234\n": false, "١٢٣٤": false,
+	} {
+		err := CheckPIN(pin)
+		if (err == nil) != ok {
+			t.Errorf("CheckPIN(%q) = %v, want ok %v", pin, err, ok)
+		}
+		if err != nil && pin != "" && strings.Contains(err.Error(), pin) {
+			t.Errorf("CheckPIN(%q): the error repeats the PIN", pin)
+		}
+	}
+}
+
+func FuzzCheckPIN(f *testing.F) {
+	f.Add("1234")
+	f.Add("12a4")
+	f.Fuzz(func(t *testing.T, pin string) {
+		if CheckPIN(pin) != nil {
+			return
+		}
+		if len(pin) < MinPINLen || len(pin) > MaxPINLen || strings.Trim(pin, "0123456789") != "" {
+			t.Fatalf("accepted %q", pin)
+		}
+	})
+}

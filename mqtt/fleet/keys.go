@@ -54,11 +54,15 @@ func (k *Keys) CodeVerifier(code string) (protocol.Digest, error) {
 
 // Courier returns what courier-upsert carries for a badge token and PIN: the
 // badge digest the locker files the courier under and the PIN verifier
-// (docs/privacy.md §3). Tokens shorter than privacy.MinBadgeLen are refused:
-// make them with NewBadgeToken (lockerctl courier new).
+// (docs/privacy.md §3). Tokens shorter than privacy.MinBadgeLen are refused (make
+// them with NewBadgeToken, lockerctl courier-new), and so are PINs that are not 4-12
+// digits (privacy.CheckPIN): the locker would refuse them at login.
 func (k *Keys) Courier(badge, pin string) (badgeDigest, verifier protocol.Digest, err error) {
 	if err := privacy.CheckBadge(badge); err != nil {
 		return protocol.Digest{}, protocol.Digest{}, fmt.Errorf("fleet: badge token: %w", err)
+	}
+	if err := privacy.CheckPIN(pin); err != nil {
+		return protocol.Digest{}, protocol.Digest{}, fmt.Errorf("fleet: PIN: %w", err)
 	}
 	return protocol.Digest(k.k.Badge(badge)), protocol.Digest(k.k.Courier(badge, pin)), nil
 }

@@ -85,7 +85,7 @@ func courierArgs(name, usage string, args []string) ([]string, []protocol.Right,
 // badge QR carries it after its "LKB:" prefix; a PIN of 4-12 digits (the keypad keeps
 // no more). Anything else would be stored, and every login would fail.
 func courierBody(e *env, pos []string, rs []protocol.Right, token, pin string) (*protocol.CourierUpsertBody, error) {
-	if len(pin) < 4 || len(pin) > 12 || strings.Trim(pin, "0123456789") != "" {
+	if privacy.CheckPIN(pin) != nil {
 		return nil, fmt.Errorf("%w: %s: want a PIN of 4-12 digits", errUsage, pos[1])
 	}
 	if privacy.CheckBadge(token) != nil {
