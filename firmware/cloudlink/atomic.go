@@ -78,7 +78,7 @@ func (h *commandHandler) announceRun(ctx context.Context, cmds []*protocol.Comma
 	for k, cmd := range cmds {
 		b := cmd.Parsed.(*protocol.AnnounceBody)
 		batch := announcements(b)
-		entries[k] = commandEntry{id: cmd.Jti, exp: cmd.ExpiresAt(), apply: func(tx *locker.Tx) ([]byte, error) {
+		entries[k] = commandEntry{id: cmd.Jti, exp: cmd.ExpiresAt(), digest: cmd.BodyDigest(), apply: func(tx *locker.Tx) ([]byte, error) {
 			results, err := tx.Announce(batch)
 			if err != nil {
 				return nil, err
@@ -109,7 +109,7 @@ func (h *commandHandler) queryRecorded(cmd *protocol.Command, finish func(link.R
 	if err != nil {
 		return link.Outcome{Err: err}
 	}
-	res := commandRecord(h.st, cmd.Jti, cmd.ExpiresAt(), raw)
+	res := commandRecord(h.st, cmd.Jti, cmd.ExpiresAt(), cmd.BodyDigest(), raw)
 	o := outcomeOf(res, r)
 	if res.err == nil {
 		o.Encoded = raw
@@ -124,6 +124,8 @@ func outcomeOf(o commandOutcome, reply protocol.Reply) link.Outcome {
 		return link.Outcome{Reply: reply}
 	case errors.Is(o.err, link.ErrInProgress):
 		return link.Outcome{Known: true, Err: link.ErrInProgress}
+	case errors.Is(o.err, link.ErrConflict):
+		return link.Outcome{Known: true, Err: link.ErrConflict}
 	case errors.Is(o.err, errCommandKnown):
 		r, err := storedReply(o.stored)
 		if err != nil {

@@ -129,6 +129,9 @@ type CommandReader interface {
 	// Command reads id: known false when the log does not have it, else its stored
 	// reply and whether it finished (an id in progress has no reply).
 	Command(id string) (reply []byte, done, known bool, err error)
+	// CommandDigest reads the digest of id's body, or nil when none is stored (an
+	// unknown id, or one recorded before digests were kept; docs/adr/0055).
+	CommandDigest(id string) ([]byte, error)
 }
 
 // CommandTx is the command log's part of a write transaction. The cloud link's adapter
@@ -143,6 +146,9 @@ type CommandTx interface {
 	FinishCommand(id string, reply []byte) error
 	// PutCommand records id done with its final reply, kept until exp.
 	PutCommand(id string, exp time.Time, reply []byte) error
+	// PutCommandDigest stores the CommandDigestSize-byte digest of the body of id,
+	// which the log has; it is forgotten with id.
+	PutCommandDigest(id string, digest []byte) error
 }
 
 // Wire is the outbox as the cloud link sees it
@@ -252,6 +258,9 @@ func CheckCommandID(id string) error {
 	}
 	return nil
 }
+
+// CommandDigestSize is the size of a command body digest (SHA-256).
+const CommandDigestSize = 32
 
 // CommandGrace is how long a command id is kept past its expiry: an expired command is
 // refused before it reaches the log, but a re-send that expired while it queued behind

@@ -83,6 +83,31 @@ func (t *Tx) PutCommand(id string, exp time.Time, reply []byte) error {
 	return t.tx.Bucket(bucketCommands).Put([]byte(id), append(append(val, cmdDone), reply...))
 }
 
+// CommandDigest reads the body digest stored for command id: nil when none was stored
+// (an id the log does not have, or one recorded by a build before digests).
+func (t *Tx) CommandDigest(id string) ([]byte, error) {
+	v := t.tx.Bucket(bucketCmdDigest).Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	if len(v) != store.CommandDigestSize {
+		return nil, fmt.Errorf("locker: command digest malformed")
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// PutCommandDigest stores the body digest of command id, which the log has; it is
+// forgotten with the id.
+func (t *Tx) PutCommandDigest(id string, digest []byte) error {
+	if len(digest) != store.CommandDigestSize {
+		return fmt.Errorf("locker: command digest must be %d bytes", store.CommandDigestSize)
+	}
+	if t.tx.Bucket(bucketCommands).Get([]byte(id)) == nil {
+		return fmt.Errorf("locker: command %q is not in the log", id)
+	}
+	return t.tx.Bucket(bucketCmdDigest).Put([]byte(id), digest)
+}
+
 // CommandExpiryDue reports whether the oldest remembered command expired more than
 // CommandGrace before now, without a write transaction.
 func (s *Store) CommandExpiryDue(now time.Time) bool {
@@ -108,6 +133,9 @@ func (s *Store) ForgetCommands(now time.Time, max int) error {
 				break
 			}
 			if err := b.Delete(k[8:]); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketCmdDigest).Delete(k[8:]); err != nil {
 				return err
 			}
 			if err := idx.Delete(k); err != nil {

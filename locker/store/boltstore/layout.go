@@ -32,10 +32,11 @@ var (
 	bucketOutbox       = []byte("outbox")       // seq (8 BE) -> epoch (4 BE) || sealed event JSON
 	bucketCommands     = []byte("commands")     // id -> exp (8 BE unix nanos) || state (1) || reply
 	bucketIdxCmdExp    = []byte("idx_cmdexp")   // exp (8 BE) || id -> nil
+	bucketCmdDigest    = []byte("cmd_digest")   // id -> digest of the command's body (ADR 0055); made by Init in older stores
 
 	allBuckets = [][]byte{bucketMeta, bucketCompartments, bucketParcels, bucketBadges,
 		bucketIdxWaybill, bucketIdxCode, bucketIdxExpiry, bucketIdxKeep, bucketIdxPurge,
-		bucketEpochs, bucketAudit, bucketOutbox, bucketCommands, bucketIdxCmdExp}
+		bucketEpochs, bucketAudit, bucketOutbox, bucketCommands, bucketIdxCmdExp, bucketCmdDigest}
 
 	metaSchema          = []byte("schema")
 	metaLockerID        = []byte("locker_id")
