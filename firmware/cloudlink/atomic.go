@@ -66,6 +66,44 @@ func guard(out []link.Outcome, f func()) {
 	f()
 }
 
+// announceOrdered announces, in tx, the parcels of batch whose revision is not newer
+// than rev (the announce's iat), refuses the others with a *staleError, and makes rev
+// the revision of each parcel the station took (ordering.go).
+func announceOrdered(tx *locker.Tx, batch []locker.Announcement, rev int64) ([]error, error) {
+	log := tx.Commands()
+	results := make([]error, len(batch))
+	var fresh []locker.Announcement
+	var at []int
+	for i, a := range batch {
+		err := checkRevision(log, parcelKey(string(a.ID)), rev)
+		if _, stale := err.(*staleError); stale {
+			results[i] = err
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		fresh = append(fresh, a)
+		at = append(at, i)
+	}
+	if len(fresh) == 0 {
+		return results, nil
+	}
+	res, err := tx.Announce(fresh)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range at {
+		results[i] = res[k]
+		if res[k] != nil {
+			continue
+		}
+		if err := log.PutRevision(parcelKey(string(fresh[k].ID)), rev, revisionUntil(rev)); err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
+}
+
 func isAnnounce(cmd *protocol.Command) bool {
 	_, ok := cmd.Parsed.(*protocol.AnnounceBody)
 	return ok
@@ -79,7 +117,7 @@ func (h *commandHandler) announceRun(ctx context.Context, cmds []*protocol.Comma
 		b := cmd.Parsed.(*protocol.AnnounceBody)
 		batch := announcements(b)
 		entries[k] = commandEntry{id: cmd.Jti, exp: cmd.ExpiresAt(), digest: cmd.BodyDigest(), apply: func(tx *locker.Tx) ([]byte, error) {
-			results, err := tx.Announce(batch)
+			results, err := announceOrdered(tx, batch, cmd.Iat)
 			if err != nil {
 				return nil, err
 			}

@@ -132,6 +132,9 @@ type CommandReader interface {
 	// CommandDigest reads the digest of id's body, or nil when none is stored (an
 	// unknown id, or one recorded before digests were kept; docs/adr/0055).
 	CommandDigest(id string) ([]byte, error)
+	// Revision reads the revision of the command in force for an entity (its key
+	// names kind and id, docs/adr/0055): ok false when none is kept.
+	Revision(key string) (rev int64, ok bool, err error)
 }
 
 // CommandTx is the command log's part of a write transaction. The cloud link's adapter
@@ -149,6 +152,9 @@ type CommandTx interface {
 	// PutCommandDigest stores the CommandDigestSize-byte digest of the body of id,
 	// which the log has; it is forgotten with id.
 	PutCommandDigest(id string, digest []byte) error
+	// PutRevision records rev as the revision in force for the entity key, kept until
+	// until (and CommandGrace more); ForgetCommands drops it then.
+	PutRevision(key string, rev int64, until time.Time) error
 }
 
 // Wire is the outbox as the cloud link sees it

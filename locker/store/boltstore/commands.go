@@ -108,20 +108,56 @@ func (t *Tx) PutCommandDigest(id string, digest []byte) error {
 	return t.tx.Bucket(bucketCmdDigest).Put([]byte(id), digest)
 }
 
-// CommandExpiryDue reports whether the oldest remembered command expired more than
-// CommandGrace before now, without a write transaction.
+// Revision reads the revision kept for entity key.
+func (t *Tx) Revision(key string) (int64, bool, error) {
+	v := t.tx.Bucket(bucketRevisions).Get([]byte(key))
+	if v == nil {
+		return 0, false, nil
+	}
+	if len(v) != 16 {
+		return 0, false, fmt.Errorf("locker: revision entry malformed")
+	}
+	return int64(binary.BigEndian.Uint64(v)), true, nil
+}
+
+// PutRevision records rev for entity key until until, replacing what was kept.
+func (t *Tx) PutRevision(key string, rev int64, until time.Time) error {
+	if key == "" || len(key) > 2*maxRevisionKey {
+		return fmt.Errorf("locker: revision key must be 1..%d bytes", 2*maxRevisionKey)
+	}
+	b, idx := t.tx.Bucket(bucketRevisions), t.tx.Bucket(bucketIdxRevExp)
+	if v := b.Get([]byte(key)); len(v) == 16 {
+		if err := idx.Delete(append(append([]byte(nil), v[8:]...), key...)); err != nil {
+			return err
+		}
+	}
+	u := binary.BigEndian.AppendUint64(nil, uint64(until.UnixNano()))
+	if err := idx.Put(append(append([]byte(nil), u...), key...), nil); err != nil {
+		return err
+	}
+	return b.Put([]byte(key), append(binary.BigEndian.AppendUint64(nil, uint64(rev)), u...))
+}
+
+// maxRevisionKey bounds the id part of a revision key.
+const maxRevisionKey = 64
+
+// CommandExpiryDue reports whether the oldest remembered command, or the oldest kept
+// revision, expired more than CommandGrace before now, without a write transaction.
 func (s *Store) CommandExpiryDue(now time.Time) bool {
 	due := false
 	_ = s.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketIdxCmdExp).Cursor().First()
-		due = len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) <= now.Add(-store.CommandGrace).UnixNano()
+		for _, idx := range [][]byte{bucketIdxCmdExp, bucketIdxRevExp} {
+			k, _ := tx.Bucket(idx).Cursor().First()
+			due = due || len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) <= now.Add(-store.CommandGrace).UnixNano()
+		}
 		return nil
 	})
 	return due
 }
 
 // ForgetCommands drops up to max command ids whose expiry passed more than
-// CommandGrace before now, in one commit.
+// CommandGrace before now, with their digests, and then, within the same max, kept
+// revisions whose time passed as long ago, in one commit.
 func (s *Store) ForgetCommands(now time.Time, max int) error {
 	limit := binary.BigEndian.AppendUint64(nil, uint64(now.Add(-store.CommandGrace).UnixNano()))
 	return s.db.Update(func(tx *bolt.Tx) error {
@@ -139,6 +175,20 @@ func (s *Store) ForgetCommands(now time.Time, max int) error {
 				return err
 			}
 			if err := idx.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		ridx, rb := tx.Bucket(bucketIdxRevExp), tx.Bucket(bucketRevisions)
+		rc := ridx.Cursor()
+		for k, _ := rc.First(); k != nil && n < max; k, _ = rc.First() {
+			if len(k) < 8 || string(k[:8]) > string(limit) {
+				break
+			}
+			if err := rb.Delete(k[8:]); err != nil {
+				return err
+			}
+			if err := ridx.Delete(k); err != nil {
 				return err
 			}
 			n++

@@ -33,10 +33,13 @@ var (
 	bucketCommands     = []byte("commands")     // id -> exp (8 BE unix nanos) || state (1) || reply
 	bucketIdxCmdExp    = []byte("idx_cmdexp")   // exp (8 BE) || id -> nil
 	bucketCmdDigest    = []byte("cmd_digest")   // id -> digest of the command's body (ADR 0055); made by Init in older stores
+	bucketRevisions    = []byte("revisions")    // entity key -> revision (8 BE) || keep until (8 BE unix nanos) (ADR 0055)
+	bucketIdxRevExp    = []byte("idx_revexp")   // keep until (8 BE) || entity key -> nil
 
 	allBuckets = [][]byte{bucketMeta, bucketCompartments, bucketParcels, bucketBadges,
 		bucketIdxWaybill, bucketIdxCode, bucketIdxExpiry, bucketIdxKeep, bucketIdxPurge,
-		bucketEpochs, bucketAudit, bucketOutbox, bucketCommands, bucketIdxCmdExp, bucketCmdDigest}
+		bucketEpochs, bucketAudit, bucketOutbox, bucketCommands, bucketIdxCmdExp, bucketCmdDigest,
+		bucketRevisions, bucketIdxRevExp}
 
 	metaSchema          = []byte("schema")
 	metaLockerID        = []byte("locker_id")

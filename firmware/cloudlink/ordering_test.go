@@ -1,0 +1,85 @@
+package cloudlink
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/store"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// TestRevisionKeptAndForgotten: a command that ran makes its iat its entity's revision,
+// a refused one leaves none, an older command is refused stale without running, and
+// the revision (a revoked courier's tombstone) is forgotten once every older command
+// has expired: MaxLifetime after it, and CommandGrace more
+// (docs/adr/0055-command-ordering-and-jti-reuse.md).
+func TestRevisionKeptAndForgotten(t *testing.T) {
+	f := newStation(t)
+	h := &commandHandler{st: f.st, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx := context.Background()
+	t0 := f.clock.Now().Unix()
+	command := func(body protocol.Body, iat int64) *protocol.Command {
+		return &protocol.Command{Claims: protocol.Claims{Jti: "x", Typ: body.Type(), Iat: iat, Exp: iat + 3600}, Parsed: body}
+	}
+	revision := func(key string) (int64, bool) {
+		t.Helper()
+		var rev int64
+		var ok bool
+		if err := f.st.ViewCommands(func(log store.CommandReader) error {
+			var err error
+			rev, ok, err = log.Revision(key)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return rev, ok
+	}
+
+	code := protocol.Digest{1}
+	if r := h.Handle(ctx, command(&protocol.SetVerifierBody{Parcel: "p-1", CodeVerifier: &code}, t0)); r.Reason != protocol.ReasonNotFound {
+		t.Fatalf("set-verifier of an unknown parcel: %+v", r)
+	}
+	if _, ok := revision(parcelKey("p-1")); ok {
+		t.Fatal("a refused command left a revision: a later-delivered older announce would be refused")
+	}
+
+	if r := h.Handle(ctx, command(&protocol.CourierRevokeBody{Courier: "c-1"}, t0)); r.Status != protocol.StatusDone {
+		t.Fatalf("revoke: %+v", r)
+	}
+	if rev, ok := revision("c/c-1"); !ok || rev != t0 {
+		t.Fatalf("the revoke's tombstone: %d %v", rev, ok)
+	}
+	upsert := &protocol.CourierUpsertBody{Courier: "c-1", Badge: protocol.Digest{2}, Verifier: protocol.Digest{3}, Rights: []protocol.Right{protocol.RightDeposit}}
+	if r := h.Handle(ctx, command(upsert, t0-1)); r.Reason != protocol.ReasonStale {
+		t.Fatalf("an older upsert: %+v", r)
+	}
+	evs, err := f.st.AuditRange(1, math.MaxUint64, math.MaxInt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Type == locker.EvCourierUpserted {
+			t.Fatal("the older upsert ran")
+		}
+	}
+
+	f.clock.advance(protocol.MaxLifetime + store.CommandGrace - time.Minute)
+	if err := f.st.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := revision("c/c-1"); !ok {
+		t.Fatal("the tombstone went while an older command could still be valid")
+	}
+	f.clock.advance(2 * time.Minute)
+	if err := f.st.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := revision("c/c-1"); ok {
+		t.Fatal("the tombstone is kept past every older command's expiry")
+	}
+}
