@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -114,10 +115,22 @@ func (t *Tx) Revision(key string) (int64, bool, error) {
 	if v == nil {
 		return 0, false, nil
 	}
+	rev, _, err := decodeRevision(v)
+	return rev, err == nil, err
+}
+
+// encodeRevision is a revisions value: rev (8 BE) || keep until (8 BE unix nanos).
+func encodeRevision(rev int64, until []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(rev)), until...)
+}
+
+// decodeRevision decodes a revisions value: the revision and the keep-until index
+// prefix (a copy).
+func decodeRevision(v []byte) (rev int64, until []byte, err error) {
 	if len(v) != 16 {
-		return 0, false, fmt.Errorf("locker: revision entry malformed")
+		return 0, nil, fmt.Errorf("locker: revision entry malformed")
 	}
-	return int64(binary.BigEndian.Uint64(v)), true, nil
+	return int64(binary.BigEndian.Uint64(v)), bytes.Clone(v[8:]), nil
 }
 
 // PutRevision records rev for entity key until until, replacing what was kept.
@@ -126,16 +139,20 @@ func (t *Tx) PutRevision(key string, rev int64, until time.Time) error {
 		return fmt.Errorf("locker: revision key must be 1..%d bytes", 2*maxRevisionKey)
 	}
 	b, idx := t.tx.Bucket(bucketRevisions), t.tx.Bucket(bucketIdxRevExp)
-	if v := b.Get([]byte(key)); len(v) == 16 {
-		if err := idx.Delete(append(append([]byte(nil), v[8:]...), key...)); err != nil {
+	if v := b.Get([]byte(key)); v != nil {
+		_, old, err := decodeRevision(v)
+		if err != nil {
+			return err
+		}
+		if err := idx.Delete(append(old, key...)); err != nil {
 			return err
 		}
 	}
 	u := binary.BigEndian.AppendUint64(nil, uint64(until.UnixNano()))
-	if err := idx.Put(append(append([]byte(nil), u...), key...), nil); err != nil {
+	if err := idx.Put(append(bytes.Clone(u), key...), nil); err != nil {
 		return err
 	}
-	return b.Put([]byte(key), append(binary.BigEndian.AppendUint64(nil, uint64(rev)), u...))
+	return b.Put([]byte(key), encodeRevision(rev, u))
 }
 
 // maxRevisionKey bounds the id part of a revision key.
