@@ -28,6 +28,9 @@ func (h *commandHandler) Atomic(cmd *protocol.Command) bool {
 // transaction; a query is answered and recorded after everything before it.
 func (h *commandHandler) HandleAtomic(ctx context.Context, cmds []*protocol.Command, finish func(int, link.Result) protocol.Reply) []link.Outcome {
 	out := make([]link.Outcome, len(cmds))
+	for _, cmd := range cmds {
+		h.floor.raise(cmd.IssuedAt())
+	}
 	for i := 0; i < len(cmds); {
 		j := i
 		for j < len(cmds) && isAnnounce(cmds[j]) {
@@ -116,7 +119,7 @@ func (h *commandHandler) announceRun(ctx context.Context, cmds []*protocol.Comma
 	for k, cmd := range cmds {
 		b := cmd.Parsed.(*protocol.AnnounceBody)
 		batch := announcements(b)
-		entries[k] = commandEntry{id: cmd.Jti, exp: cmd.ExpiresAt(), digest: cmd.BodyDigest(), apply: func(tx *locker.Tx) ([]byte, error) {
+		entries[k] = commandEntry{id: cmd.Jti, iat: cmd.IssuedAt(), exp: cmd.ExpiresAt(), digest: cmd.BodyDigest(), apply: func(tx *locker.Tx) ([]byte, error) {
 			results, err := announceOrdered(tx, batch, cmd.Iat)
 			if err != nil {
 				return nil, err
@@ -147,7 +150,7 @@ func (h *commandHandler) queryRecorded(cmd *protocol.Command, finish func(link.R
 	if err != nil {
 		return link.Outcome{Err: err}
 	}
-	res := commandRecord(h.st, cmd.Jti, cmd.ExpiresAt(), cmd.BodyDigest(), raw)
+	res := commandRecord(h.st, cmd.Jti, cmd.IssuedAt(), cmd.ExpiresAt(), cmd.BodyDigest(), raw)
 	o := outcomeOf(res, r)
 	if res.err == nil {
 		o.Encoded = raw

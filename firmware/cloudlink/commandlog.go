@@ -28,7 +28,7 @@ var _ link.CommandLog = commandLog{}
 // in progress; for a known one it records nothing and returns the stored reply, or
 // link.ErrInProgress. The link calls BeginDigest instead; Begin keeps no digest.
 func (c commandLog) Begin(id string, exp time.Time) (*protocol.Reply, error) {
-	return c.BeginDigest(id, exp, nil)
+	return c.BeginDigest(id, time.Time{}, exp, nil)
 }
 
 var _ link.DigestLog = commandLog{}
@@ -38,7 +38,8 @@ var _ link.DigestLog = commandLog{}
 // (link.ErrConflict, nothing written). An id stored without a digest, by a build
 // before digests (docs/adr/0055-command-ordering-and-jti-reuse.md), is answered as
 // before: its stored reply, whatever the body.
-func (c commandLog) BeginDigest(id string, exp time.Time, digest []byte) (*protocol.Reply, error) {
+// A non-zero iat raises the log's newest issue time in the same write (NoteIssued).
+func (c commandLog) BeginDigest(id string, iat, exp time.Time, digest []byte) (*protocol.Reply, error) {
 	if err := store.CheckCommandID(id); err != nil {
 		return nil, err
 	}
@@ -52,8 +53,16 @@ func (c commandLog) BeginDigest(id string, exp time.Time, digest []byte) (*proto
 		} else if known {
 			return checkDigest(log, id, digest)
 		}
-		if err := log.BeginCommand(id, exp); err != nil || digest == nil {
+		if err := log.BeginCommand(id, exp); err != nil {
 			return err
+		}
+		if !iat.IsZero() {
+			if err := log.NoteIssued(iat); err != nil {
+				return err
+			}
+		}
+		if digest == nil {
+			return nil
 		}
 		return log.PutCommandDigest(id, digest)
 	})
@@ -138,6 +147,7 @@ type commandEntry struct {
 	id     string
 	exp    time.Time
 	digest []byte                              // the body digest stored beside id; nil: none
+	iat    time.Time                           // the command's issue time (NoteIssued); zero: not noted
 	apply  func(tx *locker.Tx) ([]byte, error) // the effect; returns the reply to store
 }
 
@@ -192,6 +202,11 @@ func commandRun(st *locker.Station, entries []commandEntry) ([]commandOutcome, e
 					return err
 				}
 			}
+			if !e.iat.IsZero() {
+				if err := log.NoteIssued(e.iat); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -204,8 +219,8 @@ func commandRun(st *locker.Station, entries []commandEntry) ([]commandOutcome, e
 // commandRecord records command id as done with its final reply, in one durable
 // write, for a command whose execution changed nothing durable (inventory, status,
 // audit range, ping): one write instead of Begin and Finish.
-func commandRecord(st *locker.Station, id string, exp time.Time, digest, reply []byte) commandOutcome {
-	out, err := commandRun(st, []commandEntry{{id: id, exp: exp, digest: digest, apply: func(*locker.Tx) ([]byte, error) { return reply, nil }}})
+func commandRecord(st *locker.Station, id string, iat, exp time.Time, digest, reply []byte) commandOutcome {
+	out, err := commandRun(st, []commandEntry{{id: id, iat: iat, exp: exp, digest: digest, apply: func(*locker.Tx) ([]byte, error) { return reply, nil }}})
 	if err != nil {
 		return commandOutcome{err: err}
 	}

@@ -213,13 +213,13 @@ func TestCommandEmptyReplyRefused(t *testing.T) {
 	if err := finish(nil); !errors.Is(err, store.ErrEmptyReply) {
 		t.Fatalf("an empty final reply: %v", err)
 	}
-	if out := commandRecord(f.st, "cmd-f", exp, nil, nil); !errors.Is(out.err, store.ErrEmptyReply) {
+	if out := commandRecord(f.st, "cmd-f", time.Time{}, exp, nil, nil); !errors.Is(out.err, store.ErrEmptyReply) {
 		t.Fatalf("an empty recorded reply: %v", out.err)
 	}
 	if err := finish([]byte(`{"status":"done"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if out := commandRecord(f.st, "cmd-e", exp, nil, []byte("again")); !errors.Is(out.err, errCommandKnown) || string(out.stored) != `{"status":"done"}` {
+	if out := commandRecord(f.st, "cmd-e", time.Time{}, exp, nil, []byte("again")); !errors.Is(out.err, errCommandKnown) || string(out.stored) != `{"status":"done"}` {
 		t.Fatalf("stored: %q %v", out.stored, out.err)
 	}
 }
@@ -310,7 +310,7 @@ func TestOneCommitPerCommandRun(t *testing.T) {
 		}
 	})
 	count("a read-only command recorded", 1, func() {
-		if out := commandRecord(f.st, "q1", exp, nil, []byte(`{"ok":true}`)); out.err != nil {
+		if out := commandRecord(f.st, "q1", time.Time{}, exp, nil, []byte(`{"ok":true}`)); out.err != nil {
 			t.Fatal(out.err)
 		}
 	})
@@ -340,20 +340,20 @@ func TestCommandDigest(t *testing.T) {
 	log := commandLog{f.st}
 	exp := f.clock.Now().Add(time.Minute)
 	a, b := bytes.Repeat([]byte{1}, store.CommandDigestSize), bytes.Repeat([]byte{2}, store.CommandDigestSize)
-	if prior, err := log.BeginDigest("cmd-d", exp, a); err != nil || prior != nil {
+	if prior, err := log.BeginDigest("cmd-d", time.Time{}, exp, a); err != nil || prior != nil {
 		t.Fatalf("new id: %+v %v", prior, err)
 	}
-	if _, err := log.BeginDigest("cmd-d", exp, b); !errors.Is(err, link.ErrConflict) {
+	if _, err := log.BeginDigest("cmd-d", time.Time{}, exp, b); !errors.Is(err, link.ErrConflict) {
 		t.Fatalf("another body while in progress: %v", err)
 	}
 	done := reply("cmd-d", f.clock.Now())
 	if err := log.Finish("cmd-d", done); err != nil {
 		t.Fatal(err)
 	}
-	if prior, err := log.BeginDigest("cmd-d", exp, a); err != nil || prior == nil || prior.Ref != done.Ref {
+	if prior, err := log.BeginDigest("cmd-d", time.Time{}, exp, a); err != nil || prior == nil || prior.Ref != done.Ref {
 		t.Fatalf("the same body: %+v %v", prior, err)
 	}
-	if _, err := log.BeginDigest("cmd-d", exp, b); !errors.Is(err, link.ErrConflict) {
+	if _, err := log.BeginDigest("cmd-d", time.Time{}, exp, b); !errors.Is(err, link.ErrConflict) {
 		t.Fatalf("another body: %v", err)
 	}
 	if _, _, err := log.StoredDigest("cmd-d", b); !errors.Is(err, link.ErrConflict) {
@@ -370,7 +370,7 @@ func TestCommandDigest(t *testing.T) {
 	if err := log.Finish("cmd-old", reply("cmd-old", f.clock.Now())); err != nil {
 		t.Fatal(err)
 	}
-	if prior, err := log.BeginDigest("cmd-old", exp, b); err != nil || prior == nil {
+	if prior, err := log.BeginDigest("cmd-old", time.Time{}, exp, b); err != nil || prior == nil {
 		t.Fatalf("a record without a digest: %+v %v", prior, err)
 	}
 
@@ -390,7 +390,7 @@ func TestCommandDigest(t *testing.T) {
 	if !errors.Is(out[0].err, link.ErrConflict) || out[1].err != nil || !errors.Is(out[2].err, errCommandKnown) || !slices.Equal(applied, []string{"cmd-r"}) {
 		t.Fatalf("run: %+v, applied %v", out, applied)
 	}
-	if _, err := log.BeginDigest("cmd-r", exp, b); !errors.Is(err, link.ErrConflict) {
+	if _, err := log.BeginDigest("cmd-r", time.Time{}, exp, b); !errors.Is(err, link.ErrConflict) {
 		t.Fatalf("a run stores the digest: %v", err)
 	}
 
@@ -398,7 +398,7 @@ func TestCommandDigest(t *testing.T) {
 	if err := f.st.Tick(); err != nil {
 		t.Fatal(err)
 	}
-	if prior, err := log.BeginDigest("cmd-d", exp.Add(2*time.Hour), b); err != nil || prior != nil {
+	if prior, err := log.BeginDigest("cmd-d", time.Time{}, exp.Add(2*time.Hour), b); err != nil || prior != nil {
 		t.Fatalf("an expired id is forgotten with its digest: %+v %v", prior, err)
 	}
 }

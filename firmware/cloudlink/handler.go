@@ -29,6 +29,7 @@ type commandHandler struct {
 	limit    *rateLimiter
 	now      func() time.Time
 	log      *slog.Logger
+	floor    issuedFloor // the newest command iat seen; the link's clock reads no earlier
 }
 
 var _ link.Handler = (*commandHandler)(nil)

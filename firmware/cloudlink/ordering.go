@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
@@ -18,6 +19,31 @@ import (
 // is refused stale with the current revision, changing nothing
 // (docs/adr/0055-command-ordering-and-jti-reuse.md). Commands may live 7 days
 // (protocol.MaxLifetime), so a delayed one is not rare.
+
+// issuedFloor is the newest command issue time the link has executed, in memory
+// (the command log keeps it durably: store.CommandTx.NoteIssued).
+type issuedFloor struct{ unix atomic.Int64 }
+
+// raise makes t the floor if it is later.
+func (f *issuedFloor) raise(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	for u := t.Unix(); ; {
+		cur := f.unix.Load()
+		if cur >= u || f.unix.CompareAndSwap(cur, u) {
+			return
+		}
+	}
+}
+
+// after returns now, or the floor when now is earlier.
+func (f *issuedFloor) after(now time.Time) time.Time {
+	if u := f.unix.Load(); u != 0 && now.Unix() < u {
+		return time.Unix(u, 0)
+	}
+	return now
+}
 
 // entityOf names the entity an ordered command changes, as the store's revision key,
 // or reports that cmd is not ordered (queries, opening a door, resolving, the policy,
@@ -80,6 +106,7 @@ func checkRevision(log store.CommandReader, key string, rev int64) error {
 // the revision alone, so that, say, a set-verifier refused not_found does not make the
 // parcel's later-delivered announce stale.
 func (h *commandHandler) Handle(ctx context.Context, cmd *protocol.Command) link.Result {
+	h.floor.raise(cmd.IssuedAt())
 	key, ordered := entityOf(cmd)
 	if !ordered {
 		return h.handle(ctx, cmd)

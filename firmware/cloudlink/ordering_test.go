@@ -83,3 +83,67 @@ func TestRevisionKeptAndForgotten(t *testing.T) {
 		t.Fatal("the tombstone is kept past every older command's expiry")
 	}
 }
+
+// TestClockForwardThenBack: the device clock pushed 30 days forward and ticked there,
+// then set back, forgets neither a command id nor a revision early: the newest command
+// iat seen bounds the log's housekeeping (store.IssuedSkew), so a redelivered command
+// is answered from the log, not run again, and an older upsert after a revoke is still
+// stale. A command issued later, by the cloud's clock, lets the log forget what has
+// expired by it (docs/adr/0055-command-ordering-and-jti-reuse.md).
+func TestClockForwardThenBack(t *testing.T) {
+	f := newStation(t)
+	log := commandLog{f.st}
+	h := &commandHandler{st: f.st, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx := context.Background()
+	now := f.clock.Now().Truncate(time.Second)
+	digest := make([]byte, store.CommandDigestSize)
+	if prior, err := log.BeginDigest("cmd-1", now, now.Add(time.Hour), digest); err != nil || prior != nil {
+		t.Fatalf("new id: %+v %v", prior, err)
+	}
+	if err := log.Finish("cmd-1", reply("cmd-1", now)); err != nil {
+		t.Fatal(err)
+	}
+	revoke := &protocol.Command{Claims: protocol.Claims{Jti: "cmd-2", Typ: protocol.CmdCourierRevoke, Iat: now.Unix(), Exp: now.Unix() + 3600},
+		Parsed: &protocol.CourierRevokeBody{Courier: "c-1"}}
+	if r := h.Handle(ctx, revoke); r.Status != protocol.StatusDone {
+		t.Fatalf("revoke: %+v", r)
+	}
+
+	// The link's clock (cloudlink.New wraps link.Config.Now in h.floor) reads no
+	// earlier than the newest iat executed: set back a day, it reads that iat.
+	if got := h.floor.after(now.Add(-24 * time.Hour)); !got.Equal(now) {
+		t.Fatalf("the link's clock set back a day reads %v, want the floor %v", got, now)
+	}
+	if got := h.floor.after(now.Add(time.Hour)); !got.Equal(now.Add(time.Hour)) {
+		t.Fatalf("the link's clock ahead of the floor reads %v", got)
+	}
+
+	// Forward: the station's housekeeping runs 30 days ahead.
+	f.clock.advance(30 * 24 * time.Hour)
+	if err := f.st.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	// Back.
+	f.clock.advance(-30 * 24 * time.Hour)
+	if prior, err := log.BeginDigest("cmd-1", now, now.Add(time.Hour), digest); err != nil || prior == nil || prior.Status != protocol.StatusDone {
+		t.Fatalf("a redelivery after the clock went forward and back: %+v %v, want the stored reply", prior, err)
+	}
+	upsert := &protocol.Command{Claims: protocol.Claims{Jti: "cmd-3", Typ: protocol.CmdCourierUpsert, Iat: now.Unix() - 60, Exp: now.Unix() + 3600},
+		Parsed: &protocol.CourierUpsertBody{Courier: "c-1", Badge: protocol.Digest{2}, Verifier: protocol.Digest{3}, Rights: []protocol.Right{protocol.RightDeposit}}}
+	if r := h.Handle(ctx, upsert); r.Reason != protocol.ReasonStale {
+		t.Fatalf("an older upsert after the clock went forward and back: %+v", r)
+	}
+
+	// The cloud's clock moves on: a command issued 2 days later lets the log forget.
+	later := now.Add(48 * time.Hour)
+	f.clock.advance(48 * time.Hour)
+	if _, err := log.BeginDigest("cmd-4", later, later.Add(time.Hour), digest); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	if _, known, err := log.Stored("cmd-1"); err != nil || known {
+		t.Fatalf("an id expired by the cloud's clock is kept: %v %v", known, err)
+	}
+}

@@ -135,6 +135,9 @@ type CommandReader interface {
 	// Revision reads the revision of the command in force for an entity (its key
 	// names kind and id, docs/adr/0055): ok false when none is kept.
 	Revision(key string) (rev int64, ok bool, err error)
+	// IssuedFloor reads the newest command issue time noted (NoteIssued), or the zero
+	// time.
+	IssuedFloor() (time.Time, error)
 }
 
 // CommandTx is the command log's part of a write transaction. The cloud link's adapter
@@ -155,6 +158,10 @@ type CommandTx interface {
 	// PutRevision records rev as the revision in force for the entity key, kept until
 	// until (and CommandGrace more); ForgetCommands drops it then.
 	PutRevision(key string, rev int64, until time.Time) error
+	// NoteIssued raises the newest command issue time the log has seen to iat, if
+	// later. ForgetCommands forgets nothing by a clock more than IssuedSkew ahead of
+	// it (docs/adr/0055): a device clock pushed forward and back reopens no replay.
+	NoteIssued(iat time.Time) error
 }
 
 // Wire is the outbox as the cloud link sees it
@@ -264,6 +271,10 @@ func CheckCommandID(id string) error {
 	}
 	return nil
 }
+
+// IssuedSkew is how far ahead of the newest command issue time seen the command log's
+// housekeeping may run: the skew a command's iat may have (docs/protocol.md §3.2).
+const IssuedSkew = 5 * time.Minute
 
 // CommandDigestSize is the size of a command body digest (SHA-256).
 const CommandDigestSize = 32

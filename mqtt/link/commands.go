@@ -389,7 +389,7 @@ func (l *Link) execute(ctx context.Context, cmd *protocol.Command, ref string) {
 	var prior *protocol.Reply
 	var err error
 	if dl, ok := l.cfg.Commands.(DigestLog); ok {
-		prior, err = dl.BeginDigest(cmd.Jti, cmd.ExpiresAt(), cmd.BodyDigest())
+		prior, err = dl.BeginDigest(cmd.Jti, cmd.IssuedAt(), cmd.ExpiresAt(), cmd.BodyDigest())
 	} else {
 		prior, err = l.cfg.Commands.Begin(cmd.Jti, cmd.ExpiresAt())
 	}

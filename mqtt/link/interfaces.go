@@ -84,8 +84,9 @@ var ErrConflict = errors.New("link: command id already used for another command"
 type DigestLog interface {
 	// BeginDigest is Begin that also stores digest for a new id, and returns
 	// ErrConflict for a known id stored with another digest. An id stored without
-	// one (by a build before digests) is answered as Begin answers it.
-	BeginDigest(id string, exp time.Time, digest []byte) (*protocol.Reply, error)
+	// one (by a build before digests) is answered as Begin answers it. iat is the
+	// command's issue time: the log keeps the newest as a floor for its clock.
+	BeginDigest(id string, iat, exp time.Time, digest []byte) (*protocol.Reply, error)
 	// StoredDigest is CommandStore.Stored with the same ErrConflict rule.
 	StoredDigest(id string, digest []byte) (reply *protocol.Reply, known bool, err error)
 }

@@ -158,14 +158,49 @@ func (t *Tx) PutRevision(key string, rev int64, until time.Time) error {
 // maxRevisionKey bounds the id part of a revision key.
 const maxRevisionKey = 64
 
+// IssuedFloor reads the newest command issue time noted, or the zero time.
+func (t *Tx) IssuedFloor() (time.Time, error) {
+	v := t.tx.Bucket(bucketMeta).Get(metaIssuedFloor)
+	switch len(v) {
+	case 0:
+		return time.Time{}, nil
+	case 8:
+		return time.Unix(int64(binary.BigEndian.Uint64(v)), 0), nil
+	}
+	return time.Time{}, fmt.Errorf("locker: issued floor malformed")
+}
+
+// NoteIssued raises the newest command issue time seen to iat, if later.
+func (t *Tx) NoteIssued(iat time.Time) error {
+	meta := t.tx.Bucket(bucketMeta)
+	if v := meta.Get(metaIssuedFloor); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) >= iat.Unix() {
+		return nil
+	}
+	return meta.Put(metaIssuedFloor, binary.BigEndian.AppendUint64(nil, uint64(iat.Unix())))
+}
+
+// forgetLimit is the index key prefix up to which the command log forgets: now less
+// CommandGrace, and no later than the newest command issue time seen plus IssuedSkew
+// less CommandGrace, so that a device clock ahead of the cloud's forgets nothing
+// early. A store that has seen no issue time (before ADR 0055) reads now alone.
+func forgetLimit(tx *bolt.Tx, now time.Time) []byte {
+	if v := tx.Bucket(bucketMeta).Get(metaIssuedFloor); len(v) == 8 {
+		if floor := time.Unix(int64(binary.BigEndian.Uint64(v)), 0).Add(store.IssuedSkew); floor.Before(now) {
+			now = floor
+		}
+	}
+	return binary.BigEndian.AppendUint64(nil, uint64(now.Add(-store.CommandGrace).UnixNano()))
+}
+
 // CommandExpiryDue reports whether the oldest remembered command, or the oldest kept
 // revision, expired more than CommandGrace before now, without a write transaction.
 func (s *Store) CommandExpiryDue(now time.Time) bool {
 	due := false
 	_ = s.db.View(func(tx *bolt.Tx) error {
+		limit := forgetLimit(tx, now)
 		for _, idx := range [][]byte{bucketIdxCmdExp, bucketIdxRevExp} {
 			k, _ := tx.Bucket(idx).Cursor().First()
-			due = due || len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) <= now.Add(-store.CommandGrace).UnixNano()
+			due = due || len(k) >= 8 && string(k[:8]) <= string(limit)
 		}
 		return nil
 	})
@@ -176,8 +211,8 @@ func (s *Store) CommandExpiryDue(now time.Time) bool {
 // CommandGrace before now, with their digests, and then, within the same max, kept
 // revisions whose time passed as long ago, in one commit.
 func (s *Store) ForgetCommands(now time.Time, max int) error {
-	limit := binary.BigEndian.AppendUint64(nil, uint64(now.Add(-store.CommandGrace).UnixNano()))
 	return s.db.Update(func(tx *bolt.Tx) error {
+		limit := forgetLimit(tx, now)
 		idx, b := tx.Bucket(bucketIdxCmdExp), tx.Bucket(bucketCommands)
 		c := idx.Cursor()
 		n := 0

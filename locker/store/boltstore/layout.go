@@ -46,6 +46,7 @@ var (
 	metaEpochLength     = []byte("epoch_length")      // nanoseconds, big-endian: fixed at creation
 	metaAuditCheckpoint = []byte("audit_checkpoint")  // sealed start of a pruned audit chain
 	metaWireAcked       = []byte("outbox_wire_acked") // last wire seq acknowledged (8 BE)
+	metaIssuedFloor     = []byte("cmd_issued_floor")  // newest command iat seen (8 BE unix seconds; ADR 0055)
 )
 
 // schemaVersion is the layout this build writes; Init migrates older ones
