@@ -28,6 +28,9 @@ func (h *commandHandler) Atomic(cmd *protocol.Command) bool {
 // transaction; a query is answered and recorded after everything before it.
 func (h *commandHandler) HandleAtomic(ctx context.Context, cmds []*protocol.Command, finish func(int, link.Result) protocol.Reply) []link.Outcome {
 	out := make([]link.Outcome, len(cmds))
+	for _, cmd := range cmds {
+		h.floor.raise(cmd.IssuedAt())
+	}
 	for i := 0; i < len(cmds); {
 		j := i
 		for j < len(cmds) && isAnnounce(cmds[j]) {
@@ -66,6 +69,44 @@ func guard(out []link.Outcome, f func()) {
 	f()
 }
 
+// announceOrdered announces, in tx, the parcels of batch whose revision is not newer
+// than rev (the announce's iat), refuses the others with a *staleError, and makes rev
+// the revision of each parcel the station took (ordering.go).
+func announceOrdered(tx *locker.Tx, batch []locker.Announcement, rev int64) ([]error, error) {
+	log := tx.Commands()
+	results := make([]error, len(batch))
+	var fresh []locker.Announcement
+	var at []int
+	for i, a := range batch {
+		err := checkRevision(log, parcelKey(string(a.ID)), rev)
+		if _, stale := err.(*staleError); stale {
+			results[i] = err
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		fresh = append(fresh, a)
+		at = append(at, i)
+	}
+	if len(fresh) == 0 {
+		return results, nil
+	}
+	res, err := tx.Announce(fresh)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range at {
+		results[i] = res[k]
+		if res[k] != nil {
+			continue
+		}
+		if err := log.PutRevision(parcelKey(string(fresh[k].ID)), rev, revisionUntil(rev)); err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
+}
+
 func isAnnounce(cmd *protocol.Command) bool {
 	_, ok := cmd.Parsed.(*protocol.AnnounceBody)
 	return ok
@@ -78,8 +119,8 @@ func (h *commandHandler) announceRun(ctx context.Context, cmds []*protocol.Comma
 	for k, cmd := range cmds {
 		b := cmd.Parsed.(*protocol.AnnounceBody)
 		batch := announcements(b)
-		entries[k] = commandEntry{id: cmd.Jti, exp: cmd.ExpiresAt(), apply: func(tx *locker.Tx) ([]byte, error) {
-			results, err := tx.Announce(batch)
+		entries[k] = commandEntry{id: cmd.Jti, iat: cmd.IssuedAt(), exp: cmd.ExpiresAt(), digest: cmd.BodyDigest(), apply: func(tx *locker.Tx) ([]byte, error) {
+			results, err := announceOrdered(tx, batch, cmd.Iat)
 			if err != nil {
 				return nil, err
 			}
@@ -109,7 +150,7 @@ func (h *commandHandler) queryRecorded(cmd *protocol.Command, finish func(link.R
 	if err != nil {
 		return link.Outcome{Err: err}
 	}
-	res := commandRecord(h.st, cmd.Jti, cmd.ExpiresAt(), raw)
+	res := commandRecord(h.st, cmd.Jti, cmd.IssuedAt(), cmd.ExpiresAt(), cmd.BodyDigest(), raw)
 	o := outcomeOf(res, r)
 	if res.err == nil {
 		o.Encoded = raw
@@ -124,6 +165,8 @@ func outcomeOf(o commandOutcome, reply protocol.Reply) link.Outcome {
 		return link.Outcome{Reply: reply}
 	case errors.Is(o.err, link.ErrInProgress):
 		return link.Outcome{Known: true, Err: link.ErrInProgress}
+	case errors.Is(o.err, link.ErrConflict):
+		return link.Outcome{Known: true, Err: link.ErrConflict}
 	case errors.Is(o.err, errCommandKnown):
 		r, err := storedReply(o.stored)
 		if err != nil {

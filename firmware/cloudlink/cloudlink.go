@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/mqtt/link"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
@@ -83,7 +84,22 @@ func New(cfg Config) (*Link, error) {
 	}
 	c.health = &healthReporter{st: st, drivers: cfg.Drivers, every: cfg.HealthEvery, stateDir: cfg.StateDir,
 		outbox: c.outbox.pending, started: started, log: log}
+	// The link's clock never reads earlier than the newest command iat recorded: a
+	// device clock set back does not make a command expired by the cloud's clock
+	// valid again (docs/adr/0055-command-ordering-and-jti-reuse.md).
+	if err := st.ViewCommands(func(log store.CommandReader) error {
+		f, err := log.IssuedFloor()
+		handler.floor.raise(f)
+		return err
+	}); err != nil {
+		log.Error("command log: newest issue time unreadable; the link's clock has no floor", "err", err)
+	}
 	lc := cfg.Link
+	wall := lc.Now
+	if wall == nil {
+		wall = time.Now
+	}
+	lc.Now = func() time.Time { return handler.floor.after(wall()) }
 	lc.Boot, lc.Version, lc.Handler, lc.Commands, lc.Outbox, lc.Logger = boot, handler.version, handler, commandLog{st}, c.outbox, log
 	if c.link, err = link.New(lc); err != nil {
 		return nil, err

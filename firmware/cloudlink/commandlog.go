@@ -1,6 +1,7 @@
 package cloudlink
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -25,8 +26,20 @@ var _ link.CommandLog = commandLog{}
 
 // Begin implements link.CommandLog: one durable write for a new id, which records it as
 // in progress; for a known one it records nothing and returns the stored reply, or
-// link.ErrInProgress.
+// link.ErrInProgress. The link calls BeginDigest instead; Begin keeps no digest.
 func (c commandLog) Begin(id string, exp time.Time) (*protocol.Reply, error) {
+	return c.BeginDigest(id, time.Time{}, exp, nil)
+}
+
+var _ link.DigestLog = commandLog{}
+
+// BeginDigest implements link.DigestLog: Begin, storing digest (when not nil) beside a
+// new id in the same write, and refusing a known id stored with another digest
+// (link.ErrConflict, nothing written). An id stored without a digest, by a build
+// before digests (docs/adr/0055-command-ordering-and-jti-reuse.md), is answered as
+// before: its stored reply, whatever the body.
+// A non-zero iat raises the log's newest issue time in the same write (NoteIssued).
+func (c commandLog) BeginDigest(id string, iat, exp time.Time, digest []byte) (*protocol.Reply, error) {
 	if err := store.CheckCommandID(id); err != nil {
 		return nil, err
 	}
@@ -35,12 +48,27 @@ func (c commandLog) Begin(id string, exp time.Time) (*protocol.Reply, error) {
 	err := c.st.Atomically(func(tx *locker.Tx) error {
 		log := tx.Commands()
 		var err error
-		if prior, _, known, err = log.Command(id); known || err != nil {
+		if prior, _, known, err = log.Command(id); err != nil {
+			return err
+		} else if known {
+			return checkDigest(log, id, digest)
+		}
+		if err := log.BeginCommand(id, exp); err != nil {
 			return err
 		}
-		return log.BeginCommand(id, exp)
+		if !iat.IsZero() {
+			if err := log.NoteIssued(iat); err != nil {
+				return err
+			}
+		}
+		if digest == nil {
+			return nil
+		}
+		return log.PutCommandDigest(id, digest)
 	})
 	switch {
+	case errors.Is(err, link.ErrConflict):
+		return nil, err
 	case err != nil:
 		return nil, fmt.Errorf("cloudlink: command log: %w", err)
 	case !known:
@@ -65,18 +93,38 @@ var _ link.CommandStore = commandLog{}
 
 // Stored implements link.CommandStore; it writes nothing.
 func (c commandLog) Stored(id string) (*protocol.Reply, bool, error) {
+	return c.StoredDigest(id, nil)
+}
+
+// StoredDigest implements link.DigestLog; it writes nothing.
+func (c commandLog) StoredDigest(id string, digest []byte) (*protocol.Reply, bool, error) {
 	var raw []byte
 	var known bool
 	err := c.st.ViewCommands(func(log store.CommandReader) error {
 		var err error
-		raw, _, known, err = log.Command(id)
-		return err
+		if raw, _, known, err = log.Command(id); err != nil || !known {
+			return err
+		}
+		return checkDigest(log, id, digest)
 	})
 	if err != nil || !known || raw == nil {
 		return nil, known, err
 	}
 	r, err := storedReply(raw)
 	return r, true, err
+}
+
+// checkDigest returns link.ErrConflict when known id is stored with a digest other
+// than digest. No digest given, or none stored (a record of an older build), passes.
+func checkDigest(log store.CommandReader, id string, digest []byte) error {
+	if digest == nil {
+		return nil
+	}
+	stored, err := log.CommandDigest(id)
+	if err != nil || stored == nil || bytes.Equal(stored, digest) {
+		return err
+	}
+	return link.ErrConflict
 }
 
 func storedReply(raw []byte) (*protocol.Reply, error) {
@@ -96,9 +144,11 @@ func storedReply(raw []byte) (*protocol.Reply, error) {
 
 // commandEntry is one command of a one-transition run.
 type commandEntry struct {
-	id    string
-	exp   time.Time
-	apply func(tx *locker.Tx) ([]byte, error) // the effect; returns the reply to store
+	id     string
+	exp    time.Time
+	digest []byte                              // the body digest stored beside id; nil: none
+	iat    time.Time                           // the command's issue time (NoteIssued); zero: not noted
+	apply  func(tx *locker.Tx) ([]byte, error) // the effect; returns the reply to store
 }
 
 // errCommandKnown is the outcome of a command of a run whose id is already in the log.
@@ -106,7 +156,7 @@ var errCommandKnown = errors.New("cloudlink: command already recorded")
 
 // commandOutcome is what became of one command of a run: err is nil (applied, and
 // recorded with the reply it made), errCommandKnown (nothing applied; stored is the
-// stored reply) or link.ErrInProgress (nothing applied).
+// stored reply), link.ErrInProgress or link.ErrConflict (nothing applied).
 type commandOutcome struct {
 	stored []byte
 	err    error
@@ -125,7 +175,12 @@ func commandRun(st *locker.Station, entries []commandEntry) ([]commandOutcome, e
 		log := tx.Commands()
 		for i, e := range entries {
 			if reply, done, known, err := log.Command(e.id); known || err != nil {
+				if err == nil {
+					err = checkDigest(log, e.id, e.digest)
+				}
 				switch {
+				case errors.Is(err, link.ErrConflict):
+					out[i].err = err
 				case err != nil:
 					return err
 				case !done:
@@ -142,6 +197,16 @@ func commandRun(st *locker.Station, entries []commandEntry) ([]commandOutcome, e
 			if err := log.PutCommand(e.id, e.exp, reply); err != nil {
 				return err
 			}
+			if e.digest != nil {
+				if err := log.PutCommandDigest(e.id, e.digest); err != nil {
+					return err
+				}
+			}
+			if !e.iat.IsZero() {
+				if err := log.NoteIssued(e.iat); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -154,8 +219,8 @@ func commandRun(st *locker.Station, entries []commandEntry) ([]commandOutcome, e
 // commandRecord records command id as done with its final reply, in one durable
 // write, for a command whose execution changed nothing durable (inventory, status,
 // audit range, ping): one write instead of Begin and Finish.
-func commandRecord(st *locker.Station, id string, exp time.Time, reply []byte) commandOutcome {
-	out, err := commandRun(st, []commandEntry{{id: id, exp: exp, apply: func(*locker.Tx) ([]byte, error) { return reply, nil }}})
+func commandRecord(st *locker.Station, id string, iat, exp time.Time, digest, reply []byte) commandOutcome {
+	out, err := commandRun(st, []commandEntry{{id: id, iat: iat, exp: exp, digest: digest, apply: func(*locker.Tx) ([]byte, error) { return reply, nil }}})
 	if err != nil {
 		return commandOutcome{err: err}
 	}

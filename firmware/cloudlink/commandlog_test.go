@@ -1,10 +1,12 @@
 package cloudlink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -211,13 +213,13 @@ func TestCommandEmptyReplyRefused(t *testing.T) {
 	if err := finish(nil); !errors.Is(err, store.ErrEmptyReply) {
 		t.Fatalf("an empty final reply: %v", err)
 	}
-	if out := commandRecord(f.st, "cmd-f", exp, nil); !errors.Is(out.err, store.ErrEmptyReply) {
+	if out := commandRecord(f.st, "cmd-f", time.Time{}, exp, nil, nil); !errors.Is(out.err, store.ErrEmptyReply) {
 		t.Fatalf("an empty recorded reply: %v", out.err)
 	}
 	if err := finish([]byte(`{"status":"done"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if out := commandRecord(f.st, "cmd-e", exp, []byte("again")); !errors.Is(out.err, errCommandKnown) || string(out.stored) != `{"status":"done"}` {
+	if out := commandRecord(f.st, "cmd-e", time.Time{}, exp, nil, []byte("again")); !errors.Is(out.err, errCommandKnown) || string(out.stored) != `{"status":"done"}` {
 		t.Fatalf("stored: %q %v", out.stored, out.err)
 	}
 }
@@ -308,7 +310,7 @@ func TestOneCommitPerCommandRun(t *testing.T) {
 		}
 	})
 	count("a read-only command recorded", 1, func() {
-		if out := commandRecord(f.st, "q1", exp, []byte(`{"ok":true}`)); out.err != nil {
+		if out := commandRecord(f.st, "q1", time.Time{}, exp, nil, []byte(`{"ok":true}`)); out.err != nil {
 			t.Fatal(out.err)
 		}
 	})
@@ -326,4 +328,77 @@ func TestOneCommitPerCommandRun(t *testing.T) {
 			t.Fatal(known, err)
 		}
 	})
+}
+
+// TestCommandDigest: the log keeps each command's body digest beside its id; a known id
+// with the same digest is answered from the log, with another refused link.ErrConflict
+// and nothing written, and an id recorded without a digest (an older build's record)
+// is answered from the log whatever the body. The digest is forgotten with its id
+// (docs/adr/0055-command-ordering-and-jti-reuse.md).
+func TestCommandDigest(t *testing.T) {
+	f := newStation(t)
+	log := commandLog{f.st}
+	exp := f.clock.Now().Add(time.Minute)
+	a, b := bytes.Repeat([]byte{1}, store.CommandDigestSize), bytes.Repeat([]byte{2}, store.CommandDigestSize)
+	if prior, err := log.BeginDigest("cmd-d", time.Time{}, exp, a); err != nil || prior != nil {
+		t.Fatalf("new id: %+v %v", prior, err)
+	}
+	if _, err := log.BeginDigest("cmd-d", time.Time{}, exp, b); !errors.Is(err, link.ErrConflict) {
+		t.Fatalf("another body while in progress: %v", err)
+	}
+	done := reply("cmd-d", f.clock.Now())
+	if err := log.Finish("cmd-d", done); err != nil {
+		t.Fatal(err)
+	}
+	if prior, err := log.BeginDigest("cmd-d", time.Time{}, exp, a); err != nil || prior == nil || prior.Ref != done.Ref {
+		t.Fatalf("the same body: %+v %v", prior, err)
+	}
+	if _, err := log.BeginDigest("cmd-d", time.Time{}, exp, b); !errors.Is(err, link.ErrConflict) {
+		t.Fatalf("another body: %v", err)
+	}
+	if _, _, err := log.StoredDigest("cmd-d", b); !errors.Is(err, link.ErrConflict) {
+		t.Fatalf("another body, stored: %v", err)
+	}
+	if r, known, err := log.StoredDigest("cmd-d", a); err != nil || !known || r == nil || r.Ref != done.Ref {
+		t.Fatalf("the same body, stored: %+v %v %v", r, known, err)
+	}
+
+	// An older build's record: no digest; answered as before.
+	if _, err := log.Begin("cmd-old", exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Finish("cmd-old", reply("cmd-old", f.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if prior, err := log.BeginDigest("cmd-old", time.Time{}, exp, b); err != nil || prior == nil {
+		t.Fatalf("a record without a digest: %+v %v", prior, err)
+	}
+
+	// In a run: the conflicting entry applies nothing; the others run.
+	var applied []string
+	entry := func(id string, digest []byte) commandEntry {
+		return commandEntry{id: id, exp: exp, digest: digest, apply: func(*locker.Tx) ([]byte, error) {
+			applied = append(applied, id)
+			r := reply(id, f.clock.Now())
+			return protocol.EncodeReply(&r)
+		}}
+	}
+	out, err := commandRun(f.st, []commandEntry{entry("cmd-d", b), entry("cmd-r", a), entry("cmd-d", a)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(out[0].err, link.ErrConflict) || out[1].err != nil || !errors.Is(out[2].err, errCommandKnown) || !slices.Equal(applied, []string{"cmd-r"}) {
+		t.Fatalf("run: %+v, applied %v", out, applied)
+	}
+	if _, err := log.BeginDigest("cmd-r", time.Time{}, exp, b); !errors.Is(err, link.ErrConflict) {
+		t.Fatalf("a run stores the digest: %v", err)
+	}
+
+	f.clock.advance(2*time.Minute + store.CommandGrace)
+	if err := f.st.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	if prior, err := log.BeginDigest("cmd-d", time.Time{}, exp.Add(2*time.Hour), b); err != nil || prior != nil {
+		t.Fatalf("an expired id is forgotten with its digest: %+v %v", prior, err)
+	}
 }

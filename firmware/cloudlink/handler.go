@@ -29,12 +29,13 @@ type commandHandler struct {
 	limit    *rateLimiter
 	now      func() time.Time
 	log      *slog.Logger
+	floor    issuedFloor // the newest command iat seen; the link's clock reads no earlier
 }
 
 var _ link.Handler = (*commandHandler)(nil)
 
-// Handle implements link.Handler.
-func (h *commandHandler) Handle(ctx context.Context, cmd *protocol.Command) link.Result {
+// handle executes a command with an effect; Handle orders it first (ordering.go).
+func (h *commandHandler) handle(ctx context.Context, cmd *protocol.Command) link.Result {
 	// Announcements and queries never come here: Atomic claims them (atomic.go).
 	switch b := cmd.Parsed.(type) {
 	case *protocol.SetVerifierBody:
@@ -170,8 +171,12 @@ func announceResult(b *protocol.AnnounceBody, results []error) link.Result {
 	var items []protocol.ItemResult
 	for i, err := range results {
 		if err != nil {
-			items = append(items, protocol.ItemResult{Parcel: b.Parcels[i].Parcel,
-				Status: protocol.StatusRefused, Reason: outcome(err).Reason})
+			item := protocol.ItemResult{Parcel: b.Parcels[i].Parcel, Status: protocol.StatusRefused, Reason: outcome(err).Reason}
+			var st *staleError
+			if errors.As(err, &st) {
+				item.Reason, item.Revision = protocol.ReasonStale, st.current
+			}
+			items = append(items, item)
 		}
 	}
 	switch {

@@ -129,6 +129,15 @@ type CommandReader interface {
 	// Command reads id: known false when the log does not have it, else its stored
 	// reply and whether it finished (an id in progress has no reply).
 	Command(id string) (reply []byte, done, known bool, err error)
+	// CommandDigest reads the digest of id's body, or nil when none is stored (an
+	// unknown id, or one recorded before digests were kept; docs/adr/0055).
+	CommandDigest(id string) ([]byte, error)
+	// Revision reads the revision of the command in force for an entity (its key
+	// names kind and id, docs/adr/0055): ok false when none is kept.
+	Revision(key string) (rev int64, ok bool, err error)
+	// IssuedFloor reads the newest command issue time noted (NoteIssued), or the zero
+	// time.
+	IssuedFloor() (time.Time, error)
 }
 
 // CommandTx is the command log's part of a write transaction. The cloud link's adapter
@@ -143,6 +152,16 @@ type CommandTx interface {
 	FinishCommand(id string, reply []byte) error
 	// PutCommand records id done with its final reply, kept until exp.
 	PutCommand(id string, exp time.Time, reply []byte) error
+	// PutCommandDigest stores the CommandDigestSize-byte digest of the body of id,
+	// which the log has; it is forgotten with id.
+	PutCommandDigest(id string, digest []byte) error
+	// PutRevision records rev as the revision in force for the entity key, kept until
+	// until (and CommandGrace more); ForgetCommands drops it then.
+	PutRevision(key string, rev int64, until time.Time) error
+	// NoteIssued raises the newest command issue time the log has seen to iat, if
+	// later. ForgetCommands forgets nothing by a clock more than IssuedSkew ahead of
+	// it (docs/adr/0055): a device clock pushed forward and back reopens no replay.
+	NoteIssued(iat time.Time) error
 }
 
 // Wire is the outbox as the cloud link sees it
@@ -252,6 +271,13 @@ func CheckCommandID(id string) error {
 	}
 	return nil
 }
+
+// IssuedSkew is how far ahead of the newest command issue time seen the command log's
+// housekeeping may run: the skew a command's iat may have (docs/protocol.md §3.2).
+const IssuedSkew = 5 * time.Minute
+
+// CommandDigestSize is the size of a command body digest (SHA-256).
+const CommandDigestSize = 32
 
 // CommandGrace is how long a command id is kept past its expiry: an expired command is
 // refused before it reaches the log, but a re-send that expired while it queued behind

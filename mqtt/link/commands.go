@@ -194,15 +194,16 @@ func (l *Link) stale(ctx context.Context, cmd *protocol.Command, ref string, out
 	case !l.cfg.Now().Before(cmd.ExpiresAt()):
 		// A re-send of a command that already ran (its reply was lost) is answered with
 		// what happened, not "expired", which would say it never ran.
-		if cs, ok := l.cfg.Commands.(CommandStore); ok {
-			if prior, known, err := cs.Stored(cmd.Jti); err == nil && known {
-				if prior != nil {
-					out.add(l.duplicate(*prior, ref), nil)
-				} else {
-					out.add(l.interrupted(protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ}, l.cfg.Now()), nil)
-				}
-				return true
+		if prior, known, err := l.stored(cmd); errors.Is(err, ErrConflict) {
+			out.add(l.conflict(protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ}), nil)
+			return true
+		} else if err == nil && known {
+			if prior != nil {
+				out.add(l.duplicate(*prior, ref), nil)
+			} else {
+				out.add(l.interrupted(protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ}, l.cfg.Now()), nil)
 			}
+			return true
 		}
 		reason, detail = protocol.ReasonExpired, "exp passed while the command waited to run"
 	default:
@@ -310,6 +311,8 @@ func (l *Link) runAtomic(ctx context.Context, h AtomicHandler, run *[]pending) {
 		switch {
 		case errors.Is(o.Err, ErrInProgress):
 			out.add(l.interrupted(base(i), p.at), nil)
+		case errors.Is(o.Err, ErrConflict):
+			out.add(l.conflict(base(i)), nil)
 		case o.Err != nil:
 			l.stats.refused.Add(1)
 			failed++
@@ -383,8 +386,17 @@ func (l *Link) execute(ctx context.Context, cmd *protocol.Command, ref string) {
 	now := l.cfg.Now()
 	base := protocol.Reply{ID: cmd.Jti, Ref: ref, Typ: cmd.Typ}
 
-	prior, err := l.cfg.Commands.Begin(cmd.Jti, cmd.ExpiresAt())
+	var prior *protocol.Reply
+	var err error
+	if dl, ok := l.cfg.Commands.(DigestLog); ok {
+		prior, err = dl.BeginDigest(cmd.Jti, cmd.IssuedAt(), cmd.ExpiresAt(), cmd.BodyDigest())
+	} else {
+		prior, err = l.cfg.Commands.Begin(cmd.Jti, cmd.ExpiresAt())
+	}
 	switch {
+	case errors.Is(err, ErrConflict):
+		l.sendReply(l.conflict(base))
+		return
 	case errors.Is(err, ErrInProgress):
 		l.sendReply(l.interrupted(base, now))
 		return
@@ -425,6 +437,30 @@ func (l *Link) interrupted(base protocol.Reply, now time.Time) protocol.Reply {
 		l.log.Error("command log finish failed", "id", r.ID, "err", err)
 	}
 	l.log.Warn("command found in progress after restart: outcome unknown", "id", r.ID, "type", r.Typ)
+	return r
+}
+
+// stored reads the log's record of cmd without writing: its stored reply (known, reply
+// not nil), in progress (known, nil), unknown, or ErrConflict when its id was recorded
+// for another command.
+func (l *Link) stored(cmd *protocol.Command) (*protocol.Reply, bool, error) {
+	if dl, ok := l.cfg.Commands.(DigestLog); ok {
+		return dl.StoredDigest(cmd.Jti, cmd.BodyDigest())
+	}
+	if cs, ok := l.cfg.Commands.(CommandStore); ok {
+		return cs.Stored(cmd.Jti)
+	}
+	return nil, false, nil
+}
+
+// conflict makes the answer to a command whose id the log holds for another command:
+// refused, nothing run, nothing recorded (the id keeps its first command's reply).
+func (l *Link) conflict(base protocol.Reply) protocol.Reply {
+	l.stats.refused.Add(1)
+	l.log.Warn("command id reused for another command: refused", "id", base.ID, "type", base.Typ)
+	r := base
+	r.Status, r.Reason, r.Time = protocol.StatusRefused, protocol.ReasonConflict, l.cfg.Now().UTC()
+	r.Detail = "this command id was already used for another command"
 	return r
 }
 

@@ -71,6 +71,26 @@ type CommandStore interface {
 	Stored(id string) (reply *protocol.Reply, known bool, err error)
 }
 
+// ErrConflict is returned by a DigestLog for a known id whose stored body digest is
+// not the one given: the id was reused for another command. The link refuses it
+// ReasonConflict; nothing runs and nothing is recorded.
+var ErrConflict = errors.New("link: command id already used for another command")
+
+// DigestLog is an optional CommandLog extension that keeps, beside each id, the
+// command's protocol.Command.BodyDigest, so that an id reused for another command is
+// refused rather than answered with the other command's reply
+// (docs/adr/0055-command-ordering-and-jti-reuse.md). With it the link calls
+// BeginDigest in place of Begin and StoredDigest in place of CommandStore.Stored.
+type DigestLog interface {
+	// BeginDigest is Begin that also stores digest for a new id, and returns
+	// ErrConflict for a known id stored with another digest. An id stored without
+	// one (by a build before digests) is answered as Begin answers it. iat is the
+	// command's issue time: the log keeps the newest as a floor for its clock.
+	BeginDigest(id string, iat, exp time.Time, digest []byte) (*protocol.Reply, error)
+	// StoredDigest is CommandStore.Stored with the same ErrConflict rule.
+	StoredDigest(id string, digest []byte) (reply *protocol.Reply, known bool, err error)
+}
+
 // Outbox is the device's durable queue of events for the cloud.
 type Outbox interface {
 	// Pending returns up to max events with seq > afterSeq, in seq order.
@@ -111,7 +131,8 @@ type Outcome struct {
 	Encoded []byte
 	// Known says the id was already recorded: Reply is the stored reply, nothing ran.
 	Known bool
-	// Err is ErrInProgress for an id found in progress after a restart, or why the
+	// Err is ErrInProgress for an id found in progress after a restart, ErrConflict
+	// for an id recorded for another command (nothing ran), or why the
 	// command could not be executed and recorded (then nothing of it is durable).
 	Err error
 }

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -203,4 +204,24 @@ func EncodeCommand(lockerID, id string, body Body, iat, exp time.Time) ([]byte, 
 		return nil, fmt.Errorf("protocol: encode claims: %w", err)
 	}
 	return out, nil
+}
+
+// BodyDigest is the digest the device keeps beside a command's id to tell a re-send of
+// the same command (answered with the stored reply) from an id reused for another
+// command (refused ReasonConflict): SHA-256 over typ, a zero byte and the parsed body
+// encoded again, so that a re-signed copy (another key, other whitespace or member
+// order) of the same body is the same command. iat, exp and aud are not part of it:
+// docs/adr/0055-command-ordering-and-jti-reuse.md.
+func (c *Command) BodyDigest() []byte {
+	h := sha256.New()
+	h.Write([]byte(c.Typ))
+	h.Write([]byte{0})
+	body := []byte(c.Body)
+	if c.Parsed != nil {
+		if b, err := json.Marshal(c.Parsed); err == nil {
+			body = b
+		}
+	}
+	h.Write(body)
+	return h.Sum(nil)
 }

@@ -116,6 +116,7 @@ const (
 	ReasonRateLimited   Reason = "rate_limited"   // e.g. remote opens per hour exceeded
 	ReasonDisabled      Reason = "disabled"       // the compartment is disabled
 	ReasonStalePolicy   Reason = "stale_policy"   // policy version not newer than the current one
+	ReasonStale         Reason = "stale"          // an entity's newer command (later iat) is in force
 	ReasonPartial       Reason = "partial"        // a batch was applied in part; the body lists items
 	ReasonHardware      Reason = "hardware"       // a driver failed (relay, bus)
 	ReasonInternal      Reason = "internal"       // anything else; see the device log
@@ -128,7 +129,7 @@ var reasons = enum.Strings(unknown("reason"),
 	ReasonExpired, ReasonNotYetValid, ReasonLifetime, ReasonSchema, ReasonUnknownType, ReasonBusy,
 	ReasonShuttingDown, ReasonInterrupted, ReasonNotFound, ReasonConflict, ReasonInvalidState,
 	ReasonRateLimited, ReasonDisabled, ReasonStalePolicy, ReasonPartial, ReasonHardware,
-	ReasonInternal, ReasonNotSupported, ReasonInvalidPolicy,
+	ReasonInternal, ReasonNotSupported, ReasonInvalidPolicy, ReasonStale,
 )
 
 // ParseReason parses a reason code.

@@ -19,6 +19,9 @@ type ItemResult struct {
 	Parcel string `json:"parcel"`
 	Status Status `json:"status"`           // done or refused
 	Reason Reason `json:"reason,omitempty"` // when refused
+	// Revision, with reason stale, is the revision (iat) of the parcel's command in
+	// force (docs/adr/0055-command-ordering-and-jti-reuse.md).
+	Revision int64 `json:"revision,omitempty"`
 }
 
 // InventoryResult answers inventory: every compartment and its occupants,

@@ -84,3 +84,33 @@ func FuzzDecodeCourier(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeRevision: a revisions value decodes only at its one size, and what decodes
+// encodes back to the same bytes without sharing memory with them.
+func FuzzDecodeRevision(f *testing.F) {
+	until := binary.BigEndian.AppendUint64(nil, uint64(testStart.UnixNano()))
+	f.Add(encodeRevision(1700000000, until))
+	f.Add(encodeRevision(-1, until))
+	f.Add(until)
+	f.Add([]byte{})
+	f.Add(append(encodeRevision(1, until), 0))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		stored := bytes.Clone(v)
+		rev, u, err := decodeRevision(v)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "locker: ") || rev != 0 || u != nil || len(v) == 16 {
+				t.Fatalf("decodeRevision(%x) = %d, %x, %v", v, rev, u, err)
+			}
+			return
+		}
+		if !bytes.Equal(encodeRevision(rev, u), v) {
+			t.Fatalf("decodeRevision(%x) = %d, %x: does not encode back", v, rev, u)
+		}
+		for i := range u {
+			u[i] ^= 0xff
+		}
+		if !bytes.Equal(v, stored) {
+			t.Fatal("the decoded keep-until shares memory with the stored value")
+		}
+	})
+}

@@ -32,16 +32,21 @@ var (
 	bucketOutbox       = []byte("outbox")       // seq (8 BE) -> epoch (4 BE) || sealed event JSON
 	bucketCommands     = []byte("commands")     // id -> exp (8 BE unix nanos) || state (1) || reply
 	bucketIdxCmdExp    = []byte("idx_cmdexp")   // exp (8 BE) || id -> nil
+	bucketCmdDigest    = []byte("cmd_digest")   // id -> digest of the command's body (ADR 0055); made by Init in older stores
+	bucketRevisions    = []byte("revisions")    // entity key -> revision (8 BE) || keep until (8 BE unix nanos) (ADR 0055)
+	bucketIdxRevExp    = []byte("idx_revexp")   // keep until (8 BE) || entity key -> nil
 
 	allBuckets = [][]byte{bucketMeta, bucketCompartments, bucketParcels, bucketBadges,
 		bucketIdxWaybill, bucketIdxCode, bucketIdxExpiry, bucketIdxKeep, bucketIdxPurge,
-		bucketEpochs, bucketAudit, bucketOutbox, bucketCommands, bucketIdxCmdExp}
+		bucketEpochs, bucketAudit, bucketOutbox, bucketCommands, bucketIdxCmdExp, bucketCmdDigest,
+		bucketRevisions, bucketIdxRevExp}
 
 	metaSchema          = []byte("schema")
 	metaLockerID        = []byte("locker_id")
 	metaEpochLength     = []byte("epoch_length")      // nanoseconds, big-endian: fixed at creation
 	metaAuditCheckpoint = []byte("audit_checkpoint")  // sealed start of a pruned audit chain
 	metaWireAcked       = []byte("outbox_wire_acked") // last wire seq acknowledged (8 BE)
+	metaIssuedFloor     = []byte("cmd_issued_floor")  // newest command iat seen (8 BE unix seconds; ADR 0055)
 )
 
 // schemaVersion is the layout this build writes; Init migrates older ones
