@@ -113,7 +113,7 @@ func (s *Station) failCode(now time.Time, legacy bool) error {
 				return err
 			}
 		}
-		if err := s.alarm(t, &s.codeAlarm, ThrottleCode); err != nil {
+		if err := s.alarm(t, &s.codeAlarm, ThrottleCode, "code entries"); err != nil {
 			return err
 		}
 		if !legacy {
@@ -138,16 +138,17 @@ func (s *Station) failCode(now time.Time, legacy bool) error {
 	return nil
 }
 
-// alarm counts one failure of source in w and emits the guessing event when due.
-// The window lives in RAM: a restart forgets it, and the gate still bounds guessing.
-func (s *Station) alarm(t *txn, w *gate.Window, source string) error {
+// alarm counts one failure of source in w and emits the guessing event when due; what
+// names the failures in its reason ("code entries", "QR scans"). The window lives in
+// RAM: a restart forgets it, and the gate still bounds guessing.
+func (s *Station) alarm(t *txn, w *gate.Window, source, what string) error {
 	n, due := w.Fail(t.now, alarmWindow, s.policy.CodeEntry.AlarmFailures)
 	if !due {
 		return nil
 	}
 	s.log.Warn("guessing alarm", "source", source, "failures", n, "window", alarmWindow)
 	return t.emit(Event{Type: EvGuessing, Source: source, Count: n, Seconds: int64(alarmWindow / time.Second),
-		Actor: ActorSystem, Reason: fmt.Sprintf("more than %d failed %s entries in an hour", s.policy.CodeEntry.AlarmFailures, source)})
+		Actor: ActorSystem, Reason: fmt.Sprintf("more than %d failed %s in an hour", s.policy.CodeEntry.AlarmFailures, what)})
 }
 
 // ClearThrottle clears, on an operator's signed command, the lock-out of source

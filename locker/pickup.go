@@ -151,16 +151,12 @@ func (s *Station) EnterQR(ctx context.Context, secret string) (Pickup, error) {
 	res, pulses, shelved, err := s.openFor([]verifierKey{{kindQR, v}})
 	switch {
 	case errors.Is(err, errWrong):
-		if n, due := s.qrAlarm.Fail(now, alarmWindow, s.policy.CodeEntry.AlarmFailures); due {
-			err = s.update(func(t *txn) error {
-				s.log.Warn("guessing alarm", "source", ThrottleQR, "failures", n, "window", alarmWindow)
-				return t.emit(Event{Type: EvGuessing, Source: ThrottleQR, Count: n, Seconds: int64(alarmWindow / time.Second),
-					Actor: ActorSystem, Reason: fmt.Sprintf("more than %d failed QR scans in an hour", s.policy.CodeEntry.AlarmFailures)})
-			})
-			if err != nil {
-				s.mu.Unlock()
-				return Pickup{}, fmt.Errorf("locker: record failure: %w", err)
-			}
+		// Only a due alarm is written; otherwise the failure is counted in RAM alone.
+		if _, due := s.qrAlarm.Check(now, alarmWindow, s.policy.CodeEntry.AlarmFailures); !due {
+			s.qrAlarm.Fail(now, alarmWindow, s.policy.CodeEntry.AlarmFailures)
+		} else if err := s.update(func(t *txn) error { return s.alarm(t, &s.qrAlarm, ThrottleQR, "QR scans") }); err != nil {
+			s.mu.Unlock()
+			return Pickup{}, fmt.Errorf("locker: record failure: %w", err)
 		}
 		s.mu.Unlock()
 		return Pickup{}, ErrWrongCode

@@ -96,7 +96,7 @@ type Parcel struct {
 	Tracking string
 	Code     string // the pickup code, 8 digits
 	Phone    string // the last four digits of the recipient's phone (ADR 0046)
-	QR       string // the pickup QR's secret, 128 bits in base32 (crypto/rand.Text)
+	QR       string // the pickup QR's secret, 128 bits in base32 (privacy.NewQRSecret)
 	Size     string
 }
 
@@ -108,7 +108,7 @@ func (c *Cloud) NewParcel(size string) Parcel {
 	n := c.n
 	c.mu.Unlock()
 	return Parcel{ID: fmt.Sprintf("%sp-%04d", c.ParcelIDPrefix, n), Tracking: RandomS10(), Code: RandomCode(8),
-		Phone: RandomCode(4), QR: rand.Text(), Size: size}
+		Phone: RandomCode(4), QR: privacy.NewQRSecret(), Size: size}
 }
 
 // Announcement computes the digests of p for a locker.

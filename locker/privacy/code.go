@@ -1,6 +1,7 @@
 package privacy
 
 import (
+	"crypto/rand"
 	"errors"
 	"strings"
 )
@@ -48,6 +49,10 @@ func NormaliseLegacyCode(raw string) (string, error) {
 func NormaliseLast4(raw string) (string, error) {
 	return digits(raw, Last4Len, Last4Len)
 }
+
+// NewQRSecret returns a new pickup QR secret: 128 random bits from crypto/rand as
+// QRSecretLen base32 characters. The recipient's QR encodes "LKQ:" and it.
+func NewQRSecret() string { return rand.Text() }
 
 // NormaliseQR returns the canonical form of a pickup QR's secret (what follows
 // "LKQ:"): trimmed, upper-cased, exactly QRSecretLen characters of A-Z and 2-7.

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -95,9 +94,9 @@ func (k *Keys) QRVerifier(secret string) (protocol.Digest, error) {
 	return protocol.Digest(k.k.QRVerifier(s)), nil
 }
 
-// NewQRSecret returns a new pickup QR secret: 128 random bits, 26 base32
-// characters. The recipient's QR encodes "LKQ:" and it.
-func NewQRSecret() string { return rand.Text() }
+// NewQRSecret returns a new pickup QR secret (privacy.NewQRSecret): 128 random bits,
+// 26 base32 characters. The recipient's QR encodes "LKQ:" and it.
+func NewQRSecret() string { return privacy.NewQRSecret() }
 
 // Secrets are what the cloud gives a recipient to collect a parcel: a code with
 // the last four digits of their phone (or four more digits in the message when no
