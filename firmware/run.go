@@ -82,6 +82,7 @@ func Secrets(cfg *config.Config) (*privacy.Identity, *privacy.Keys, error) {
 // cleanly (outputs safe, store closed). It returns nil after a cancellation.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options) (err error) {
 	hardenProcess(log)
+	logIntegrity(log)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(locker.GCPercent)
 	}
