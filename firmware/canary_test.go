@@ -2,6 +2,7 @@ package firmware_test
 
 import (
 	"context"
+	"github.com/lockerd/lockerd/internal/canary"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ func privacyCanaries(t *testing.T, logFormat string) {
 	}
 	defer st.Close()
 	setLogFormat(t, st, logFormat)
+	setMetricsListen(t, st)
 	d := newDaemon(t, st)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -122,12 +124,14 @@ func privacyCanaries(t *testing.T, logFormat string) {
 	// Identity, Announce, UpsertCourier, 2 logins, 5 scans, 3 pickups, Inventory and
 	// Status (waitIdle's inventories come on top).
 	const calls = 15
+	var metricsPages canary.Record
+	scrapeMetrics(t, metricsURL(t, d.logPath), &metricsPages, 3) // the QR opens parcels 2 and 3
 	d.stop()
 	checkLogFormat(t, d.logPath, logFormat)
 
 	c.checkAtRest(t, cloud, st) // before the harness below plants its own canaries
 	h := c.harness(t)
-	register(t, h, stateSurface(st), logSurface(d.logPath, logFormat), tap.surface(calls))
+	register(t, h, stateSurface(st), logSurface(d.logPath, logFormat), tap.surface(calls), metricsSurface(&metricsPages))
 	h.Check(t)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -16,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/firmware/cloudlink"
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/firmware/control"
+	"github.com/lockerd/lockerd/firmware/metrics"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store/boltstore"
@@ -129,9 +131,21 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if err != nil {
 		return err
 	}
+	observer := opt.Observer
+	var prom *metrics.Metrics
+	if cfg.Metrics.Listen != "" {
+		prom = metrics.New(metrics.Sources{Drivers: func() []metrics.Driver { return metricDrivers(hw.Health()) },
+			StorePath: StorePath(cfg), Version: Version}, log.With("unit", "metrics"))
+		observer = func(ev locker.Event) {
+			prom.Observe(ev)
+			if opt.Observer != nil {
+				opt.Observer(ev)
+			}
+		}
+	}
 	st, err := locker.Open(locker.Options{LockerID: cfg.LockerID, StorePath: StorePath(cfg), OpenStore: boltstore.Open, Compartments: specs,
 		Policy: cfg.Policy.Station(), Keys: keys.Store, Keyring: keyring, Unlocker: hw, Doors: hw,
-		Logger: log, Observer: opt.Observer})
+		Logger: log, Observer: observer})
 	if err != nil {
 		return err
 	}
@@ -182,6 +196,19 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if cl != nil {
 		goFn("cloud link", cl.Run)
 	}
+	if prom != nil {
+		// A metrics port that cannot be bound is no reason to stop serving pickups.
+		if mln, err := net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			log.Error("metrics not served", "listen", cfg.Metrics.Listen, "err", err)
+		} else {
+			prom.SetStatus(st.Status)
+			if cl != nil {
+				prom.SetLink(cl.Stats)
+			}
+			log.Info("metrics served", "url", "http://"+mln.Addr().String()+"/metrics")
+			goFn("metrics", func(ctx context.Context) error { return prom.Serve(ctx, mln) })
+		}
+	}
 
 	log.Info("lockerd ready", "locker", cfg.LockerID, "version", Version, "compartments", len(specs),
 		"identity", keys.PublicHex()[:16])
@@ -214,4 +241,13 @@ func compartmentSpecs(cfg *config.Config) ([]locker.CompartmentSpec, error) {
 			Kind: kind, Capacity: c.Capacity})
 	}
 	return out, nil
+}
+
+// metricDrivers is the drivers' health as the metrics show it.
+func metricDrivers(hs []DriverHealth) []metrics.Driver {
+	out := make([]metrics.Driver, len(hs))
+	for i, h := range hs {
+		out[i] = metrics.Driver{Name: h.Name, Kind: h.Kind, OK: h.OK}
+	}
+	return out
 }

@@ -38,6 +38,16 @@ type Config struct {
 	// below the unit's MemoryMax so that the collector works harder before the kernel
 	// kills the process.
 	MemoryLimitMiB int `yaml:"memory_limit_mib"`
+	// Metrics serves Prometheus metrics (docs/config.md, `metrics`).
+	Metrics Metrics `yaml:"metrics,omitempty"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Listen is a loopback host:port for GET /metrics, e.g. 127.0.0.1:9464; empty
+	// (the default) serves none. The page has no authentication: an agent on the
+	// locker scrapes it and forwards.
+	Listen string `yaml:"listen,omitempty"`
 }
 
 // The key stores `keys:` names.
