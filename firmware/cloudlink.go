@@ -35,7 +35,7 @@ func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity
 		return nil, err
 	}
 	cl, err := cloudlink.New(cloudlink.Config{
-		Link: link.Config{Broker: m.Broker, LockerID: cfg.LockerID, Topics: topics, Username: m.Username,
+		Link: link.Config{Broker: m.Broker, Brokers: m.Brokers, LockerID: cfg.LockerID, Topics: topics, Username: m.Username,
 			Password: password, TLS: tlsCfg, FleetKeys: []ed25519.PublicKey{fleet}, EventKey: eventKey, MaxBackoff: m.ReconnectMax},
 		Station: st, Drivers: func() []cloudlink.Driver { return linkDrivers(hw.Health()) },
 		Version: Version, Identity: identity, RemoteOpens: m.Limit().Max, RemoteOpensPer: m.Limit().Per,

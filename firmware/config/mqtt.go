@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -36,8 +37,12 @@ var ErrSecretFile = clientconf.ErrSecretFile
 type MQTT struct {
 	// Broker is the broker URL: tcp://host:1883, or ssl:// (also tls://, mqtts://)
 	// for TLS. Empty: no cloud link.
-	Broker      string `yaml:"broker,omitempty"`
-	TopicPrefix string `yaml:"topic_prefix,omitempty"` // default "lockers"
+	Broker string `yaml:"broker,omitempty"`
+	// Brokers are more nodes of the same broker cluster (docs/fleet.md): the link
+	// moves to the next when one refuses or drops it. Same scheme kind as Broker
+	// (all TLS or all plain): the TLS settings apply to every node.
+	Brokers     []string `yaml:"brokers,omitempty"`
+	TopicPrefix string   `yaml:"topic_prefix,omitempty"` // default "lockers"
 	// Username defaults to the locker id, which per-locker broker ACLs key on. With
 	// client certificates the broker usually takes the name from the certificate.
 	Username     string `yaml:"username,omitempty"`
@@ -123,23 +128,17 @@ func (v *validator) mqtt(c *Config) {
 		v.fail("mqtt.password", "inline secrets are not accepted: put the password in a file (mode 0600) and name it in password_file")
 	}
 	if !m.Enabled() {
-		if *m != (MQTT{}) {
+		if !reflect.DeepEqual(*m, MQTT{}) {
 			v.fail("mqtt.broker", "required when the mqtt section is present")
 		}
 		return
 	}
-	u, err := url.Parse(m.Broker)
-	switch {
-	case err != nil:
-		v.fail("mqtt.broker", "not a URL: want tcp://host:1883 or ssl://host:8883")
-	case !clientconf.PlainScheme(u.Scheme) && !clientconf.TLSScheme(u.Scheme):
-		v.fail("mqtt.broker", "scheme %q: want tcp, mqtt, ssl, tls or mqtts", u.Scheme)
-	case u.Hostname() == "" || u.Port() == "":
-		v.fail("mqtt.broker", "needs a host and a port, e.g. ssl://broker.example:8883")
-	case u.User != nil:
-		v.fail("mqtt.broker", "must not carry credentials: use username and password_file")
-	case u.Path != "" || u.RawQuery != "":
-		v.fail("mqtt.broker", "must be scheme://host:port only")
+	v.brokerURL("mqtt.broker", m.Broker)
+	for i, b := range m.Brokers {
+		path := fmt.Sprintf("mqtt.brokers[%d]", i)
+		if v.brokerURL(path, b) && clientconf.BrokerTLS(b) != m.TLS() {
+			v.fail(path, "must use TLS exactly when mqtt.broker does (the TLS settings apply to every node)")
+		}
 	}
 	if protocol.ValidLockerID(c.LockerID) != nil {
 		v.fail("locker_id", "with a cloud link it is an MQTT topic level: 1-64 letters, digits, '_' or '-'")
@@ -216,4 +215,24 @@ func (m *MQTT) TLSConfig() (*tls.Config, error) {
 		files.KeyPEM = key
 	}
 	return files.Config(server, clientconf.NotOthers)
+}
+
+// brokerURL checks one broker URL at path; it reports whether the URL is usable.
+func (v *validator) brokerURL(path, broker string) bool {
+	u, err := url.Parse(broker)
+	switch {
+	case err != nil:
+		v.fail(path, "not a URL: want tcp://host:1883 or ssl://host:8883")
+	case !clientconf.PlainScheme(u.Scheme) && !clientconf.TLSScheme(u.Scheme):
+		v.fail(path, "scheme %q: want tcp, mqtt, ssl, tls or mqtts", u.Scheme)
+	case u.Hostname() == "" || u.Port() == "":
+		v.fail(path, "needs a host and a port, e.g. ssl://broker.example:8883")
+	case u.User != nil:
+		v.fail(path, "must not carry credentials: use username and password_file")
+	case u.Path != "" || u.RawQuery != "":
+		v.fail(path, "must be scheme://host:port only")
+	default:
+		return true
+	}
+	return false
 }

@@ -58,7 +58,9 @@ func TestMQTTErrors(t *testing.T) {
 		{"health too often", "  broker: tcp://b:1883\n  health_interval: 1s\n", [2]string{}, "mqtt.health_interval (line 38): must be between 1m0s and 24h"},
 		{"locker id not a topic level", "  broker: tcp://b:1883\n", [2]string{"locker_id: LK-0001", "locker_id: LK.0001"}, "locker_id (line 2): with a cloud link it is an MQTT topic level"},
 		{"no command key", "  broker: tcp://b:1883\n", [2]string{"  ed25519_public: ccb0", "  # ed25519_public: ccb0"}, "fleet.ed25519_public (line 7): required with a cloud link"},
-		{"unknown field", "  broker: tcp://b:1883\n  brokers: tcp://c:1883\n", [2]string{}, "line 38: field brokers not found"},
+		{"unknown field", "  broker: tcp://b:1883\n  broker_url: tcp://c:1883\n", [2]string{}, "line 38: field broker_url not found"},
+		{"cluster node not a url", "  broker: tcp://b:1883\n  brokers: [tcp://c:1883, \"c:1883\"]\n", [2]string{}, "mqtt.brokers[1] (line 38): scheme \"c\": want tcp, mqtt, ssl, tls or mqtts"},
+		{"cluster node without tls", "  broker: ssl://b:8883\n  brokers: [tcp://c:1883]\n", [2]string{}, "mqtt.brokers[0] (line 38): must use TLS exactly when mqtt.broker does"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -50,7 +50,10 @@ var (
 // Config configures a Client. Broker, Topics and, for sending commands,
 // SigningKey are required; other zero values mean defaults.
 type Config struct {
-	Broker   string
+	Broker string
+	// Brokers are more URLs of the same broker (a cluster's nodes): paho tries
+	// Broker, then these in turn, at every connect and reconnect.
+	Brokers  []string
 	ClientID string // default "cloud"
 	Username string
 	Password string // never logged
@@ -155,9 +158,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	} else {
 		c.log.Info("events and replies are not verified: no EventKey (docs/protocol.md §5.3)")
 	}
-	o := paho.NewClientOptions().
-		AddBroker(cfg.Broker).
-		SetClientID(cfg.ClientID).
+	o := paho.NewClientOptions()
+	for _, b := range append([]string{cfg.Broker}, cfg.Brokers...) {
+		o.AddBroker(b)
+	}
+	o.SetClientID(cfg.ClientID).
 		SetUsername(cfg.Username).
 		SetProtocolVersion(4).
 		SetCleanSession(!cfg.Persistent).

@@ -28,6 +28,20 @@ func (l *Link) dial(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {
 	if !ok {
 		return nil, fmt.Errorf("link: broker scheme %q: want tcp, mqtt, ssl, tls or mqtts", uri.Scheme)
 	}
+	key := brokerKey(uri)
+	if !l.brokers.allow(key) {
+		return nil, errSkipped
+	}
+	conn, err := l.dialBroker(uri, secure)
+	if err != nil {
+		l.brokers.fail(key)
+		return nil, err
+	}
+	l.brokers.dial(key)
+	return conn, nil
+}
+
+func (l *Link) dialBroker(uri *url.URL, secure bool) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
 	defer cancel()
 	d := &net.Dialer{}

@@ -44,7 +44,11 @@ var ErrConfig = errors.New("link: bad configuration")
 // Config configures a Link. Fields marked required must be set; the zero
 // value of any other field means its default.
 type Config struct {
-	Broker   string // required: "tcp://host:1883", "ssl://host:8883", ...
+	Broker string // required: "tcp://host:1883", "ssl://host:8883", ...
+	// Brokers are more URLs of the same broker (the nodes of a cluster), tried after
+	// Broker in turn: the link moves to the next when one refuses or drops it, and
+	// skips for a while one that failed (brokers.go).
+	Brokers  []string
 	LockerID string // required: this locker's id (protocol.ValidLockerID)
 	Topics   protocol.Topics
 	ClientID string // default: LockerID
@@ -102,8 +106,10 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	need(c.Broker != "", "Broker is required")
-	if u, err := url.Parse(c.Broker); c.Broker != "" && (err != nil || !knownScheme(u.Scheme) || u.Host == "") {
-		need(false, "Broker must be scheme://host:port with scheme tcp, mqtt, ssl, tls or mqtts")
+	for _, b := range c.urls() {
+		if u, err := url.Parse(b); b != "" && (err != nil || !knownScheme(u.Scheme) || u.Host == "") {
+			need(false, fmt.Sprintf("broker %q must be scheme://host:port with scheme tcp, mqtt, ssl, tls or mqtts", b))
+		}
 	}
 	need(protocol.ValidLockerID(c.LockerID) == nil, "LockerID must be a valid locker id")
 	need(c.Topics.Prefix() != "", "Topics is required (protocol.NewTopics)")

@@ -26,9 +26,11 @@ type Link struct {
 	verify verifier
 	queue  *queue
 	conn   connState
-	lost   chan error       // connection lost, or subscription failed: reconnect
-	busy   chan busyRefusal // commands refused for lack of queue room
-	ran    atomic.Bool
+	// brokers is which of the cluster's nodes failed lately (brokers.go).
+	brokers *brokerSet
+	lost    chan error       // connection lost, or subscription failed: reconnect
+	busy    chan busyRefusal // commands refused for lack of queue room
+	ran     atomic.Bool
 	// stopping is set once Run's context has ended: commands that arrive from then
 	// on are refused "shutting_down" at once instead of queued.
 	stopping atomic.Bool
@@ -59,6 +61,7 @@ func New(cfg Config) (*Link, error) {
 		},
 		queue:       newQueue(cfg.QueueBytes, cfg.QueueLen),
 		conn:        newConnState(),
+		brokers:     newBrokerSet(cfg.urls(), cfg.MaxBackoff),
 		lost:        make(chan error, 1),
 		busy:        make(chan busyRefusal, maxBusy),
 		cmdTopic:    t.Command(cfg.LockerID),
@@ -119,9 +122,11 @@ func (l *Link) Run(ctx context.Context) error {
 }
 
 func (l *Link) options(will []byte) *paho.ClientOptions {
-	o := paho.NewClientOptions().
-		AddBroker(l.cfg.Broker).
-		SetClientID(l.cfg.ClientID).
+	o := paho.NewClientOptions()
+	for _, b := range l.cfg.urls() {
+		o.AddBroker(b)
+	}
+	o.SetClientID(l.cfg.ClientID).
 		SetUsername(l.cfg.Username).
 		SetProtocolVersion(4).
 		// A persistent session keeps commands the cloud sends while the
@@ -164,19 +169,22 @@ func (l *Link) connectionLoop(ctx context.Context) {
 			}
 		}
 		if err != nil {
+			l.brokers.lost()
 			d := bo.next()
 			l.log.Warn("mqtt connect failed", "err", err, "retry_in", d)
 			sleep(ctx, d)
 			continue
 		}
 		up := time.Now()
+		l.brokers.connected()
 		l.conn.set(true)
-		l.log.Info("mqtt connected", "broker", l.cfg.Broker)
+		l.log.Info("mqtt connected", "broker", l.brokers.current())
 		select {
 		case <-ctx.Done():
 			return // Run publishes the offline presence and disconnects
 		case err := <-l.lost:
 			l.conn.set(false)
+			l.brokers.lost()
 			if l.client.IsConnectionOpen() {
 				l.client.Disconnect(0)
 			}
