@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
@@ -71,10 +72,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("endpoint refused to a panel caller", "method", r.Method, "path", r.URL.Path,
 			"uid", p.uid, "pid", p.pid)
 		fail(rec, fmt.Errorf("%w: %s %s needs lockerd's user or root, and this caller has panel rights only", ErrForbidden, r.Method, r.URL.Path))
+	} else if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(rec, r)
 	} else {
 		s.mux.ServeHTTP(rec, r)
 	}
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", time.Since(start))
+}
+
+// unrouted answers a request no endpoint takes with an ErrorReply, as every other
+// refusal: 405 and the Allow header when the path exists under another method, else
+// 404. Neither echoes the path, which is the caller's input. (The mux's own answers are text/plain, which a client reading ErrorReply
+// cannot parse.)
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		fail(w, fmt.Errorf("%w (docs/control-api.yaml lists them)", errNotFound))
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	fail(w, fmt.Errorf("%w: this path takes %s", errMethod, strings.Join(allow, ", ")))
 }
 
 type statusRecorder struct {
