@@ -352,8 +352,17 @@ func (s *Server) courier(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: verifier: %w", errBadRequest, err))
 		return
 	}
+	// The station's own conditions, refused here as the request's fault: the station
+	// returns them as a plain error, which would read as 500 internal.
+	if req.ID == "" || len(req.ID) > maxCourierID || badge.IsZero() || verifier.IsZero() {
+		fail(w, fmt.Errorf("%w: a courier needs an id of 1 to %d bytes and non-zero badge and verifier digests", errBadRequest, maxCourierID))
+		return
+	}
 	answer(w, struct{}{}, s.st.UpsertCourier(r.Context(), locker.Courier{ID: req.ID, Badge: badge, Verifier: verifier, Rights: req.Rights}))
 }
+
+// maxCourierID is the longest courier id the station stores (locker.Station.UpsertCourier).
+const maxCourierID = 64
 
 func (s *Server) resolve(w http.ResponseWriter, r *http.Request) {
 	var req ResolveRequest
