@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -881,4 +882,38 @@ func obviouslyFake(s string) bool {
 		same = same && d[i] == d[0]
 	}
 	return run || same
+}
+
+// TestControlAPIMDAgrees holds docs/control-api.md, the prose, to the document and
+// the server: it names every path of the document and no other, and its table's
+// panel row lists exactly the paths a panel caller may call.
+func TestControlAPIMDAgrees(t *testing.T) {
+	doc := loadOpenAPI(t, controlAPIDoc)
+	raw, err := os.ReadFile("../../docs/control-api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(raw)
+	pathRE := regexp.MustCompile("/v1/[a-z/]*[a-z]")
+	var docPaths, panel []string
+	for p := range doc.Paths.Map() {
+		docPaths = append(docPaths, p)
+	}
+	for p := range panelPaths {
+		panel = append(panel, p)
+	}
+	// "/v1/admin/*" stands for the admin paths, which are named elsewhere.
+	named := slices.DeleteFunc(dedupSorted(pathRE.FindAllString(md, -1)), func(s string) bool { return s == "/v1/admin" })
+	if got, want := named, dedupSorted(docPaths); !slices.Equal(got, want) {
+		t.Errorf("control-api.md names %v\ncontrol-api.yaml has %v", got, want)
+	}
+	var row string
+	for line := range strings.Lines(md) {
+		if strings.HasPrefix(line, "| ") && strings.Contains(line, "| panel |") {
+			row = line
+		}
+	}
+	if got, want := dedupSorted(pathRE.FindAllString(row, -1)), dedupSorted(panel); !slices.Equal(got, want) {
+		t.Errorf("control-api.md's panel row lists %v\nthe server gives panel callers %v", got, want)
+	}
 }
