@@ -190,7 +190,9 @@ func fail(w http.ResponseWriter, err error) {
 	}
 	var te *locker.ThrottledError
 	if errors.As(err, &te) {
-		body.RetryAfterMS = te.RetryAfter.Milliseconds()
+		// Rounded up, and never 0: a throttled answer always carries its wait (under a
+		// millisecond left, 0 would drop the member, which docs/control-api.yaml requires).
+		body.RetryAfterMS = max(1, (te.RetryAfter + time.Millisecond - 1).Milliseconds())
 		w.Header().Set("Retry-After", fmt.Sprint(int(te.RetryAfter.Seconds()+0.999)))
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -2,9 +2,14 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
 )
 
 // TestUnroutedAnswersAreErrorReplies is the regression test of a gap the control
@@ -56,4 +61,21 @@ func rawCall(t *testing.T, f *apiFixture, method, path string) *http.Response {
 	}
 	resp.Body.Close()
 	return resp
+}
+
+// TestThrottledAlwaysCarriesItsWait is the regression test of an edge the document
+// found: under a millisecond left, retry_after_ms was 0 and so left out, though a 429
+// documents it as required. It is rounded up now.
+func TestThrottledAlwaysCarriesItsWait(t *testing.T) {
+	for _, tc := range []struct {
+		wait time.Duration
+		ms   int64
+	}{{500 * time.Microsecond, 1}, {time.Millisecond, 1}, {1500 * time.Microsecond, 2}, {30 * time.Second, 30000}} {
+		rec := httptest.NewRecorder()
+		fail(rec, &locker.ThrottledError{RetryAfter: tc.wait})
+		var er ErrorReply
+		if err := json.Unmarshal(rec.Body.Bytes(), &er); err != nil || rec.Code != http.StatusTooManyRequests || er.Reason != "throttled" || er.RetryAfterMS != tc.ms {
+			t.Errorf("wait %v: %d %s, want retry_after_ms %d", tc.wait, rec.Code, rec.Body, tc.ms)
+		}
+	}
 }
