@@ -171,11 +171,17 @@ var reasons = []struct {
 	{ErrForbidden, "forbidden", http.StatusForbidden},
 	{errBadScan, "bad_scan", http.StatusBadRequest},
 	{errBadRequest, "bad_request", http.StatusBadRequest},
+	{errNotFound, "not_found", http.StatusNotFound},
+	{errMethod, "method_not_allowed", http.StatusMethodNotAllowed},
 }
 
 var (
 	errBadScan    = errors.New("control: scan refused")
 	errBadRequest = errors.New("control: bad request")
+	// errNotFound and errMethod answer a path the server does not have and a method
+	// the path does not take, as JSON like every other refusal (ErrorReply).
+	errNotFound = errors.New("control: no such endpoint")
+	errMethod   = errors.New("control: method not allowed")
 )
 
 // Error is a refusal from the station as the client sees it.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
@@ -71,10 +72,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("endpoint refused to a panel caller", "method", r.Method, "path", r.URL.Path,
 			"uid", p.uid, "pid", p.pid)
 		fail(rec, fmt.Errorf("%w: %s %s needs lockerd's user or root, and this caller has panel rights only", ErrForbidden, r.Method, r.URL.Path))
+	} else if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(rec, r)
 	} else {
 		s.mux.ServeHTTP(rec, r)
 	}
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", time.Since(start))
+}
+
+// unrouted answers a request no endpoint takes with an ErrorReply, as every other
+// refusal: 405 and the Allow header when the path exists under another method, else
+// 404. Neither echoes the path, which is the caller's input. (The mux's own answers are text/plain, which a client reading ErrorReply
+// cannot parse.)
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		fail(w, fmt.Errorf("%w (docs/control-api.yaml lists them)", errNotFound))
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	fail(w, fmt.Errorf("%w: this path takes %s", errMethod, strings.Join(allow, ", ")))
 }
 
 type statusRecorder struct {
@@ -166,7 +190,9 @@ func fail(w http.ResponseWriter, err error) {
 	}
 	var te *locker.ThrottledError
 	if errors.As(err, &te) {
-		body.RetryAfterMS = te.RetryAfter.Milliseconds()
+		// Rounded up, and never 0: a throttled answer always carries its wait (under a
+		// millisecond left, 0 would drop the member, which docs/control-api.yaml requires).
+		body.RetryAfterMS = max(1, (te.RetryAfter + time.Millisecond - 1).Milliseconds())
 		w.Header().Set("Retry-After", fmt.Sprint(int(te.RetryAfter.Seconds()+0.999)))
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -328,8 +354,17 @@ func (s *Server) courier(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: verifier: %w", errBadRequest, err))
 		return
 	}
+	// The station's own conditions, refused here as the request's fault: the station
+	// returns them as a plain error, which would read as 500 internal.
+	if req.ID == "" || len(req.ID) > maxCourierID || badge.IsZero() || verifier.IsZero() {
+		fail(w, fmt.Errorf("%w: a courier needs an id of 1 to %d bytes and non-zero badge and verifier digests", errBadRequest, maxCourierID))
+		return
+	}
 	answer(w, struct{}{}, s.st.UpsertCourier(r.Context(), locker.Courier{ID: req.ID, Badge: badge, Verifier: verifier, Rights: req.Rights}))
 }
+
+// maxCourierID is the longest courier id the station stores (locker.Station.UpsertCourier).
+const maxCourierID = 64
 
 func (s *Server) resolve(w http.ResponseWriter, r *http.Request) {
 	var req ResolveRequest

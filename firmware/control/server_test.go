@@ -33,6 +33,23 @@ type apiFixture struct {
 }
 
 func newAPI(t testing.TB, admin bool, opts ...func(*Server)) *apiFixture {
+	return newAPIWith(t, fixtureConfig{admin: admin}, opts...)
+}
+
+// fixtureConfig shapes newAPIWith's station: its compartments (one M door when
+// nil), policy and lock driver, and what is done to the station before the server
+// starts (prepare; then, with reopen, the station is closed and opened again on
+// the same store, as after a restart).
+type fixtureConfig struct {
+	admin    bool
+	specs    []locker.CompartmentSpec
+	policy   func(*locker.Policy)
+	unlocker locker.Unlocker
+	prepare  func(st *locker.Station, cloud *privacy.Keys)
+	reopen   bool
+}
+
+func newAPIWith(t testing.TB, cfg fixtureConfig, opts ...func(*Server)) *apiFixture {
 	dir := filepath.Join(t.TempDir(), "state")
 	id, err := privacy.LoadOrCreateIdentity(dir)
 	if err != nil {
@@ -49,12 +66,37 @@ func newAPI(t testing.TB, admin bool, opts ...func(*Server)) *apiFixture {
 	pol.CodeThrottle.MaxFailures = 2
 	pol.LegacyCodes = true                    // scheme-1 codes and their lock-out, below
 	pol.CodeEntry.Delay = locker.MinCodeDelay // the gate's real wait between failures
-	st, err := locker.Open(locker.Options{LockerID: "API-1", StorePath: filepath.Join(dir, "s.db"), OpenStore: boltstore.Open, Policy: pol,
-		Compartments: []locker.CompartmentSpec{{ID: 1, Size: locker.SizeM, Kind: locker.KindDoor}},
-		Keys:         keys, Keyring: kr, Unlocker: doors{}, Doors: doors{}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
+	if cfg.policy != nil {
+		cfg.policy(&pol)
 	}
+	specs := cfg.specs
+	if specs == nil {
+		specs = []locker.CompartmentSpec{{ID: 1, Size: locker.SizeM, Kind: locker.KindDoor}}
+	}
+	var unlocker locker.Unlocker = doors{}
+	if cfg.unlocker != nil {
+		unlocker = cfg.unlocker
+	}
+	open := func() *locker.Station {
+		st, err := locker.Open(locker.Options{LockerID: "API-1", StorePath: filepath.Join(dir, "s.db"), OpenStore: boltstore.Open, Policy: pol,
+			Compartments: specs, Keys: keys, Keyring: kr, Unlocker: unlocker, Doors: doors{}, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st := open()
+	if cfg.prepare != nil {
+		cfg.prepare(st, cloud)
+	}
+	if cfg.reopen {
+		st.Close()
+		st = open()
+		if err := st.Reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := cfg.admin
 	srv := NewServer(st, IdentityReply{LockerID: "API-1", Public: id.PublicHex()}, admin, slog.New(slog.DiscardHandler))
 	for _, o := range opts {
 		o(srv)
