@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -29,14 +30,17 @@ type Integrity struct {
 	Findings []string
 }
 
-// CheckIntegrity inspects the running executable.
-func CheckIntegrity() (Integrity, error) {
+// CheckIntegrity inspects the running executable, once per process (the simulator
+// runs many stations in one).
+func CheckIntegrity() (Integrity, error) { return selfCheck() }
+
+var selfCheck = sync.OnceValues(func() (Integrity, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return Integrity{}, fmt.Errorf("integrity: %w", err)
 	}
 	return checkIntegrity(exe)
-}
+})
 
 func checkIntegrity(exe string) (Integrity, error) {
 	path, err := filepath.EvalSymlinks(exe)
