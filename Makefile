@@ -118,5 +118,16 @@ completion: bin/host/lockerd bin/host/lockerctl
 	  bin/host/$$p completion fish >bin/completion/$$p.fish || exit 1; \
 	done
 
+# Debian packages (firmware/packaging; nfpm v2.48.0, run by build-deb): lockerd and
+# lockerctl for each of PACKAGE_ARCHES (armhf is GOARM=6: every 32-bit Raspberry Pi OS
+# board), into bin/packages, then lintian (no errors; overrides carry their reasons).
+PACKAGE_ARCHES ?= arm64 armhf amd64
+package:
+	@rm -rf bin/packages; mkdir -p bin/packages
+	@for a in $(PACKAGE_ARCHES); do for p in lockerd lockerctl; do \
+	  VERSION=$(VERSION) GO=$(GO) firmware/packaging/build-deb $$p $$a bin/packages || exit 1; \
+	done; done
+	lintian --fail-on error bin/packages/*.deb
+
 clean:
 	rm -rf bin
