@@ -122,10 +122,10 @@ completion: bin/host/lockerd bin/host/lockerctl
 # lockerctl for each of PACKAGE_ARCHES (armhf is GOARM=6: every 32-bit Raspberry Pi OS
 # board), into bin/packages, then lintian (no errors; overrides carry their reasons).
 PACKAGE_ARCHES ?= arm64 armhf amd64
-package:
+package: man completion
 	@rm -rf bin/packages; mkdir -p bin/packages
 	@for a in $(PACKAGE_ARCHES); do for p in lockerd lockerctl; do \
-	  VERSION=$(VERSION) GO=$(GO) firmware/packaging/build-deb $$p $$a bin/packages || exit 1; \
+	  GEN=bin VERSION=$(VERSION) GO=$(GO) firmware/packaging/build-deb $$p $$a bin/packages || exit 1; \
 	done; done
 	lintian --fail-on error bin/packages/*.deb
 
