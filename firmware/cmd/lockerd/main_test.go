@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,6 +91,19 @@ func TestCompletion(t *testing.T) {
 		code, out, errOut := lockerd(t, "completion", shell)
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("completion %s: exit %d, stderr %q; script lacks %q", shell, code, errOut, want)
+		}
+		// Each script parses in its shell, where the shell is installed (bash is).
+		if sh, err := exec.LookPath(shell); err == nil || shell == "bash" {
+			script := filepath.Join(t.TempDir(), "completion."+shell)
+			if err := os.WriteFile(script, []byte(out), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if sh == "" {
+				sh = "bash"
+			}
+			if o, err := exec.Command(sh, "-n", script).CombinedOutput(); err != nil {
+				t.Errorf("%s -n on the %s completion: %v\n%s", shell, shell, err, o)
+			}
 		}
 	}
 	// What the scripts ask the binary for when the user presses Tab.
