@@ -2,11 +2,11 @@
 GO        ?= go
 PKGS      := ./...
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X github.com/lockerd/lockerd/firmware.Version=$(VERSION)
+LDFLAGS   := -s -w -X github.com/lockerd/lockerd/firmware.Version=$(VERSION) -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GREMLINS  := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 
-.PHONY: all build run test test-short race bench lint fmt cross clean fuzz mutate
+.PHONY: all build run test test-short race bench lint fmt cross clean fuzz mutate man completion package
 
 all: lint test build
 
@@ -96,6 +96,38 @@ mutate:
 	    --timeout-coefficient 60 --output-statuses lt $(MUTATE_FLAGS) \
 	    -o bin/mutate/$$(echo $$p | sed 's|^\./||; s|/|_|g').json $$p || exit 1; \
 	done
+
+# Man pages and bash/zsh/fish completion for lockerd and lockerctl, generated from the
+# commands' definitions (internal/cli, cobra) by the binaries built for this machine:
+# build outputs in bin/man and bin/completion, never edited by hand.
+bin/host/lockerd bin/host/lockerctl: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./$(if $(filter %lockerd,$@),firmware/cmd/lockerd,mqtt/fleet/cmd/lockerctl)
+FORCE:
+
+man: bin/host/lockerd bin/host/lockerctl
+	@rm -rf bin/man; mkdir -p bin/man
+	bin/host/lockerd man bin/man
+	bin/host/lockerctl man bin/man
+	gzip -9n bin/man/*.1
+
+completion: bin/host/lockerd bin/host/lockerctl
+	@rm -rf bin/completion; mkdir -p bin/completion
+	for p in lockerd lockerctl; do \
+	  bin/host/$$p completion bash >bin/completion/$$p.bash && \
+	  bin/host/$$p completion zsh >bin/completion/_$$p && \
+	  bin/host/$$p completion fish >bin/completion/$$p.fish || exit 1; \
+	done
+
+# Debian packages (firmware/packaging; nfpm v2.48.0, run by build-deb): lockerd and
+# lockerctl for each of PACKAGE_ARCHES (armhf is GOARM=6: every 32-bit Raspberry Pi OS
+# board), into bin/packages, then lintian (no errors; overrides carry their reasons).
+PACKAGE_ARCHES ?= arm64 armhf amd64
+package: man completion
+	@rm -rf bin/packages; mkdir -p bin/packages
+	@for a in $(PACKAGE_ARCHES); do for p in lockerd lockerctl; do \
+	  GEN=bin VERSION=$(VERSION) GO=$(GO) firmware/packaging/build-deb $$p $$a bin/packages || exit 1; \
+	done; done
+	lintian --fail-on error bin/packages/*.deb
 
 clean:
 	rm -rf bin

@@ -1,17 +1,21 @@
 // Command lockerd is the parcel-locker controller daemon.
 //
-//	lockerd [-config FILE] [run]       run the station (default)
-//	lockerd [-config FILE] check       validate the config and exit
-//	lockerd [-config FILE] identity    print the device's public key for the cloud
-//	lockerd [-config FILE] audit       verify the audit log's hash chain
-//	lockerd [-config FILE] hwtest      check the hardware on site (lockerd stopped)
-//	lockerd version
+//	lockerd [--config FILE] [run]      run the station (the default)
+//	lockerd [--config FILE] check      validate the config and exit (--offline: for another machine)
+//	lockerd [--config FILE] identity   print the device's public key for the cloud
+//	lockerd [--config FILE] audit      verify the audit log's hash chain
+//	lockerd [--config FILE] hwtest     check the hardware on site (lockerd stopped)
+//	lockerd version                    (or --version)
+//	lockerd help [COMMAND]             (or -h on any command); man lockerd; lockerd completion bash|zsh|fish
+//
+// Exit status: 0 on success, 1 on any error (a usage error included). The commands are
+// defined once, with cobra (internal/cli), and the help, man pages and completion
+// scripts are generated from those definitions.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,8 +23,11 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/internal/cli"
 )
 
 func main() {
@@ -29,83 +36,188 @@ func main() {
 	// SIGHUP too: hwtest runs over SSH, and a dropped session must still halt the
 	// outputs (a relay left energised) rather than kill the process outright.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	err := run(ctx, os.Args[1:])
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lockerd:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("lockerd", flag.ContinueOnError)
-	cfgPath := fs.String("config", "/etc/lockerd/lockerd.yaml", "configuration `file`")
-	if err := fs.Parse(args); err != nil {
-		return err
+// run runs lockerd with args and returns its exit status: 0, or 1 after any error
+// (a usage error too, as before the commands moved to cobra).
+func run(ctx context.Context, args []string, out, errOut io.Writer) int {
+	if err := cli.Execute(ctx, newRoot(out, errOut), args); err != nil {
+		fmt.Fprintln(errOut, "lockerd:", err)
+		return 1
 	}
-	cmd := "run"
-	if fs.NArg() > 0 {
-		cmd = fs.Arg(0)
+	return 0
+}
+
+// defaultConfig is where the package installs the configuration (a conffile).
+const defaultConfig = "/etc/lockerd/lockerd.yaml"
+
+// newRoot defines lockerd's commands. out is where their results go (the logs go to
+// standard error).
+func newRoot(out, errOut io.Writer) *cobra.Command {
+	var cfgPath string
+	// load reads the configuration and sets up logging as it says.
+	load := func() (*config.Config, *slog.Logger, error) {
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		log := newLogger(cfg.Log)
+		slog.SetDefault(log)
+		return cfg, log, nil
 	}
-	if cmd == "version" {
-		fmt.Println(firmware.Version)
-		return nil
+	runCmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the station (the default command)",
+		Long: `Run the station: open the store and the keys, start the drivers, serve the
+panel, the control socket and the cloud link until SIGINT or SIGTERM. Under systemd
+(Type=notify) lockerd reports READY=1 once it serves and feeds the unit's watchdog
+only while the station's loop is alive.`,
+		Args: cli.Args(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, log, err := load()
+			if err != nil {
+				return err
+			}
+			err = firmware.Run(c.Context(), cfg, log, firmware.Options{})
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		return err
+	root := &cobra.Command{
+		Use:   "lockerd",
+		Short: "The parcel-locker controller daemon",
+		Long: `lockerd runs a parcel locker: its lock boards, door sensors, keypad and scanner,
+its store of parcels, and its link to the cloud. Without a command it runs the
+station (lockerd run). The configuration is a YAML file (docs/config.md); check
+validates it before the first start.`,
+		Version: firmware.Version,
+		// No command: run, as lockerd always has (an unknown word is an unknown
+		// command, not a run).
+		RunE: runCmd.RunE,
 	}
-	log := newLogger(cfg.Log)
-	slog.SetDefault(log)
-	switch cmd {
-	case "run":
-		err := firmware.Run(ctx, cfg, log, firmware.Options{})
-		if errors.Is(err, context.Canceled) {
+	root.PersistentFlags().StringVarP(&cfgPath, "config", "c", defaultConfig, "configuration `FILE`")
+	_ = root.MarkPersistentFlagFilename("config", "yaml", "yml")
+
+	var offline bool
+	checkCmd := &cobra.Command{
+		Use:   "check",
+		Short: "Validate the configuration and exit",
+		Long: `Validate the configuration as run would, and exit: 0 and "ok" when it is usable,
+1 and every problem found (field, line, how to fix) when it is not. Run it as the
+user lockerd runs as (sudo -u lockerd lockerd check): the files it names must be
+readable by that user, and by no one else where they hold secrets. It also says
+what a copy of the SD card would yield with this configuration.
+
+With --offline the configuration is for another machine: devices absent here
+(serial ports, GPIO chips) are warnings, not errors.`,
+		Example: `  sudo -u lockerd lockerd check
+  lockerd check --offline --config site-42.yaml`,
+		Args: cli.Args(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, log, err := load()
+			if err != nil {
+				return err
+			}
+			// TODO(lead): when branch check (issue 15 item 2) is merged, replace
+			// this and the CheckKeys/CheckCloudLinkFiles calls below with
+			//	warnings, err := firmware.Check(cfg, log, firmware.CheckOptions{Offline: offline})
+			//	for _, w := range warnings { fmt.Fprintln(errOut, "lockerd: warning:", w) }
+			//	if err != nil { return err }
+			// (its Check runs those two itself, and skips them offline). Until then
+			// check looks at no device, and --offline changes nothing.
+			_ = offline
+			keys, err := firmware.CheckKeys(cfg, log)
+			if err != nil {
+				return err
+			}
+			if keys != nil {
+				defer keys.Close()
+			}
+			if err := firmware.CheckCloudLinkFiles(cfg); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s: ok (%d compartments)\n", cfgPath, len(cfg.Compartments))
+			// What a copy of the card yields, in so many words (docs/privacy.md §6).
+			fmt.Fprintln(out, firmware.Exposure(cfg))
 			return nil
-		}
-		return err
-	case "check":
-		// Run it as the user lockerd runs as (sudo -u lockerd): the files must be
-		// readable by that user, and by no one else where they hold secrets.
-		keys, err := firmware.CheckKeys(cfg, log)
-		if err != nil {
-			return err
-		}
-		if keys != nil {
-			defer keys.Close()
-		}
-		if err := firmware.CheckCloudLinkFiles(cfg); err != nil {
-			return err
-		}
-		fmt.Printf("%s: ok (%d compartments)\n", *cfgPath, len(cfg.Compartments))
-		// What a copy of the card yields, in so many words (docs/privacy.md §6).
-		fmt.Println(firmware.Exposure(cfg))
-		return nil
-	case "identity":
-		// With keys: tpm the first call enrols the station (lockerd stopped, or both
-		// use the TPM through the kernel's resource manager).
-		keys, err := firmware.OpenKeys(cfg, log, nil)
-		if err != nil {
-			return err
-		}
-		defer keys.Close()
-		fmt.Printf("locker_id: %s\nx25519_public: %s\nkeys: %s\n", cfg.LockerID, keys.PublicHex(), cfg.KeyStore())
-		return nil
-	case "hwtest":
-		in := pollableStdin()
-		defer in.Close()
-		// Drivers log warnings only: the installer reads the hwtest dialogue.
-		dlog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		return firmware.HWTest(ctx, cfg, firmware.HWTestOptions{In: in, Out: os.Stdout, Log: dlog})
-	case "audit":
-		n, err := firmware.VerifyAudit(cfg)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("audit chain verifies: %d entries\n", n)
-		return nil
+		},
 	}
-	return fmt.Errorf("unknown command %q (run, check, identity, audit, hwtest, version)", cmd)
+	checkCmd.Flags().BoolVar(&offline, "offline", false, "the configuration is for another machine: absent devices are warnings")
+
+	identityCmd := &cobra.Command{
+		Use:   "identity",
+		Short: "Print the device's public key, for enrolment in the cloud",
+		Long: `Print the locker's id, its X25519 public key and its key store, for enrolment in
+the cloud (lockerctl's lockers: pins). With keys: tpm the first call enrols the
+station (lockerd stopped, or both use the TPM through the kernel's resource manager).`,
+		Args: cli.Args(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, log, err := load()
+			if err != nil {
+				return err
+			}
+			keys, err := firmware.OpenKeys(cfg, log, nil)
+			if err != nil {
+				return err
+			}
+			defer keys.Close()
+			fmt.Fprintf(out, "locker_id: %s\nx25519_public: %s\nkeys: %s\n", cfg.LockerID, keys.PublicHex(), cfg.KeyStore())
+			return nil
+		},
+	}
+	auditCmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Verify the audit log's hash chain (lockerd stopped)",
+		Args:  cli.Args(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, _, err := load()
+			if err != nil {
+				return err
+			}
+			n, err := firmware.VerifyAudit(cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "audit chain verifies: %d entries\n", n)
+			return nil
+		},
+	}
+	hwtestCmd := &cobra.Command{
+		Use:   "hwtest",
+		Short: "Check the hardware on site, interactively (lockerd stopped)",
+		Long: `Walk the installer through the hardware: each door opened and its sensor read,
+the keypad and the scanner tried. lockerd must be stopped (it holds the ports).
+Ctrl-C, or a dropped SSH session, halts every output before exiting.`,
+		Args: cli.Args(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, _, err := load()
+			if err != nil {
+				return err
+			}
+			in := pollableStdin()
+			defer in.Close()
+			// Drivers log warnings only: the installer reads the hwtest dialogue.
+			dlog := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			return firmware.HWTest(c.Context(), cfg, firmware.HWTestOptions{In: in, Out: out, Log: dlog})
+		},
+	}
+	versionCmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version (as --version does)",
+		Args:  cli.Args(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(out, firmware.Version)
+			return err
+		},
+	}
+	root.AddCommand(runCmd, checkCmd, identityCmd, auditCmd, hwtestCmd, versionCmd)
+	cli.Configure(root, out, errOut)
+	return root
 }
 
 // pollableStdin returns standard input as a file that Close interrupts (non-blocking,

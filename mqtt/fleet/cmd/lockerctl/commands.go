@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,86 +11,90 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/lockerd/lockerd/internal/cli"
 	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
-// env is what a subcommand works with.
-type env struct {
-	ctx    context.Context
-	cfg    *config
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
-	client *fleet.Client // connected on first use
+// withEnvFunc turns a command's body into its RunE (root.go: the configuration
+// loaded, the client closed after).
+type withEnvFunc func(run func(e *env, args []string) error) func(*cobra.Command, []string) error
+
+// lockerCommands are the commands sent to one locker, each answered by a final reply
+// that lockerctl prints.
+func lockerCommands(withEnv withEnvFunc) []*cobra.Command {
+	simple := func(name, short string, body func() protocol.Body) *cobra.Command {
+		return &cobra.Command{
+			Use:   name + " LOCKER",
+			Short: short,
+			Args:  cli.Args(cobra.ExactArgs(1)),
+			RunE: withEnv(func(e *env, args []string) error {
+				return e.do(args[0], body())
+			}),
+		}
+	}
+	parcelOp := func(use, short string, body func(id string) protocol.Body) *cobra.Command {
+		return &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cli.Args(cobra.ExactArgs(2)),
+			RunE: withEnv(func(e *env, args []string) error {
+				return e.do(args[0], body(args[1]))
+			}),
+		}
+	}
+	compartmentOp := func(name, short string, body func(n uint16, operator string) protocol.Body) *cobra.Command {
+		var operator string
+		c := &cobra.Command{
+			Use:   name + " LOCKER COMPARTMENT --operator ID",
+			Short: short,
+			Args:  cli.Args(cobra.ExactArgs(2)),
+			RunE: withEnv(func(e *env, args []string) error {
+				n, err := compartmentNumber(args[1])
+				if err != nil {
+					return err
+				}
+				return e.do(args[0], body(n, operator))
+			}),
+		}
+		operatorFlag(c, &operator)
+		return c
+	}
+	return []*cobra.Command{
+		simple("ping", "Ask a locker to answer", func() protocol.Body { return &protocol.PingBody{} }),
+		simple("status", "Ask a locker for its status", func() protocol.Body { return &protocol.StatusBody{} }),
+		simple("inventory", "Ask a locker for its compartments and what they hold", func() protocol.Body { return &protocol.InventoryBody{} }),
+		auditCommand(withEnv),
+		openCommand(withEnv),
+		compartmentOp("disable", "Take a compartment out of service", func(n uint16, op string) protocol.Body {
+			return &protocol.DisableCompartmentBody{Compartment: n, Operator: op}
+		}),
+		compartmentOp("enable", "Put a compartment back in service", func(n uint16, op string) protocol.Body {
+			return &protocol.EnableCompartmentBody{Compartment: n, Operator: op}
+		}),
+		resolveCommand(withEnv),
+		parcelOp("cancel LOCKER PARCEL", "Cancel a parcel's announcement", func(p string) protocol.Body { return &protocol.CancelBody{Parcel: p} }),
+		parcelOp("recall LOCKER PARCEL", "Recall a deposited parcel (a courier takes it back)", func(p string) protocol.Body { return &protocol.RecallBody{Parcel: p} }),
+		parcelOp("courier-revoke LOCKER COURIER", "Remove a courier from a locker", func(c string) protocol.Body { return &protocol.CourierRevokeBody{Courier: c} }),
+		announceCommand(withEnv),
+		setCodeCommand(withEnv),
+		courierNewCommand(withEnv),
+		courierUpsertCommand(withEnv),
+		clearThrottleCommand(withEnv),
+		sendCommand(withEnv),
+	}
 }
 
-func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lockerctl", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "/etc/lockerctl/lockerctl.yaml", "configuration `file`")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() == 0 {
-		return fmt.Errorf("%w: lockerctl [-config FILE] COMMAND ... (see `go doc ./mqtt/fleet/cmd/lockerctl`)", errUsage)
-	}
-	name, rest := fs.Arg(0), fs.Args()[1:]
-	if name == "keygen" {
-		if len(rest) != 1 {
-			return fmt.Errorf("%w: keygen DIR", errUsage)
-		}
-		fleet, err := keygen(rest[0])
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "# wrote %s/fleet.pem and %s/fleet-x25519.pem; every locker's lockerd.yaml gets:\n%s", rest[0], rest[0], fleet)
-		return nil
-	}
-	sub, ok := subcommands[name]
-	if !ok {
-		return fmt.Errorf("%w: unknown command %q", errUsage, name)
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	e := &env{ctx: ctx, cfg: cfg, stdin: stdin, stdout: stdout, stderr: stderr}
-	defer func() {
-		if e.client != nil {
-			e.client.Close()
-		}
-	}()
-	return sub(e, rest)
+// watchCommands print what lockers publish: events and presence.
+func watchCommands(withEnv withEnvFunc) []*cobra.Command {
+	return []*cobra.Command{eventsCommand(withEnv), presenceCommand(withEnv)}
 }
 
-// subcommand runs one lockerctl command with its arguments.
-type subcommand func(e *env, args []string) error
-
-var subcommands = map[string]subcommand{
-	"ping":      simple(func() protocol.Body { return &protocol.PingBody{} }),
-	"status":    simple(func() protocol.Body { return &protocol.StatusBody{} }),
-	"inventory": simple(func() protocol.Body { return &protocol.InventoryBody{} }),
-	"audit":     audit,
-	"open":      open,
-	"disable": compartmentOp(func(n uint16, op string) protocol.Body {
-		return &protocol.DisableCompartmentBody{Compartment: n, Operator: op}
-	}),
-	"enable": compartmentOp(func(n uint16, op string) protocol.Body {
-		return &protocol.EnableCompartmentBody{Compartment: n, Operator: op}
-	}),
-	"resolve":        resolve,
-	"cancel":         parcelOp(func(p string) protocol.Body { return &protocol.CancelBody{Parcel: p} }),
-	"recall":         parcelOp(func(p string) protocol.Body { return &protocol.RecallBody{Parcel: p} }),
-	"courier-revoke": parcelOp(func(c string) protocol.Body { return &protocol.CourierRevokeBody{Courier: c} }),
-	"announce":       announce,
-	"set-code":       setCode,
-	"clear-throttle": clearThrottle,
-	"courier-upsert": courierUpsert,
-	"courier-new":    courierNew,
-	"send":           send,
-	"events":         events,
-	"presence":       presence,
+// operatorFlag adds --operator, audited on the locker.
+func operatorFlag(c *cobra.Command, operator *string) {
+	c.Flags().StringVar(operator, "operator", "", "your operator `ID` (audited on the locker)")
 }
 
 // connect dials the broker once.
@@ -137,7 +140,7 @@ func (e *env) do(locker string, body protocol.Body) error {
 		return fmt.Errorf("%w: %s %s: no final reply (%v); the locker may still run it until %s",
 			errUnknown, body.Type(), cmd.ID, err, cmd.Expires.UTC().Format(time.RFC3339))
 	}
-	if perr := printJSON(e.stdout, r); perr != nil {
+	if perr := e.print(r); perr != nil {
 		return perr
 	}
 	switch {
@@ -163,47 +166,21 @@ func printJSON(w io.Writer, v any) error {
 	return err
 }
 
-// parseArgs parses flags that may come before or after the positional arguments
-// and checks their number.
-func parseArgs(fs *flag.FlagSet, args []string, want int, usage string) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, fmt.Errorf("%w: %v; %s", errUsage, err, usage)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+func auditCommand(withEnv withEnvFunc) *cobra.Command {
+	var from, to uint64
+	var limit int
+	c := &cobra.Command{
+		Use:   "audit LOCKER",
+		Short: "Fetch a range of a locker's audit log",
+		Args:  cli.Args(cobra.ExactArgs(1)),
+		RunE: withEnv(func(e *env, args []string) error {
+			return e.do(args[0], &protocol.AuditRangeBody{From: from, To: to, Limit: limit})
+		}),
 	}
-	if want >= 0 && len(pos) != want {
-		return nil, fmt.Errorf("%w: %s", errUsage, usage)
-	}
-	return pos, nil
-}
-
-func simple(body func() protocol.Body) subcommand {
-	return func(e *env, args []string) error {
-		pos, err := parseArgs(flag.NewFlagSet("", flag.ContinueOnError), args, 1, "COMMAND LOCKER")
-		if err != nil {
-			return err
-		}
-		return e.do(pos[0], body())
-	}
-}
-
-func audit(e *env, args []string) error {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	from := fs.Uint64("from", 1, "first sequence number")
-	to := fs.Uint64("to", 0, "last sequence number (0: the newest)")
-	limit := fs.Int("limit", 0, "at most this many entries (0: the locker's maximum)")
-	pos, err := parseArgs(fs, args, 1, "audit LOCKER [-from N] [-to N] [-limit N]")
-	if err != nil {
-		return err
-	}
-	return e.do(pos[0], &protocol.AuditRangeBody{From: *from, To: *to, Limit: *limit})
+	c.Flags().Uint64Var(&from, "from", 1, "first sequence `number`")
+	c.Flags().Uint64Var(&to, "to", 0, "last sequence `number` (0: the newest)")
+	c.Flags().IntVar(&limit, "limit", 0, "at most this many entries (0: the locker's maximum)")
+	return c
 }
 
 func compartmentNumber(s string) (uint16, error) {
@@ -214,122 +191,119 @@ func compartmentNumber(s string) (uint16, error) {
 	return uint16(n), nil
 }
 
-func open(e *env, args []string) error {
-	fs := flag.NewFlagSet("open", flag.ContinueOnError)
-	operator := fs.String("operator", "", "your operator id (audited on the locker)")
-	reason := fs.String("reason", string(protocol.OpenSupport), "support, maintenance, inspection, retrieval or other")
-	const usage = "open LOCKER COMPARTMENT -operator ID [-reason R]"
-	pos, err := parseArgs(fs, args, 2, usage)
-	if err != nil {
-		return err
+func openCommand(withEnv withEnvFunc) *cobra.Command {
+	var operator, reason string
+	c := &cobra.Command{
+		Use:   "open LOCKER COMPARTMENT --operator ID",
+		Short: "Open a compartment's door remotely (audited, rate-limited on the locker)",
+		Args:  cli.Args(cobra.ExactArgs(2)),
+		RunE: withEnv(func(e *env, args []string) error {
+			n, err := compartmentNumber(args[1])
+			if err != nil {
+				return err
+			}
+			r, err := protocol.ParseOpenReason(reason)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			return e.do(args[0], &protocol.OpenCompartmentBody{Compartment: n, Reason: r, Operator: operator})
+		}),
 	}
-	n, err := compartmentNumber(pos[1])
-	if err != nil {
-		return err
-	}
-	r, err := protocol.ParseOpenReason(*reason)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return e.do(pos[0], &protocol.OpenCompartmentBody{Compartment: n, Reason: r, Operator: *operator})
+	operatorFlag(c, &operator)
+	c.Flags().StringVar(&reason, "reason", string(protocol.OpenSupport), "why: support, maintenance, inspection, retrieval or other")
+	_ = c.RegisterFlagCompletionFunc("reason", cobra.FixedCompletions(
+		[]string{"support", "maintenance", "inspection", "retrieval", "other"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
 }
 
-func compartmentOp(body func(n uint16, operator string) protocol.Body) subcommand {
-	return func(e *env, args []string) error {
-		fs := flag.NewFlagSet("", flag.ContinueOnError)
-		operator := fs.String("operator", "", "your operator id (audited on the locker)")
-		pos, err := parseArgs(fs, args, 2, "disable|enable LOCKER COMPARTMENT -operator ID")
-		if err != nil {
-			return err
-		}
-		n, err := compartmentNumber(pos[1])
-		if err != nil {
-			return err
-		}
-		return e.do(pos[0], body(n, *operator))
+// resolveCommand settles an operation (a deposit, pickup, retrieval or cancel) a
+// restart left unverified, once someone has looked: --present or --absent says
+// whether the parcel is inside.
+func resolveCommand(withEnv withEnvFunc) *cobra.Command {
+	var operator string
+	var present, absent bool
+	c := &cobra.Command{
+		Use:   "resolve LOCKER COMPARTMENT --present|--absent --operator ID",
+		Short: "Settle an operation a restart left unverified, once someone has looked",
+		Args:  cli.Args(cobra.ExactArgs(2)),
+		RunE: withEnv(func(e *env, args []string) error {
+			if present == absent {
+				return fmt.Errorf("%w: say --present or --absent", errUsage)
+			}
+			n, err := compartmentNumber(args[1])
+			if err != nil {
+				return err
+			}
+			return e.do(args[0], &protocol.ResolveCompartmentBody{Compartment: n, Present: present, Operator: operator})
+		}),
+	}
+	operatorFlag(c, &operator)
+	c.Flags().BoolVar(&present, "present", false, "the parcel was found in the compartment")
+	c.Flags().BoolVar(&absent, "absent", false, "the compartment was found empty")
+	return c
+}
+
+// sendCommand sends any command whose body is given as JSON, checked by the
+// protocol's strict decoder first.
+func sendCommand(withEnv withEnvFunc) *cobra.Command {
+	return &cobra.Command{
+		Use:   "send LOCKER TYPE FILE.json|-",
+		Short: "Send any command, its body as JSON (from a file or standard input)",
+		Args:  cli.Args(cobra.ExactArgs(3)),
+		RunE: withEnv(func(e *env, args []string) error {
+			typ, err := protocol.ParseCommandType(args[1])
+			if err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			var raw []byte
+			if args[2] == "-" {
+				raw, err = io.ReadAll(io.LimitReader(e.stdin, 1<<20))
+			} else {
+				raw, err = os.ReadFile(args[2])
+			}
+			if err != nil {
+				return err
+			}
+			body, err := protocol.DecodeBody(typ, raw)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			return e.do(args[0], body)
+		}),
 	}
 }
 
-// resolve settles an operation (a deposit, pickup, retrieval or cancel) a restart left
-// unverified, once someone has looked: -present or -absent says whether the parcel is inside.
-func resolve(e *env, args []string) error {
-	fs := flag.NewFlagSet("resolve", flag.ContinueOnError)
-	operator := fs.String("operator", "", "your operator id (audited on the locker)")
-	present := fs.Bool("present", false, "the parcel was found in the compartment")
-	absent := fs.Bool("absent", false, "the compartment was found empty")
-	const usage = "resolve LOCKER COMPARTMENT -present|-absent -operator ID"
-	pos, err := parseArgs(fs, args, 2, usage)
-	if err != nil {
-		return err
+// eventsCommand prints events as JSON lines, each id once and in seq order per
+// locker, until --count events were printed, --for has passed or the process is
+// interrupted.
+func eventsCommand(withEnv withEnvFunc) *cobra.Command {
+	var count int
+	var dur time.Duration
+	c := &cobra.Command{
+		Use:   "events [LOCKER ...]",
+		Short: "Print lockers' events as they arrive (all lockers, or those named)",
+		Args:  cli.Args(cobra.ArbitraryArgs),
+		RunE: withEnv(func(e *env, lockers []string) error {
+			return e.events(lockers, count, dur)
+		}),
 	}
-	if *present == *absent {
-		return fmt.Errorf("%w: say -present or -absent; %s", errUsage, usage)
-	}
-	n, err := compartmentNumber(pos[1])
-	if err != nil {
-		return err
-	}
-	return e.do(pos[0], &protocol.ResolveCompartmentBody{Compartment: n, Present: *present, Operator: *operator})
+	c.Flags().IntVarP(&count, "count", "n", 0, "stop after this many events (0: no limit)")
+	c.Flags().DurationVar(&dur, "for", 0, "stop after this long (0: until interrupted)")
+	return c
 }
 
-func parcelOp(body func(id string) protocol.Body) subcommand {
-	return func(e *env, args []string) error {
-		pos, err := parseArgs(flag.NewFlagSet("", flag.ContinueOnError), args, 2, "COMMAND LOCKER ID")
-		if err != nil {
-			return err
-		}
-		return e.do(pos[0], body(pos[1]))
-	}
-}
-
-// send sends any command whose body is given as JSON, checked by the protocol's
-// strict decoder first.
-func send(e *env, args []string) error {
-	pos, err := parseArgs(flag.NewFlagSet("send", flag.ContinueOnError), args, 3, "send LOCKER TYPE FILE.json|-")
-	if err != nil {
-		return err
-	}
-	typ, err := protocol.ParseCommandType(pos[1])
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	var raw []byte
-	if pos[2] == "-" {
-		raw, err = io.ReadAll(io.LimitReader(e.stdin, 1<<20))
-	} else {
-		raw, err = os.ReadFile(pos[2])
-	}
-	if err != nil {
-		return err
-	}
-	body, err := protocol.DecodeBody(typ, raw)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return e.do(pos[0], body)
-}
-
-// events prints events as JSON lines, each id once and in seq order per locker,
-// until -n events were printed, -for has passed or the process is interrupted.
-func events(e *env, args []string) error {
-	fs := flag.NewFlagSet("events", flag.ContinueOnError)
-	n := fs.Int("n", 0, "stop after this many events (0: no limit)")
-	dur := fs.Duration("for", 0, "stop after this long (0: until interrupted)")
-	lockers, err := parseArgs(fs, args, -1, "events [-n N] [-for DURATION] [LOCKER ...]")
-	if err != nil {
-		return err
-	}
-	if *n < 0 || *dur < 0 {
-		return fmt.Errorf("%w: -n and -for must not be negative", errUsage)
+func (e *env) events(lockers []string, n int, dur time.Duration) error {
+	if n < 0 || dur < 0 {
+		return fmt.Errorf("%w: --count and --for must not be negative", errUsage)
 	}
 	c, err := e.connect()
 	if err != nil {
 		return err
 	}
 	ctx := e.ctx
-	if *dur > 0 {
+	if dur > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *dur)
+		ctx, cancel = context.WithTimeout(ctx, dur)
 		defer cancel()
 	}
 	printed := 0
@@ -342,9 +316,9 @@ func events(e *env, args []string) error {
 			protocol.Event
 		}{ev.LockerID, ev.Event}
 		printed++
-		return printJSON(e.stdout, out)
+		return e.print(out)
 	}
-	for *n == 0 || printed < *n {
+	for n == 0 || printed < n {
 		ev, err := c.NextEvent(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -357,7 +331,7 @@ func events(e *env, args []string) error {
 				fmt.Fprintf(e.stderr, "lockerctl: %d more events printed at exit; some waited for earlier ones that never arrived (missed while not listening: see audit)\n", len(held))
 			}
 			for _, ev := range held {
-				if *n > 0 && printed >= *n {
+				if n > 0 && printed >= n {
 					break
 				}
 				if err := show(ev); err != nil {
@@ -373,21 +347,23 @@ func events(e *env, args []string) error {
 	return nil
 }
 
-// presence prints a locker's retained presence.
-func presence(e *env, args []string) error {
-	pos, err := parseArgs(flag.NewFlagSet("presence", flag.ContinueOnError), args, 1, "presence LOCKER")
-	if err != nil {
-		return err
+func presenceCommand(withEnv withEnvFunc) *cobra.Command {
+	return &cobra.Command{
+		Use:   "presence LOCKER",
+		Short: "Print a locker's retained presence (online, offline, since when)",
+		Args:  cli.Args(cobra.ExactArgs(1)),
+		RunE: withEnv(func(e *env, args []string) error {
+			c, err := e.connect()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+			defer cancel()
+			p, err := c.AwaitPresence(ctx, args[0], func(protocol.Presence) bool { return true })
+			if err != nil {
+				return fmt.Errorf("no presence retained for %s (never connected, or another prefix)", args[0])
+			}
+			return e.print(p)
+		}),
 	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
-	defer cancel()
-	p, err := c.AwaitPresence(ctx, pos[0], func(protocol.Presence) bool { return true })
-	if err != nil {
-		return fmt.Errorf("no presence retained for %s (never connected, or another prefix)", pos[0])
-	}
-	return printJSON(e.stdout, p)
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lockerd/lockerd/internal/cli"
 
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/mqtt/fleet"
@@ -17,67 +20,89 @@ import (
 // courier-new makes it for the first, courier-upsert (the token on standard input)
 // adds it to the others.
 
-// courierNew makes a badge token, stores the courier with it and the PIN read from
-// standard input, and prints the token once, as the badge QR code's text.
-func courierNew(e *env, args []string) error {
-	pos, rs, err := courierArgs("courier-new", "courier-new LOCKER COURIER -rights deposit[,retrieve] (PIN on standard input)", args)
-	if err != nil {
-		return err
+// courierNewCommand makes a badge token, stores the courier with it and the PIN read
+// from standard input, and prints the token once, as the badge QR code's text.
+func courierNewCommand(withEnv withEnvFunc) *cobra.Command {
+	var rights string
+	c := &cobra.Command{
+		Use:   "courier-new LOCKER COURIER",
+		Short: "Make a courier's badge and store the courier (PIN on standard input)",
+		Long: `Make a badge token for a courier, store the courier on the locker with it and the
+PIN read from standard input (4-12 digits), and print the token once, as the badge QR
+code's text (LKB:...). lockerctl keeps no copy: a lost badge is replaced by another
+courier-new. The same badge serves other lockers through courier-upsert.`,
+		Args: cli.Args(cobra.ExactArgs(2)),
+		RunE: withEnv(func(e *env, pos []string) error {
+			rs, err := parseRights(rights)
+			if err != nil {
+				return err
+			}
+			lines, err := e.secretLines(1, "the PIN")
+			if err != nil {
+				return err
+			}
+			token := fleet.NewBadgeToken()
+			body, err := courierBody(e, pos, rs, token, lines[0])
+			if err != nil {
+				return err
+			}
+			err = e.do(pos[0], body)
+			if err == nil || errors.Is(err, errUnknown) {
+				// Printed once, here, and nowhere else: lockerctl keeps no copy. Lost, the
+				// badge is replaced by another courier-new.
+				if perr := e.print(map[string]string{"courier": pos[1], "badge_qr": "LKB:" + token}); perr != nil {
+					return perr
+				}
+			}
+			return err
+		}),
 	}
-	lines, err := e.secretLines(1, "the PIN")
-	if err != nil {
-		return err
-	}
-	token := fleet.NewBadgeToken()
-	body, err := courierBody(e, pos, rs, token, lines[0])
-	if err != nil {
-		return err
-	}
-	err = e.do(pos[0], body)
-	if err == nil || errors.Is(err, errUnknown) {
-		// Printed once, here, and nowhere else: lockerctl keeps no copy. Lost, the
-		// badge is replaced by another courier-new.
-		if perr := printJSON(e.stdout, map[string]string{"courier": pos[1], "badge_qr": "LKB:" + token}); perr != nil {
-			return perr
-		}
-	}
-	return err
+	rightsFlag(c, &rights)
+	return c
 }
 
-// courierUpsert stores a courier with an existing badge token and PIN, both read
-// from standard input.
-func courierUpsert(e *env, args []string) error {
-	pos, rs, err := courierArgs("courier-upsert", "courier-upsert LOCKER COURIER -rights deposit[,retrieve] (badge token, then PIN, on standard input)", args)
-	if err != nil {
-		return err
+// courierUpsertCommand stores a courier with an existing badge token and PIN, both
+// read from standard input.
+func courierUpsertCommand(withEnv withEnvFunc) *cobra.Command {
+	var rights string
+	c := &cobra.Command{
+		Use:   "courier-upsert LOCKER COURIER",
+		Short: "Store a courier with an existing badge (token, then PIN, on standard input)",
+		Args:  cli.Args(cobra.ExactArgs(2)),
+		RunE: withEnv(func(e *env, pos []string) error {
+			rs, err := parseRights(rights)
+			if err != nil {
+				return err
+			}
+			lines, err := e.secretLines(2, "the badge token and the PIN, one per line")
+			if err != nil {
+				return err
+			}
+			body, err := courierBody(e, pos, rs, strings.TrimPrefix(lines[0], "LKB:"), lines[1])
+			if err != nil {
+				return err
+			}
+			return e.do(pos[0], body)
+		}),
 	}
-	lines, err := e.secretLines(2, "the badge token and the PIN, one per line")
-	if err != nil {
-		return err
-	}
-	body, err := courierBody(e, pos, rs, strings.TrimPrefix(lines[0], "LKB:"), lines[1])
-	if err != nil {
-		return err
-	}
-	return e.do(pos[0], body)
+	rightsFlag(c, &rights)
+	return c
 }
 
-func courierArgs(name, usage string, args []string) ([]string, []protocol.Right, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	rights := fs.String("rights", string(protocol.RightDeposit), "comma-separated: deposit, retrieve")
-	pos, err := parseArgs(fs, args, 2, usage)
-	if err != nil {
-		return nil, nil, err
-	}
+func rightsFlag(c *cobra.Command, rights *string) {
+	c.Flags().StringVar(rights, "rights", string(protocol.RightDeposit), "comma-separated: deposit, retrieve")
+}
+
+func parseRights(rights string) ([]protocol.Right, error) {
 	var rs []protocol.Right
-	for _, s := range strings.Split(*rights, ",") {
+	for _, s := range strings.Split(rights, ",") {
 		r, err := protocol.ParseRight(strings.TrimSpace(s))
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
 		rs = append(rs, r)
 	}
-	return pos, rs, nil
+	return rs, nil
 }
 
 // courierBody digests a badge token and PIN for courier-upsert. What a locker can ever

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/csv"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,8 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/lockerd/lockerd/internal/cli"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
@@ -25,15 +26,25 @@ import (
 // announce reads parcels from a CSV file (header parcel,tracking,code,size and an
 // optional expires in RFC 3339) and announces them in batches. A bad row stops
 // everything before anything is sent, naming the row but not its contents.
-func announce(e *env, args []string) error {
-	fs := flag.NewFlagSet("announce", flag.ContinueOnError)
-	batch := fs.Int("batch", protocol.MaxAnnounceBatch, "parcels per command")
-	pos, err := parseArgs(fs, args, 2, "announce LOCKER FILE.csv|- [-batch N]")
-	if err != nil {
-		return err
+func announceCommand(withEnv withEnvFunc) *cobra.Command {
+	var batch int
+	c := &cobra.Command{
+		Use:   "announce LOCKER FILE.csv|-",
+		Short: "Announce parcels from a CSV file (sent as digests, in batches)",
+		Long: `Announce parcels from a CSV file, or standard input for -: a header row with
+parcel, tracking and size, and optionally code, phone, qr and expires (RFC 3339), in
+any order. Tracking numbers and codes leave lockerctl only as keyed digests. A bad
+row stops everything before anything is sent, naming the row but not its contents.`,
+		Args: cli.Args(cobra.ExactArgs(2)),
+		RunE: withEnv(func(e *env, pos []string) error { return e.announce(pos, batch) }),
 	}
-	if *batch < 1 || *batch > protocol.MaxAnnounceBatch {
-		return fmt.Errorf("%w: -batch must be 1..%d", errUsage, protocol.MaxAnnounceBatch)
+	c.Flags().IntVar(&batch, "batch", protocol.MaxAnnounceBatch, "parcels per command")
+	return c
+}
+
+func (e *env) announce(pos []string, batch int) error {
+	if batch < 1 || batch > protocol.MaxAnnounceBatch {
+		return fmt.Errorf("%w: --batch must be 1..%d", errUsage, protocol.MaxAnnounceBatch)
 	}
 	locker := pos[0]
 	keys, err := e.cfg.keys(locker)
@@ -54,7 +65,7 @@ func announce(e *env, args []string) error {
 		return err
 	}
 	var bodies []*protocol.AnnounceBody
-	for chunk := range slices.Chunk(parcels, *batch) {
+	for chunk := range slices.Chunk(parcels, batch) {
 		b := &protocol.AnnounceBody{Parcels: chunk}
 		if err := b.Validate(); err != nil { // checked before anything is sent
 			return fmt.Errorf("%w: announce: batch %d: %v", errUsage, len(bodies)+1, err)
@@ -187,11 +198,16 @@ func (e *env) secretLines(n int, what string) ([]string, error) {
 	return out, nil
 }
 
-func setCode(e *env, args []string) error {
-	pos, err := parseArgs(flag.NewFlagSet("set-code", flag.ContinueOnError), args, 2, "set-code LOCKER PARCEL (code, then the phone's last four digits, on standard input)")
-	if err != nil {
-		return err
+func setCodeCommand(withEnv withEnvFunc) *cobra.Command {
+	return &cobra.Command{
+		Use:   "set-code LOCKER PARCEL",
+		Short: "Set a parcel's pickup code (code, then the phone's last four digits, on standard input)",
+		Args:  cli.Args(cobra.ExactArgs(2)),
+		RunE:  withEnv(func(e *env, pos []string) error { return e.setCode(pos) }),
 	}
+}
+
+func (e *env) setCode(pos []string) error {
 	keys, err := e.cfg.keys(pos[0])
 	if err != nil {
 		return err
