@@ -70,6 +70,11 @@ func TestFleetDay(t *testing.T) {
 	if rep.Announced != lockers*3 || rep.Deposited != rep.Announced || rep.PickedUp != rep.Announced {
 		t.Errorf("announced %d, deposited %d, picked up %d", rep.Announced, rep.Deposited, rep.PickedUp)
 	}
+	for id, c := range rep.PerLocker {
+		if c.Pulses != c.Deposited+c.PickedUp+c.Opened {
+			t.Errorf("%s: %d relay pulses for %d deposits, %d pickups and %d remote openings", id, c.Pulses, c.Deposited, c.PickedUp, c.Opened)
+		}
+	}
 	if rep.Offline == 0 {
 		t.Error("no locker went offline: the day tested no outage")
 	}

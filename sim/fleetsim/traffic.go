@@ -41,7 +41,9 @@ type Traffic struct {
 	Seed     uint64
 	Log      *slog.Logger
 
-	obs *observer
+	obs      *observer
+	counts   map[string]*Counts
+	countsMu *sync.Mutex
 }
 
 // Report is what a day did, and what the fleet side saw.
@@ -56,9 +58,19 @@ type Report struct {
 	// seq order, gaps, ...).
 	Events int
 	Stats  fleet.EventStats
+	// PerLocker counts what each locker did; Pulses is every relay pulse of its
+	// virtual cabinet, the hardware's own record: one per deposit, pickup and remote
+	// opening, never more (a command run twice would pulse twice).
+	PerLocker map[string]*Counts
 	// Problems are the day's failures: an event missing, repeated or out of order at
 	// the fleet side, a deposit or pickup refused. Empty on a good day.
 	Problems []string
+}
+
+// Counts are one locker's day.
+type Counts struct {
+	Deposited, PickedUp, Opened int
+	Pulses                      int
 }
 
 // observer counts, per locker, the events the station committed that go to the
@@ -210,6 +222,12 @@ func (t *Traffic) Run(ctx context.Context) (*Report, error) {
 	start := time.Now()
 	at := func(f float64) time.Time { return start.Add(time.Duration(f * float64(t.Day))) }
 	var deposited, picked, offline atomic.Int64
+	rep.PerLocker = map[string]*Counts{}
+	for _, l := range t.Fleet.Lockers {
+		rep.PerLocker[l.ID] = &Counts{}
+	}
+	t.counts = rep.PerLocker
+	t.countsMu = &mu
 	var wg sync.WaitGroup
 	for _, l := range t.Fleet.Lockers {
 		lr := rand.New(rand.NewPCG(t.Seed, uint64(len(l.ID))+uint64(l.ID[len(l.ID)-1])*7919+rng.Uint64()))
@@ -252,6 +270,11 @@ func (t *Traffic) Run(ctx context.Context) (*Report, error) {
 	}
 	wg.Wait()
 	rep.Deposited, rep.PickedUp, rep.Offline = int(deposited.Load()), int(picked.Load()), int(offline.Load())
+	for _, l := range t.Fleet.Lockers {
+		for _, c := range l.Config.Compartments {
+			rep.PerLocker[l.ID].Pulses += l.Cabinet.Pulses(fmt.Sprintf("g%d", c.Door.Lock))
+		}
+	}
 
 	// Evening: every station's events reach the fleet side.
 	deadline := time.Now().Add(max(t.Day, time.Minute))
@@ -307,6 +330,7 @@ func (t *Traffic) courierRound(ctx context.Context, l *Locker, when time.Time, b
 			}
 			pp.deposited.Store(true)
 			n.Add(1)
+			t.count(l.ID, func(c *Counts) { c.Deposited++ })
 		}
 		return nil
 	}, problem)
@@ -332,8 +356,37 @@ func (t *Traffic) pickup(ctx context.Context, l *Locker, when time.Time, pp *par
 			return fmt.Errorf("pickup of %s opened %d doors", pp.p.ID, len(res.Slots))
 		}
 		n.Add(1)
+		t.count(l.ID, func(c *Counts) { c.PickedUp++ })
 		return nil
 	}, problem)
+}
+
+func (t *Traffic) count(id string, f func(*Counts)) {
+	if t.counts == nil {
+		return
+	}
+	t.countsMu.Lock()
+	f(t.counts[id])
+	t.countsMu.Unlock()
+}
+
+// RemoteOpen has an operator open a door of the locker remotely (open-compartment
+// over MQTT) and waits for the final reply: true when the door was opened, false
+// when the locker refused (a door busy, the rate limit). An error is no final reply.
+func (t *Traffic) RemoteOpen(ctx context.Context, l *Locker, compartment int) (bool, error) {
+	r, err := t.Client.Do(ctx, l.ID, &protocol.OpenCompartmentBody{Compartment: uint16(compartment),
+		Reason: protocol.OpenInspection, Operator: "fleetsim-operator"})
+	var re *fleet.ReplyError
+	switch {
+	case errors.As(err, &re):
+		return false, nil
+	case err != nil:
+		return false, err
+	case r.Status != protocol.StatusDone:
+		return false, nil
+	}
+	t.count(l.ID, func(c *Counts) { c.Opened++ })
+	return true, nil
 }
 
 // retry runs f while the locker is up; a locker that is off, or a door still busy, is
