@@ -29,13 +29,20 @@ run:
 # when they pass (all of their output when they fail; bin/crash-tests.log either way).
 # The 30-day keypad simulation (ADR 0046) asserts figures, not races, and takes four times
 # as long under the race detector: it runs once more without it, with its figures printed.
+# The fleet's cluster test (100 lockerd stations over three NATS nodes, one killed: docs/fleet.md)
+# is a system test of the same kind, also run once without the race detector (the link's races
+# are the business of mqtt/natstest's TestClusterFailover, which runs under it).
 ENDURANCE = ^(TestCrashSafety|TestPowerCut)$$
 SIMULATION = ^TestKeypadSimulation$$
+FLEET = ^TestFleetClusterFailover$$
 test:
-	$(GO) test -race -timeout 20m -skip '$(ENDURANCE)|$(SIMULATION)' $(PKGS)
+	$(GO) test -race -timeout 20m -skip '$(ENDURANCE)|$(SIMULATION)|$(FLEET)' $(PKGS)
 	@mkdir -p bin; $(GO) test -timeout 10m -v -run '$(SIMULATION)' ./locker/ >bin/keypad-simulation.log 2>&1; rc=$$?; \
 	  if [ $$rc -eq 0 ]; then grep -E '^(---|ok)|keypad_sim_test' bin/keypad-simulation.log; \
 	  else cat bin/keypad-simulation.log; fi; [ $$rc -eq 0 ]
+	@mkdir -p bin; $(GO) test -timeout 15m -v -run '$(FLEET)' ./sim/fleetsim/ >bin/fleet-cluster.log 2>&1; rc=$$?; \
+	  if [ $$rc -eq 0 ]; then grep -E '^(---|ok)|cluster_test' bin/fleet-cluster.log; \
+	  else grep -v '^\s*\[' bin/fleet-cluster.log | tail -200; fi; [ $$rc -eq 0 ]
 	@mkdir -p bin; $(GO) test -race -timeout 20m -v -run '$(ENDURANCE)' ./firmware/ >bin/crash-tests.log 2>&1; rc=$$?; \
 	  if [ $$rc -eq 0 ]; then grep -E '^(---|ok)|(kills|power cuts) in |operator found' bin/crash-tests.log; \
 	  else cat bin/crash-tests.log; fi; exit $$rc
