@@ -42,6 +42,9 @@ type StationOptions struct {
 	Hardware HardwareOptions
 	// MQTT connects the station's lockerd to a broker (see Cloud.Connect).
 	MQTT config.MQTT
+	// KioskListen is the loopback address of the locker's own screen (lockerd's
+	// kiosk.listen), for the kiosk that firmware/kiosk serves; "" keeps its default.
+	KioskListen string
 }
 
 // Station is a virtual locker: virtual CU16 boards on a pty and a lockerd config that
@@ -60,6 +63,7 @@ type Station struct {
 	// keypad and runs in-process.
 	Screens *Screens
 	hw      *virtualHardware
+	person  lockboardtest.Policy // StationOptions.Person, for the browser's "automatic" person
 }
 
 // sizeFor spreads sizes over a locker like a real cabinet: many small doors, few large.
@@ -125,6 +129,7 @@ func NewStation(o StationOptions) (*Station, error) {
 		return nil, err
 	}
 	st.Boards, st.hw, st.Cabinet, st.Scanner, st.Keypad = set, hw, hw.cabinet, hw.scanner, hw.keypad
+	st.person = o.Person
 	if hw.scanner != nil || hw.keypad != nil {
 		st.Screens = NewScreens(256)
 	}
@@ -152,6 +157,7 @@ func baseConfig(o StationOptions) *config.Config {
 		// Provisioning goes over the cloud link when there is one; the control socket's
 		// admin endpoints are for stations without.
 		Control: config.Control{Socket: filepath.Join(o.Dir, "control.sock"), Admin: !o.MQTT.Enabled()},
+		// KIOSK: Kiosk: config.Kiosk{Listen: o.KioskListen}, once firmware/config has kiosk.listen.
 	}
 }
 
