@@ -34,7 +34,7 @@ type cellView struct {
 	Size     string `json:"size"`
 	State    string `json:"state"`
 	Parcels  int    `json:"parcels,omitempty"`
-	Busy     bool   `json:"busy,omitempty"`      // lockerd is opening it and waits for the person
+	Busy     bool   `json:"busy,omitempty"`      // an operation (deposit, pickup) is under way at it
 	JamArmed bool   `json:"jam_armed,omitempty"` // the person will jam its next unlock
 }
 

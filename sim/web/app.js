@@ -76,7 +76,7 @@ function renderGrid(g) {
     const row = el("div", {class: "row", role: "list"});
     row.setAttribute("aria-label", "Column " + name);
     for (const c of cells) {
-      const desc = c.state + (c.parcels > 1 ? " (" + c.parcels + " parcels)" : "") + (c.busy ? ", opening" : "") + (c.jam_armed ? ", jam armed" : "");
+      const desc = c.state + (c.parcels > 1 ? " (" + c.parcels + " parcels)" : "") + (c.busy ? ", in use" : "") + (c.jam_armed ? ", jam armed" : "");
       const cell = el("div", {class: "cell " + c.state + (c.busy ? " busy" : ""), role: "listitem", "data-id": c.id, "data-state": c.state, "data-label": c.label},
         el("span", {class: "label"}, c.label), el("span", {class: "size"}, c.size), el("span", {class: "what"}, desc));
       const act = (a, text) => {
