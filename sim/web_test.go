@@ -64,6 +64,18 @@ func TestWebDoors(t *testing.T) {
 	wait(s, "grid", func(g gridView) bool { return g.Cells[4].ID == 5 && g.Cells[4].JamArmed })
 	r.mustPost("/api/person", map[string]string{"mode": "hand"})
 	wait(s, "grid", func(g gridView) bool { return g.Person == "hand" })
+
+	// A page that (re)connects gets the current state first: the grid as it is now
+	// and the screen on show.
+	again := r.stream("/api/panel")
+	first := <-again.events
+	if first.name != "info" || !strings.Contains(string(first.data), `"station":"SIM-W"`) {
+		t.Errorf("a new stream starts with %s %s, want the info", first.name, first.data)
+	}
+	if g := wait(again, "grid", func(gridView) bool { return true }); g.Person != "hand" || !g.Cells[4].JamArmed {
+		t.Errorf("a new stream's grid is %+v, want the hand person and cell 5's jam", g)
+	}
+	wait(again, "screen", prompt("welcome"))
 	for _, bad := range []map[string]any{{"compartment": 99, "action": "open"}, {"compartment": 3, "action": "kick"}} {
 		if code := r.post("/api/door", bad); code != http.StatusBadRequest {
 			t.Errorf("door %v: status %d, want 400", bad, code)
@@ -210,6 +222,15 @@ func TestWebPlayCanary(t *testing.T) {
 		t.Fatalf("pickup of %s opened %v, want %s", second, sc.Doors, doors[second])
 	}
 	wait(panelStream, "grid", cell(ids[doors[second]], CellJammed))
+
+	// A page that reconnects to the cloud's stream gets every text again, and the bag.
+	again := r.stream("/api/cloud")
+	for range 4 { // to the courier: the badge and PIN, the parcels; to two recipients
+		wait(again, "sms", func(message) bool { return true })
+	}
+	if b := wait(again, "bag", func([]bagItem) bool { return true }); len(b) != 0 {
+		t.Errorf("the courier's bag after the deposits: %v", b)
+	}
 
 	scanPage(t, r, panelStream, cloudStream, bag, texts, pin)
 }
