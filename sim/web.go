@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/keypad"
+	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/mqtt/fleet"
@@ -55,6 +56,7 @@ type Web struct {
 	ln   net.Listener
 	srv  *http.Server
 	keys *presser
+	ctl  *control.Client // lockerd's control socket, for the grid's inventory
 
 	panel  *hub // grid and screen
 	cloud  *hub // messages and the courier's bag
@@ -95,6 +97,7 @@ func NewWeb(addr string, o WebOptions) (*Web, error) {
 		gridWake: make(chan struct{}, 1)}
 	w.world = newWorld(w)
 	w.keys = newPresser(o.Station.Keypad)
+	w.ctl = o.Station.Client()
 	w.installPerson()
 	o.Station.Screens.Listen(w.showScreen)
 	w.panel.replay = w.panelReplay
@@ -110,6 +113,7 @@ func (w *Web) URL() string { return "http://" + w.ln.Addr().String() + "/" }
 func (w *Web) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer w.ctl.Close()
 	w.srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	go w.pollGrid(ctx)
 	go func() {

@@ -185,11 +185,9 @@ func (w *Web) doorOpen(c config.Compartment) bool {
 // grid reads lockerd's inventory (through the control socket, as any local client)
 // and the doors' physical state.
 func (w *Web) grid(ctx context.Context) (gridView, error) {
-	cl := w.o.Station.Client()
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	inv, err := cl.Inventory(ctx)
+	inv, err := w.ctl.Inventory(ctx)
 	if err != nil {
 		return gridView{}, err
 	}
