@@ -11,6 +11,7 @@ import (
 	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/waybill"
 )
 
 // world is the page's people and the simulated cloud around the station: the
@@ -26,6 +27,7 @@ type world struct {
 	badge, pin string            // the page's courier
 	parcels    map[string]Parcel // made from the page, by id
 	bag        []string          // ids the courier still carries
+	unknown    map[string]bool   // parcels of the bag the cloud did not announce
 	msgs       []message
 	seq        int
 }
@@ -44,14 +46,17 @@ type message struct {
 // bagItem is a parcel in the courier's bag: its label shows a masked number (the
 // page's scan button types the whole number into the scanner, as the label would).
 type bagItem struct {
-	Parcel string `json:"parcel"`
-	Size   string `json:"size"`
-	Label  string `json:"label"`
+	Parcel      string `json:"parcel"`
+	Size        string `json:"size"`
+	Label       string `json:"label"`
+	Unannounced bool   `json:"unannounced,omitempty"` // the courier chooses its size at the panel
 }
 
 const maxMessages = 200
 
-func newWorld(w *Web) *world { return &world{w: w, parcels: map[string]Parcel{}} }
+func newWorld(w *Web) *world {
+	return &world{w: w, parcels: map[string]Parcel{}, unknown: map[string]bool{}}
+}
 
 // text sends a message to a phone: it appears in the page's cloud panel.
 func (c *world) text(to, text, show, parcel string) {
@@ -76,7 +81,7 @@ func (c *world) bagView() []bagItem {
 	out := []bagItem{}
 	for _, id := range c.bag {
 		p := c.parcels[id]
-		out = append(out, bagItem{Parcel: id, Size: p.Size, Label: mask(p.Tracking)})
+		out = append(out, bagItem{Parcel: id, Size: p.Size, Label: mask(p.Tracking), Unannounced: c.unknown[id]})
 	}
 	return out
 }
@@ -94,27 +99,55 @@ func (c *world) replay() []sseEvent {
 
 // observe texts a recipient once their parcel, delivered from the page, is in the
 // locker. (A real cloud learns it from the deposited event over MQTT; the simulator
-// takes the station's own event, which is the same fact.)
+// takes the station's own event, which is the same fact.) A parcel the cloud did not
+// announce has a locker-made id: the cloud finds it by the event's waybill digest.
 func (c *world) observe(ev locker.Event) {
 	if ev.Type != locker.EvDeposited {
 		return
 	}
+	id := string(ev.Parcel)
+	if ev.Waybill != nil {
+		id = c.byWaybill(*ev.Waybill)
+	}
 	c.mu.Lock()
-	p, ok := c.parcels[string(ev.Parcel)]
-	for i, id := range c.bag {
-		if id == string(ev.Parcel) {
+	p, ok := c.parcels[id]
+	for i, b := range c.bag {
+		if b == id {
 			c.bag = append(c.bag[:i:i], c.bag[i+1:]...)
 			break
 		}
 	}
+	unknown := c.unknown[id]
+	delete(c.unknown, id)
 	c.mu.Unlock()
 	if !ok {
 		return
 	}
 	c.w.cloud.publish("bag", c.bagView(), false)
+	if unknown {
+		c.text("courier-7", fmt.Sprintf("Parcel %s (%s), which the cloud had not announced, is in locker %s: "+
+			"the cloud found it by its waybill digest.", p.ID, mask(p.Tracking), c.w.o.Station.ID), "", "")
+		return
+	}
 	c.text("recipient of "+p.ID, fmt.Sprintf("Your parcel %s is in locker %s. Your code for parcel %s is %s; "+
 		"then type your phone's last four digits, %s. Or show this QR.", mask(p.Tracking), c.w.o.Station.ID, p.ID, p.Code, p.Phone),
 		"qr", p.ID)
+}
+
+// byWaybill finds the unannounced parcel of the bag whose waybill digest is d.
+func (c *world) byWaybill(d privacy.Digest) string {
+	k, err := c.w.o.Cloud.Keys(c.w.o.Station.ID)
+	if err != nil {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.unknown {
+		if canonical, err := waybill.Normalise(c.parcels[id].Tracking); err == nil && k.Waybill(canonical) == d {
+			return id
+		}
+	}
+	return ""
 }
 
 // postDeliver is the cloud sending the courier out with new parcels: it gives the
@@ -122,19 +155,22 @@ func (c *world) observe(ev locker.Event) {
 // station (digests only) and puts them in the courier's bag.
 func (c *world) postDeliver(rw http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Parcels int `json:"parcels"`
+		Parcels     int `json:"parcels"`
+		Unannounced int `json:"unannounced"`
 	}
 	if !decode(rw, r, &req) {
 		return
 	}
-	if req.Parcels < 1 || req.Parcels > 8 {
+	if req.Parcels < 0 || req.Unannounced < 0 || req.Parcels+req.Unannounced < 1 || req.Parcels+req.Unannounced > 8 {
 		reply(rw, errors.New("sim: deliver 1 to 8 parcels"))
 		return
 	}
-	reply(rw, c.deliver(r.Context(), req.Parcels))
+	reply(rw, c.deliver(r.Context(), req.Parcels, req.Unannounced))
 }
 
-func (c *world) deliver(ctx context.Context, n int) error {
+// deliver makes n parcels that the cloud announces and u that it does not (large
+// ones, for which the courier chooses a size at the panel).
+func (c *world) deliver(ctx context.Context, n, u int) error {
 	c.deliverMu.Lock()
 	defer c.deliverMu.Unlock()
 	o := c.w.o
@@ -150,23 +186,37 @@ func (c *world) deliver(ctx context.Context, n int) error {
 	for i := range n {
 		parcels = append(parcels, o.Cloud.NewParcel(sizes[(int(randInt(3))+i)%len(sizes)]))
 	}
-	cl := o.Station.Client()
-	defer cl.Close()
-	sc := &Scenario{Out: o.Out, Station: o.Station, Cloud: o.Cloud, Fleet: o.Fleet}
-	if _, err := sc.provision(ctx, cl, badge, pin, parcels); err != nil {
-		return err
+	var unknown []Parcel
+	for range u {
+		unknown = append(unknown, o.Cloud.NewParcel("XL"))
+	}
+	if first || n > 0 { // the courier's credential, the announcements; the keys for byWaybill
+		cl := o.Station.Client()
+		defer cl.Close()
+		sc := &Scenario{Out: o.Out, Station: o.Station, Cloud: o.Cloud, Fleet: o.Fleet}
+		if _, err := sc.provision(ctx, cl, badge, pin, parcels); err != nil {
+			if first { // the next delivery tries again
+				c.mu.Lock()
+				c.badge, c.pin = "", ""
+				c.mu.Unlock()
+			}
+			return err
+		}
 	}
 	c.mu.Lock()
-	for _, p := range parcels {
+	for _, p := range append(parcels, unknown...) {
 		c.parcels[p.ID] = p
 		c.bag = append(c.bag, p.ID)
+	}
+	for _, p := range unknown {
+		c.unknown[p.ID] = true
 	}
 	c.mu.Unlock()
 	if first {
 		c.text("courier-7", fmt.Sprintf("You may deposit at locker %s. Your badge is in this app (show it to the "+
 			"scanner); your PIN is %s.", o.Station.ID, pin), "badge", "")
 	}
-	c.text("courier-7", fmt.Sprintf("%d new parcel(s) for locker %s are in your bag.", n, o.Station.ID), "", "")
+	c.text("courier-7", fmt.Sprintf("%d new parcel(s) for locker %s are in your bag.", n+u, o.Station.ID), "", "")
 	c.w.cloud.publish("bag", c.bagView(), false)
 	return nil
 }

@@ -285,3 +285,28 @@ func TestWebHandPerson(t *testing.T) {
 		t.Errorf("showing the QR of a parcel the cloud never made: status %d, want 400", code)
 	}
 }
+
+// TestWebUnannounced: a parcel the cloud did not announce goes in after a size key,
+// and the cloud finds it by the deposited event's waybill digest.
+func TestWebUnannounced(t *testing.T) {
+	r := startWeb(t)
+	panelStream, cloudStream := r.stream("/api/panel"), r.stream("/api/cloud")
+	r.mustPost("/api/cloud/deliver", map[string]int{"parcels": 0, "unannounced": 1})
+	pin := courierPIN(cloudStream)
+	bag := wait(cloudStream, "bag", func(b []bagItem) bool { return len(b) == 1 })
+	if !bag[0].Unannounced || bag[0].Size != "XL" {
+		t.Fatalf("the bag holds %+v, want one unannounced XL parcel", bag)
+	}
+	r.mustPost("/api/cloud/show", map[string]string{"what": "badge"})
+	wait(panelStream, "screen", prompt("enter_pin"))
+	r.keys(pin + "#")
+	wait(panelStream, "screen", prompt("session_open"))
+	r.keys("4")
+	wait(panelStream, "screen", func(sc screenView) bool { return sc.Prompt == "size" && sc.Size == "XL" })
+	r.mustPost("/api/cloud/show", map[string]string{"what": "label", "parcel": bag[0].Parcel})
+	wait(panelStream, "screen", prompt("deposit"))
+	wait(cloudStream, "bag", func(b []bagItem) bool { return len(b) == 0 }) // then the text
+	wait(cloudStream, "sms", func(m message) bool {
+		return strings.Contains(m.Text, bag[0].Parcel) && strings.Contains(m.Text, "found it by its waybill digest")
+	})
+}

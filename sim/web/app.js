@@ -116,7 +116,8 @@ function renderBag(items) {
     const b = el("button", {type: "button", "data-parcel": it.parcel, "data-show": "label"}, "Scan label");
     b.setAttribute("aria-label", "Scan the label of parcel " + it.parcel);
     b.addEventListener("click", () => post("/api/cloud/show", {what: "label", parcel: it.parcel}));
-    ul.append(el("li", {"data-parcel": it.parcel}, it.parcel + " · size " + it.size + " · label " + it.label + " ", b));
+    const note = it.unannounced ? " · not announced: press " + ({S: 1, M: 2, L: 3, XL: 4})[it.size] + " for its size, then scan" : "";
+    ul.append(el("li", {"data-parcel": it.parcel}, it.parcel + " · size " + it.size + " · label " + it.label + note + " ", b));
   }
   $("#bag").replaceWith(ul);
 }
@@ -168,4 +169,5 @@ document.addEventListener("DOMContentLoaded", () => {
     t.value = "";
   });
   $("#deliver").addEventListener("click", () => post("/api/cloud/deliver", {parcels: 2}));
+  $("#deliver-unannounced").addEventListener("click", () => post("/api/cloud/deliver", {parcels: 0, unannounced: 1}));
 });
