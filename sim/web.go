@@ -36,7 +36,8 @@ type WebOptions struct {
 	// Out receives the cloud's narration of deliveries made from the page (the
 	// scenario's "cloud:" lines); nil discards it.
 	Out io.Writer
-	// KioskURL is the locker's own screen, linked from the page when there is one.
+	// KioskURL is the locker's own screen, linked from the page when there is one
+	// (also Web.SetKioskURL, once lockerd serves it).
 	KioskURL string
 }
 
@@ -65,6 +66,7 @@ type Web struct {
 
 	gridMu   sync.Mutex
 	gridLast []byte
+	kiosk    string // the locker's own screen, "" until known
 	gridWake chan struct{}
 }
 
@@ -104,6 +106,31 @@ func NewWeb(addr string, o WebOptions) (*Web, error) {
 	w.cloud.replay = w.world.replay
 	w.srv = &http.Server{Handler: w.guard(w.routes()), ReadHeaderTimeout: 5 * time.Second}
 	return w, nil
+}
+
+// SetKioskURL links the locker's own screen from the page, on open pages too.
+func (w *Web) SetKioskURL(url string) {
+	w.gridMu.Lock()
+	w.kiosk = url
+	w.gridMu.Unlock()
+	w.panel.publishRaw(w.info(), false)
+}
+
+func (w *Web) kioskURL() string {
+	w.gridMu.Lock()
+	defer w.gridMu.Unlock()
+	if w.kiosk != "" {
+		return w.kiosk
+	}
+	return w.o.KioskURL
+}
+
+// info is the page's first event: the station and the kiosk's address.
+func (w *Web) info() sseEvent {
+	return jsonEvent("info", struct {
+		Station string `json:"station"`
+		Kiosk   string `json:"kiosk,omitempty"`
+	}{w.o.Station.ID, w.kioskURL()})
 }
 
 // URL is the page's address.
@@ -286,10 +313,7 @@ func (w *Web) panelReplay() []sseEvent {
 	if g, err := w.grid(context.Background()); err == nil {
 		grid, _ = json.Marshal(g)
 	}
-	out := []sseEvent{jsonEvent("info", struct {
-		Station string `json:"station"`
-		Kiosk   string `json:"kiosk,omitempty"`
-	}{w.o.Station.ID, w.o.KioskURL})}
+	out := []sseEvent{w.info()}
 	if grid != nil {
 		out = append(out, sseEvent{name: "grid", data: grid})
 	}

@@ -77,6 +77,10 @@ func TestWebDoors(t *testing.T) {
 		t.Errorf("a new stream's grid is %+v, want the hand person and cell 5's jam", g)
 	}
 	wait(again, "screen", prompt("welcome"))
+
+	// Once lockerd serves the locker's own screen, open pages link it.
+	r.web.SetKioskURL("http://127.0.0.1:1/")
+	wait(again, "info", func(i struct{ Kiosk string }) bool { return i.Kiosk == "http://127.0.0.1:1/" })
 	for _, bad := range []map[string]any{{"compartment": 99, "action": "open"}, {"compartment": 3, "action": "kick"}} {
 		if code := r.post("/api/door", bad); code != http.StatusBadRequest {
 			t.Errorf("door %v: status %d, want 400", bad, code)

@@ -80,7 +80,7 @@ func run() (rerr error) {
 	}
 	st, err := sim.NewStation(sim.StationOptions{LockerID: "SIM-0001", Dir: filepath.Join(*dir, "SIM-0001"),
 		Cloud: cloud, Logger: log, Person: lockboardtest.OpenThenClose(400*time.Millisecond, 900*time.Millisecond),
-		Hardware: sim.HardwareOptions{GPIODoors: 4, Scanner: true, Keypad: true}, MQTT: mq})
+		Hardware: sim.HardwareOptions{GPIODoors: 4, Scanner: true, Keypad: true}, MQTT: mq, KioskListen: "127.0.0.1:0"})
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,8 @@ func run() (rerr error) {
 		return err
 	}
 	fmt.Printf("sim: %s\n", web.URL())
-	// KIOSK: print "kiosk: http://127.0.0.1:PORT/" here (the station's kiosk.listen, StationOptions.KioskListen) once firmware/kiosk lands.
+	// The locker's own screen: lockerd tells its address once it listens, after this.
+	st.OnKiosk = func(url string) { fmt.Printf("kiosk: %s\n", url); web.SetKioskURL(url) } // KIOSK: printed once firmware/kiosk lands
 
 	events := sim.NewEvents(1024)
 	ready := make(chan struct{})
