@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
 	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/internal/testenv"
 )
 
 // webRig is a station with a front panel, running in-process, and its page served.
@@ -69,6 +70,19 @@ func startWeb(t *testing.T) *webRig {
 	case err := <-ran:
 		t.Fatalf("lockerd did not start: %v", err)
 	}
+	// The scanner driver opens its port after lockerd is ready, and flushes what came
+	// before, as a real port does: wait until it is open.
+	cl := st.Client()
+	defer cl.Close()
+	testenv.Eventually(t, 10*time.Second, "the scanner's port is open", func() bool {
+		ds, err := cl.Drivers(ctx)
+		for _, d := range ds {
+			if d.Name == ScannerDriver {
+				return err == nil && d.OK
+			}
+		}
+		return false
+	})
 	return &webRig{t: t, st: st, web: web, url: strings.TrimSuffix(web.URL(), "/"), ctx: ctx}
 }
 
