@@ -17,7 +17,9 @@ build:
 
 # The simulator: a virtual station (real lockerd; CU16 boards and a scanner on ptys, GPIO
 # doors and a keypad on fake pins) and a
-# simulated cloud, playing a deposit and a pickup end to end.
+# simulated cloud, playing a deposit and a pickup end to end. It prints the address of
+# its page ("sim: http://127.0.0.1:PORT/"); ARGS=-serve keeps it up to play courier and
+# recipient in the browser.
 # Built, then run (not `go run`, which exits 1 after a Ctrl-C however clean the stop).
 run:
 	CGO_ENABLED=0 $(GO) build -o bin/locker-sim ./sim/cmd/locker-sim

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
@@ -39,9 +40,10 @@ const (
 
 // virtualHardware is the fake GPIO and the virtual scanner of one station.
 type virtualHardware struct {
-	cabinet *gpiodoortest.Cabinet
-	scanner *scannertest.Scanner
-	keypad  *keypadtest.Matrix
+	gpioPerson gpiodoortest.Policy // what the cabinet's people do, for the browser's "automatic" person
+	cabinet    *gpiodoortest.Cabinet
+	scanner    *scannertest.Scanner
+	keypad     *keypadtest.Matrix
 }
 
 func gpioPins(i int) (relay, sensor string) {
@@ -74,7 +76,7 @@ func newVirtualHardware(o StationOptions, cfg *config.Config, firstID, total int
 		if err != nil {
 			return nil, err
 		}
-		v.cabinet = cab
+		v.cabinet, v.gpioPerson = cab, person
 		cfg.Hardware.GPIODoors = append(cfg.Hardware.GPIODoors, set)
 	}
 	if h.Keypad {
@@ -133,6 +135,9 @@ func (v *virtualHardware) Close() error {
 type Screens struct {
 	ch    chan panel.Screen
 	Print func(panel.Screen)
+
+	mu        sync.Mutex
+	listeners []func(panel.Screen)
 }
 
 var _ panel.Display = (*Screens)(nil)
@@ -140,10 +145,24 @@ var _ panel.Display = (*Screens)(nil)
 // NewScreens returns a display with room for n screens not yet waited for.
 func NewScreens(n int) *Screens { return &Screens{ch: make(chan panel.Screen, n)} }
 
+// Listen adds f to the functions told of every screen shown, after Print (the
+// browser front panel is one). f runs on the panel's goroutine and must not block.
+func (s *Screens) Listen(f func(panel.Screen)) {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, f)
+	s.mu.Unlock()
+}
+
 // Show implements panel.Display; a full buffer drops the oldest screen.
 func (s *Screens) Show(sc panel.Screen) {
 	if s.Print != nil {
 		s.Print(sc)
+	}
+	s.mu.Lock()
+	listeners := s.listeners
+	s.mu.Unlock()
+	for _, f := range listeners {
+		f(sc)
 	}
 	for {
 		select {

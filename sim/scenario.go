@@ -68,10 +68,22 @@ type Scenario struct {
 	// the courier and the announcements go over MQTT to the station's cloud link
 	// instead of through the control socket.
 	Fleet *fleet.Client
+	// Texts, when set, also gets each text the cloud sends a person (the browser
+	// front panel shows them; see Web.Text).
+	Texts func(to, text string)
 }
 
 func (s *Scenario) say(who, format string, args ...any) {
 	fmt.Fprintf(s.Out, "%-9s %s\n", who+":", fmt.Sprintf(format, args...))
+}
+
+// text is the cloud texting a person: printed, and passed to Texts.
+func (s *Scenario) text(to, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.say("sms", "to %s: %s", to, msg)
+	if s.Texts != nil {
+		s.Texts(to, msg)
+	}
 }
 
 // Run plays the scenario against a running station.
@@ -89,8 +101,8 @@ func (s *Scenario) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.say("sms", "to Alice: your parcel %s waits at %s, pickup code %s with your phone's last four digits, or your QR", mask(alice.Tracking), lockerID, alice.Code)
-	s.say("sms", "to Bob: your 2 parcels wait at %s, pickup code %s with your phone's last four digits, or your QR", lockerID, bob.Code)
+	s.text("Alice", "your parcel %s waits at %s, pickup code %s with your phone's last four digits, or your QR", mask(alice.Tracking), lockerID, alice.Code)
+	s.text("Bob", "your 2 parcels wait at %s, pickup code %s with your phone's last four digits, or your QR", lockerID, bob.Code)
 
 	parcels := []Parcel{alice, bob, bob2, {Tracking: RandomS10(), Size: "XL"}} // the last one unannounced and bulky
 	deposit := s.apiDeposits

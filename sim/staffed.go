@@ -42,7 +42,7 @@ func (s *Scenario) RunStaffed(ctx context.Context) error {
 	if _, err := cl.Announce(ctx, batch); err != nil {
 		return err
 	}
-	s.say("sms", "to Carol: your parcel %s waits at %s, code %s", mask(carol.Tracking), ident.LockerID, carol.Code)
+	s.text("Carol", "your parcel %s waits at %s, code %s", mask(carol.Tracking), ident.LockerID, carol.Code)
 	sid, err := cl.Login(ctx, badge, pin)
 	if err != nil {
 		return err

@@ -42,6 +42,10 @@ type StationOptions struct {
 	Hardware HardwareOptions
 	// MQTT connects the station's lockerd to a broker (see Cloud.Connect).
 	MQTT config.MQTT
+	// KioskListen is the loopback address of the locker's own screen (lockerd's
+	// kiosk.listen): "127.0.0.1:0" picks a free port, "" turns the kiosk off (so that
+	// test stations never compete for the kiosk's default port).
+	KioskListen string
 }
 
 // Station is a virtual locker: virtual CU16 boards on a pty and a lockerd config that
@@ -59,7 +63,11 @@ type Station struct {
 	// Screens shows what the front panel displays when the station has a scanner or a
 	// keypad and runs in-process.
 	Screens *Screens
+	// OnKiosk, when set, is told the URL of the locker's own screen once lockerd
+	// serves it (StationOptions.KioskListen).
+	OnKiosk func(url string)
 	hw      *virtualHardware
+	person  lockboardtest.Policy // StationOptions.Person, for the browser's "automatic" person
 }
 
 // sizeFor spreads sizes over a locker like a real cabinet: many small doors, few large.
@@ -125,6 +133,7 @@ func NewStation(o StationOptions) (*Station, error) {
 		return nil, err
 	}
 	st.Boards, st.hw, st.Cabinet, st.Scanner, st.Keypad = set, hw, hw.cabinet, hw.scanner, hw.keypad
+	st.person = o.Person
 	if hw.scanner != nil || hw.keypad != nil {
 		st.Screens = NewScreens(256)
 	}
@@ -152,6 +161,7 @@ func baseConfig(o StationOptions) *config.Config {
 		// Provisioning goes over the cloud link when there is one; the control socket's
 		// admin endpoints are for stations without.
 		Control: config.Control{Socket: filepath.Join(o.Dir, "control.sock"), Admin: !o.MQTT.Enabled()},
+		// KIOSK: Kiosk: config.Kiosk{Listen: &o.KioskListen}, // once firmware/config has kiosk.listen ("" is off)
 	}
 }
 
@@ -190,6 +200,7 @@ func (s *Station) Options() firmware.Options {
 	if s.Screens != nil {
 		opt.Hardware.Display = s.Screens
 	}
+	// KIOSK: opt.Kiosk = s.OnKiosk // once firmware.Options tells the kiosk's URL
 	return opt
 }
 

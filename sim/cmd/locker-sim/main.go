@@ -2,7 +2,8 @@
 // CU16 lock boards on a pseudo-terminal, relay doors on fake GPIO pins and a front panel
 // (a virtual scanner on a pseudo-terminal, a keypad on fake pins), with a simulated cloud. By default it plays a
 // deposit-and-pickup scenario and exits; -serve keeps the station running for manual
-// use of its control socket.
+// use of its control socket and of the simulator's page in the browser (its address
+// is printed as "sim: http://127.0.0.1:PORT/" either way).
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
 	"github.com/lockerd/lockerd/firmware/panel"
+	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sim"
 )
 
@@ -35,6 +37,7 @@ func run() (rerr error) {
 	serve := flag.Bool("serve", false, "keep the station running after the scenario")
 	verbose := flag.Bool("v", false, "show lockerd's own log")
 	staffed := flag.Bool("staffed", false, "also play a staffed pickup point: shelves and handover by scan")
+	webAddr := flag.String("web", "127.0.0.1:0", "loopback address of the simulator's page in the browser (port 0: any free one)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags start with -; see -h)", flag.Arg(0))
@@ -77,7 +80,7 @@ func run() (rerr error) {
 	}
 	st, err := sim.NewStation(sim.StationOptions{LockerID: "SIM-0001", Dir: filepath.Join(*dir, "SIM-0001"),
 		Cloud: cloud, Logger: log, Person: lockboardtest.OpenThenClose(400*time.Millisecond, 900*time.Millisecond),
-		Hardware: sim.HardwareOptions{GPIODoors: 4, Scanner: true, Keypad: true}, MQTT: mq})
+		Hardware: sim.HardwareOptions{GPIODoors: 4, Scanner: true, Keypad: true}, MQTT: mq, KioskListen: "127.0.0.1:0"})
 	if err != nil {
 		return err
 	}
@@ -86,11 +89,22 @@ func run() (rerr error) {
 		"  front panel: a scanner at %s and a 4x4 keypad on fake pins; cloud link: embedded broker at %s\n",
 		len(st.Config.Compartments), st.Boards.Path(), st.Scanner.Path(), side.Broker.URL())
 	st.Screens.Print = printScreen
+	web, err := sim.NewWeb(*webAddr, sim.WebOptions{Station: st, Cloud: cloud, Fleet: side.Client, Logger: log, Out: os.Stdout})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("sim: %s\n", web.URL())
+	// The locker's own screen: lockerd tells its address once it listens, after this.
+	st.OnKiosk = func(url string) { fmt.Printf("kiosk: %s\n", url); web.SetKioskURL(url) } // KIOSK: printed once firmware/kiosk lands
 
 	events := sim.NewEvents(1024)
 	ready := make(chan struct{})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- web.Serve(ctx) }()
+	defer func() { cancel(); <-served }()
+	observe := func(ev locker.Event) { events.Observe(ev); web.Observe(ev) }
 	printed := make(chan error, 1)
 	go func() { printed <- sim.PrintEvents(ctx, os.Stdout, side.Client) }()
 	defer func() {
@@ -101,13 +115,13 @@ func run() (rerr error) {
 		}
 	}()
 	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx, log, events.Observe, func() { close(ready) }) }()
+	go func() { done <- st.Run(ctx, log, observe, func() { close(ready) }) }()
 	select {
 	case <-ready:
 	case err := <-done:
 		return fmt.Errorf("lockerd did not start: %w", err)
 	}
-	sc := &sim.Scenario{Out: os.Stdout, Station: st, Cloud: cloud, Events: events, Fleet: side.Client}
+	sc := &sim.Scenario{Out: os.Stdout, Station: st, Cloud: cloud, Events: events, Fleet: side.Client, Texts: web.Text}
 	err = sc.Run(ctx)
 	if err == nil && *staffed {
 		err = runStaffed(ctx, filepath.Join(*dir, "SIM-0002"), cloud, log)
@@ -130,10 +144,10 @@ func run() (rerr error) {
 			<-done
 			return err
 		}
-		fmt.Printf("serving; control socket %s (Ctrl-C to stop)\n"+
+		fmt.Printf("serving; play courier and recipient in the browser at %s; control socket %s (Ctrl-C to stop)\n"+
 			"operator CLI, as the simulated fleet: go run ./mqtt/fleet/cmd/lockerctl -config %s status SIM-0001\n"+
 			"  (also: inventory, events, open SIM-0001 3 -operator you, audit SIM-0001 -from 1; see go doc ./mqtt/fleet/cmd/lockerctl)\n",
-			st.Config.Control.Socket, ctl)
+			web.URL(), st.Config.Control.Socket, ctl)
 		<-ctx.Done()
 	}
 	cancel()
