@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/clock"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
@@ -130,7 +131,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	st, err := locker.Open(locker.Options{LockerID: cfg.LockerID, StorePath: StorePath(cfg), OpenStore: boltstore.Open, Compartments: specs,
 		Policy: cfg.Policy.Station(), Keys: keys.Store, Keyring: keyring, Unlocker: hw, Doors: hw,
-		Logger: log, Observer: opt.Observer})
+		Logger: log, Observer: opt.Observer,
+		// Expiry and purges wait for a trusted time (docs/adr/0058-time-without-a-clock-chip.md).
+		Time: clock.New(clock.NewSystem(), clock.SystemSynced, clock.DefaultPolicy())})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package cloudlink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -34,6 +35,15 @@ func (f *issuedFloor) raise(t time.Time) {
 		if cur >= u || f.unix.CompareAndSwap(cur, u) {
 			return
 		}
+	}
+}
+
+// confirmTime hands a verified command's iat to the station's clock trust
+// (docs/adr/0058-time-without-a-clock-chip.md): the cloud's signed clock confirms a
+// wall clock that agrees with it.
+func (h *commandHandler) confirmTime(cmd *protocol.Command) {
+	if err := h.st.ConfirmTime(cmd.IssuedAt(), false); err != nil && !errors.Is(err, locker.ErrClosed) {
+		h.log.Warn("clock: command iat not taken", "id", cmd.Jti, "err", err)
 	}
 }
 
@@ -107,6 +117,7 @@ func checkRevision(log store.CommandReader, key string, rev int64) error {
 // parcel's later-delivered announce stale.
 func (h *commandHandler) Handle(ctx context.Context, cmd *protocol.Command) link.Result {
 	h.floor.raise(cmd.IssuedAt())
+	h.confirmTime(cmd)
 	key, ordered := entityOf(cmd)
 	if !ordered {
 		return h.handle(ctx, cmd)
