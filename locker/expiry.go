@@ -87,6 +87,11 @@ func (s *Station) ConfirmTime(iat time.Time, timeCmd bool) error {
 	return nil
 }
 
+// Now reads the station's clock: with Options.Time the trusted time, or the wall
+// clock never earlier than the floor. The cloud link checks commands' exp and iat by it,
+// so a wall clock stepped ahead does not refuse the cloud's commands as expired.
+func (s *Station) Now() time.Time { return s.clock.Now() }
+
 // TimeState observes the station's time, as the next timer pass will, without acting
 // on it (status reports, tests). Without Options.Time the wall clock is trusted.
 func (s *Station) TimeState() clock.State {

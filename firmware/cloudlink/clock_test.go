@@ -1,0 +1,135 @@
+package cloudlink
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/clock"
+	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
+	"github.com/lockerd/lockerd/locker/store/boltstore"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+)
+
+// stepWall is the fixture's fake clock as a board's clocks: advance moves both,
+// step the wall clock alone.
+type stepWall struct {
+	fc    *fakeClock
+	start time.Time
+	mu    sync.Mutex
+	off   time.Duration
+}
+
+func (w *stepWall) Now() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fc.Now().Add(w.off)
+}
+func (w *stepWall) Mono() time.Duration { return w.fc.Now().Sub(w.start) }
+func (w *stepWall) step(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.off += d
+}
+
+// Issue 13: a device clock pushed forward, then back, through the command path, on a
+// station whose time is a clock.Trust (ADR 0058) and whose time service says
+// "synchronised" all along. Forward: the step is reported and not followed, so no
+// announcement is cancelled and no command id forgotten early; commands issued by the
+// cloud's clock are still accepted (the link's clock is the station's). Back: a
+// redelivered command is answered from the log and an older upsert after a revoke is
+// still stale (ADR 0055). The announcement is cancelled when its 14 days have really
+// passed.
+func TestClockForwardThenBackKeepsParcels(t *testing.T) {
+	f := newStation(t)
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.kr.Close()
+	wall := &stepWall{fc: f.clock, start: f.clock.Now()}
+	trust := clock.New(wall, func() (bool, error) { return true, nil }, clock.DefaultPolicy())
+	var err error
+	if f.kr, err = privacy.OpenKeyring(f.dir); err != nil {
+		t.Fatal(err)
+	}
+	if f.st, err = locker.Open(locker.Options{LockerID: "LK-C1", StorePath: filepath.Join(f.dir, "store.db"), OpenStore: boltstore.Open,
+		Compartments: []locker.CompartmentSpec{{ID: 1, Size: locker.SizeM, Kind: locker.KindDoor}},
+		Policy:       locker.DefaultPolicy(), Keys: f.keys, Keyring: f.kr, Unlocker: stillDoors{}, Doors: stillDoors{},
+		Time: trust, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h := &commandHandler{st: f.st, log: slog.New(slog.DiscardHandler)}
+	log := commandLog{f.st}
+	tick := func(d time.Duration) {
+		t.Helper()
+		f.clock.advance(d)
+		if err := f.st.Tick(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	announced := func(when string) {
+		t.Helper()
+		p, err := f.st.ParcelInfo("p-1")
+		if err != nil || p.State != locker.StateAnnounced {
+			t.Fatalf("%s: p-1 %+v %v, want announced", when, p.State, err)
+		}
+	}
+	tick(time.Second)
+	now := f.clock.Now().Truncate(time.Second)
+	if res, err := f.st.Announce(ctx, []locker.Announcement{f.announcement("p-1", "100000000001")}); err != nil || res[0] != nil {
+		t.Fatalf("announce: %v %v", res, err)
+	}
+	digest := make([]byte, store.CommandDigestSize)
+	if _, err := log.BeginDigest("cmd-1", now, now.Add(time.Hour), digest); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Finish("cmd-1", reply("cmd-1", now)); err != nil {
+		t.Fatal(err)
+	}
+	revoke := &protocol.Command{Claims: protocol.Claims{Jti: "cmd-2", Typ: protocol.CmdCourierRevoke, Iat: now.Unix(), Exp: now.Unix() + 3600},
+		Parsed: &protocol.CourierRevokeBody{Courier: "c-1"}}
+	if r := h.Handle(ctx, revoke); r.Status != protocol.StatusDone {
+		t.Fatalf("revoke: %+v", r)
+	}
+
+	// Forward 30 days: past announced_keep (14 days) and every command's expiry.
+	wall.step(30 * 24 * time.Hour)
+	tick(time.Minute)
+	announced("clock pushed forward")
+	if st := f.st.TimeState(); !st.Trusted || st.Offset < 29*24*time.Hour {
+		t.Fatalf("after the step forward: %+v", st)
+	}
+	if got := f.st.Now(); got.Sub(now) > time.Hour {
+		t.Fatalf("the station's (and link's) clock followed the step: %v", got)
+	}
+	if _, known, err := log.Stored("cmd-1"); err != nil || !known {
+		t.Fatalf("cmd-1 forgotten while the clock was ahead: %v %v", known, err)
+	}
+
+	// Back.
+	wall.step(-30 * 24 * time.Hour)
+	tick(time.Minute)
+	announced("clock set back")
+	if prior, err := log.BeginDigest("cmd-1", now, now.Add(time.Hour), digest); err != nil || prior == nil || prior.Status != protocol.StatusDone {
+		t.Fatalf("a redelivery after the clock went forward and back: %+v %v, want the stored reply", prior, err)
+	}
+	upsert := &protocol.Command{Claims: protocol.Claims{Jti: "cmd-3", Typ: protocol.CmdCourierUpsert, Iat: now.Unix() - 60, Exp: now.Unix() + 3600},
+		Parsed: &protocol.CourierUpsertBody{Courier: "c-1", Badge: protocol.Digest{2}, Verifier: protocol.Digest{3}, Rights: []protocol.Right{protocol.RightDeposit}}}
+	if r := h.Handle(ctx, upsert); r.Reason != protocol.ReasonStale {
+		t.Fatalf("an older upsert after the clock went forward and back: %+v", r)
+	}
+
+	// Time really passes: the announcement goes after its 14 days, not before.
+	tick(13 * 24 * time.Hour)
+	announced("13 days on")
+	tick(24*time.Hour + time.Minute)
+	if p, err := f.st.ParcelInfo("p-1"); err != nil || p.State != locker.StateCancelled {
+		t.Fatalf("after 14 days: p-1 %+v %v, want cancelled", p.State, err)
+	}
+}
