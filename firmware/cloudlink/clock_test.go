@@ -13,6 +13,7 @@ import (
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/store/boltstore"
+	"github.com/lockerd/lockerd/mqtt/link"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -131,5 +132,75 @@ func TestClockForwardThenBackKeepsParcels(t *testing.T) {
 	tick(24*time.Hour + time.Minute)
 	if p, err := f.st.ParcelInfo("p-1"); err != nil || p.State != locker.StateCancelled {
 		t.Fatalf("after 14 days: p-1 %+v %v, want cancelled", p.State, err)
+	}
+}
+
+// openWithTrust reopens f's station with a clock.Trust over a stepWall that reads
+// real time plus off, its time service answering synced.
+func openWithTrust(t *testing.T, f *stationFixture, off time.Duration, synced bool) *stepWall {
+	t.Helper()
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.kr.Close()
+	wall := &stepWall{fc: f.clock, start: f.clock.Now(), off: off}
+	trust := clock.New(wall, func() (bool, error) { return synced, nil }, clock.DefaultPolicy())
+	var err error
+	if f.kr, err = privacy.OpenKeyring(f.dir); err != nil {
+		t.Fatal(err)
+	}
+	if f.st, err = locker.Open(locker.Options{LockerID: "LK-C1", StorePath: filepath.Join(f.dir, "store.db"), OpenStore: boltstore.Open,
+		Compartments: []locker.CompartmentSpec{{ID: 1, Size: locker.SizeM, Kind: locker.KindDoor}},
+		Policy:       locker.DefaultPolicy(), Keys: f.keys, Keyring: f.kr, Unlocker: stillDoors{}, Doors: stillDoors{},
+		Time: trust, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	return wall
+}
+
+// A time command sets the trusted time of a station whose clock reads 1970 and whose
+// time service never synchronised; one not newer than the last trusted time (a replay
+// under a new id, an older one) is refused stale and changes nothing.
+func TestTimeCommandSetsTheTrustedTime(t *testing.T) {
+	f := newStation(t)
+	real0 := f.clock.Now().Truncate(time.Second)
+	openWithTrust(t, f, time.Unix(0, 0).Sub(real0), false)
+	h := &commandHandler{st: f.st, log: slog.New(slog.DiscardHandler)}
+	ctx := context.Background()
+	if res, err := f.st.Announce(ctx, []locker.Announcement{f.announcement("p-1", "100000000001")}); err != nil || res[0] != nil {
+		t.Fatalf("announce: %v %v", res, err)
+	}
+	timeCmd := func(id string, iat time.Time) link.Result {
+		return h.Handle(ctx, &protocol.Command{Claims: protocol.Claims{Jti: id, Typ: protocol.CmdTime, Iat: iat.Unix(), Exp: iat.Unix() + 300},
+			Parsed: &protocol.TimeBody{}})
+	}
+	if st := f.st.TimeState(); st.Trusted {
+		t.Fatalf("a 1970 clock trusted: %+v", st)
+	}
+	f.clock.advance(time.Minute)
+	iat := f.clock.Now().Truncate(time.Second)
+	r := timeCmd("t-1", iat)
+	res, ok := r.Body.(*protocol.TimeResult)
+	if r.Status != protocol.StatusDone || !ok || res.Source != string(clock.SourceTime) || res.Wall.Year() != 1970 {
+		t.Fatalf("time command: %+v %+v", r, r.Body)
+	}
+	if st := f.st.TimeState(); !st.Trusted || st.Now.Sub(iat).Abs() > time.Second {
+		t.Fatalf("after the time command: %+v, want trusted at %v", st, iat)
+	}
+	for _, c := range []struct {
+		id  string
+		iat time.Time
+	}{{"t-2", iat}, {"t-3", iat.Add(-time.Hour)}} {
+		if r := timeCmd(c.id, c.iat); r.Status != protocol.StatusRefused || r.Reason != protocol.ReasonStale {
+			t.Fatalf("time command %s issued at %v: %+v, want stale", c.id, c.iat, r)
+		}
+	}
+	// The announcement expires by the cloud's time, 14 days after it was made.
+	f.clock.advance(14*24*time.Hour + time.Minute)
+	if err := f.st.Tick(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := f.st.ParcelInfo("p-1"); err != nil || p.State != locker.StateCancelled {
+		t.Fatalf("p-1 %v %v after 14 days by the cloud's time", p.State, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/clock"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/mqtt/link"
 	"github.com/lockerd/lockerd/mqtt/protocol"
@@ -42,9 +43,28 @@ func (f *issuedFloor) raise(t time.Time) {
 // (docs/adr/0058-time-without-a-clock-chip.md): the cloud's signed clock confirms a
 // wall clock that agrees with it.
 func (h *commandHandler) confirmTime(cmd *protocol.Command) {
+	if cmd.Typ == protocol.CmdTime {
+		return // setTime: its iat must be newer than the floor this would raise
+	}
 	if err := h.st.ConfirmTime(cmd.IssuedAt(), false); err != nil && !errors.Is(err, locker.ErrClosed) {
 		h.log.Warn("clock: command iat not taken", "id", cmd.Jti, "err", err)
 	}
+}
+
+// setTime runs a time command: it goes through the link's Begin like a command with
+// an effect, so its jti is recorded (and a reused one refused conflict) before it runs.
+// Not newer than the station's last trusted time, it is refused stale and changes
+// nothing (docs/adr/0058-time-without-a-clock-chip.md).
+func (h *commandHandler) setTime(cmd *protocol.Command) link.Result {
+	switch err := h.st.ConfirmTime(cmd.IssuedAt(), true); {
+	case errors.Is(err, clock.ErrStale):
+		h.log.Info("time command not newer than the last trusted time: refused", "id", cmd.Jti)
+		return link.Refused(protocol.ReasonStale, "not newer than the locker's last trusted time")
+	case err != nil:
+		return outcome(err)
+	}
+	st := h.st.TimeState()
+	return link.Done(&protocol.TimeResult{Wall: st.Now.Add(st.Offset).UTC(), Source: string(st.Source)})
 }
 
 // after returns now, or the floor when now is earlier.
