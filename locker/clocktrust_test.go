@@ -200,10 +200,12 @@ func TestTimeBootAWeekLate(t *testing.T) {
 	}
 }
 
-// Off for two days, booted with the saved time, then synchronised by NTP: within
+// Off for three days, booted with the saved time, then synchronised by NTP: within
 // GapBound of the floor, so the synchronised clock is trusted and what fell due while
-// the station was off happens at once.
-func TestTimeBootTwoDaysLateThenSync(t *testing.T) {
+// the station was off happens at once. A parcel deposited before NTP answered got its
+// deadline from the saved time, three days early: it is moved by the correction and
+// expires 72 hours after its deposit, not at the synchronisation.
+func TestTimeBootThreeDaysLateThenSync(t *testing.T) {
 	f := newTimeFixture(t)
 	f.stock()
 	floor := f.real()
@@ -212,11 +214,28 @@ func TestTimeBootTwoDaysLateThenSync(t *testing.T) {
 	f.boot(floor.Sub(f.real()))
 	f.tick(time.Minute)
 	f.untouched(stocked)
+	f.announce("p-new", "100000000005", "55550005", SizeS)
+	f.deposit(f.courier("c-2", "BADGE-2-ABCDEFGHIJKLMNOPQR", "1357", Rights{Deposit: true}), "100000000005")
+	f.tick(time.Hour)
 	f.wall.Step(f.real().Sub(f.wall.Now()))
 	f.synced.Store(true)
 	f.tick(time.Second)
 	if p := f.parcel("p-dep"); p.State != StateExpired {
 		t.Fatalf("p-dep %s on a synchronised clock past its retention", p.State)
+	}
+	if p := f.parcel("p-new"); p.State != StateDeposited || p.ExpiresAt.Before(f.real().Add(70*time.Hour)) {
+		t.Fatalf("p-new, deposited an hour ago on the saved time: %s until %v (now %v)", p.State, p.ExpiresAt, f.real())
+	}
+	if e := f.lastEvent(EvClock); e.Source != "rebased" || e.Count < 1 {
+		t.Fatalf("no rebase reported: %+v", e)
+	}
+	f.tick(70 * time.Hour)
+	if p := f.parcel("p-new"); p.State != StateDeposited {
+		t.Fatalf("p-new %s 71 hours after its deposit", p.State)
+	}
+	f.tick(2 * time.Hour)
+	if p := f.parcel("p-new"); p.State != StateExpired {
+		t.Fatalf("p-new %s 73 hours after its deposit", p.State)
 	}
 }
 

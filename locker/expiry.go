@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/lockerd/lockerd/locker/clock"
@@ -11,8 +12,9 @@ import (
 )
 
 // EvClock reports what the station learnt about its time (Options.Time): Source is
-// the clock.Kind (step, held, trusted, untrusted, set), Seconds how far the wall clock
-// stepped or is off (negative: back), Reason says it for people. Audited, not sent.
+// the clock.Kind (step, held, trusted, untrusted, set) or rebased (Count deadlines
+// moved, rebaseLocked), Seconds how far the wall clock stepped or is off (negative:
+// back), Reason says it for people. Audited, not sent.
 const EvClock EventType = "clock"
 
 // metaClockFloor keeps the clock floor: the newest time the station trusted or the
@@ -56,6 +58,11 @@ func (s *Station) trustedNowLocked(now time.Time) (time.Time, bool) {
 	}
 	st, changes := s.trust.Observe()
 	s.reportClockLocked(changes)
+	if j, since := s.trust.TakeCorrection(); st.Trusted && j > 0 {
+		if err := s.rebaseLocked(since, j); err != nil {
+			s.log.Error("clock: deadlines set while the time was not trusted not all moved", "err", err)
+		}
+	}
 	if f := s.trust.Floor(); st.Trusted && f.Sub(s.floorKept) >= floorEvery {
 		if err := s.update(func(t *txn) error { return t.st.PutMeta(metaClockFloor, f.Unix()) }); err != nil {
 			s.log.Warn("clock floor not stored", "err", err)
@@ -64,6 +71,69 @@ func (s *Station) trustedNowLocked(now time.Time) (time.Time, bool) {
 		}
 	}
 	return st.Now, st.Trusted
+}
+
+// rebaseLocked moves by the deadlines of the parcels written at or after from (the
+// first provisional reading of this run, clock.Trust.TakeCorrection) and still
+// waiting for them: the time became trusted by moving the station's clock forward by,
+// and deadlines counted from its provisional readings would fall that much early. A
+// record written before the time was lost whose Updated is later than from (a saved
+// clock behind the last trusted time) moves too: it falls late by at most by, never
+// early. Runs once per such correction, in transactions of at most maxPerTick records.
+func (s *Station) rebaseLocked(from time.Time, by time.Duration) error {
+	end := time.Unix(0, math.MaxInt64)
+	moved := 0
+	for _, timer := range []store.Timer{store.TimerExpiry, store.TimerKeep, store.TimerPurge} {
+		before, err := s.store.Due(timer, from, math.MaxInt)
+		if err != nil {
+			return err
+		}
+		rows, err := s.store.Due(timer, end, math.MaxInt)
+		if err != nil {
+			return err
+		}
+		rows = rows[min(len(before), len(rows)):] // in the index's order: those after from
+		for len(rows) > 0 {
+			chunk := rows[:min(len(rows), maxPerTick)]
+			rows = rows[len(chunk):]
+			if err := s.update(func(t *txn) error {
+				for _, row := range chunk {
+					p, err := t.parcel(ParcelID(row.Parcel))
+					if err != nil {
+						continue // the timer pass deals with unreadable records
+					}
+					np := *p
+					var at *time.Time
+					switch {
+					case timer == store.TimerExpiry && p.State == StateDeposited:
+						at = &np.ExpiresAt
+					case timer == store.TimerKeep && p.State == StateAnnounced:
+						at = &np.KeepUntil
+					case timer == store.TimerPurge:
+						at = &np.PurgeAt
+					}
+					if at == nil || at.IsZero() || !at.After(from) || p.Updated.Before(from) {
+						continue
+					}
+					*at = at.Add(by)
+					if err := t.putParcel(p, &np); err != nil {
+						return err
+					}
+					moved++
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	reason := fmt.Sprintf("the trusted time is %v ahead of the clock the station ran on before: %d deadlines set meanwhile moved by as much",
+		by.Round(time.Second), moved)
+	s.log.Warn("clock: " + reason)
+	return s.update(func(t *txn) error {
+		return t.emit(Event{Type: EvClock, Source: "rebased", Count: moved, Seconds: int64(by / time.Second),
+			Actor: ActorSystem, Reason: reason})
+	})
 }
 
 // ConfirmTime takes the issue time of a verified command (the cloud's signed clock):

@@ -95,6 +95,18 @@ type Trust struct {
 
 	held    string // the kind of the condition last reported (untrusted or held), "" when none
 	syncErr bool   // the time service's error was logged once
+
+	// Provisional readings: Now read without an anchor (deadlines may have been set by
+	// them). provBase is the earliest of them less the monotonic reading: when the
+	// first anchor, read the same way, is more than JumpBound later, the difference is
+	// the correction the station applies to those deadlines (TakeCorrection). The
+	// earliest, so that a step of the wall clock between two readings moves the
+	// deadlines by the larger amount: later, never earlier.
+	provUsed   bool
+	provBase   time.Time
+	provFirst  time.Time // the first provisional reading of this run
+	correction time.Duration
+	corrSince  time.Time
 }
 
 // New returns a Trust on clk, asking synced (nil: never synchronised) whether the
@@ -129,10 +141,36 @@ func (t *Trust) Now() time.Time {
 	if t.anchored {
 		return t.estimate(m)
 	}
+	r := t.provisional(w, m)
+	if b := r.Add(-m); !t.provUsed || b.Before(t.provBase) {
+		t.provBase = b
+	}
+	if t.provFirst.IsZero() {
+		t.provFirst = r
+	}
+	t.provUsed = true
+	return r
+}
+
+// provisional is the station's clock without an anchor: the wall clock w read at m,
+// but never earlier than the floor advanced by the monotonic clock.
+func (t *Trust) provisional(w time.Time, m time.Duration) time.Time {
 	if lb := t.lowerBound(m); w.Before(lb) {
 		return lb
 	}
 	return w
+}
+
+// TakeCorrection returns, once, how far the first anchor of this run moved the
+// station's clock forward from its provisional readings, when that is more than
+// JumpBound (else 0), and the first provisional reading: what the station wrote at or
+// after since, on those readings, is by too early.
+func (t *Trust) TakeCorrection() (by time.Duration, since time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	by, since = t.correction, t.corrSince
+	t.correction = 0
+	return by, since
 }
 
 // AfterFunc runs f after d: on the underlying clock's AfterFunc when it has one (a
@@ -180,6 +218,12 @@ func (t *Trust) lowerBound(m time.Duration) time.Time {
 func (t *Trust) estimate(m time.Duration) time.Time { return t.anchorWall.Add(m - t.anchorMono) }
 
 func (t *Trust) anchor(w time.Time, m time.Duration, src Source) {
+	if !t.anchored && t.provUsed {
+		if j := w.Add(-m).Sub(t.provBase); j > t.pol.JumpBound {
+			t.correction, t.corrSince = j, t.provFirst
+		}
+		t.provUsed = false
+	}
 	t.anchored, t.anchorWall, t.anchorMono, t.src = true, w, m, src
 	t.raiseFloor(w, m)
 }

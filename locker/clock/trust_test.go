@@ -107,3 +107,37 @@ func TestCommandConfirms(t *testing.T) {
 		t.Fatalf("after a fresh iat: %+v", st)
 	}
 }
+
+// The first anchor after provisional readings reports how far it moved the station's
+// clock forward, once, with the first provisional reading; a small move reports
+// nothing.
+func TestCorrection(t *testing.T) {
+	saved := t0.Add(-72 * time.Hour) // fake-hwclock: three days behind
+	f := NewFake(saved)
+	ok := false
+	tr := New(f, synced(&ok), DefaultPolicy())
+	first := tr.Now()
+	f.Advance(time.Hour)
+	tr.Now()
+	f.Set(t0.Add(time.Hour)) // NTP steps the clock
+	ok = true
+	if st, _ := tr.Observe(); !st.Trusted {
+		t.Fatalf("not trusted after the sync: %+v", st)
+	}
+	by, since := tr.TakeCorrection()
+	if by != 72*time.Hour || !since.Equal(first) {
+		t.Fatalf("correction %v since %v, want 72h since %v", by, since, first)
+	}
+	if by, _ := tr.TakeCorrection(); by != 0 {
+		t.Fatalf("correction reported twice: %v", by)
+	}
+
+	f2 := NewFake(t0)
+	tr2 := New(f2, synced(&ok), DefaultPolicy())
+	tr2.Now()
+	f2.Step(time.Minute)
+	tr2.Observe()
+	if by, _ := tr2.TakeCorrection(); by != 0 {
+		t.Fatalf("a one-minute step reported as a correction: %v", by)
+	}
+}
