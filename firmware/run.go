@@ -36,6 +36,10 @@ type Options struct {
 	Hardware HardwareOptions
 	// TPM, when set, is the TPM of keys: tpm instead of tpm.device (tests: a swtpm).
 	TPM transport.TPM
+	// Time, when set, is the station's knowledge of the time instead of one on the
+	// system's clocks and time service (tests: a fake clock;
+	// docs/adr/0058-time-without-a-clock-chip.md).
+	Time *clock.Trust
 }
 
 // StorePath is the station's store inside the state directory.
@@ -129,11 +133,13 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if err != nil {
 		return err
 	}
+	if opt.Time == nil {
+		// Expiry and purges wait for a trusted time (docs/adr/0058-time-without-a-clock-chip.md).
+		opt.Time = clock.New(clock.NewSystem(), clock.SystemSynced, clock.DefaultPolicy())
+	}
 	st, err := locker.Open(locker.Options{LockerID: cfg.LockerID, StorePath: StorePath(cfg), OpenStore: boltstore.Open, Compartments: specs,
 		Policy: cfg.Policy.Station(), Keys: keys.Store, Keyring: keyring, Unlocker: hw, Doors: hw,
-		Logger: log, Observer: opt.Observer,
-		// Expiry and purges wait for a trusted time (docs/adr/0058-time-without-a-clock-chip.md).
-		Time: clock.New(clock.NewSystem(), clock.SystemSynced, clock.DefaultPolicy())})
+		Logger: log, Observer: opt.Observer, Time: opt.Time})
 	if err != nil {
 		return err
 	}

@@ -119,7 +119,9 @@ func New(clk Clock, synced Synced, pol Policy) *Trust {
 		d := DefaultPolicy()
 		pol.JumpBound, pol.GapBound = cmp(pol.JumpBound, d.JumpBound), cmp(pol.GapBound, d.GapBound)
 	}
-	return &Trust{clk: clk, synced: synced, pol: pol}
+	// The first look's baseline: a step before it (a command confirmed the time
+	// first) is still measured.
+	return &Trust{clk: clk, synced: synced, pol: pol, seen: true, lastWall: clk.Now().Round(0), lastMono: clk.Mono()}
 }
 
 func cmp(v, def time.Duration) time.Duration {
