@@ -36,14 +36,16 @@ func (c *boardClock) step(d time.Duration) {
 	c.off += d
 }
 
-// runWithClock runs lockerd in this process on c until the test ends or stop.
-func (w *cloudWorld) runWithClock(t *testing.T, c *boardClock) (stop func()) {
+// runWithClock runs lockerd in this process on c until the test ends or stop, its
+// clock's floor raised to floor (lockerd raises it to its build's time).
+func (w *cloudWorld) runWithClock(t *testing.T, c *boardClock, floor time.Time) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan struct{}), make(chan error, 1)
 	opt := w.station.Options()
 	opt.Ready = func() { close(ready) }
 	opt.Time = clock.New(c, func() (bool, error) { return c.synced.Load(), nil }, clock.DefaultPolicy())
+	opt.Time.RaiseFloor(floor)
 	go func() { done <- firmware.Run(ctx, w.station.Config, quietLog(), opt) }()
 	var once sync.Once
 	stop = func() {
@@ -71,14 +73,16 @@ func (w *cloudWorld) runWithClock(t *testing.T, c *boardClock) (stop func()) {
 }
 
 // TestCloudTimeCommand: through mosquitto, a locker whose clock reads 1970 and whose
-// time service never answers refuses the cloud's commands not_yet_valid, but takes a
-// signed time command (docs/protocol.md §3.2); after it, the cloud's commands run. The
-// same time command again is answered from the command log, an older one under a new
-// id is refused stale.
+// time service never answers connects (TLS checks the broker's certificate at the
+// station's time: its floor, here a build half an hour old, advanced by the monotonic
+// clock; the test CA's certificates are an hour old), refuses the cloud's commands
+// not_yet_valid, but takes a signed time command (docs/protocol.md §3.2); after it,
+// the cloud's commands run. The same time command again is answered from the command
+// log, an older one under a new id is refused stale.
 func TestCloudTimeCommand(t *testing.T) {
 	w := newCloudWorld(t, cloudWorldOptions{lockerID: "TIME-01"})
 	c := &boardClock{start: time.Now(), off: time.Until(time.Unix(0, 0))}
-	w.runWithClock(t, c)
+	w.runWithClock(t, c, time.Now().Add(-30*time.Minute))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	w.online(ctx, t, "")
@@ -142,7 +146,7 @@ func TestCloudClockForwardThenBack(t *testing.T) {
 	c := &boardClock{start: time.Now()}
 	c.synced.Store(true)
 	var steps atomic.Int32
-	stop := w.runWithClock(t, c)
+	stop := w.runWithClock(t, c, time.Time{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	w.online(ctx, t, "")

@@ -136,6 +136,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if opt.Time == nil {
 		// Expiry and purges wait for a trusted time (docs/adr/0058-time-without-a-clock-chip.md).
 		opt.Time = clock.New(clock.NewSystem(), clock.SystemSynced, clock.DefaultPolicy())
+		opt.Time.RaiseFloor(clock.BuildTime())
 	}
 	st, err := locker.Open(locker.Options{LockerID: cfg.LockerID, StorePath: StorePath(cfg), OpenStore: boltstore.Open, Compartments: specs,
 		Policy: cfg.Policy.Station(), Keys: keys.Store, Keyring: keyring, Unlocker: hw, Doors: hw,

@@ -141,3 +141,13 @@ func TestCorrection(t *testing.T) {
 		t.Fatalf("a one-minute step reported as a correction: %v", by)
 	}
 }
+
+// The build's time comes from the Makefile's stamp.
+func TestBuildTime(t *testing.T) {
+	saved := buildEpoch
+	defer func() { buildEpoch = saved }()
+	buildEpoch = "1796591014"
+	if got := BuildTime(); !got.Equal(time.Unix(1796591014, 0)) {
+		t.Fatalf("BuildTime %v", got)
+	}
+}
