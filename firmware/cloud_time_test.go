@@ -11,6 +11,7 @@ import (
 	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/clock"
+	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 	"github.com/lockerd/lockerd/sim"
 )
@@ -138,7 +139,7 @@ func TestCloudTimeCommand(t *testing.T) {
 
 // TestCloudClockForwardThenBack: issue 13 through mosquitto, on a locker whose time
 // service says "synchronised" throughout. Its wall clock pushed forward 30 days: the
-// step is reported, the cloud's commands still run (the link checks them by the
+// step is reported (the fleet receives the clock event), the cloud's commands still run (the link checks them by the
 // trusted time) and no announcement is cancelled; set back: a command sent again is
 // answered from the log, not run again. The audit log holds no cancellation.
 func TestCloudClockForwardThenBack(t *testing.T) {
@@ -160,8 +161,12 @@ func TestCloudClockForwardThenBack(t *testing.T) {
 		t.Fatalf("cancel of an unknown parcel: %+v %v", first, err)
 	}
 
+	events := &eventLog{t: t, c: w.client}
 	c.step(30 * 24 * time.Hour)
-	time.Sleep(time.Second) // a few timer passes on the stepped clock
+	step := events.await(ctx, protocol.EvClock, func(e fleet.Event) bool { return e.Body.(*protocol.ClockEvent).Kind == "step" })
+	if b := step.Body.(*protocol.ClockEvent); b.ByS < 30*24*3600-5 {
+		t.Fatalf("the step as the fleet sees it: %+v", b)
+	}
 	ping, err := w.client.NewCommandAt(w.station.ID, "ping-ahead", &protocol.PingBody{}, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)

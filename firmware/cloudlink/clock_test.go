@@ -204,3 +204,23 @@ func TestTimeCommandSetsTheTrustedTime(t *testing.T) {
 		t.Fatalf("p-1 %v %v after 14 days by the cloud's time", p.State, err)
 	}
 }
+
+// Every clock event the station records goes to the cloud as a clock event: each
+// clock.Kind and the station's rebased.
+func TestClockEventsOnTheWire(t *testing.T) {
+	for _, k := range []string{string(clock.KindStep), string(clock.KindHeld), string(clock.KindTrusted),
+		string(clock.KindUntrusted), string(clock.KindSet), "rebased"} {
+		ev, ok := wireEvent(locker.Event{ID: "e-1", Type: locker.EvClock, Source: k, Seconds: -60, Count: 2,
+			At: time.Unix(1700000000, 0), Actor: locker.ActorSystem, Reason: "words"}, 7)
+		if !ok || ev.Type != protocol.EvClock {
+			t.Fatalf("%s: not sent (%+v)", k, ev)
+		}
+		want := `{"kind":"` + k + `","by_s":-60,"count":2}`
+		if string(ev.Body) != want {
+			t.Fatalf("%s: body %s, want %s", k, ev.Body, want)
+		}
+	}
+	if _, ok := wireEvent(locker.Event{ID: "e-1", Type: locker.EvClock, Source: "other", At: time.Unix(1700000000, 0)}, 7); ok {
+		t.Fatal("an unknown clock kind was sent")
+	}
+}

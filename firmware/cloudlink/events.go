@@ -17,7 +17,8 @@ import (
 // from a command's reply (announced, verifier_set, courier_*, compartment_*,
 // policy_changed), intermediate steps whose outcome other events report (reserved,
 // deposit_aborted), housekeeping (purged) or what presence says (started). They stay in
-// the audit log and are never sent.
+// the audit log and are never sent. The station's clock events are sent as they are
+// (docs/adr/0058-time-without-a-clock-chip.md).
 
 // wireEvent converts a station event into the protocol event numbered seq; ok is false
 // when the event is not sent. It is a pure function of the event: the outbox numbering
@@ -79,6 +80,8 @@ func wireBody(e locker.Event) (protocol.EventType, protocol.EventBody) {
 	case locker.EvReconciled:
 		return protocol.EvReconciled, &protocol.ReconciledEvent{Compartment: uint16(e.Compartment), Op: doorOp(e.Op),
 			Outcome: protocol.Outcome(e.Outcome)}
+	case locker.EvClock:
+		return protocol.EvClock, &protocol.ClockEvent{Kind: e.Source, ByS: e.Seconds, Count: e.Count}
 	case locker.EvWrongParcel:
 		return protocol.EvWrongParcel, &protocol.WrongParcelEvent{Actor: optionalID(e.Actor), Waiting: e.Count}
 	case locker.EvHardware:

@@ -173,12 +173,14 @@ const (
 	EvGuessing EventType = "guessing"
 	// EvThrottleCleared: ThrottleClearedEvent, an operator cleared a lock-out.
 	EvThrottleCleared EventType = "throttle_cleared"
+	// EvClock: ClockEvent, what the device learnt about its time (ADR 0058).
+	EvClock EventType = "clock"
 )
 
 var eventTypes = enum.Strings(unknown("event type"),
 	EvDeposited, EvPickedUp, EvExpired, EvRetrieved, EvCancelled, EvRecalled, EvUnlocked,
 	EvUnlockFailed, EvDoorOpened, EvDoorClosed, EvJammed, EvForced, EvLeftOpen, EvThrottled,
-	EvHardware, EvHealth, EvReconciled, EvWrongParcel, EvGuessing, EvThrottleCleared,
+	EvHardware, EvHealth, EvReconciled, EvWrongParcel, EvGuessing, EvThrottleCleared, EvClock,
 )
 
 // ParseEventType parses an event type.
