@@ -139,9 +139,10 @@ func TestCloudTimeCommand(t *testing.T) {
 
 // TestCloudClockForwardThenBack: issue 13 through mosquitto, on a locker whose time
 // service says "synchronised" throughout. Its wall clock pushed forward 30 days: the
-// step is reported (the fleet receives the clock event), the cloud's commands still run (the link checks them by the
-// trusted time) and no announcement is cancelled; set back: a command sent again is
-// answered from the log, not run again. The audit log holds no cancellation.
+// step is reported (the fleet receives the clock event), the cloud's commands still
+// run (the link checks them by the trusted time) and no announcement is cancelled;
+// set back: a command sent again is answered from the log, not run again. The audit
+// log holds no cancellation and both steps.
 func TestCloudClockForwardThenBack(t *testing.T) {
 	w := newCloudWorld(t, cloudWorldOptions{lockerID: "TIME-02"})
 	c := &boardClock{start: time.Now()}
