@@ -14,8 +14,8 @@ import (
 // EvClock reports what the station learnt about its time (Options.Time): Source is
 // the clock.Kind (step, held, trusted, untrusted, set) or rebased (Count deadlines
 // moved, rebaseLocked), Seconds how far the wall clock stepped or is off (negative:
-// back), Reason says it for people. Audited; the anomalies (not trusted, untrusted)
-// are sent as the protocol's clock event.
+// back), Reason says it for people. Audited; all but trusted and untrusted (which
+// every start records) are also sent as the protocol's clock event.
 const EvClock EventType = "clock"
 
 // metaClockFloor keeps the clock floor: the newest time the station trusted or the
