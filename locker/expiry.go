@@ -22,9 +22,10 @@ const EvClock EventType = "clock"
 // cloud vouched for, as Unix seconds (docs/adr/0058-time-without-a-clock-chip.md).
 const metaClockFloor store.Meta = "clock_floor"
 
-// floorEvery is how often, at most, a trusted clock's floor is stored: a few small
-// commits a day, and a floor at most that old after a power cut.
-const floorEvery = 6 * time.Hour
+// floorEvery is how often, at most, a trusted clock's floor is stored: one commit a
+// day (28 KB written with 100 parcels stored, measured with /proc/self/io), and a
+// stored floor at most a day old after a power cut.
+const floorEvery = 24 * time.Hour
 
 // loadClockFloor raises the station's clock floor to the stored one and to the newest
 // command iat the command log noted (ADR 0055): both are times known to have passed.
