@@ -3,6 +3,9 @@ GO        ?= go
 PKGS      := ./...
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/lockerd/lockerd/firmware.Version=$(VERSION) -X main.version=$(VERSION)
+# The commit's time, a floor for a board booted in 1970 (locker/clock.BuildTime, ADR 0058).
+BUILD_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+LDFLAGS   += -X github.com/lockerd/lockerd/locker/clock.buildEpoch=$(BUILD_EPOCH)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GREMLINS  := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 

@@ -34,6 +34,13 @@ func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity
 	if err != nil {
 		return nil, err
 	}
+	if tlsCfg != nil {
+		// The broker's certificate is checked at the station's time: its trusted time,
+		// or before there is one the wall clock but no earlier than the floor (the
+		// last trusted time, the build's). A board booted in 1970 still connects and
+		// can be sent the time (docs/adr/0058-time-without-a-clock-chip.md).
+		tlsCfg.Time = st.Now
+	}
 	cl, err := cloudlink.New(cloudlink.Config{
 		Link: link.Config{Broker: m.Broker, Brokers: m.Brokers, LockerID: cfg.LockerID, Topics: topics, Username: m.Username,
 			Password: password, TLS: tlsCfg, FleetKeys: []ed25519.PublicKey{fleet}, EventKey: eventKey, MaxBackoff: m.ReconnectMax},

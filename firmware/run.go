@@ -19,6 +19,7 @@ import (
 	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/firmware/metrics"
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/clock"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
@@ -37,6 +38,10 @@ type Options struct {
 	Hardware HardwareOptions
 	// TPM, when set, is the TPM of keys: tpm instead of tpm.device (tests: a swtpm).
 	TPM transport.TPM
+	// Time, when set, is the station's knowledge of the time instead of one on the
+	// system's clocks and time service (tests: a fake clock;
+	// docs/adr/0058-time-without-a-clock-chip.md).
+	Time *clock.Trust
 }
 
 // StorePath is the station's store inside the state directory.
@@ -131,6 +136,11 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if err != nil {
 		return err
 	}
+	if opt.Time == nil {
+		// Expiry and purges wait for a trusted time (docs/adr/0058-time-without-a-clock-chip.md).
+		opt.Time = clock.New(clock.NewSystem(), clock.SystemSynced, clock.DefaultPolicy())
+		opt.Time.RaiseFloor(clock.BuildTime())
+	}
 	observer := opt.Observer
 	var prom *metrics.Metrics
 	if cfg.Metrics.Listen != "" {
@@ -145,7 +155,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	st, err := locker.Open(locker.Options{LockerID: cfg.LockerID, StorePath: StorePath(cfg), OpenStore: boltstore.Open, Compartments: specs,
 		Policy: cfg.Policy.Station(), Keys: keys.Store, Keyring: keyring, Unlocker: hw, Doors: hw,
-		Logger: log, Observer: observer})
+		Logger: log, Observer: observer, Time: opt.Time})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/clock"
 	"github.com/lockerd/lockerd/locker/gate"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
@@ -42,8 +43,12 @@ type Options struct {
 	Keyring      *privacy.Keyring
 	Unlocker     Unlocker
 	Doors        DoorReader
-	Clock        Clock        // nil: wall clock
-	Logger       *slog.Logger // nil: slog.Default()
+	Clock        Clock // nil: Time, or the wall clock
+	// Time, when set, decides when the time is trusted: irreversible timers wait for
+	// it, and the station's clock is Time.Now unless Clock is set
+	// (docs/adr/0058-time-without-a-clock-chip.md). nil: the wall clock is trusted.
+	Time   *clock.Trust
+	Logger *slog.Logger // nil: slog.Default()
 	// Observer, when set, is told of every event after its transition commits. It runs
 	// with the station locked: it must not block or call back into the Station.
 	Observer func(Event)
@@ -91,6 +96,8 @@ type Station struct {
 	monoBase  time.Time
 	lastShred time.Time // station clock: when past epochs were last checked for shredding
 	lastPrune time.Time // station clock: when the audit log was last pruned
+	trust     *clock.Trust
+	floorKept time.Time // the clock floor last stored (expiry.go)
 }
 
 // Open opens (creating on first start) the station's store, merges the configured
@@ -124,6 +131,9 @@ func Open(opt Options) (*Station, error) {
 		unsettled: map[CompartmentID]time.Time{}, pulsing: map[CompartmentID]*pulseHold{},
 		wake: make(chan struct{}, 1),
 	}
+	if s.trust = opt.Time; s.clock == nil && s.trust != nil {
+		s.clock = s.trust
+	}
 	if s.clock == nil {
 		s.clock = SystemClock
 	}
@@ -136,6 +146,10 @@ func Open(opt Options) (*Station, error) {
 		return nil, err
 	}
 	if err := s.collectCourierKeys(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.loadClockFloor(); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -30,6 +30,7 @@ func (h *commandHandler) HandleAtomic(ctx context.Context, cmds []*protocol.Comm
 	out := make([]link.Outcome, len(cmds))
 	for _, cmd := range cmds {
 		h.floor.raise(cmd.IssuedAt())
+		h.confirmTime(cmd)
 	}
 	for i := 0; i < len(cmds); {
 		j := i

@@ -97,7 +97,9 @@ func New(cfg Config) (*Link, error) {
 	lc := cfg.Link
 	wall := lc.Now
 	if wall == nil {
-		wall = time.Now
+		// The station's clock: its trusted time, which a stepped wall clock does not
+		// move (docs/adr/0058-time-without-a-clock-chip.md).
+		wall = st.Now
 	}
 	lc.Now = func() time.Time { return handler.floor.after(wall()) }
 	lc.Boot, lc.Version, lc.Handler, lc.Commands, lc.Outbox, lc.Logger = boot, handler.version, handler, commandLog{st}, c.outbox, log

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/clock"
 	"github.com/lockerd/lockerd/mqtt/link"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
@@ -17,7 +18,9 @@ import (
 // from a command's reply (announced, verifier_set, courier_*, compartment_*,
 // policy_changed), intermediate steps whose outcome other events report (reserved,
 // deposit_aborted), housekeeping (purged) or what presence says (started). They stay in
-// the audit log and are never sent.
+// the audit log and are never sent. The station's clock events are sent when they
+// report an anomaly (docs/adr/0058-time-without-a-clock-chip.md); whether the time is
+// trusted changes at every start and stays in the audit log.
 
 // wireEvent converts a station event into the protocol event numbered seq; ok is false
 // when the event is not sent. It is a pure function of the event: the outbox numbering
@@ -79,6 +82,12 @@ func wireBody(e locker.Event) (protocol.EventType, protocol.EventBody) {
 	case locker.EvReconciled:
 		return protocol.EvReconciled, &protocol.ReconciledEvent{Compartment: uint16(e.Compartment), Op: doorOp(e.Op),
 			Outcome: protocol.Outcome(e.Outcome)}
+	case locker.EvClock:
+		// Anomalies only: trusted and untrusted happen at every start (audit log).
+		if e.Source == string(clock.KindTrusted) || e.Source == string(clock.KindUntrusted) {
+			return "", nil
+		}
+		return protocol.EvClock, &protocol.ClockEvent{Kind: e.Source, ByS: e.Seconds, Count: e.Count}
 	case locker.EvWrongParcel:
 		return protocol.EvWrongParcel, &protocol.WrongParcelEvent{Actor: optionalID(e.Actor), Waiting: e.Count}
 	case locker.EvHardware:

@@ -78,6 +78,8 @@ func (h *commandHandler) handle(ctx context.Context, cmd *protocol.Command) link
 		return h.policy(ctx, b)
 	case *protocol.ClearThrottleBody:
 		return outcome(h.st.ClearThrottle(ctx, string(b.Source), b.Operator, cmd.Jti))
+	case *protocol.TimeBody:
+		return h.setTime(cmd)
 	}
 	return link.Refused(protocol.ReasonNotSupported, "this device does not implement the command")
 }

@@ -2,12 +2,14 @@ package cloudlink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/clock"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/mqtt/link"
 	"github.com/lockerd/lockerd/mqtt/protocol"
@@ -35,6 +37,34 @@ func (f *issuedFloor) raise(t time.Time) {
 			return
 		}
 	}
+}
+
+// confirmTime hands a verified command's iat to the station's clock trust
+// (docs/adr/0058-time-without-a-clock-chip.md): the cloud's signed clock confirms a
+// wall clock that agrees with it.
+func (h *commandHandler) confirmTime(cmd *protocol.Command) {
+	if cmd.Typ == protocol.CmdTime {
+		return // setTime: its iat must be newer than the floor this would raise
+	}
+	if err := h.st.ConfirmTime(cmd.IssuedAt(), false); err != nil && !errors.Is(err, locker.ErrClosed) {
+		h.log.Warn("clock: command iat not taken", "id", cmd.Jti, "err", err)
+	}
+}
+
+// setTime runs a time command: it goes through the link's Begin like a command with
+// an effect, so its jti is recorded (and a reused one refused conflict) before it runs.
+// Not newer than the station's last trusted time, it is refused stale and changes
+// nothing (docs/adr/0058-time-without-a-clock-chip.md).
+func (h *commandHandler) setTime(cmd *protocol.Command) link.Result {
+	switch err := h.st.ConfirmTime(cmd.IssuedAt(), true); {
+	case errors.Is(err, clock.ErrStale):
+		h.log.Info("time command not newer than the last trusted time: refused", "id", cmd.Jti)
+		return link.Refused(protocol.ReasonStale, "not newer than the locker's last trusted time")
+	case err != nil:
+		return outcome(err)
+	}
+	st := h.st.TimeState()
+	return link.Done(&protocol.TimeResult{Wall: st.Now.Add(st.Offset).UTC(), Source: string(st.Source)})
 }
 
 // after returns now, or the floor when now is earlier.
@@ -107,6 +137,7 @@ func checkRevision(log store.CommandReader, key string, rev int64) error {
 // parcel's later-delivered announce stale.
 func (h *commandHandler) Handle(ctx context.Context, cmd *protocol.Command) link.Result {
 	h.floor.raise(cmd.IssuedAt())
+	h.confirmTime(cmd)
 	key, ordered := entityOf(cmd)
 	if !ordered {
 		return h.handle(ctx, cmd)

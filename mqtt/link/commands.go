@@ -191,7 +191,7 @@ func (l *Link) stale(ctx context.Context, cmd *protocol.Command, ref string, out
 	switch {
 	case ctx.Err() != nil:
 		reason, detail = protocol.ReasonShuttingDown, stoppingDetail
-	case !l.cfg.Now().Before(cmd.ExpiresAt()):
+	case !l.cfg.Now().Before(cmd.ExpiresAt()) && !protocol.ClockExempt(cmd.Typ):
 		// A re-send of a command that already ran (its reply was lost) is answered with
 		// what happened, not "expired", which would say it never ran.
 		if prior, known, err := l.stored(cmd); errors.Is(err, ErrConflict) {

@@ -57,6 +57,12 @@ func (v *verifier) check(payload []byte, now time.Time) (*protocol.Command, *pro
 	switch {
 	case claims.Aud != v.lockerID:
 		return nil, refuse(id, typ, protocol.ReasonBadAudience, "addressed to another locker")
+	case protocol.ClockExempt(typ) && claims.ExpiresAt().Sub(claims.IssuedAt()) > v.maxLifetime:
+		return nil, refuse(id, typ, protocol.ReasonLifetime, "exp - iat exceeds the allowed lifetime")
+	case protocol.ClockExempt(typ):
+		// The time command reaches a device whose clock may be years off: the
+		// handler accepts it only when its iat is newer than the device's last
+		// trusted time, and the command log still refuses its jti twice.
 	case now.Unix() >= claims.Exp:
 		return nil, refuse(id, typ, protocol.ReasonExpired, "exp has passed")
 	case claims.IssuedAt().After(now.Add(v.maxSkew)):

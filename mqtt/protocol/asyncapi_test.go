@@ -60,7 +60,8 @@ func TestAsyncAPIMatchesTheCode(t *testing.T) {
 		"AnnounceResult": AnnounceResult{}, "ItemResult": ItemResult{}, "InventoryResult": InventoryResult{},
 		"CompartmentInfo": CompartmentInfo{}, "StatusResult": StatusResult{},
 		"AuditRangeResult": AuditRangeResult{}, "AuditEntry": AuditEntry{}, "PingResult": PingResult{},
-		"AuditHead": AuditHead{},
+		"TimeResult": TimeResult{},
+		"AuditHead":  AuditHead{},
 	}
 	for _, ct := range CommandTypes() {
 		b, _ := NewBody(ct)

@@ -304,6 +304,20 @@ func (*PingBody) Type() CommandType { return CmdPing }
 // Validate implements Body.
 func (*PingBody) Validate() error { return nil }
 
+// TimeBody carries nothing: the time is the command's signed iat.
+type TimeBody struct{}
+
+// Type implements Body.
+func (*TimeBody) Type() CommandType { return CmdTime }
+
+// Validate implements Body.
+func (*TimeBody) Validate() error { return nil }
+
+// ClockExempt reports whether commands of type t are checked without the device's
+// clock: exp not against it, iat not against its skew. Only the time command, whose
+// replay the device bounds by its iat instead (§3.2 of docs/protocol.md).
+func ClockExempt(t CommandType) bool { return t == CmdTime }
+
 // AuditRangeBody asks for audit entries with From <= seq <= To.
 type AuditRangeBody struct {
 	From  uint64 `json:"from"`

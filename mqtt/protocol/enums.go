@@ -42,12 +42,16 @@ const (
 	CmdPing               CommandType = "ping"
 	// CmdClearThrottle clears a lock-out on an operator's word (ADR 0046).
 	CmdClearThrottle CommandType = "clear-throttle"
+	// CmdTime carries the cloud's time to a locker whose clock is not trusted: the
+	// one command exempt from the exp and iat window, accepted only when its iat is
+	// newer than the locker's last trusted time (docs/adr/0058-time-without-a-clock-chip.md).
+	CmdTime CommandType = "time"
 )
 
 var commandTypes = enum.Strings(unknown("command type"),
 	CmdAnnounce, CmdSetVerifier, CmdCancel, CmdRecall, CmdCourierUpsert, CmdCourierRevoke,
 	CmdOpenCompartment, CmdDisableCompartment, CmdEnableCompartment, CmdResolveCompartment,
-	CmdInventory, CmdStatus, CmdAuditRange, CmdPolicy, CmdPing, CmdClearThrottle,
+	CmdInventory, CmdStatus, CmdAuditRange, CmdPolicy, CmdPing, CmdClearThrottle, CmdTime,
 )
 
 // ParseCommandType parses a command type.
@@ -169,12 +173,14 @@ const (
 	EvGuessing EventType = "guessing"
 	// EvThrottleCleared: ThrottleClearedEvent, an operator cleared a lock-out.
 	EvThrottleCleared EventType = "throttle_cleared"
+	// EvClock: ClockEvent, what the device learnt about its time (ADR 0058).
+	EvClock EventType = "clock"
 )
 
 var eventTypes = enum.Strings(unknown("event type"),
 	EvDeposited, EvPickedUp, EvExpired, EvRetrieved, EvCancelled, EvRecalled, EvUnlocked,
 	EvUnlockFailed, EvDoorOpened, EvDoorClosed, EvJammed, EvForced, EvLeftOpen, EvThrottled,
-	EvHardware, EvHealth, EvReconciled, EvWrongParcel, EvGuessing, EvThrottleCleared,
+	EvHardware, EvHealth, EvReconciled, EvWrongParcel, EvGuessing, EvThrottleCleared, EvClock,
 )
 
 // ParseEventType parses an event type.

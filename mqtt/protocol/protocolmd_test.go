@@ -87,6 +87,7 @@ func TestProtocolMDAgrees(t *testing.T) {
 		results := map[CommandType][]any{
 			CmdInventory: {InventoryResult{}, CompartmentInfo{}}, CmdStatus: {StatusResult{}},
 			CmdAuditRange: {AuditRangeResult{}, AuditEntry{}}, CmdPing: {PingResult{}},
+			CmdTime: {TimeResult{}},
 		}
 		for _, r := range tableRows(sec34, "`typ`") {
 			for _, name := range backquoted(r[0]) {

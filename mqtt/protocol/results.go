@@ -90,6 +90,15 @@ type PingResult struct {
 	Boot string    `json:"boot"`
 }
 
+// TimeResult answers a time command: the device's wall clock (the system's, which
+// lockerd does not set) and what the device's trusted time now rests on (sync: its
+// time service; command: a command's iat confirmed the wall clock; time: this or an
+// earlier time command). The reply's own time is the trusted time.
+type TimeResult struct {
+	Wall   time.Time `json:"wall"`
+	Source string    `json:"source"`
+}
+
 // NewResult returns a new zero result body for a command type, or nil if
 // the type's done reply carries no body.
 func NewResult(t CommandType) any {
@@ -104,6 +113,8 @@ func NewResult(t CommandType) any {
 		return &AuditRangeResult{}
 	case CmdPing:
 		return &PingResult{}
+	case CmdTime:
+		return &TimeResult{}
 	}
 	return nil
 }
