@@ -1,10 +1,12 @@
 package cloudlink
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -44,5 +46,54 @@ func TestFlappingDriverIsReportedAtMostFlapMaxTimes(t *testing.T) {
 	}
 	if !r.allowChange("front", start) {
 		t.Fatal("another driver is held back by bus0's flapping")
+	}
+}
+
+// TestHealthThatChangesNothingIsNotRecorded (issue 17, the flash budget): a health
+// report that would say what the last one said is not committed again; one is when a
+// driver's state or the parcels waiting changed, when another event was committed
+// since (its audit head moved on), when free space moved by more than 1/storageStep of
+// the file system, and at least every healthQuiet.
+func TestHealthThatChangesNothingIsNotRecorded(t *testing.T) {
+	f := newStation(t)
+	scanner := protocol.HealthOK
+	drivers := func() []Driver { return []Driver{{Name: "cu16-1", Health: protocol.HealthOK}, {Name: "scanner", Health: scanner}} }
+	r := &healthReporter{st: f.st, drivers: drivers, every: 15 * time.Minute, stateDir: f.dir,
+		outbox: func(n int) int { return n }, started: time.Now(), log: slog.New(slog.DiscardHandler), clock: f.clock.Now}
+	step := func(what string, d time.Duration, want bool) {
+		t.Helper()
+		f.clock.advance(d)
+		before := f.commits()
+		r.health()
+		if got := f.commits() > before; got != want {
+			t.Fatalf("%s: recorded %v, want %v", what, got, want)
+		}
+	}
+	step("first report", 0, true)
+	step("nothing changed", 15*time.Minute, false)
+	step("nothing changed, again", 15*time.Minute, false)
+	scanner = protocol.HealthFailed
+	step("a driver failed", 15*time.Minute, true)
+	step("nothing changed since", 15*time.Minute, false)
+	if res, err := f.st.Announce(context.Background(), []locker.Announcement{f.announcement("p-1", "100000000001")}); err != nil || res[0] != nil {
+		t.Fatal(err, res)
+	}
+	step("a parcel announced", 15*time.Minute, true)
+	step("nothing changed since", 15*time.Minute, false)
+	step("healthQuiet passed", healthQuiet, true)
+	step("nothing changed since", 15*time.Minute, false)
+
+	// Free space, judged against the file system's size.
+	const total = 32 << 30
+	body := protocol.HealthEvent{Parcels: 1, StorageFree: 10 << 30}
+	r.last = &healthReport{at: f.clock.Now(), seq: 9, parcels: 1, free: 10 << 30, total: total}
+	for _, c := range []struct {
+		free uint64
+		want bool
+	}{{10<<30 + total/storageStep, false}, {10<<30 - total/storageStep, false}, {10<<30 + total/storageStep + 1, true}, {10<<30 - total/storageStep - 1, true}} {
+		body.StorageFree = c.free
+		if got := r.news(&body, 9, total, f.clock.Now()); got != c.want {
+			t.Errorf("free %d against %d: news %v, want %v", c.free, uint64(10<<30), got, c.want)
+		}
 	}
 }
