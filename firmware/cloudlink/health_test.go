@@ -57,7 +57,9 @@ func TestFlappingDriverIsReportedAtMostFlapMaxTimes(t *testing.T) {
 func TestHealthThatChangesNothingIsNotRecorded(t *testing.T) {
 	f := newStation(t)
 	scanner := protocol.HealthOK
-	drivers := func() []Driver { return []Driver{{Name: "cu16-1", Health: protocol.HealthOK}, {Name: "scanner", Health: scanner}} }
+	drivers := func() []Driver {
+		return []Driver{{Name: "cu16-1", Health: protocol.HealthOK}, {Name: "scanner", Health: scanner}}
+	}
 	r := &healthReporter{st: f.st, drivers: drivers, every: 15 * time.Minute, stateDir: f.dir,
 		outbox: func(n int) int { return n }, started: time.Now(), log: slog.New(slog.DiscardHandler), clock: f.clock.Now}
 	step := func(what string, d time.Duration, want bool) {
