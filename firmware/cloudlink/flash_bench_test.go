@@ -31,7 +31,7 @@ import (
 //   - pickup: a recipient enters the code, the door opens and closes.
 func BenchmarkFlashWrites(b *testing.B) {
 	const every = 15 * time.Minute // config.DefaultHealthInterval (not imported: a cycle)
-	var idle, idleW, dep, depW, pick, pickW, commitsIdle float64
+	var idle, idleW, dep, depW, pick, pickW, commitsIdle, commitsDep, commitsPick float64
 	for b.Loop() {
 		f, r, round := flashStation(b, every)
 		// Settle: the first health report and the start's events are no idle cost.
@@ -57,7 +57,7 @@ func BenchmarkFlashWrites(b *testing.B) {
 
 		const n = 20
 		sid := flashCourier(b, f)
-		io0 = readIO()
+		c0, io0 = f.commits(), readIO()
 		var slots []locker.CompartmentID
 		for i := range n {
 			f.clock.advance(2 * time.Second) // out of the repeat-scan window
@@ -74,9 +74,10 @@ func BenchmarkFlashWrites(b *testing.B) {
 		}
 		io1 = readIO()
 		dep, depW = float64(io1.writeBytes-io0.writeBytes)/n, float64(io1.wchar-io0.wchar)/n
+		commitsDep = float64(f.commits()-c0) / n
 		f.st.Logout(sid)
 
-		io0 = readIO()
+		c0, io0 = f.commits(), readIO()
 		for i := range n {
 			f.clock.advance(2 * time.Second)
 			res, err := f.st.EnterCode(context.Background(), flashCode(i), flashPhone)
@@ -91,11 +92,14 @@ func BenchmarkFlashWrites(b *testing.B) {
 		}
 		io1 = readIO()
 		pick, pickW = float64(io1.writeBytes-io0.writeBytes)/n, float64(io1.wchar-io0.wchar)/n
+		commitsPick = float64(f.commits()-c0) / n
 	}
 	b.ReportMetric(idle/1024, "KB/idle-day")
 	b.ReportMetric(idle/24/1024, "KB/idle-hour")
 	b.ReportMetric(idleW/1024, "KB-wchar/idle-day")
 	b.ReportMetric(commitsIdle, "commits/idle-day")
+	b.ReportMetric(commitsDep, "commits/deposit")
+	b.ReportMetric(commitsPick, "commits/pickup")
 	b.ReportMetric(dep/1024, "KB/deposit")
 	b.ReportMetric(depW/1024, "KB-wchar/deposit")
 	b.ReportMetric(pick/1024, "KB/pickup")

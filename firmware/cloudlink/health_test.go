@@ -2,6 +2,7 @@ package cloudlink
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -97,5 +98,54 @@ func TestHealthThatChangesNothingIsNotRecorded(t *testing.T) {
 		if got := r.news(&body, 9, total, f.clock.Now()); got != c.want {
 			t.Errorf("free %d against %d: news %v, want %v", c.free, uint64(10<<30), got, c.want)
 		}
+	}
+}
+
+// TestAcksStoredInBatches (issue 17, the flash budget): the broker's acknowledgements
+// are stored once ackBatch of them wait, not one commit per event; after a crash the
+// events whose acknowledgement was only in memory are sent again (at least once), and
+// a clean stop stores them.
+func TestAcksStoredInBatches(t *testing.T) {
+	f := newStation(t)
+	log := slog.New(slog.DiscardHandler)
+	o := newWireOutbox(f.st, log)
+	const n = ackBatch + 6
+	before := f.commits()
+	var after uint64
+	for i := range n {
+		body := fmt.Appendf(nil, `{"component":"cu16-1","state":"%s"}`, []string{"ok", "failed"}[i%2])
+		if err := f.st.Record(locker.EvHardware, "cu16-1", body); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := o.Pending(after, 10)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("event %d: %d pending, %v", i, len(evs), err)
+		}
+		after = evs[0].Seq
+		if err := o.Ack(after); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.commits() - before; got != n+1 {
+		t.Fatalf("%d commits for %d events and their acknowledgements, want %d (one store of %d acknowledgements)", got, n, n+1, ackBatch)
+	}
+	if got := o.pending(-1); got != 0 {
+		t.Fatalf("%d events reported pending, want 0: acknowledged in memory counts", got)
+	}
+	f.restart() // a crash: the last acknowledgements were only in memory
+	o = newWireOutbox(f.st, log)
+	evs, err := o.Pending(0, 100)
+	if err != nil || len(evs) != n-ackBatch {
+		t.Fatalf("after a crash %d events are sent again (%v), want the %d not stored", len(evs), err, n-ackBatch)
+	}
+	if err := o.Ack(evs[len(evs)-1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.flush(); err != nil { // a clean stop
+		t.Fatal(err)
+	}
+	f.restart()
+	if evs, err := newWireOutbox(f.st, log).Pending(0, 100); err != nil || len(evs) != 0 {
+		t.Fatalf("after a clean stop %d events are sent again (%v)", len(evs), err)
 	}
 }
