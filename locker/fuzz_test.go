@@ -20,7 +20,7 @@ import (
 // cut, a worn card or a person with the card in hand can leave in any state: its
 // decoders must refuse what the station never wrote rather than act on it.
 
-// outboxEntries returns the sealed outbox forms (audit trailers, ADR 0056) of a
+// outboxEntries returns the sealed outbox forms (audit trailers, ADR 0060) of a
 // station that took in two parcels the cloud had not announced (their deposited
 // events carry the waybill digest, which the audit log does not keep) and recorded a
 // health report.

@@ -35,7 +35,7 @@ func TestGoldenStoreMigrated(t *testing.T) {
 			t.Errorf("schema %v after the migration, want 4", v)
 		}
 		if tx.Bucket([]byte("outbox")) != nil {
-			t.Error("the outbox bucket survived its folding into the audit log (ADR 0056)")
+			t.Error("the outbox bucket survived its folding into the audit log (ADR 0060)")
 		}
 		return tx.Bucket([]byte("parcels")).ForEach(func(k, v []byte) error {
 			if v[0] != 2 {

@@ -15,7 +15,7 @@ func (s *Station) logMigration(m store.Migration) {
 			"couriers", m.Couriers)
 	}
 	if m.OutboxLost > 0 {
-		// Undelivered for longer than the audit log keeps entries (docs/adr/0056).
+		// Undelivered for longer than the audit log keeps entries (docs/adr/0060).
 		s.log.Warn("undelivered events older than the audit log dropped", "events", m.OutboxLost)
 	}
 }

@@ -49,7 +49,7 @@ func mac(key []byte, prev [MACSize]byte, seq uint64, payload []byte) [MACSize]by
 // An entry is stored as MAC || payload, or, while it carries a trailer, as
 // MAC || 0x00 || uvarint(len(payload)) || payload || trailer. A trailer is data kept
 // beside an entry for a while and outside the chain (the store keeps there the sealed
-// form of an event not yet delivered, docs/adr/0056-outbox-in-the-audit-log.md): the
+// form of an event not yet delivered, docs/adr/0060-outbox-in-the-audit-log.md): the
 // MAC covers the payload alone, so a trailer is dropped (StripTrailer) without
 // touching the chain. Payloads are JSON here, which never starts with 0x00; one that
 // does is stored in the framed form, so the two forms cannot be confused.

@@ -55,7 +55,7 @@ type Store interface {
 	// Outbox passes up to max undelivered events after seq after to decode, in order;
 	// OutboxAck marks every event up to seq delivered (again is no error). Wire is the
 	// outbox as the cloud link numbers it. The outbox is the audit log after its
-	// delivered mark (docs/adr/0056-outbox-in-the-audit-log.md).
+	// delivered mark (docs/adr/0060-outbox-in-the-audit-log.md).
 	Outbox(after uint64, max int, decode Decode) error
 	OutboxAck(seq uint64) error
 	Wire(keep func(payload []byte) (bool, error)) Wire
@@ -227,7 +227,7 @@ type Migration struct {
 	From     int // the schema the store had
 	Hints    int // parcel records whose clear hint was sealed
 	Couriers int // courier records of the old form, dropped: the cloud sends them again
-	// Outbox: undelivered events moved into the audit log (docs/adr/0056); OutboxLost:
+	// Outbox: undelivered events moved into the audit log (docs/adr/0060); OutboxLost:
 	// those whose audit entry was already pruned, which cannot be sent any more.
 	Outbox, OutboxLost int
 }

@@ -20,7 +20,7 @@ func (t *Tx) NextSeq() uint64 { return t.head.Seq + 1 }
 // Append records one event, numbered NextSeq, in the audit chain: auditPayload, and,
 // when payload (the event as the cloud link sends it) says more than auditPayload,
 // payload sealed under epoch's key as the entry's trailer until the event is
-// delivered (docs/adr/0056-outbox-in-the-audit-log.md). One appended bucket: the
+// delivered (docs/adr/0060-outbox-in-the-audit-log.md). One appended bucket: the
 // outbox is the chain after its delivered mark.
 func (t *Tx) Append(auditPayload, payload []byte, epoch uint32) error {
 	var trailer []byte
@@ -186,7 +186,7 @@ func (s *Store) Prunable(now time.Time, keep time.Duration, max int) (upTo uint6
 // PruneAudit deletes the audit entries up to seq upTo and moves the sealed checkpoint
 // to the last one deleted. It returns that start and how many entries went. An event
 // still undelivered goes with its entry: retention bounds the outbox too
-// (docs/adr/0056-outbox-in-the-audit-log.md), and the delivered mark moves past it.
+// (docs/adr/0060-outbox-in-the-audit-log.md), and the delivered mark moves past it.
 func (t *Tx) PruneAudit(upTo uint64) (start uint64, pruned int, err error) {
 	h, pruned, err := audit.Prune(t.tx.Bucket(bucketAudit), upTo)
 	if err != nil {

@@ -52,7 +52,7 @@ var (
 
 // schemaVersion is the layout this build writes; Init migrates older ones
 // (migrate.go). 2: hints sealed (record version 2). 3: couriers sealed (bucket
-// badges in place of couriers). 4: the outbox folded into the audit log (ADR 0056).
+// badges in place of couriers). 4: the outbox folded into the audit log (ADR 0060).
 const schemaVersion = 4
 
 func compKey(id uint16) []byte { return binary.BigEndian.AppendUint16(nil, id) }

@@ -20,7 +20,7 @@ import (
 //     the bucket is dropped, and the cloud sends its couriers again
 //     (docs/adr/0049-nothing-linkable-at-rest.md).
 //   - 3 -> 4: the outbox was a bucket of its own; it is folded into the audit log
-//     (docs/adr/0056-outbox-in-the-audit-log.md): each outbox entry's sealed value
+//     (docs/adr/0060-outbox-in-the-audit-log.md): each outbox entry's sealed value
 //     becomes its audit entry's trailer, the delivered mark goes just before the first
 //     of them, and the bucket is dropped.
 func (t *Tx) migrate(from int) (store.Migration, error) {

@@ -108,7 +108,7 @@ func TestInitRefusesNewerSchema(t *testing.T) {
 }
 
 // A store of schema 3 kept undelivered events in a bucket of their own. Init folds it
-// into the audit log (docs/adr/0056-outbox-in-the-audit-log.md): the same events are
+// into the audit log (docs/adr/0060-outbox-in-the-audit-log.md): the same events are
 // pending after it, each read as the outbox held it (the waybill digest too), the
 // chain verifies unchanged, an entry whose audit entry was pruned is counted lost,
 // and acknowledging drops the sealed forms without touching the chain.

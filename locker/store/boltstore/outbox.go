@@ -13,7 +13,7 @@ import (
 )
 
 // The outbox is the audit log after the last delivered event
-// (docs/adr/0056-outbox-in-the-audit-log.md): meta's outbox_acked holds the sequence
+// (docs/adr/0060-outbox-in-the-audit-log.md): meta's outbox_acked holds the sequence
 // number up to which the cloud link has the events, and an event that must reach the
 // cloud with more than its audit entry says (a waybill digest) carries its sealed form
 // as the entry's trailer until then. Every commit appends to one bucket, not two.
