@@ -230,3 +230,68 @@ func TestMigrateOutboxIntoAudit(t *testing.T) {
 		t.Fatalf("the epoch is still held after delivery: %v %v", dead, err)
 	}
 }
+
+// Retention bounds the outbox (ADR 0060): pruning audit entries not yet delivered
+// moves the delivered mark past them, so they are neither read nor counted, and a chain
+// that starts again below the mark (a damaged checkpoint) takes the mark back with it.
+func TestPruneMovesTheDeliveredMark(t *testing.T) {
+	st, _, _ := openTest(t)
+	appendN := func(n int) {
+		t.Helper()
+		if err := st.Update(func(tx store.Tx) error {
+			for range n {
+				if err := tx.Append([]byte(`{"type":"door_closed"}`), []byte(`{"type":"door_closed"}`), 1); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outboxLen := func() (n int) {
+		t.Helper()
+		_ = st.View(func(tx store.Tx) error { n = tx.OutboxLen(); return nil })
+		return n
+	}
+	appendN(5)
+	if n := outboxLen(); n != 5 {
+		t.Fatalf("%d undelivered, want 5", n)
+	}
+	if err := st.Update(func(tx store.Tx) error { _, _, err := tx.PruneAudit(3); return err }); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	if err := st.Outbox(0, 100, func(seq uint64, _ []byte) error { seqs = append(seqs, seq); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seqs) != 2 || seqs[0] != 4 || outboxLen() != 2 {
+		t.Fatalf("after pruning up to 3: pending %v, %d counted; want 4 and 5", seqs, outboxLen())
+	}
+	// The chain starts again at 1 (its checkpoint damaged and every entry gone): the
+	// mark at 3 would hide the next three events.
+	if err := st.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketAudit); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketAudit); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(metaAuditCheckpoint, []byte("damaged"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(func(tx store.Tx) error {
+		damaged, err := tx.ResumeAudit()
+		if damaged == nil {
+			t.Error("the damaged checkpoint went unnoticed")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	appendN(2)
+	if n := outboxLen(); n != 2 {
+		t.Fatalf("after the chain started again: %d undelivered, want 2", n)
+	}
+}
