@@ -279,6 +279,45 @@ func Range(b *bolt.Bucket, from, to uint64, fn func(seq uint64, payload []byte) 
 	RangeTrailers(b, from, to, func(seq uint64, payload, _ []byte) bool { return fn(seq, payload) })
 }
 
+// RangeChecked is RangeTrailers from seq from on that also checks each entry's MAC
+// against the stored MAC of the entry before it (start's, when that one was pruned or
+// from is the chain's first), and that sequence numbers run without gaps: a payload
+// changed on the flash is refused with ErrBroken, since only a holder of the key can
+// make a MAC. It stops at the first entry that does not check, or when fn returns
+// false. Readers that act on a payload (the outbox sends it) use it; Verify walks the
+// whole chain.
+func RangeChecked(b *bolt.Bucket, key []byte, start Head, from uint64, fn func(seq uint64, payload, trailer []byte) bool) error {
+	var prev Head
+	known := false
+	if from > 1 {
+		if m, _, _, ok := split(b.Get(Key(from - 1))); ok {
+			prev.Seq, prev.MAC, known = from-1, [MACSize]byte(m), true
+		}
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(Key(from)); k != nil; k, v = c.Next() {
+		m, payload, trailer, ok := split(v)
+		if len(k) != 8 || !ok {
+			return fmt.Errorf("%w: malformed entry %x", ErrBroken, k)
+		}
+		seq := binary.BigEndian.Uint64(k)
+		if !known {
+			prev, known = start, true
+		}
+		if seq != prev.Seq+1 {
+			return fmt.Errorf("%w: entry %d follows %d", ErrBroken, seq, prev.Seq)
+		}
+		if want := mac(key, prev.MAC, seq, payload); !hmac.Equal(want[:], m) {
+			return fmt.Errorf("%w: entry %d does not match its MAC", ErrBroken, seq)
+		}
+		prev.Seq, prev.MAC = seq, [MACSize]byte(m)
+		if !fn(seq, payload, trailer) {
+			return nil
+		}
+	}
+	return nil
+}
+
 // RangeTrailers is Range that also passes each entry's trailer (nil when none).
 // Malformed entries are skipped.
 func RangeTrailers(b *bolt.Bucket, from, to uint64, fn func(seq uint64, payload, trailer []byte) bool) {

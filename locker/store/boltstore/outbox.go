@@ -64,15 +64,24 @@ func (s *Store) openEvent(seq uint64, payload, trailer []byte, decode store.Deco
 }
 
 // pending calls fn with each undelivered event after seq after, in order, until fn
-// returns false or an error.
+// returns false or an error. Each entry's MAC is checked first: the link signs what it
+// sends (ADR 0050), so a payload changed on the card must not reach it (before ADR
+// 0060 the outbox's own seal refused it).
 func (s *Store) pending(tx *bolt.Tx, after uint64, fn func(seq uint64, payload, trailer []byte) (bool, error)) error {
 	after = max(after, outboxAcked(tx))
+	start, err := auditStart(tx, s.auditKey)
+	if err != nil {
+		start = audit.Head{} // a damaged checkpoint: the chain started again at 1 (ResumeAudit)
+	}
 	var ferr error
-	audit.RangeTrailers(tx.Bucket(bucketAudit), after+1, ^uint64(0), func(seq uint64, payload, trailer []byte) bool {
+	err = audit.RangeChecked(tx.Bucket(bucketAudit), s.auditKey, start, after+1, func(seq uint64, payload, trailer []byte) bool {
 		var more bool
 		more, ferr = fn(seq, payload, trailer)
 		return more && ferr == nil
 	})
+	if err != nil {
+		return fmt.Errorf("locker: outbox: %w", err)
+	}
 	return ferr
 }
 
