@@ -108,25 +108,33 @@ func BenchmarkCodeToUnlock(b *testing.B) {
 func benchCodeToUnlock(b *testing.B, linkUp bool) {
 	const samples = 2000
 	var path, raw []time.Duration
+	var pathPages, rawPages, pathBytes, rawBytes int64
 	payload := make([]byte, 512)
 	for b.Loop() {
 		path, raw = path[:0], raw[:0]
+		pathPages, rawPages, pathBytes, rawBytes = 0, 0, 0, 0
 		f := newBenchFixture(b, doorSpecs(samples))
 		hw := &timingHW{}
 		f.st.unlocker = hw
 		f.seed(samples, true)
+		db := f.st.db()
 		for i := range samples {
+			w0, io0 := pagesWritten(db), readProcIO()
 			t0 := time.Now()
-			if err := f.st.db().Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("bench"), payload) }); err != nil {
+			if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("bench"), payload) }); err != nil {
 				b.Fatal(err)
 			}
 			raw = append(raw, time.Since(t0))
+			w1, io1 := pagesWritten(db), readProcIO()
 			t0 = time.Now()
 			res, err := f.st.EnterCode(ctx, code(i), testPhone)
 			if err != nil || len(res.Slots) != 1 {
 				b.Fatalf("pickup %d: %+v %v", i, res, err)
 			}
 			path = append(path, hw.at.Sub(t0))
+			w2, io2 := pagesWritten(db), readProcIO()
+			rawPages, pathPages = rawPages+w1-w0, pathPages+w2-w1
+			rawBytes, pathBytes = rawBytes+io1.WriteBytes-io0.WriteBytes, pathBytes+io2.WriteBytes-io1.WriteBytes
 			if linkUp {
 				evs, err := f.st.outboxPending(0, 100)
 				if err != nil {
@@ -147,6 +155,12 @@ func benchCodeToUnlock(b *testing.B, linkUp bool) {
 	b.ReportMetric(float64(r50.Microseconds()), "p50-raw-commit-µs")
 	b.ReportMetric(float64(r99.Microseconds()), "p99-raw-commit-µs")
 	b.ReportMetric(float64(p99)/float64(r99), "p99-ratio")
+	// What each commit writes: page writes as bbolt counts them (dirty pages, freelist,
+	// meta) and bytes the kernel accounts to this process (/proc/self/io write_bytes).
+	b.ReportMetric(float64(pathPages)/samples, "pages/code-commit")
+	b.ReportMetric(float64(rawPages)/samples, "pages/raw-commit")
+	b.ReportMetric(float64(pathBytes)/samples/1024, "KB/code-commit")
+	b.ReportMetric(float64(rawBytes)/samples/1024, "KB/raw-commit")
 }
 
 // BenchmarkCodeLookup measures finding the parcels under a code, at 1,000 and 100,000

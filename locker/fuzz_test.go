@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -19,19 +20,32 @@ import (
 // cut, a worn card or a person with the card in hand can leave in any state: its
 // decoders must refuse what the station never wrote rather than act on it.
 
-// outboxEntries returns the raw outbox entries of a station that announced a parcel
-// and recorded a health report.
+// outboxEntries returns the sealed outbox forms (audit trailers, ADR 0060) of a
+// station that took in two parcels the cloud had not announced (their deposited
+// events carry the waybill digest, which the audit log does not keep) and recorded a
+// health report.
 func outboxEntries(t testing.TB, fx *fixture) (keys, values [][]byte) {
 	t.Helper()
-	fx.announce("p-1", "RB123456785GB", "48213377", SizeM)
+	sid := fx.courier("c-1", "BADGE-1-ABCDEFGHIJKLMNOPQR", "2468", Rights{Deposit: true})
+	for i, tn := range []string{"773012345678901", "773012345678902"} {
+		fx.clock.Advance(2 * time.Second)
+		slot, err := fx.st.Scan(ctx, sid, tn, SizeM)
+		if err != nil {
+			t.Fatalf("deposit %d: %v", i, err)
+		}
+		fx.openClose(slot.Compartment)
+	}
 	if err := fx.st.Record(EvHealth, "system", []byte(`{"uptime_s":5,"drivers":{"cu16-1":"ok"}}`)); err != nil {
 		t.Fatal(err)
 	}
 	err := fx.st.db().View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
-			keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
-			return nil
+		audit.RangeTrailers(tx.Bucket(bucketAudit), 0, ^uint64(0), func(seq uint64, _, trailer []byte) bool {
+			if len(trailer) > 0 {
+				keys, values = append(keys, audit.Key(seq)), append(values, bytes.Clone(trailer))
+			}
+			return true
 		})
+		return nil
 	})
 	if err != nil || len(keys) < 2 {
 		t.Fatalf("outbox: %d entries, %v", len(keys), err)

@@ -31,8 +31,11 @@ func TestGoldenStoreMigrated(t *testing.T) {
 		if tx.Bucket([]byte("couriers")) != nil {
 			t.Error("the unsealed couriers bucket survived")
 		}
-		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !bytes.Equal(v, []byte{3}) {
-			t.Errorf("schema %v after the migration, want 3", v)
+		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); !bytes.Equal(v, []byte{4}) {
+			t.Errorf("schema %v after the migration, want 4", v)
+		}
+		if tx.Bucket([]byte("outbox")) != nil {
+			t.Error("the outbox bucket survived its folding into the audit log (ADR 0060)")
 		}
 		return tx.Bucket([]byte("parcels")).ForEach(func(k, v []byte) error {
 			if v[0] != 2 {

@@ -18,7 +18,6 @@ var (
 	bucketIdxKeep       = []byte("idx_keep")
 	bucketEpochs        = []byte("epochs")
 	bucketAudit         = []byte("audit")
-	bucketOutbox        = []byte("outbox")
 	metaAuditCheckpoint = []byte("audit_checkpoint")
 )
 

@@ -11,8 +11,10 @@ import (
 	"github.com/lockerd/lockerd/locker/store"
 )
 
-// Every event is committed to the audit chain and the outbox with the transition that
-// causes it (txn.emit); locker/store keeps both. What is here reads them back as events.
+// Every event is committed to the audit chain with the transition that causes it
+// (txn.emit); the outbox is that chain after the last event the cloud acknowledged
+// (docs/adr/0060-outbox-in-the-audit-log.md), both kept by locker/store. What is here
+// reads them back as events.
 
 // decodeEvent decodes a stored event payload into e.
 func decodeEvent(e *Event) store.Decode {

@@ -17,9 +17,10 @@ func TestHealthEventCarriesTheAuditHead(t *testing.T) {
 	f := newStation(t)
 	log := slog.New(slog.DiscardHandler)
 	r := &healthReporter{st: f.st, drivers: func() []Driver { return nil }, stateDir: f.dir,
-		outbox: func(n int) int { return n }, started: time.Now(), log: log}
+		outbox: func(n int) int { return n }, started: time.Now(), log: log, clock: f.clock.Now}
 	seq0, mac0 := f.st.AuditHead()
 	r.health()
+	f.clock.advance(healthQuiet) // a report that says nothing new is recorded no sooner
 	r.health()
 	evs, err := newWireOutbox(f.st, log).Pending(0, 10)
 	if err != nil {

@@ -24,8 +24,9 @@ import (
 // stationFixture is a real station on a bbolt store in a temporary directory, with
 // doors that never move and a clock the test sets.
 type stationFixture struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
+	comps []locker.CompartmentSpec // one door when nil
 	st    *locker.Station
 	db    *bolt.DB
 	kr    *privacy.Keyring
@@ -51,9 +52,12 @@ type stillDoors struct{}
 func (stillDoors) Unlock(context.Context, locker.CompartmentID) error { return nil }
 func (stillDoors) DoorOpen(locker.CompartmentID) (bool, bool)         { return false, true }
 
-func newStation(t *testing.T) *stationFixture {
+func newStation(t testing.TB) *stationFixture { return newStationWith(t, nil) }
+
+// newStationWith is newStation with compartments comps (one door when nil).
+func newStationWith(t testing.TB, comps []locker.CompartmentSpec) *stationFixture {
 	t.Helper()
-	f := &stationFixture{t: t, dir: filepath.Join(t.TempDir(), "state"),
+	f := &stationFixture{t: t, dir: filepath.Join(t.TempDir(), "state"), comps: comps,
 		clock: &fakeClock{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}}
 	id, err := privacy.LoadOrCreateIdentity(f.dir)
 	if err != nil {
@@ -87,8 +91,12 @@ func (f *stationFixture) open() {
 		}
 		return s, err
 	}
+	comps := f.comps
+	if comps == nil {
+		comps = []locker.CompartmentSpec{{ID: 1, Size: locker.SizeM, Kind: locker.KindDoor}}
+	}
 	f.st, err = locker.Open(locker.Options{LockerID: "LK-C1", StorePath: filepath.Join(f.dir, "store.db"), OpenStore: open,
-		Compartments: []locker.CompartmentSpec{{ID: 1, Size: locker.SizeM, Kind: locker.KindDoor}},
+		Compartments: comps,
 		Policy:       locker.DefaultPolicy(), Keys: f.keys, Keyring: f.kr, Unlocker: stillDoors{}, Doors: stillDoors{},
 		Clock: f.clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -128,8 +128,10 @@ func optionalID(s string) string {
 }
 
 // wireOutbox is the link's Outbox over the station's. Acknowledgements are kept in
-// memory and stored in one transaction before the next read: an event whose ack was
-// lost in a crash is simply sent again, which delivery at least once allows.
+// memory and stored in one transaction once ackBatch of them are waiting (checked
+// before each read), and when the link stops: an event whose ack was lost in a crash
+// is simply sent again, which delivery at least once allows. Storing them at every
+// read made each event cost a second commit on the card (issue 17, the flash budget).
 type wireOutbox struct {
 	wo  *locker.WireOutbox
 	log *slog.Logger
@@ -144,9 +146,13 @@ func newWireOutbox(st *locker.Station, log *slog.Logger) *wireOutbox {
 	return &wireOutbox{wo: st.WireOutbox(keepEvent), log: log}
 }
 
+// ackBatch is how many acknowledgements wait in memory before they are stored: at most
+// that many events are sent again after a crash.
+const ackBatch = 64
+
 // Pending implements link.Outbox.
 func (o *wireOutbox) Pending(after uint64, max int) ([]protocol.Event, error) {
-	if err := o.flush(); err != nil {
+	if err := o.flushAt(ackBatch); err != nil {
 		return nil, err
 	}
 	evs, err := o.wo.Pending(after, max)
@@ -188,10 +194,14 @@ func (o *wireOutbox) pending(fallback int) int {
 func (o *wireOutbox) Wake() <-chan struct{} { return o.wo.Wake() }
 
 // flush stores the acknowledgements received since the last flush.
-func (o *wireOutbox) flush() error {
+func (o *wireOutbox) flush() error { return o.flushAt(1) }
+
+// flushAt stores the acknowledgements received since the last flush if there are at
+// least n of them.
+func (o *wireOutbox) flushAt(n uint64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.acked <= o.stored {
+	if o.acked < o.stored+n {
 		return nil
 	}
 	if err := o.wo.Ack(o.acked); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"syscall"
 	"time"
 
@@ -24,6 +25,26 @@ const (
 	flapWindow = 10 * time.Minute
 )
 
+// A health report that would say what the last one recorded said is not recorded again
+// (issue 17, the flash budget: each record is a commit, tens of KB on the card): it is
+// recorded when a driver's state, the parcels waiting or the free space (by more than
+// storageStep of the file system) changed, or any other event was committed since the
+// last report (its audit head then moved on, and the fleet anchors the new one, ADR
+// 0050), and at least every healthQuiet. Liveness is presence's job, not health's.
+const (
+	healthQuiet = 24 * time.Hour
+	storageStep = 100 // a change of free space by more than 1/storageStep of the size
+)
+
+// healthReport is what a recorded report said, for the comparison.
+type healthReport struct {
+	at          time.Time
+	seq         uint64 // the audit head right after the report's own entry
+	parcels     int
+	drivers     map[string]protocol.Health
+	free, total uint64
+}
+
 // healthReporter records, as station events (so they reach the cloud through the
 // outbox, in order, after any outage), a hardware event whenever a driver's state
 // changes and a health event every interval, the first one at start.
@@ -37,6 +58,27 @@ type healthReporter struct {
 	log      *slog.Logger
 	flaps    map[string][]time.Time // per driver, when its recent hardware events were recorded
 	held     map[string]bool        // drivers whose changes are held back now (logged once)
+	clock    func() time.Time       // time.Now when nil (health reports only)
+	last     *healthReport          // the last health report recorded, nil before the first
+}
+
+func (r *healthReporter) now() time.Time {
+	if r.clock != nil {
+		return r.clock()
+	}
+	return time.Now()
+}
+
+// news reports whether body, made at now with the audit head at seq and the file
+// system's size total, says something the last recorded report did not.
+func (r *healthReporter) news(body *protocol.HealthEvent, seq, total uint64, now time.Time) bool {
+	l := r.last
+	if l == nil || seq != l.seq || now.Sub(l.at) >= healthQuiet || now.Before(l.at) ||
+		body.Parcels != l.parcels || !maps.Equal(body.Drivers, l.drivers) || total != l.total {
+		return true
+	}
+	diff := max(body.StorageFree, l.free) - min(body.StorageFree, l.free)
+	return diff > total/storageStep
 }
 
 // allowChange reports whether a hardware event for driver name may be recorded at now
@@ -108,20 +150,30 @@ func (r *healthReporter) hardware(last map[string]protocol.Health) {
 	}
 }
 
+// health records a health report, unless it would say nothing new (see healthQuiet).
 func (r *healthReporter) health() {
 	st, err := r.st.Status()
 	if err != nil {
 		r.log.Warn("health report skipped", "err", err)
 		return
 	}
+	free, total := diskSpace(r.stateDir)
 	body := protocol.HealthEvent{
-		UptimeS: int64(time.Since(r.started) / time.Second), StorageFree: freeBytes(r.stateDir),
+		UptimeS: int64(time.Since(r.started) / time.Second), StorageFree: free,
 		Outbox: r.outbox(st.Outbox), Parcels: waiting(st), Drivers: driverStates(r.drivers()),
 	}
 	// The chain's head before this report's own entry: the fleet anchors it (ADR 0050).
 	seq, mac := r.st.AuditHead()
 	body.Audit = &protocol.AuditHead{Seq: seq, Head: protocol.Digest(mac)}
-	r.record(locker.EvHealth, locker.ActorSystem, &body)
+	now := r.now()
+	if !r.news(&body, seq, total, now) {
+		return
+	}
+	if r.record(locker.EvHealth, locker.ActorSystem, &body) {
+		// Its own entry is seq+1, unless another event came between: then the next
+		// report finds the head elsewhere and is recorded, which errs on the safe side.
+		r.last = &healthReport{at: now, seq: seq + 1, parcels: body.Parcels, drivers: body.Drivers, free: free, total: total}
+	}
 }
 
 // record commits one report; it reports whether it was stored.
@@ -141,12 +193,12 @@ func (r *healthReporter) record(typ locker.EventType, actor string, body protoco
 	return true
 }
 
-// freeBytes is the space left to an unprivileged writer on the state directory's file
-// system (0 if unknown).
-func freeBytes(dir string) uint64 {
+// diskSpace is the space left to an unprivileged writer on the state directory's file
+// system, and its size (both 0 if unknown).
+func diskSpace(dir string) (free, total uint64) {
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(dir, &fs); err != nil {
-		return 0
+		return 0, 0
 	}
-	return fs.Bavail * uint64(fs.Bsize)
+	return fs.Bavail * uint64(fs.Bsize), fs.Blocks * uint64(fs.Bsize)
 }

@@ -1,10 +1,13 @@
 package cloudlink
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
@@ -44,5 +47,105 @@ func TestFlappingDriverIsReportedAtMostFlapMaxTimes(t *testing.T) {
 	}
 	if !r.allowChange("front", start) {
 		t.Fatal("another driver is held back by bus0's flapping")
+	}
+}
+
+// TestHealthThatChangesNothingIsNotRecorded (issue 17, the flash budget): a health
+// report that would say what the last one said is not committed again; one is when a
+// driver's state or the parcels waiting changed, when another event was committed
+// since (its audit head moved on), when free space moved by more than 1/storageStep of
+// the file system, and at least every healthQuiet.
+func TestHealthThatChangesNothingIsNotRecorded(t *testing.T) {
+	f := newStation(t)
+	scanner := protocol.HealthOK
+	drivers := func() []Driver {
+		return []Driver{{Name: "cu16-1", Health: protocol.HealthOK}, {Name: "scanner", Health: scanner}}
+	}
+	r := &healthReporter{st: f.st, drivers: drivers, every: 15 * time.Minute, stateDir: f.dir,
+		outbox: func(n int) int { return n }, started: time.Now(), log: slog.New(slog.DiscardHandler), clock: f.clock.Now}
+	step := func(what string, d time.Duration, want bool) {
+		t.Helper()
+		f.clock.advance(d)
+		before := f.commits()
+		r.health()
+		if got := f.commits() > before; got != want {
+			t.Fatalf("%s: recorded %v, want %v", what, got, want)
+		}
+	}
+	step("first report", 0, true)
+	step("nothing changed", 15*time.Minute, false)
+	step("nothing changed, again", 15*time.Minute, false)
+	scanner = protocol.HealthFailed
+	step("a driver failed", 15*time.Minute, true)
+	step("nothing changed since", 15*time.Minute, false)
+	if res, err := f.st.Announce(context.Background(), []locker.Announcement{f.announcement("p-1", "100000000001")}); err != nil || res[0] != nil {
+		t.Fatal(err, res)
+	}
+	step("a parcel announced", 15*time.Minute, true)
+	step("nothing changed since", 15*time.Minute, false)
+	step("healthQuiet passed", healthQuiet, true)
+	step("nothing changed since", 15*time.Minute, false)
+
+	// Free space, judged against the file system's size.
+	const total = 32 << 30
+	body := protocol.HealthEvent{Parcels: 1, StorageFree: 10 << 30}
+	r.last = &healthReport{at: f.clock.Now(), seq: 9, parcels: 1, free: 10 << 30, total: total}
+	for _, c := range []struct {
+		free uint64
+		want bool
+	}{{10<<30 + total/storageStep, false}, {10<<30 - total/storageStep, false}, {10<<30 + total/storageStep + 1, true}, {10<<30 - total/storageStep - 1, true}} {
+		body.StorageFree = c.free
+		if got := r.news(&body, 9, total, f.clock.Now()); got != c.want {
+			t.Errorf("free %d against %d: news %v, want %v", c.free, uint64(10<<30), got, c.want)
+		}
+	}
+}
+
+// TestAcksStoredInBatches (issue 17, the flash budget): the broker's acknowledgements
+// are stored once ackBatch of them wait, not one commit per event; after a crash the
+// events whose acknowledgement was only in memory are sent again (at least once), and
+// a clean stop stores them.
+func TestAcksStoredInBatches(t *testing.T) {
+	f := newStation(t)
+	log := slog.New(slog.DiscardHandler)
+	o := newWireOutbox(f.st, log)
+	const n = ackBatch + 6
+	before := f.commits()
+	var after uint64
+	for i := range n {
+		body := fmt.Appendf(nil, `{"component":"cu16-1","state":"%s"}`, []string{"ok", "failed"}[i%2])
+		if err := f.st.Record(locker.EvHardware, "cu16-1", body); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := o.Pending(after, 10)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("event %d: %d pending, %v", i, len(evs), err)
+		}
+		after = evs[0].Seq
+		if err := o.Ack(after); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.commits() - before; got != n+1 {
+		t.Fatalf("%d commits for %d events and their acknowledgements, want %d (one store of %d acknowledgements)", got, n, n+1, ackBatch)
+	}
+	if got := o.pending(-1); got != 0 {
+		t.Fatalf("%d events reported pending, want 0: acknowledged in memory counts", got)
+	}
+	f.restart() // a crash: the last acknowledgements were only in memory
+	o = newWireOutbox(f.st, log)
+	evs, err := o.Pending(0, 100)
+	if err != nil || len(evs) != n-ackBatch {
+		t.Fatalf("after a crash %d events are sent again (%v), want the %d not stored", len(evs), err, n-ackBatch)
+	}
+	if err := o.Ack(evs[len(evs)-1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.flush(); err != nil { // a clean stop
+		t.Fatal(err)
+	}
+	f.restart()
+	if evs, err := newWireOutbox(f.st, log).Pending(0, 100); err != nil || len(evs) != 0 {
+		t.Fatalf("after a clean stop %d events are sent again (%v)", len(evs), err)
 	}
 }

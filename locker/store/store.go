@@ -52,9 +52,10 @@ type Store interface {
 	CommandExpiryDue(now time.Time) bool
 	ForgetCommands(now time.Time, max int) error
 
-	// Outbox passes up to max entries after seq after to decode, in order; OutboxAck
-	// removes one (gone already is no error). Wire is the outbox as the cloud link
-	// numbers it.
+	// Outbox passes up to max undelivered events after seq after to decode, in order;
+	// OutboxAck marks every event up to seq delivered (again is no error). Wire is the
+	// outbox as the cloud link numbers it. The outbox is the audit log after its
+	// delivered mark (docs/adr/0060-outbox-in-the-audit-log.md).
 	Outbox(after uint64, max int, decode Decode) error
 	OutboxAck(seq uint64) error
 	Wire(keep func(payload []byte) (bool, error)) Wire
@@ -110,15 +111,17 @@ type Tx interface {
 	CountLegacy() (int, error)
 
 	// NextSeq is the number the next appended event gets; Append records it: its
-	// auditPayload in the audit chain, its payload sealed under epoch's key in the
-	// outbox.
+	// auditPayload in the audit chain and, when payload (its form for the cloud) says
+	// more, payload sealed under epoch's key beside it until it is delivered.
 	NextSeq() uint64
 	Append(auditPayload, payload []byte, epoch uint32) error
 	// ResumeAudit finds the chain's head at start; damaged reports a pruned start that
 	// does not open (the chain then starts again at 1).
 	ResumeAudit() (damaged, err error)
-	// PruneAudit deletes the entries up to upTo and seals the new start.
+	// PruneAudit deletes the entries up to upTo and seals the new start; events not
+	// yet delivered among them go too (retention bounds the outbox).
 	PruneAudit(upTo uint64) (start uint64, pruned int, err error)
+	// OutboxLen is the number of events not yet delivered.
 	OutboxLen() int
 
 	CommandTx
@@ -224,6 +227,9 @@ type Migration struct {
 	From     int // the schema the store had
 	Hints    int // parcel records whose clear hint was sealed
 	Couriers int // courier records of the old form, dropped: the cloud sends them again
+	// Outbox: undelivered events moved into the audit log (docs/adr/0060); OutboxLost:
+	// those whose audit entry was already pruned, which cannot be sent any more.
+	Outbox, OutboxLost int
 }
 
 // Meta names a value of the domain's, kept as JSON beside the store's own.

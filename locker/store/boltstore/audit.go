@@ -1,6 +1,8 @@
 package boltstore
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,25 +17,29 @@ import (
 // NextSeq is the sequence number the next event appended in this transaction gets.
 func (t *Tx) NextSeq() uint64 { return t.head.Seq + 1 }
 
-// Append records one event, numbered NextSeq: auditPayload in the audit chain and
-// payload, sealed under epoch's key, in the outbox.
+// Append records one event, numbered NextSeq, in the audit chain: auditPayload, and,
+// when payload (the event as the cloud link sends it) says more than auditPayload,
+// payload sealed under epoch's key as the entry's trailer until the event is
+// delivered (docs/adr/0060-outbox-in-the-audit-log.md). One appended bucket: the
+// outbox is the chain after its delivered mark.
 func (t *Tx) Append(auditPayload, payload []byte, epoch uint32) error {
-	h, err := audit.Append(t.tx.Bucket(bucketAudit), t.s.auditKey, t.head, auditPayload)
+	var trailer []byte
+	if !bytes.Equal(auditPayload, payload) {
+		key, err := t.s.keyring.Key(epoch)
+		if err != nil {
+			return fmt.Errorf("locker: epoch key: %w", err)
+		}
+		// No epoch reference count for the sealed forms: they live until delivered
+		// (minutes), and the shredder checks the undelivered events itself, which
+		// keeps this hot path one page lighter.
+		trailer = append(epochKey(epoch), privacy.SealBytes(key, payload, audit.Key(t.head.Seq+1))...)
+	}
+	h, err := audit.AppendTrailer(t.tx.Bucket(bucketAudit), t.s.auditKey, t.head, auditPayload, trailer)
 	if err != nil {
 		return err
 	}
 	t.head = h
-	key, err := t.s.keyring.Key(epoch)
-	if err != nil {
-		return fmt.Errorf("locker: epoch key: %w", err)
-	}
-	seqKey := audit.Key(h.Seq)
-	sealed := append(epochKey(epoch), privacy.SealBytes(key, payload, seqKey)...)
-	// No epoch reference count for outbox entries: they live minutes, and the shredder
-	// checks the (short) outbox itself, which keeps this hot path one page lighter.
-	ob := t.tx.Bucket(bucketOutbox)
-	ob.FillPercent = 1.0 // append-only keys, as in the audit log
-	return ob.Put(seqKey, sealed)
+	return nil
 }
 
 // ResumeAudit finds the audit chain's head: its last entry or, when it is empty, its
@@ -48,6 +54,13 @@ func (t *Tx) ResumeAudit() (damaged, err error) {
 		h, damaged = auditStart(t.tx, t.s.auditKey)
 	}
 	t.head = h
+	// A chain that starts again (a damaged checkpoint) starts its outbox again too:
+	// a delivered mark beyond the head would hide the events to come.
+	if outboxAcked(t.tx) > h.Seq {
+		if err := t.tx.Bucket(bucketMeta).Put(metaOutboxAcked, binary.BigEndian.AppendUint64(nil, h.Seq)); err != nil {
+			return damaged, err
+		}
+	}
 	return damaged, nil
 }
 
@@ -171,11 +184,18 @@ func (s *Store) Prunable(now time.Time, keep time.Duration, max int) (upTo uint6
 }
 
 // PruneAudit deletes the audit entries up to seq upTo and moves the sealed checkpoint
-// to the last one deleted. It returns that start and how many entries went.
+// to the last one deleted. It returns that start and how many entries went. An event
+// still undelivered goes with its entry: retention bounds the outbox too
+// (docs/adr/0060-outbox-in-the-audit-log.md), and the delivered mark moves past it.
 func (t *Tx) PruneAudit(upTo uint64) (start uint64, pruned int, err error) {
 	h, pruned, err := audit.Prune(t.tx.Bucket(bucketAudit), upTo)
 	if err != nil {
 		return 0, 0, err
+	}
+	if outboxAcked(t.tx) < h.Seq {
+		if err := t.tx.Bucket(bucketMeta).Put(metaOutboxAcked, binary.BigEndian.AppendUint64(nil, h.Seq)); err != nil {
+			return 0, 0, err
+		}
 	}
 	if err := t.tx.Bucket(bucketMeta).Put(metaAuditCheckpoint, audit.Checkpoint(t.s.auditKey, h)); err != nil {
 		return 0, 0, err

@@ -14,7 +14,7 @@ import (
 
 // Store layout (docs/adr/0003-store-layout.md). One bbolt file; every key is either an
 // opaque id, a big-endian number or a sealed digest; every value is JSON except the audit
-// entries (MAC || JSON), the outbox (epoch || AEAD-sealed JSON) and parcel records,
+// entries (MAC || JSON [|| the sealed outbox form], locker/audit) and parcel records,
 // which use the compact binary form in record.go.
 var (
 	bucketMeta         = []byte("meta")
@@ -28,8 +28,8 @@ var (
 	bucketIdxKeep      = []byte("idx_keep")     // unix nanos || parcel id -> nil (announced)
 	bucketIdxPurge     = []byte("idx_purge")    // unix nanos || parcel id -> nil (terminal)
 	bucketEpochs       = []byte("epochs")       // epoch (4 BE) -> count of parcel and courier records sealed under it
-	bucketAudit        = []byte("audit")        // seq (8 BE) -> MAC || event JSON
-	bucketOutbox       = []byte("outbox")       // seq (8 BE) -> epoch (4 BE) || sealed event JSON
+	bucketAudit        = []byte("audit")        // seq (8 BE) -> MAC || event JSON [|| trailer: epoch (4 BE) || sealed event JSON, until delivered]
+	bucketOutbox       = []byte("outbox")       // schema 1 to 3 only: seq (8 BE) -> epoch (4 BE) || sealed event JSON
 	bucketCommands     = []byte("commands")     // id -> exp (8 BE unix nanos) || state (1) || reply
 	bucketIdxCmdExp    = []byte("idx_cmdexp")   // exp (8 BE) || id -> nil
 	bucketCmdDigest    = []byte("cmd_digest")   // id -> digest of the command's body (ADR 0055); made by Init in older stores
@@ -38,7 +38,7 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketCompartments, bucketParcels, bucketBadges,
 		bucketIdxWaybill, bucketIdxCode, bucketIdxExpiry, bucketIdxKeep, bucketIdxPurge,
-		bucketEpochs, bucketAudit, bucketOutbox, bucketCommands, bucketIdxCmdExp, bucketCmdDigest,
+		bucketEpochs, bucketAudit, bucketCommands, bucketIdxCmdExp, bucketCmdDigest,
 		bucketRevisions, bucketIdxRevExp}
 
 	metaSchema          = []byte("schema")
@@ -46,13 +46,14 @@ var (
 	metaEpochLength     = []byte("epoch_length")      // nanoseconds, big-endian: fixed at creation
 	metaAuditCheckpoint = []byte("audit_checkpoint")  // sealed start of a pruned audit chain
 	metaWireAcked       = []byte("outbox_wire_acked") // last wire seq acknowledged (8 BE)
+	metaOutboxAcked     = []byte("outbox_acked")      // audit seq up to which events are delivered (8 BE; schema 4)
 	metaIssuedFloor     = []byte("cmd_issued_floor")  // newest command iat seen (8 BE unix seconds; ADR 0055)
 )
 
 // schemaVersion is the layout this build writes; Init migrates older ones
 // (migrate.go). 2: hints sealed (record version 2). 3: couriers sealed (bucket
-// badges in place of couriers).
-const schemaVersion = 3
+// badges in place of couriers). 4: the outbox folded into the audit log (ADR 0060).
+const schemaVersion = 4
 
 func compKey(id uint16) []byte { return binary.BigEndian.AppendUint16(nil, id) }
 func epochKey(e uint32) []byte { return binary.BigEndian.AppendUint32(nil, e) }

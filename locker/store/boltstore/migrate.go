@@ -1,8 +1,11 @@
 package boltstore
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 
+	"github.com/lockerd/lockerd/locker/audit"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -16,6 +19,10 @@ import (
 //     The new form is found by the badge digest, which cannot be computed from them:
 //     the bucket is dropped, and the cloud sends its couriers again
 //     (docs/adr/0049-nothing-linkable-at-rest.md).
+//   - 3 -> 4: the outbox was a bucket of its own; it is folded into the audit log
+//     (docs/adr/0060-outbox-in-the-audit-log.md): each outbox entry's sealed value
+//     becomes its audit entry's trailer, the delivered mark goes just before the first
+//     of them, and the bucket is dropped.
 func (t *Tx) migrate(from int) (store.Migration, error) {
 	m := store.Migration{From: from}
 	if from >= schemaVersion {
@@ -34,6 +41,13 @@ func (t *Tx) migrate(from int) (store.Migration, error) {
 			return m, fmt.Errorf("locker: store migration (couriers): %w", err)
 		}
 		m.Couriers = n
+	}
+	if from < 4 {
+		n, lost, err := t.foldOutbox()
+		if err != nil {
+			return m, fmt.Errorf("locker: store migration (outbox): %w", err)
+		}
+		m.Outbox, m.OutboxLost = n, lost
 	}
 	return m, t.tx.Bucket(bucketMeta).Put(metaSchema, []byte{schemaVersion})
 }
@@ -87,4 +101,58 @@ func (t *Tx) dropLegacyCouriers() (int, error) {
 	}
 	n := b.Stats().KeyN
 	return n, t.tx.DeleteBucket(bucketCouriers)
+}
+
+// foldOutbox moves the outbox bucket's entries into the audit log as trailers and sets
+// the delivered mark before the first; it returns how many moved and how many were
+// lost because their audit entry is gone (pruned during an outage of a year).
+//
+// Undelivered events were a suffix of the log (the link acknowledges in order): the
+// mark before the first makes the same events pending. An event acknowledged out of
+// order inside that suffix (only a test does that) is sent again, in its audit form.
+func (t *Tx) foldOutbox() (moved, lost int, err error) {
+	ob := t.tx.Bucket(bucketOutbox)
+	if ob == nil {
+		return 0, 0, nil
+	}
+	ab := t.tx.Bucket(bucketAudit)
+	last, err := audit.Last(ab)
+	if err != nil {
+		return 0, 0, err
+	}
+	if last.Seq == 0 {
+		last, _ = auditStart(t.tx, t.s.auditKey)
+	}
+	type entry struct {
+		seq   uint64
+		value []byte
+	}
+	var entries []entry
+	if err := ob.ForEach(func(k, v []byte) error {
+		if len(k) == 8 {
+			entries = append(entries, entry{binary.BigEndian.Uint64(k), bytes.Clone(v)})
+		}
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
+	delivered := last.Seq
+	for _, e := range entries {
+		ok, err := audit.SetTrailer(ab, e.seq, e.value)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !ok {
+			lost++
+			continue
+		}
+		if moved == 0 {
+			delivered = e.seq - 1
+		}
+		moved++
+	}
+	if err := t.tx.Bucket(bucketMeta).Put(metaOutboxAcked, binary.BigEndian.AppendUint64(nil, delivered)); err != nil {
+		return 0, 0, err
+	}
+	return moved, lost, t.tx.DeleteBucket(bucketOutbox)
 }

@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -13,7 +12,14 @@ import (
 	"github.com/lockerd/lockerd/locker/store"
 )
 
-// OpenOutbox opens one stored outbox entry, key k and value v, and passes its payload to
+// The outbox is the audit log after the last delivered event
+// (docs/adr/0060-outbox-in-the-audit-log.md): meta's outbox_acked holds the sequence
+// number up to which the cloud link has the events, and an event that must reach the
+// cloud with more than its audit entry says (a waybill digest) carries its sealed form
+// as the entry's trailer until then. Every commit appends to one bucket, not two.
+
+// OpenOutbox opens one sealed outbox form (an audit entry's trailer), stored under
+// key k with value v = epoch (4 BE) || sealed payload, and passes its payload to
 // decode. Every error names the entry.
 func (s *Store) OpenOutbox(k, v []byte, decode store.Decode) error {
 	if len(v) < 4 {
@@ -37,37 +43,89 @@ func (s *Store) OpenOutbox(k, v []byte, decode store.Decode) error {
 	return nil
 }
 
+// outboxAcked is the sequence number up to which events are delivered.
+func outboxAcked(tx *bolt.Tx) uint64 {
+	if v := tx.Bucket(bucketMeta).Get(metaOutboxAcked); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// openEvent passes the outbox form of audit entry seq (its payload, v) to decode: its
+// trailer opened when it has one, else its audit payload.
+func (s *Store) openEvent(seq uint64, payload, trailer []byte, decode store.Decode) error {
+	if len(trailer) > 0 {
+		return s.OpenOutbox(audit.Key(seq), trailer, decode)
+	}
+	if err := decode(seq, payload); err != nil {
+		return fmt.Errorf("locker: outbox entry %x: %w", audit.Key(seq), err)
+	}
+	return nil
+}
+
+// pending calls fn with each undelivered event after seq after, in order, until fn
+// returns false or an error. Each entry's MAC is checked first: the link signs what it
+// sends (ADR 0050), so a payload changed on the card must not reach it (before ADR
+// 0060 the outbox's own seal refused it).
+func (s *Store) pending(tx *bolt.Tx, after uint64, fn func(seq uint64, payload, trailer []byte) (bool, error)) error {
+	after = max(after, outboxAcked(tx))
+	start, err := auditStart(tx, s.auditKey)
+	if err != nil {
+		start = audit.Head{} // a damaged checkpoint: the chain started again at 1 (ResumeAudit)
+	}
+	var ferr error
+	err = audit.RangeChecked(tx.Bucket(bucketAudit), s.auditKey, start, after+1, func(seq uint64, payload, trailer []byte) bool {
+		var more bool
+		more, ferr = fn(seq, payload, trailer)
+		return more && ferr == nil
+	})
+	if err != nil {
+		return fmt.Errorf("locker: outbox: %w", err)
+	}
+	return ferr
+}
+
 // Outbox passes up to max entries after seq after to decode, in sequence order.
 // Entries stay until OutboxAck.
 func (s *Store) Outbox(after uint64, max int, decode store.Decode) error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketOutbox).Cursor()
 		n := 0
-		for k, v := c.Seek(audit.Key(after + 1)); k != nil && n < max; k, v = c.Next() {
-			if err := s.OpenOutbox(k, v, decode); err != nil {
-				return err
+		return s.pending(tx, after, func(seq uint64, payload, trailer []byte) (bool, error) {
+			if n == max {
+				return false, nil
 			}
 			n++
-		}
-		return nil
+			return true, s.openEvent(seq, payload, trailer, decode)
+		})
 	})
 }
 
-// OutboxAck removes entry seq. Acking one that is already gone is not an error.
+// OutboxAck marks every event up to seq delivered. Acking again is not an error.
 func (s *Store) OutboxAck(seq uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketOutbox)
-		k := audit.Key(seq)
-		v := b.Get(k)
-		if v == nil {
-			return nil
-		}
-		return b.Delete(k)
-	})
+	return s.db.Update(func(tx *bolt.Tx) error { return ackUpTo(tx, seq) })
 }
 
-// OutboxLen returns the number of entries in the outbox.
-func (t *Tx) OutboxLen() int { return t.tx.Bucket(bucketOutbox).Stats().KeyN }
+// ackUpTo moves the delivered mark to seq (never back) and drops the sealed forms of
+// the events it passes.
+func ackUpTo(tx *bolt.Tx, seq uint64) error {
+	acked := outboxAcked(tx)
+	if seq <= acked {
+		return nil
+	}
+	if _, err := audit.StripTrailers(tx.Bucket(bucketAudit), acked, seq); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketMeta).Put(metaOutboxAcked, binary.BigEndian.AppendUint64(nil, seq))
+}
+
+// OutboxLen returns the number of events not yet delivered.
+func (t *Tx) OutboxLen() int {
+	last, err := audit.Last(t.tx.Bucket(bucketAudit))
+	if acked := outboxAcked(t.tx); err == nil && last.Seq > acked {
+		return int(last.Seq - acked)
+	}
+	return 0
+}
 
 // Wire is the outbox as the cloud link sees it (docs/adr/0023-event-outbox-and-ordering.md):
 // only the entries keep accepts, numbered 1, 2, 3, … for ever. The k-th kept entry after
@@ -113,26 +171,20 @@ func (o *Wire) scan(tx *bolt.Tx, after uint64, want int) error {
 	if enough() {
 		return nil
 	}
-	c := tx.Bucket(bucketOutbox).Cursor()
-	for k, v := c.Seek(audit.Key(o.scanned + 1)); k != nil; k, v = c.Next() {
+	return o.s.pending(tx, o.scanned, func(seq uint64, payload, trailer []byte) (bool, error) {
 		var keep bool
-		var seq uint64
-		if err := o.s.OpenOutbox(k, v, func(s uint64, payload []byte) (err error) {
-			seq = s
+		if err := o.s.openEvent(seq, payload, trailer, func(_ uint64, payload []byte) (err error) {
 			keep, err = o.keep(payload)
 			return err
 		}); err != nil {
-			return err
+			return false, err
 		}
 		o.scanned = seq
 		if keep {
 			o.kept = append(o.kept, wireRef{wire: o.acked + uint64(len(o.kept)) + 1, seq: seq})
-			if enough() {
-				return nil
-			}
 		}
-	}
-	return nil
+		return !enough(), nil
+	})
 }
 
 // Pending passes up to max kept entries numbered after after to decode, in order,
@@ -144,7 +196,8 @@ func (o *Wire) Pending(after uint64, max int, decode func(wire, seq uint64, payl
 		if err := o.scan(tx, after, max); err != nil {
 			return err
 		}
-		b := tx.Bucket(bucketOutbox)
+		b := tx.Bucket(bucketAudit)
+		acked := outboxAcked(tx)
 		n := 0
 		for _, r := range o.kept {
 			if r.wire <= after {
@@ -153,13 +206,15 @@ func (o *Wire) Pending(after uint64, max int, decode func(wire, seq uint64, payl
 			if n == max {
 				break
 			}
-			k := audit.Key(r.seq)
-			v := b.Get(k)
-			if v == nil { // removed behind our back: judge everything again
+			payload, trailer, found, err := audit.Trailer(b, r.seq)
+			if err != nil {
+				return err
+			}
+			if !found || r.seq <= acked { // removed behind our back: judge everything again
 				o.loaded = false
 				return fmt.Errorf("locker: outbox entry %d vanished", r.seq)
 			}
-			if err := o.s.OpenOutbox(k, v, func(seq uint64, payload []byte) error {
+			if err := o.s.openEvent(r.seq, payload, trailer, func(seq uint64, payload []byte) error {
 				return decode(r.wire, seq, payload)
 			}); err != nil {
 				return err
@@ -191,16 +246,8 @@ func (o *Wire) Ack(wire uint64, lock func() (unlock func(), err error)) error {
 		}
 		n := min(int(wire-o.acked), len(o.kept)) // an ack beyond what was seen must not leave a gap
 		last := o.kept[n-1]
-		b := tx.Bucket(bucketOutbox)
-		var drop [][]byte
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil && bytes.Compare(k, audit.Key(last.seq)) <= 0; k, _ = c.Next() {
-			drop = append(drop, k)
-		}
-		for _, k := range drop {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
+		if err := ackUpTo(tx, last.seq); err != nil {
+			return err
 		}
 		return tx.Bucket(bucketMeta).Put(metaWireAcked, binary.BigEndian.AppendUint64(nil, last.wire))
 	})

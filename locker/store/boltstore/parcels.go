@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/lockerd/lockerd/locker/audit"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 )
@@ -219,15 +220,13 @@ func (t *Tx) CountLegacy() (int, error) {
 func (s *Store) UnusedEpochs(epochs []uint32) ([]uint32, error) {
 	var dead []uint32
 	err := s.db.View(func(tx *bolt.Tx) error {
-		inOutbox := map[uint32]bool{}
-		if err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
-			if len(v) >= 4 {
-				inOutbox[binary.BigEndian.Uint32(v)] = true
+		inOutbox := map[uint32]bool{} // undelivered events' sealed forms
+		audit.RangeTrailers(tx.Bucket(bucketAudit), outboxAcked(tx)+1, ^uint64(0), func(_ uint64, _, trailer []byte) bool {
+			if len(trailer) >= 4 {
+				inOutbox[binary.BigEndian.Uint32(trailer)] = true
 			}
-			return nil
-		}); err != nil {
-			return err
-		}
+			return true
+		})
 		b := tx.Bucket(bucketEpochs)
 		for _, e := range epochs {
 			if inOutbox[e] {
