@@ -9,7 +9,7 @@ LDFLAGS   += -X github.com/lockerd/lockerd/locker/clock.buildEpoch=$(BUILD_EPOCH
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GREMLINS  := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 
-.PHONY: all build run test test-short race bench lint fmt cross clean fuzz mutate man completion package
+.PHONY: fleet all build run test test-short race bench lint fmt cross clean fuzz mutate man completion package
 
 all: lint test build
 
@@ -27,6 +27,15 @@ build:
 run:
 	CGO_ENABLED=0 $(GO) build -o bin/locker-sim ./sim/cmd/locker-sim
 	bin/locker-sim $(ARGS)
+
+# A fleet of N lockers (default 100) in one process, each a real lockerd on in-memory GPIO
+# doors, on the simulator's embedded broker (ARGS=-broker URL ... for your own), playing a
+# day of traffic compressed into minutes and checking the fleet side's events (sim/fleetsim).
+# Stores on /dev/shm. `make fleet N=1000` needs about 1 GB of RAM.
+N ?= 100
+fleet:
+	CGO_ENABLED=0 $(GO) build -o bin/locker-fleet ./sim/cmd/locker-fleet
+	bin/locker-fleet -n $(N) $(ARGS)
 
 # The whole suite, including the real-broker integration tests. CI runs this. The SIGKILL
 # crash test (120 kills; LOCKERD_CRASH_KILLS for more) and the power-cut test (105 cuts;

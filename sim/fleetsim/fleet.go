@@ -53,11 +53,10 @@ type Locker struct {
 	Config  *config.Config
 	Cabinet *gpiodoortest.Cabinet
 
-	log     *slog.Logger
-	mu      sync.Mutex
-	cancel  context.CancelFunc
-	done    chan error
-	observe func(locker.Event)
+	log    *slog.Logger
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan error
 }
 
 // Fleet is the lockers.
