@@ -282,7 +282,7 @@ func TestBrowserCourier(t *testing.T) {
 	if title := get(t, ctx, "title", text("title")); title != "Door B3 is open" {
 		t.Fatalf("deposit title %q", title)
 	}
-	shot := get(t, ctx, "screenshot", chromedp.FullScreenshot(90))
+	shot := get(t, ctx, "screenshot", chromedp.CaptureScreenshot())
 	if err := os.WriteFile(artifact(t, "courier-deposit-en.png"), shot, 0o644); err != nil {
 		t.Fatal(err)
 	}

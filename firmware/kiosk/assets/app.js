@@ -116,6 +116,7 @@
     $("main").setAttribute("data-mode", v.mode);
     $("main").setAttribute("data-digits", String(v.digits));
     $("main").setAttribute("data-lang", v.lang);
+    $("main").setAttribute("data-seq", String(v.seq));
     if (v.speak) { speak(); }
   }
 
