@@ -71,13 +71,18 @@ type msg struct {
 	en, zh any // string or catalog.Message
 }
 
-// n is the count argument the plural forms select on.
-func n(en ...string) catalog.Message {
-	cases := make([]any, len(en))
-	for i, s := range en {
+// n is a message whose plural forms select on the count (argument 1).
+func n(en ...string) catalog.Message { return pluralOn(1, en) }
+
+// secs is a message whose plural forms select on the seconds (argument 3).
+func secs(en ...string) catalog.Message { return pluralOn(3, en) }
+
+func pluralOn(arg int, forms []string) catalog.Message {
+	cases := make([]any, len(forms))
+	for i, s := range forms {
 		cases[i] = s
 	}
-	return plural.Selectf(1, "%d", cases...)
+	return plural.Selectf(arg, "%d", cases...)
 }
 
 var messages = []msg{
@@ -103,9 +108,9 @@ var messages = []msg{
 	{"code_format.d", n("one", "A pickup code has at least %[1]d digit. Type it again.", "other", "A pickup code has at least %[1]d digits. Type it again."), "取件码至少为 %[1]d 位数字，请重新输入。"},
 	{"code_format_any.d", "Type the code exactly as in your message, then the last four digits of your phone.", "请按短信中的取件码输入，然后输入手机号后四位。"},
 	{"checking.t", "Checking your code", "正在核对取件码"},
-	{"checking.d", n("one", "Please wait, at most %[3]d second.", "other", "Please wait, at most %[3]d seconds."), "请稍候，最多 %[3]d 秒。"},
+	{"checking.d", secs("one", "Please wait, at most %[3]d second.", "other", "Please wait, at most %[3]d seconds."), "请稍候，最多 %[3]d 秒。"},
 	{"locked.t", "Too many attempts", "尝试次数过多"},
-	{"locked.d", n("one", "Code entry is paused. Try again in %[3]d second.", "other", "Code entry is paused. Try again in %[3]d seconds."), "输入已暂停，请在 %[3]d 秒后重试。"},
+	{"locked.d", secs("one", "Code entry is paused. Try again in %[3]d second.", "other", "Code entry is paused. Try again in %[3]d seconds."), "输入已暂停，请在 %[3]d 秒后重试。"},
 	{"enter_pin.t", "Courier login", "快递员登录"},
 	{"enter_pin.d", "Badge read. Type your PIN and press #.", "已读取工牌。请输入密码并按 #。"},
 	{"bad_credentials.t", "Login refused", "登录失败"},
