@@ -153,7 +153,7 @@ func (r *rig) scan(code string) { r.p.Input(panel.Input{Source: "scanner", Scan:
 // browser starts Debian's chromium headless with a fresh profile, the flags the
 // kiosk's tests promise (no sandbox, no GPU, no background traffic), and a screen of
 // w x h CSS pixels.
-func browser(t *testing.T, w, h int) context.Context {
+func browser(t testing.TB, w, h int) context.Context {
 	t.Helper()
 	path := testenv.LookPath(t, "chromium")
 	opts := []chromedp.ExecAllocatorOption{

@@ -46,7 +46,7 @@ func (in *inputs) keys() string {
 }
 
 // serve starts k on a loopback port for the test and returns its base URL.
-func serve(t *testing.T, k *Kiosk) string {
+func serve(t testing.TB, k *Kiosk) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
