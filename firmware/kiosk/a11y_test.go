@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/css"
 	"github.com/chromedp/chromedp"
 
+	"github.com/lockerd/lockerd/firmware/kiosk/kiosktest"
 	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/internal/testenv"
 	"github.com/lockerd/lockerd/locker"
@@ -104,7 +105,7 @@ func showAndWait(t *testing.T, ctx context.Context, k *Kiosk, s panel.Screen, l 
 	t.Helper()
 	k.Show(s)
 	seq := func() uint64 { k.mu.Lock(); defer k.mu.Unlock(); return k.seq }()
-	do(t, ctx, "show "+string(s.Prompt), chromedp.WaitVisible(chromedp.CSS(
+	kiosktest.Do(t, ctx, "show "+string(s.Prompt), chromedp.WaitVisible(chromedp.CSS(
 		fmt.Sprintf(`main[data-prompt=%q][data-lang=%q][data-seq="%d"]`, s.Prompt, l, seq))))
 }
 
@@ -123,8 +124,8 @@ func TestAccessibility(t *testing.T) {
 		w, h int64
 		f    float64
 	}{{"", 800, 480, 1}, {"-zoom200", 400, 240, 2}} {
-		ctx := browser(t, 800, 480)
-		do(t, ctx, "load", chromedp.EmulateViewport(zoom.w, zoom.h, chromedp.EmulateScale(zoom.f)),
+		ctx := kiosktest.Browser(t, 800, 480)
+		kiosktest.Do(t, ctx, "load", chromedp.EmulateViewport(zoom.w, zoom.h, chromedp.EmulateScale(zoom.f)),
 			chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("main[data-seq]")))
 		if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](axe+";undefined")); err != nil {
 			t.Fatalf("inject axe: %v", err)
@@ -140,14 +141,14 @@ func TestAccessibility(t *testing.T) {
 					k.shown = time.Now().Add(-25 * time.Second) // 15 s left: the warning shows
 					k.mu.Unlock()
 					k.tick(time.Now())
-					do(t, ctx, name, chromedp.WaitVisible(chromedp.CSS(`#warn:not([hidden])`)))
+					kiosktest.Do(t, ctx, name, chromedp.WaitVisible(chromedp.CSS(`#warn:not([hidden])`)))
 				} else {
 					showAndWait(t, ctx, k, s, l)
 				}
-				if got := get(t, ctx, "html lang", chromedp.Evaluate[string](`document.documentElement.lang`)); got != string(l) {
+				if got := kiosktest.Get(t, ctx, "html lang", chromedp.Evaluate[string](`document.documentElement.lang`)); got != string(l) {
 					t.Errorf("%s: html lang %q", name, got)
 				}
-				res := get(t, ctx, "axe "+name, chromedp.Evaluate[axeResult](
+				res := kiosktest.Get(t, ctx, "axe "+name, chromedp.Evaluate[axeResult](
 					`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, resultTypes: ["violations", "incomplete"]}).then(r => ({violations: r.violations, incomplete: r.incomplete}))`,
 					chromedp.EvalAwaitPromise))
 				for _, v := range res.Violations {
@@ -157,16 +158,13 @@ func TestAccessibility(t *testing.T) {
 				for _, v := range res.Incomplete {
 					incomplete[v.ID] = v.Help
 				}
-				for _, p := range get(t, ctx, "checks "+name, chromedp.Evaluate[[]string](pageChecks)) {
+				for _, p := range kiosktest.Get(t, ctx, "checks "+name, chromedp.Evaluate[[]string](pageChecks)) {
 					t.Errorf("%s: %s", name, p)
 				}
 				if l == Chinese {
 					checkCJKFont(t, ctx, name)
 				}
-				shot := get(t, ctx, "screenshot", chromedp.CaptureScreenshot())
-				if err := os.WriteFile(artifact(t, name+".png"), shot, 0o644); err != nil {
-					t.Fatal(err)
-				}
+				kiosktest.Screenshot(t, ctx, name)
 			}
 		}
 	}
@@ -175,7 +173,7 @@ func TestAccessibility(t *testing.T) {
 	}
 	if len(incomplete) > 0 {
 		b, _ := json.MarshalIndent(incomplete, "", "  ")
-		os.WriteFile(artifact(t, "axe-incomplete.json"), b, 0o644) //nolint:errcheck // an artifact
+		os.WriteFile(kiosktest.Artifact(t, "axe-incomplete.json"), b, 0o644) //nolint:errcheck // an artifact
 	}
 }
 
@@ -184,7 +182,7 @@ func TestAccessibility(t *testing.T) {
 // would draw empty boxes.
 func checkCJKFont(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	ids := get(t, ctx, "title node", chromedp.QueryNodeIDs(chromedp.ID("title")))
+	ids := kiosktest.Get(t, ctx, "title node", chromedp.QueryNodeIDs(chromedp.ID("title")))
 	if _, err := chromedp.Call(ctx, css.Enable, cdp.Empty{}); err != nil {
 		t.Fatalf("css enable: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/lockerd/lockerd/firmware/kiosk/kiosktest"
 	"github.com/lockerd/lockerd/firmware/panel"
 )
 
@@ -19,8 +20,8 @@ import (
 func BenchmarkLiveUpdate(b *testing.B) {
 	k := New(Config{EntryTimeout: time.Hour})
 	url := serve(b, k)
-	ctx := browser(b, 800, 480)
-	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/"), waitPrompt("welcome")); err != nil {
+	ctx := kiosktest.Browser(b, 800, 480)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/"), kiosktest.WaitPrompt("welcome")); err != nil {
 		b.Fatal(err)
 	}
 	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`window.__seen = {};

@@ -2,10 +2,7 @@ package kiosk
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,8 +10,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/lockerd/lockerd/firmware/kiosk/kiosktest"
 	"github.com/lockerd/lockerd/firmware/panel"
-	"github.com/lockerd/lockerd/internal/testenv"
 	"github.com/lockerd/lockerd/locker"
 )
 
@@ -150,114 +147,33 @@ func newRig(t *testing.T, cfg Config, st *station) *rig {
 // scan shows the scanner a code, as the scanner driver would.
 func (r *rig) scan(code string) { r.p.Input(panel.Input{Source: "scanner", Scan: []byte(code)}) }
 
-// browser starts Debian's chromium headless with a fresh profile, the flags the
-// kiosk's tests promise (no sandbox, no GPU, no background traffic), and a screen of
-// w x h CSS pixels.
-func browser(t testing.TB, w, h int) context.Context {
-	t.Helper()
-	path := testenv.LookPath(t, "chromium")
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(w, h),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("mute-audio", true),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(testenv.Context(t, 3*time.Minute), opts...)
-	ctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelB(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
-	return ctx
-}
-
-// do runs chromedp steps, bounded, and fails the test on an error.
-func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(cctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// get runs one chromedp action that returns a value, bounded.
-func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
-	t.Helper()
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(cctx, a)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	return v
-}
-
-// waitPrompt waits until the page shows prompt.
-func waitPrompt(prompt string) chromedp.Action[chromedp.Void] {
-	return chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`main[data-prompt=%q]`, prompt)))
-}
-
-// press clicks the on-screen keys of keys, one by one.
-func press(keys string) chromedp.Action[chromedp.Void] {
-	var steps []chromedp.Action[chromedp.Void]
-	for _, k := range keys {
-		steps = append(steps, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#pad button[data-key=%q]`, string(k))), chromedp.NodeVisible))
-	}
-	return chromedp.Steps(steps...)
-}
-
-// text is the text of the element with id.
-func text(id string) chromedp.Action[string] { return chromedp.Text(chromedp.ID(id)) }
-
-// artifact is where screenshots go: $KIOSK_ARTIFACTS, or the test's temp dir.
-func artifact(t *testing.T, name string) string {
-	dir := os.Getenv("KIOSK_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "lockerd-kiosk-artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(dir, name)
-}
-
 // TestBrowserPickup: a recipient types the code and phone digits on the screen's keys
 // and sees the door open on the locker's map; a wrong code is said so.
 func TestBrowserPickup(t *testing.T) {
 	r := newRig(t, Config{}, nil)
-	ctx := browser(t, 800, 480)
-	do(t, ctx, "welcome", chromedp.Navigate(r.url), waitPrompt("welcome"))
-	if title := get(t, ctx, "title", text("title")); title != "Welcome" {
+	ctx := kiosktest.Browser(t, 800, 480)
+	kiosktest.Do(t, ctx, "welcome", chromedp.Navigate(r.url), kiosktest.WaitPrompt("welcome"))
+	if title := kiosktest.Get(t, ctx, "title", kiosktest.Text("title")); title != "Welcome" {
 		t.Fatalf("title %q", title)
 	}
-	do(t, ctx, "wrong code", press("11111111#0000#"), waitPrompt("wrong_code"))
-	if title := get(t, ctx, "title", text("title")); title != "Code not recognised" {
+	kiosktest.Do(t, ctx, "wrong code", kiosktest.Press("11111111#0000#"), kiosktest.WaitPrompt("wrong_code"))
+	if title := kiosktest.Get(t, ctx, "title", kiosktest.Text("title")); title != "Code not recognised" {
 		t.Fatalf("wrong code title %q", title)
 	}
-	do(t, ctx, "typing", press(testCode[:3]), chromedp.WaitVisible(chromedp.CSS(`main[data-prompt="typing"][data-digits="3"]`)))
-	if dots := get(t, ctx, "dots", text("dots")); dots != "●●●" {
+	kiosktest.Do(t, ctx, "typing", kiosktest.Press(testCode[:3]), chromedp.WaitVisible(chromedp.CSS(`main[data-prompt="typing"][data-digits="3"]`)))
+	if dots := kiosktest.Get(t, ctx, "dots", kiosktest.Text("dots")); dots != "●●●" {
 		t.Fatalf("dots %q", dots)
 	}
-	do(t, ctx, "code", press(testCode[3:]+"#"), waitPrompt("phone"))
-	do(t, ctx, "phone", press(testPhone+"#"), waitPrompt("doors_open"))
-	title, detail := get(t, ctx, "title", text("title")), get(t, ctx, "detail", text("detail"))
+	kiosktest.Do(t, ctx, "code", kiosktest.Press(testCode[3:]+"#"), kiosktest.WaitPrompt("phone"))
+	kiosktest.Do(t, ctx, "phone", kiosktest.Press(testPhone+"#"), kiosktest.WaitPrompt("doors_open"))
+	title, detail := kiosktest.Get(t, ctx, "title", kiosktest.Text("title")), kiosktest.Get(t, ctx, "detail", kiosktest.Text("detail"))
 	if title != "Door A2 is open" || !strings.Contains(detail, "close the door") {
 		t.Fatalf("doors open: %q / %q", title, detail)
 	}
-	if open := get(t, ctx, "map", chromedp.Text(chromedp.CSS(`#map li.open`))); !strings.Contains(open, "A2") {
+	if open := kiosktest.Get(t, ctx, "map", chromedp.Text(chromedp.CSS(`#map li.open`))); !strings.Contains(open, "A2") {
 		t.Fatalf("open door on the map: %q", open)
 	}
-	page := get(t, ctx, "page", chromedp.OuterHTML(chromedp.CSS("html")))
+	page := kiosktest.Get(t, ctx, "page", chromedp.OuterHTML(chromedp.CSS("html")))
 	for _, secret := range []string{testCode, testPhone} {
 		if strings.Contains(page, secret) {
 			t.Fatalf("the page shows %q", secret)
@@ -270,27 +186,24 @@ func TestBrowserPickup(t *testing.T) {
 // expired parcels and ends the session.
 func TestBrowserCourier(t *testing.T) {
 	r := newRig(t, Config{}, nil)
-	ctx := browser(t, 800, 480)
-	do(t, ctx, "welcome", chromedp.Navigate(r.url), waitPrompt("welcome"))
+	ctx := kiosktest.Browser(t, 800, 480)
+	kiosktest.Do(t, ctx, "welcome", chromedp.Navigate(r.url), kiosktest.WaitPrompt("welcome"))
 	r.scan("LKB:" + testBadge)
-	do(t, ctx, "pin", waitPrompt("enter_pin"), press(testPIN+"#"), waitPrompt("session_open"),
+	kiosktest.Do(t, ctx, "pin", kiosktest.WaitPrompt("enter_pin"), kiosktest.Press(testPIN+"#"), kiosktest.WaitPrompt("session_open"),
 		chromedp.WaitVisible(chromedp.ID("courier")))
 	r.scan(testParcel)
-	do(t, ctx, "size", waitPrompt("choose_size"), chromedp.Click(chromedp.ID("size2"), chromedp.NodeVisible), waitPrompt("size"))
+	kiosktest.Do(t, ctx, "size", kiosktest.WaitPrompt("choose_size"), chromedp.Click(chromedp.ID("size2"), chromedp.NodeVisible), kiosktest.WaitPrompt("size"))
 	r.scan(testParcel)
-	do(t, ctx, "deposit", waitPrompt("deposit"))
-	if title := get(t, ctx, "title", text("title")); title != "Door B3 is open" {
+	kiosktest.Do(t, ctx, "deposit", kiosktest.WaitPrompt("deposit"))
+	if title := kiosktest.Get(t, ctx, "title", kiosktest.Text("title")); title != "Door B3 is open" {
 		t.Fatalf("deposit title %q", title)
 	}
-	shot := get(t, ctx, "screenshot", chromedp.CaptureScreenshot())
-	if err := os.WriteFile(artifact(t, "courier-deposit-en.png"), shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	do(t, ctx, "retrieve", chromedp.Click(chromedp.ID("retrieve"), chromedp.NodeVisible), waitPrompt("doors_open"))
-	if title := get(t, ctx, "title", text("title")); title != "Doors A1 and B1 are open" {
+	kiosktest.Screenshot(t, ctx, "courier-deposit-en")
+	kiosktest.Do(t, ctx, "retrieve", chromedp.Click(chromedp.ID("retrieve"), chromedp.NodeVisible), kiosktest.WaitPrompt("doors_open"))
+	if title := kiosktest.Get(t, ctx, "title", kiosktest.Text("title")); title != "Doors A1 and B1 are open" {
 		t.Fatalf("retrieve title %q", title)
 	}
-	do(t, ctx, "done", chromedp.Click(chromedp.ID("done"), chromedp.NodeVisible), waitPrompt("session_closed"),
+	kiosktest.Do(t, ctx, "done", chromedp.Click(chromedp.ID("done"), chromedp.NodeVisible), kiosktest.WaitPrompt("session_closed"),
 		chromedp.WaitVisible(chromedp.ID("pad")))
 	if r.st.deposits != 1 {
 		t.Fatalf("%d deposits", r.st.deposits)

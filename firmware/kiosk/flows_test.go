@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/lockerd/lockerd/firmware/kiosk/kiosktest"
 	"github.com/lockerd/lockerd/firmware/panel"
 	"github.com/lockerd/lockerd/internal/canary"
 	"github.com/lockerd/lockerd/internal/testenv"
@@ -137,29 +138,29 @@ func TestBrowserKeypadOnly(t *testing.T) {
 	r := newRig(t, Config{}, st)
 	var rec canary.Record
 	streamTo(t, r.url, &rec)
-	ctx := browser(t, 800, 480)
-	do(t, ctx, "welcome", chromedp.Navigate(r.url), waitPrompt("welcome"))
-	do(t, ctx, "wrong", chromedp.KeyEvent("11111111#0000#"), waitPrompt("wrong_code"),
-		chromedp.KeyEvent("22222222#0000#"), waitPrompt("wrong_code"))
-	do(t, ctx, "lock", chromedp.KeyEvent("33333333#0000#"), waitPrompt("locked"), chromedp.WaitVisible(chromedp.ID("countdown")))
-	first, _ := strconv.Atoi(get(t, ctx, "countdown", text("countdown")))
+	ctx := kiosktest.Browser(t, 800, 480)
+	kiosktest.Do(t, ctx, "welcome", chromedp.Navigate(r.url), kiosktest.WaitPrompt("welcome"))
+	kiosktest.Do(t, ctx, "wrong", chromedp.KeyEvent("11111111#0000#"), kiosktest.WaitPrompt("wrong_code"),
+		chromedp.KeyEvent("22222222#0000#"), kiosktest.WaitPrompt("wrong_code"))
+	kiosktest.Do(t, ctx, "lock", chromedp.KeyEvent("33333333#0000#"), kiosktest.WaitPrompt("locked"), chromedp.WaitVisible(chromedp.ID("countdown")))
+	first, _ := strconv.Atoi(kiosktest.Get(t, ctx, "countdown", kiosktest.Text("countdown")))
 	if first < 3 || first > 4 {
 		t.Fatalf("countdown starts at %d, want 4", first)
 	}
-	get(t, ctx, "count down", chromedp.Poll[bool](`+document.getElementById("countdown").textContent <= 2`))
-	do(t, ctx, "language", chromedp.KeyEvent("b"), chromedp.WaitVisible(chromedp.CSS(`main[data-lang="zh-Hans"]`)))
-	if title, lang := get(t, ctx, "title", text("title")), get(t, ctx, "lang", chromedp.Evaluate[string](`document.documentElement.lang`)); title != "尝试次数过多" || lang != "zh-Hans" {
+	kiosktest.Get(t, ctx, "count down", chromedp.Poll[bool](`+document.getElementById("countdown").textContent <= 2`))
+	kiosktest.Do(t, ctx, "language", chromedp.KeyEvent("b"), chromedp.WaitVisible(chromedp.CSS(`main[data-lang="zh-Hans"]`)))
+	if title, lang := kiosktest.Get(t, ctx, "title", kiosktest.Text("title")), kiosktest.Get(t, ctx, "lang", chromedp.Evaluate[string](`document.documentElement.lang`)); title != "尝试次数过多" || lang != "zh-Hans" {
 		t.Fatalf("after b: %q lang %q", title, lang)
 	}
 	st.mu.Lock()
 	st.failures = 0 // the lock-out is over (the fake has no clock)
 	st.mu.Unlock()
-	do(t, ctx, "pickup", chromedp.KeyEvent(testCode), chromedp.KeyEvent("\r"), waitPrompt("phone"),
-		chromedp.KeyEvent(testPhone+"#"), waitPrompt("doors_open"))
-	if title := get(t, ctx, "title", text("title")); title != "A2 号柜门已打开" {
+	kiosktest.Do(t, ctx, "pickup", chromedp.KeyEvent(testCode), chromedp.KeyEvent("\r"), kiosktest.WaitPrompt("phone"),
+		chromedp.KeyEvent(testPhone+"#"), kiosktest.WaitPrompt("doors_open"))
+	if title := kiosktest.Get(t, ctx, "title", kiosktest.Text("title")); title != "A2 号柜门已打开" {
 		t.Fatalf("pickup title %q", title)
 	}
-	do(t, ctx, "back to English", chromedp.Click(chromedp.ID("lang")), chromedp.WaitVisible(chromedp.CSS(`main[data-lang="en"]`)))
+	kiosktest.Do(t, ctx, "back to English", chromedp.Click(chromedp.ID("lang")), chromedp.WaitVisible(chromedp.CSS(`main[data-lang="en"]`)))
 	for _, asset := range []string{"", "app.js", "app.css", "state"} {
 		resp, err := http.Get(r.url + asset)
 		if err != nil {
@@ -169,7 +170,7 @@ func TestBrowserKeypadOnly(t *testing.T) {
 		resp.Body.Close()
 		rec.Add("GET /"+asset, b)
 	}
-	rec.Add("page DOM", []byte(get(t, ctx, "dom", chromedp.OuterHTML(chromedp.CSS("html")))))
+	rec.Add("page DOM", []byte(kiosktest.Get(t, ctx, "dom", chromedp.OuterHTML(chromedp.CSS("html")))))
 	h, err := canary.New(map[string]string{"code": testCode, "phone": testPhone + "-x", "wrong1": "11111111",
 		"wrong2": "22222222", "wrong3": "33333333"})
 	if err != nil {
@@ -221,11 +222,11 @@ func TestBrowserReconnect(t *testing.T) {
 	ctx1, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- k.Serve(ctx1, ln) }()
-	ctx := browser(t, 800, 480)
-	do(t, ctx, "welcome", chromedp.Navigate("http://"+addr+"/"), waitPrompt("welcome"))
+	ctx := kiosktest.Browser(t, 800, 480)
+	kiosktest.Do(t, ctx, "welcome", chromedp.Navigate("http://"+addr+"/"), kiosktest.WaitPrompt("welcome"))
 	stop()
 	<-done
-	do(t, ctx, "offline", chromedp.WaitVisible(chromedp.ID("offline")))
+	kiosktest.Do(t, ctx, "offline", chromedp.WaitVisible(chromedp.ID("offline")))
 	k.Show(panel.Screen{Mode: panel.ModeIdle, Prompt: panel.PromptDoorsOpen, Slots: []locker.Slot{{Label: "C3"}}})
 	ln2, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -234,8 +235,8 @@ func TestBrowserReconnect(t *testing.T) {
 	ctx2, stop2 := context.WithCancel(context.Background())
 	go func() { done <- k.Serve(ctx2, ln2) }()
 	t.Cleanup(func() { stop2(); <-done })
-	do(t, ctx, "recovered", waitPrompt("doors_open"), chromedp.WaitNotVisible(chromedp.ID("offline")))
-	if title := get(t, ctx, "title", text("title")); title != "Door C3 is open" {
+	kiosktest.Do(t, ctx, "recovered", kiosktest.WaitPrompt("doors_open"), chromedp.WaitNotVisible(chromedp.ID("offline")))
+	if title := kiosktest.Get(t, ctx, "title", kiosktest.Text("title")); title != "Door C3 is open" {
 		t.Fatalf("after reconnect: %q", title)
 	}
 }

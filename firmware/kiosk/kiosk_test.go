@@ -85,11 +85,14 @@ func req(t *testing.T, method, url, body string, hdr map[string]string) *http.Re
 		}
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// Bounded: a stream served by mistake must fail the test, not hang it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	io.Copy(io.Discard, resp.Body) //nolint:errcheck // a stream ends with ctx
 	resp.Body.Close()
 	return resp
 }
