@@ -24,18 +24,21 @@ const maxGrid = 40
 
 // Layout places compartments on the map by their labels: a label of a column letter
 // and a row number ("A1", "b12") is at that column and row; every other label is put
-// after them, filling rows of the widest column count (at least four). Labels are
-// shown as they are; nothing but labels is read.
+// after them, filling rows of the widest column count (at least four), and so is a
+// label whose place another took ("a1" after "A1"). Labels are shown as they are;
+// nothing but labels is read.
 func Layout(labels []string) []Door {
 	out := make([]Door, 0, len(labels))
 	var rest []string
 	cols, rows := 0, 0
+	taken := map[[2]int]bool{}
 	for _, l := range labels {
 		c, r, ok := gridPosition(l)
-		if !ok {
+		if !ok || taken[[2]int{c, r}] {
 			rest = append(rest, l)
 			continue
 		}
+		taken[[2]int{c, r}] = true
 		out = append(out, Door{Label: l, Col: c, Row: r})
 		cols, rows = max(cols, c+1), max(rows, r+1)
 	}
