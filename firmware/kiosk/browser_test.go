@@ -209,3 +209,53 @@ func TestBrowserCourier(t *testing.T) {
 		t.Fatalf("%d deposits", r.st.deposits)
 	}
 }
+
+// countingSpeaker is a Speaker that counts its renderings and returns a short WAV.
+type countingSpeaker struct{ n chan string }
+
+func (c countingSpeaker) Speak(_ context.Context, voice, text string) ([]byte, error) {
+	c.n <- voice
+	wav := []byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x22\x56\x00\x00\x44\xac\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00")
+	return wav, nil
+}
+
+// TestBrowserTimeAndSpeech: the page warns before a partial entry runs out and "More
+// time" gives it its time again; the keypad's read-aloud key makes the page fetch
+// and play the prompt; the focused control is visibly outlined.
+func TestBrowserTimeAndSpeech(t *testing.T) {
+	spoken := make(chan string, 8)
+	r := newRig(t, Config{EntryTimeout: 6 * time.Second, Speech: countingSpeaker{spoken}}, nil)
+	ctx := kiosktest.Browser(t, 800, 480)
+	kiosktest.Do(t, ctx, "welcome", chromedp.Navigate(r.url), kiosktest.WaitPrompt("welcome"))
+	kiosktest.Do(t, ctx, "typing", kiosktest.Press("73"), kiosktest.WaitPrompt("typing"),
+		chromedp.WaitVisible(chromedp.CSS(`#warn:not([hidden])`))) // 3 s before the end
+	kiosktest.Do(t, ctx, "more time", chromedp.Click(chromedp.ID("more"), chromedp.NodeVisible),
+		chromedp.WaitNotVisible(chromedp.ID("warn")))
+	if prompt := kiosktest.Get(t, ctx, "prompt", chromedp.Evaluate[string](`document.getElementById("main").dataset.prompt`)); prompt != "typing" {
+		t.Fatalf("after more time: %s", prompt)
+	}
+	// Past the first limit (6 s from the last key), the two digits are still there.
+	kiosktest.Do(t, ctx, "entry kept", chromedp.Sleep(3500*time.Millisecond), kiosktest.Press("9"),
+		chromedp.WaitVisible(chromedp.CSS(`main[data-prompt="typing"][data-digits="3"]`)))
+
+	r.k.HardwareKey(KeySpeak)
+	select {
+	case voice := <-spoken:
+		if voice != "en" {
+			t.Fatalf("spoken with voice %q", voice)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the keypad's read-aloud key did not make the page fetch the speech")
+	}
+	src := kiosktest.Get(t, ctx, "audio src", chromedp.Evaluate[string](`document.getElementById("audio").getAttribute("src")`))
+	if !strings.HasPrefix(src, "/speech.wav?seq=") {
+		t.Fatalf("audio src %q", src)
+	}
+
+	kiosktest.Do(t, ctx, "tab", chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"))
+	ring := kiosktest.Get(t, ctx, "focus ring", chromedp.Evaluate[string](`(() => { const e = document.activeElement, s = getComputedStyle(e);
+	  return e.tagName + " " + s.outlineStyle + " " + parseFloat(s.outlineWidth); })()`))
+	if f := strings.Fields(ring); len(f) != 3 || f[0] != "BUTTON" || f[1] == "none" || f[2] < "3" {
+		t.Fatalf("focused control: %q, want a button with an outline of 3 px or more", ring)
+	}
+}
