@@ -205,6 +205,8 @@ func TestBrowserCourier(t *testing.T) {
 	}
 	kiosktest.Do(t, ctx, "done", chromedp.Click(chromedp.ID("done"), chromedp.NodeVisible), kiosktest.WaitPrompt("session_closed"),
 		chromedp.WaitVisible(chromedp.ID("pad")))
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
 	if r.st.deposits != 1 {
 		t.Fatalf("%d deposits", r.st.deposits)
 	}
