@@ -303,3 +303,23 @@ type fakeSpeaker struct{}
 func (fakeSpeaker) Speak(_ context.Context, voice, text string) ([]byte, error) {
 	return []byte("RIFF" + voice + text), nil
 }
+
+// TestLanguageReturnsToTheDefault: a language chosen on the screen lasts while screens
+// change, and the next person, LangIdle after the last screen, meets the default.
+func TestLanguageReturnsToTheDefault(t *testing.T) {
+	k := New(Config{Language: Chinese})
+	k.SetLang(English)
+	k.tick(time.Now().Add(LangIdle / 2))
+	if k.Lang() != English {
+		t.Fatal("the chosen language did not last")
+	}
+	k.Show(panel.Screen{Mode: panel.ModeCode, Prompt: panel.PromptTyping, Digits: 1})
+	k.tick(time.Now().Add(LangIdle - time.Second))
+	if k.Lang() != English {
+		t.Fatal("the language went back while the person was still typing")
+	}
+	k.tick(time.Now().Add(LangIdle + time.Second))
+	if k.Lang() != Chinese {
+		t.Fatalf("language %s after %v without a screen, want the default", k.Lang(), LangIdle)
+	}
+}
