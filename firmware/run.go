@@ -42,6 +42,9 @@ type Options struct {
 	// system's clocks and time service (tests: a fake clock;
 	// docs/adr/0058-time-without-a-clock-chip.md).
 	Time *clock.Trust
+	// Kiosk, when set, is told the kiosk screen's URL once it listens (the simulator
+	// prints it; kiosk.listen "127.0.0.1:0" picks a free port).
+	Kiosk func(url string)
 }
 
 // StorePath is the station's store inside the state directory.
@@ -202,7 +205,12 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	goFn("station timers", func(ctx context.Context) error { return st.Run(ctx, 200*time.Millisecond) })
 	goFn("control socket", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	goFn("systemd watchdog", func(ctx context.Context) error { return watchdog(ctx, st.Healthy) })
-	goFn("front panel", hw.frontPanel(st, cfg.Hardware.Panel, opt.Hardware.Display))
+	pc := panelConfig(cfg)
+	kio, kln := openKiosk(cfg, pc, opt, hw)
+	goFn("front panel", hw.frontPanel(st, pc, opt.Hardware.Display, kio))
+	if kio != nil {
+		goFn("kiosk", func(ctx context.Context) error { return kio.Serve(ctx, kln) })
+	}
 	if cl != nil {
 		goFn("cloud link", cl.Run)
 	}

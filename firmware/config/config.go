@@ -25,6 +25,7 @@ type Config struct {
 	Fleet        Fleet         `yaml:"fleet"`
 	Policy       Policy        `yaml:"policy"`
 	Control      Control       `yaml:"control"`
+	Kiosk        Kiosk         `yaml:"kiosk"`
 	Compartments []Compartment `yaml:"compartments"`
 	Hardware     Hardware      `yaml:"hardware"`
 	MQTT         MQTT          `yaml:"mqtt,omitempty"`

@@ -122,6 +122,7 @@ func (c *Config) validate(root *yaml.Node) error {
 	if len(c.Control.AdminOverride) > 200 || strings.ContainsFunc(c.Control.AdminOverride, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		v.fail("control.admin_override", "at most 200 bytes on one line")
 	}
+	v.kiosk(c.Kiosk)
 	switch c.Keys {
 	case "", KeysFile, KeysTPM:
 	default:

@@ -14,6 +14,10 @@ import (
 // sizeKeys are the keys a courier presses to choose the size of unannounced parcels.
 var sizeKeys = map[keypad.Key]locker.Size{'1': locker.SizeS, '2': locker.SizeM, '3': locker.SizeL, '4': locker.SizeXL}
 
+// KeyMoreTime restarts the time of a partly typed entry or of a courier session (the
+// C key of a 4x4 pad, the kiosk's "More time" button). It changes nothing else.
+const KeyMoreTime keypad.Key = 'C'
+
 // Courier keys during a session besides the sizes.
 const (
 	keyUndo     keypad.Key = '0' // cancel the last deposit
@@ -33,6 +37,15 @@ func (p *Panel) handle(ctx context.Context, now time.Time, in Input) {
 }
 
 func (p *Panel) key(ctx context.Context, now time.Time, k keypad.Key) {
+	if k == KeyMoreTime {
+		// An entry or session running out of time gets its full time again, and the
+		// display is told so (WCAG 2.2.1: warned, then extended by a simple action).
+		if _, ok := p.deadline(); ok {
+			p.last = now
+			p.showScreen(p.shown)
+		}
+		return
+	}
 	if p.mode == ModeSession {
 		p.last = now
 		p.sessionKey(ctx, k)

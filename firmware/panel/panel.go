@@ -77,6 +77,7 @@ type Panel struct {
 	code        []byte    // ModePhone: the code typed before the phone's digits
 	shelfEntry  string    // the last code entry's shelf handover (locker.Pickup.Handover)
 	loginLocked time.Time // the station throttled courier logins until then
+	shown       Screen    // the last screen shown, shown again by KeyMoreTime
 }
 
 // New returns a panel; Run starts it.
@@ -203,6 +204,7 @@ func (p *Panel) showScreen(s Screen) {
 	if p.mode == ModeSession {
 		s.Size = p.size
 	}
+	p.shown = s
 	p.disp.Show(s)
 }
 

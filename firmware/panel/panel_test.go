@@ -277,6 +277,13 @@ func TestPanelFlows(t *testing.T) {
 		{name: "staffed scan before any code", station: fakeOpts{staffed: true}, steps: []step{{0, "s:" + testTracking}},
 			calls: []string{"Handover [] " + testTracking}, prompt: PromptLoginFirst, mode: ModeIdle},
 		{name: "empty badge", steps: []step{{0, "s:LKB:"}}, prompt: PromptBadScan, mode: ModeIdle},
+		{name: "more time keeps a partial code", steps: []step{{0, "k:7391"}, {8 * time.Second, "k:C"}, {16 * time.Second, "k:4682#" + testPhone + "#"}},
+			calls: []string{"EnterCode " + testCode + " " + testPhone}, prompt: PromptDoorsOpen, mode: ModeIdle},
+		{name: "more time shows the screen again", steps: []step{{0, "k:7391"}, {8 * time.Second, "k:C"}},
+			prompt: PromptTyping, mode: ModeCode},
+		{name: "more time keeps a session", steps: seq(login, []step{{50 * time.Second, "k:C"}, {100 * time.Second, "t"}}),
+			calls: []string{"Login " + testBadge + " " + testPIN}, prompt: PromptSessionOpen, mode: ModeSession},
+		{name: "more time with nothing running does nothing", steps: []step{{0, "k:C"}}, prompt: PromptWelcome, mode: ModeIdle},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
