@@ -161,7 +161,7 @@ func baseConfig(o StationOptions) *config.Config {
 		// Provisioning goes over the cloud link when there is one; the control socket's
 		// admin endpoints are for stations without.
 		Control: config.Control{Socket: filepath.Join(o.Dir, "control.sock"), Admin: !o.MQTT.Enabled()},
-		// KIOSK: Kiosk: config.Kiosk{Listen: &o.KioskListen}, // once firmware/config has kiosk.listen ("" is off)
+		Kiosk:   config.Kiosk{Listen: &o.KioskListen}, // "" (the default) is off: no test station takes port 8080
 	}
 }
 
@@ -200,7 +200,7 @@ func (s *Station) Options() firmware.Options {
 	if s.Screens != nil {
 		opt.Hardware.Display = s.Screens
 	}
-	// KIOSK: opt.Kiosk = s.OnKiosk // once firmware.Options tells the kiosk's URL
+	opt.Kiosk = s.OnKiosk
 	return opt
 }
 

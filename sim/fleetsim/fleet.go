@@ -112,6 +112,7 @@ func newLocker(o Options, id string) (*Locker, error) {
 		Fleet:    config.Fleet{X25519Public: o.Cloud.FleetPublicHex(), Ed25519Public: o.Cloud.SigningPublicHex()},
 		MQTT:     mqtt,
 		Control:  config.Control{Socket: filepath.Join(dir, "control.sock")},
+		Kiosk:    config.Kiosk{Listen: new(string)}, // no screen: a thousand lockers share one loopback
 	}
 	doors := config.GPIODoors{Name: "gpio", Pulse: pulse}
 	var specs []gpiodoortest.DoorSpec

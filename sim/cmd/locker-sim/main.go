@@ -95,7 +95,7 @@ func run() (rerr error) {
 	}
 	fmt.Printf("sim: %s\n", web.URL())
 	// The locker's own screen: lockerd tells its address once it listens, after this.
-	st.OnKiosk = func(url string) { fmt.Printf("kiosk: %s\n", url); web.SetKioskURL(url) } // KIOSK: printed once firmware/kiosk lands
+	st.OnKiosk = func(url string) { fmt.Printf("kiosk: %s\n", url); web.SetKioskURL(url) }
 
 	events := sim.NewEvents(1024)
 	ready := make(chan struct{})
