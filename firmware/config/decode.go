@@ -21,7 +21,7 @@ import (
 
 // maxVisits bounds the schema walk: aliases may repeat a subtree many times over (a
 // "billion laughs" document), and a config has a few hundred nodes.
-const maxVisits = 100_000
+const maxVisits = 20_000
 
 var durationType = reflect.TypeFor[time.Duration]()
 
@@ -31,6 +31,8 @@ type schemaWalk struct {
 	// "required" there would only repeat the typo.
 	meant  []string
 	visits int
+	// open are the nodes being walked: an alias back to one of them is a loop.
+	open map[*yaml.Node]bool
 }
 
 func (w *schemaWalk) fail(path string, line int, format string, args ...any) {
@@ -45,9 +47,18 @@ func (w *schemaWalk) walk(n *yaml.Node, t reflect.Type, path string) {
 		}
 		return
 	}
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 8; i++ {
 		n = n.Alias
 	}
+	if w.open[n] {
+		w.fail(path, n.Line, "refers to itself through an alias")
+		return
+	}
+	if w.open == nil {
+		w.open = map[*yaml.Node]bool{}
+	}
+	w.open[n] = true
+	defer delete(w.open, n)
 	if n.ShortTag() == "!!null" {
 		return // absent: the zero value, the default
 	}
@@ -249,9 +260,15 @@ func syntaxError(data []byte, err error) error {
 		}
 		return ""
 	}
+	tabbed := func(l int) bool { return strings.Contains(indent(text(l)), "\t") }
 	switch {
-	case strings.Contains(msg, "tab character"),
-		msg == "found character that cannot start any token" && strings.Contains(indent(text(line)), "\t"):
+	case strings.Contains(msg, "tab character"):
+		// Reported on the line before the tab when that one is indented less.
+		if !tabbed(line) && tabbed(line+1) {
+			line++
+		}
+		return &FieldError{Line: line, Msg: "a tab indents this line: YAML indents with spaces only"}
+	case msg == "found character that cannot start any token" && tabbed(line):
 		return &FieldError{Line: line, Msg: "a tab indents this line: YAML indents with spaces only"}
 	case strings.HasPrefix(msg, "did not find expected ',' or '}'"):
 		return unclosed(lines, line, '{', '}')
