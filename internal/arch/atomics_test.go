@@ -20,13 +20,13 @@ import (
 // code uses only those (TestNoAtomicFunctionsOn64BitWords).
 
 type plain struct {
-	_ bool // a word before the 64-bit field
-	n    int64 // offset 4 on arm and 386, 8 on 64-bit
+	_ bool  // a word before the 64-bit field
+	n int64 // offset 4 on arm and 386, 8 on 64-bit
 }
 
 type typed struct {
-	_ bool // a word before the 64-bit field
-	n    atomic.Int64 // offset 8 everywhere
+	_ bool         // a word before the 64-bit field
+	n atomic.Int64 // offset 8 everywhere
 }
 
 func TestTypedAtomicsAligned(t *testing.T) {
