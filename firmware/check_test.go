@@ -164,6 +164,8 @@ func TestCheckAgreesWithRun(t *testing.T) {
 				`config: compartments[1].size (line 23): must be S, M, L or XL, not "XM"`},
 		{name: "duplicate key", doc: replace("  retention: 72h", "  retention: 72h\n  retention: 48h"), parse: true,
 			want: "config: policy.retention (line 8): duplicate key (first on line 7)"},
+		{name: "number in quotes", doc: replace("- addr: 0", "- addr: \"0\""), parse: true,
+			want: `config: hardware.lockboards[0].boards[0].addr (line 16): want a whole number, got "0" in quotes, which make it text: leave the quotes out`},
 		{name: "list for a value", doc: replace("locker_id: LK-T1", "locker_id: [LK, T1]"), parse: true,
 			want: "config: locker_id (line 1): want a single value, got a list"},
 	}

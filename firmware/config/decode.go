@@ -89,6 +89,10 @@ func (w *schemaWalk) walk(n *yaml.Node, t reflect.Type, path string) {
 		}
 		// The library's own conversion decides: the walk only words its refusal.
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && t.Kind() != reflect.String {
+				w.fail(path, n.Line, "want %s, got %q in quotes, which make it text: leave the quotes out", want(t), n.Value)
+				return
+			}
 			w.fail(path, n.Line, "want %s, got %s", want(t), n.Value)
 		}
 	}
@@ -274,6 +278,8 @@ func syntaxError(data []byte, err error) error {
 		return unclosed(lines, line, '{', '}')
 	case strings.HasPrefix(msg, "did not find expected ',' or ']'"):
 		return unclosed(lines, line, '[', ']')
+	case msg == "found unexpected end of stream" && strings.ContainsAny(text(line), `"'`):
+		return &FieldError{Line: line, Msg: "a quote opened on this line is not closed: the text runs to the end of the file"}
 	}
 	return &FieldError{Line: line, Msg: msg}
 }

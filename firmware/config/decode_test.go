@@ -16,7 +16,7 @@ func TestSyntaxErrors(t *testing.T) {
 		{"unclosed brace", "a: 1\nb: {c: 2, d: 3\ne: 4\n", "config: line 2: the '{' opened on this line is not closed: a missing '}', or a missing ',' between two items"},
 		{"unclosed bracket", "a: 1\nb: 2\nc: [1, 2\nd: 4\n", "config: line 3: the '[' opened on this line is not closed: a missing ']', or a missing ',' between two items"},
 		{"unclosed on the first line", "b: {c: 2\nd: 4\n", "config: line 1: the '{' opened on this line is not closed: a missing '}', or a missing ',' between two items"},
-		{"unclosed quote", "a: 1\nb: \"abc\nc: 2\n", "config: line 2: found unexpected end of stream"},
+		{"unclosed quote", "a: 1\nb: \"abc\nc: 2\n", "config: line 2: a quote opened on this line is not closed: the text runs to the end of the file"},
 		{"a list, not a section", "- 1\n- 2\n", "config: line 1: want a section of keys (locker_id: ..., state_dir: ...), got a list"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
