@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X github.com/lockerd/lockerd/firmware.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GREMLINS  := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 
-.PHONY: all build run test test-short race bench lint fmt cross clean fuzz mutate test-arm
+.PHONY: all build run test test-short race bench lint fmt cross clean fuzz mutate
 
 all: lint test build
 
@@ -76,6 +76,7 @@ ARM_PKGS  ?= ./locker/... ./drivers/... ./mqtt/protocol/... ./mqtt/jws/... ./fir
 ARM_SKIP  := ^(TestKeypadSimulation|TestChatteringSensorIsAFault|TestReaderSlowTypingAndJunk)$$
 ARM_EMU_arm64 := /usr/bin/qemu-aarch64-static
 ARM_EMU_arm   := /usr/bin/qemu-arm-static
+.PHONY: test-arm
 test-arm:
 	@for arch in arm64 arm; do \
 	  emu=$$(if [ $$arch = arm ]; then echo $(ARM_EMU_arm); else echo $(ARM_EMU_arm64); fi); \
