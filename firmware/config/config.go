@@ -36,13 +36,13 @@ type Config struct {
 	// KeysTPM (a TPM 2.0 at TPM.Device).
 	Keys string `yaml:"keys,omitempty"`
 	TPM  TPM    `yaml:"tpm,omitempty"`
+
+	root *yaml.Node // the parsed document, for the lines of Problem
 	// MemoryLimitMiB is the Go runtime's soft memory limit (debug.SetMemoryLimit), in
 	// MiB; 0 means DefaultMemoryLimitMiB. GOMEMLIMIT in the environment wins. It stays
 	// below the unit's MemoryMax so that the collector works harder before the kernel
 	// kills the process.
 	MemoryLimitMiB int `yaml:"memory_limit_mib"`
-
-	root *yaml.Node // the parsed document, for the lines of Problem
 }
 
 // The key stores `keys:` names.
