@@ -80,6 +80,15 @@ func (w *schemaWalk) walk(n *yaml.Node, t reflect.Type, path string) {
 		for i, item := range n.Content {
 			w.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
+	case t.Kind() == reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			w.fail(path, n.Line, "want a section of keys (key: value), got %s", describe(n))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			w.walk(n.Content[i], t.Key(), join(path, n.Content[i].Value))
+			w.walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
+		}
 	case t.Kind() == reflect.Interface:
 		// Not in the file (yaml:"-" fields are skipped before this).
 	default:

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // TestSyntaxErrors: the YAML library's syntax errors, in the words of the rest, at the
@@ -80,4 +82,20 @@ func FuzzParseErrors(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWalkMap: no section of Config is a map today; the walk checks one's keys and
+// values as it does a list's items, should one come.
+func TestWalkMap(t *testing.T) {
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte("limits:\n  a: 1\n  b: two\n"), &root); err != nil {
+		t.Fatal(err)
+	}
+	w := &schemaWalk{}
+	w.walk(root.Content[0], reflect.TypeFor[struct {
+		Limits map[string]int `yaml:"limits"`
+	}](), "")
+	if len(w.errs) != 1 || w.errs[0].Error() != "config: limits.b (line 3): want a whole number, got two" {
+		t.Fatalf("%v", w.errs)
+	}
 }
