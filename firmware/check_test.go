@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
 
 	"github.com/lockerd/lockerd/drivers/gpiotest"
 	"github.com/lockerd/lockerd/drivers/lockboard"
@@ -255,4 +256,38 @@ func runOnce(t *testing.T, cfg *config.Config) (string, error) {
 		t.Fatalf("run never got ready:\n%s", buf.String())
 	}
 	return buf.String(), err
+}
+
+// TestCheckLooksPinsUpInPeriphRegistry: without CheckOptions.Pins, check asks periph's
+// registry (gpioreg, after host.Init), and only where the host has GPIO lines: a
+// laptop checking a locker's config says nothing of GPIO99.
+func TestCheckLooksPinsUpInPeriphRegistry(t *testing.T) {
+	doc := strings.NewReplacer("{state}", filepath.Join(t.TempDir(), "state"), "{run}", t.TempDir(),
+		"port: {tty}", "port: /dev/null", "sensor: GPIO17", "sensor: GPIO99",
+		"{x25519}", strings.Repeat("5a", 32),
+		"{ed25519}", hex.EncodeToString(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey))).Replace(checkDoc)
+	cfg, err := config.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	const want = "config: hardware.gpio_doors[0].doors[0].sensor (line 20): no GPIO line GPIO99 on this board"
+	if len(gpioreg.All()) == 0 {
+		if _, err := firmware.Check(cfg, quiet, firmware.CheckOptions{}); err != nil {
+			t.Fatalf("check on a host without GPIO lines: %v", err)
+		}
+	}
+	for i, name := range []string{"GPIO5", "GPIO17"} {
+		if gpioreg.ByName(name) != nil {
+			continue
+		}
+		if err := gpioreg.Register(gpiotest.NewPin(name, 1000+i, gpio.Low)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = gpioreg.Unregister(name) })
+	}
+	_, err = firmware.Check(cfg, quiet, firmware.CheckOptions{})
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("check with GPIO5 and GPIO17 in periph's registry: %v\nwant %s...", err, want)
+	}
 }
