@@ -19,9 +19,10 @@ import (
 // CheckOptions are the choices of `lockerd check`.
 type CheckOptions struct {
 	// Offline checks a config meant for another machine: what only that machine can
-	// tell (its serial ports, GPIO lines, state directory, control socket directory,
-	// key and broker files) becomes a warning, and its GPIO lines are not looked up
-	// in this host's registry.
+	// tell becomes a warning (its serial ports, state directory, control socket
+	// directory), or is not looked at (its GPIO lines, which this host's registry
+	// does not know; its key store and broker files). The file's own rules stay
+	// errors: config.Load applies them before.
 	Offline bool
 	// Pins resolves GPIO line names in place of periph's registry (tests).
 	Pins func(name string) gpio.PinIO
@@ -44,23 +45,20 @@ func Check(cfg *config.Config, log *slog.Logger, opt CheckOptions) (warnings []e
 	}
 	refuse, fail := hostProblems(cfg, pins)
 	errs := append(refuse, fail...)
-	if !opt.Offline {
-		// Run it as the user lockerd runs as (sudo -u lockerd): the files must be
-		// readable by that user, and by no one else where they hold secrets.
-		keys, kerr := CheckKeys(cfg, log)
-		if kerr != nil {
-			errs = append(errs, kerr)
-		} else {
-			if keys != nil {
-				defer keys.Close()
-			}
-			if lerr := CheckCloudLinkFiles(cfg); lerr != nil {
-				errs = append(errs, lerr)
-			}
-		}
-	}
 	if opt.Offline {
 		return errs, nil
+	}
+	// Run it as the user lockerd runs as (sudo -u lockerd): the files must be
+	// readable by that user, and by no one else where they hold secrets.
+	keys, err := CheckKeys(cfg, log)
+	if err != nil {
+		return nil, errors.Join(append(errs, err)...)
+	}
+	if keys != nil {
+		defer keys.Close()
+	}
+	if err := CheckCloudLinkFiles(cfg); err != nil {
+		errs = append(errs, err)
 	}
 	return nil, errors.Join(errs...)
 }
