@@ -99,10 +99,10 @@ func (w *schemaWalk) walk(n *yaml.Node, t reflect.Type, path string) {
 		// The library's own conversion decides: the walk only words its refusal.
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && t.Kind() != reflect.String {
-				w.fail(path, n.Line, "want %s, got %q in quotes, which make it text: leave the quotes out", want(t), n.Value)
+				w.fail(path, n.Line, "want %s, got %q in quotes, which make it text: leave the quotes out", want(t), short(n.Value))
 				return
 			}
-			w.fail(path, n.Line, "want %s, got %s", want(t), n.Value)
+			w.fail(path, n.Line, "want %s, got %s", want(t), short(n.Value))
 		}
 	}
 }
@@ -248,9 +248,18 @@ func describe(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.ScalarNode:
-		return strconv.Quote(n.Value)
+		return strconv.Quote(short(n.Value))
 	}
 	return "nothing usable"
+}
+
+// short cuts a value quoted in a message to a length that fits a console line.
+func short(s string) string {
+	const most = 40
+	if r := []rune(s); len(r) > most {
+		return string(r[:most-1]) + "…"
+	}
+	return s
 }
 
 // syntaxLine finds "line N: " in the library's syntax errors.

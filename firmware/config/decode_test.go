@@ -84,6 +84,14 @@ func FuzzParseErrors(f *testing.F) {
 	})
 }
 
+func TestLongValueCut(t *testing.T) {
+	_, err := Parse([]byte(edited(example(t)) + "memory_limit_mib: " + strings.Repeat("x", 100) + "\n"))
+	want := "config: memory_limit_mib (line 36): want a whole number, got " + strings.Repeat("x", 39) + "…"
+	if err == nil || err.Error() != want {
+		t.Fatalf("%v\nwant %s", err, want)
+	}
+}
+
 // TestWalkMap: no section of Config is a map today; the walk checks one's keys and
 // values as it does a list's items, should one come.
 func TestWalkMap(t *testing.T) {
