@@ -58,7 +58,7 @@ func TestMQTTErrors(t *testing.T) {
 		{"health too often", "  broker: tcp://b:1883\n  health_interval: 1s\n", [2]string{}, "mqtt.health_interval (line 38): must be between 1m0s and 24h"},
 		{"locker id not a topic level", "  broker: tcp://b:1883\n", [2]string{"locker_id: LK-0001", "locker_id: LK.0001"}, "locker_id (line 2): with a cloud link it is an MQTT topic level"},
 		{"no command key", "  broker: tcp://b:1883\n", [2]string{"  ed25519_public: 3b6a", "  # ed25519_public: ccb0"}, "fleet.ed25519_public (line 7): required with a cloud link"},
-		{"unknown field", "  broker: tcp://b:1883\n  brokers: tcp://c:1883\n", [2]string{}, "mqtt.brokers (line 38): unknown key; did you mean broker?"},
+		{"unknown field", "  broker: tcp://b:1883\n  brokr: tcp://c:1883\n", [2]string{}, "mqtt.brokr (line 38): unknown key; did you mean broker?"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
