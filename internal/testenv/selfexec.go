@@ -3,6 +3,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"time"
 )
 
 // EmulatorEnv names the user-mode emulator (qemu-arm-static, qemu-aarch64-static) that
@@ -19,4 +20,14 @@ func SelfCommand(args ...string) *exec.Cmd {
 		return exec.Command(emu, append([]string{os.Args[0]}, args...)...)
 	}
 	return exec.Command(os.Args[0], args...)
+}
+
+// Scaled stretches a bound on a wait (never a timing a test asserts) under the
+// emulator of EmulatorEnv, where a process runs several times slower and a busy CI
+// machine slower still.
+func Scaled(d time.Duration) time.Duration {
+	if os.Getenv(EmulatorEnv) != "" {
+		return 4 * d
+	}
+	return d
 }
