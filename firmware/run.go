@@ -119,6 +119,10 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			log.Error("halting drivers", "err", herr)
 		}
 	}()
+	// What `lockerd check` reports about this machine, in its words (firmware/check.go).
+	if err := hostCheck(cfg, log, runPins(cfg, opt.Hardware)); err != nil {
+		return err
+	}
 	keys, err := OpenKeys(cfg, log, opt.TPM)
 	if err != nil {
 		return err

@@ -48,7 +48,7 @@ func (f *fixture) seed(n int, doors bool) {
 		err := f.st.update(func(t *txn) error {
 			ep := f.st.epochOf(t.now)
 			for i := start; i < min(n, start+batch); i++ {
-				wb, _ := f.st.seal(ep, f.cloud.Waybill(fmt.Sprintf("%015d", 100_000_000_000+i)))
+				wb, _ := f.st.seal(ep, f.cloud.Waybill(fmt.Sprintf("%015d", int64(100_000_000_000)+int64(i))))
 				v, _ := f.st.seal(ep, f.cloud.CodeVerifier2(code(i), testPhone))
 				p := &Parcel{ID: ParcelID(fmt.Sprintf("b-%d", i)), Epoch: ep, Waybill: wb, CodeVerifier: v, Size: SizeS,
 					State: StateAnnounced, Announced: true, KeepUntil: t.now.Add(14 * 24 * time.Hour), Hint: "…1234"}

@@ -8,10 +8,11 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/lockboard"
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/internal/testenv"
 )
 
-// waitLimit bounds every wait in these tests.
-const waitLimit = 5 * time.Second
+// waitLimit bounds every wait in these tests (longer under qemu-user).
+var waitLimit = testenv.Scaled(5 * time.Second)
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -88,7 +89,9 @@ func fastConfig(set *lockboardtest.Set, p lockboard.Protocol, boards []lockboard
 		Protocol:     p,
 		Boards:       boards,
 		PollInterval: 20 * time.Millisecond,
-		ReplyTimeout: 40 * time.Millisecond,
+		// Under qemu-user (make test-arm) on a busy machine the virtual board's reply
+		// can take longer than 40ms to come: a dead board to the bus.
+		ReplyTimeout: testenv.Scaled(40 * time.Millisecond),
 		MinBackoff:   10 * time.Millisecond,
 		MaxBackoff:   50 * time.Millisecond,
 		OnChange:     r.onChange,

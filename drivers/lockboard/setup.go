@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/driver"
+	"github.com/lockerd/lockerd/drivers/serialport"
 	"github.com/lockerd/lockerd/locker"
 )
 
@@ -88,6 +89,7 @@ func (s Settings) Check(c driver.Check, p string) {
 	// The driver's own limits (Config.Validate): outside them it refuses the bus at
 	// start and every door on it is dead.
 	driver.Between(c, p+".reply_timeout", s.ReplyTimeout, time.Millisecond, 5*time.Second, "")
+	s.checkLine(c, p)
 	if s.Retries < -1 || s.Retries > 10 {
 		c.Fail(p+".retries", "must be -1 (none) .. 10, not %d", s.Retries)
 	}
@@ -121,6 +123,48 @@ func (s Settings) Check(c driver.Check, p string) {
 		}
 	}
 	c.Name(p, s.Name, s)
+}
+
+// checkLine checks the line speed, which the serial port refuses at every open unless
+// it is a standard rate, and that a reply fits in reply_timeout at that speed: a
+// shorter timeout gives up on every reply before its last byte arrives, and the bus
+// reports every board dead.
+func (s Settings) checkLine(c driver.Check, p string) {
+	proto, err := ParseProtocol(s.Protocol)
+	if err != nil {
+		proto = ProtocolCU16 // reported above; judge the rest by CU16's defaults
+	}
+	baud := s.Baud
+	switch {
+	case baud == 0:
+		baud = proto.BaudRate()
+	case !serialport.ValidRate(baud):
+		c.Fail(p+".baud", "must be a standard rate such as 9600 or 19200 (the boards' setting; %s boards ship at %d), not %d", proto, proto.BaudRate(), s.Baud)
+		return
+	}
+	if s.ReplyTimeout == 0 || s.ReplyTimeout < time.Millisecond {
+		return // the default, or reported above
+	}
+	n := replyLen(proto)
+	wire := time.Duration(n*bitsPerByte) * time.Second / time.Duration(baud)
+	// The board answers after its own turnaround: twice the time on the wire is the
+	// least that leaves it any.
+	least := (2*wire + time.Millisecond - 1) / time.Millisecond * time.Millisecond
+	if s.ReplyTimeout < least {
+		c.Fail(p+".reply_timeout", "%v is shorter than a %d-byte %s reply takes at %d baud (%.1fms) with the board's turnaround: at least %v (default %v)",
+			s.ReplyTimeout, n, proto, baud, float64(wire)/float64(time.Millisecond), least, DefaultReplyTimeout)
+	}
+}
+
+// bitsPerByte: 8N1 framing, a start bit, eight data bits and a stop bit.
+const bitsPerByte = 10
+
+// replyLen is the longest reply of the protocol, in bytes.
+func replyLen(p Protocol) int {
+	if p == Protocol8A {
+		return p8aLongLen
+	}
+	return cu16ReplyLen
 }
 
 // CheckDoor implements driver.Doors: a door is a lock on a declared board.

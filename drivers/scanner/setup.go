@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/driver"
+	"github.com/lockerd/lockerd/drivers/serialport"
 )
 
 // Settings is a barcode/QR scanner on a serial port (USB CDC-ACM or RS-232), as an
@@ -38,8 +39,8 @@ func (s Settings) IsDisabled() bool { return s.Disabled }
 func (s Settings) Check(c driver.Check, p string) {
 	c.Name(p, s.Name, s)
 	c.Port(p+".port", s.Port, s.Name)
-	if s.Baud < 0 || s.Baud > 921600 {
-		c.Fail(p+".baud", "must be a baud rate up to 921600 (9600 is usual for RS-232 scanners)")
+	if s.Baud != 0 && (!serialport.ValidRate(s.Baud) || s.Baud > 921600) {
+		c.Fail(p+".baud", "must be a standard rate up to 921600 such as 9600 (usual for RS-232 scanners), not %d", s.Baud)
 	}
 	driver.Between(c, p+".silence", s.Silence, 10*time.Millisecond, time.Second, " (80ms suits scanners without a suffix)")
 	driver.Between(c, p+".dedup_window", s.DedupWindow, 100*time.Millisecond, 10*time.Second, "")

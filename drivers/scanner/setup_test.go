@@ -17,12 +17,23 @@ func TestSettingsCheck(t *testing.T) {
 	var c drivertest.Check
 	scanner.Settings{Name: "front", Port: "/dev/ttyACM0", Baud: -1, Silence: 5 * time.Second, MaxLen: 5000}.Check(&c, "p")
 	want := []string{
-		"p.baud: must be a baud rate up to 921600 (9600 is usual for RS-232 scanners)",
+		"p.baud: must be a standard rate up to 921600 such as 9600 (usual for RS-232 scanners), not -1",
 		"p.silence: must be between 10ms and 1s (80ms suits scanners without a suffix)",
 		"p.max_len: must be 1..4096 bytes",
 	}
 	if !slices.Equal(c.Fails, want) || !slices.Equal(c.Names, []string{"front"}) || !slices.Equal(c.Ports, []string{"/dev/ttyACM0"}) {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// TestSettingsBaud: only the rates the serial port opens at pass; 0 is the default.
+func TestSettingsBaud(t *testing.T) {
+	for baud, ok := range map[int]bool{0: true, 9600: true, 115200: true, 921600: true, 12345: false, -5: false, 1000000: false} {
+		var c drivertest.Check
+		scanner.Settings{Name: "front", Port: "/dev/ttyACM0", Baud: baud}.Check(&c, "p")
+		if (len(c.Fails) == 0) != ok {
+			t.Errorf("baud %d: %q", baud, c.Fails)
+		}
 	}
 }
 

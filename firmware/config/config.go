@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -34,6 +37,8 @@ type Config struct {
 	// KeysTPM (a TPM 2.0 at TPM.Device).
 	Keys string `yaml:"keys,omitempty"`
 	TPM  TPM    `yaml:"tpm,omitempty"`
+
+	root *yaml.Node // the parsed document, for the lines of Problem
 	// MemoryLimitMiB is the Go runtime's soft memory limit (debug.SetMemoryLimit), in
 	// MiB; 0 means DefaultMemoryLimitMiB. GOMEMLIMIT in the environment wins. It stays
 	// below the unit's MemoryMax so that the collector works harder before the kernel
@@ -190,24 +195,81 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes and validates a config document. Unknown fields are errors: a typo in a
-// field name must not silently fall back to a default.
+// Parse decodes and validates a config document. Unknown keys are errors: a typo in a
+// key must not silently fall back to a default. Every problem is reported at once, each
+// a *FieldError in an errors.Join, except a syntax error, after which nothing can be
+// read.
 func Parse(data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, syntaxError(data, err)
 	}
 	if len(root.Content) == 0 {
 		return nil, errors.New("config: empty document")
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		return nil, &FieldError{Line: doc.Line, Msg: "want a section of keys (locker_id: ..., state_dir: ...), got " + describe(doc)}
 	}
-	if err := errors.Join(c.validate(root.Content[0]), c.validateMQTT(root.Content[0])); err != nil {
+	w := &schemaWalk{}
+	w.walk(doc, reflect.TypeFor[Config](), "")
+	var c Config
+	if len(w.errs) == 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			// Something the schema walk let through: the library's words, at least.
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	} else {
+		// What does decode, for the rules below: every problem at once. The library's
+		// own errors are the walk's, already worded.
+		_ = doc.Decode(&c)
+	}
+	c.root = doc
+	errs := make([]error, 0, len(w.errs))
+	for _, e := range w.errs {
+		errs = append(errs, e)
+	}
+	for _, e := range unjoin(errors.Join(c.validate(doc), c.validateMQTT(doc))) {
+		// A value the walk refused decoded as its zero, and a misspelt key left the
+		// one it meant empty: the rules would only say again, less well, what the
+		// walk said.
+		var fe *FieldError
+		if errors.As(e, &fe) && (slices.ContainsFunc(w.errs, func(we *FieldError) bool { return under(fe.Path, we.Path) }) ||
+			slices.ContainsFunc(w.meant, func(p string) bool { return under(fe.Path, p) })) {
+			continue
+		}
+		errs = append(errs, e)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// under reports whether path is p or a field or item inside it.
+func under(path, p string) bool {
+	return path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[")
+}
+
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// Problem is a FieldError at path, with its line in the file the config was parsed
+// from (none for a config built in code): for the checks that look at the machine
+// (firmware.Check), in the words of the file's.
+func (c *Config) Problem(path, format string, args ...any) *FieldError {
+	line := 0
+	if c.root != nil {
+		line = (&validator{root: c.root}).line(path)
+	}
+	return &FieldError{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)}
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"os"
 	"strings"
@@ -10,8 +12,15 @@ import (
 	"github.com/lockerd/lockerd/locker"
 )
 
+// TestLoadExample: the example that the README installs is refused until its fleet
+// keys are edited, and refused for nothing else.
 func TestLoadExample(t *testing.T) {
-	c, err := Load("testdata/pi4-two-cu16.yaml")
+	_, err := Load("testdata/pi4-two-cu16.yaml")
+	placeholder := "the example config's placeholder, which belongs to no fleet: pin your fleet's key (lockerctl keygen prints it)"
+	if want := "testdata/pi4-two-cu16.yaml: config: fleet.x25519_public (line 8): " + placeholder + "\nconfig: fleet.ed25519_public (line 9): " + placeholder; err == nil || err.Error() != want {
+		t.Fatalf("the example as shipped: %v\nwant %s", err, want)
+	}
+	c, err := Parse([]byte(example(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,12 +48,28 @@ func TestCodeEntryOverride(t *testing.T) {
 	}
 }
 
-func example(t *testing.T) string {
+// example is the example config with its placeholder fleet keys edited, as an
+// installer does.
+func example(t testing.TB) string {
 	b, err := os.ReadFile("testdata/pi4-two-cu16.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return edited(string(b))
+}
+
+// Fleet keys that are nobody's placeholder: an X25519 key of 32 arbitrary bytes, and
+// an Ed25519 key from a fixed seed (a usable point).
+var (
+	testX25519  = strings.Repeat("5a", 32)
+	testEd25519 = hex.EncodeToString(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey))
+)
+
+// edited replaces the example configs' placeholder fleet keys.
+func edited(doc string) string {
+	return strings.NewReplacer(
+		"af108f866cd33f60a564847ba4fde6a7e53bc41f0593b88b2bba948eac88741f", testX25519,
+		"ccb0b75de9c7cd9a9f5579de2264d685f9a2d23fe8944ac2f0e1aaade6193e21", testEd25519).Replace(doc)
 }
 
 func TestErrorsNameFieldAndLine(t *testing.T) {
@@ -62,16 +87,16 @@ func TestErrorsNameFieldAndLine(t *testing.T) {
 		{"bad protocol", "protocol: cu16", "protocol: modbus", "hardware.lockboards[0].protocol (line 22): must be cu16 or 8a"},
 		{"duplicate board", "- addr: 1", "- addr: 0", "hardware.lockboards[0].boards[1].addr (line 27): duplicate board address 0"},
 		{"bad polarity", "polarity: set-open", "polarity: inverted", "boards[1].polarity (line 29): must be set-closed or set-open"},
-		{"bad fleet key", "x25519_public: af10", "x25519_public: zz10", "fleet.x25519_public (line 8): must be 64 hex digits"},
+		{"bad fleet key", "x25519_public: 5a5a", "x25519_public: zz10", "fleet.x25519_public (line 8): must be 64 hex digits"},
 		{"relative state dir", "state_dir: /var/lib/lockerd", "state_dir: lockerd", "state_dir (line 3): must be an absolute path"},
 		{"bad locker id", "locker_id: LK-0001", "locker_id: LK/0001/#", "locker_id (line 2): must be 1-64 letters"},
-		{"unknown field", "retention: 72h", "retension: 72h", "line 11: field retension not found"},
-		{"wrong type", "retention: 72h", "retention: forever", "line 11"},
+		{"unknown field", "retention: 72h", "retension: 72h", "policy.retension (line 11): unknown key; did you mean retention?"},
+		{"wrong type", "retention: 72h", "retention: forever", "policy.retention (line 11): want a duration such as 72h, got forever"},
 		{"poll too slow", "poll: 150ms", "poll: 5s", "hardware.lockboards[0].poll (line 23): must be between 50ms and 2s"},
 		{"throttle beyond NIST", "max_failures: 5", "max_failures: 500", "policy.code_throttle.max_failures (line 13)"},
-		{"published signing key", "ed25519_public: ccb0b7", "ed25519_public: d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a #", "fleet.ed25519_public (line 9): a published test key (RFC 8032 §7.1 test 1)"},
-		{"published digest key", "x25519_public: af10", "x25519_public: 8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a #", "fleet.x25519_public (line 8): a published test key (RFC 7748 §6.1, Alice)"},
-		{"weak signing key", "ed25519_public: ccb0b7", "ed25519_public: 0100000000000000000000000000000000000000000000000000000000000000 #", "fleet.ed25519_public (line 9): not a usable signing key: a small-order point"},
+		{"published signing key", "ed25519_public: 3b6a27", "ed25519_public: d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a #", "fleet.ed25519_public (line 9): a published test key (RFC 8032 §7.1 test 1)"},
+		{"published digest key", "x25519_public: 5a5a", "x25519_public: 8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a #", "fleet.x25519_public (line 8): a published test key (RFC 7748 §6.1, Alice)"},
+		{"weak signing key", "ed25519_public: 3b6a27", "ed25519_public: 0100000000000000000000000000000000000000000000000000000000000000 #", "fleet.ed25519_public (line 9): not a usable signing key: a small-order point"},
 		{"epoch shorter than the station takes", "retention: 72h", "retention: 72h\n  epoch_length: 30m", "policy (line 10): epoch_length must be at least 1h"},
 		{"base delay over the default max", "base_delay: 30s\n    max_delay: 30m", "base_delay: 2h", "policy (line 10): code_throttle needs 0 < base_delay <= max_delay"},
 		{"panel idle over session idle", "retention: 72h", "retention: 72h\n  session_idle: 30s", "hardware.panel.idle (line 19): 1m0s is longer than policy.session_idle (30s)"},
@@ -101,7 +126,7 @@ func TestMissingRequired(t *testing.T) {
 	if !errors.As(err, &fe) {
 		t.Fatalf("%v", err)
 	}
-	for _, want := range []string{"state_dir", "fleet.x25519_public", "compartments (line 1): at least one"} {
+	for _, want := range []string{"state_dir", "fleet.x25519_public", "compartments: at least one"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}
@@ -139,6 +164,7 @@ func FuzzParse(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(doc)
+	f.Add([]byte(example(f)))
 	f.Add([]byte(mixed(f)))
 	f.Add([]byte(strings.Replace(mixed(f), "d0: GPIO18", "d0: GPIO5", 1)))
 	f.Add([]byte("locker_id: X\ncompartments: [{id: 1}]\n"))

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/lockerd/lockerd/drivers/driver"
@@ -54,6 +57,9 @@ func (c *hwCheck) Name(p, name string, s driver.Settings) {
 func (c *hwCheck) Port(p, port, name string) {
 	if port == "" {
 		c.fail(p, "required (prefer a /dev/serial/by-id/... path)")
+	} else if !filepath.IsAbs(port) {
+		// The daemon's working directory is /: ttyUSB0 would be /ttyUSB0.
+		c.fail(p, "%q is not an absolute path: /dev/%s, or better the adapter's /dev/serial/by-id/... link, which stays the same when adapters are replugged", port, strings.TrimPrefix(port, "dev/"))
 	} else if other, dup := c.ports[port]; dup {
 		c.fail(p, "port already used by %q", other)
 	} else {
@@ -71,11 +77,35 @@ func (c *hwCheck) Pin(p, pin string) {
 		c.fail(p, "required: a GPIO line name such as GPIO17")
 	case strings.ContainsAny(pin, " \t/"):
 		c.fail(p, "%q is not a GPIO line name (want e.g. GPIO17)", pin)
+	case mistyped(pin) != "":
+		c.fail(p, "%q is not a GPIO line name: did you mean %s? (the letters G P I O, then the BCM number)", pin, mistyped(pin))
 	case dup:
 		c.fail(p, "pin %s already used by %s", pin, other)
 	default:
 		c.pins[key] = p
 	}
+}
+
+// gpioLike is a name meant as GPIO<n>: GP, then I/1/l, then O/0 or nothing, then the
+// number; GPI05 (a zero for the O) is the usual slip.
+var gpioLike = regexp.MustCompile(`^(?i)gp[i1l][o0]?([0-9]+)$`)
+
+// mistyped returns the GPIO<n> name that pin was meant to be, or "" when pin is one
+// already or does not look like one (periph's registry knows other names too, P1_11,
+// and the board's own line names: the host check resolves those).
+func mistyped(pin string) string {
+	m := gpioLike.FindStringSubmatch(pin)
+	if m == nil {
+		return ""
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n > 999 {
+		return ""
+	}
+	if want := "GPIO" + strconv.Itoa(n); !strings.EqualFold(pin, want) {
+		return want
+	}
+	return ""
 }
 
 // door checks a compartment's door address against the declared drivers.

@@ -28,7 +28,7 @@ func TestKeys(t *testing.T) {
 		{"keys: tpm\ntpm:\n  device: tpmrm0\n", "tpm.device (line "},
 		{"keys: file\ntpm:\n  device: /dev/tpmrm0\n", "tpm.device (line "},
 		{"tpm:\n  device: /dev/tpmrm0\n", "only means something with keys: tpm"},
-		{"keys: tpm\ntpm:\n  devise: /dev/tpmrm0\n", "field devise not found"},
+		{"keys: tpm\ntpm:\n  devise: /dev/tpmrm0\n", "tpm.devise (line 38): unknown key; did you mean device?"},
 	} {
 		_, err := Parse([]byte(base + tc.add))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

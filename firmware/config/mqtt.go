@@ -190,7 +190,11 @@ func (m *MQTT) ReadPassword() (string, error) {
 	if m.Secrets != nil {
 		return m.Secrets.Password()
 	}
-	return clientconf.ReadSecret(m.PasswordFile, clientconf.NotOthers)
+	pw, err := clientconf.ReadSecret(m.PasswordFile, clientconf.NotOthers)
+	if err != nil {
+		return "", fmt.Errorf("mqtt.password_file: %w", err) // named as TLSConfig names its files
+	}
+	return pw, nil
 }
 
 // TLSConfig builds the cloud link's TLS configuration, nil without a TLS broker URL:

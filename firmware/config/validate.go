@@ -28,6 +28,9 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return fmt.Sprintf("config: line %d: %s", e.Line, e.Msg)
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("config: %s (line %d): %s", e.Path, e.Line, e.Msg)
 	}
@@ -42,7 +45,9 @@ type validator struct {
 // line finds the line of a dotted path with [i] indexes in the YAML tree; for a missing
 // field it returns the line of the nearest parent that exists.
 func (v *validator) line(path string) int {
-	n, line := v.root, v.root.Line
+	// A key missing at the top has no line: the document's first line is some other
+	// key's.
+	n, line := v.root, 0
 	for _, part := range strings.Split(path, ".") {
 		name, idx := part, -1
 		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
@@ -84,7 +89,9 @@ var lockerIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (c *Config) validate(root *yaml.Node) error {
 	v := &validator{root: root}
-	if !lockerIDPattern.MatchString(c.LockerID) {
+	if c.LockerID == "" {
+		v.fail("locker_id", "required: the locker's id, such as LK-0001")
+	} else if !lockerIDPattern.MatchString(c.LockerID) {
 		v.fail("locker_id", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	if c.StateDir == "" || !filepath.IsAbs(c.StateDir) {
@@ -169,6 +176,10 @@ func checkKey(v *validator, path, s string, required bool) bool {
 		v.fail(path, "a published test key (%s) whose private half anyone has: pin your fleet's key (lockerctl keygen prints it)", rfc)
 		return false
 	}
+	if placeholderKeys[strings.ToLower(s)] {
+		v.fail(path, "the example config's placeholder, which belongs to no fleet: pin your fleet's key (lockerctl keygen prints it)")
+		return false
+	}
 	return true
 }
 
@@ -181,6 +192,15 @@ var publishedKeys = map[string]string{
 	"fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025": "RFC 8032 §7.1 test 3",
 	"8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a": "RFC 7748 §6.1, Alice",
 	"de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f": "RFC 7748 §6.1, Bob",
+}
+
+// placeholderKeys are the fleet keys of the example configs (firmware/config/testdata,
+// installed as /etc/lockerd/lockerd.yaml, and docs/hardware.md): nobody holds their
+// private halves, so a locker left with them would obey no command and derive digests
+// that no cloud can match. check refuses the example until it is edited.
+var placeholderKeys = map[string]bool{
+	"af108f866cd33f60a564847ba4fde6a7e53bc41f0593b88b2bba948eac88741f": true,
+	"ccb0b75de9c7cd9a9f5579de2264d685f9a2d23fe8944ac2f0e1aaade6193e21": true,
 }
 
 func (v *validator) policy(p *Policy) {

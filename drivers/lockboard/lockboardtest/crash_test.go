@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/lockboard"
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/internal/testenv"
 	"go.bug.st/serial"
 )
 
@@ -39,7 +39,8 @@ func TestSurvivesKilledClient(t *testing.T) {
 		Boards: []lockboardtest.BoardSpec{{Addr: 0}}, Logger: quiet})
 	for round := range 2 {
 		after := s.LastSeq()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperClient$")
+		// Through qemu when the binary is for another architecture (make test-arm).
+		cmd := testenv.SelfCommand("-test.run=^TestHelperClient$")
 		cmd.Env = append(os.Environ(), clientEnv+"="+s.Path())
 		out, err := cmd.StdoutPipe()
 		if err != nil {
