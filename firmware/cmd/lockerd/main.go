@@ -123,23 +123,20 @@ With --offline the configuration is for another machine: devices absent here
 			if err != nil {
 				return err
 			}
-			// TODO(lead): when branch check (issue 15 item 2) is merged, replace
-			// this and the CheckKeys/CheckCloudLinkFiles calls below with
-			//	warnings, err := firmware.Check(cfg, log, firmware.CheckOptions{Offline: offline})
-			//	for _, w := range warnings { fmt.Fprintln(errOut, "lockerd: warning:", w) }
-			//	if err != nil { return err }
-			// (its Check runs those two itself, and skips them offline). Until then
-			// check looks at no device, and --offline changes nothing.
-			_ = offline
-			keys, err := firmware.CheckKeys(cfg, log)
+			warnings, err := firmware.Check(cfg, log, firmware.CheckOptions{Offline: offline})
+			for _, w := range warnings {
+				fmt.Fprintln(c.ErrOrStderr(), "lockerd: warning:", w)
+			}
 			if err != nil {
 				return err
 			}
-			if keys != nil {
-				defer keys.Close()
-			}
-			if err := firmware.CheckCloudLinkFiles(cfg); err != nil {
-				return err
+			if !offline {
+				// The binary that would run: replaceable without root? (docs/field.md)
+				if in, err := firmware.CheckIntegrity(); err == nil {
+					for _, f := range in.Findings {
+						fmt.Fprintln(c.ErrOrStderr(), "lockerd: warning: integrity:", f)
+					}
+				}
 			}
 			fmt.Fprintf(out, "%s: ok (%d compartments)\n", cfgPath, len(cfg.Compartments))
 			// What a copy of the card yields, in so many words (docs/privacy.md §6).
