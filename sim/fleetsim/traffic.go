@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/firmware/cloudlink"
+	"github.com/lockerd/lockerd/firmware/control"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/mqtt/fleet"
 	"github.com/lockerd/lockerd/mqtt/protocol"
@@ -326,7 +327,11 @@ func (t *Traffic) courierRound(ctx context.Context, l *Locker, when time.Time, b
 				continue
 			}
 			if _, err := cl.Scan(ctx, sid, pp.p.Tracking, ""); err != nil {
-				return fmt.Errorf("scan of %s: %w", pp.p.ID, err)
+				// A scan whose answer was lost (the locker stopped under it) may have
+				// deposited the parcel: the inventory says.
+				if held, herr := t.holds(ctx, cl, pp.p.ID); herr != nil || !held {
+					return fmt.Errorf("scan of %s: %w", pp.p.ID, err)
+				}
 			}
 			pp.deposited.Store(true)
 			n.Add(1)
@@ -345,10 +350,17 @@ func (t *Traffic) pickup(ctx context.Context, l *Locker, when time.Time, pp *par
 			return
 		}
 	}
+	tried := false
 	t.retry(ctx, l, func(ctx context.Context) error {
 		cl := l.Client()
 		defer cl.Close()
 		res, err := cl.PickupCode(ctx, pp.p.Code, pp.p.Phone)
+		if err != nil && tried && errors.Is(err, locker.ErrWrongCode) && t.gone(ctx, cl, pp.p.ID) {
+			// An earlier try opened the door but its answer was lost (the locker
+			// stopped under it): the recipient took the parcel then.
+			err, res.Slots = nil, []locker.Slot{{}}
+		}
+		tried = true
 		if err != nil {
 			return err
 		}
@@ -359,6 +371,28 @@ func (t *Traffic) pickup(ctx context.Context, l *Locker, when time.Time, pp *par
 		t.count(l.ID, func(c *Counts) { c.PickedUp++ })
 		return nil
 	}, problem)
+}
+
+// gone reports whether the locker holds the parcel no more (its inventory).
+func (t *Traffic) gone(ctx context.Context, cl *control.Client, parcel string) bool {
+	holds, err := t.holds(ctx, cl, parcel)
+	return err == nil && !holds
+}
+
+// holds reports whether a compartment of the locker holds the parcel.
+func (t *Traffic) holds(ctx context.Context, cl *control.Client, parcel string) (bool, error) {
+	inv, err := cl.Inventory(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range inv {
+		for _, p := range c.Parcels {
+			if string(p) == parcel {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 func (t *Traffic) count(id string, f func(*Counts)) {
