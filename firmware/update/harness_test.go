@@ -149,7 +149,7 @@ func newLocker(t *testing.T, installed string) *locker {
 		"LOCKERD_UPDATE_SPOOL="+l.spool,
 		"LOCKERD_UPDATE_DIR="+l.dir,
 		"LOCKERD_UPDATE_ROOT="+l.root,
-		"LOCKERD_UPDATE_HEALTH_TIMEOUT=3",
+		"LOCKERD_UPDATE_HEALTH_TIMEOUT=2",
 		"LOCKERD_UPDATE_VERIFY="+releaseTool(t)+" verify -release-key "+l.releaseHex+" -command-key "+l.cmdHex+" -arch amd64",
 		"LOCKERD_UPDATE_RESTART="+filepath.Join(l.root, "usr/bin/lockerd"),
 		"LOCKERD_STUB_SPOOL="+l.spool,

@@ -17,7 +17,8 @@ import (
 const (
 	RequestFile = "request.json" // a verified release to install; the path unit watches it
 	PartFile    = "download.part"
-	StampFile   = "health" // "VERSION UNIXTIME": lockerd proved healthy (WriteStamp)
+	OrderFile   = "order.json" // the update command under way, for Resume after a stop
+	StampFile   = "health"     // "VERSION UNIXTIME": lockerd proved healthy (WriteStamp)
 	// ReportedFile records the last installer step lockerd has sent as an event.
 	ReportedFile = "reported"
 )

@@ -2,6 +2,7 @@ package update
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,11 +39,11 @@ type Event struct {
 
 // Order is an update command's body, as the cloud link hands it over.
 type Order struct {
-	URL      string
-	Version  string
-	SHA256   string
-	Manifest string // JWS compact, signed by a release key
-	Command  string // the command's id
+	URL      string `json:"url"`
+	Version  string `json:"version"`
+	SHA256   string `json:"sha256"`
+	Manifest string `json:"manifest"` // JWS compact, signed by a release key
+	Command  string `json:"command"`  // the command's id
 }
 
 // Config is what an Updater needs.
@@ -161,18 +162,50 @@ func (u *Updater) Run(ctx context.Context, o Order) error {
 
 func (u *Updater) run(ctx context.Context, o Order, m *Manifest) error {
 	err := u.download(ctx, o, m)
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // stopping: the order stays, Resume picks it up at the next start
+	}
+	if err != nil {
 		u.cfg.Log.Warn("update refused", "version", m.Version, "reason", ReasonOf(err), "err", err)
 		u.report(Event{Step: Refused, Version: m.Version, Reason: ReasonOf(err), Command: o.Command})
+	}
+	if rerr := os.Remove(filepath.Join(u.cfg.Spool, OrderFile)); rerr != nil && !os.IsNotExist(rerr) && err == nil {
+		err = fmt.Errorf("update: spool: %w", rerr)
 	}
 	return err
 }
 
+// Resume runs the order a stop interrupted (lockerd stopped or lost power while
+// downloading or waiting for the doors), if the spool holds one; the download goes on
+// from where it stopped. Call it once at start, after Report.
+func (u *Updater) Resume(ctx context.Context) error {
+	data, err := os.ReadFile(filepath.Join(u.cfg.Spool, OrderFile))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("update: spool: %w", err)
+	}
+	var o Order
+	if err := json.Unmarshal(data, &o); err != nil {
+		_ = os.Remove(filepath.Join(u.cfg.Spool, OrderFile))
+		return refusal(ReasonMalformed, "the spooled order cannot be read")
+	}
+	return u.Run(ctx, o)
+}
+
 func (u *Updater) download(ctx context.Context, o Order, m *Manifest) error {
-	u.report(Event{Step: Downloading, Version: m.Version, Command: o.Command})
 	if err := os.MkdirAll(u.cfg.Spool, 0o755); err != nil {
 		return fmt.Errorf("update: spool: %w", err)
 	}
+	data, err := jsonLine(o)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(u.cfg.Spool, OrderFile), data, 0o600); err != nil {
+		return err
+	}
+	u.report(Event{Step: Downloading, Version: m.Version, Command: o.Command})
 	part := filepath.Join(u.cfg.Spool, PartFile)
 	if err := fetch(ctx, u.cfg.Client, o.URL, part, m.Size); err != nil {
 		return err
@@ -194,8 +227,7 @@ func (u *Updater) download(ctx context.Context, o Order, m *Manifest) error {
 		return err
 	}
 	req := Request{Manifest: o.Manifest, Deb: deb, Command: o.Command, Previous: u.cfg.Running}
-	data, err := jsonLine(req)
-	if err != nil {
+	if data, err = jsonLine(req); err != nil {
 		return err
 	}
 	// The request is the last file written: the path unit starts the installer on it.
