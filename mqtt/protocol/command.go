@@ -109,6 +109,8 @@ func NewBody(t CommandType) (Body, error) {
 		return &PingBody{}, nil
 	case CmdClearThrottle:
 		return &ClearThrottleBody{}, nil
+	case CmdUpdate:
+		return &UpdateBody{}, nil
 	}
 	return nil, schemaErr("typ", ProblemUnknownType, "not a known command type")
 }

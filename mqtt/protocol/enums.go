@@ -42,12 +42,14 @@ const (
 	CmdPing               CommandType = "ping"
 	// CmdClearThrottle clears a lock-out on an operator's word (ADR 0046).
 	CmdClearThrottle CommandType = "clear-throttle"
+	// CmdUpdate installs a release signed by a release key (ADR 0058).
+	CmdUpdate CommandType = "update"
 )
 
 var commandTypes = enum.Strings(unknown("command type"),
 	CmdAnnounce, CmdSetVerifier, CmdCancel, CmdRecall, CmdCourierUpsert, CmdCourierRevoke,
 	CmdOpenCompartment, CmdDisableCompartment, CmdEnableCompartment, CmdResolveCompartment,
-	CmdInventory, CmdStatus, CmdAuditRange, CmdPolicy, CmdPing, CmdClearThrottle,
+	CmdInventory, CmdStatus, CmdAuditRange, CmdPolicy, CmdPing, CmdClearThrottle, CmdUpdate,
 )
 
 // ParseCommandType parses a command type.
@@ -122,6 +124,9 @@ const (
 	ReasonInternal      Reason = "internal"       // anything else; see the device log
 	ReasonNotSupported  Reason = "not_supported"  // the device does not implement the command
 	ReasonInvalidPolicy Reason = "invalid_policy" // policy values out of the device's range
+	// ReasonReleaseRefused: an update the locker will not install; Detail starts with
+	// the update event's reason (docs/updates.md).
+	ReasonReleaseRefused Reason = "release_refused"
 )
 
 var reasons = enum.Strings(unknown("reason"),
@@ -129,7 +134,7 @@ var reasons = enum.Strings(unknown("reason"),
 	ReasonExpired, ReasonNotYetValid, ReasonLifetime, ReasonSchema, ReasonUnknownType, ReasonBusy,
 	ReasonShuttingDown, ReasonInterrupted, ReasonNotFound, ReasonConflict, ReasonInvalidState,
 	ReasonRateLimited, ReasonDisabled, ReasonStalePolicy, ReasonPartial, ReasonHardware,
-	ReasonInternal, ReasonNotSupported, ReasonInvalidPolicy, ReasonStale,
+	ReasonInternal, ReasonNotSupported, ReasonInvalidPolicy, ReasonStale, ReasonReleaseRefused,
 )
 
 // ParseReason parses a reason code.
@@ -169,12 +174,14 @@ const (
 	EvGuessing EventType = "guessing"
 	// EvThrottleCleared: ThrottleClearedEvent, an operator cleared a lock-out.
 	EvThrottleCleared EventType = "throttle_cleared"
+	// EvUpdate: UpdateEvent, a step of an update (ADR 0058).
+	EvUpdate EventType = "update"
 )
 
 var eventTypes = enum.Strings(unknown("event type"),
 	EvDeposited, EvPickedUp, EvExpired, EvRetrieved, EvCancelled, EvRecalled, EvUnlocked,
 	EvUnlockFailed, EvDoorOpened, EvDoorClosed, EvJammed, EvForced, EvLeftOpen, EvThrottled,
-	EvHardware, EvHealth, EvReconciled, EvWrongParcel, EvGuessing, EvThrottleCleared,
+	EvHardware, EvHealth, EvReconciled, EvWrongParcel, EvGuessing, EvThrottleCleared, EvUpdate,
 )
 
 // ParseEventType parses an event type.

@@ -196,6 +196,8 @@ func NewEventBody(t EventType) (EventBody, error) {
 		return &GuessingEvent{}, nil
 	case EvThrottleCleared:
 		return &ThrottleClearedEvent{}, nil
+	case EvUpdate:
+		return &UpdateEvent{}, nil
 	}
 	return nil, schemaErr("type", ProblemUnknownType, "not a known event type")
 }
