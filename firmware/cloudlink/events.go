@@ -93,6 +93,12 @@ func wireBody(e locker.Event) (protocol.EventType, protocol.EventBody) {
 			return "", nil
 		}
 		return protocol.EvHealth, &b
+	case locker.EvUpdate:
+		var b protocol.UpdateEvent
+		if json.Unmarshal(e.Report, &b) != nil {
+			return "", nil
+		}
+		return protocol.EvUpdate, &b
 	}
 	return "", nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/lockerd/lockerd/mqtt/jws"
 )
 
-// Update configures signed updates (docs/updates.md, ADR 0058).
+// Update configures signed updates (docs/updates.md, ADR 0064).
 type Update struct {
 	// ReleaseKeys are the Ed25519 public keys (64 hex digits each) that sign release
 	// manifests. They must differ from fleet.ed25519_public: whoever holds the command
@@ -25,6 +25,9 @@ type Update struct {
 	// HealthTimeout is how long a new version has after its start to prove healthy
 	// before the installer reinstalls the previous one; default DefaultHealthTimeout.
 	HealthTimeout time.Duration `yaml:"health_timeout,omitempty"`
+	// InstallerDir is the installer's own directory (root's; lockerd reads its state
+	// file to report the installer's steps). Default DefaultInstallerDir.
+	InstallerDir string `yaml:"installer_dir,omitempty"`
 }
 
 // Update defaults.
@@ -32,7 +35,16 @@ const (
 	DefaultUpdateSpool      = "/var/lib/lockerd/update"
 	DefaultUpdateMaxSizeMiB = 64
 	DefaultHealthTimeout    = 2 * time.Minute
+	DefaultInstallerDir     = "/var/lib/lockerd-update"
 )
+
+// Installer is update.installer_dir or its default.
+func (u Update) Installer() string {
+	if u.InstallerDir == "" {
+		return DefaultInstallerDir
+	}
+	return u.InstallerDir
+}
 
 // SpoolDir is update.spool or its default.
 func (u Update) SpoolDir() string {
@@ -78,6 +90,9 @@ func (v *validator) update(c *Config) {
 		if _, err := jws.NewKeys(ed25519.PublicKey(b)); err != nil {
 			v.fail(path, "not a usable signing key")
 		}
+	}
+	if u.InstallerDir != "" && !filepath.IsAbs(u.InstallerDir) {
+		v.fail("update.installer_dir", "must be an absolute path (default %s)", DefaultInstallerDir)
 	}
 	if u.Spool != "" && !filepath.IsAbs(u.Spool) {
 		v.fail("update.spool", "must be an absolute path (default %s)", DefaultUpdateSpool)

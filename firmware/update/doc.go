@@ -1,5 +1,5 @@
 // Package update carries a signed release from the cloud's `update` command to the
-// spool that the privileged installer reads (docs/updates.md, ADR 0058). It checks the
+// spool that the privileged installer reads (docs/updates.md, ADR 0064). It checks the
 // release manifest against the pinned release keys (never the command keys), compares
 // Debian versions, downloads the package with resumable HTTP Range requests within a
 // size bound, verifies its SHA-256, and writes a request file atomically. lockerd runs

@@ -253,7 +253,7 @@ func (l *locker) install(extraEnv ...string) (string, error) {
 // reportState is what a starting lockerd does with the installer's state file.
 func (l *locker) reportState() {
 	l.t.Helper()
-	if err := Report(filepath.Join(l.dir, "state"), l.spool, l.report); err != nil {
+	if err := Report(l.dir, l.spool, l.report); err != nil {
 		l.t.Fatal(err)
 	}
 }

@@ -32,7 +32,7 @@ func TestGoodRelease(t *testing.T) {
 		t.Fatalf("installer: %v\n%s", err, out)
 	}
 	l.reportState()
-	if got, want := l.steps(), []string{"installed", "healthy"}; !slices.Equal(got, want) {
+	if got, want := l.steps(), []string{"installing", "installed", "healthy"}; !slices.Equal(got, want) {
 		t.Errorf("installer's steps = %v, want %v\n%s", got, want, out)
 	}
 	if v := l.installed(); v != "1.1-1" {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # lockerd-update: install the release lockerd verified and spooled, prove it healthy,
-# or reinstall the previous package (docs/updates.md, ADR 0058). Run as root by
+# or reinstall the previous package (docs/updates.md, ADR 0064). Run as root by
 # lockerd-update.service, which lockerd-update.path starts whenever the spool holds a
 # request. Each step is written to the state file (atomically) before it is taken; an
 # interrupted run (power cut, kill) is resumed by the next one from that step, and the
@@ -16,14 +16,16 @@ PKG=lockerd
 
 get() { sed -n "s/^$1=//p" "$DIR/state" 2>/dev/null | head -n 1; }
 
-# put STEP VERSION PREVIOUS COMMAND [REASON]: the state file, replaced atomically.
+# put STEP VERSION PREVIOUS COMMAND [REASON]: the state file, replaced atomically, and
+# the step appended to the log lockerd reports events from (update.Report).
 put() {
 	serial=$(($(get serial || true) + 1))
 	printf 'serial=%s\nstep=%s\nversion=%s\nprevious=%s\ncommand=%s\nreason=%s\ntimeout=%s\n' \
 		"$serial" "$1" "$2" "$3" "$4" "${5:-}" "$TIMEOUT" >"$DIR/state.tmp"
 	sync "$DIR/state.tmp"
 	mv -f "$DIR/state.tmp" "$DIR/state"
-	sync "$DIR"
+	printf '%s\t%s\t%s\t%s\t%s\n' "$serial" "$1" "$2" "$4" "${5:-}" >>"$DIR/steps"
+	sync "$DIR" "$DIR/steps"
 	echo "lockerd-update: $1 $2${5:+ ($5)}"
 }
 
@@ -86,6 +88,7 @@ rolling_back)
 	;;
 esac
 [ -f "$SPOOL/request.json" ] || exit 0
+: >"$DIR/steps" # a new run; serials go on from the state file
 
 current=$(dpkg-query --root="$ROOT" -W -f '${Version}' "$PKG")
 command=$(sed -n 's/.*"command":"\([A-Za-z0-9._:-]*\)".*/\1/p' "$SPOOL/request.json")

@@ -30,7 +30,7 @@ type Manifest struct {
 	Size    int64  `json:"size"`    // of the .deb, in bytes
 	// StoreSchema is the store schema this release writes. A locker refuses a release
 	// whose schema its running build cannot read: after a rollback, the previous version
-	// must still open the store (ADR 0058).
+	// must still open the store (ADR 0064).
 	StoreSchema int `json:"store_schema"`
 }
 

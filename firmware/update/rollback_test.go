@@ -20,7 +20,7 @@ func TestUnhealthyReleaseRollsBack(t *testing.T) {
 		t.Fatalf("installer: %v\n%s", err, out)
 	}
 	l.reportState()
-	if got, want := l.steps(), []string{"rolled_back:unhealthy"}; !slices.Equal(got, want) {
+	if got, want := l.steps(), []string{"installing", "installed", "rolled_back:unhealthy"}; !slices.Equal(got, want) {
 		t.Errorf("steps = %v, want %v\n%s", got, want, out)
 	}
 	if v := l.installed(); v != "1.0-1" {

@@ -105,6 +105,11 @@ func WriteStamp(spool, version string, now time.Time) error {
 		[]byte(version+" "+strconv.FormatInt(now.Unix(), 10)+"\n"), 0o644)
 }
 
+// StepsFile is the installer's log of steps, "SERIAL\tSTEP\tVERSION\tCOMMAND\tREASON"
+// per line, appended at each step (and emptied when a new request starts): Report sends
+// every line as an event, so a step lockerd was not running to see is still reported.
+const StepsFile = "steps"
+
 // InstallerStep is a step the root installer records in its state file.
 type InstallerStep string
 

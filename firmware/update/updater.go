@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -234,35 +235,50 @@ func (u *Updater) download(ctx context.Context, o Order, m *Manifest) error {
 	return writeAtomic(filepath.Join(u.cfg.Spool, RequestFile), data, 0o644)
 }
 
-// Report sends, as events, the installer's steps written since the last call that
-// reported (remembered in the spool, so a restart reports each step once).
-func Report(statePath, spool string, report func(Event)) error {
-	st, err := ReadState(statePath)
-	if err != nil || st.Serial == 0 {
-		return err
+// Report sends, as events, the installer's steps logged in dir (the installer's
+// directory) since the last call that reported; the mark in the spool makes a restart
+// report each step once.
+func Report(dir, spool string, report func(Event)) error {
+	data, err := os.ReadFile(filepath.Join(dir, StepsFile))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("update: installer steps: %w", err)
 	}
 	mark := filepath.Join(spool, ReportedFile)
 	last := int64(0)
 	if data, err := os.ReadFile(mark); err == nil {
 		last, _ = strconv.ParseInt(string(trimNL(data)), 10, 64)
 	}
-	if st.Serial <= last {
-		return nil
-	}
-	steps := []Step{map[InstallerStep]Step{StepInstalling: Installing, StepInstalled: Installed,
-		StepHealthy: Healthy, StepRolledBack: RolledBack, StepRefused: Refused}[st.Step]}
-	if st.Step == StepHealthy && st.Serial-1 > last { // installed was never seen
-		steps = []Step{Installed, Healthy}
-	}
-	if steps[0] == "" { // rolling_back: its end is reported
-		steps = nil
-	}
-	for _, s := range steps {
-		ev := Event{Step: s, Version: st.Version, Command: st.Command}
-		if s == RolledBack || s == Refused {
-			ev.Reason = st.Reason
+	newest := last
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 5 {
+			continue // a line cut by a power cut; the next step follows it
+		}
+		serial, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || serial <= last {
+			continue
+		}
+		newest = max(newest, serial)
+		step, ok := installerSteps[InstallerStep(f[1])]
+		if !ok {
+			continue
+		}
+		ev := Event{Step: step, Version: f[2], Command: f[3]}
+		if step == RolledBack || step == Refused {
+			ev.Reason = Reason(f[4])
 		}
 		report(ev)
 	}
-	return writeAtomic(mark, []byte(strconv.FormatInt(st.Serial, 10)+"\n"), 0o644)
+	if newest == last {
+		return nil
+	}
+	return writeAtomic(mark, []byte(strconv.FormatInt(newest, 10)+"\n"), 0o644)
 }
+
+// installerSteps are the installer's steps that become events; rolling_back does not
+// (rolled_back reports its end).
+var installerSteps = map[InstallerStep]Step{StepInstalling: Installing, StepInstalled: Installed,
+	StepHealthy: Healthy, StepRolledBack: RolledBack, StepRefused: Refused}
