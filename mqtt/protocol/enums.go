@@ -42,7 +42,7 @@ const (
 	CmdPing               CommandType = "ping"
 	// CmdClearThrottle clears a lock-out on an operator's word (ADR 0046).
 	CmdClearThrottle CommandType = "clear-throttle"
-	// CmdUpdate installs a release signed by a release key (ADR 0058).
+	// CmdUpdate installs a release signed by a release key (ADR 0064).
 	CmdUpdate CommandType = "update"
 )
 
@@ -174,7 +174,7 @@ const (
 	EvGuessing EventType = "guessing"
 	// EvThrottleCleared: ThrottleClearedEvent, an operator cleared a lock-out.
 	EvThrottleCleared EventType = "throttle_cleared"
-	// EvUpdate: UpdateEvent, a step of an update (ADR 0058).
+	// EvUpdate: UpdateEvent, a step of an update (ADR 0064).
 	EvUpdate EventType = "update"
 )
 

@@ -14,7 +14,7 @@ const (
 	MaxUpdateManifest = 8 << 10
 )
 
-// UpdateBody asks the locker to install a release (ADR 0058). The manifest, signed by
+// UpdateBody asks the locker to install a release (ADR 0064). The manifest, signed by
 // a release key that is not the fleet's command key, decides what is installed;
 // version and sha256 must repeat its values, so that what an operator reads in the
 // command is what the release key signed.
