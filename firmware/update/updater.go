@@ -124,26 +124,15 @@ func Check(o Order, cfg Config) (*Manifest, error) {
 }
 
 // Start checks o and, when it passes, runs the update in the background: it returns
-// the refusal of Check, or ReasonInProgress while another update runs. done, when not
-// nil, is called with Run's result.
+// the refusal of Check, or ReasonInProgress while another update runs or the installer
+// has not finished the last one. done, when not nil, is called with the result.
 func (u *Updater) Start(ctx context.Context, o Order, done func(error)) error {
-	m, err := u.Check(o)
+	m, err := u.begin(o)
 	if err != nil {
-		u.report(Event{Step: Refused, Version: o.Version, Reason: ReasonOf(err), Command: o.Command})
 		return err
 	}
-	u.mu.Lock()
-	if u.busy {
-		u.mu.Unlock()
-		return refusal(ReasonInProgress, "another update is under way")
-	}
-	u.busy = true
-	u.mu.Unlock()
 	go func() {
 		err := u.run(ctx, o, m)
-		u.mu.Lock()
-		u.busy = false
-		u.mu.Unlock()
 		if done != nil {
 			done(err)
 		}
@@ -153,27 +142,58 @@ func (u *Updater) Start(ctx context.Context, o Order, done func(error)) error {
 
 // Run is Start in the caller's goroutine.
 func (u *Updater) Run(ctx context.Context, o Order) error {
-	m, err := u.Check(o)
+	m, err := u.begin(o)
 	if err != nil {
-		u.report(Event{Step: Refused, Version: o.Version, Reason: ReasonOf(err), Command: o.Command})
 		return err
 	}
 	return u.run(ctx, o, m)
 }
 
-func (u *Updater) run(ctx context.Context, o Order, m *Manifest) error {
-	err := u.download(ctx, o, m)
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err // stopping: the order stays, Resume picks it up at the next start
+// begin checks o and marks the updater busy; a refusal is reported as an event.
+func (u *Updater) begin(o Order) (*Manifest, error) {
+	m, err := u.Check(o)
+	if err == nil {
+		u.mu.Lock()
+		switch {
+		case u.busy:
+			err = refusal(ReasonInProgress, "another update is under way")
+		case exists(filepath.Join(u.cfg.Spool, RequestFile)):
+			err = refusal(ReasonInProgress, "the installer has not finished the last update")
+		default:
+			u.busy = true
+		}
+		u.mu.Unlock()
 	}
 	if err != nil {
+		u.report(Event{Step: Refused, Version: o.Version, Reason: ReasonOf(err), Command: o.Command})
+		return nil, err
+	}
+	return m, nil
+}
+
+// run downloads and spools; the updater is free again before the last event, so that a
+// fleet reacting to it at once is not told in_progress.
+func (u *Updater) run(ctx context.Context, o Order, m *Manifest) error {
+	err := u.download(ctx, o, m)
+	stopping := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	if !stopping { // stopping: the order stays, Resume picks it up at the next start
+		if rerr := os.Remove(filepath.Join(u.cfg.Spool, OrderFile)); rerr != nil && !os.IsNotExist(rerr) && err == nil {
+			err = fmt.Errorf("update: spool: %w", rerr)
+		}
+	}
+	u.mu.Lock()
+	u.busy = false
+	u.mu.Unlock()
+	if err != nil && !stopping {
 		u.cfg.Log.Warn("update refused", "version", m.Version, "reason", ReasonOf(err), "err", err)
 		u.report(Event{Step: Refused, Version: m.Version, Reason: ReasonOf(err), Command: o.Command})
 	}
-	if rerr := os.Remove(filepath.Join(u.cfg.Spool, OrderFile)); rerr != nil && !os.IsNotExist(rerr) && err == nil {
-		err = fmt.Errorf("update: spool: %w", rerr)
-	}
 	return err
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // Resume runs the order a stop interrupted (lockerd stopped or lost power while
