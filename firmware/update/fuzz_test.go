@@ -91,3 +91,25 @@ func FuzzReadRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReport: the installer's step log never panics its reader, and every step is
+// reported at most once however the log is cut.
+func FuzzReport(f *testing.F) {
+	f.Add([]byte("1\tinstalling\t1.1-1\tc\t\n2\tinstalled\t1.1-1\tc\t\n3\thealthy\t1.1-1\tc\t\n"))
+	f.Add([]byte("7\trolled_back\t1.1-1\tc\tunhealthy\n3\trefused\t\tc\tdigest"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir, spool := t.TempDir(), t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, StepsFile), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		count := func(Event) { n++ }
+		if err := Report(dir, spool, count); err != nil {
+			t.Fatal(err)
+		}
+		first := n
+		if err := Report(dir, spool, count); err != nil || n != first {
+			t.Fatalf("a second report sent %d more steps, %v", n-first, err)
+		}
+	})
+}
