@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockerd/lockerd/firmware/update/updatetest"
 	"github.com/lockerd/lockerd/internal/testenv"
 )
 
@@ -26,70 +27,17 @@ import (
 // installer, lockerd-update.sh, run as it is.
 
 // stubDeb builds a lockerd package whose /usr/bin/lockerd writes a health stamp naming
-// version into $LOCKERD_STUB_SPOOL when healthy, and nothing otherwise.
+// version into $LOCKERD_STUB_SPOOL when healthy, and nothing otherwise; it also notes
+// each start, so a test sees which versions ran.
 func stubDeb(t *testing.T, version string, healthy bool) []byte {
 	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{"DEBIAN", "usr/bin"} {
-		if err := os.MkdirAll(filepath.Join(dir, "pkg", d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	control := "Package: lockerd\nVersion: " + version + "\nArchitecture: amd64\n" +
-		"Maintainer: lockerd tests <tests@example.invalid>\nDescription: stub lockerd for update tests\n"
 	stamp := "exit 0"
 	if healthy {
 		stamp = `printf '%s %s\n' "` + version + `" "$(date +%s)" >"$LOCKERD_STUB_SPOOL/health.tmp" && mv "$LOCKERD_STUB_SPOOL/health.tmp" "$LOCKERD_STUB_SPOOL/health"`
 	}
 	bin := "#!/bin/sh\n# stub lockerd " + version + "\necho \"" + version + "\" >>\"$LOCKERD_STUB_SPOOL/../started\"\n" + stamp + "\n"
-	for name, data := range map[string]string{"DEBIAN/control": control, "usr/bin/lockerd": bin} {
-		if err := os.WriteFile(filepath.Join(dir, "pkg", name), []byte(data), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out := filepath.Join(dir, "stub.deb")
-	if b, err := exec.Command("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", filepath.Join(dir, "pkg"), out).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg-deb: %v\n%s", err, b)
-	}
-	data, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return updatetest.Deb(t, version, "amd64", map[string]string{"usr/bin/lockerd": bin})
 }
-
-var (
-	toolOnce sync.Once
-	toolPath string
-	toolErr  error
-)
-
-// releaseTool builds cmd/lockerd-release, the installer's verifier in these tests.
-func releaseTool(t *testing.T) string {
-	t.Helper()
-	toolOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "lockerd-release")
-		if err != nil {
-			toolErr = err
-			return
-		}
-		toolPath = filepath.Join(dir, "lockerd-release")
-		if b, err := exec.Command("go", "build", "-o", toolPath, "./cmd/lockerd-release").CombinedOutput(); err != nil {
-			toolErr = &buildError{err, b}
-		}
-	})
-	if toolErr != nil {
-		t.Fatal(toolErr)
-	}
-	return toolPath
-}
-
-type buildError struct {
-	err error
-	out []byte
-}
-
-func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + string(e.out) }
 
 // locker is one scratch locker: a dpkg root with a version installed, the spool, root's
 // directory, and the keys.
@@ -108,24 +56,9 @@ type locker struct {
 
 func newLocker(t *testing.T, installed string) *locker {
 	t.Helper()
-	testenv.LookPath(t, "dpkg")
-	testenv.LookPath(t, "dpkg-deb")
-	if os.Geteuid() != 0 {
-		testenv.Missing(t, "root (dpkg --root chroots for maintainer scripts)")
-	}
 	base := t.TempDir()
-	l := &locker{t: t, root: filepath.Join(base, "root"), spool: filepath.Join(base, "lockerd", "update"),
+	l := &locker{t: t, root: string(updatetest.NewRoot(t)), spool: filepath.Join(base, "lockerd", "update"),
 		dir: filepath.Join(base, "lockerd-update"), files: map[string][]byte{}}
-	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/cache/apt/archives"} {
-		if err := os.MkdirAll(filepath.Join(l.root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, f := range []string{"status", "available"} {
-		if err := os.WriteFile(filepath.Join(l.root, "var/lib/dpkg", f), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if err := os.MkdirAll(l.spool, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -137,20 +70,13 @@ func newLocker(t *testing.T, installed string) *locker {
 	t.Cleanup(l.server.Close)
 
 	// The installed version, as apt would have left it: installed and in apt's cache.
-	deb := stubDeb(t, installed, true)
-	cached := filepath.Join(l.root, "var/cache/apt/archives", DebFile("lockerd", installed, "amd64"))
-	if err := os.WriteFile(cached, deb, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := exec.Command("dpkg", "--root="+l.root, "-i", cached).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg -i: %v\n%s", err, b)
-	}
+	updatetest.Root(l.root).Install(t, DebFile("lockerd", installed, "amd64"), stubDeb(t, installed, true))
 	l.env = append(os.Environ(),
 		"LOCKERD_UPDATE_SPOOL="+l.spool,
 		"LOCKERD_UPDATE_DIR="+l.dir,
 		"LOCKERD_UPDATE_ROOT="+l.root,
 		"LOCKERD_UPDATE_HEALTH_TIMEOUT=2",
-		"LOCKERD_UPDATE_VERIFY="+releaseTool(t)+" verify -release-key "+l.releaseHex+" -command-key "+l.cmdHex+" -arch amd64",
+		"LOCKERD_UPDATE_VERIFY="+updatetest.Tool(t)+" verify -release-key "+l.releaseHex+" -command-key "+l.cmdHex+" -arch amd64",
 		"LOCKERD_UPDATE_RESTART="+filepath.Join(l.root, "usr/bin/lockerd"),
 		"LOCKERD_STUB_SPOOL="+l.spool,
 	)
@@ -244,7 +170,7 @@ func (l *locker) update(o Order) error {
 // state file (the restarted lockerd does that at start).
 func (l *locker) install(extraEnv ...string) (string, error) {
 	l.t.Helper()
-	cmd := exec.Command("sh", "lockerd-update.sh")
+	cmd := exec.Command("sh", updatetest.Script())
 	cmd.Env = append(append([]string{}, l.env...), extraEnv...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err

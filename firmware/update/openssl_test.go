@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lockerd/lockerd/firmware/update/updatetest"
 	"github.com/lockerd/lockerd/internal/testenv"
 )
 
@@ -63,7 +64,7 @@ func TestUpdatesMDOpenSSLSigns(t *testing.T) {
 
 // TestReleaseToolSigns: lockerd-release keygen and sign, as docs/updates.md shows them.
 func TestReleaseToolSigns(t *testing.T) {
-	tool := releaseTool(t)
+	tool := updatetest.Tool(t)
 	dir := t.TempDir()
 	deb := filepath.Join(dir, "lockerd_1.2.0-1_arm64.deb")
 	if err := os.WriteFile(deb, []byte("bytes"), 0o644); err != nil {

@@ -67,7 +67,7 @@ func (l *locker) startable(when string) {
 // a good install and of one that rolls back, and inside each dpkg run; the next run of
 // the installer (the path unit starts it at boot: the request is still there) resumes
 // and ends healthy on the new version, or rolled back on the old one, and lockerd
-// starts at every point in between.
+// starts at every point in between. A first, uncut run counts the cut points.
 func TestPowerCutDuringInstall(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -79,58 +79,79 @@ func TestPowerCutDuringInstall(t *testing.T) {
 		{"unhealthy release", false, "1.0-1", "rolled_back:unhealthy"},
 	} {
 		for _, cut := range []string{"sync", "dpkg"} {
-			for n := 1; ; n++ {
-				name := tc.name + "/" + cut + "-" + strconv.Itoa(n)
-				done := false
-				t.Run(name, func(t *testing.T) {
-					l := newLocker(t, "1.0-1")
-					if err := l.update(l.publish("1.1-1", stubDeb(t, "1.1-1", tc.healthy), l.release)); err != nil {
-						t.Fatal(err)
-					}
-					l.steps()
-					env := l.killAt(n)
-					if cut == "dpkg" {
-						env = l.dpkgKilled(n)
-					}
-					out, err := l.install(env...)
-					var exit *exec.ExitError
-					if err == nil {
-						done = true // no n-th call: every cut point was tried
-						return
-					}
-					if !errors.As(err, &exit) || exit.ExitCode() != -1 {
-						t.Fatalf("installer: %v\n%s", err, out)
-					}
-					l.startable("after the cut")
-					l.reportState() // lockerd starts and reports what it finds
-					if out, err := l.install(); err != nil {
-						t.Fatalf("resumed installer: %v\n%s", err, out)
-					}
-					l.startable("after the resumed run")
-					l.reportState()
-					steps := l.steps()
-					if len(steps) == 0 || steps[len(steps)-1] != tc.last {
-						t.Errorf("steps = %v, want the last to be %s", steps, tc.last)
-					}
-					if slices.Contains(steps, "refused") {
-						t.Errorf("a resumed install reported a refusal: %v", steps)
-					}
-					if v := l.installed(); v != tc.want {
-						t.Errorf("installed %q, want %s", v, tc.want)
-					}
-					if v := l.stamp(); v != tc.want {
-						t.Errorf("health stamp from %q, want %s", v, tc.want)
-					}
-					if l.exists(RequestFile) {
-						t.Error("the request is still spooled")
-					}
-				})
-				if done || t.Failed() || n > 20 {
-					break
+			prepare := func(t *testing.T, n int) (*locker, []string) {
+				l := newLocker(t, "1.0-1")
+				if err := l.update(l.publish("1.1-1", stubDeb(t, "1.1-1", tc.healthy), l.release)); err != nil {
+					t.Fatal(err)
 				}
+				l.steps()
+				if cut == "dpkg" {
+					return l, l.dpkgKilled(n)
+				}
+				return l, l.killAt(n)
 			}
+			// The uncut run, counting.
+			l, env := prepare(t, 0)
+			if out, err := l.install(env...); err != nil {
+				t.Fatalf("uncut run: %v\n%s", err, out)
+			}
+			points := l.calls(env)
+			if points < 1 {
+				t.Fatalf("%s/%s: %d cut points counted", tc.name, cut, points)
+			}
+			t.Run(tc.name+"/"+cut, func(t *testing.T) {
+				for n := 1; n <= points; n++ {
+					t.Run(strconv.Itoa(n), func(t *testing.T) {
+						t.Parallel()
+						l, env := prepare(t, n)
+						out, err := l.install(env...)
+						var exit *exec.ExitError
+						if !errors.As(err, &exit) || exit.ExitCode() != -1 {
+							t.Fatalf("installer not killed at cut %d of %d: %v\n%s", n, points, err, out)
+						}
+						l.startable("after the cut")
+						l.reportState() // lockerd starts and reports what it finds
+						if out, err := l.install(); err != nil {
+							t.Fatalf("resumed installer: %v\n%s", err, out)
+						}
+						l.startable("after the resumed run")
+						l.reportState()
+						steps := l.steps()
+						if len(steps) == 0 || steps[len(steps)-1] != tc.last {
+							t.Errorf("steps = %v, want the last to be %s", steps, tc.last)
+						}
+						if slices.Contains(steps, "refused") {
+							t.Errorf("a resumed install reported a refusal: %v", steps)
+						}
+						if v := l.installed(); v != tc.want {
+							t.Errorf("installed %q, want %s", v, tc.want)
+						}
+						if v := l.stamp(); v != tc.want {
+							t.Errorf("health stamp from %q, want %s", v, tc.want)
+						}
+						if l.exists(RequestFile) {
+							t.Error("the request is still spooled")
+						}
+					})
+				}
+			})
 		}
 	}
+}
+
+// calls is how many times the shim of env was called.
+func (l *locker) calls(env []string) int {
+	l.t.Helper()
+	dir, _, _ := strings.Cut(strings.TrimPrefix(env[0], "PATH="), ":")
+	data, err := os.ReadFile(filepath.Join(dir, "count"))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return n
 }
 
 // TestDownloadResumes: the artifact server drops the connection half-way (lockerd
