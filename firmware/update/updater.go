@@ -226,6 +226,27 @@ func (u *Updater) download(ctx context.Context, o Order, m *Manifest) error {
 	if err := writeAtomic(filepath.Join(u.cfg.Spool, OrderFile), data, 0o600); err != nil {
 		return err
 	}
+	deb := DebFile(m.Package, m.Version, m.Arch)
+	// A package verified before a stop is not fetched again.
+	if sum, err := fileSHA256(filepath.Join(u.cfg.Spool, deb)); err != nil || sum != m.SHA256 {
+		if err := u.fetch(ctx, o, m, deb); err != nil {
+			return err
+		}
+	}
+	u.report(Event{Step: Verified, Version: m.Version, Command: o.Command})
+	if err := u.idle.WaitIdle(ctx); err != nil {
+		return err
+	}
+	req := Request{Manifest: o.Manifest, Deb: deb, Command: o.Command, Previous: u.cfg.Running}
+	if data, err = jsonLine(req); err != nil {
+		return err
+	}
+	// The request is the last file written: the path unit starts the installer on it.
+	return writeAtomic(filepath.Join(u.cfg.Spool, RequestFile), data, 0o644)
+}
+
+// fetch downloads the package into the spool as deb, verified.
+func (u *Updater) fetch(ctx context.Context, o Order, m *Manifest, deb string) error {
 	u.report(Event{Step: Downloading, Version: m.Version, Command: o.Command})
 	part := filepath.Join(u.cfg.Spool, PartFile)
 	if err := fetch(ctx, u.cfg.Client, o.URL, part, m.Size); err != nil {
@@ -239,20 +260,10 @@ func (u *Updater) download(ctx context.Context, o Order, m *Manifest) error {
 		_ = os.Remove(part) // the bytes are wrong; a re-sent command starts again
 		return refusal(ReasonDigest, "the downloaded package is not the signed one")
 	}
-	deb := DebFile(m.Package, m.Version, m.Arch)
 	if err := os.Rename(part, filepath.Join(u.cfg.Spool, deb)); err != nil {
 		return fmt.Errorf("update: spool: %w", err)
 	}
-	u.report(Event{Step: Verified, Version: m.Version, Command: o.Command})
-	if err := u.idle.WaitIdle(ctx); err != nil {
-		return err
-	}
-	req := Request{Manifest: o.Manifest, Deb: deb, Command: o.Command, Previous: u.cfg.Running}
-	if data, err = jsonLine(req); err != nil {
-		return err
-	}
-	// The request is the last file written: the path unit starts the installer on it.
-	return writeAtomic(filepath.Join(u.cfg.Spool, RequestFile), data, 0o644)
+	return nil
 }
 
 // Report sends, as events, the installer's steps logged in dir (the installer's
