@@ -100,11 +100,14 @@ func (l *locker) serve(w http.ResponseWriter, r *http.Request) {
 
 // publish puts a release on the server and returns its order, its manifest signed by
 // key.
-func (l *locker) publish(version string, deb []byte, key ed25519.PrivateKey) Order {
+func (l *locker) publish(version string, deb []byte, key ed25519.PrivateKey, edit ...func(*Manifest)) Order {
 	l.t.Helper()
 	sum := sha256.Sum256(deb)
 	m := Manifest{Typ: ManifestType, Package: "lockerd", Version: version, Arch: "amd64",
 		SHA256: hex.EncodeToString(sum[:]), Size: int64(len(deb)), StoreSchema: 3}
+	for _, e := range edit {
+		e(&m)
+	}
 	tok, err := SignManifest(key, "", &m)
 	if err != nil {
 		l.t.Fatal(err)

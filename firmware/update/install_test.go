@@ -93,6 +93,21 @@ func TestRefusedReleases(t *testing.T) {
 			ReasonDowngrade, []string{"refused:downgrade"}},
 		{"same version", func() Order { return l.publish("1.0-1", stubDeb(t, "1.0-1", true), l.release) },
 			ReasonDowngrade, []string{"refused:downgrade"}},
+		{"a store schema the running version cannot read", func() Order {
+			return l.publish("1.1-1", deb, l.release, func(m *Manifest) { m.StoreSchema = 4 })
+		}, ReasonStoreSchema, []string{"refused:store_schema"}},
+		{"another architecture", func() Order {
+			return l.publish("1.1-1", deb, l.release, func(m *Manifest) { m.Arch = "arm64" })
+		}, ReasonWrongPackage, []string{"refused:wrong_package"}},
+		{"another package", func() Order {
+			return l.publish("1.1-1", deb, l.release, func(m *Manifest) { m.Package = "lockerctl" })
+		}, ReasonWrongPackage, []string{"refused:wrong_package"}},
+		{"larger than update.max_size", func() Order {
+			return l.publish("1.1-1", deb, l.release, func(m *Manifest) { m.Size = 17 << 20 })
+		}, ReasonTooLarge, []string{"refused:too_large"}},
+		{"longer than the manifest says", func() Order {
+			return l.publish("1.1-1", deb, l.release, func(m *Manifest) { m.Size = int64(len(deb)) - 10 })
+		}, ReasonTooLarge, []string{"downloading", "refused:too_large"}},
 		{"digest in the command not the manifest's", func() Order {
 			o := l.publish("1.1-1", deb, l.release)
 			o.SHA256 = strings.Repeat("0", 64)
