@@ -20,7 +20,7 @@ import (
 // files the mqtt section names, the pinned fleet key, the event key every message is
 // tagged with (docs/adr/0050-authenticated-events.md). run.go starts it when mqtt.broker
 // is set; nothing connects until its Run.
-func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity string, eventKey []byte, log *slog.Logger) (*cloudlink.Link, error) {
+func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity string, eventKey []byte, updates cloudlink.Updates, log *slog.Logger) (*cloudlink.Link, error) {
 	m := &cfg.MQTT
 	topics, err := protocol.NewTopics(m.Prefix())
 	if err != nil {
@@ -46,7 +46,7 @@ func newCloudLink(cfg *config.Config, st *locker.Station, hw *Hardware, identity
 			Password: password, TLS: tlsCfg, FleetKeys: []ed25519.PublicKey{fleet}, EventKey: eventKey, MaxBackoff: m.ReconnectMax},
 		Station: st, Drivers: func() []cloudlink.Driver { return linkDrivers(hw.Health()) },
 		Version: Version, Identity: identity, RemoteOpens: m.Limit().Max, RemoteOpensPer: m.Limit().Per,
-		HealthEvery: m.Health(), StateDir: cfg.StateDir, Logger: log,
+		HealthEvery: m.Health(), StateDir: cfg.StateDir, Updates: updates, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("firmware: mqtt: %w", err)

@@ -188,8 +188,13 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	var cl *cloudlink.Link
 	status := "serving"
+	updater := newUpdater(cfg, st, log) // nil without update.release_keys (updates.go)
 	if cfg.MQTT.Enabled() {
-		if cl, err = newCloudLink(cfg, st, hw, keys.PublicHex(), keys.Store.EventKey(), log); err != nil {
+		var updates cloudlink.Updates
+		if updater != nil {
+			updates = updater
+		}
+		if cl, err = newCloudLink(cfg, st, hw, keys.PublicHex(), keys.Store.EventKey(), updates, log); err != nil {
 			// A cloud link that cannot start (a missing or exposed secret file) is no
 			// reason to stop serving pickups and deposits: the station works offline
 			// and its events wait in the outbox until the link is fixed and lockerd
@@ -217,6 +222,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	if cl != nil {
 		goFn("cloud link", cl.Run)
+	}
+	if updater != nil {
+		goFn("updates", updateLoop(cfg, st, hw, cl, updater, log))
 	}
 	if prom != nil {
 		// A metrics port that cannot be bound is no reason to stop serving pickups.

@@ -153,6 +153,7 @@ func (o *WireOutbox) Len() (int, error) { return o.w.Len() }
 const (
 	EvHardware EventType = "hardware" // a driver's health changed
 	EvHealth   EventType = "health"   // periodic health report
+	EvUpdate   EventType = "update"   // a step of a signed update (firmware/update)
 )
 
 // maxReport bounds the report of a recorded fact.
@@ -162,12 +163,12 @@ const maxReport = 4096
 // report.
 var ErrReport = errors.New("locker: not a recordable report")
 
-// Record commits a fact reported from outside the station (EvHardware, EvHealth) to the
+// Record commits a fact reported from outside the station (EvHardware, EvHealth, EvUpdate) to the
 // audit log and the outbox, like every event. report is the reporter's JSON encoding of
 // the fact; it holds no personal data and becomes the event's Report. actor names the
 // component it is about.
 func (s *Station) Record(typ EventType, actor string, report []byte) error {
-	if (typ != EvHardware && typ != EvHealth) || len(report) > maxReport || len(actor) > 64 || !json.Valid(report) {
+	if (typ != EvHardware && typ != EvHealth && typ != EvUpdate) || len(report) > maxReport || len(actor) > 64 || !json.Valid(report) {
 		return fmt.Errorf("%w: %s", ErrReport, typ)
 	}
 	s.mu.Lock()

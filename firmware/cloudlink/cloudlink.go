@@ -49,6 +49,7 @@ type Config struct {
 	RemoteOpensPer time.Duration
 	HealthEvery    time.Duration // how often a health event is recorded
 	StateDir       string        // whose file system's free space health events report
+	Updates        Updates       // runs update commands; nil: they are refused not_supported
 	Logger         *slog.Logger
 }
 
@@ -57,6 +58,7 @@ type Config struct {
 // periodic health events.
 type Link struct {
 	link    *link.Link
+	handler *commandHandler
 	outbox  *wireOutbox
 	health  *healthReporter
 	boot    string
@@ -81,7 +83,9 @@ func New(cfg Config) (*Link, error) {
 	handler := &commandHandler{
 		st: st, drivers: cfg.Drivers, boot: boot, version: wireVersion(cfg.Version), identity: cfg.Identity,
 		outbox: c.outbox.pending, started: started, limit: limit, now: time.Now, log: log,
+		updates: cfg.Updates,
 	}
+	c.handler = handler
 	c.health = &healthReporter{st: st, drivers: cfg.Drivers, every: cfg.HealthEvery, stateDir: cfg.StateDir,
 		outbox: c.outbox.pending, started: started, log: log}
 	// The link's clock never reads earlier than the newest command iat recorded: a
@@ -113,6 +117,7 @@ func New(cfg Config) (*Link, error) {
 // stop (nil). Both goroutines it starts have returned when it does.
 func (c *Link) Run(ctx context.Context) error {
 	c.log.Info("cloud link starting", "boot", c.boot)
+	c.handler.background = ctx // before the link starts the handler's goroutine
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

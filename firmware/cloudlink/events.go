@@ -102,6 +102,12 @@ func wireBody(e locker.Event) (protocol.EventType, protocol.EventBody) {
 			return "", nil
 		}
 		return protocol.EvHealth, &b
+	case locker.EvUpdate:
+		var b protocol.UpdateEvent
+		if json.Unmarshal(e.Report, &b) != nil {
+			return "", nil
+		}
+		return protocol.EvUpdate, &b
 	}
 	return "", nil
 }

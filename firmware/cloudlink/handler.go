@@ -30,6 +30,9 @@ type commandHandler struct {
 	now      func() time.Time
 	log      *slog.Logger
 	floor    issuedFloor // the newest command iat seen; the link's clock reads no earlier
+	// updates runs update commands (update.go), under background: the link's context.
+	updates    Updates
+	background context.Context
 }
 
 var _ link.Handler = (*commandHandler)(nil)
@@ -80,6 +83,8 @@ func (h *commandHandler) handle(ctx context.Context, cmd *protocol.Command) link
 		return outcome(h.st.ClearThrottle(ctx, string(b.Source), b.Operator, cmd.Jti))
 	case *protocol.TimeBody:
 		return h.setTime(cmd)
+	case *protocol.UpdateBody:
+		return h.update(cmd, b)
 	}
 	return link.Refused(protocol.ReasonNotSupported, "this device does not implement the command")
 }

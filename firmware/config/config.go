@@ -46,6 +46,8 @@ type Config struct {
 	MemoryLimitMiB int `yaml:"memory_limit_mib"`
 	// Metrics serves Prometheus metrics (docs/config.md, `metrics`).
 	Metrics Metrics `yaml:"metrics,omitempty"`
+	// Update configures signed updates (update.go).
+	Update Update `yaml:"update,omitempty"`
 }
 
 // Metrics configures the Prometheus endpoint.

@@ -157,6 +157,7 @@ func (c *Config) validate(root *yaml.Node) error {
 		v.fail("hardware.panel.idle", "%s is longer than policy.session_idle (%s): the station would end the courier's session first", idle, sp.SessionIdle)
 	}
 	v.compartments(c.Compartments, v.hardware(&c.Hardware))
+	v.update(c)
 	return errors.Join(v.errs...)
 }
 

@@ -44,6 +44,7 @@ func TestAsyncAPIMatchesTheCode(t *testing.T) {
 		"OpenReason": toStrings(OpenReasons()), "DoorOp": toStrings(DoorOps()),
 		"Health": toStrings(Healths()), "ThrottleSource": toStrings(ThrottleSources()),
 		"PresenceState": toStrings(PresenceStates()), "Outcome": toStrings(Outcomes()),
+		"UpdateStep": toStrings(UpdateSteps()),
 	}
 	for name, want := range enums {
 		t.Run("enum "+name, func(t *testing.T) {

@@ -111,6 +111,8 @@ func NewBody(t CommandType) (Body, error) {
 		return &ClearThrottleBody{}, nil
 	case CmdTime:
 		return &TimeBody{}, nil
+	case CmdUpdate:
+		return &UpdateBody{}, nil
 	}
 	return nil, schemaErr("typ", ProblemUnknownType, "not a known command type")
 }

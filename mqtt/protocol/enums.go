@@ -46,12 +46,14 @@ const (
 	// one command exempt from the exp and iat window, accepted only when its iat is
 	// newer than the locker's last trusted time (docs/adr/0058-time-without-a-clock-chip.md).
 	CmdTime CommandType = "time"
+	// CmdUpdate installs a release signed by a release key (ADR 0064).
+	CmdUpdate CommandType = "update"
 )
 
 var commandTypes = enum.Strings(unknown("command type"),
 	CmdAnnounce, CmdSetVerifier, CmdCancel, CmdRecall, CmdCourierUpsert, CmdCourierRevoke,
 	CmdOpenCompartment, CmdDisableCompartment, CmdEnableCompartment, CmdResolveCompartment,
-	CmdInventory, CmdStatus, CmdAuditRange, CmdPolicy, CmdPing, CmdClearThrottle, CmdTime,
+	CmdInventory, CmdStatus, CmdAuditRange, CmdPolicy, CmdPing, CmdClearThrottle, CmdTime, CmdUpdate,
 )
 
 // ParseCommandType parses a command type.
@@ -126,6 +128,9 @@ const (
 	ReasonInternal      Reason = "internal"       // anything else; see the device log
 	ReasonNotSupported  Reason = "not_supported"  // the device does not implement the command
 	ReasonInvalidPolicy Reason = "invalid_policy" // policy values out of the device's range
+	// ReasonReleaseRefused: an update the locker will not install; Detail starts with
+	// the update event's reason (docs/updates.md).
+	ReasonReleaseRefused Reason = "release_refused"
 )
 
 var reasons = enum.Strings(unknown("reason"),
@@ -133,7 +138,7 @@ var reasons = enum.Strings(unknown("reason"),
 	ReasonExpired, ReasonNotYetValid, ReasonLifetime, ReasonSchema, ReasonUnknownType, ReasonBusy,
 	ReasonShuttingDown, ReasonInterrupted, ReasonNotFound, ReasonConflict, ReasonInvalidState,
 	ReasonRateLimited, ReasonDisabled, ReasonStalePolicy, ReasonPartial, ReasonHardware,
-	ReasonInternal, ReasonNotSupported, ReasonInvalidPolicy, ReasonStale,
+	ReasonInternal, ReasonNotSupported, ReasonInvalidPolicy, ReasonStale, ReasonReleaseRefused,
 )
 
 // ParseReason parses a reason code.
@@ -175,12 +180,14 @@ const (
 	EvThrottleCleared EventType = "throttle_cleared"
 	// EvClock: ClockEvent, what the device learnt about its time (ADR 0058).
 	EvClock EventType = "clock"
+	// EvUpdate: UpdateEvent, a step of an update (ADR 0064).
+	EvUpdate EventType = "update"
 )
 
 var eventTypes = enum.Strings(unknown("event type"),
 	EvDeposited, EvPickedUp, EvExpired, EvRetrieved, EvCancelled, EvRecalled, EvUnlocked,
 	EvUnlockFailed, EvDoorOpened, EvDoorClosed, EvJammed, EvForced, EvLeftOpen, EvThrottled,
-	EvHardware, EvHealth, EvReconciled, EvWrongParcel, EvGuessing, EvThrottleCleared, EvClock,
+	EvHardware, EvHealth, EvReconciled, EvWrongParcel, EvGuessing, EvThrottleCleared, EvClock, EvUpdate,
 )
 
 // ParseEventType parses an event type.

@@ -198,6 +198,8 @@ func NewEventBody(t EventType) (EventBody, error) {
 		return &ThrottleClearedEvent{}, nil
 	case EvClock:
 		return &ClockEvent{}, nil
+	case EvUpdate:
+		return &UpdateEvent{}, nil
 	}
 	return nil, schemaErr("type", ProblemUnknownType, "not a known event type")
 }

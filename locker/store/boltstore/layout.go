@@ -55,6 +55,11 @@ var (
 // badges in place of couriers). 4: the outbox folded into the audit log (ADR 0060).
 const schemaVersion = 4
 
+// SchemaVersion is the newest store schema this build reads (and the one it writes):
+// an update refuses a release that writes a newer one, which this build could not open
+// after a rollback (firmware/update, ADR 0064).
+const SchemaVersion = schemaVersion
+
 func compKey(id uint16) []byte { return binary.BigEndian.AppendUint16(nil, id) }
 func epochKey(e uint32) []byte { return binary.BigEndian.AppendUint32(nil, e) }
 
