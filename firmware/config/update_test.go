@@ -19,7 +19,7 @@ func TestUpdateSection(t *testing.T) {
 	if fleet == "" {
 		t.Fatal("the example pins no fleet key")
 	}
-	const release = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
+	const release = "62a611b472d89b0e5fc93c069b9f700b4c552d55bc0e87b56008ef17b6b2bebe" // ed25519 from seed 0x4d…: not the example's fleet key
 	cfg, err := Parse([]byte(ex + "\nupdate:\n  release_keys: [" + release + "]\n  health_timeout: 90s\n"))
 	if err != nil {
 		t.Fatal(err)
