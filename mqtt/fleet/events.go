@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -59,8 +60,9 @@ type eventState struct {
 	stats   EventStats
 	closed  bool
 
-	presence map[string]protocol.Presence
-	changed  chan struct{} // closed and replaced on every change
+	presence     map[string]protocol.Presence
+	presenceSeen uint64        // presence messages received, for Presences' quiet period
+	changed      chan struct{} // closed and replaced on every change
 
 	anchors map[string]*anchorState // per locker: its audit chain's heads (anchor.go)
 	audit   AuditStats
@@ -226,6 +228,7 @@ func (s *eventState) onPresence(log *slog.Logger, lockerID string, payload []byt
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.presence[lockerID] = *p
+	s.presenceSeen++
 	s.notify()
 }
 
@@ -344,5 +347,35 @@ func (c *Client) AwaitPresence(ctx context.Context, lockerID string, match func(
 			return protocol.Presence{}, fmt.Errorf("fleet: waiting for presence of %s: %w", lockerID, ctx.Err())
 		case <-changed:
 		}
+	}
+}
+
+// Presences returns the latest presence of every locker seen, once the retained ones
+// have arrived: the broker sends them right after the subscription Dial waited for, so
+// this waits until no new presence has come for quiet (or ctx ends, which returns what
+// came so far with ctx's error). A fleet's view from retained messages alone, without a
+// command to any locker.
+func (c *Client) Presences(ctx context.Context, quiet time.Duration) (map[string]protocol.Presence, error) {
+	s := &c.events
+	t := time.NewTicker(quiet)
+	defer t.Stop()
+	snapshot := func() (map[string]protocol.Presence, uint64) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return maps.Clone(s.presence), s.presenceSeen
+	}
+	_, seen := snapshot()
+	for {
+		select {
+		case <-ctx.Done():
+			ps, _ := snapshot()
+			return ps, fmt.Errorf("fleet: waiting for presences: %w", ctx.Err())
+		case <-t.C:
+		}
+		ps, now := snapshot()
+		if now == seen {
+			return ps, nil
+		}
+		seen = now
 	}
 }

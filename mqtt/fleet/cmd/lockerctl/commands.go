@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -89,7 +90,7 @@ func lockerCommands(withEnv withEnvFunc) []*cobra.Command {
 
 // watchCommands print what lockers publish: events and presence.
 func watchCommands(withEnv withEnvFunc) []*cobra.Command {
-	return []*cobra.Command{eventsCommand(withEnv), presenceCommand(withEnv)}
+	return []*cobra.Command{eventsCommand(withEnv), presenceCommand(withEnv), fleetCommand(withEnv)}
 }
 
 // operatorFlag adds --operator, audited on the locker.
@@ -111,25 +112,50 @@ func (e *env) connect() (*fleet.Client, error) {
 	defer cancel()
 	c, err := fleet.Dial(ctx, cc)
 	if err != nil {
-		return nil, err
+		if e.ctx.Err() != nil {
+			return nil, e.ctx.Err()
+		}
+		return nil, brokerDown(append([]string{cc.Broker}, cc.Brokers...), err)
 	}
 	e.client = c
 	return c, nil
 }
 
-// do sends body to locker, prints the final reply as one JSON line and returns an
-// error unless it says done.
+// do sends body to locker, prints the final reply and returns an error unless it
+// says done.
 func (e *env) do(locker string, body protocol.Body) error {
+	_, err := e.doReply(locker, body)
+	return err
+}
+
+// doReply is do, returning the final reply too when one came.
+func (e *env) doReply(locker string, body protocol.Body) (*protocol.Reply, error) {
+	r, err := e.send(locker, body)
+	if r == nil {
+		return nil, err
+	}
+	if perr := e.print(r); perr != nil {
+		return r, perr
+	}
+	return r, err
+}
+
+// send sends body to locker and returns its final reply, unprinted, and an error
+// unless it says done.
+func (e *env) send(locker string, body protocol.Body) (*protocol.Reply, error) {
 	if err := body.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	c, err := e.connect()
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if err := e.checkPresence(c, locker); err != nil {
+		return nil, err
 	}
 	cmd, err := c.NewCommand(locker, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Timeout)
 	defer cancel()
@@ -137,26 +163,24 @@ func (e *env) do(locker string, body protocol.Body) error {
 	if err != nil {
 		// Sent, perhaps received, never answered: the locker may still run it until it
 		// expires. Retrying means a new command; say so rather than guess.
-		return fmt.Errorf("%w: %s %s: no final reply (%v); the locker may still run it until %s",
+		return nil, fmt.Errorf("%w: %s %s: no final reply (%v); the locker may still run it until %s",
 			errUnknown, body.Type(), cmd.ID, err, cmd.Expires.UTC().Format(time.RFC3339))
-	}
-	if perr := e.print(r); perr != nil {
-		return perr
 	}
 	switch {
 	case r.Status == protocol.StatusUnknown:
 		// The locker stopped while executing it: a door may have been pulsed, and it
 		// will never run it again. Exit 3, not 1: look before sending a new one.
-		return fmt.Errorf("%w: %s %s: %s %s: the locker stopped while running it and will not run it again (%s)",
+		return r, fmt.Errorf("%w: %s %s: %s %s: the locker stopped while running it and will not run it again (%s)",
 			errUnknown, body.Type(), cmd.ID, r.Status, r.Reason, r.Detail)
 	case r.Status != protocol.StatusDone:
-		return fmt.Errorf("%s: %s %s (%s)", body.Type(), r.Status, r.Reason, r.Detail)
+		return r, fmt.Errorf("%s: %s %s (%s)", body.Type(), r.Status, r.Reason, r.Detail)
 	case r.Reason == protocol.ReasonPartial:
-		return fmt.Errorf("%s: done only in part: some items were refused (see body.items in the reply)", body.Type())
+		return r, fmt.Errorf("%s: done only in part: some items were refused (see body.items in the reply)", body.Type())
 	}
-	return nil
+	return r, nil
 }
 
+// printJSON writes v as one JSON line: the form scripts parse, unchanged.
 func printJSON(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -280,9 +304,16 @@ func eventsCommand(withEnv withEnvFunc) *cobra.Command {
 	var count int
 	var dur time.Duration
 	c := &cobra.Command{
-		Use:   "events [LOCKER ...]",
-		Short: "Print lockers' events as they arrive (all lockers, or those named)",
-		Args:  cli.Args(cobra.ArbitraryArgs),
+		Use:     "events [LOCKER ...]",
+		Aliases: []string{"watch"},
+		Short:   "Print lockers' events as they arrive (all lockers, or those named)",
+		Long: `Print lockers' events as they arrive, from all lockers or those named: each id
+once, in seq order per locker, one line per event (a JSON line with --json or when
+standard output is not a terminal). On a terminal, a line on standard error says
+it is waiting; Ctrl-C stops it, as do --count and --for.`,
+		Example: `  lockerctl watch LK-0001           # on a terminal: time, locker, seq, type, body
+  lockerctl events --for 1h --json  # JSON lines for a script`,
+		Args: cli.Args(cobra.ArbitraryArgs),
 		RunE: withEnv(func(e *env, lockers []string) error {
 			return e.events(lockers, count, dur)
 		}),
@@ -306,17 +337,20 @@ func (e *env) events(lockers []string, n int, dur time.Duration) error {
 		ctx, cancel = context.WithTimeout(ctx, dur)
 		defer cancel()
 	}
+	who := "every locker"
+	if len(lockers) > 0 {
+		who = strings.Join(lockers, ", ")
+	}
+	if e.stderrTTY { // a hint for people; a script's standard error stays for errors
+		fmt.Fprintf(e.stderr, "lockerctl: waiting for events of %s (Ctrl-C to stop)\n", who)
+	}
 	printed := 0
 	show := func(ev fleet.Event) error {
 		if len(lockers) > 0 && !slices.Contains(lockers, ev.LockerID) {
 			return nil
 		}
-		out := struct {
-			Locker string `json:"locker"`
-			protocol.Event
-		}{ev.LockerID, ev.Event}
 		printed++
-		return e.print(out)
+		return e.print(lockerEvent{ev.LockerID, ev.Event})
 	}
 	for n == 0 || printed < n {
 		ev, err := c.NextEvent(ctx)
@@ -357,11 +391,14 @@ func presenceCommand(withEnv withEnvFunc) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+			ctx, cancel := context.WithTimeout(e.ctx, presenceGrace)
 			defer cancel()
 			p, err := c.AwaitPresence(ctx, args[0], func(protocol.Presence) bool { return true })
 			if err != nil {
-				return fmt.Errorf("no presence retained for %s (never connected, or another prefix)", args[0])
+				if e.ctx.Err() != nil {
+					return e.ctx.Err()
+				}
+				return unknownLocker(args[0], e.cfg.Prefix)
 			}
 			return e.print(p)
 		}),

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -72,20 +73,60 @@ func (e *env) announce(pos []string, batch int) error {
 		}
 		bodies = append(bodies, b)
 	}
-	failed := 0
+	return e.announceBatches(locker, len(parcels), bodies)
+}
+
+// announceBatches sends the batches in turn, with a progress bar on a terminal, and
+// ends with a summary on standard error: parcels announced and refused, commands not
+// done.
+func (e *env) announceBatches(locker string, total int, bodies []*protocol.AnnounceBody) error {
+	bar := progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(e.stderr),
+		progressbar.OptionSetVisibility(e.stderrTTY),
+		progressbar.OptionSetDescription("announce "+locker),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }))
+	var announced, refused, failed, sent int
+	summary := func() {
+		fmt.Fprintf(e.stderr, "lockerctl: announce %s: %d parcels in %d commands: %d announced, %d refused, %d not sent or not answered; %d of %d commands not done\n",
+			locker, total, len(bodies), announced, refused, total-announced-refused, failed, sent)
+	}
 	for i, b := range bodies {
 		if e.ctx.Err() != nil {
+			summary()
 			return fmt.Errorf("announce: interrupted after %d of %d commands", i, len(bodies))
 		}
-		err := e.do(locker, b)
+		r, err := e.doReply(locker, b)
+		if !errors.Is(err, errNotSent) {
+			sent++
+		}
+		if r != nil && r.Status == protocol.StatusDone {
+			n := len(b.Parcels)
+			if res, derr := protocol.DecodeResult(protocol.CmdAnnounce, r.Body); derr == nil {
+				for _, it := range res.(*protocol.AnnounceResult).Items {
+					if it.Status != protocol.StatusDone {
+						n--
+					}
+				}
+			}
+			announced += n
+			refused += len(b.Parcels) - n
+		} else if r != nil && r.Status != protocol.StatusUnknown {
+			refused += len(b.Parcels)
+		}
+		_ = bar.Add(len(b.Parcels))
 		switch {
-		case errors.Is(err, errUnknown):
+		case errors.Is(err, errUnknown), errors.Is(err, errNotSent):
+			summary()
 			return fmt.Errorf("%w (command %d of %d; the rest not sent)", err, i+1, len(bodies))
 		case err != nil:
 			fmt.Fprintln(e.stderr, "lockerctl:", err)
 			failed++
 		}
 	}
+	summary()
 	if failed > 0 {
 		return fmt.Errorf("announce: %d of %d commands not done (see their replies)", failed, len(bodies))
 	}
