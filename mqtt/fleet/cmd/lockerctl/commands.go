@@ -27,14 +27,25 @@ type withEnvFunc func(run func(e *env, args []string) error) func(*cobra.Command
 // that lockerctl prints.
 func lockerCommands(withEnv withEnvFunc) []*cobra.Command {
 	simple := func(name, short string, body func() protocol.Body) *cobra.Command {
-		return &cobra.Command{
-			Use:   name + " LOCKER",
+		var file string
+		var parallel int
+		var c *cobra.Command
+		c = &cobra.Command{
+			Use:   name + " LOCKER | --lockers FILE",
 			Short: short,
-			Args:  cli.Args(cobra.ExactArgs(1)),
+			Args:  cli.Args(cobra.MaximumNArgs(1)),
 			RunE: withEnv(func(e *env, args []string) error {
+				if err := oneOrMany(args, file, c.UseLine()); err != nil {
+					return err
+				}
+				if file != "" {
+					return e.many(file, parallel, body)
+				}
 				return e.do(args[0], body())
 			}),
 		}
+		lockersFlag(c, &file, &parallel)
+		return c
 	}
 	parcelOp := func(use, short string, body func(id string) protocol.Body) *cobra.Command {
 		return &cobra.Command{
@@ -270,11 +281,24 @@ func resolveCommand(withEnv withEnvFunc) *cobra.Command {
 // sendCommand sends any command whose body is given as JSON, checked by the
 // protocol's strict decoder first.
 func sendCommand(withEnv withEnvFunc) *cobra.Command {
-	return &cobra.Command{
-		Use:   "send LOCKER TYPE FILE.json|-",
-		Short: "Send any command, its body as JSON (from a file or standard input)",
-		Args:  cli.Args(cobra.ExactArgs(3)),
+	var file string
+	var parallel int
+	c := &cobra.Command{
+		Use:   "send LOCKER TYPE FILE.json|- | send --lockers FILE TYPE FILE.json",
+		Short: "Send any command, its body as JSON (from a file or standard input), to one locker or many",
+		Example: `  lockerctl send LK-0001 policy policy.json
+  lockerctl send --lockers lockers.txt policy policy.json   # every locker listed, a summary at the end`,
+		Args: cli.Args(cobra.RangeArgs(2, 3)),
 		RunE: withEnv(func(e *env, args []string) error {
+			if (file == "") != (len(args) == 3) {
+				return fmt.Errorf("%w: send LOCKER TYPE FILE, or send --lockers FILE TYPE FILE", errUsage)
+			}
+			if file != "" {
+				args = append([]string{""}, args...)
+				if file == "-" && args[2] == "-" {
+					return fmt.Errorf("%w: --lockers and the body cannot both come from standard input", errUsage)
+				}
+			}
 			typ, err := protocol.ParseCommandType(args[1])
 			if err != nil {
 				return fmt.Errorf("%w: %v", errUsage, err)
@@ -292,9 +316,19 @@ func sendCommand(withEnv withEnvFunc) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
+			if file != "" {
+				// Each locker gets its own command (its own id and signature) of the
+				// same body, decoded again so that no two share one value.
+				return e.many(file, parallel, func() protocol.Body {
+					b, _ := protocol.DecodeBody(typ, raw)
+					return b
+				})
+			}
 			return e.do(args[0], body)
 		}),
 	}
+	lockersFlag(c, &file, &parallel)
+	return c
 }
 
 // eventsCommand prints events as JSON lines, each id once and in seq order per

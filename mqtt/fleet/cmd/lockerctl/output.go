@@ -73,6 +73,8 @@ func printTable(w io.Writer, v any) error {
 		return presenceTable(w, "", v)
 	case fleetView:
 		return fleetTable(w, v)
+	case manyOutcomes:
+		return manyTable(w, v)
 	case map[string]string:
 		tw := newTab(w)
 		for _, k := range slices.Sorted(maps.Keys(v)) {

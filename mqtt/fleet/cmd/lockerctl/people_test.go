@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -197,4 +198,70 @@ func TestWatchSaysItWaits(t *testing.T) {
 	if code != 0 || out != "" || errOut != "" {
 		t.Fatalf("in a script: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
+}
+
+// TestManyLockers: ping --lockers FILE sends to each locker listed, prints one outcome
+// per locker (JSON lines as they come, or a table at the end: golden), a progress bar
+// on a terminal and a summary; offline and unknown lockers are reported from presence,
+// not sent to.
+func TestManyLockers(t *testing.T) {
+	b, cfg := fakeSetup(t)
+	startFake(t, b, cfg, func(jti string, n int, ref, typ string) []protocol.Reply {
+		return []protocol.Reply{{Status: protocol.StatusDone, Time: t0, Body: json.RawMessage(`{"time":"2026-12-06T10:00:00Z","boot":"b-1"}`)}}
+	})
+	cloud := mqtttest.MustConnect(t, b.URL(), "cloud", "cp", nil)
+	publishPresence(t, cloud, "L2", protocol.Presence{State: protocol.Offline, Boot: "b-2", Version: "1.0.0", Time: t0, Reason: protocol.PresenceShutdown})
+	list := filepath.Join(t.TempDir(), "lockers.txt")
+	if err := os.WriteFile(list, []byte("# the north route\nL1\nL2  # closed for works\n\nL-x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := ctlOn(t, terminals{}, "", "-config", cfg, "ping", "--lockers", list)
+	summary := "lockerctl: ping to 3 lockers: 1 done, 1 offline, 1 never connected\n"
+	if code != 1 || !strings.HasPrefix(errOut, summary) {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, summary)
+	}
+	got := map[string]lockerOutcome{}
+	for line := range strings.Lines(out) {
+		var o lockerOutcome
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		got[o.Locker] = o
+	}
+	if len(got) != 3 || got["L1"].Outcome != "done" || got["L1"].Reply == nil || got["L2"].Outcome != "offline" || got["L-x"].Outcome != "never_connected" ||
+		!strings.Contains(got["L-x"].Error, "unknown locker L-x: it has never connected") {
+		t.Fatalf("outcomes %q", out)
+	}
+	code, out, errOut = ctlOn(t, terminals{stdout: true, stderr: true}, "", "-config", cfg, "ping", "--lockers", list)
+	if code != 1 || !strings.Contains(errOut, "3/3") || !strings.HasSuffix(errOut, summary+"lockerctl: ping: 2 of 3 lockers not done\n") {
+		t.Fatalf("on a terminal: exit %d, stderr %q", code, errOut)
+	}
+	golden(t, "many-broker", []byte(out))
+	if code, _, errOut := ctlOn(t, terminals{}, "", "-config", cfg, "ping", "L1", "--lockers", list); code != 2 {
+		t.Errorf("LOCKER and --lockers: exit %d, %q; want a usage error", code, errOut)
+	}
+}
+
+// FuzzReadLockers: any list either gives distinct valid locker ids or an error that
+// names a line.
+func FuzzReadLockers(f *testing.F) {
+	f.Add("L1\nL2 # comment\n\n# only a comment\n")
+	f.Add("L1\nL1\n")
+	f.Add("bad id\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		ids, err := readLockers(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if !protocol.ValidID(id) || seen[id] {
+				t.Fatalf("accepted %q (repeated: %v)", id, seen[id])
+			}
+			seen[id] = true
+		}
+		if len(ids) == 0 {
+			t.Fatal("no ids and no error")
+		}
+	})
 }

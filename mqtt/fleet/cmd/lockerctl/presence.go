@@ -19,8 +19,12 @@ import (
 // covers a broker busy sending a whole fleet's.
 const presenceGrace = 500 * time.Millisecond
 
-// errNotSent marks a command not sent because its locker is unknown or offline.
-var errNotSent = errors.New("not sent")
+// errNotSent marks a command not sent because its locker is unknown or offline;
+// errNeverConnected (which is errNotSent too) the unknown locker.
+var (
+	errNotSent        = errors.New("not sent")
+	errNeverConnected = fmt.Errorf("%w", errNotSent)
+)
 
 // checkPresence refuses, at once and before anything is sent, a command to a locker
 // that never connected (no retained presence) or is offline, unless --wait asked to
@@ -47,7 +51,7 @@ func (e *env) checkPresence(c *fleet.Client, locker string) error {
 
 func unknownLocker(locker, prefix string) error {
 	return fmt.Errorf("%w: unknown locker %s: it has never connected (no presence retained on %s/%s/status: check the id and topic_prefix)",
-		errNotSent, locker, prefix, locker)
+		errNeverConnected, locker, prefix, locker)
 }
 
 // offlineSince says since when a locker is offline. The broker's Last Will carries no
