@@ -41,6 +41,9 @@ type lockerOutcome struct {
 	Outcome string          `json:"outcome"`
 	Error   string          `json:"error,omitempty"`
 	Reply   *protocol.Reply `json:"reply,omitempty"`
+	// An announce to many lockers: the parcels announced and those refused.
+	Announced *int                  `json:"announced,omitempty"`
+	Refused   []protocol.ItemResult `json:"refused,omitempty"`
 }
 
 // manyOutcomes are the outcomes of a command to many lockers, in the file's order.
@@ -115,19 +118,35 @@ func (e *env) many(file string, parallel int, body func() protocol.Body) error {
 	if err := b.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	return e.eachLocker(ids, parallel, string(b.Type()), len(ids), func(id string, step func(int)) lockerOutcome {
+		defer step(1)
+		return e.outcome(id, body())
+	})
+}
+
+// eachLocker runs one(id) for every locker, up to parallel at once, with a progress
+// bar of total steps on a terminal (one calls step as it goes), prints each outcome
+// (JSON lines as they come, or a table at the end) and a summary, and returns the
+// exit: 0 when every locker is done, 3 when some did not answer in time, else 1.
+func (e *env) eachLocker(ids []string, parallel int, what string, total int, one func(id string, step func(int)) lockerOutcome) error {
 	if _, err := e.connect(); err != nil { // once, before anything: a broker down is one error
 		return err
 	}
-	bar := progressbar.NewOptions(len(ids),
+	bar := progressbar.NewOptions(total,
 		progressbar.OptionSetWriter(e.stderr),
 		progressbar.OptionSetVisibility(e.stderrTTY),
-		progressbar.OptionSetDescription(string(b.Type())),
+		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }))
 	out := make(manyOutcomes, len(ids))
 	var mu sync.Mutex // the bar and, in JSON mode, standard output
+	step := func(n int) {
+		mu.Lock()
+		_ = bar.Add(n)
+		mu.Unlock()
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, parallel)
 	var printErr error
@@ -135,11 +154,10 @@ func (e *env) many(file string, parallel int, body func() protocol.Body) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			o := e.outcome(id, body())
+			o := one(id, step)
 			mu.Lock()
 			defer mu.Unlock()
 			out[i] = o
-			_ = bar.Add(1)
 			if e.output != outputTable && printErr == nil {
 				printErr = e.print(o) // as they come: a script sees progress too
 			}
@@ -164,12 +182,12 @@ func (e *env) many(file string, parallel int, body func() protocol.Body) error {
 			parts = append(parts, fmt.Sprintf("%d %s", count[k], strings.ReplaceAll(k, "_", " ")))
 		}
 	}
-	fmt.Fprintf(e.stderr, "lockerctl: %s to %d lockers: %s\n", b.Type(), len(ids), strings.Join(parts, ", "))
+	fmt.Fprintf(e.stderr, "lockerctl: %s to %d lockers: %s\n", what, len(ids), strings.Join(parts, ", "))
 	switch {
 	case count[outcomeNoReply] > 0:
 		return fmt.Errorf("%w: %d lockers did not answer in time; they may still run it until it expires", errUnknown, count[outcomeNoReply])
 	case count[outcomeDone] < len(ids):
-		return fmt.Errorf("%s: %d of %d lockers not done", b.Type(), len(ids)-count[outcomeDone], len(ids))
+		return fmt.Errorf("%s: %d of %d lockers not done", what, len(ids)-count[outcomeDone], len(ids))
 	}
 	return nil
 }
@@ -202,7 +220,10 @@ func manyTable(w io.Writer, v manyOutcomes) error {
 	fmt.Fprintln(tw, "LOCKER\tOUTCOME\tDETAIL")
 	for _, o := range slices.Clone(v) {
 		detail := o.Error
-		if o.Reply != nil && o.Error == "" {
+		switch {
+		case o.Announced != nil && o.Error == "":
+			detail = fmt.Sprintf("%d parcels announced", *o.Announced)
+		case o.Reply != nil && o.Error == "":
 			detail = replySummary(o.Reply)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Locker, o.Outcome, dash(detail))

@@ -265,3 +265,52 @@ func FuzzReadLockers(f *testing.F) {
 		}
 	})
 }
+
+// TestAnnounceToMany: announce FILE with a locker column digests every row under its
+// locker's keys, sends each locker its parcels, and prints one outcome per locker with
+// a summary; a locker that never connected is reported, not waited for.
+func TestAnnounceToMany(t *testing.T) {
+	b, cfg := fakeSetup(t)
+	var mu sync.Mutex
+	got := 0
+	startFake(t, b, cfg, func(jti string, n int, ref, typ string) []protocol.Reply {
+		mu.Lock()
+		got++
+		mu.Unlock()
+		body, _ := json.Marshal(protocol.AnnounceResult{Items: []protocol.ItemResult{{Parcel: "p-2", Status: protocol.StatusRefused, Reason: protocol.ReasonConflict}}})
+		return []protocol.Reply{{Status: protocol.StatusDone, Reason: protocol.ReasonPartial, Body: body}}
+	})
+	withPin := func(extra string) {
+		raw, _ := os.ReadFile(cfg)
+		if err := os.WriteFile(cfg, append(raw, extra...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withPin("  L9: " + strings.Repeat("cd", 32) + "\n") // pinned, never connected
+	csv := "locker,parcel,tracking,size\nL1,p-1,RB987654326GB,S\nL9,p-1,RB987654326GB,M\nL1,p-2,RA000000005DE,M\nL1,p-3,RA000000005DE,L\n"
+	code, out, errOut := ctlOn(t, terminals{stderr: true}, csv, "-config", cfg, "announce", "-", "--batch", "2")
+	summary := "lockerctl: announce to 2 lockers: 1 refused, 1 never connected\n"
+	if code != 1 || !strings.Contains(errOut, "4/4") || !strings.Contains(errOut, summary) {
+		t.Fatalf("exit %d, stderr %q; want 1, the bar to 4/4 and %q", code, errOut, summary)
+	}
+	var l1 lockerOutcome
+	for line := range strings.Lines(out) {
+		var o lockerOutcome
+		if json.Unmarshal([]byte(line), &o) == nil && o.Locker == "L1" {
+			l1 = o
+		}
+	}
+	// Two commands (batch 2), each answered "p-2 refused" by the fake: 3 - 2 announced.
+	if l1.Outcome != "refused" || l1.Announced == nil || *l1.Announced != 1 || len(l1.Refused) != 2 {
+		t.Fatalf("L1's outcome %+v in %q", l1, out)
+	}
+	mu.Lock()
+	if got != 2 {
+		t.Errorf("%d commands reached L1, want 2", got)
+	}
+	mu.Unlock()
+	// With LOCKER, a row for another locker is refused before anything is sent.
+	if code, _, errOut := ctlOn(t, terminals{}, csv, "-config", cfg, "announce", "L1", "-"); code != 2 || !strings.Contains(errOut, "line 3") {
+		t.Errorf("announce L1 with an L9 row: exit %d, %q", code, errOut)
+	}
+}
