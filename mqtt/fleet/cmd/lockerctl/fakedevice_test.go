@@ -135,3 +135,11 @@ func TestPartialAnnounceFails(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want 1, the items printed and the reason", code, out.String(), errb.String())
 	}
 }
+
+// startFakeDone starts a fake L1 that answers every command done.
+func startFakeDone(t *testing.T, b *mqtttest.Broker, cfg string) {
+	t.Helper()
+	startFake(t, b, cfg, func(jti string, n int, ref, typ string) []protocol.Reply {
+		return []protocol.Reply{{Status: protocol.StatusDone}}
+	})
+}

@@ -159,6 +159,7 @@ func (e *env) eachLocker(ids []string, parallel int, what string, total int, one
 			defer mu.Unlock()
 			out[i] = o
 			if e.output != outputTable && printErr == nil {
+				_ = bar.Clear()
 				printErr = e.print(o) // as they come: a script sees progress too
 			}
 		})

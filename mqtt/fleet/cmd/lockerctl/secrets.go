@@ -132,9 +132,15 @@ func (e *env) announceBatches(locker string, total int, bodies []*protocol.Annou
 			summary()
 			return fmt.Errorf("announce: interrupted after %d of %d commands", i, len(bodies))
 		}
-		r, err := e.doReply(locker, b)
+		r, err := e.send(locker, b)
 		if !errors.Is(err, errNotSent) {
 			sent++
+		}
+		_ = bar.Clear() // the reply on a line of its own, then the bar again
+		if r != nil {
+			if perr := e.print(r); perr != nil {
+				return perr
+			}
 		}
 		if r != nil && r.Status == protocol.StatusDone {
 			n := len(b.Parcels)
