@@ -60,9 +60,9 @@ type eventState struct {
 	stats   EventStats
 	closed  bool
 
-	presence     map[string]protocol.Presence
-	presenceSeen uint64        // presence messages received, for Presences' quiet period
-	changed      chan struct{} // closed and replaced on every change
+	presence   map[string]protocol.Presence
+	presenceAt time.Time     // when the last presence message came, for Presences' quiet period
+	changed    chan struct{} // closed and replaced on every change
 
 	anchors map[string]*anchorState // per locker: its audit chain's heads (anchor.go)
 	audit   AuditStats
@@ -228,7 +228,7 @@ func (s *eventState) onPresence(log *slog.Logger, lockerID string, payload []byt
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.presence[lockerID] = *p
-	s.presenceSeen++
+	s.presenceAt = time.Now()
 	s.notify()
 }
 
@@ -357,25 +357,28 @@ func (c *Client) AwaitPresence(ctx context.Context, lockerID string, match func(
 // command to any locker.
 func (c *Client) Presences(ctx context.Context, quiet time.Duration) (map[string]protocol.Presence, error) {
 	s := &c.events
-	t := time.NewTicker(quiet)
+	start := time.Now()
+	t := time.NewTimer(quiet)
 	defer t.Stop()
-	snapshot := func() (map[string]protocol.Presence, uint64) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return maps.Clone(s.presence), s.presenceSeen
-	}
-	_, seen := snapshot()
 	for {
 		select {
 		case <-ctx.Done():
-			ps, _ := snapshot()
-			return ps, fmt.Errorf("fleet: waiting for presences: %w", ctx.Err())
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return maps.Clone(s.presence), fmt.Errorf("fleet: waiting for presences: %w", ctx.Err())
 		case <-t.C:
 		}
-		ps, now := snapshot()
-		if now == seen {
-			return ps, nil
+		s.mu.Lock()
+		last := s.presenceAt
+		if last.Before(start) {
+			last = start
 		}
-		seen = now
+		if wait := quiet - time.Since(last); wait > 0 {
+			s.mu.Unlock()
+			t.Reset(wait) // a presence came meanwhile: quiet again from it
+			continue
+		}
+		defer s.mu.Unlock()
+		return maps.Clone(s.presence), nil
 	}
 }

@@ -121,7 +121,9 @@ func (e *env) connect() (*fleet.Client, error) {
 	cc.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(e.ctx, 15*time.Second)
 	defer cancel()
+	start := time.Now()
 	c, err := fleet.Dial(ctx, cc)
+	e.dialTook = time.Since(start)
 	if err != nil {
 		if e.ctx.Err() != nil {
 			return nil, e.ctx.Err()

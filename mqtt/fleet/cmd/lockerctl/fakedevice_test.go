@@ -78,7 +78,7 @@ func startFake(t *testing.T, b *mqtttest.Broker, cfg string, reply func(jti stri
 
 // publishPresence retains a presence for locker, as lockerd and the broker's Last Will
 // do.
-func publishPresence(t *testing.T, c paho.Client, locker string, p protocol.Presence) {
+func publishPresence(t testing.TB, c paho.Client, locker string, p protocol.Presence) {
 	t.Helper()
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -89,7 +89,7 @@ func publishPresence(t *testing.T, c paho.Client, locker string, p protocol.Pres
 	}
 }
 
-func fakeSetup(t *testing.T) (*mqtttest.Broker, string) {
+func fakeSetup(t testing.TB) (*mqtttest.Broker, string) {
 	b := mqtttest.Start(t, mqtttest.Options{Users: []mqtttest.User{{Name: "L1", Password: "lp"}, {Name: "cloud", Password: "cp", Cloud: true}}})
 	dir := t.TempDir()
 	if _, err := keygen(dir); err != nil {

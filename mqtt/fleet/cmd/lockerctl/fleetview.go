@@ -17,9 +17,12 @@ import (
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
-// presenceQuiet is how long lockerctl fleet waits after the last retained presence
-// before taking the fleet as complete.
-const presenceQuiet = 200 * time.Millisecond
+// minPresenceQuiet is the least lockerctl fleet waits after the last retained
+// presence before taking the fleet as complete. The broker sends them in one burst
+// after the subscription, but a thousand of them on a fresh connection can come in
+// several round trips' worth of TCP windows: the quiet is at least as long as the
+// connect and subscribe took (three round trips or more).
+const minPresenceQuiet = 50 * time.Millisecond
 
 // fleetRow is one locker in lockerctl fleet. Health columns are empty (and absent in
 // JSON) until a health event came during --listen: the wire retains only presence.
@@ -71,7 +74,7 @@ func (e *env) fleet(listen time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Timeout)
 	defer cancel()
-	ps, err := c.Presences(ctx, presenceQuiet)
+	ps, err := c.Presences(ctx, max(minPresenceQuiet, e.dialTook))
 	if err != nil && e.ctx.Err() != nil {
 		return e.ctx.Err()
 	} // else: the retained presences kept coming for the whole timeout; show those

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -62,6 +63,7 @@ type env struct {
 	output    outputMode    // JSON lines or tables (output.go)
 	stderrTTY bool          // progress bars only on a terminal
 	wait      bool          // --wait: send to an offline locker too
+	dialTook  time.Duration // connect and subscribe: a few round trips to the broker
 	client    *fleet.Client // connected on first use
 }
 
