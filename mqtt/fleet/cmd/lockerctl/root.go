@@ -48,10 +48,12 @@ The configuration file (--config, YAML; relative paths are relative to it):
   timeout: 30s                            # how long to wait for a final reply
 
 Exit status: 0 when the locker answered done; 1 when it refused or failed or
-lockerctl could not ask; 2 for a usage error or bad input (then nothing was sent);
-3 when a command was sent and not answered in time: its outcome is unknown, and it
-may still run until it expires (the message names it); send a new one only once
-that is understood.`
+lockerctl could not ask (the broker down, the locker unknown or offline); 2 for a
+usage error or bad input (then nothing was sent); 3 when a command was sent and not
+answered in time: its outcome is unknown, and it may still run until it expires
+(the message names it); send a new one only once that is understood. To many
+lockers (--lockers, announce FILE): 0 when every one answered done, 3 when some did
+not answer, else 1.`
 
 // env is what a subcommand works with.
 type env struct {
