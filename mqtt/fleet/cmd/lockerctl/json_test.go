@@ -84,4 +84,3 @@ func normalise(out []byte) []byte {
 	out = randomID.ReplaceAll(out, []byte(`"id":"ID"`))
 	return randomRef.ReplaceAll(out, []byte(`"ref":"REF"`))
 }
-
