@@ -124,6 +124,7 @@ func (e *env) connect() (*fleet.Client, error) {
 	start := time.Now()
 	c, err := fleet.Dial(ctx, cc)
 	e.dialTook = time.Since(start)
+	e.connectedAt = time.Now()
 	if err != nil {
 		if e.ctx.Err() != nil {
 			return nil, e.ctx.Err()

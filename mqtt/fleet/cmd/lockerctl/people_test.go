@@ -314,3 +314,20 @@ func TestAnnounceToMany(t *testing.T) {
 		t.Errorf("announce L1 with an L9 row: exit %d, %q", code, errOut)
 	}
 }
+
+// TestManyUnknownLockersAtOnce: to many lockers that never connected, the presence
+// grace is spent once per run, not once per locker: 200 unknown lockers, one at a
+// time (--parallel 1), are all reported within a few seconds (200 graces would be
+// 100 s).
+func TestManyUnknownLockersAtOnce(t *testing.T) {
+	_, cfg := fakeSetup(t)
+	var list strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&list, "NOBODY-%d\n", i)
+	}
+	start := time.Now()
+	code, _, errOut := ctlOn(t, terminals{}, list.String(), "-config", cfg, "ping", "--lockers", "-", "--parallel", "1")
+	if took := time.Since(start); code != 1 || !strings.HasPrefix(errOut, "lockerctl: ping to 200 lockers: 200 never connected\n") || took > 10*time.Second {
+		t.Fatalf("exit %d after %v, stderr %q", code, took, errOut)
+	}
+}

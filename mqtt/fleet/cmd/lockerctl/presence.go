@@ -30,7 +30,10 @@ var (
 // that never connected (no retained presence) or is offline, unless --wait asked to
 // send to an offline one anyway (the broker queues it in the locker's session).
 func (e *env) checkPresence(c *fleet.Client, locker string) error {
-	ctx, cancel := context.WithTimeout(e.ctx, presenceGrace)
+	// The grace runs from the connection, not from each command: to many lockers, the
+	// retained presences have all come once it has passed, and an unknown locker is
+	// known as such without a wait of its own.
+	ctx, cancel := context.WithTimeout(e.ctx, presenceGrace-time.Since(e.connectedAt))
 	defer cancel()
 	p, err := c.AwaitPresence(ctx, locker, func(protocol.Presence) bool { return true })
 	if err != nil {

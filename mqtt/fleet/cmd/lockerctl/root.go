@@ -57,16 +57,17 @@ not answer, else 1.`
 
 // env is what a subcommand works with.
 type env struct {
-	ctx       context.Context
-	cfg       *config
-	stdin     io.Reader
-	stdout    io.Writer
-	stderr    io.Writer
-	output    outputMode    // JSON lines or tables (output.go)
-	stderrTTY bool          // progress bars only on a terminal
-	wait      bool          // --wait: send to an offline locker too
-	dialTook  time.Duration // connect and subscribe: a few round trips to the broker
-	client    *fleet.Client // connected on first use
+	ctx         context.Context
+	cfg         *config
+	stdin       io.Reader
+	stdout      io.Writer
+	stderr      io.Writer
+	output      outputMode    // JSON lines or tables (output.go)
+	stderrTTY   bool          // progress bars only on a terminal
+	wait        bool          // --wait: send to an offline locker too
+	dialTook    time.Duration // connect and subscribe: a few round trips to the broker
+	connectedAt time.Time     // when the subscriptions were in place (presence.go)
+	client      *fleet.Client // connected on first use
 }
 
 // terminals says which of standard output and standard error are terminals: run
