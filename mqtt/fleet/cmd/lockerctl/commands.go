@@ -326,4 +326,3 @@ func sendCommand(withEnv withEnvFunc) *cobra.Command {
 	lockersFlag(c, &file, &parallel)
 	return c
 }
-
