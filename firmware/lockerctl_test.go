@@ -248,6 +248,18 @@ timeout: 20s
 	if err := os.WriteFile(short, bytes.Replace(raw, []byte("timeout: 20s"), []byte("timeout: 1s"), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// NOBODY-1 and SILENT-1 say they are online and never answer: lockerctl refuses a
+	// locker that never connected at once, from its retained presence (its own tests).
+	pres := w.raw(t, "ctl-presence")
+	for _, id := range []string{"NOBODY-1", "SILENT-1"} {
+		tok := pres.Publish(protocol.MustTopics("lockers").Status(id), 1, true, []byte(`{"state":"online","boot":"b-1","version":"1.0.0"}`))
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		t.Cleanup(func() {
+			pres.Publish(protocol.MustTopics("lockers").Status(id), 1, true, []byte{}).WaitTimeout(5 * time.Second)
+		})
+	}
 	if _, errOut, code := ctl(ctx, t, short, "", "ping", "NOBODY-1"); code != 3 || !strings.Contains(errOut, "may still run it until") {
 		t.Errorf("unanswered command: exit %d %q, want 3 and the expiry", code, errOut)
 	}

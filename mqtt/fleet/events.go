@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -59,8 +60,9 @@ type eventState struct {
 	stats   EventStats
 	closed  bool
 
-	presence map[string]protocol.Presence
-	changed  chan struct{} // closed and replaced on every change
+	presence   map[string]protocol.Presence
+	presenceAt time.Time     // when the last presence message came, for Presences' quiet period
+	changed    chan struct{} // closed and replaced on every change
 
 	anchors map[string]*anchorState // per locker: its audit chain's heads (anchor.go)
 	audit   AuditStats
@@ -226,6 +228,7 @@ func (s *eventState) onPresence(log *slog.Logger, lockerID string, payload []byt
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.presence[lockerID] = *p
+	s.presenceAt = time.Now()
 	s.notify()
 }
 
@@ -344,5 +347,38 @@ func (c *Client) AwaitPresence(ctx context.Context, lockerID string, match func(
 			return protocol.Presence{}, fmt.Errorf("fleet: waiting for presence of %s: %w", lockerID, ctx.Err())
 		case <-changed:
 		}
+	}
+}
+
+// Presences returns the latest presence of every locker seen, once the retained ones
+// have arrived: the broker sends them right after the subscription Dial waited for, so
+// this waits until no new presence has come for quiet (or ctx ends, which returns what
+// came so far with ctx's error). A fleet's view from retained messages alone, without a
+// command to any locker.
+func (c *Client) Presences(ctx context.Context, quiet time.Duration) (map[string]protocol.Presence, error) {
+	s := &c.events
+	start := time.Now()
+	t := time.NewTimer(quiet)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return maps.Clone(s.presence), fmt.Errorf("fleet: waiting for presences: %w", ctx.Err())
+		case <-t.C:
+		}
+		s.mu.Lock()
+		last := s.presenceAt
+		if last.Before(start) {
+			last = start
+		}
+		if wait := quiet - time.Since(last); wait > 0 {
+			s.mu.Unlock()
+			t.Reset(wait) // a presence came meanwhile: quiet again from it
+			continue
+		}
+		defer s.mu.Unlock()
+		return maps.Clone(s.presence), nil
 	}
 }

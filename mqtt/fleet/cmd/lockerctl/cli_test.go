@@ -28,7 +28,7 @@ func TestCommandLine(t *testing.T) {
 	}{
 		{"-h", []string{"-h"}, 0, "Commands sent to a locker:\n  announce", ""},
 		{"help", []string{"help"}, 0, "\n  keygen ", ""},
-		{"help announce", []string{"help", "announce"}, 0, "lockerctl announce LOCKER FILE.csv|- [flags]", ""},
+		{"help announce", []string{"help", "announce"}, 0, "lockerctl announce [LOCKER] FILE.csv|- [flags]", ""},
 		{"help announce: its flag", []string{"help", "announce"}, 0, "--batch int", ""},
 		{"open -h", []string{"open", "-h"}, 0, "--operator ID", ""},
 		{"events -h: -n", []string{"events", "-h"}, 0, "-n, --count", ""},

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
@@ -26,14 +25,25 @@ type withEnvFunc func(run func(e *env, args []string) error) func(*cobra.Command
 // that lockerctl prints.
 func lockerCommands(withEnv withEnvFunc) []*cobra.Command {
 	simple := func(name, short string, body func() protocol.Body) *cobra.Command {
-		return &cobra.Command{
-			Use:   name + " LOCKER",
+		var file string
+		var parallel int
+		var c *cobra.Command
+		c = &cobra.Command{
+			Use:   name + " LOCKER | --lockers FILE",
 			Short: short,
-			Args:  cli.Args(cobra.ExactArgs(1)),
+			Args:  cli.Args(cobra.MaximumNArgs(1)),
 			RunE: withEnv(func(e *env, args []string) error {
+				if err := oneOrMany(args, file, c.UseLine()); err != nil {
+					return err
+				}
+				if file != "" {
+					return e.many(file, parallel, body)
+				}
 				return e.do(args[0], body())
 			}),
 		}
+		lockersFlag(c, &file, &parallel)
+		return c
 	}
 	parcelOp := func(use, short string, body func(id string) protocol.Body) *cobra.Command {
 		return &cobra.Command{
@@ -87,11 +97,6 @@ func lockerCommands(withEnv withEnvFunc) []*cobra.Command {
 	}
 }
 
-// watchCommands print what lockers publish: events and presence.
-func watchCommands(withEnv withEnvFunc) []*cobra.Command {
-	return []*cobra.Command{eventsCommand(withEnv), presenceCommand(withEnv)}
-}
-
 // operatorFlag adds --operator, audited on the locker.
 func operatorFlag(c *cobra.Command, operator *string) {
 	c.Flags().StringVar(operator, "operator", "", "your operator `ID` (audited on the locker)")
@@ -109,27 +114,55 @@ func (e *env) connect() (*fleet.Client, error) {
 	cc.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(e.ctx, 15*time.Second)
 	defer cancel()
+	start := time.Now()
 	c, err := fleet.Dial(ctx, cc)
+	e.dialTook = time.Since(start)
+	e.connectedAt = time.Now()
 	if err != nil {
-		return nil, err
+		if e.ctx.Err() != nil {
+			return nil, e.ctx.Err()
+		}
+		return nil, brokerDown(append([]string{cc.Broker}, cc.Brokers...), err)
 	}
 	e.client = c
 	return c, nil
 }
 
-// do sends body to locker, prints the final reply as one JSON line and returns an
-// error unless it says done.
+// do sends body to locker, prints the final reply and returns an error unless it
+// says done.
 func (e *env) do(locker string, body protocol.Body) error {
+	_, err := e.doReply(locker, body)
+	return err
+}
+
+// doReply is do, returning the final reply too when one came.
+func (e *env) doReply(locker string, body protocol.Body) (*protocol.Reply, error) {
+	r, err := e.send(locker, body)
+	if r == nil {
+		return nil, err
+	}
+	if perr := e.print(r); perr != nil {
+		return r, perr
+	}
+	return r, err
+}
+
+// send sends body to locker and returns its final reply, unprinted, and an error
+// unless it says done.
+func (e *env) send(locker string, body protocol.Body) (*protocol.Reply, error) {
 	if err := body.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	c, err := e.connect()
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if err := e.checkPresence(c, locker); err != nil {
+		return nil, err
 	}
 	cmd, err := c.NewCommand(locker, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Timeout)
 	defer cancel()
@@ -137,26 +170,24 @@ func (e *env) do(locker string, body protocol.Body) error {
 	if err != nil {
 		// Sent, perhaps received, never answered: the locker may still run it until it
 		// expires. Retrying means a new command; say so rather than guess.
-		return fmt.Errorf("%w: %s %s: no final reply (%v); the locker may still run it until %s",
+		return nil, fmt.Errorf("%w: %s %s: no final reply (%v); the locker may still run it until %s",
 			errUnknown, body.Type(), cmd.ID, err, cmd.Expires.UTC().Format(time.RFC3339))
-	}
-	if perr := e.print(r); perr != nil {
-		return perr
 	}
 	switch {
 	case r.Status == protocol.StatusUnknown:
 		// The locker stopped while executing it: a door may have been pulsed, and it
 		// will never run it again. Exit 3, not 1: look before sending a new one.
-		return fmt.Errorf("%w: %s %s: %s %s: the locker stopped while running it and will not run it again (%s)",
+		return r, fmt.Errorf("%w: %s %s: %s %s: the locker stopped while running it and will not run it again (%s)",
 			errUnknown, body.Type(), cmd.ID, r.Status, r.Reason, r.Detail)
 	case r.Status != protocol.StatusDone:
-		return fmt.Errorf("%s: %s %s (%s)", body.Type(), r.Status, r.Reason, r.Detail)
+		return r, fmt.Errorf("%s: %s %s (%s)", body.Type(), r.Status, r.Reason, r.Detail)
 	case r.Reason == protocol.ReasonPartial:
-		return fmt.Errorf("%s: done only in part: some items were refused (see body.items in the reply)", body.Type())
+		return r, fmt.Errorf("%s: done only in part: some items were refused (see body.items in the reply)", body.Type())
 	}
-	return nil
+	return r, nil
 }
 
+// printJSON writes v as one JSON line: the form scripts parse, unchanged.
 func printJSON(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -246,11 +277,24 @@ func resolveCommand(withEnv withEnvFunc) *cobra.Command {
 // sendCommand sends any command whose body is given as JSON, checked by the
 // protocol's strict decoder first.
 func sendCommand(withEnv withEnvFunc) *cobra.Command {
-	return &cobra.Command{
-		Use:   "send LOCKER TYPE FILE.json|-",
-		Short: "Send any command, its body as JSON (from a file or standard input)",
-		Args:  cli.Args(cobra.ExactArgs(3)),
+	var file string
+	var parallel int
+	c := &cobra.Command{
+		Use:   "send LOCKER TYPE FILE.json|- | send --lockers FILE TYPE FILE.json",
+		Short: "Send any command, its body as JSON (from a file or standard input), to one locker or many",
+		Example: `  lockerctl send LK-0001 policy policy.json
+  lockerctl send --lockers lockers.txt policy policy.json   # every locker listed, a summary at the end`,
+		Args: cli.Args(cobra.RangeArgs(2, 3)),
 		RunE: withEnv(func(e *env, args []string) error {
+			if (file == "") != (len(args) == 3) {
+				return fmt.Errorf("%w: send LOCKER TYPE FILE, or send --lockers FILE TYPE FILE", errUsage)
+			}
+			if file != "" {
+				args = append([]string{""}, args...)
+				if file == "-" && args[2] == "-" {
+					return fmt.Errorf("%w: --lockers and the body cannot both come from standard input", errUsage)
+				}
+			}
 			typ, err := protocol.ParseCommandType(args[1])
 			if err != nil {
 				return fmt.Errorf("%w: %v", errUsage, err)
@@ -268,102 +312,17 @@ func sendCommand(withEnv withEnvFunc) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
+			if file != "" {
+				// Each locker gets its own command (its own id and signature) of the
+				// same body, decoded again so that no two share one value.
+				return e.many(file, parallel, func() protocol.Body {
+					b, _ := protocol.DecodeBody(typ, raw)
+					return b
+				})
+			}
 			return e.do(args[0], body)
 		}),
 	}
-}
-
-// eventsCommand prints events as JSON lines, each id once and in seq order per
-// locker, until --count events were printed, --for has passed or the process is
-// interrupted.
-func eventsCommand(withEnv withEnvFunc) *cobra.Command {
-	var count int
-	var dur time.Duration
-	c := &cobra.Command{
-		Use:   "events [LOCKER ...]",
-		Short: "Print lockers' events as they arrive (all lockers, or those named)",
-		Args:  cli.Args(cobra.ArbitraryArgs),
-		RunE: withEnv(func(e *env, lockers []string) error {
-			return e.events(lockers, count, dur)
-		}),
-	}
-	c.Flags().IntVarP(&count, "count", "n", 0, "stop after this many events (0: no limit)")
-	c.Flags().DurationVar(&dur, "for", 0, "stop after this long (0: until interrupted)")
+	lockersFlag(c, &file, &parallel)
 	return c
-}
-
-func (e *env) events(lockers []string, n int, dur time.Duration) error {
-	if n < 0 || dur < 0 {
-		return fmt.Errorf("%w: --count and --for must not be negative", errUsage)
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	ctx := e.ctx
-	if dur > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, dur)
-		defer cancel()
-	}
-	printed := 0
-	show := func(ev fleet.Event) error {
-		if len(lockers) > 0 && !slices.Contains(lockers, ev.LockerID) {
-			return nil
-		}
-		out := struct {
-			Locker string `json:"locker"`
-			protocol.Event
-		}{ev.LockerID, ev.Event}
-		printed++
-		return e.print(out)
-	}
-	for n == 0 || printed < n {
-		ev, err := c.NextEvent(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				return err
-			}
-			// The time asked for is up, or an interrupt: events received but held
-			// back for a gap before them are printed now, not lost.
-			held := c.FlushHeldEvents()
-			if len(held) > 0 {
-				fmt.Fprintf(e.stderr, "lockerctl: %d more events printed at exit; some waited for earlier ones that never arrived (missed while not listening: see audit)\n", len(held))
-			}
-			for _, ev := range held {
-				if n > 0 && printed >= n {
-					break
-				}
-				if err := show(ev); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		if err := show(ev); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func presenceCommand(withEnv withEnvFunc) *cobra.Command {
-	return &cobra.Command{
-		Use:   "presence LOCKER",
-		Short: "Print a locker's retained presence (online, offline, since when)",
-		Args:  cli.Args(cobra.ExactArgs(1)),
-		RunE: withEnv(func(e *env, args []string) error {
-			c, err := e.connect()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
-			defer cancel()
-			p, err := c.AwaitPresence(ctx, args[0], func(protocol.Presence) bool { return true })
-			if err != nil {
-				return fmt.Errorf("no presence retained for %s (never connected, or another prefix)", args[0])
-			}
-			return e.print(p)
-		}),
-	}
 }

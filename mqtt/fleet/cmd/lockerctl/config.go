@@ -27,8 +27,12 @@ import (
 
 // config is lockerctl's configuration file (YAML, unknown fields refused).
 type config struct {
-	Broker string `yaml:"broker"`       // tcp://host:1883, ssl://host:8883
-	Prefix string `yaml:"topic_prefix"` // as the lockers' mqtt.topic_prefix; default "lockers"
+	Broker string `yaml:"broker"` // tcp://host:1883, ssl://host:8883
+	// Brokers are more URLs of the same broker, a cluster's other nodes (ADR 0057,
+	// docs/fleet.md): tried in turn after Broker, at every connect and reconnect. They
+	// share Broker's scheme family and TLS files.
+	Brokers []string `yaml:"brokers"`
+	Prefix  string   `yaml:"topic_prefix"` // as the lockers' mqtt.topic_prefix; default "lockers"
 	// ClientPrefix starts every client id; a random suffix keeps two lockerctl
 	// processes (events in one terminal, commands in another) from taking over each
 	// other's connection. Default "lockerctl"; ACLs can key on it.
@@ -141,7 +145,7 @@ func (c *config) fleetConfig() (fleet.Config, error) {
 		prefix = "lockerctl"
 	}
 	id := prefix + "-" + rand.Text()[:12]
-	cc := fleet.Config{Broker: c.Broker, ClientID: id, Username: c.Username, Topics: topics, SigningKey: signing,
+	cc := fleet.Config{Broker: c.Broker, Brokers: c.Brokers, ClientID: id, Username: c.Username, Topics: topics, SigningKey: signing,
 		Timeout: 10 * time.Second, ResendAfter: 10 * time.Second}
 	if c.X25519Key != "" {
 		// Events and replies are verified under each pinned locker's event key
@@ -158,6 +162,15 @@ func (c *config) fleetConfig() (fleet.Config, error) {
 		return fleet.Config{}, fmt.Errorf("broker %q: want scheme://host:port", c.Broker)
 	}
 	tlsScheme := clientconf.TLSScheme(u.Scheme)
+	for _, b := range c.Brokers {
+		// One TLS configuration serves every node: a node of another scheme family
+		// would be dialled with the wrong one.
+		if bu, err := url.Parse(b); err != nil || bu.Hostname() == "" {
+			return fleet.Config{}, fmt.Errorf("brokers: %q: want scheme://host:port", b)
+		} else if clientconf.TLSScheme(bu.Scheme) != tlsScheme {
+			return fleet.Config{}, fmt.Errorf("brokers: %q: every node must use TLS or none (broker is %q)", b, c.Broker)
+		}
+	}
 	hasTLS := c.TLS.CA != "" || c.TLS.Cert != "" || c.TLS.Key != ""
 	switch {
 	case hasTLS && !tlsScheme:
@@ -165,6 +178,11 @@ func (c *config) fleetConfig() (fleet.Config, error) {
 	case tlsScheme:
 		if cc.TLS, err = c.tlsConfig(u.Hostname()); err != nil {
 			return fleet.Config{}, err
+		}
+		if len(c.Brokers) > 0 {
+			// Each node is checked against its own host name: a direct TLS dial takes
+			// it from the address when ServerName is empty (not through a proxy).
+			cc.TLS.ServerName = ""
 		}
 	}
 	return cc, nil

@@ -53,7 +53,10 @@ func startFake(t *testing.T, b *mqtttest.Broker, cfg string, reply func(jti stri
 		fd.mu.Unlock()
 		ref := protocol.CommandRef(m.Payload())
 		for _, r := range reply(claims.Jti, n, ref, claims.Typ) {
-			r.ID, r.Ref, r.Typ, r.Time = claims.Jti, ref, protocol.CommandType(claims.Typ), time.Now().UTC()
+			r.ID, r.Ref, r.Typ = claims.Jti, ref, protocol.CommandType(claims.Typ)
+			if r.Time.IsZero() {
+				r.Time = time.Now().UTC()
+			}
 			p, err := protocol.EncodeReply(&r)
 			if err == nil {
 				p, err = protocol.AppendTag(eventKey, protocol.KindReply, "L1", p)
@@ -68,9 +71,25 @@ func startFake(t *testing.T, b *mqtttest.Broker, cfg string, reply func(jti stri
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("fake subscribe: %v", tok.Error())
 	}
+	// Online, as a locker says after every connect: lockerctl sends only to a locker
+	// whose retained presence says so.
+	publishPresence(t, c, "L1", protocol.Presence{State: protocol.Online, Boot: "b-1", Version: "1.0.0", Time: time.Now().UTC()})
 }
 
-func fakeSetup(t *testing.T) (*mqtttest.Broker, string) {
+// publishPresence retains a presence for locker, as lockerd and the broker's Last Will
+// do.
+func publishPresence(t testing.TB, c paho.Client, locker string, p protocol.Presence) {
+	t.Helper()
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := c.Publish("lockers/"+locker+"/status", 1, true, b); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("presence: %v", tok.Error())
+	}
+}
+
+func fakeSetup(t testing.TB) (*mqtttest.Broker, string) {
 	b := mqtttest.Start(t, mqtttest.Options{Users: []mqtttest.User{{Name: "L1", Password: "lp"}, {Name: "cloud", Password: "cp", Cloud: true}}})
 	dir := t.TempDir()
 	if _, err := keygen(dir); err != nil {
@@ -115,4 +134,12 @@ func TestPartialAnnounceFails(t *testing.T) {
 	if code != 1 || !strings.Contains(errb.String(), "in part") || !strings.Contains(out.String(), "p-2") {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want 1, the items printed and the reason", code, out.String(), errb.String())
 	}
+}
+
+// startFakeDone starts a fake L1 that answers every command done.
+func startFakeDone(t *testing.T, b *mqtttest.Broker, cfg string) {
+	t.Helper()
+	startFake(t, b, cfg, func(jti string, n int, ref, typ string) []protocol.Reply {
+		return []protocol.Reply{{Status: protocol.StatusDone}}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,6 +91,14 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := clash.keys("L1"); err == nil || !strings.Contains(err.Error(), "another key") {
 		t.Fatalf("a locker pinned twice to different keys: %v", err)
+	}
+	cluster, _ := loadConfig(testConfig(t, "brokers: [tcp://127.0.0.1:2, mqtt://127.0.0.1:3]\n"))
+	if cc, err := cluster.fleetConfig(); err != nil || !slices.Equal(cc.Brokers, []string{"tcp://127.0.0.1:2", "mqtt://127.0.0.1:3"}) {
+		t.Fatalf("brokers: %v %v", cc.Brokers, err)
+	}
+	mixed, _ := loadConfig(testConfig(t, "brokers: [ssl://127.0.0.1:2]\n"))
+	if _, err := mixed.fleetConfig(); err == nil || !strings.Contains(err.Error(), "every node must use TLS or none") {
+		t.Fatalf("a TLS node beside a plain one: %v", err)
 	}
 	tlsOnTCP, _ := loadConfig(testConfig(t, "tls: {ca: ca.pem}\n"))
 	if _, err := tlsOnTCP.fleetConfig(); err == nil || !strings.Contains(err.Error(), "not ssl://") {

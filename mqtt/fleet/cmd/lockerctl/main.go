@@ -1,6 +1,6 @@
 // Command lockerctl is the operator's tool for a fleet of lockers: it signs commands
 // with the fleet key, sends them over MQTT through mqtt/fleet and prints the lockers'
-// replies, events and presence as JSON lines.
+// replies, events and presence as tables on a terminal and as JSON lines otherwise.
 //
 // Its commands, flags, configuration file and exit status are described by
 // `lockerctl help [COMMAND]` (or -h on any command) and `man lockerctl`, both generated
@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/term"
 
 	"github.com/lockerd/lockerd/internal/cli"
 )
@@ -35,7 +37,18 @@ var (
 
 // run runs lockerctl and returns its exit status (root.go's exitStatus says which).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	err := cli.Execute(ctx, newRoot(stdin, stdout, stderr), args)
+	return runOn(ctx, args, stdin, stdout, stderr, terminals{stdout: isTerminal(stdout), stderr: isTerminal(stderr)})
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// runOn is run with the terminals given (tests force them).
+func runOn(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, tty terminals) int {
+	err := cli.Execute(ctx, newRoot(stdin, stdout, stderr, tty), args)
 	var ue cli.UsageError
 	if errors.As(err, &ue) && !errors.Is(err, errUsage) {
 		err = fmt.Errorf("%w: %v", errUsage, ue.Err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -27,18 +28,31 @@ import (
 // optional expires in RFC 3339) and announces them in batches. A bad row stops
 // everything before anything is sent, naming the row but not its contents.
 func announceCommand(withEnv withEnvFunc) *cobra.Command {
-	var batch int
+	var batch, parallel int
 	c := &cobra.Command{
-		Use:   "announce LOCKER FILE.csv|-",
+		Use:   "announce [LOCKER] FILE.csv|-",
 		Short: "Announce parcels from a CSV file (sent as digests, in batches)",
 		Long: `Announce parcels from a CSV file, or standard input for -: a header row with
 parcel, tracking and size, and optionally code, phone, qr and expires (RFC 3339), in
 any order. Tracking numbers and codes leave lockerctl only as keyed digests. A bad
-row stops everything before anything is sent, naming the row but not its contents.`,
-		Args: cli.Args(cobra.ExactArgs(2)),
-		RunE: withEnv(func(e *env, pos []string) error { return e.announce(pos, batch) }),
+row stops everything before anything is sent, naming the row but not its contents.
+
+Without LOCKER, the file has a locker column too and each locker gets its own
+parcels (up to --parallel lockers at once): one outcome per locker, a progress bar
+on a terminal and a summary. With LOCKER, a locker column may be there, and every
+row must name that locker.`,
+		Example: `  lockerctl announce LK-0001 parcels.csv
+  lockerctl announce round.csv        # header locker,parcel,tracking,size,...`,
+		Args: cli.Args(cobra.RangeArgs(1, 2)),
+		RunE: withEnv(func(e *env, pos []string) error {
+			if len(pos) == 1 {
+				return e.announceFleet(pos[0], batch, parallel)
+			}
+			return e.announce(pos, batch)
+		}),
 	}
 	c.Flags().IntVar(&batch, "batch", protocol.MaxAnnounceBatch, "parcels per command")
+	c.Flags().IntVar(&parallel, "parallel", defaultParallel, "without LOCKER: lockers announced to at once")
 	return c
 }
 
@@ -60,32 +74,99 @@ func (e *env) announce(pos []string, batch int) error {
 		defer f.Close()
 		in = f
 	}
-	parcels, err := readParcels(in, keys)
+	// A locker column may be there (a fleet's file cut to one locker): a row for
+	// another locker is refused, never announced here.
+	rows, err := readParcelRows(in, false, func(l string) (*fleet.Keys, error) {
+		if l != "" && l != locker {
+			return nil, fmt.Errorf("%w: the row is for locker %s, not %s", errUsage, l, locker)
+		}
+		return keys, nil
+	})
 	if err != nil {
 		return err
 	}
+	parcels := make([]protocol.AnnouncedParcel, len(rows))
+	for i, r := range rows {
+		parcels[i] = r.parcel
+	}
+	bodies, err := announceBodies(parcels, batch)
+	if err != nil {
+		return err
+	}
+	return e.announceBatches(locker, len(parcels), bodies)
+}
+
+// announceBodies cuts parcels into announce commands of batch parcels, each checked
+// before anything is sent.
+func announceBodies(parcels []protocol.AnnouncedParcel, batch int) ([]*protocol.AnnounceBody, error) {
 	var bodies []*protocol.AnnounceBody
 	for chunk := range slices.Chunk(parcels, batch) {
 		b := &protocol.AnnounceBody{Parcels: chunk}
 		if err := b.Validate(); err != nil { // checked before anything is sent
-			return fmt.Errorf("%w: announce: batch %d: %v", errUsage, len(bodies)+1, err)
+			return nil, fmt.Errorf("%w: announce: batch %d: %v", errUsage, len(bodies)+1, err)
 		}
 		bodies = append(bodies, b)
 	}
-	failed := 0
+	return bodies, nil
+}
+
+// announceBatches sends the batches in turn, with a progress bar on a terminal, and
+// ends with a summary on standard error: parcels announced and refused, commands not
+// done.
+func (e *env) announceBatches(locker string, total int, bodies []*protocol.AnnounceBody) error {
+	bar := progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(e.stderr),
+		progressbar.OptionSetVisibility(e.stderrTTY),
+		progressbar.OptionSetDescription("announce "+locker),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }))
+	var announced, refused, failed, sent int
+	summary := func() {
+		fmt.Fprintf(e.stderr, "lockerctl: announce %s: %d parcels in %d commands: %d announced, %d refused, %d not sent or not answered; %d of %d commands not done\n",
+			locker, total, len(bodies), announced, refused, total-announced-refused, failed, sent)
+	}
 	for i, b := range bodies {
 		if e.ctx.Err() != nil {
+			summary()
 			return fmt.Errorf("announce: interrupted after %d of %d commands", i, len(bodies))
 		}
-		err := e.do(locker, b)
+		r, err := e.send(locker, b)
+		if !errors.Is(err, errNotSent) {
+			sent++
+		}
+		_ = bar.Clear() // the reply on a line of its own, then the bar again
+		if r != nil {
+			if perr := e.print(r); perr != nil {
+				return perr
+			}
+		}
+		if r != nil && r.Status == protocol.StatusDone {
+			n := len(b.Parcels)
+			if res, derr := protocol.DecodeResult(protocol.CmdAnnounce, r.Body); derr == nil {
+				for _, it := range res.(*protocol.AnnounceResult).Items {
+					if it.Status != protocol.StatusDone {
+						n--
+					}
+				}
+			}
+			announced += n
+			refused += len(b.Parcels) - n
+		} else if r != nil && r.Status != protocol.StatusUnknown {
+			refused += len(b.Parcels)
+		}
+		_ = bar.Add(len(b.Parcels))
 		switch {
-		case errors.Is(err, errUnknown):
+		case errors.Is(err, errUnknown), errors.Is(err, errNotSent):
+			summary()
 			return fmt.Errorf("%w (command %d of %d; the rest not sent)", err, i+1, len(bodies))
 		case err != nil:
 			fmt.Fprintln(e.stderr, "lockerctl:", err)
 			failed++
 		}
 	}
+	summary()
 	if failed > 0 {
 		return fmt.Errorf("announce: %d of %d commands not done (see their replies)", failed, len(bodies))
 	}
@@ -93,6 +174,27 @@ func (e *env) announce(pos []string, batch int) error {
 }
 
 func readParcels(in io.Reader, keys *fleet.Keys) ([]protocol.AnnouncedParcel, error) {
+	rows, err := readParcelRows(in, false, func(string) (*fleet.Keys, error) { return keys, nil })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.AnnouncedParcel, len(rows))
+	for i, r := range rows {
+		out[i] = r.parcel
+	}
+	return out, nil
+}
+
+// parcelRow is a parcel read from a CSV file, and its locker when the file has a
+// locker column (an announce to many lockers).
+type parcelRow struct {
+	locker string
+	parcel protocol.AnnouncedParcel
+}
+
+// readParcelRows reads announce's CSV; byLocker asks for a locker column, and each row
+// is digested with keysFor of its locker.
+func readParcelRows(in io.Reader, byLocker bool, keysFor func(locker string) (*fleet.Keys, error)) ([]parcelRow, error) {
 	br := bufio.NewReader(in)
 	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
 		br.Discard(3) // the byte order mark spreadsheets write, before any quoting
@@ -107,11 +209,14 @@ func readParcels(in io.Reader, keys *fleet.Keys) ([]protocol.AnnouncedParcel, er
 	for i, h := range header {
 		col[strings.TrimSpace(strings.ToLower(h))] = i
 	}
-	seen := map[string]int{} // parcel id -> line
+	seen := map[string]int{} // locker and parcel id -> line
 	for _, need := range []string{"parcel", "tracking", "size"} {
 		if _, ok := col[need]; !ok {
 			return nil, fmt.Errorf("%w: announce: the header needs parcel, tracking and size (and optionally code and phone, qr, expires)", errUsage)
 		}
+	}
+	if _, ok := col["locker"]; byLocker && !ok {
+		return nil, fmt.Errorf("%w: announce FILE without LOCKER: the header needs a locker column", errUsage)
 	}
 	field := func(rec []string, name string) string {
 		if i, ok := col[name]; ok && i < len(rec) {
@@ -119,7 +224,7 @@ func readParcels(in io.Reader, keys *fleet.Keys) ([]protocol.AnnouncedParcel, er
 		}
 		return ""
 	}
-	var out []protocol.AnnouncedParcel
+	var out []parcelRow
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -150,6 +255,14 @@ func readParcels(in io.Reader, keys *fleet.Keys) ([]protocol.AnnouncedParcel, er
 				return nil, fmt.Errorf("%w: announce: line %d: expires is not RFC 3339", errUsage, row)
 			}
 		}
+		locker := field(rec, "locker")
+		if byLocker && !protocol.ValidID(locker) {
+			return nil, fmt.Errorf("%w: announce: line %d: not a locker id", errUsage, row)
+		}
+		keys, err := keysFor(locker)
+		if err != nil {
+			return nil, fmt.Errorf("announce: line %d: %w", row, err)
+		}
 		// The error of Parcel may quote its input; the row number is enough.
 		s := fleet.Secrets{Code: field(rec, "code"), Phone: field(rec, "phone"), QR: field(rec, "qr")}
 		p, err := keys.Parcel(field(rec, "parcel"), field(rec, "tracking"), s, size, expires)
@@ -159,11 +272,11 @@ func readParcels(in io.Reader, keys *fleet.Keys) ([]protocol.AnnouncedParcel, er
 		if err := (&protocol.AnnounceBody{Parcels: []protocol.AnnouncedParcel{p}}).Validate(); err != nil {
 			return nil, fmt.Errorf("%w: announce: line %d: %v", errUsage, row, err)
 		}
-		if first, dup := seen[p.Parcel]; dup {
+		if first, dup := seen[locker+"/"+p.Parcel]; dup {
 			return nil, fmt.Errorf("%w: announce: line %d repeats the parcel id of line %d", errUsage, row, first)
 		}
-		seen[p.Parcel] = row
-		out = append(out, p)
+		seen[locker+"/"+p.Parcel] = row
+		out = append(out, parcelRow{locker, p})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w: announce: no parcels", errUsage)
