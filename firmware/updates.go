@@ -114,3 +114,30 @@ func provedHealthy(st *locker.Station, hw *Hardware, cl *cloudlink.Link) bool {
 	}
 	return true
 }
+
+// VerifyUpdate is the installer's check (`lockerd update verify`, run as root by
+// lockerd-update.sh): the request lockerd spooled is verified again from scratch —
+// manifest signature against the pinned release keys (never the command key), the
+// command's agreement with it, version order against installed, arch, size, store
+// schema, the package's digest — and the package copied to dst. It returns the version
+// to install and how long it has to prove healthy; a refusal is an *update.Refusal.
+func VerifyUpdate(cfg *config.Config, dst, installed string) (string, time.Duration, error) {
+	release, err := update.ParseKeys(cfg.Update.ReleaseKeys...)
+	if err != nil {
+		return "", 0, err
+	}
+	if len(release) == 0 {
+		return "", 0, &update.Refusal{Reason: update.ReasonNoReleaseKey, Detail: "update.release_keys is empty: no release can be verified"}
+	}
+	var command []ed25519.PublicKey
+	if k, err := fleetKey(cfg.Fleet.Ed25519Public); err == nil {
+		command = append(command, k)
+	}
+	m, _, err := update.VerifyRequest(cfg.Update.SpoolDir(), dst, update.Config{Keys: update.Keys{Release: release, Command: command},
+		MaxSize: cfg.Update.MaxSize(), Package: "lockerd", Arch: debianArch(), Running: installed,
+		ReadsSchema: boltstore.SchemaVersion})
+	if err != nil {
+		return "", 0, err
+	}
+	return m.Version, cfg.Update.Health(), nil
+}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/lockerd/lockerd/firmware"
 	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/firmware/update"
 	"github.com/lockerd/lockerd/internal/cli"
 )
 
@@ -46,6 +47,12 @@ func main() {
 func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 	if err := cli.Execute(ctx, newRoot(out, errOut), args); err != nil {
 		fmt.Fprintln(errOut, "lockerd:", err)
+		// update verify: the installer reads "refused REASON" and exit status 3.
+		var r *update.Refusal
+		if errors.As(err, &r) {
+			fmt.Fprintln(out, "refused", r.Reason)
+			return 3
+		}
 		return 1
 	}
 	return 0
@@ -212,7 +219,47 @@ Ctrl-C, or a dropped SSH session, halts every output before exiting.`,
 			return err
 		},
 	}
-	root.AddCommand(runCmd, checkCmd, identityCmd, auditCmd, hwtestCmd, versionCmd)
+	var spool, copyTo, installed string
+	verifyCmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Verify a spooled release again, for the root installer",
+		Long: `Verify the release lockerd spooled (update.spool) again from scratch, as the root
+installer (lockerd-update, started by lockerd-update.path) does before it installs
+anything: the manifest's signature against the pinned release keys (never the command
+key), the command's agreement with it, the version order against --installed, the
+architecture, the size, the store schema and the package's digest; the package is
+copied to --copy. Prints "VERSION SECONDS" (the health timeout) and exits 0, or prints
+"refused REASON" and exits 3 (docs/updates.md lists the reasons).`,
+		Example: `  lockerd update verify --copy /var/lib/lockerd-update/new.deb --installed 1.4.0`,
+		Args:    cli.Args(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, _, err := load()
+			if err != nil {
+				return err
+			}
+			if spool != "" {
+				cfg.Update.Spool = spool
+			}
+			version, health, err := firmware.VerifyUpdate(cfg, copyTo, installed)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(out, version, int(health.Seconds()))
+			return nil
+		},
+	}
+	verifyCmd.Flags().StringVar(&spool, "spool", "", "lockerd's spool directory (default: update.spool)")
+	verifyCmd.Flags().StringVar(&copyTo, "copy", "", "where to copy the verified package (root's directory)")
+	verifyCmd.Flags().StringVar(&installed, "installed", "", "the installed version (dpkg-query -W -f '${Version}' lockerd)")
+	_ = verifyCmd.MarkFlagRequired("copy")
+	_ = verifyCmd.MarkFlagRequired("installed")
+	updateCmd := &cobra.Command{
+		Use:   "update",
+		Short: "Signed updates: the installer's side (docs/updates.md)",
+		Args:  cli.Args(cobra.NoArgs),
+	}
+	updateCmd.AddCommand(verifyCmd)
+	root.AddCommand(runCmd, checkCmd, identityCmd, auditCmd, hwtestCmd, versionCmd, updateCmd)
 	cli.Configure(root, out, errOut)
 	return root
 }

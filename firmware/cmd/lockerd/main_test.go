@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,5 +116,58 @@ func TestCompletion(t *testing.T) {
 	}
 	if _, out, _ := lockerd(t, "__complete", "check", "--"); !strings.Contains(out, "--offline\t") {
 		t.Errorf("completing check's flags: %q", out)
+	}
+}
+
+// TestUpdateVerify: the root installer's call (lockerd-update.sh runs `lockerd update
+// verify -spool S -copy D -installed V`) takes its one-dash flags, answers a refusal
+// with "refused REASON" on standard output and exit status 3, and any other failure
+// with exit status 1.
+func TestUpdateVerify(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lockerd.yaml")
+	example, err := os.ReadFile("../../config/testdata/pi4-two-cu16.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	body := strings.Replace(string(example), "state_dir: /var/lib/lockerd", "state_dir: "+state, 1)
+	// The example's placeholder fleet keys are refused: a fleet's own, as keygen makes them.
+	x, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(body, "\n") {
+		if k, _, ok := strings.Cut(l, "x25519_public:"); ok && !strings.Contains(k, "ed") {
+			l = k + "x25519_public: " + hex.EncodeToString(x.PublicKey().Bytes())
+		} else if k, _, ok := strings.Cut(l, "ed25519_public:"); ok {
+			l = k + "ed25519_public: " + hex.EncodeToString(ed)
+		}
+		lines = append(lines, l)
+	}
+	body = strings.Join(lines, "\n")
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(dir, "spool")
+	args := []string{"-config", cfg, "update", "verify", "-spool", spool, "-copy", filepath.Join(dir, "new.deb"), "-installed", "1.0"}
+	code, out, errOut := lockerd(t, args...)
+	if code != 3 || out != "refused no_release_key\n" {
+		t.Fatalf("no release key pinned: exit %d, stdout %q, stderr %q; want 3 and \"refused no_release_key\"", code, out, errOut)
+	}
+	withKey := body + "\nupdate:\n  release_keys: [62a611b472d89b0e5fc93c069b9f700b4c552d55bc0e87b56008ef17b6b2bebe]\n"
+	if err := os.WriteFile(cfg, []byte(withKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := lockerd(t, args...); code != 1 || out != "" || !strings.Contains(errOut, "lockerd:") {
+		t.Fatalf("nothing spooled: exit %d, stdout %q, stderr %q; want 1 and an error", code, out, errOut)
+	}
+	if code, _, errOut := lockerd(t, "update", "verify"); code != 1 || !strings.Contains(errOut, `required flag(s) "copy", "installed" not set`) {
+		t.Fatalf("no flags: exit %d, stderr %q", code, errOut)
 	}
 }
