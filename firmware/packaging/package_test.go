@@ -90,12 +90,17 @@ func TestPackageInstall(t *testing.T) {
 
 	// The files, with the modes an installer relies on.
 	for path, mode := range map[string]os.FileMode{
-		"usr/bin/lockerd":                                        0o755,
-		"usr/lib/systemd/system/lockerd.service":                 0o644,
-		"usr/lib/systemd/system.conf.d/60-lockerd-watchdog.conf": 0o644,
-		"usr/lib/sysusers.d/lockerd.conf":                        0o644,
-		"usr/lib/tmpfiles.d/lockerd.conf":                        0o644,
-		"usr/lib/udev/rules.d/60-lockerd-gpio.rules":             0o644,
+		"usr/bin/lockerd":                                                0o755,
+		"usr/lib/systemd/system/lockerd.service":                         0o644,
+		"usr/libexec/lockerd/lockerd-update":                             0o755,
+		"usr/lib/systemd/system/lockerd-update.path":                     0o644,
+		"usr/lib/systemd/system/lockerd-update.service":                  0o644,
+		"etc/systemd/system/multi-user.target.wants/lockerd-update.path": os.ModeSymlink | 0o777,
+		"usr/share/doc/lockerd/updates.md.gz":                            0o644,
+		"usr/lib/systemd/system.conf.d/60-lockerd-watchdog.conf":         0o644,
+		"usr/lib/sysusers.d/lockerd.conf":                                0o644,
+		"usr/lib/tmpfiles.d/lockerd.conf":                                0o644,
+		"usr/lib/udev/rules.d/60-lockerd-gpio.rules":                     0o644,
 		"etc/lockerd":                                      os.ModeDir | 0o750,
 		"etc/lockerd/lockerd.yaml":                         0o640,
 		"usr/share/man/man1/lockerd.1.gz":                  0o644,
@@ -154,8 +159,10 @@ func TestPackageInstall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if o, err := run(analyze, "verify", "--root="+root, "lockerd.service"); err != nil || o != "" {
-		t.Errorf("systemd-analyze verify lockerd.service: %v\n%s", err, o)
+	for _, u := range []string{"lockerd.service", "lockerd-update.path", "lockerd-update.service"} {
+		if o, err := run(analyze, "verify", "--root="+root, u); err != nil || o != "" {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", u, err, o)
+		}
 	}
 	// The watchdog drop-in: read by systemd from where the package puts it, with
 	// timeouts systemd parses and that the bcm2835 watchdog accepts (at most 15 s).
