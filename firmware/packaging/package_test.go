@@ -188,6 +188,15 @@ func TestPackageInstall(t *testing.T) {
 
 	// The installed lockerd check refuses the example until it is edited...
 	installed := filepath.Join(root, "usr/bin/lockerd")
+	// It reports its package's Debian version: the signed-update check compares it
+	// with a release's (docs/updates.md).
+	pkgVersion := strings.TrimSpace(must(dpkg, "--admindir="+admin, "-s", "lockerd"))
+	if i := strings.Index(pkgVersion, "\nVersion: "); i >= 0 {
+		pkgVersion = strings.SplitN(pkgVersion[i+len("\nVersion: "):], "\n", 2)[0]
+	}
+	if o, err := run(installed, "--version"); err != nil || strings.TrimSpace(o) != pkgVersion {
+		t.Errorf("installed lockerd --version: %q (%v), want the package's %q", strings.TrimSpace(o), err, pkgVersion)
+	}
 	example := filepath.Join(root, "etc/lockerd/lockerd.yaml")
 	if o, err := run(installed, "check", "--config", example); err == nil || !strings.Contains(o, "fleet.x25519_public") {
 		t.Errorf("lockerd check on the example: %v, want it refused for its placeholder fleet keys\n%s", err, o)
