@@ -180,6 +180,7 @@ package: man completion
 	@for a in $(PACKAGE_ARCHES); do for p in lockerd lockerctl; do \
 	  GEN=bin VERSION=$(VERSION) GO=$(GO) firmware/packaging/build-deb $$p $$a bin/packages || exit 1; \
 	done; done
+	GEN=bin VERSION=$(VERSION) GO=$(GO) firmware/packaging/build-deb lockerd-kiosk all bin/packages
 	lintian --fail-on error bin/packages/*.deb
 
 clean:
