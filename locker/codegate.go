@@ -100,7 +100,7 @@ func (s *Station) failCode(now time.Time, legacy bool) error {
 	next := s.codeThr
 	var lock time.Duration
 	if legacy {
-		lock = next.fail(s.policy.CodeThrottle, now)
+		lock = next.Fail(s.policy.CodeThrottle, now)
 	}
 	if !write && !alarmDue && !legacy {
 		s.codeGate = g
@@ -162,7 +162,7 @@ func (s *Station) ClearThrottle(ctx context.Context, source, operator, command s
 	if s.closed {
 		return ErrClosed
 	}
-	var th *throttle
+	var th *gate.Lockout
 	var key store.Meta
 	switch source {
 	case ThrottleCode:
@@ -173,7 +173,7 @@ func (s *Station) ClearThrottle(ctx context.Context, source, operator, command s
 		return fmt.Errorf("locker: clear-throttle: source must be %q or %q", ThrottleCode, ThrottleCourier)
 	}
 	err := s.update(func(t *txn) error {
-		if err := t.st.PutMeta(key, throttle{}); err != nil {
+		if err := t.st.PutMeta(key, gate.Lockout{}); err != nil {
 			return err
 		}
 		return t.emit(Event{Type: EvThrottleCleared, Source: source, Actor: operator, Command: command,
@@ -182,7 +182,7 @@ func (s *Station) ClearThrottle(ctx context.Context, source, operator, command s
 	if err != nil {
 		return fmt.Errorf("locker: clear-throttle: %w", err)
 	}
-	*th = throttle{}
+	*th = gate.Lockout{}
 	if source == ThrottleCode {
 		s.codeAlarm.Reset()
 		s.qrAlarm.Reset()

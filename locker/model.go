@@ -128,13 +128,3 @@ type Parcel struct {
 	Updated      time.Time      `json:"updated"`
 	PurgeAt      time.Time      `json:"purge_at,omitzero"` // terminal parcels: when the record goes
 }
-
-// Courier is a courier as the cloud sends it: keyed digests of the badge token and of
-// token and PIN, never the token or PIN (docs/privacy.md §3). The station keeps it
-// sealed (couriers.go).
-type Courier struct {
-	ID       string         `json:"id"`       // opaque, from the cloud
-	Badge    privacy.Digest `json:"badge"`    // HMAC(courier-badge key, token): what the record is found by
-	Verifier privacy.Digest `json:"verifier"` // HMAC(courier key, token, PIN): what the PIN is checked against
-	Rights   Rights         `json:"rights"`
-}

@@ -55,7 +55,7 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 		return Pickup{}, ErrClosed
 	}
 	pol := s.policy
-	legacyLock := s.codeThr.check(pol.CodeThrottle, s.clock.Now())
+	legacyLock := s.codeThr.Check(pol.CodeThrottle, s.clock.Now())
 	s.mu.Unlock()
 
 	var scheme2, l4, legacy string
@@ -256,9 +256,9 @@ func removeSlot(slots []Slot, id CompartmentID) []Slot {
 
 // failThrottle counts one failure durably, raises the throttled alarm when a lock-out
 // starts, and returns the error to give the person at the keypad.
-func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key store.Meta, source string, cause error) error {
+func (s *Station) failThrottle(th *gate.Lockout, p ThrottlePolicy, key store.Meta, source string, cause error) error {
 	next := *th
-	d := next.fail(p, s.clock.Now())
+	d := next.Fail(p, s.clock.Now())
 	err := s.update(func(t *txn) error {
 		if err := t.st.PutMeta(key, next); err != nil {
 			return err
@@ -280,14 +280,14 @@ func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key store.Meta, s
 	return cause
 }
 
-func (s *Station) resetThrottle(th *throttle, key store.Meta) error {
+func (s *Station) resetThrottle(th *gate.Lockout, key store.Meta) error {
 	if th.Failures == 0 {
 		return nil
 	}
-	if err := s.update(func(t *txn) error { return t.st.PutMeta(key, throttle{}) }); err != nil {
+	if err := s.update(func(t *txn) error { return t.st.PutMeta(key, gate.Lockout{}) }); err != nil {
 		return err
 	}
-	*th = throttle{}
+	*th = gate.Lockout{}
 	return nil
 }
 

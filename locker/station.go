@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/courier"
 	"github.com/lockerd/lockerd/locker/gate"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
@@ -57,6 +58,7 @@ type Station struct {
 	store    store.Store
 	keys     privacy.KeyStore
 	keyring  *privacy.Keyring
+	couriers courier.Book // sealed courier records (couriers.go)
 	unlocker Unlocker
 	doors    DoorReader
 	clock    Clock
@@ -66,8 +68,8 @@ type Station struct {
 	policy  Policy
 	comps   map[CompartmentID]*Compartment
 	order   []CompartmentID
-	codeThr throttle // the legacy-code lock-out (ADR 0046)
-	courThr throttle
+	codeThr gate.Lockout // the legacy-code lock-out (ADR 0046)
+	courThr gate.Lockout
 
 	gate      *gate.Gate  // spaces code evaluations (codegate.go)
 	codeGate  codeGate    // its stored state
@@ -116,7 +118,7 @@ func Open(opt Options) (*Station, error) {
 		return nil, err
 	}
 	s := &Station{
-		id: opt.LockerID, store: db, keys: opt.Keys, keyring: opt.Keyring,
+		id: opt.LockerID, store: db, keys: opt.Keys, keyring: opt.Keyring, couriers: courier.Book{Keyring: opt.Keyring},
 		unlocker: opt.Unlocker, doors: opt.Doors, clock: opt.Clock, log: opt.Logger,
 		observer: opt.Observer, policy: opt.Policy,
 		comps: map[CompartmentID]*Compartment{}, sessions: map[string]*session{},
