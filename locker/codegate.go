@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/gate"
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -177,7 +178,7 @@ func (s *Station) ClearThrottle(ctx context.Context, source, operator, command s
 			return err
 		}
 		return t.emit(Event{Type: EvThrottleCleared, Source: source, Actor: operator, Command: command,
-			Count: th.Failures, Reason: "operator cleared the " + throttleWhat[source] + " throttle"})
+			Count: th.Failures, Reason: "operator cleared the " + model.ThrottleWhat[source] + " throttle"})
 	})
 	if err != nil {
 		return fmt.Errorf("locker: clear-throttle: %w", err)

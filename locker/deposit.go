@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/waybill"
@@ -17,24 +18,6 @@ type session struct {
 	courier    Courier
 	lastActive time.Time
 	offers     []Slot // most recent last
-}
-
-// Slot tells a person where to go: a compartment and, for a deposit, the parcel.
-type Slot struct {
-	Compartment CompartmentID `json:"compartment"`
-	Label       string        `json:"label"`
-	Kind        Kind          `json:"kind"`
-	Generation  uint64        `json:"generation"`
-	Parcel      ParcelID      `json:"parcel,omitempty"`
-	Hint        string        `json:"hint,omitempty"`
-}
-
-func slotOf(c *Compartment, p *Parcel) Slot {
-	sl := Slot{Compartment: c.ID, Label: c.Label, Kind: c.Kind, Generation: c.Generation}
-	if p != nil {
-		sl.Parcel, sl.Hint = p.ID, p.Hint
-	}
-	return sl
 }
 
 // Login authenticates a courier by badge (or QR) token and PIN, both checked only as
@@ -216,26 +199,12 @@ func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size
 // bestFit returns the smallest usable compartment that holds size (lowest id among
 // equals), or nil. exclude skips one compartment (the one that just jammed).
 func (s *Station) bestFit(size Size, exclude CompartmentID) *Compartment {
-	return s.bestFitOf(size, exclude, func(*Compartment) bool { return true })
+	return model.BestFit(s.comps, s.order, size, exclude, func(*Compartment) bool { return true })
 }
 
 // bestFitDoor is bestFit among door compartments only.
 func (s *Station) bestFitDoor(size Size, exclude CompartmentID) *Compartment {
-	return s.bestFitOf(size, exclude, func(c *Compartment) bool { return c.Kind == KindDoor })
-}
-
-func (s *Station) bestFitOf(size Size, exclude CompartmentID, ok func(*Compartment) bool) *Compartment {
-	var best *Compartment
-	for _, id := range s.order {
-		c := s.comps[id]
-		if id == exclude || !c.Usable() || c.Size < size || !ok(c) {
-			continue
-		}
-		if best == nil || c.Size < best.Size {
-			best = c
-		}
-	}
-	return best
+	return model.BestFit(s.comps, s.order, size, exclude, func(c *Compartment) bool { return c.Kind == KindDoor })
 }
 
 // Cancel undoes the courier's most recent deposit in this session. If the door is
@@ -266,7 +235,7 @@ func (s *Station) Cancel(ctx context.Context, sid string) error {
 			return t.releaseParcel(c, slot.Parcel, "cancelled by courier")
 		case c.Op == OpDeposit && c.OpParcel == slot.Parcel && !c.OpDoorSeen:
 			// The door never opened: nothing went in.
-			c.clearOp()
+			c.ClearOp()
 			return t.releaseParcel(c, slot.Parcel, "cancelled by courier")
 		case c.Op == OpDeposit && c.OpParcel == slot.Parcel:
 			c.Op = OpCancel // door open now: closing it frees the compartment
@@ -296,7 +265,7 @@ func (t *txn) releaseParcel(c *Compartment, id ParcelID, reason string) error {
 	if err != nil {
 		return err
 	}
-	c.removeParcel(id)
+	c.RemoveParcel(id)
 	c.Generation++
 	np := *p
 	np.Compartment, np.Generation, np.Courier = 0, 0, ""

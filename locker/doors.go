@@ -106,7 +106,7 @@ func (s *Station) pulse(ctx context.Context, slot Slot) error {
 // abortOp ends an operation whose door never opened: nothing went in or came out.
 func (t *txn) abortOp(c *Compartment, reason string) error {
 	op, parcel := c.Op, c.OpParcel
-	c.clearOp()
+	c.ClearOp()
 	if op == OpDeposit {
 		return t.releaseParcel(c, parcel, reason)
 	}
@@ -232,9 +232,9 @@ func (t *txn) doorChanged(id CompartmentID, open bool) error {
 // completeOp finishes the operation at c: its door was seen open and is now closed.
 func (t *txn) completeOp(c *Compartment) error {
 	op, pid, actor, waybill := c.Op, c.OpParcel, c.OpActor, c.OpWaybill
-	c.clearOp()
-	if op == OpPickup && c.retryablePickup(pid) {
-		c.clearUnverified() // the recipient tried again and the door opened: settled
+	c.ClearOp()
+	if op == OpPickup && c.RetryablePickup(pid) {
+		c.ClearUnverified() // the recipient tried again and the door opened: settled
 	}
 	return t.finishOp(c, op, pid, actor, waybill, "")
 }
@@ -272,7 +272,7 @@ func (t *txn) finishOp(c *Compartment, op Op, pid ParcelID, actor string, waybil
 		return fmt.Errorf("locker: compartment %d: unknown operation %q", c.ID, op)
 	}
 	if np.State.Terminal() {
-		c.removeParcel(pid)
+		c.RemoveParcel(pid)
 		c.Generation++
 		np.Compartment = 0
 	}
@@ -368,7 +368,7 @@ func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
 			return err
 		}
 		if op != OpDeposit {
-			c.clearOp()
+			c.ClearOp()
 			return nil
 		}
 		se, alive := s.sessions[sid]
@@ -378,13 +378,13 @@ func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
 		}
 		alt := s.bestFitDoor(p.Size, c.ID) // the courier is at the doors: no shelf
 		if !alive || alt == nil {
-			c.clearOp()
+			c.ClearOp()
 			return t.releaseParcel(c, pid, "door jammed")
 		}
 		// Move the reservation: the courier is still at the locker with the parcel.
 		waybill := c.OpWaybill
-		c.clearOp()
-		c.removeParcel(pid)
+		c.ClearOp()
+		c.RemoveParcel(pid)
 		c.Generation++
 		a := t.comp(alt.ID)
 		a.Generation++

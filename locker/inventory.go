@@ -17,7 +17,7 @@ func (s *Station) Inventory() ([]CompartmentView, error) {
 	s.mu.Lock()
 	comps := make([]*Compartment, 0, len(s.order))
 	for _, id := range s.order {
-		comps = append(comps, s.comps[id].clone())
+		comps = append(comps, s.comps[id].Clone())
 	}
 	s.mu.Unlock()
 	out := make([]CompartmentView, 0, len(comps))
@@ -99,7 +99,7 @@ func (s *Station) Compartments() []Compartment {
 	defer s.mu.Unlock()
 	out := make([]Compartment, 0, len(s.order))
 	for _, id := range s.order {
-		out = append(out, *s.comps[id].clone())
+		out = append(out, *s.comps[id].Clone())
 	}
 	return slices.Clip(out)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/gate"
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/waybill"
@@ -202,7 +203,7 @@ func (s *Station) openFor(keys []verifierKey) (res Pickup, pulses []Slot, shelve
 				res.Slots = append(res.Slots, slot)
 			case c.Op == OpPickup && c.OpParcel == p.ID:
 				res.Slots = append(res.Slots, slot) // the same code again while the door is open
-			case c.Op != OpNone || (c.Fault != "" && !c.retryablePickup(p.ID)):
+			case c.Op != OpNone || (c.Fault != "" && !c.RetryablePickup(p.ID)):
 				res.Failed = append(res.Failed, slot) // a disabled door still gives back what it holds
 			default:
 				c.Op, c.OpParcel, c.OpSince, c.OpActor = OpPickup, p.ID, t.now, ActorRecipient
@@ -265,7 +266,7 @@ func (s *Station) failThrottle(th *gate.Lockout, p ThrottlePolicy, key store.Met
 		}
 		if d > 0 {
 			return t.emit(Event{Type: EvThrottled, Count: next.Failures, Source: source,
-				Seconds: int64(d.Round(time.Second) / time.Second), Reason: fmt.Sprintf("%s entry locked for %v", throttleWhat[source], d)})
+				Seconds: int64(d.Round(time.Second) / time.Second), Reason: fmt.Sprintf("%s entry locked for %v", model.ThrottleWhat[source], d)})
 		}
 		return nil
 	})
@@ -324,7 +325,7 @@ func (s *Station) Handover(ctx context.Context, id, raw string) (Slot, error) {
 			c := t.comp(p.Compartment)
 			np := *p
 			np.State, np.PurgeAt, np.Compartment = StatePickedUp, t.now.Add(s.policy.PurgeAfter), 0
-			c.removeParcel(p.ID)
+			c.RemoveParcel(p.ID)
 			c.Generation++
 			if err := t.putParcel(p, &np); err != nil {
 				return err

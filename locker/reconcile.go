@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 )
 
@@ -91,12 +92,12 @@ func (t *txn) reconcileDoor(id CompartmentID, open bool) (string, error) {
 		outcome = ReconcileCompleted
 	case wasOp == OpDeposit:
 		waybill, pid := tc.OpWaybill, tc.OpParcel // the waybill: for the deposited event if an operator finds it there
-		tc.clearOp()
+		tc.ClearOp()
 		tc.Fault, tc.UnverifiedWaybill, tc.UnverifiedOp, tc.UnverifiedParcel = FaultUnverified, waybill, OpDeposit, pid
 		outcome = ReconcileUnverified
-	case takesOut(wasOp):
+	case model.TakesOut(wasOp):
 		pid := tc.OpParcel
-		tc.clearOp()
+		tc.ClearOp()
 		tc.Fault, tc.UnverifiedOp, tc.UnverifiedParcel = FaultUnverified, wasOp, pid
 		outcome = ReconcileUnverified
 	default:
@@ -112,15 +113,6 @@ func (t *txn) reconcileDoor(id CompartmentID, open bool) (string, error) {
 	}
 	return outcome, t.emit(ev)
 }
-
-// FaultUnverified marks a compartment where a restart could not tell whether an
-// operation moved its parcel: a deposit (did it go in?) or a pickup, retrieval or
-// cancel (did it come out?). Compartment.UnverifiedOp says which; Resolve settles it.
-const FaultUnverified = "unverified"
-
-// EvResolved records an operator's resolution of an unverified compartment: Actor is the
-// operator, Reason says present or absent (and the cloud command, if one asked).
-const EvResolved EventType = "resolved"
 
 // Resolve settles a compartment marked FaultUnverified once someone has looked inside,
 // and returns it to service. present says the parcel was found there:
@@ -155,7 +147,7 @@ func (s *Station) Resolve(ctx context.Context, id CompartmentID, present bool, o
 		if len(c.UnverifiedWaybill) > 0 && waybill == nil {
 			s.log.Warn("unverified deposit's waybill digest unreadable; the cloud cannot match it", "compartment", int(id))
 		}
-		c.clearUnverified()
+		c.ClearUnverified()
 		finding := "absent"
 		if present {
 			finding = "present"
@@ -164,7 +156,7 @@ func (s *Station) Resolve(ctx context.Context, id CompartmentID, present bool, o
 			Parcel: pid, Op: op, Reason: finding + "; " + reason}); err != nil {
 			return err
 		}
-		if takesOut(op) {
+		if model.TakesOut(op) {
 			return t.resolveTakeOut(c, op, pid, present, operator)
 		}
 		return t.resolveDeposit(c, present, operator, waybill)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -37,7 +38,7 @@ func (t *txn) comp(id CompartmentID) *Compartment {
 	if !ok {
 		return nil
 	}
-	c = c.clone()
+	c = c.Clone()
 	t.comps[id] = c
 	return c
 }
@@ -49,7 +50,7 @@ func readParcel(t store.Tx, id ParcelID) (*Parcel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parcelOf(r), nil
+	return model.ParcelOf(r), nil
 }
 
 // putParcel stores p (nil deletes) replacing old (nil when new); the store moves its
@@ -58,27 +59,7 @@ func (t *txn) putParcel(old, p *Parcel) error {
 	if p != nil {
 		p.Updated = t.now
 	}
-	return t.st.PutParcel(old.record(), p.record())
-}
-
-// record is p as the store keeps it.
-func (p *Parcel) record() *store.Record {
-	if p == nil {
-		return nil
-	}
-	return &store.Record{ID: string(p.ID), Epoch: p.Epoch, Waybill: p.Waybill, Verifier: p.Verifier,
-		CodeVerifier: p.CodeVerifier, QRVerifier: p.QRVerifier,
-		Hint: p.Hint, Size: uint8(p.Size), State: string(p.State), Announced: p.Announced,
-		Compartment: uint16(p.Compartment), Generation: p.Generation, Courier: p.Courier,
-		ExpiresAt: p.ExpiresAt, KeepUntil: p.KeepUntil, Updated: p.Updated, PurgeAt: p.PurgeAt}
-}
-
-func parcelOf(r *store.Record) *Parcel {
-	return &Parcel{ID: ParcelID(r.ID), Epoch: r.Epoch, Waybill: r.Waybill, Verifier: r.Verifier,
-		CodeVerifier: r.CodeVerifier, QRVerifier: r.QRVerifier,
-		Hint: r.Hint, Size: Size(r.Size), State: ParcelState(r.State), Announced: r.Announced,
-		Compartment: CompartmentID(r.Compartment), Generation: r.Generation, Courier: r.Courier,
-		ExpiresAt: r.ExpiresAt, KeepUntil: r.KeepUntil, Updated: r.Updated, PurgeAt: r.PurgeAt}
+	return t.st.PutParcel(old.Record(), p.Record())
 }
 
 // emit records e in the audit chain and the outbox, in this transaction.
