@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/door"
 	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
@@ -232,11 +233,11 @@ func (s *Station) Cancel(ctx context.Context, sid string) error {
 		c := t.comp(slot.Compartment)
 		switch {
 		case c.Kind == KindShelf:
-			return t.releaseParcel(c, slot.Parcel, "cancelled by courier")
+			return door.Release(t, c, slot.Parcel, "cancelled by courier")
 		case c.Op == OpDeposit && c.OpParcel == slot.Parcel && !c.OpDoorSeen:
 			// The door never opened: nothing went in.
 			c.ClearOp()
-			return t.releaseParcel(c, slot.Parcel, "cancelled by courier")
+			return door.Release(t, c, slot.Parcel, "cancelled by courier")
 		case c.Op == OpDeposit && c.OpParcel == slot.Parcel:
 			c.Op = OpCancel // door open now: closing it frees the compartment
 			return nil
@@ -256,29 +257,6 @@ func (s *Station) Cancel(ctx context.Context, sid string) error {
 		return err
 	}
 	return s.pulse(ctx, slot)
-}
-
-// releaseParcel takes a parcel out of c without a deposit: an announced parcel goes back
-// to waiting for a deposit, an unannounced one is forgotten.
-func (t *txn) releaseParcel(c *Compartment, id ParcelID, reason string) error {
-	p, err := t.parcel(id)
-	if err != nil {
-		return err
-	}
-	c.RemoveParcel(id)
-	c.Generation++
-	np := *p
-	np.Compartment, np.Generation, np.Courier = 0, 0, ""
-	np.State, np.ExpiresAt = StateAnnounced, time.Time{}
-	next := &np
-	if !p.Announced {
-		next = nil
-	}
-	if err := t.putParcel(p, next); err != nil {
-		return err
-	}
-	return t.emit(Event{Type: EvDepositAborted, Parcel: id, Compartment: c.ID, Generation: c.Generation,
-		Reason: reason, Actor: p.Courier})
 }
 
 // Offers returns the slots of the session's deposits in this session, newest last,

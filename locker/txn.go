@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/model"
+	"github.com/lockerd/lockerd/locker/policy"
+	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -61,6 +63,15 @@ func (t *txn) putParcel(old, p *Parcel) error {
 	}
 	return t.st.PutParcel(old.Record(), p.Record())
 }
+
+// The transition as door.Tx sees it.
+func (t *txn) Now() time.Time                            { return t.now }
+func (t *txn) Policy() *policy.Policy                    { return &t.s.policy }
+func (t *txn) Comp(id CompartmentID) *Compartment        { return t.comp(id) }
+func (t *txn) Parcel(id ParcelID) (*Parcel, error)       { return t.parcel(id) }
+func (t *txn) PutParcel(old, p *Parcel) error            { return t.putParcel(old, p) }
+func (t *txn) Emit(e Event) error                        { return t.emit(e) }
+func (t *txn) OpenWaybill(sealed []byte) *privacy.Digest { return t.s.openOpWaybill(sealed) }
 
 // emit records e in the audit chain and the outbox, in this transaction.
 func (t *txn) emit(e Event) error {
