@@ -170,7 +170,7 @@ func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size
 			c.Op, c.OpParcel, c.OpSession, c.OpSince, c.OpActor = OpDeposit, np.ID, se.id, t.now, se.courier.ID
 			if waybill != nil { // kept, sealed, for the deposited event when the door closes
 				var err error
-				if c.OpWaybill, err = t.sealOpWaybill(np.Epoch, d); err != nil {
+				if c.OpWaybill, err = s.index.SealWaybill(np.Epoch, d); err != nil {
 					return err
 				}
 			}

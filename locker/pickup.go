@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/gate"
+	"github.com/lockerd/lockerd/locker/lookup"
 	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
@@ -59,25 +60,15 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 	legacyLock := s.codeThr.Check(pol.CodeThrottle, s.clock.Now())
 	s.mu.Unlock()
 
-	var scheme2, l4, legacy string
-	if last4 != "" || !pol.LegacyCodes {
-		d, errC := privacy.NormaliseCode(code, pol.CodeEntry.MinLength)
-		p, errL := privacy.NormaliseLast4(last4)
-		if errC == nil && errL == nil {
-			scheme2, l4 = d, p
-		}
-	}
-	if pol.LegacyCodes {
-		legacy, _ = privacy.NormaliseLegacyCode(code)
-	}
-	if scheme2 == "" && legacy == "" {
+	entry, err := lookup.ParseEntry(code, last4, pol.CodeEntry.MinLength, pol.LegacyCodes)
+	if err != nil {
 		return Pickup{}, ErrCodeFormat
 	}
 	if legacyLock > 0 {
-		if scheme2 == "" {
+		if entry.Code == "" {
 			return Pickup{}, &ThrottledError{RetryAfter: legacyLock}
 		}
-		legacy = "" // locked: scheme-2 codes are still served
+		entry.Legacy = "" // locked: scheme-2 codes are still served
 	}
 
 	in := inputOf(ctx)
@@ -90,20 +81,9 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 	}
 	defer tk.Done(false) // nothing evaluated (a key store fault); a no-op once done below
 
-	var keys []verifierKey
-	if scheme2 != "" {
-		v, err := privacy.CodeDigest2(s.keys, scheme2, l4)
-		if err != nil {
-			return Pickup{}, fmt.Errorf("locker: key store: %w", err)
-		}
-		keys = append(keys, verifierKey{kindCode2, v})
-	}
-	if legacy != "" {
-		v, err := privacy.CodeDigest(s.keys, legacy)
-		if err != nil {
-			return Pickup{}, fmt.Errorf("locker: key store: %w", err)
-		}
-		keys = append(keys, verifierKey{kindLegacy, v})
+	keys, err := entry.Keys(s.keys)
+	if err != nil {
+		return Pickup{}, err
 	}
 
 	s.mu.Lock()
@@ -114,7 +94,7 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 	now := s.clock.Now()
 	res, pulses, shelved, err := s.openFor(keys)
 	if errors.Is(err, errWrong) {
-		err = s.failCode(now, legacy != "")
+		err = s.failCode(now, entry.Legacy != "")
 		if err == nil {
 			err = ErrWrongCode
 		}
@@ -149,7 +129,7 @@ func (s *Station) EnterQR(ctx context.Context, secret string) (Pickup, error) {
 		return Pickup{}, ErrClosed
 	}
 	now := s.clock.Now()
-	res, pulses, shelved, err := s.openFor([]verifierKey{{kindQR, v}})
+	res, pulses, shelved, err := s.openFor([]lookup.Key{{Kind: lookup.QR, V: v}})
 	switch {
 	case errors.Is(err, errWrong):
 		// Only a due alarm is written; otherwise the failure is counted in RAM alone.
@@ -170,7 +150,7 @@ func (s *Station) EnterQR(ctx context.Context, secret string) (Pickup, error) {
 
 // openFor finds the parcels filed under any of keys and reserves their doors, in one
 // transition; errWrong when none is here. s.mu is held.
-func (s *Station) openFor(keys []verifierKey) (res Pickup, pulses []Slot, shelved []ParcelID, err error) {
+func (s *Station) openFor(keys []lookup.Key) (res Pickup, pulses []Slot, shelved []ParcelID, err error) {
 	var parcels []*Parcel
 	if err := s.store.View(func(t store.Tx) error {
 		for _, k := range keys {
@@ -319,7 +299,7 @@ func (s *Station) Handover(ctx context.Context, id, raw string) (Slot, error) {
 	err = s.update(func(t *txn) error {
 		for _, pid := range h.parcels {
 			p, err := t.parcel(pid)
-			if err != nil || p.State != StateDeposited || !s.sealedMatches(p, d) {
+			if err != nil || p.State != StateDeposited || !s.index.Matches(p, d) {
 				continue
 			}
 			c := t.comp(p.Compartment)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/courier"
 	"github.com/lockerd/lockerd/locker/gate"
+	"github.com/lockerd/lockerd/locker/lookup"
 	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
@@ -51,6 +52,7 @@ type Station struct {
 	keys     privacy.KeyStore
 	keyring  *privacy.Keyring
 	couriers courier.Book // sealed courier records (couriers.go)
+	index    lookup.Index // parcels by sealed digest (lookup.go)
 	unlocker Unlocker
 	doors    DoorReader
 	clock    Clock
@@ -111,6 +113,7 @@ func Open(opt Options) (*Station, error) {
 	}
 	s := &Station{
 		id: opt.LockerID, store: db, keys: opt.Keys, keyring: opt.Keyring, couriers: courier.Book{Keyring: opt.Keyring},
+		index:    lookup.Index{Keyring: opt.Keyring},
 		unlocker: opt.Unlocker, doors: opt.Doors, clock: opt.Clock, log: opt.Logger,
 		observer: opt.Observer, policy: opt.Policy,
 		comps: map[CompartmentID]*Compartment{}, sessions: map[string]*session{},

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/policy"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
@@ -46,14 +45,6 @@ func (t *txn) comp(id CompartmentID) *Compartment {
 }
 
 func (t *txn) parcel(id ParcelID) (*Parcel, error) { return readParcel(t.st, id) }
-
-func readParcel(t store.Tx, id ParcelID) (*Parcel, error) {
-	r, err := t.Parcel(string(id))
-	if err != nil {
-		return nil, err
-	}
-	return model.ParcelOf(r), nil
-}
 
 // putParcel stores p (nil deletes) replacing old (nil when new); the store moves its
 // index rows and its epoch's reference count along.
