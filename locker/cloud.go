@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lockerd/lockerd/locker/door"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 )
@@ -245,15 +246,8 @@ func (s *Station) OpenCompartment(ctx context.Context, id CompartmentID, operato
 	var slot Slot
 	err := s.update(func(t *txn) error {
 		c := t.comp(id)
-		if c.Op != OpNone {
-			return ErrBusy
-		}
-		c.Op, c.OpSince, c.OpActor = OpOperator, t.now, operator
-		c.OpDoorSeen = c.DoorOpen                       // already open: its closing ends the operation
-		c.OpCommand = Event{Reason: reason}.CommandID() // its door events name the command
 		slot = slotOf(c, nil)
-		return t.emit(Event{Type: EvReserved, Compartment: id, Generation: c.Generation, Actor: operator,
-			Op: OpOperator, Reason: "operator: " + reason})
+		return door.Operator(t, c, operator, reason)
 	})
 	s.mu.Unlock()
 	if err != nil {

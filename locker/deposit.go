@@ -149,46 +149,9 @@ func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size
 	}
 	var slot Slot
 	err = s.update(func(t *txn) error {
-		var old *Parcel
-		if p.Announced {
-			old = p
-		}
-		np := *p
-		c := t.comp(c.ID)
-		c.Generation++
-		c.Parcels = append(c.Parcels, np.ID)
-		np.Compartment, np.Generation, np.Courier = c.ID, c.Generation, se.courier.ID
-		ev := Event{Type: EvReserved, Parcel: np.ID, Compartment: c.ID, Generation: c.Generation,
-			Actor: se.courier.ID, Op: OpDeposit, Reason: "deposit"}
-		var waybill *privacy.Digest // the cloud matches an unannounced parcel by its digest
-		if !np.Announced {
-			waybill = &d
-		}
-		if c.Kind == KindShelf {
-			np.State, np.ExpiresAt = StateDeposited, t.now.Add(s.policy.Retention)
-		} else {
-			c.Op, c.OpParcel, c.OpSession, c.OpSince, c.OpActor = OpDeposit, np.ID, se.id, t.now, se.courier.ID
-			if waybill != nil { // kept, sealed, for the deposited event when the door closes
-				var err error
-				if c.OpWaybill, err = s.index.SealWaybill(np.Epoch, d); err != nil {
-					return err
-				}
-			}
-		}
-		if err := t.putParcel(old, &np); err != nil {
-			return err
-		}
-		if err := t.emit(ev); err != nil {
-			return err
-		}
-		if c.Kind == KindShelf {
-			if err := t.emit(Event{Type: EvDeposited, Parcel: np.ID, Compartment: c.ID, Generation: c.Generation,
-				Actor: se.courier.ID, State: StateDeposited, Waybill: waybill}); err != nil {
-				return err
-			}
-		}
-		slot = slotOf(c, &np)
-		return nil
+		var err error
+		slot, err = door.Deposit(t, t.comp(c.ID), p, se.courier.ID, se.id, d)
+		return err
 	})
 	if err != nil {
 		return Slot{}, fmt.Errorf("locker: reserve: %w", err)
@@ -230,24 +193,9 @@ func (s *Station) Cancel(ctx context.Context, sid string) error {
 	}
 	needPulse := false
 	err = s.update(func(t *txn) error {
-		c := t.comp(slot.Compartment)
-		switch {
-		case c.Kind == KindShelf:
-			return door.Release(t, c, slot.Parcel, "cancelled by courier")
-		case c.Op == OpDeposit && c.OpParcel == slot.Parcel && !c.OpDoorSeen:
-			// The door never opened: nothing went in.
-			c.ClearOp()
-			return door.Release(t, c, slot.Parcel, "cancelled by courier")
-		case c.Op == OpDeposit && c.OpParcel == slot.Parcel:
-			c.Op = OpCancel // door open now: closing it frees the compartment
-			return nil
-		case c.Op == OpNone:
-			c.Op, c.OpParcel, c.OpSince, c.OpActor, c.OpDoorSeen = OpCancel, slot.Parcel, t.now, se.courier.ID, false
-			needPulse = true
-			return t.emit(Event{Type: EvReserved, Parcel: slot.Parcel, Compartment: c.ID,
-				Generation: c.Generation, Actor: se.courier.ID, Op: OpCancel, Reason: "cancel"})
-		}
-		return ErrBusy
+		var err error
+		needPulse, err = door.Cancel(t, t.comp(slot.Compartment), slot.Parcel, se.courier.ID)
+		return err
 	})
 	if err == nil {
 		se.offers = se.offers[:len(se.offers)-1] // only once cancelled: a refusal keeps it

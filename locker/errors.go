@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/door"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -35,7 +36,7 @@ var (
 	ErrThrottled   = errors.New("locker: too many failures, entry locked")
 	ErrWrongParcel = errors.New("locker: scanned parcel is not the one being handed over")
 	ErrNoHandover  = errors.New("locker: no handover waiting")
-	ErrBusy        = errors.New("locker: compartment busy with another operation")
+	ErrBusy        = door.ErrBusy
 	ErrUnlock      = errors.New("locker: unlock failed")
 	// ErrUnlockUnconfirmed is wrapped by an Unlocker whose pulse may have gone out but
 	// was not confirmed (an RS-485 frame sent, its reply lost). The station does not

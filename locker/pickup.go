@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/door"
 	"github.com/lockerd/lockerd/locker/gate"
 	"github.com/lockerd/lockerd/locker/lookup"
 	"github.com/lockerd/lockerd/locker/model"
@@ -71,7 +72,7 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 		entry.Legacy = "" // locked: scheme-2 codes are still served
 	}
 
-	in := inputOf(ctx)
+	in := gate.InputOf(ctx)
 	tk, err := s.gate.Enter(ctx, string(in), in == InputKeypad)
 	if err != nil {
 		if errors.Is(err, gate.ErrBusy) {
@@ -133,8 +134,8 @@ func (s *Station) EnterQR(ctx context.Context, secret string) (Pickup, error) {
 	switch {
 	case errors.Is(err, errWrong):
 		// Only a due alarm is written; otherwise the failure is counted in RAM alone.
-		if _, due := s.qrAlarm.Check(now, alarmWindow, s.policy.CodeEntry.AlarmFailures); !due {
-			s.qrAlarm.Fail(now, alarmWindow, s.policy.CodeEntry.AlarmFailures)
+		if _, due := s.qrAlarm.Check(now, gate.AlarmWindow, s.policy.CodeEntry.AlarmFailures); !due {
+			s.qrAlarm.Fail(now, gate.AlarmWindow, s.policy.CodeEntry.AlarmFailures)
 		} else if err := s.update(func(t *txn) error { return s.alarm(t, &s.qrAlarm, ThrottleQR, "QR scans") }); err != nil {
 			s.mu.Unlock()
 			return Pickup{}, fmt.Errorf("locker: record failure: %w", err)
@@ -177,24 +178,20 @@ func (s *Station) openFor(keys []lookup.Key) (res Pickup, pulses []Slot, shelved
 				continue
 			}
 			slot := slotOf(c, p)
-			switch {
-			case c.Kind == KindShelf:
+			claim, err := door.Pickup(t, c, p)
+			if err != nil {
+				return err
+			}
+			switch claim {
+			case door.Shelved:
 				shelved = append(shelved, p.ID) // a handover, made once this commits
-				res.Slots = append(res.Slots, slot)
-			case c.Op == OpPickup && c.OpParcel == p.ID:
-				res.Slots = append(res.Slots, slot) // the same code again while the door is open
-			case c.Op != OpNone || (c.Fault != "" && !c.RetryablePickup(p.ID)):
-				res.Failed = append(res.Failed, slot) // a disabled door still gives back what it holds
-			default:
-				c.Op, c.OpParcel, c.OpSince, c.OpActor = OpPickup, p.ID, t.now, ActorRecipient
-				c.OpDoorSeen = c.DoorOpen // already open (forced, ajar): its closing ends the pickup
-				if err := t.emit(Event{Type: EvReserved, Parcel: p.ID, Compartment: c.ID,
-					Generation: c.Generation, Actor: ActorRecipient, Op: OpPickup, Reason: "pickup"}); err != nil {
-					return err
-				}
-				res.Slots = append(res.Slots, slot)
+			case door.Refused:
+				res.Failed = append(res.Failed, slot)
+				continue
+			case door.Reserved:
 				pulses = append(pulses, slot)
 			}
+			res.Slots = append(res.Slots, slot)
 		}
 		if len(res.Slots) == 0 && len(res.Failed) == 0 {
 			return errWrong

@@ -66,7 +66,7 @@ type Station struct {
 	courThr gate.Lockout
 
 	gate      *gate.Gate  // spaces code evaluations (codegate.go)
-	codeGate  codeGate    // its stored state
+	codeGate  gate.Record // its stored state
 	codeAlarm gate.Window // RAM: failed codes in the last hour
 	qrAlarm   gate.Window // RAM: failed QR scans in the last hour
 

@@ -63,6 +63,9 @@ func (t *txn) Parcel(id ParcelID) (*Parcel, error)       { return t.parcel(id) }
 func (t *txn) PutParcel(old, p *Parcel) error            { return t.putParcel(old, p) }
 func (t *txn) Emit(e Event) error                        { return t.emit(e) }
 func (t *txn) OpenWaybill(sealed []byte) *privacy.Digest { return t.s.openOpWaybill(sealed) }
+func (t *txn) SealWaybill(e uint32, d privacy.Digest) ([]byte, error) {
+	return t.s.index.SealWaybill(e, d)
+}
 
 // emit records e in the audit chain and the outbox, in this transaction.
 func (t *txn) emit(e Event) error {

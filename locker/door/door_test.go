@@ -24,11 +24,12 @@ func newTx() *fakeTx {
 		comps: map[model.CompartmentID]*model.Compartment{}, parcels: map[model.ParcelID]*model.Parcel{}}
 }
 
-func (t *fakeTx) Now() time.Time                                 { return t.now }
-func (t *fakeTx) Policy() *policy.Policy                         { return &t.pol }
-func (t *fakeTx) Comp(id model.CompartmentID) *model.Compartment { return t.comps[id] }
-func (t *fakeTx) Emit(e model.Event) error                       { t.events = append(t.events, e); return nil }
-func (t *fakeTx) OpenWaybill([]byte) *privacy.Digest             { return nil }
+func (t *fakeTx) Now() time.Time                                         { return t.now }
+func (t *fakeTx) Policy() *policy.Policy                                 { return &t.pol }
+func (t *fakeTx) Comp(id model.CompartmentID) *model.Compartment         { return t.comps[id] }
+func (t *fakeTx) Emit(e model.Event) error                               { t.events = append(t.events, e); return nil }
+func (t *fakeTx) OpenWaybill([]byte) *privacy.Digest                     { return nil }
+func (t *fakeTx) SealWaybill(e uint32, d privacy.Digest) ([]byte, error) { return d[:], nil }
 func (t *fakeTx) Parcel(id model.ParcelID) (*model.Parcel, error) {
 	p, ok := t.parcels[id]
 	if !ok {
@@ -127,5 +128,48 @@ func TestJamMovesADepositToAnotherDoor(t *testing.T) {
 	}
 	if tx.last().Type != model.EvDepositAborted {
 		t.Fatalf("last event %s, want deposit_aborted", tx.last().Type)
+	}
+}
+
+// TestPickupClaims: a pickup code reserves a free door, not one busy or faulted (but a
+// pickup of its own parcel a restart left unverified may retry), and says so again
+// while its door is open.
+func TestPickupClaims(t *testing.T) {
+	tx := newTx()
+	c := doorWith(tx, model.OpNone, model.StateDeposited, false)
+	p := tx.parcels["p-1"]
+	if claim, err := Pickup(tx, c, p); err != nil || claim != Reserved || c.Op != model.OpPickup {
+		t.Fatalf("free door: %v, %v, op %s", claim, err, c.Op)
+	}
+	if claim, _ := Pickup(tx, c, p); claim != Opening {
+		t.Fatalf("same code again: %v", claim)
+	}
+	c.ClearOp()
+	c.Fault = "jammed"
+	if claim, _ := Pickup(tx, c, p); claim != Refused {
+		t.Fatalf("jammed door: %v", claim)
+	}
+	c.Fault, c.UnverifiedOp, c.UnverifiedParcel = model.FaultUnverified, model.OpPickup, p.ID
+	if claim, _ := Pickup(tx, c, p); claim != Reserved {
+		t.Fatalf("retried unverified pickup: %v", claim)
+	}
+}
+
+// TestCancel: a deposit whose door never opened is released at once; one confirmed
+// reopens the door; a door busy with another operation refuses.
+func TestCancel(t *testing.T) {
+	tx := newTx()
+	c := doorWith(tx, model.OpDeposit, model.StateAnnounced, false)
+	if pulse, err := Cancel(tx, c, "p-1", "c-1"); err != nil || pulse || len(c.Parcels) != 0 || c.Op != model.OpNone {
+		t.Fatalf("never opened: pulse %v, err %v, %+v", pulse, err, c)
+	}
+	tx = newTx()
+	c = doorWith(tx, model.OpNone, model.StateDeposited, false)
+	if pulse, err := Cancel(tx, c, "p-1", "c-1"); err != nil || !pulse || c.Op != model.OpCancel {
+		t.Fatalf("confirmed deposit: pulse %v, err %v, op %s", pulse, err, c.Op)
+	}
+	c = doorWith(tx, model.OpPickup, model.StateDeposited, false)
+	if _, err := Cancel(tx, c, "p-1", "c-1"); err != ErrBusy {
+		t.Fatalf("busy door: %v", err)
 	}
 }
