@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/announce"
 	"github.com/lockerd/lockerd/locker/door"
 	"github.com/lockerd/lockerd/locker/store"
 )
@@ -32,7 +33,7 @@ var (
 	ErrInputBusy = errors.New("locker: another code from this input is being checked")
 	// ErrLegacyCode refuses a scheme-1 verifier (a code alone) while the policy's
 	// legacy_codes is not set.
-	ErrLegacyCode  = errors.New("locker: scheme-1 code verifiers need the policy's legacy_codes")
+	ErrLegacyCode  = announce.ErrLegacyCode
 	ErrThrottled   = errors.New("locker: too many failures, entry locked")
 	ErrWrongParcel = errors.New("locker: scanned parcel is not the one being handed over")
 	ErrNoHandover  = errors.New("locker: no handover waiting")

@@ -1,6 +1,7 @@
 package locker
 
 import (
+	"github.com/lockerd/lockerd/locker/announce"
 	"github.com/lockerd/lockerd/locker/courier"
 	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/policy"
@@ -87,3 +88,13 @@ func ParseSize(name string) (Size, error) { return model.ParseSize(name) }
 func CommandReason(reason, id string) string { return model.CommandReason(reason, id) }
 
 func slotOf(c *Compartment, p *Parcel) Slot { return model.SlotOf(c, p) }
+
+// What the cloud says of a parcel before it arrives (locker/announce).
+type (
+	Announcement = announce.Announcement
+	Verifiers    = announce.Verifiers
+)
+
+// ErrConflict is returned when an announcement reuses a waybill digest held by another
+// parcel id.
+var ErrConflict = announce.ErrConflict
