@@ -17,20 +17,6 @@ import (
 	"github.com/lockerd/lockerd/locker/waybill"
 )
 
-// Pickup is what a recipient's code opened: doors that unlocked, and for a staffed
-// station the shelf slots where staff will find the parcels.
-type Pickup struct {
-	Slots []Slot `json:"slots"`
-	// Failed lists doors that should have opened but could not be pulsed or are
-	// out of service: the recipient needs staff or the hotline for those.
-	Failed []Slot `json:"failed,omitempty"`
-	// Handover, when this code's parcels include some on shelves, names this code
-	// entry: staff confirm each of those parcels by scanning it, with this value
-	// (Station.Handover), within the policy's handover_timeout. Only this entry's
-	// parcels match it, whoever else is waiting at the counter.
-	Handover string `json:"handover,omitempty"`
-}
-
 // handover is the shelf parcels of one code entry awaiting staff's scans.
 type handover struct {
 	parcels []ParcelID
@@ -213,24 +199,13 @@ func (s *Station) finishPickup(ctx context.Context, res Pickup, pulses []Slot, s
 	s.mu.Unlock()
 	for _, sl := range pulses {
 		if err := s.pulse(ctx, sl); err != nil {
-			res.Failed = append(res.Failed, sl)
-			res.Slots = removeSlot(res.Slots, sl.Compartment)
+			res.Unpulsed(sl)
 		}
 	}
 	return res
 }
 
 var errWrong = errors.New("no parcel under this code")
-
-func removeSlot(slots []Slot, id CompartmentID) []Slot {
-	out := slots[:0]
-	for _, s := range slots {
-		if s.Compartment != id {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 // failThrottle counts one failure durably, raises the throttled alarm when a lock-out
 // starts, and returns the error to give the person at the keypad.

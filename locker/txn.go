@@ -118,7 +118,7 @@ func (s *Station) update(fn func(t *txn) error) error {
 		// upsert or revoke, and carries an operator's words on a remote open) are
 		// logged at debug only. The journal keeps what info logs for months; who did
 		// what is the audit log's, which is pruned (ADR 0030, ADR 0048).
-		s.log.Info("event", eventAttrs(e)...)
+		s.log.Info("event", e.LogAttrs()...)
 		if e.Actor != "" || e.Reason != "" {
 			s.log.Debug("event detail", "seq", e.Seq, "actor", e.Actor, "reason", e.Reason)
 		}
@@ -133,18 +133,4 @@ func (s *Station) update(fn func(t *txn) error) error {
 		}
 	}
 	return nil
-}
-
-func eventAttrs(e Event) []any {
-	a := []any{"seq", e.Seq, "type", string(e.Type)}
-	if e.Parcel != "" {
-		a = append(a, "parcel", string(e.Parcel))
-	}
-	if e.Compartment != 0 {
-		a = append(a, "compartment", int(e.Compartment), "gen", e.Generation)
-	}
-	if len(e.Report) > 0 {
-		a = append(a, "report", string(e.Report))
-	}
-	return a
 }

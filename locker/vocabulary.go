@@ -45,6 +45,9 @@ type (
 	Op              = model.Op
 	EventType       = model.EventType
 	Event           = model.Event
+	Pickup          = model.Pickup
+	CompartmentView = model.CompartmentView
+	Status          = model.Status
 )
 
 // Sizes, kinds, parcel states and door operations (locker/model).
@@ -88,6 +91,8 @@ func ParseSize(name string) (Size, error) { return model.ParseSize(name) }
 func CommandReason(reason, id string) string { return model.CommandReason(reason, id) }
 
 func slotOf(c *Compartment, p *Parcel) Slot { return model.SlotOf(c, p) }
+
+func removeSlot(slots []Slot, id CompartmentID) []Slot { return model.RemoveSlot(slots, id) }
 
 // What the cloud says of a parcel before it arrives (locker/announce).
 type (
