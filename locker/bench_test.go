@@ -20,6 +20,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/curve25519"
 
+	"github.com/lockerd/lockerd/locker/lookup"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/store/boltstore"
@@ -179,7 +180,7 @@ func BenchmarkCodeLookup(b *testing.B) {
 				var ps []*Parcel
 				if err := f.st.store.View(func(t store.Tx) error {
 					var err error
-					ps, err = f.st.findByVerifier(t, verifierKey{kindCode2, v})
+					ps, err = f.st.findByVerifier(t, lookup.Key{Kind: lookup.Code2, V: v})
 					return err
 				}); err != nil || len(ps) != 1 {
 					b.Fatalf("%d parcels under code %d: %v", len(ps), i%n, err)
@@ -280,7 +281,7 @@ func startupChild(spec string) {
 	for i := 0; i < 100_000; i += 100 {
 		var ps []*Parcel
 		st.store.View(func(t store.Tx) error {
-			ps, err = st.findByVerifier(t, verifierKey{kindCode2, cloud.CodeVerifier2(code(i), testPhone)})
+			ps, err = st.findByVerifier(t, lookup.Key{Kind: lookup.Code2, V: cloud.CodeVerifier2(code(i), testPhone)})
 			return err
 		})
 		if len(ps) != 1 {

@@ -4,45 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
-	"unicode/utf8"
 
+	"github.com/lockerd/lockerd/locker/door"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 )
-
-// Announcement is the cloud telling the locker a parcel is coming. It carries digests
-// computed in the cloud with the keys both sides derive (docs/privacy.md), never the
-// tracking number or the code.
-type Announcement struct {
-	ID       ParcelID
-	Waybill  privacy.Digest // HMAC(waybill key, canonical tracking number)
-	Verifier privacy.Digest // scheme 1, HMAC(pickup-code key, code): only with the policy's legacy_codes; zero: none
-	Verifiers
-	Size  Size
-	Hint  string    // masked hint, at most 4 characters of the number after an ellipsis
-	Until time.Time // drop the announcement if not deposited by then; zero: policy default
-}
-
-// ErrConflict is returned when an announcement reuses a waybill digest held by another
-// parcel id.
-var ErrConflict = errors.New("locker: waybill already announced under another parcel id")
-
-func (a Announcement) validate(legacy bool) error {
-	switch {
-	case a.ID == "" || len(a.ID) > 64 || !utf8.ValidString(string(a.ID)):
-		return errors.New("locker: announcement: parcel id must be 1..64 bytes of UTF-8")
-	case a.Waybill.IsZero():
-		return fmt.Errorf("locker: announcement %s: waybill digest missing", a.ID)
-	case a.Size < SizeS || a.Size > SizeXL:
-		return fmt.Errorf("locker: announcement %s: size must be S, M, L or XL", a.ID)
-	case !a.Verifier.IsZero() && !legacy:
-		return fmt.Errorf("%w (announcement %s)", ErrLegacyCode, a.ID)
-	case utf8.RuneCountInString(a.Hint) > 5:
-		return fmt.Errorf("locker: announcement %s: hint longer than an ellipsis and 4 characters", a.ID)
-	}
-	return nil
-}
 
 // Announce applies a batch of announcements in one transaction. Re-announcing a parcel
 // that is still waiting updates its size, verifier and deadline (announcements are
@@ -73,7 +39,7 @@ func (s *Station) announceIn(t *txn, batch []Announcement) (results []error, app
 	results = make([]error, len(batch))
 	ep := s.epochOf(t.now)
 	for i, a := range batch {
-		if err := a.validate(s.policy.LegacyCodes); err != nil {
+		if err := a.Validate(s.policy.LegacyCodes); err != nil {
 			results[i] = err
 			continue
 		}
@@ -96,23 +62,9 @@ func (s *Station) announceIn(t *txn, batch []Announcement) (results []error, app
 			results[i] = fmt.Errorf("%w (%s)", ErrConflict, a.ID)
 			continue
 		}
-		p := &Parcel{ID: a.ID, Epoch: e, Waybill: wb, Hint: a.Hint, Size: a.Size,
-			State: StateAnnounced, Announced: true}
-		if old != nil {
-			p.Compartment, p.Generation, p.Courier = old.Compartment, old.Generation, old.Courier
-		}
-		if old != nil {
-			// A re-announcement without a verifier (a size change, say) keeps the
-			// codes set before, by an earlier announcement or set-verifier: absent
-			// means "not known here", never "erase".
-			p.Verifier, p.CodeVerifier, p.QRVerifier = old.Verifier, old.CodeVerifier, old.QRVerifier
-		}
-		if err := s.setVerifiers(p, a.Verifiers, a.Verifier); err != nil {
+		p, err := a.Parcel(old, e, wb, t.now.Add(s.policy.AnnouncedKeep), s.index)
+		if err != nil {
 			return nil, 0, err
-		}
-		p.KeepUntil = a.Until
-		if p.KeepUntil.IsZero() {
-			p.KeepUntil = t.now.Add(s.policy.AnnouncedKeep)
 		}
 		if err := t.putParcel(old, p); err != nil {
 			return nil, 0, err
@@ -142,36 +94,6 @@ func (s *Station) changeParcel(id ParcelID, fn func(t *txn, p *Parcel) (*Parcel,
 	})
 }
 
-// Verifiers are the scheme-2 verifiers the cloud computes for a parcel (ADR 0046);
-// a zero one is absent.
-type Verifiers struct {
-	Code privacy.Digest // HMAC(pickup-code-2 key, code and the phone's last four)
-	QR   privacy.Digest // HMAC(pickup-qr key, the QR's secret)
-}
-
-// setVerifiers seals into p those of v and legacy that are present. A scheme-2 code
-// verifier replaces the scheme-1 one: the recipient has been sent the new form.
-func (s *Station) setVerifiers(p *Parcel, v Verifiers, legacy privacy.Digest) error {
-	var err error
-	if !legacy.IsZero() {
-		if p.Verifier, err = s.seal(p.Epoch, legacy); err != nil {
-			return err
-		}
-	}
-	if !v.Code.IsZero() {
-		if p.CodeVerifier, err = s.seal(p.Epoch, v.Code); err != nil {
-			return err
-		}
-		p.Verifier = privacy.Digest{}
-	}
-	if !v.QR.IsZero() {
-		if p.QRVerifier, err = s.seal(p.Epoch, v.QR); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // SetVerifier sets or replaces the verifiers of a waiting or deposited parcel (a new
 // code or QR sent to the recipient): those given replace the old, whose codes stop
 // working; a scheme-2 code verifier also replaces a scheme-1 one. legacy (a scheme-1
@@ -188,7 +110,7 @@ func (s *Station) SetVerifier(ctx context.Context, id ParcelID, v Verifiers, leg
 			return nil, ErrLegacyCode
 		}
 		np := *p
-		if err := s.setVerifiers(&np, v, legacy); err != nil {
+		if err := v.Seal(&np, legacy, s.index); err != nil {
 			return nil, err
 		}
 		return &np, t.emit(Event{Type: EvVerifierSet, Parcel: id, Actor: "cloud"})
@@ -245,15 +167,8 @@ func (s *Station) OpenCompartment(ctx context.Context, id CompartmentID, operato
 	var slot Slot
 	err := s.update(func(t *txn) error {
 		c := t.comp(id)
-		if c.Op != OpNone {
-			return ErrBusy
-		}
-		c.Op, c.OpSince, c.OpActor = OpOperator, t.now, operator
-		c.OpDoorSeen = c.DoorOpen                       // already open: its closing ends the operation
-		c.OpCommand = Event{Reason: reason}.CommandID() // its door events name the command
 		slot = slotOf(c, nil)
-		return t.emit(Event{Type: EvReserved, Compartment: id, Generation: c.Generation, Actor: operator,
-			Op: OpOperator, Reason: "operator: " + reason})
+		return door.Operator(t, c, operator, reason)
 	})
 	s.mu.Unlock()
 	if err != nil {

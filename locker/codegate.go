@@ -6,105 +6,51 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/gate"
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
-// Input names where a pickup code comes from, for the code gate
-// (docs/adr/0046-keypad-guessing-budget.md): one attempt waits per input, the keypad's
-// first. Callers name theirs with WithInput.
-type Input string
+// The inputs a code comes from, for the code gate (gate.Input); callers name theirs
+// with WithInput.
+type Input = gate.Input
 
 // The inputs a station knows.
 const (
-	InputKeypad  Input = "keypad"  // the panel's keypad, where a person stands: served first
-	InputScanner Input = "scanner" // a QR code (LKC:) read by the scanner
-	InputControl Input = "control" // the control socket
-	InputOther   Input = "other"   // anything that did not say
+	InputKeypad, InputScanner, InputControl, InputOther = gate.InputKeypad, gate.InputScanner, gate.InputControl, gate.InputOther
 )
 
-type inputKey struct{}
-
 // WithInput returns ctx naming the input a code entered through it comes from.
-func WithInput(ctx context.Context, in Input) context.Context {
-	return context.WithValue(ctx, inputKey{}, in)
-}
-
-func inputOf(ctx context.Context) Input {
-	if in, ok := ctx.Value(inputKey{}).(Input); ok && in != "" {
-		return in
-	}
-	return InputOther
-}
-
-// codeGate is what the store keeps of the code gate (meta code_gate): the time of the
-// last failed evaluation written (at most one write per gateWriteEvery) and the
-// failures per hour, for status. A start with a failure on record holds the gate
-// closed for one delay, whatever the stored time says.
-type codeGate struct {
-	LastFailure time.Time  `json:"last_failure,omitzero"`
-	Hours       gate.Tally `json:"hours"`
-}
-
-// alarmWindow is the span the guessing alarm counts failures in.
-const alarmWindow = time.Hour
-
-// gateClock adapts the station's clock for the gate: a Clock that also has
-// AfterFunc (a test's) drives the gate's waits; the wall clock uses time.AfterFunc.
-type gateClock struct{ Clock }
-
-func (c gateClock) AfterFunc(d time.Duration, f func()) func() bool {
-	if a, ok := c.Clock.(interface {
-		AfterFunc(time.Duration, func()) func() bool
-	}); ok {
-		return a.AfterFunc(d, f)
-	}
-	return time.AfterFunc(d, f).Stop
-}
+func WithInput(ctx context.Context, in Input) context.Context { return gate.WithInput(ctx, in) }
 
 // loadCodeGate makes the gate at start and reads its stored record.
 func (s *Station) loadCodeGate(t store.Tx) error {
-	s.gate = gate.New(gateClock{s.clock}, s.policy.CodeEntry.Delay)
+	s.gate = gate.New(gate.WallClock(s.clock), s.policy.CodeEntry.Delay)
 	if _, err := t.GetMeta(store.MetaCodeGate, &s.codeGate); err != nil {
 		return fmt.Errorf("locker: stored code gate: %w", err)
 	}
-	// A failure on record holds the gate for one delay at start: the stored time may
-	// be on a wall clock that has moved, and a restart must never shorten the spacing
-	// (ADR 0046). The first failure is always written, so a station that ever saw one
-	// holds.
-	if !s.codeGate.LastFailure.IsZero() {
+	if s.codeGate.Holds() { // the first failure is always written: a station that ever saw one holds
 		s.gate.Hold()
 	}
 	return nil
 }
 
-// gateWriteEvery is how often, at most, failed evaluations write the gate's record:
-// a start holds the gate for one delay whenever any failure is on record, so the
-// spacing needs no write per failure, which would only wear the card (the record
-// feeds status).
-const gateWriteEvery = 10 * time.Minute
-
 // failCode records one failed code evaluation at now: the failure counts in RAM, the
-// gate's record is written if the last write is gateWriteEvery old, and past the
+// gate's record is written if the last write is gate.WriteEvery old, and past the
 // policy's limit the guessing alarm is raised. legacy says whether a scheme-1 lookup
 // was part of it, which also counts on the legacy lock-out (its throttled event
 // included), never reset by a success. s.mu is held; the caller reports Done(true)
 // to the gate afterwards.
 func (s *Station) failCode(now time.Time, legacy bool) error {
-	g := s.codeGate
-	g.Hours.Add(now)
-	write := now.Sub(g.LastFailure) >= gateWriteEvery || now.Before(g.LastFailure)
-	if write {
-		g.LastFailure = now
-	}
-	_, alarmDue := s.codeAlarm.Check(now, alarmWindow, s.policy.CodeEntry.AlarmFailures)
+	g, write := s.codeGate.Fail(now)
+	_, alarmDue := s.codeAlarm.Check(now, gate.AlarmWindow, s.policy.CodeEntry.AlarmFailures)
 	next := s.codeThr
 	var lock time.Duration
 	if legacy {
-		lock = next.fail(s.policy.CodeThrottle, now)
+		lock = next.Fail(s.policy.CodeThrottle, now)
 	}
 	if !write && !alarmDue && !legacy {
 		s.codeGate = g
-		s.codeAlarm.Fail(now, alarmWindow, s.policy.CodeEntry.AlarmFailures)
+		s.codeAlarm.Fail(now, gate.AlarmWindow, s.policy.CodeEntry.AlarmFailures)
 		return nil
 	}
 	err := s.update(func(t *txn) error {
@@ -142,12 +88,12 @@ func (s *Station) failCode(now time.Time, legacy bool) error {
 // names the failures in its reason ("code entries", "QR scans"). The window lives in
 // RAM: a restart forgets it, and the gate still bounds guessing.
 func (s *Station) alarm(t *txn, w *gate.Window, source, what string) error {
-	n, due := w.Fail(t.now, alarmWindow, s.policy.CodeEntry.AlarmFailures)
+	n, due := w.Fail(t.now, gate.AlarmWindow, s.policy.CodeEntry.AlarmFailures)
 	if !due {
 		return nil
 	}
-	s.log.Warn("guessing alarm", "source", source, "failures", n, "window", alarmWindow)
-	return t.emit(Event{Type: EvGuessing, Source: source, Count: n, Seconds: int64(alarmWindow / time.Second),
+	s.log.Warn("guessing alarm", "source", source, "failures", n, "window", gate.AlarmWindow)
+	return t.emit(Event{Type: EvGuessing, Source: source, Count: n, Seconds: int64(gate.AlarmWindow / time.Second),
 		Actor: ActorSystem, Reason: fmt.Sprintf("more than %d failed %s in an hour", s.policy.CodeEntry.AlarmFailures, what)})
 }
 
@@ -162,7 +108,7 @@ func (s *Station) ClearThrottle(ctx context.Context, source, operator, command s
 	if s.closed {
 		return ErrClosed
 	}
-	var th *throttle
+	var th *gate.Lockout
 	var key store.Meta
 	switch source {
 	case ThrottleCode:
@@ -173,16 +119,16 @@ func (s *Station) ClearThrottle(ctx context.Context, source, operator, command s
 		return fmt.Errorf("locker: clear-throttle: source must be %q or %q", ThrottleCode, ThrottleCourier)
 	}
 	err := s.update(func(t *txn) error {
-		if err := t.st.PutMeta(key, throttle{}); err != nil {
+		if err := t.st.PutMeta(key, gate.Lockout{}); err != nil {
 			return err
 		}
 		return t.emit(Event{Type: EvThrottleCleared, Source: source, Actor: operator, Command: command,
-			Count: th.Failures, Reason: "operator cleared the " + throttleWhat[source] + " throttle"})
+			Count: th.Failures, Reason: "operator cleared the " + model.ThrottleWhat[source] + " throttle"})
 	})
 	if err != nil {
 		return fmt.Errorf("locker: clear-throttle: %w", err)
 	}
-	*th = throttle{}
+	*th = gate.Lockout{}
 	if source == ThrottleCode {
 		s.codeAlarm.Reset()
 		s.qrAlarm.Reset()

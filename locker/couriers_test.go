@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/courier"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -34,7 +35,7 @@ func courierRecords(t *testing.T, st *Station) []*store.CourierRecord {
 func courierSlots(st *Station) []uint32 {
 	var out []uint32
 	for _, e := range st.keyring.Epochs() {
-		if isCourierSlot(e) {
+		if courier.IsSlot(e) {
 			out = append(out, e)
 		}
 	}
@@ -119,7 +120,7 @@ func TestRevokeShredsCourier(t *testing.T) {
 	}
 	opened := 0
 	for _, r := range before {
-		if c, ok := f.st.openCourier(r); ok {
+		if c, ok := f.st.couriers.Open(r); ok {
 			opened++
 			if c.ID != "c-b" {
 				t.Fatalf("courier %s's record still opens after its revoke", c.ID)
@@ -144,7 +145,7 @@ func TestUpsertReplacesCourier(t *testing.T) {
 	f.courier("c-a", badgeA, "2468", Rights{Deposit: true})
 	old := courierRecords(t, f.st)
 	f.courier("c-a", badgeB, "1357", Rights{Deposit: true, Retrieve: true})
-	if _, ok := f.st.openCourier(old[0]); ok {
+	if _, ok := f.st.couriers.Open(old[0]); ok {
 		t.Fatal("the replaced record still opens")
 	}
 	if _, err := f.st.Login(ctx, badgeA, "2468"); !errors.Is(err, ErrBadCredentials) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/door"
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/waybill"
@@ -17,24 +19,6 @@ type session struct {
 	courier    Courier
 	lastActive time.Time
 	offers     []Slot // most recent last
-}
-
-// Slot tells a person where to go: a compartment and, for a deposit, the parcel.
-type Slot struct {
-	Compartment CompartmentID `json:"compartment"`
-	Label       string        `json:"label"`
-	Kind        Kind          `json:"kind"`
-	Generation  uint64        `json:"generation"`
-	Parcel      ParcelID      `json:"parcel,omitempty"`
-	Hint        string        `json:"hint,omitempty"`
-}
-
-func slotOf(c *Compartment, p *Parcel) Slot {
-	sl := Slot{Compartment: c.ID, Label: c.Label, Kind: c.Kind, Generation: c.Generation}
-	if p != nil {
-		sl.Parcel, sl.Hint = p.ID, p.Hint
-	}
-	return sl
 }
 
 // Login authenticates a courier by badge (or QR) token and PIN, both checked only as
@@ -165,46 +149,9 @@ func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size
 	}
 	var slot Slot
 	err = s.update(func(t *txn) error {
-		var old *Parcel
-		if p.Announced {
-			old = p
-		}
-		np := *p
-		c := t.comp(c.ID)
-		c.Generation++
-		c.Parcels = append(c.Parcels, np.ID)
-		np.Compartment, np.Generation, np.Courier = c.ID, c.Generation, se.courier.ID
-		ev := Event{Type: EvReserved, Parcel: np.ID, Compartment: c.ID, Generation: c.Generation,
-			Actor: se.courier.ID, Op: OpDeposit, Reason: "deposit"}
-		var waybill *privacy.Digest // the cloud matches an unannounced parcel by its digest
-		if !np.Announced {
-			waybill = &d
-		}
-		if c.Kind == KindShelf {
-			np.State, np.ExpiresAt = StateDeposited, t.now.Add(s.policy.Retention)
-		} else {
-			c.Op, c.OpParcel, c.OpSession, c.OpSince, c.OpActor = OpDeposit, np.ID, se.id, t.now, se.courier.ID
-			if waybill != nil { // kept, sealed, for the deposited event when the door closes
-				var err error
-				if c.OpWaybill, err = t.sealOpWaybill(np.Epoch, d); err != nil {
-					return err
-				}
-			}
-		}
-		if err := t.putParcel(old, &np); err != nil {
-			return err
-		}
-		if err := t.emit(ev); err != nil {
-			return err
-		}
-		if c.Kind == KindShelf {
-			if err := t.emit(Event{Type: EvDeposited, Parcel: np.ID, Compartment: c.ID, Generation: c.Generation,
-				Actor: se.courier.ID, State: StateDeposited, Waybill: waybill}); err != nil {
-				return err
-			}
-		}
-		slot = slotOf(c, &np)
-		return nil
+		var err error
+		slot, err = door.Deposit(t, t.comp(c.ID), p, se.courier.ID, se.id, d)
+		return err
 	})
 	if err != nil {
 		return Slot{}, fmt.Errorf("locker: reserve: %w", err)
@@ -216,26 +163,12 @@ func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size
 // bestFit returns the smallest usable compartment that holds size (lowest id among
 // equals), or nil. exclude skips one compartment (the one that just jammed).
 func (s *Station) bestFit(size Size, exclude CompartmentID) *Compartment {
-	return s.bestFitOf(size, exclude, func(*Compartment) bool { return true })
+	return model.BestFit(s.comps, s.order, size, exclude, func(*Compartment) bool { return true })
 }
 
 // bestFitDoor is bestFit among door compartments only.
 func (s *Station) bestFitDoor(size Size, exclude CompartmentID) *Compartment {
-	return s.bestFitOf(size, exclude, func(c *Compartment) bool { return c.Kind == KindDoor })
-}
-
-func (s *Station) bestFitOf(size Size, exclude CompartmentID, ok func(*Compartment) bool) *Compartment {
-	var best *Compartment
-	for _, id := range s.order {
-		c := s.comps[id]
-		if id == exclude || !c.Usable() || c.Size < size || !ok(c) {
-			continue
-		}
-		if best == nil || c.Size < best.Size {
-			best = c
-		}
-	}
-	return best
+	return model.BestFit(s.comps, s.order, size, exclude, func(c *Compartment) bool { return c.Kind == KindDoor })
 }
 
 // Cancel undoes the courier's most recent deposit in this session. If the door is
@@ -260,24 +193,9 @@ func (s *Station) Cancel(ctx context.Context, sid string) error {
 	}
 	needPulse := false
 	err = s.update(func(t *txn) error {
-		c := t.comp(slot.Compartment)
-		switch {
-		case c.Kind == KindShelf:
-			return t.releaseParcel(c, slot.Parcel, "cancelled by courier")
-		case c.Op == OpDeposit && c.OpParcel == slot.Parcel && !c.OpDoorSeen:
-			// The door never opened: nothing went in.
-			c.clearOp()
-			return t.releaseParcel(c, slot.Parcel, "cancelled by courier")
-		case c.Op == OpDeposit && c.OpParcel == slot.Parcel:
-			c.Op = OpCancel // door open now: closing it frees the compartment
-			return nil
-		case c.Op == OpNone:
-			c.Op, c.OpParcel, c.OpSince, c.OpActor, c.OpDoorSeen = OpCancel, slot.Parcel, t.now, se.courier.ID, false
-			needPulse = true
-			return t.emit(Event{Type: EvReserved, Parcel: slot.Parcel, Compartment: c.ID,
-				Generation: c.Generation, Actor: se.courier.ID, Op: OpCancel, Reason: "cancel"})
-		}
-		return ErrBusy
+		var err error
+		needPulse, err = door.Cancel(t, t.comp(slot.Compartment), slot.Parcel, se.courier.ID)
+		return err
 	})
 	if err == nil {
 		se.offers = se.offers[:len(se.offers)-1] // only once cancelled: a refusal keeps it
@@ -287,29 +205,6 @@ func (s *Station) Cancel(ctx context.Context, sid string) error {
 		return err
 	}
 	return s.pulse(ctx, slot)
-}
-
-// releaseParcel takes a parcel out of c without a deposit: an announced parcel goes back
-// to waiting for a deposit, an unannounced one is forgotten.
-func (t *txn) releaseParcel(c *Compartment, id ParcelID, reason string) error {
-	p, err := t.parcel(id)
-	if err != nil {
-		return err
-	}
-	c.removeParcel(id)
-	c.Generation++
-	np := *p
-	np.Compartment, np.Generation, np.Courier = 0, 0, ""
-	np.State, np.ExpiresAt = StateAnnounced, time.Time{}
-	next := &np
-	if !p.Announced {
-		next = nil
-	}
-	if err := t.putParcel(p, next); err != nil {
-		return err
-	}
-	return t.emit(Event{Type: EvDepositAborted, Parcel: id, Compartment: c.ID, Generation: c.Generation,
-		Reason: reason, Actor: p.Courier})
 }
 
 // Offers returns the slots of the session's deposits in this session, newest last,

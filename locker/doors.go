@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/lockerd/lockerd/locker/door"
 )
 
 // pulseHold holds back a door's sensed changes while an unlock of that door is under
@@ -72,45 +74,17 @@ func (s *Station) pulse(ctx context.Context, slot Slot) error {
 		// untouched that a person may be opening. The operation stays; the sensor
 		// settles it, or the door-open timeout reports it jammed.
 		s.log.Warn("unlock not confirmed; waiting for the door", "compartment", int(slot.Compartment), "err", uerr)
-		return s.update(func(t *txn) error {
-			c := t.comp(slot.Compartment)
-			return t.emit(Event{Type: EvUnlocked, Compartment: c.ID, Generation: c.Generation, Parcel: c.OpParcel,
-				Op: c.Op, Command: c.OpCommand, Actor: c.OpActor, Reason: string(c.Op) + " (not confirmed)"})
-		})
+		return s.update(func(t *txn) error { return door.Unlocked(t, t.comp(slot.Compartment), false) })
 	}
 	if uerr != nil {
 		s.log.Warn("unlock failed", "compartment", int(slot.Compartment), "err", uerr)
-		err := s.update(func(t *txn) error {
-			c := t.comp(slot.Compartment)
-			if err := t.emit(Event{Type: EvUnlockFailed, Compartment: c.ID, Generation: c.Generation,
-				Parcel: c.OpParcel, Op: c.Op, Command: c.OpCommand, Actor: c.OpActor, Reason: "driver error"}); err != nil {
-				return err
-			}
-			if c.OpDoorSeen || h.opened() {
-				return nil // it opened anyway (a previous pulse, or by hand): let it run
-			}
-			return t.abortOp(c, "unlock failed")
-		})
+		err := s.update(func(t *txn) error { return door.UnlockFailed(t, t.comp(slot.Compartment), h.opened()) })
 		if err != nil {
 			return err
 		}
 		return fmt.Errorf("%w: compartment %d", ErrUnlock, slot.Compartment)
 	}
-	return s.update(func(t *txn) error {
-		c := t.comp(slot.Compartment)
-		return t.emit(Event{Type: EvUnlocked, Compartment: c.ID, Generation: c.Generation, Parcel: c.OpParcel,
-			Op: c.Op, Command: c.OpCommand, Actor: c.OpActor, Reason: string(c.Op)})
-	})
-}
-
-// abortOp ends an operation whose door never opened: nothing went in or came out.
-func (t *txn) abortOp(c *Compartment, reason string) error {
-	op, parcel := c.Op, c.OpParcel
-	c.clearOp()
-	if op == OpDeposit {
-		return t.releaseParcel(c, parcel, reason)
-	}
-	return nil
+	return s.update(func(t *txn) error { return door.Unlocked(t, t.comp(slot.Compartment), true) })
 }
 
 // sensorWait is how long an operation Reconcile left for a door sensor's first report
@@ -139,11 +113,11 @@ func (s *Station) settleSilentSensorsLocked(now time.Time) error {
 }
 
 // settleLocked settles compartment id's operation left by Reconcile with the door
-// state open (reconcileDoor), logs why with its outcome, and forgets it.
+// state open (door.Reconcile), logs why with its outcome, and forgets it.
 func (s *Station) settleLocked(id CompartmentID, open bool, why string) error {
 	err := s.update(func(t *txn) error {
-		outcome, err := t.reconcileDoor(id, open)
-		if err == nil && outcome != "" && outcome != "continued" {
+		outcome, err := door.Reconcile(t, t.comp(id), open)
+		if err == nil && outcome != door.None && outcome != door.Continued {
 			s.log.Warn(why, "compartment", int(id), "outcome", outcome)
 		}
 		return err
@@ -196,91 +170,10 @@ func (s *Station) doorChangedLocked(id CompartmentID, open bool) {
 	if c.DoorOpen == open {
 		return
 	}
-	err := s.update(func(t *txn) error { return t.doorChanged(c.ID, open) })
+	err := s.update(func(t *txn) error { return door.Changed(t, t.comp(c.ID), open) })
 	if err != nil {
 		s.log.Error("door change not recorded", "compartment", int(id), "err", err)
 	}
-}
-
-func (t *txn) doorChanged(id CompartmentID, open bool) error {
-	c := t.comp(id)
-	c.DoorOpen, c.DoorSince = open, t.now
-	ev := Event{Compartment: c.ID, Generation: c.Generation, Parcel: c.OpParcel, Op: c.Op, Command: c.OpCommand, Actor: c.OpActor, Reason: string(c.Op)}
-	if open {
-		ev.Type = EvDoorOpened
-		if err := t.emit(ev); err != nil {
-			return err
-		}
-		if c.Op == OpNone {
-			return t.emit(Event{Type: EvForced, Compartment: c.ID, Generation: c.Generation,
-				Reason: "door opened without a command"})
-		}
-		c.OpDoorSeen = true
-		return nil
-	}
-	c.LeftOpenSet = false
-	ev.Type = EvDoorClosed
-	if err := t.emit(ev); err != nil {
-		return err
-	}
-	if c.Op == OpNone || !c.OpDoorSeen {
-		return nil
-	}
-	return t.completeOp(c)
-}
-
-// completeOp finishes the operation at c: its door was seen open and is now closed.
-func (t *txn) completeOp(c *Compartment) error {
-	op, pid, actor, waybill := c.Op, c.OpParcel, c.OpActor, c.OpWaybill
-	c.clearOp()
-	if op == OpPickup && c.retryablePickup(pid) {
-		c.clearUnverified() // the recipient tried again and the door opened: settled
-	}
-	return t.finishOp(c, op, pid, actor, waybill, "")
-}
-
-// finishOp moves parcel pid as operation op's completion does, on behalf of actor:
-// for a door that was seen open and shut (completeOp), or for an operator who found
-// what a restart left unverified (Resolve).
-func (t *txn) finishOp(c *Compartment, op Op, pid ParcelID, actor string, waybill []byte, reason string) error {
-	switch op {
-	case OpOperator:
-		return nil
-	case OpCancel:
-		if reason == "" {
-			reason = "cancelled by courier"
-		}
-		return t.releaseParcel(c, pid, reason)
-	}
-	p, err := t.parcel(pid)
-	if err != nil {
-		return err
-	}
-	np := *p
-	ev := Event{Parcel: pid, Compartment: c.ID, Generation: c.Generation, Actor: actor, Reason: reason}
-	switch op {
-	case OpDeposit:
-		np.State, np.ExpiresAt = StateDeposited, t.now.Add(t.s.policy.Retention)
-		ev.Type, ev.Waybill = EvDeposited, t.s.openOpWaybill(waybill)
-	case OpPickup:
-		np.State, np.PurgeAt = StatePickedUp, t.now.Add(t.s.policy.PurgeAfter)
-		ev.Type = EvPickedUp
-	case OpRetrieve:
-		np.State, np.PurgeAt = StateRetrieved, t.now.Add(t.s.policy.PurgeAfter)
-		ev.Type = EvRetrieved
-	default:
-		return fmt.Errorf("locker: compartment %d: unknown operation %q", c.ID, op)
-	}
-	if np.State.Terminal() {
-		c.removeParcel(pid)
-		c.Generation++
-		np.Compartment = 0
-	}
-	ev.State = np.State
-	if err := t.putParcel(p, &np); err != nil {
-		return err
-	}
-	return t.emit(ev)
 }
 
 // Tick runs the station's timers once: jammed doors, doors left open, idle sessions,
@@ -324,13 +217,7 @@ func (s *Station) Tick() error {
 				reoffer = append(reoffer, slot)
 			}
 		case c.DoorOpen && !c.LeftOpenSet && now.Sub(c.DoorSince) > s.policy.LeftOpenAfter:
-			if err := s.update(func(t *txn) error {
-				c := t.comp(id)
-				c.LeftOpenSet = true
-				open := now.Sub(c.DoorSince).Round(time.Second)
-				return t.emit(Event{Type: EvLeftOpen, Compartment: id, Generation: c.Generation, Parcel: c.OpParcel, Op: c.Op, Command: c.OpCommand, Actor: c.OpActor,
-					Seconds: int64(open / time.Second), Reason: fmt.Sprintf("open for %v", open)})
-			}); err != nil {
+			if err := s.update(func(t *txn) error { return door.LeftOpen(t, t.comp(id), now) }); err != nil {
 				return err
 			}
 		}
@@ -351,56 +238,24 @@ func (s *Station) Tick() error {
 	return nil
 }
 
-// jammedLocked handles a door that did not open after its unlock: the compartment is
-// marked faulted and an alarm raised; a deposit moves to the next best compartment,
-// whose slot is returned for pulsing.
+// jammedLocked handles a door that did not open after its unlock (door.Jam): a
+// deposit moves to the next best door while its courier's session lasts, and that
+// door's slot is returned for pulsing.
 func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
 	var next Slot
-	var nextSession *session
+	se, alive := s.sessions[c.OpSession]
 	err := s.update(func(t *txn) error {
-		c := t.comp(c.ID)
-		op, pid, sid, actor := c.Op, c.OpParcel, c.OpSession, c.OpActor
-		if c.Fault != FaultUnverified { // an operator's look or a retried pickup jammed: it stays unverified
-			c.Fault = "jammed"
-		}
-		if err := t.emit(Event{Type: EvJammed, Compartment: c.ID, Generation: c.Generation, Parcel: pid,
-			Op: op, Command: c.OpCommand, Actor: c.OpActor, Reason: string(op)}); err != nil {
-			return err
-		}
-		if op != OpDeposit {
-			c.clearOp()
-			return nil
-		}
-		se, alive := s.sessions[sid]
-		p, err := t.parcel(pid)
-		if err != nil {
-			return err
-		}
-		alt := s.bestFitDoor(p.Size, c.ID) // the courier is at the doors: no shelf
-		if !alive || alt == nil {
-			c.clearOp()
-			return t.releaseParcel(c, pid, "door jammed")
-		}
-		// Move the reservation: the courier is still at the locker with the parcel.
-		waybill := c.OpWaybill
-		c.clearOp()
-		c.removeParcel(pid)
-		c.Generation++
-		a := t.comp(alt.ID)
-		a.Generation++
-		a.Parcels = append(a.Parcels, pid)
-		a.Op, a.OpParcel, a.OpSession, a.OpSince, a.OpActor, a.OpWaybill = OpDeposit, pid, sid, t.now, actor, waybill
-		np := *p
-		np.Compartment, np.Generation = a.ID, a.Generation
-		if err := t.putParcel(p, &np); err != nil {
-			return err
-		}
-		next, nextSession = slotOf(a, &np), se
-		return t.emit(Event{Type: EvReserved, Parcel: pid, Compartment: a.ID, Generation: a.Generation,
-			Actor: actor, Op: OpDeposit, Reason: "deposit (re-offered after a jam)"})
+		var err error
+		next, err = door.Jam(t, t.comp(c.ID), func(size Size) *Compartment {
+			if !alive {
+				return nil
+			}
+			return s.bestFitDoor(size, c.ID) // the courier is at the doors: no shelf
+		})
+		return err
 	})
-	if err == nil && nextSession != nil {
-		nextSession.offers = append(nextSession.offers, next)
+	if err == nil && next.Compartment != 0 {
+		se.offers = append(se.offers, next)
 	}
 	return next, err
 }

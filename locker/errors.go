@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/announce"
+	"github.com/lockerd/lockerd/locker/door"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -31,11 +33,11 @@ var (
 	ErrInputBusy = errors.New("locker: another code from this input is being checked")
 	// ErrLegacyCode refuses a scheme-1 verifier (a code alone) while the policy's
 	// legacy_codes is not set.
-	ErrLegacyCode  = errors.New("locker: scheme-1 code verifiers need the policy's legacy_codes")
+	ErrLegacyCode  = announce.ErrLegacyCode
 	ErrThrottled   = errors.New("locker: too many failures, entry locked")
 	ErrWrongParcel = errors.New("locker: scanned parcel is not the one being handed over")
 	ErrNoHandover  = errors.New("locker: no handover waiting")
-	ErrBusy        = errors.New("locker: compartment busy with another operation")
+	ErrBusy        = door.ErrBusy
 	ErrUnlock      = errors.New("locker: unlock failed")
 	// ErrUnlockUnconfirmed is wrapped by an Unlocker whose pulse may have gone out but
 	// was not confirmed (an RS-485 frame sent, its reply lost). The station does not

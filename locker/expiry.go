@@ -397,7 +397,7 @@ func (s *Station) Retrieve(ctx context.Context, sid string) ([]Slot, error) {
 				if tc.Kind == KindShelf {
 					np := *p
 					np.State, np.PurgeAt, np.Compartment = StateRetrieved, t.now.Add(s.policy.PurgeAfter), 0
-					tc.removeParcel(pid)
+					tc.RemoveParcel(pid)
 					tc.Generation++
 					if err := t.putParcel(p, &np); err != nil {
 						return err

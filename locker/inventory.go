@@ -3,28 +3,22 @@ package locker
 import (
 	"slices"
 
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/store"
 )
-
-// CompartmentView is a compartment as operators see it: no personal data.
-type CompartmentView struct {
-	Compartment
-	ParcelStates []ParcelState `json:"parcel_states,omitempty"`
-}
 
 // Inventory returns every compartment with the states of the parcels in it.
 func (s *Station) Inventory() ([]CompartmentView, error) {
 	s.mu.Lock()
 	comps := make([]*Compartment, 0, len(s.order))
 	for _, id := range s.order {
-		comps = append(comps, s.comps[id].clone())
+		comps = append(comps, s.comps[id].Clone())
 	}
 	s.mu.Unlock()
 	out := make([]CompartmentView, 0, len(comps))
 	err := s.store.View(func(t store.Tx) error {
 		for _, c := range comps {
-			v := CompartmentView{Compartment: *c}
-			v.OpWaybill, v.UnverifiedWaybill = nil, nil // sealed, but stable and linkable
+			v := model.ViewOf(*c)
 			for _, pid := range c.Parcels {
 				p, err := readParcel(t, pid)
 				if err != nil {
@@ -39,25 +33,6 @@ func (s *Station) Inventory() ([]CompartmentView, error) {
 	return out, err
 }
 
-// Status is a summary for health reports.
-type Status struct {
-	LockerID      string              `json:"locker_id"`
-	Compartments  int                 `json:"compartments"`
-	Free          int                 `json:"free"`
-	Faulted       int                 `json:"faulted"`
-	Disabled      int                 `json:"disabled"`
-	Busy          int                 `json:"busy"`
-	Parcels       map[ParcelState]int `json:"parcels"`
-	Outbox        int                 `json:"outbox"`
-	AuditSeq      uint64              `json:"audit_seq"`
-	PolicyVersion int                 `json:"policy_version"`
-	Epochs        int                 `json:"epochs"`
-	// LegacyParcels counts the waiting parcels still under a scheme-1 verifier, and
-	// CodeFailures24h the failed code evaluations of the last 24 hours (ADR 0046).
-	LegacyParcels   int   `json:"legacy_parcels,omitempty"`
-	CodeFailures24h int64 `json:"code_failures_24h,omitempty"`
-}
-
 // Status counts compartments and parcels.
 func (s *Station) Status() (Status, error) {
 	s.mu.Lock()
@@ -65,17 +40,7 @@ func (s *Station) Status() (Status, error) {
 		PolicyVersion: s.policy.Version, Parcels: map[ParcelState]int{}, Epochs: len(s.epochKeys()),
 		CodeFailures24h: s.codeGate.Hours.Sum(s.clock.Now())}
 	for _, id := range s.order {
-		c := s.comps[id]
-		switch {
-		case c.Fault != "":
-			st.Faulted++
-		case c.Disabled:
-			st.Disabled++
-		case c.Op != OpNone:
-			st.Busy++
-		case c.Usable():
-			st.Free++
-		}
+		st.Count(s.comps[id])
 	}
 	s.mu.Unlock()
 	err := s.store.View(func(t store.Tx) error {
@@ -99,7 +64,7 @@ func (s *Station) Compartments() []Compartment {
 	defer s.mu.Unlock()
 	out := make([]Compartment, 0, len(s.order))
 	for _, id := range s.order {
-		out = append(out, *s.comps[id].clone())
+		out = append(out, *s.comps[id].Clone())
 	}
 	return slices.Clip(out)
 }

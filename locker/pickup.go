@@ -8,25 +8,14 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/door"
 	"github.com/lockerd/lockerd/locker/gate"
+	"github.com/lockerd/lockerd/locker/lookup"
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/waybill"
 )
-
-// Pickup is what a recipient's code opened: doors that unlocked, and for a staffed
-// station the shelf slots where staff will find the parcels.
-type Pickup struct {
-	Slots []Slot `json:"slots"`
-	// Failed lists doors that should have opened but could not be pulsed or are
-	// out of service: the recipient needs staff or the hotline for those.
-	Failed []Slot `json:"failed,omitempty"`
-	// Handover, when this code's parcels include some on shelves, names this code
-	// entry: staff confirm each of those parcels by scanning it, with this value
-	// (Station.Handover), within the policy's handover_timeout. Only this entry's
-	// parcels match it, whoever else is waiting at the counter.
-	Handover string `json:"handover,omitempty"`
-}
 
 // handover is the shelf parcels of one code entry awaiting staff's scans.
 type handover struct {
@@ -55,31 +44,21 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 		return Pickup{}, ErrClosed
 	}
 	pol := s.policy
-	legacyLock := s.codeThr.check(pol.CodeThrottle, s.clock.Now())
+	legacyLock := s.codeThr.Check(pol.CodeThrottle, s.clock.Now())
 	s.mu.Unlock()
 
-	var scheme2, l4, legacy string
-	if last4 != "" || !pol.LegacyCodes {
-		d, errC := privacy.NormaliseCode(code, pol.CodeEntry.MinLength)
-		p, errL := privacy.NormaliseLast4(last4)
-		if errC == nil && errL == nil {
-			scheme2, l4 = d, p
-		}
-	}
-	if pol.LegacyCodes {
-		legacy, _ = privacy.NormaliseLegacyCode(code)
-	}
-	if scheme2 == "" && legacy == "" {
+	entry, err := lookup.ParseEntry(code, last4, pol.CodeEntry.MinLength, pol.LegacyCodes)
+	if err != nil {
 		return Pickup{}, ErrCodeFormat
 	}
 	if legacyLock > 0 {
-		if scheme2 == "" {
+		if entry.Code == "" {
 			return Pickup{}, &ThrottledError{RetryAfter: legacyLock}
 		}
-		legacy = "" // locked: scheme-2 codes are still served
+		entry.Legacy = "" // locked: scheme-2 codes are still served
 	}
 
-	in := inputOf(ctx)
+	in := gate.InputOf(ctx)
 	tk, err := s.gate.Enter(ctx, string(in), in == InputKeypad)
 	if err != nil {
 		if errors.Is(err, gate.ErrBusy) {
@@ -89,20 +68,9 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 	}
 	defer tk.Done(false) // nothing evaluated (a key store fault); a no-op once done below
 
-	var keys []verifierKey
-	if scheme2 != "" {
-		v, err := privacy.CodeDigest2(s.keys, scheme2, l4)
-		if err != nil {
-			return Pickup{}, fmt.Errorf("locker: key store: %w", err)
-		}
-		keys = append(keys, verifierKey{kindCode2, v})
-	}
-	if legacy != "" {
-		v, err := privacy.CodeDigest(s.keys, legacy)
-		if err != nil {
-			return Pickup{}, fmt.Errorf("locker: key store: %w", err)
-		}
-		keys = append(keys, verifierKey{kindLegacy, v})
+	keys, err := entry.Keys(s.keys)
+	if err != nil {
+		return Pickup{}, err
 	}
 
 	s.mu.Lock()
@@ -113,7 +81,7 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 	now := s.clock.Now()
 	res, pulses, shelved, err := s.openFor(keys)
 	if errors.Is(err, errWrong) {
-		err = s.failCode(now, legacy != "")
+		err = s.failCode(now, entry.Legacy != "")
 		if err == nil {
 			err = ErrWrongCode
 		}
@@ -148,12 +116,12 @@ func (s *Station) EnterQR(ctx context.Context, secret string) (Pickup, error) {
 		return Pickup{}, ErrClosed
 	}
 	now := s.clock.Now()
-	res, pulses, shelved, err := s.openFor([]verifierKey{{kindQR, v}})
+	res, pulses, shelved, err := s.openFor([]lookup.Key{{Kind: lookup.QR, V: v}})
 	switch {
 	case errors.Is(err, errWrong):
 		// Only a due alarm is written; otherwise the failure is counted in RAM alone.
-		if _, due := s.qrAlarm.Check(now, alarmWindow, s.policy.CodeEntry.AlarmFailures); !due {
-			s.qrAlarm.Fail(now, alarmWindow, s.policy.CodeEntry.AlarmFailures)
+		if _, due := s.qrAlarm.Check(now, gate.AlarmWindow, s.policy.CodeEntry.AlarmFailures); !due {
+			s.qrAlarm.Fail(now, gate.AlarmWindow, s.policy.CodeEntry.AlarmFailures)
 		} else if err := s.update(func(t *txn) error { return s.alarm(t, &s.qrAlarm, ThrottleQR, "QR scans") }); err != nil {
 			s.mu.Unlock()
 			return Pickup{}, fmt.Errorf("locker: record failure: %w", err)
@@ -169,7 +137,7 @@ func (s *Station) EnterQR(ctx context.Context, secret string) (Pickup, error) {
 
 // openFor finds the parcels filed under any of keys and reserves their doors, in one
 // transition; errWrong when none is here. s.mu is held.
-func (s *Station) openFor(keys []verifierKey) (res Pickup, pulses []Slot, shelved []ParcelID, err error) {
+func (s *Station) openFor(keys []lookup.Key) (res Pickup, pulses []Slot, shelved []ParcelID, err error) {
 	var parcels []*Parcel
 	if err := s.store.View(func(t store.Tx) error {
 		for _, k := range keys {
@@ -196,24 +164,20 @@ func (s *Station) openFor(keys []verifierKey) (res Pickup, pulses []Slot, shelve
 				continue
 			}
 			slot := slotOf(c, p)
-			switch {
-			case c.Kind == KindShelf:
+			claim, err := door.Pickup(t, c, p)
+			if err != nil {
+				return err
+			}
+			switch claim {
+			case door.Shelved:
 				shelved = append(shelved, p.ID) // a handover, made once this commits
-				res.Slots = append(res.Slots, slot)
-			case c.Op == OpPickup && c.OpParcel == p.ID:
-				res.Slots = append(res.Slots, slot) // the same code again while the door is open
-			case c.Op != OpNone || (c.Fault != "" && !c.retryablePickup(p.ID)):
-				res.Failed = append(res.Failed, slot) // a disabled door still gives back what it holds
-			default:
-				c.Op, c.OpParcel, c.OpSince, c.OpActor = OpPickup, p.ID, t.now, ActorRecipient
-				c.OpDoorSeen = c.DoorOpen // already open (forced, ajar): its closing ends the pickup
-				if err := t.emit(Event{Type: EvReserved, Parcel: p.ID, Compartment: c.ID,
-					Generation: c.Generation, Actor: ActorRecipient, Op: OpPickup, Reason: "pickup"}); err != nil {
-					return err
-				}
-				res.Slots = append(res.Slots, slot)
+			case door.Refused:
+				res.Failed = append(res.Failed, slot)
+				continue
+			case door.Reserved:
 				pulses = append(pulses, slot)
 			}
+			res.Slots = append(res.Slots, slot)
 		}
 		if len(res.Slots) == 0 && len(res.Failed) == 0 {
 			return errWrong
@@ -235,8 +199,7 @@ func (s *Station) finishPickup(ctx context.Context, res Pickup, pulses []Slot, s
 	s.mu.Unlock()
 	for _, sl := range pulses {
 		if err := s.pulse(ctx, sl); err != nil {
-			res.Failed = append(res.Failed, sl)
-			res.Slots = removeSlot(res.Slots, sl.Compartment)
+			res.Unpulsed(sl)
 		}
 	}
 	return res
@@ -244,28 +207,18 @@ func (s *Station) finishPickup(ctx context.Context, res Pickup, pulses []Slot, s
 
 var errWrong = errors.New("no parcel under this code")
 
-func removeSlot(slots []Slot, id CompartmentID) []Slot {
-	out := slots[:0]
-	for _, s := range slots {
-		if s.Compartment != id {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // failThrottle counts one failure durably, raises the throttled alarm when a lock-out
 // starts, and returns the error to give the person at the keypad.
-func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key store.Meta, source string, cause error) error {
+func (s *Station) failThrottle(th *gate.Lockout, p ThrottlePolicy, key store.Meta, source string, cause error) error {
 	next := *th
-	d := next.fail(p, s.clock.Now())
+	d := next.Fail(p, s.clock.Now())
 	err := s.update(func(t *txn) error {
 		if err := t.st.PutMeta(key, next); err != nil {
 			return err
 		}
 		if d > 0 {
 			return t.emit(Event{Type: EvThrottled, Count: next.Failures, Source: source,
-				Seconds: int64(d.Round(time.Second) / time.Second), Reason: fmt.Sprintf("%s entry locked for %v", throttleWhat[source], d)})
+				Seconds: int64(d.Round(time.Second) / time.Second), Reason: fmt.Sprintf("%s entry locked for %v", model.ThrottleWhat[source], d)})
 		}
 		return nil
 	})
@@ -280,14 +233,14 @@ func (s *Station) failThrottle(th *throttle, p ThrottlePolicy, key store.Meta, s
 	return cause
 }
 
-func (s *Station) resetThrottle(th *throttle, key store.Meta) error {
+func (s *Station) resetThrottle(th *gate.Lockout, key store.Meta) error {
 	if th.Failures == 0 {
 		return nil
 	}
-	if err := s.update(func(t *txn) error { return t.st.PutMeta(key, throttle{}) }); err != nil {
+	if err := s.update(func(t *txn) error { return t.st.PutMeta(key, gate.Lockout{}) }); err != nil {
 		return err
 	}
-	*th = throttle{}
+	*th = gate.Lockout{}
 	return nil
 }
 
@@ -318,13 +271,13 @@ func (s *Station) Handover(ctx context.Context, id, raw string) (Slot, error) {
 	err = s.update(func(t *txn) error {
 		for _, pid := range h.parcels {
 			p, err := t.parcel(pid)
-			if err != nil || p.State != StateDeposited || !s.sealedMatches(p, d) {
+			if err != nil || p.State != StateDeposited || !s.index.Matches(p, d) {
 				continue
 			}
 			c := t.comp(p.Compartment)
 			np := *p
 			np.State, np.PurgeAt, np.Compartment = StatePickedUp, t.now.Add(s.policy.PurgeAfter), 0
-			c.removeParcel(p.ID)
+			c.RemoveParcel(p.ID)
 			c.Generation++
 			if err := t.putParcel(p, &np); err != nil {
 				return err

@@ -51,19 +51,6 @@ func TestOneCodeOpensSeveralParcels(t *testing.T) {
 	}
 }
 
-func TestThrottleDelayIsCapped(t *testing.T) {
-	p := ThrottlePolicy{MaxFailures: 3, BaseDelay: time.Second, MaxDelay: 10 * time.Second}
-	var th throttle
-	var got []time.Duration
-	for range 8 {
-		got = append(got, th.fail(p, testStart))
-	}
-	want := []time.Duration{0, 0, 1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second}
-	if !slices.Equal(got, want) {
-		t.Fatalf("delays %v, want %v", got, want)
-	}
-}
-
 // TestThrottleSurvivesClockStepBack: a lock-out recorded while the clock was a year
 // ahead does not lock entry for a year once the clock is corrected and lockerd
 // restarts: never longer than max_delay (legacy codes and couriers).

@@ -3,9 +3,8 @@ package locker
 import (
 	"context"
 	"fmt"
-	"slices"
 
-	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/door"
 )
 
 // Reconcile lays the stored state over what the door sensors say now, after a restart
@@ -50,11 +49,11 @@ func (s *Station) Reconcile(ctx context.Context) error {
 				}
 				continue
 			}
-			outcome, err := t.reconcileDoor(id, open)
+			outcome, err := door.Reconcile(t, t.comp(id), open)
 			if err != nil {
 				return err
 			}
-			if outcome != "" {
+			if outcome != door.None {
 				outcomes[outcome]++
 			}
 		}
@@ -64,63 +63,10 @@ func (s *Station) Reconcile(ctx context.Context) error {
 		return fmt.Errorf("locker: reconcile: %w", err)
 	}
 	s.log.Info("reconciled with door sensors", "completed", outcomes[ReconcileCompleted],
-		"undone", outcomes[ReconcileUndone], "continued", outcomes["continued"], "unverified", outcomes[ReconcileUnverified],
+		"undone", outcomes[ReconcileUndone], "continued", outcomes[door.Continued], "unverified", outcomes[ReconcileUnverified],
 		"awaiting_sensor", outcomes["unsettled"])
 	return nil
 }
-
-// reconcileDoor settles compartment id's stored operation against the sensed door
-// state open (see Reconcile) and returns the outcome ("" when there was none).
-func (t *txn) reconcileDoor(id CompartmentID, open bool) (string, error) {
-	tc := t.comp(id)
-	wasOp, seen := tc.Op, tc.OpDoorSeen
-	if open != tc.DoorOpen {
-		tc.DoorOpen, tc.DoorSince, tc.LeftOpenSet = open, t.now, false
-	}
-	var outcome string
-	switch {
-	case wasOp == OpNone:
-		return "", nil
-	case open:
-		tc.OpDoorSeen = true
-		return "continued", nil
-	case seen:
-		if err := t.completeOp(tc); err != nil {
-			return "", err
-		}
-		outcome = ReconcileCompleted
-	case wasOp == OpDeposit:
-		waybill, pid := tc.OpWaybill, tc.OpParcel // the waybill: for the deposited event if an operator finds it there
-		tc.clearOp()
-		tc.Fault, tc.UnverifiedWaybill, tc.UnverifiedOp, tc.UnverifiedParcel = FaultUnverified, waybill, OpDeposit, pid
-		outcome = ReconcileUnverified
-	case takesOut(wasOp):
-		pid := tc.OpParcel
-		tc.clearOp()
-		tc.Fault, tc.UnverifiedOp, tc.UnverifiedParcel = FaultUnverified, wasOp, pid
-		outcome = ReconcileUnverified
-	default:
-		if err := t.abortOp(tc, "restart: door never seen open"); err != nil {
-			return "", err
-		}
-		outcome = ReconcileUndone
-	}
-	ev := Event{Type: EvReconciled, Compartment: id, Generation: tc.Generation, Op: wasOp, Outcome: outcome,
-		Reason: fmt.Sprintf("%s after restart (door seen open: %v)", wasOp, seen)}
-	if outcome == ReconcileUnverified {
-		ev.Parcel = tc.UnverifiedParcel // what the operator looks for
-	}
-	return outcome, t.emit(ev)
-}
-
-// FaultUnverified marks a compartment where a restart could not tell whether an
-// operation moved its parcel: a deposit (did it go in?) or a pickup, retrieval or
-// cancel (did it come out?). Compartment.UnverifiedOp says which; Resolve settles it.
-const FaultUnverified = "unverified"
-
-// EvResolved records an operator's resolution of an unverified compartment: Actor is the
-// operator, Reason says present or absent (and the cloud command, if one asked).
-const EvResolved EventType = "resolved"
 
 // Resolve settles a compartment marked FaultUnverified once someone has looked inside,
 // and returns it to service. present says the parcel was found there:
@@ -148,76 +94,8 @@ func (s *Station) Resolve(ctx context.Context, id CompartmentID, present bool, o
 	if c.Op != OpNone || c.DoorOpen {
 		return fmt.Errorf("%w: compartment %d: shut its door first", ErrBusy, id)
 	}
-	return s.update(func(t *txn) error {
-		c := t.comp(id)
-		op, pid := c.UnverifiedOp, c.UnverifiedParcel
-		waybill := s.openOpWaybill(c.UnverifiedWaybill)
-		if len(c.UnverifiedWaybill) > 0 && waybill == nil {
-			s.log.Warn("unverified deposit's waybill digest unreadable; the cloud cannot match it", "compartment", int(id))
-		}
-		c.clearUnverified()
-		finding := "absent"
-		if present {
-			finding = "present"
-		}
-		if err := t.emit(Event{Type: EvResolved, Compartment: id, Generation: c.Generation, Actor: operator,
-			Parcel: pid, Op: op, Reason: finding + "; " + reason}); err != nil {
-			return err
-		}
-		if takesOut(op) {
-			return t.resolveTakeOut(c, op, pid, present, operator)
-		}
-		return t.resolveDeposit(c, present, operator, waybill)
-	})
-}
-
-// resolveTakeOut settles a pickup, retrieval or cancel a restart left unverified: a
-// parcel found absent is taken out as the door's closing would have done; one found
-// present stays as it was.
-func (t *txn) resolveTakeOut(c *Compartment, op Op, pid ParcelID, present bool, operator string) error {
-	if present || !slices.Contains(c.Parcels, pid) {
-		return nil // still there, or settled otherwise meanwhile (a retried pickup completed)
+	if len(c.UnverifiedWaybill) > 0 && s.openOpWaybill(c.UnverifiedWaybill) == nil {
+		s.log.Warn("unverified deposit's waybill digest unreadable; the cloud cannot match it", "compartment", int(id))
 	}
-	p, err := t.parcel(pid)
-	if err != nil {
-		return err
-	}
-	if !p.State.InCompartment() {
-		return nil
-	}
-	return t.finishOp(c, op, pid, operator, nil, "resolved: not in the compartment")
-}
-
-// resolveDeposit settles a deposit a restart left unverified: each parcel still
-// reserved in c (announced) becomes deposited if present, or is released.
-func (t *txn) resolveDeposit(c *Compartment, present bool, operator string, waybill *privacy.Digest) error {
-	for _, pid := range append([]ParcelID(nil), c.Parcels...) {
-		p, err := t.parcel(pid)
-		if err != nil {
-			return err
-		}
-		if p.State != StateAnnounced {
-			continue // parcels confirmed earlier stay
-		}
-		if !present {
-			if err := t.releaseParcel(c, pid, "resolved: not in the compartment"); err != nil {
-				return err
-			}
-			continue
-		}
-		np := *p
-		np.State, np.ExpiresAt = StateDeposited, t.now.Add(t.s.policy.Retention)
-		if err := t.putParcel(p, &np); err != nil {
-			return err
-		}
-		ev := Event{Type: EvDeposited, Parcel: pid, Compartment: c.ID, Generation: c.Generation,
-			State: StateDeposited, Actor: operator, Reason: "resolved: found in the compartment"}
-		if !p.Announced {
-			ev.Waybill = waybill
-		}
-		if err := t.emit(ev); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.update(func(t *txn) error { return door.Resolve(t, t.comp(id), present, operator, reason) })
 }

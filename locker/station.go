@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/clock"
+	"github.com/lockerd/lockerd/locker/courier"
 	"github.com/lockerd/lockerd/locker/gate"
+	"github.com/lockerd/lockerd/locker/lookup"
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 )
@@ -22,15 +25,6 @@ import (
 // few megabytes; at Go's default of 100 the collector runs often enough to show in the
 // tail of code-to-unlock latency (docs/benchmarks.md). 400 trades ~15 MB of heap for it.
 const GCPercent = 400
-
-// CompartmentSpec is how configuration describes one compartment.
-type CompartmentSpec struct {
-	ID       CompartmentID
-	Label    string
-	Size     Size
-	Kind     Kind
-	Capacity int // shelves only; doors always hold one parcel
-}
 
 // Options wire a Station to its store, keys, hardware and clock.
 type Options struct {
@@ -62,6 +56,8 @@ type Station struct {
 	store    store.Store
 	keys     privacy.KeyStore
 	keyring  *privacy.Keyring
+	couriers courier.Book // sealed courier records (couriers.go)
+	index    lookup.Index // parcels by sealed digest (lookup.go)
 	unlocker Unlocker
 	doors    DoorReader
 	clock    Clock
@@ -71,11 +67,11 @@ type Station struct {
 	policy  Policy
 	comps   map[CompartmentID]*Compartment
 	order   []CompartmentID
-	codeThr throttle // the legacy-code lock-out (ADR 0046)
-	courThr throttle
+	codeThr gate.Lockout // the legacy-code lock-out (ADR 0046)
+	courThr gate.Lockout
 
 	gate      *gate.Gate  // spaces code evaluations (codegate.go)
-	codeGate  codeGate    // its stored state
+	codeGate  gate.Record // its stored state
 	codeAlarm gate.Window // RAM: failed codes in the last hour
 	qrAlarm   gate.Window // RAM: failed QR scans in the last hour
 
@@ -112,7 +108,7 @@ func Open(opt Options) (*Station, error) {
 	if err := opt.Policy.Validate(); err != nil {
 		return nil, err
 	}
-	if err := validateSpecs(opt.Compartments); err != nil {
+	if err := model.ValidateSpecs(opt.Compartments); err != nil {
 		return nil, err
 	}
 	if opt.OpenStore == nil {
@@ -123,7 +119,8 @@ func Open(opt Options) (*Station, error) {
 		return nil, err
 	}
 	s := &Station{
-		id: opt.LockerID, store: db, keys: opt.Keys, keyring: opt.Keyring,
+		id: opt.LockerID, store: db, keys: opt.Keys, keyring: opt.Keyring, couriers: courier.Book{Keyring: opt.Keyring},
+		index:    lookup.Index{Keyring: opt.Keyring},
 		unlocker: opt.Unlocker, doors: opt.Doors, clock: opt.Clock, log: opt.Logger,
 		observer: opt.Observer, policy: opt.Policy,
 		comps: map[CompartmentID]*Compartment{}, sessions: map[string]*session{},
@@ -154,29 +151,6 @@ func Open(opt Options) (*Station, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func validateSpecs(specs []CompartmentSpec) error {
-	if len(specs) == 0 {
-		return errors.New("locker: no compartments configured")
-	}
-	seen := map[CompartmentID]bool{}
-	for i, c := range specs {
-		switch {
-		case c.ID == 0:
-			return fmt.Errorf("locker: compartment %d: id must be 1..65535", i)
-		case seen[c.ID]:
-			return fmt.Errorf("locker: compartment %d: duplicate id", c.ID)
-		case c.Size < SizeS || c.Size > SizeXL:
-			return fmt.Errorf("locker: compartment %d: size must be S, M, L or XL", c.ID)
-		case c.Kind != KindDoor && c.Kind != KindShelf:
-			return fmt.Errorf("locker: compartment %d: kind must be door or shelf", c.ID)
-		case c.Kind == KindShelf && c.Capacity < 1:
-			return fmt.Errorf("locker: compartment %d: a shelf needs a capacity of at least 1", c.ID)
-		}
-		seen[c.ID] = true
-	}
-	return nil
 }
 
 func (s *Station) load(specs []CompartmentSpec) error {
@@ -226,9 +200,8 @@ func (s *Station) load(specs []CompartmentSpec) error {
 	})
 }
 
-// mergeCompartments lays the configured compartments over the stored ones: the config
-// says what exists and how big it is; the store says what is in it. A compartment that
-// left the config but still holds parcels is kept, disabled, so that nothing is lost.
+// mergeCompartments lays the configured compartments over the stored ones
+// (model.Merge) and writes the result.
 func (s *Station) mergeCompartments(t store.Tx, specs []CompartmentSpec) error {
 	stored := map[CompartmentID]*Compartment{}
 	if err := t.Compartments(func(v []byte) error {
@@ -241,34 +214,15 @@ func (s *Station) mergeCompartments(t store.Tx, specs []CompartmentSpec) error {
 	}); err != nil {
 		return err
 	}
-	for _, sp := range specs {
-		c, ok := stored[sp.ID]
-		if !ok {
-			c = &Compartment{ID: sp.ID}
+	var kept, gone []CompartmentID
+	s.comps, kept, gone = model.Merge(stored, specs)
+	for _, id := range gone {
+		if err := t.DeleteCompartment(uint16(id)); err != nil {
+			return err
 		}
-		delete(stored, sp.ID)
-		c.Label, c.Size, c.Kind, c.Capacity = sp.Label, sp.Size, sp.Kind, sp.Capacity
-		if c.Kind == KindDoor {
-			c.Capacity = 1
-		}
-		if c.Label == "" {
-			c.Label = fmt.Sprint(sp.ID)
-		}
-		if c.DisabledReason == "removed from config" {
-			c.Disabled, c.DisabledReason = false, ""
-		}
-		s.comps[c.ID] = c
 	}
-	for _, c := range stored {
-		if len(c.Parcels) == 0 && c.Op == OpNone {
-			if err := t.DeleteCompartment(uint16(c.ID)); err != nil {
-				return err
-			}
-			continue
-		}
-		s.log.Warn("compartment left the config but holds parcels; kept disabled", "compartment", int(c.ID))
-		c.Disabled, c.DisabledReason = true, "removed from config"
-		s.comps[c.ID] = c
+	for _, id := range kept {
+		s.log.Warn("compartment left the config but holds parcels; kept disabled", "compartment", int(id))
 	}
 	for id, c := range s.comps {
 		s.order = append(s.order, id)

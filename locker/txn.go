@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/lockerd/lockerd/locker/policy"
+	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -37,20 +39,12 @@ func (t *txn) comp(id CompartmentID) *Compartment {
 	if !ok {
 		return nil
 	}
-	c = c.clone()
+	c = c.Clone()
 	t.comps[id] = c
 	return c
 }
 
 func (t *txn) parcel(id ParcelID) (*Parcel, error) { return readParcel(t.st, id) }
-
-func readParcel(t store.Tx, id ParcelID) (*Parcel, error) {
-	r, err := t.Parcel(string(id))
-	if err != nil {
-		return nil, err
-	}
-	return parcelOf(r), nil
-}
 
 // putParcel stores p (nil deletes) replacing old (nil when new); the store moves its
 // index rows and its epoch's reference count along.
@@ -58,27 +52,19 @@ func (t *txn) putParcel(old, p *Parcel) error {
 	if p != nil {
 		p.Updated = t.now
 	}
-	return t.st.PutParcel(old.record(), p.record())
+	return t.st.PutParcel(old.Record(), p.Record())
 }
 
-// record is p as the store keeps it.
-func (p *Parcel) record() *store.Record {
-	if p == nil {
-		return nil
-	}
-	return &store.Record{ID: string(p.ID), Epoch: p.Epoch, Waybill: p.Waybill, Verifier: p.Verifier,
-		CodeVerifier: p.CodeVerifier, QRVerifier: p.QRVerifier,
-		Hint: p.Hint, Size: uint8(p.Size), State: string(p.State), Announced: p.Announced,
-		Compartment: uint16(p.Compartment), Generation: p.Generation, Courier: p.Courier,
-		ExpiresAt: p.ExpiresAt, KeepUntil: p.KeepUntil, Updated: p.Updated, PurgeAt: p.PurgeAt}
-}
-
-func parcelOf(r *store.Record) *Parcel {
-	return &Parcel{ID: ParcelID(r.ID), Epoch: r.Epoch, Waybill: r.Waybill, Verifier: r.Verifier,
-		CodeVerifier: r.CodeVerifier, QRVerifier: r.QRVerifier,
-		Hint: r.Hint, Size: Size(r.Size), State: ParcelState(r.State), Announced: r.Announced,
-		Compartment: CompartmentID(r.Compartment), Generation: r.Generation, Courier: r.Courier,
-		ExpiresAt: r.ExpiresAt, KeepUntil: r.KeepUntil, Updated: r.Updated, PurgeAt: r.PurgeAt}
+// The transition as door.Tx sees it.
+func (t *txn) Now() time.Time                            { return t.now }
+func (t *txn) Policy() *policy.Policy                    { return &t.s.policy }
+func (t *txn) Comp(id CompartmentID) *Compartment        { return t.comp(id) }
+func (t *txn) Parcel(id ParcelID) (*Parcel, error)       { return t.parcel(id) }
+func (t *txn) PutParcel(old, p *Parcel) error            { return t.putParcel(old, p) }
+func (t *txn) Emit(e Event) error                        { return t.emit(e) }
+func (t *txn) OpenWaybill(sealed []byte) *privacy.Digest { return t.s.openOpWaybill(sealed) }
+func (t *txn) SealWaybill(e uint32, d privacy.Digest) ([]byte, error) {
+	return t.s.index.SealWaybill(e, d)
 }
 
 // emit records e in the audit chain and the outbox, in this transaction.
@@ -132,7 +118,7 @@ func (s *Station) update(fn func(t *txn) error) error {
 		// upsert or revoke, and carries an operator's words on a remote open) are
 		// logged at debug only. The journal keeps what info logs for months; who did
 		// what is the audit log's, which is pruned (ADR 0030, ADR 0048).
-		s.log.Info("event", eventAttrs(e)...)
+		s.log.Info("event", e.LogAttrs()...)
 		if e.Actor != "" || e.Reason != "" {
 			s.log.Debug("event detail", "seq", e.Seq, "actor", e.Actor, "reason", e.Reason)
 		}
@@ -147,18 +133,4 @@ func (s *Station) update(fn func(t *txn) error) error {
 		}
 	}
 	return nil
-}
-
-func eventAttrs(e Event) []any {
-	a := []any{"seq", e.Seq, "type", string(e.Type)}
-	if e.Parcel != "" {
-		a = append(a, "parcel", string(e.Parcel))
-	}
-	if e.Compartment != 0 {
-		a = append(a, "compartment", int(e.Compartment), "gen", e.Generation)
-	}
-	if len(e.Report) > 0 {
-		a = append(a, "report", string(e.Report))
-	}
-	return a
 }

@@ -1,4 +1,4 @@
-package locker
+package model
 
 import (
 	"fmt"
@@ -130,9 +130,3 @@ const (
 	OpRetrieve Op = "retrieve" // opened for a courier taking out an expired or recalled parcel
 	OpOperator Op = "operator" // opened remotely by an operator; no parcel transition
 )
-
-// Rights are what a courier credential allows.
-type Rights struct {
-	Deposit  bool `json:"deposit"`
-	Retrieve bool `json:"retrieve"`
-}

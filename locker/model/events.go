@@ -1,4 +1,4 @@
-package locker
+package model
 
 import (
 	"encoding/json"
@@ -87,8 +87,8 @@ const (
 	ThrottleQR      = "qr"      // guessing events: pickup QR scans
 )
 
-// throttleWhat names a throttle's source for people (in reasons and logs).
-var throttleWhat = map[string]string{ThrottleCode: "pickup code", ThrottleCourier: "courier"}
+// ThrottleWhat names a throttle's source for people (in reasons and logs).
+var ThrottleWhat = map[string]string{ThrottleCode: "pickup code", ThrottleCourier: "courier"}
 
 // What a reconciled event's Outcome says became of the operation found at start-up
 // (ADR 0004).
@@ -124,3 +124,7 @@ func (e Event) CommandID() string {
 	}
 	return ""
 }
+
+// EvResolved records an operator's resolution of an unverified compartment: Actor is the
+// operator, Reason says present or absent (and the cloud command, if one asked).
+const EvResolved EventType = "resolved"

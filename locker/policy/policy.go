@@ -1,4 +1,9 @@
-package locker
+// Package policy holds a station's timing, retention and guessing rules as plain
+// values: what configuration supplies, what the cloud's versioned policy command
+// replaces (WithCloud says which fields), and the rules every policy obeys (Validate).
+// It has no state and no store; package locker keeps the policy in force and writes a
+// new one in the transition that audits it.
+package policy
 
 import (
 	"errors"
@@ -24,12 +29,12 @@ const (
 	MaxAlarmFailures             = 1000
 )
 
-// ThrottlePolicy bounds guessing by a lock-out: courier logins, and pickup codes of
+// Throttle bounds guessing by a lock-out: courier logins, and pickup codes of
 // scheme 1 while LegacyCodes is set. After MaxFailures consecutive failures,
 // every further failure locks entry for a delay that doubles from BaseDelay up to
 // MaxDelay. The count is per device, not per code: guessing spreads over every waiting
 // parcel, so only a device-wide bound means anything (see docs/privacy.md).
-type ThrottlePolicy struct {
+type Throttle struct {
 	MaxFailures int           `json:"max_failures"`
 	BaseDelay   time.Duration `json:"base_delay"`
 	MaxDelay    time.Duration `json:"max_delay"`
@@ -49,9 +54,9 @@ type Policy struct {
 	CodeEntry CodeEntry `json:"code_entry"`
 	// LegacyCodes accepts scheme-1 verifiers (a code alone, announced before ADR
 	// 0046) for announcement and lookup; CodeThrottle then governs their lookups.
-	LegacyCodes     bool           `json:"legacy_codes,omitempty"`
-	CodeThrottle    ThrottlePolicy `json:"code_throttle"`
-	CourierThrottle ThrottlePolicy `json:"courier_throttle"`
+	LegacyCodes     bool     `json:"legacy_codes,omitempty"`
+	CodeThrottle    Throttle `json:"code_throttle"`
+	CourierThrottle Throttle `json:"courier_throttle"`
 
 	DoorOpenTimeout     time.Duration `json:"door_open_timeout"` // unlock without the door opening -> jammed
 	LeftOpenAfter       time.Duration `json:"left_open_after"`
@@ -76,8 +81,8 @@ func (p Policy) WithCloud(c Policy) Policy {
 	return p
 }
 
-// DefaultPolicy returns the policy a station runs with when nothing else is said.
-func DefaultPolicy() Policy {
+// Default returns the policy a station runs with when nothing else is said.
+func Default() Policy {
 	return Policy{
 		Version:             0,
 		Retention:           72 * time.Hour,
@@ -86,8 +91,8 @@ func DefaultPolicy() Policy {
 		EpochLength:         7 * 24 * time.Hour,
 		AuditKeep:           365 * 24 * time.Hour,
 		CodeEntry:           CodeEntry{MinLength: 8, Delay: 6 * time.Second, AlarmFailures: 30},
-		CodeThrottle:        ThrottlePolicy{MaxFailures: 5, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Minute},
-		CourierThrottle:     ThrottlePolicy{MaxFailures: 5, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Minute},
+		CodeThrottle:        Throttle{MaxFailures: 5, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Minute},
+		CourierThrottle:     Throttle{MaxFailures: 5, BaseDelay: 30 * time.Second, MaxDelay: 30 * time.Minute},
 		DoorOpenTimeout:     6 * time.Second,
 		LeftOpenAfter:       90 * time.Second,
 		SessionIdle:         3 * time.Minute,
@@ -129,7 +134,7 @@ func (p Policy) Validate() error {
 	if n := p.CodeEntry.AlarmFailures; n < 1 || n > MaxAlarmFailures {
 		errs = append(errs, fmt.Errorf("locker: policy code_entry.alarm_failures must be 1..%d, got %d", MaxAlarmFailures, n))
 	}
-	for name, t := range map[string]ThrottlePolicy{"code_throttle": p.CodeThrottle, "courier_throttle": p.CourierThrottle} {
+	for name, t := range map[string]Throttle{"code_throttle": p.CodeThrottle, "courier_throttle": p.CourierThrottle} {
 		// NIST SP 800-63B caps consecutive failures at 100; a lock-out long before that.
 		if t.MaxFailures < 1 || t.MaxFailures > 20 {
 			errs = append(errs, fmt.Errorf("locker: policy %s.max_failures must be 1..20, got %d", name, t.MaxFailures))

@@ -1,9 +1,16 @@
-package locker
+// Package model is the vocabulary of a station: compartments and parcels with their
+// ids, sizes, kinds and states, the door operations under way, the events every
+// transition records, where a person is sent (Slot), and how configured compartments
+// are laid over stored ones. It holds values and the rules that need nothing but them;
+// package locker's Station owns the state, the lock and the store, and gives these
+// types their public names (locker.Compartment, locker.Event, ...).
+package model
 
 import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
 )
 
 // CompartmentID identifies a compartment within one station (1..65535). Operators and
@@ -69,27 +76,30 @@ func (c *Compartment) Usable() bool {
 	return !c.Disabled && c.Fault == "" && c.Op == OpNone && !c.DoorOpen && len(c.Parcels) < c.Capacity
 }
 
-// takesOut reports whether op, completed, takes its parcel out of the compartment.
-func takesOut(op Op) bool { return op == OpPickup || op == OpRetrieve || op == OpCancel }
+// TakesOut reports whether op, completed, takes its parcel out of the compartment.
+func TakesOut(op Op) bool { return op == OpPickup || op == OpRetrieve || op == OpCancel }
 
-// retryablePickup reports whether a pickup code for parcel pid may open c although c
+// RetryablePickup reports whether a pickup code for parcel pid may open c although c
 // is faulted: the fault is a pickup of that very parcel that a restart left
 // unverified, and the recipient who did not get the parcel tries again (ADR 0034).
-func (c *Compartment) retryablePickup(pid ParcelID) bool {
+func (c *Compartment) RetryablePickup(pid ParcelID) bool {
 	return c.Fault == FaultUnverified && c.UnverifiedOp == OpPickup && c.UnverifiedParcel == pid
 }
 
-func (c *Compartment) clearUnverified() {
+// ClearUnverified forgets what a restart left unverified at c.
+func (c *Compartment) ClearUnverified() {
 	c.Fault, c.UnverifiedWaybill, c.UnverifiedOp, c.UnverifiedParcel = "", nil, OpNone, ""
 }
 
-func (c *Compartment) clone() *Compartment {
+// Clone returns a copy of c that shares nothing with it.
+func (c *Compartment) Clone() *Compartment {
 	d := *c
 	d.Parcels = append([]ParcelID(nil), c.Parcels...)
 	return &d
 }
 
-func (c *Compartment) removeParcel(id ParcelID) {
+// RemoveParcel takes parcel id off c's occupants.
+func (c *Compartment) RemoveParcel(id ParcelID) {
 	for i, p := range c.Parcels {
 		if p == id {
 			c.Parcels = append(c.Parcels[:i], c.Parcels[i+1:]...)
@@ -98,7 +108,8 @@ func (c *Compartment) removeParcel(id ParcelID) {
 	}
 }
 
-func (c *Compartment) clearOp() {
+// ClearOp ends c's operation: no operation is under way any more.
+func (c *Compartment) ClearOp() {
 	c.Op, c.OpParcel, c.OpSession, c.OpActor, c.OpCommand, c.OpWaybill = OpNone, "", "", "", "", nil
 	c.OpSince, c.OpDoorSeen = time.Time{}, false
 }
@@ -129,12 +140,28 @@ type Parcel struct {
 	PurgeAt      time.Time      `json:"purge_at,omitzero"` // terminal parcels: when the record goes
 }
 
-// Courier is a courier as the cloud sends it: keyed digests of the badge token and of
-// token and PIN, never the token or PIN (docs/privacy.md §3). The station keeps it
-// sealed (couriers.go).
-type Courier struct {
-	ID       string         `json:"id"`       // opaque, from the cloud
-	Badge    privacy.Digest `json:"badge"`    // HMAC(courier-badge key, token): what the record is found by
-	Verifier privacy.Digest `json:"verifier"` // HMAC(courier key, token, PIN): what the PIN is checked against
-	Rights   Rights         `json:"rights"`
+// Record is p as the store keeps it (nil for nil).
+func (p *Parcel) Record() *store.Record {
+	if p == nil {
+		return nil
+	}
+	return &store.Record{ID: string(p.ID), Epoch: p.Epoch, Waybill: p.Waybill, Verifier: p.Verifier,
+		CodeVerifier: p.CodeVerifier, QRVerifier: p.QRVerifier,
+		Hint: p.Hint, Size: uint8(p.Size), State: string(p.State), Announced: p.Announced,
+		Compartment: uint16(p.Compartment), Generation: p.Generation, Courier: p.Courier,
+		ExpiresAt: p.ExpiresAt, KeepUntil: p.KeepUntil, Updated: p.Updated, PurgeAt: p.PurgeAt}
 }
+
+// ParcelOf is the parcel a store record holds.
+func ParcelOf(r *store.Record) *Parcel {
+	return &Parcel{ID: ParcelID(r.ID), Epoch: r.Epoch, Waybill: r.Waybill, Verifier: r.Verifier,
+		CodeVerifier: r.CodeVerifier, QRVerifier: r.QRVerifier,
+		Hint: r.Hint, Size: Size(r.Size), State: ParcelState(r.State), Announced: r.Announced,
+		Compartment: CompartmentID(r.Compartment), Generation: r.Generation, Courier: r.Courier,
+		ExpiresAt: r.ExpiresAt, KeepUntil: r.KeepUntil, Updated: r.Updated, PurgeAt: r.PurgeAt}
+}
+
+// FaultUnverified marks a compartment where a restart could not tell whether an
+// operation moved its parcel: a deposit (did it go in?) or a pickup, retrieval or
+// cancel (did it come out?). Compartment.UnverifiedOp says which; Resolve settles it.
+const FaultUnverified = "unverified"

@@ -1,0 +1,79 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+)
+
+// CompartmentSpec is how configuration describes one compartment.
+type CompartmentSpec struct {
+	ID       CompartmentID
+	Label    string
+	Size     Size
+	Kind     Kind
+	Capacity int // shelves only; doors always hold one parcel
+}
+
+// ValidateSpecs reports the first configured compartment that cannot be laid out.
+func ValidateSpecs(specs []CompartmentSpec) error {
+	if len(specs) == 0 {
+		return errors.New("locker: no compartments configured")
+	}
+	seen := map[CompartmentID]bool{}
+	for i, c := range specs {
+		switch {
+		case c.ID == 0:
+			return fmt.Errorf("locker: compartment %d: id must be 1..65535", i)
+		case seen[c.ID]:
+			return fmt.Errorf("locker: compartment %d: duplicate id", c.ID)
+		case c.Size < SizeS || c.Size > SizeXL:
+			return fmt.Errorf("locker: compartment %d: size must be S, M, L or XL", c.ID)
+		case c.Kind != KindDoor && c.Kind != KindShelf:
+			return fmt.Errorf("locker: compartment %d: kind must be door or shelf", c.ID)
+		case c.Kind == KindShelf && c.Capacity < 1:
+			return fmt.Errorf("locker: compartment %d: a shelf needs a capacity of at least 1", c.ID)
+		}
+		seen[c.ID] = true
+	}
+	return nil
+}
+
+// removedReason is the DisabledReason of a compartment kept after it left the config.
+const removedReason = "removed from config"
+
+// Merge lays the configured compartments over the stored ones (which it changes): the
+// config says what exists and how big it is; the store says what is in it. It returns
+// the station's compartments; kept lists those that left the config but still hold
+// parcels or an operation, kept disabled so that nothing is lost; gone those that left
+// it empty, to delete.
+func Merge(stored map[CompartmentID]*Compartment, specs []CompartmentSpec) (comps map[CompartmentID]*Compartment, kept, gone []CompartmentID) {
+	comps = map[CompartmentID]*Compartment{}
+	for _, sp := range specs {
+		c, ok := stored[sp.ID]
+		if !ok {
+			c = &Compartment{ID: sp.ID}
+		}
+		delete(stored, sp.ID)
+		c.Label, c.Size, c.Kind, c.Capacity = sp.Label, sp.Size, sp.Kind, sp.Capacity
+		if c.Kind == KindDoor {
+			c.Capacity = 1
+		}
+		if c.Label == "" {
+			c.Label = fmt.Sprint(sp.ID)
+		}
+		if c.DisabledReason == removedReason {
+			c.Disabled, c.DisabledReason = false, ""
+		}
+		comps[c.ID] = c
+	}
+	for _, c := range stored {
+		if len(c.Parcels) == 0 && c.Op == OpNone {
+			gone = append(gone, c.ID)
+			continue
+		}
+		c.Disabled, c.DisabledReason = true, removedReason
+		comps[c.ID] = c
+		kept = append(kept, c.ID)
+	}
+	return comps, kept, gone
+}
