@@ -109,3 +109,36 @@ func TestLastWillAndReconnect(t *testing.T) {
 		t.Fatalf("command after reconnect: %+v", r)
 	}
 }
+
+// TestLateLastWillIsAnswered: a Last Will that a broker publishes after the locker
+// has reconnected (a cluster node that died with the old connection and came back)
+// overwrites the retained "online". The link sees it on its own status topic and
+// publishes its birth again, so the retained presence, and the fleet side, end
+// "online" while it serves.
+func TestLateLastWillIsAnswered(t *testing.T) {
+	f := fixture.New(t, fixture.Options{NoLink: true})
+	presences := f.Presences(t)
+	f.StartLink(t, func(c *link.Config) { c.Boot = "boot-late" })
+	if p := fixture.Next(t, presences); p.State != protocol.Online {
+		t.Fatalf("first presence %+v", p)
+	}
+	// The stale will, as the broker would publish it: retained, QoS 1, on the
+	// locker's status topic (the locker's own account may write it).
+	will, err := protocol.EncodePresence(&protocol.Presence{State: protocol.Offline, Boot: "boot-late",
+		Version: "test-1.0", Reason: protocol.PresenceLost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := f.Raw(t, fixture.Locker, nil)
+	fixture.Publish(t, raw, f.Topics.Status(fixture.Locker), will)
+	if p := fixture.Next(t, presences); p.State != protocol.Offline || p.Reason != protocol.PresenceLost {
+		t.Fatalf("the late will: got %+v", p)
+	}
+	if p := fixture.Next(t, presences); p.State != protocol.Online || p.Boot != "boot-late" {
+		t.Fatalf("after the late will: got %+v, want the birth again", p)
+	}
+	ctx := testenv.Context(t, 10*time.Second)
+	if _, err := f.Cloud.AwaitPresence(ctx, fixture.Locker, func(p protocol.Presence) bool { return p.State == protocol.Online }); err != nil {
+		t.Fatalf("the fleet side does not see the locker online: %v", err)
+	}
+}

@@ -28,9 +28,11 @@ type Link struct {
 	conn   connState
 	// brokers is which of the cluster's nodes failed lately (brokers.go).
 	brokers *brokerSet
-	lost    chan error       // connection lost, or subscription failed: reconnect
-	busy    chan busyRefusal // commands refused for lack of queue room
-	ran     atomic.Bool
+	// reassert asks presenceKeeper to publish the birth again (presence.go).
+	reassert chan struct{}
+	lost     chan error       // connection lost, or subscription failed: reconnect
+	busy     chan busyRefusal // commands refused for lack of queue room
+	ran      atomic.Bool
 	// stopping is set once Run's context has ended: commands that arrive from then
 	// on are refused "shutting_down" at once instead of queued.
 	stopping atomic.Bool
@@ -62,6 +64,7 @@ func New(cfg Config) (*Link, error) {
 		queue:       newQueue(cfg.QueueBytes, cfg.QueueLen),
 		conn:        newConnState(),
 		brokers:     newBrokerSet(cfg.urls(), cfg.MaxBackoff),
+		reassert:    make(chan struct{}, 1),
 		lost:        make(chan error, 1),
 		busy:        make(chan busyRefusal, maxBusy),
 		cmdTopic:    t.Command(cfg.LockerID),
@@ -106,6 +109,7 @@ func (l *Link) Run(ctx context.Context) error {
 	start(func(ctx context.Context) { l.commandWorker(ctx, verified) })
 	start(l.busyResponder)
 	start(l.eventPublisher)
+	start(l.presenceKeeper)
 
 	l.connectionLoop(ctx)
 
@@ -233,6 +237,18 @@ func (l *Link) announce() error {
 	if sub, ok := st.(*paho.SubscribeToken); ok && sub.Result()[l.cmdTopic] > 2 {
 		return fmt.Errorf("link: broker refused the subscription to %s (code %#x)", l.cmdTopic, sub.Result()[l.cmdTopic])
 	}
+	// Its own status topic too: a late Last Will that overwrites the birth is
+	// answered with the birth again (presence.go). A broker that refuses the
+	// subscription leaves the link without that guard, not without a link.
+	if ps := l.client.Subscribe(l.statusTopic, 1, l.onOwnPresence); !ps.WaitTimeout(l.cfg.Timeout) || ps.Error() != nil {
+		l.log.Warn("subscription to the own status topic failed: a late Last Will would stand", "err", ps.Error())
+	}
+	return l.publishBirth()
+}
+
+// publishBirth publishes the retained "online" presence of this boot and waits for
+// the broker's acknowledgement.
+func (l *Link) publishBirth() error {
 	birth, err := protocol.EncodePresence(&protocol.Presence{
 		State: protocol.Online, Boot: l.cfg.Boot, Version: l.cfg.Version, Time: l.cfg.Now().UTC(),
 	})

@@ -53,7 +53,7 @@ func (c *connState) waitUp(ctx context.Context) bool {
 
 // counters are the link's running totals, for health reports.
 type counters struct {
-	received, refused, duplicates, executed, dropped, events, oversized atomic.Uint64
+	received, refused, duplicates, executed, dropped, events, oversized, reasserted atomic.Uint64
 }
 
 // Stats is a snapshot of the link's counters.
@@ -67,6 +67,7 @@ type Stats struct {
 	Dropped    uint64 // dropped without a reply (queue and busy list full)
 	Events     uint64 // events acknowledged by the broker
 	Oversized  uint64 // connections cut for a broker packet over MaxPacketSize
+	Reasserted uint64 // births published again over a late Last Will (presence.go)
 }
 
 // Stats returns a snapshot of the link's counters.
@@ -77,7 +78,7 @@ func (l *Link) Stats() Stats {
 		Received: l.stats.received.Load(), Refused: l.stats.refused.Load(),
 		Duplicates: l.stats.duplicates.Load(), Executed: l.stats.executed.Load(),
 		Dropped: l.stats.dropped.Load(), Events: l.stats.events.Load(),
-		Oversized: l.stats.oversized.Load(),
+		Oversized: l.stats.oversized.Load(), Reasserted: l.stats.reasserted.Load(),
 	}
 }
 
