@@ -11,7 +11,6 @@ package mqtttest
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -82,7 +81,7 @@ func Start(t testing.TB, opts Options) *Broker {
 	if _, _, _, err := b.pki.issue("server", true); err != nil {
 		t.Fatalf("mqtttest: server certificate: %v", err)
 	}
-	b.plainPort, b.tlsPort = freePort(t), freePort(t)
+	b.plainPort, b.tlsPort = testenv.FreePort(t), testenv.FreePort(t)
 	b.writePasswords(t, passwd, opts.Users)
 	b.writeACL(t, opts)
 	b.writeConfig(t, opts.Persistence)
@@ -238,7 +237,7 @@ func (b *Broker) launch() {
 	b.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for _, port := range []int{b.plainPort, b.tlsPort} {
-		for !dialable(port) {
+		for !testenv.Dialable(port) {
 			select {
 			case <-exited:
 				b.t.Fatalf("mqtttest: mosquitto exited at start:\n%s", b.Log())
@@ -289,22 +288,4 @@ func (b *Broker) Restart() {
 func (b *Broker) Log() string {
 	out, _ := os.ReadFile(filepath.Join(b.dir, "mosquitto.log"))
 	return string(out)
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("mqtttest: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func dialable(port int) bool {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }

@@ -9,7 +9,6 @@ package natstest
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/lockerd/lockerd/internal/testenv"
 )
 
 // User is a broker account: lockers use their locker id as user name and may use
@@ -96,8 +97,8 @@ func Start(t testing.TB, opts Options) *Cluster {
 	c := &Cluster{t: t, bin: binary(t)}
 	dir := t.TempDir()
 	for i := range 3 {
-		c.Nodes = append(c.Nodes, &Node{Name: fmt.Sprintf("n%d", i+1), clientPort: freePort(t), mqttPort: freePort(t),
-			clusterPort: freePort(t), monitorPort: freePort(t), dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))})
+		c.Nodes = append(c.Nodes, &Node{Name: fmt.Sprintf("n%d", i+1), clientPort: testenv.FreePort(t), mqttPort: testenv.FreePort(t),
+			clusterPort: testenv.FreePort(t), monitorPort: testenv.FreePort(t), dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))})
 	}
 	for _, n := range c.Nodes {
 		if err := os.MkdirAll(n.dir, 0o700); err != nil {
@@ -240,7 +241,7 @@ func (c *Cluster) launch(n *Node) {
 func (c *Cluster) waitMQTT(n *Node) {
 	c.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	for !dialable(n.mqttPort) {
+	for !testenv.Dialable(n.mqttPort) {
 		n.mu.Lock()
 		exited := n.exited
 		n.mu.Unlock()
@@ -298,24 +299,6 @@ func (c *Cluster) URLs() []string {
 func (n *Node) Log() string {
 	out, _ := os.ReadFile(filepath.Join(n.dir, "nats.log"))
 	return string(out)
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("natstest: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func dialable(port int) bool {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 // MQTT's JetStream streams in NATS 2.15 (server/mqtt.go): sessions, the QoS 1 and 2
