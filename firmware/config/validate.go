@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -114,7 +113,7 @@ func (c *Config) validate(root *yaml.Node) error {
 			v.fail("fleet.ed25519_public", "not a usable signing key: %s", strings.TrimPrefix(err.Error(), "jws: invalid key: public key 0: "))
 		}
 	}
-	if c.Metrics.Listen != "" && !loopbackAddr(c.Metrics.Listen) {
+	if c.Metrics.Listen != "" && !LoopbackAddr(c.Metrics.Listen) {
 		v.fail("metrics.listen", "must be a loopback host:port such as 127.0.0.1:9464, not %q: the page has no authentication; scrape it with an agent on the locker", c.Metrics.Listen)
 	}
 	if c.Control.Socket != "" && !filepath.IsAbs(c.Control.Socket) {
@@ -271,17 +270,4 @@ func (v *validator) compartments(cs []Compartment, hw *hwCheck) {
 			v.fail(p+".kind", "must be door or shelf, not %q", c.Kind)
 		}
 	}
-}
-
-// loopbackAddr reports whether addr is host:port with a loopback IP or localhost.
-func loopbackAddr(addr string) bool {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
