@@ -364,7 +364,11 @@ func (s *Station) shredLocked(now time.Time) error {
 	if len(dead) == 0 {
 		return nil
 	}
-	return s.store.ForgetEpochs(dead)
+	if err := s.store.ForgetEpochs(dead); err != nil {
+		return err
+	}
+	// The subjects' keys of those epochs go with them (ADR 0065).
+	return s.collectSubjectKeys()
 }
 
 // Retrieve opens, for a courier with the retrieval right, every door holding an expired

@@ -18,6 +18,7 @@ import (
 	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
+	"github.com/lockerd/lockerd/locker/subject"
 )
 
 // GCPercent is the garbage-collector setting lockerd runs a station with. Every commit
@@ -57,6 +58,7 @@ type Station struct {
 	keys     privacy.KeyStore
 	keyring  *privacy.Keyring
 	couriers courier.Book // sealed courier records (couriers.go)
+	subjects subject.Book // the audit log's pseudonyms (subjects.go)
 	index    lookup.Index // parcels by sealed digest (lookup.go)
 	unlocker Unlocker
 	doors    DoorReader
@@ -120,6 +122,7 @@ func Open(opt Options) (*Station, error) {
 	}
 	s := &Station{
 		id: opt.LockerID, store: db, keys: opt.Keys, keyring: opt.Keyring, couriers: courier.Book{Keyring: opt.Keyring},
+		subjects: subject.Book{Keyring: opt.Keyring},
 		index:    lookup.Index{Keyring: opt.Keyring},
 		unlocker: opt.Unlocker, doors: opt.Doors, clock: opt.Clock, log: opt.Logger,
 		observer: opt.Observer, policy: opt.Policy,
@@ -143,6 +146,10 @@ func Open(opt Options) (*Station, error) {
 		return nil, err
 	}
 	if err := s.collectCourierKeys(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.collectSubjectKeys(); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -74,10 +74,15 @@ func (t *txn) emit(e Event) error {
 	if err != nil {
 		return err
 	}
-	// The audit log is kept for years and never shredded: it gets no waybill digest.
+	// The audit log is kept for a year: it gets no waybill digest, and names couriers
+	// and operators by their pseudonyms (ADR 0065). The event as sent keeps both, in a
+	// trailer sealed until it is delivered (ADR 0060).
+	logged, named, err := t.s.subjects.AuditForm(t.st, t.s.epochOf(t.now), e)
+	if err != nil {
+		return err
+	}
 	auditPayload := payload
-	if e.Waybill != nil {
-		logged := e
+	if e.Waybill != nil || named {
 		logged.Waybill = nil
 		if auditPayload, err = json.Marshal(logged); err != nil {
 			return err

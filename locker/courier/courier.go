@@ -62,8 +62,16 @@ const MaxCouriers = 2048
 // ErrLimit refuses a courier beyond MaxCouriers.
 var ErrLimit = fmt.Errorf("locker: at most %d couriers per station", MaxCouriers)
 
-// IsSlot reports whether keyring entry e is a courier's key, not an epoch's.
-func IsSlot(e uint32) bool { return e >= SlotBase }
+// SlotEnd ends the couriers' slots: the keyring entries from there up hold the audit
+// log's subject keys (locker/subject, docs/adr/0065-audit-actors-as-pseudonyms.md).
+const SlotEnd uint32 = SlotBase + 1<<30
+
+// IsSlot reports whether keyring entry e is a courier's key, not an epoch's (nor a
+// subject's).
+func IsSlot(e uint32) bool { return e >= SlotBase && e < SlotEnd }
+
+// IsEpoch reports whether keyring entry e is an epoch's key: below every slot.
+func IsEpoch(e uint32) bool { return e < SlotBase }
 
 // Content is what a courier record holds, sealed.
 type Content struct {
@@ -172,7 +180,7 @@ func (b Book) Open(r *store.CourierRecord) (Content, bool) {
 func (b Book) Epochs() []uint32 {
 	var out []uint32
 	for _, e := range b.Keyring.Epochs() {
-		if !IsSlot(e) {
+		if IsEpoch(e) {
 			out = append(out, e)
 		}
 	}

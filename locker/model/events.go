@@ -47,9 +47,13 @@ const (
 	EvCompartmentEnabled  EventType = "compartment_enabled"
 	EvCourierUpserted     EventType = "courier_upserted"
 	EvCourierRevoked      EventType = "courier_revoked"
-	EvPolicyChanged       EventType = "policy_changed"
-	EvReconciled          EventType = "reconciled" // a stored operation was finished or aborted at start-up
-	EvStarted             EventType = "started"
+	// EvSubjectErased records an erasure of a data subject's pseudonyms
+	// (docs/adr/0065-audit-actors-as-pseudonyms.md): Count keys destroyed; it never
+	// names the subject.
+	EvSubjectErased EventType = "subject_erased"
+	EvPolicyChanged EventType = "policy_changed"
+	EvReconciled    EventType = "reconciled" // a stored operation was finished or aborted at start-up
+	EvStarted       EventType = "started"
 )
 
 // Event is one fact, committed in the same transaction as the state change it reports.
@@ -103,6 +107,7 @@ const (
 	ActorRecipient = "recipient"
 	ActorSystem    = "system"
 	ActorStaff     = "staff"
+	ActorCloud     = "cloud" // a change the cloud made with a command (couriers, erasures)
 )
 
 // commandMark joins a command id to the reason of the events a cloud command causes,

@@ -94,6 +94,13 @@ type Tx interface {
 	Courier(key privacy.Digest) (*CourierRecord, error)
 	PutCourier(old, c *CourierRecord) error
 	Couriers(fn func(c *CourierRecord) error) error
+	// Subject reads the subject row filed under index (ok false when none); PutSubject
+	// files one, DeleteSubject deletes one, Subjects passes every row to fn
+	// (docs/adr/0065-audit-actors-as-pseudonyms.md).
+	Subject(index privacy.Digest) (epoch, slot uint32, ok bool, err error)
+	PutSubject(index privacy.Digest, epoch, slot uint32) error
+	DeleteSubject(index privacy.Digest) error
+	Subjects(fn func(index privacy.Digest, epoch, slot uint32) error) error
 
 	// Parcel reads a record (ErrUnknownParcel when there is none); PutParcel stores p
 	// (nil deletes) in place of old (nil when new), with its index rows and its epoch's

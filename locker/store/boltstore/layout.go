@@ -35,11 +35,12 @@ var (
 	bucketCmdDigest    = []byte("cmd_digest")   // id -> digest of the command's body (ADR 0055); made by Init in older stores
 	bucketRevisions    = []byte("revisions")    // entity key -> revision (8 BE) || keep until (8 BE unix nanos) (ADR 0055)
 	bucketIdxRevExp    = []byte("idx_revexp")   // keep until (8 BE) || entity key -> nil
+	bucketSubjects     = []byte("subjects")     // HMAC(epoch key, subject id) -> epoch (4 BE) || slot (4 BE) (ADR 0065)
 
 	allBuckets = [][]byte{bucketMeta, bucketCompartments, bucketParcels, bucketBadges,
 		bucketIdxWaybill, bucketIdxCode, bucketIdxExpiry, bucketIdxKeep, bucketIdxPurge,
 		bucketEpochs, bucketAudit, bucketCommands, bucketIdxCmdExp, bucketCmdDigest,
-		bucketRevisions, bucketIdxRevExp}
+		bucketRevisions, bucketIdxRevExp, bucketSubjects}
 
 	metaSchema          = []byte("schema")
 	metaLockerID        = []byte("locker_id")
