@@ -81,6 +81,12 @@ func (h *commandHandler) handle(ctx context.Context, cmd *protocol.Command) link
 		return h.policy(ctx, b)
 	case *protocol.ClearThrottleBody:
 		return outcome(h.st.ClearThrottle(ctx, string(b.Source), b.Operator, cmd.Jti))
+	case *protocol.EraseSubjectBody:
+		n, err := h.st.EraseSubject(ctx, b.Subject, locker.CommandReason("operator "+b.Operator, cmd.Jti))
+		if err != nil {
+			return outcome(err)
+		}
+		return link.Done(&protocol.EraseSubjectResult{Keys: n})
 	case *protocol.TimeBody:
 		return h.setTime(cmd)
 	case *protocol.UpdateBody:

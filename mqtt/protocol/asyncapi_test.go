@@ -61,8 +61,8 @@ func TestAsyncAPIMatchesTheCode(t *testing.T) {
 		"AnnounceResult": AnnounceResult{}, "ItemResult": ItemResult{}, "InventoryResult": InventoryResult{},
 		"CompartmentInfo": CompartmentInfo{}, "StatusResult": StatusResult{},
 		"AuditRangeResult": AuditRangeResult{}, "AuditEntry": AuditEntry{}, "PingResult": PingResult{},
-		"TimeResult": TimeResult{},
-		"AuditHead":  AuditHead{},
+		"TimeResult": TimeResult{}, "EraseSubjectResult": EraseSubjectResult{},
+		"AuditHead": AuditHead{},
 	}
 	for _, ct := range CommandTypes() {
 		b, _ := NewBody(ct)

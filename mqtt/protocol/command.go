@@ -89,6 +89,8 @@ func NewBody(t CommandType) (Body, error) {
 		return &CourierUpsertBody{}, nil
 	case CmdCourierRevoke:
 		return &CourierRevokeBody{}, nil
+	case CmdEraseSubject:
+		return &EraseSubjectBody{}, nil
 	case CmdOpenCompartment:
 		return &OpenCompartmentBody{}, nil
 	case CmdDisableCompartment:

@@ -58,6 +58,7 @@ func TestDecodeCommandAccepts(t *testing.T) {
 			}
 		}},
 		{name: "clear-throttle", payload: claims("clear-throttle", `{"source":"code","operator":"op-3"}`)},
+		{name: "erase-subject", payload: claims("erase-subject", `{"subject":"courier-9","operator":"op-3"}`)},
 		{name: "policy with code entry", payload: claims("policy", validPolicy(`code_entry={"min_length":10,"delay_s":6,"alarm_failures":30}`)),
 			check: func(t *testing.T, b Body) {
 				if p := b.(*PolicyBody); p.CodeEntry == nil || p.CodeEntry.MinLength != 10 || p.CodeEntry.DelayS != 6 {
@@ -163,6 +164,8 @@ func TestDecodeCommandRefuses(t *testing.T) {
 		{name: "set-verifier without a verifier", payload: claims("set-verifier", `{"parcel":"p1"}`), problem: ProblemMissingField, path: "body"},
 		{name: "clear-throttle of qr", payload: claims("clear-throttle", `{"source":"qr","operator":"op-3"}`), problem: ProblemBadValue, path: "body.source"},
 		{name: "clear-throttle without operator", payload: claims("clear-throttle", `{"source":"courier"}`), problem: ProblemMissingField, path: "body.operator"},
+		{name: "erase-subject without subject", payload: claims("erase-subject", `{"operator":"op-3"}`), problem: ProblemMissingField, path: "body.subject"},
+		{name: "erase-subject of a bad id", payload: claims("erase-subject", `{"subject":"a b","operator":"op-3"}`), problem: ProblemBadIdentifier, path: "body.subject"},
 		{name: "code entry too short", payload: claims("policy", validPolicy(`code_entry={"min_length":6,"delay_s":6,"alarm_failures":30}`)), problem: ProblemBadValue, path: "body.code_entry.min_length"},
 		{name: "code entry delay 0", payload: claims("policy", validPolicy(`code_entry={"min_length":8,"delay_s":0,"alarm_failures":30}`)), problem: ProblemBadValue, path: "body.code_entry.delay_s"},
 		{name: "too many parcels", payload: claims("announce", `{"parcels":[`+strings.Join(many, ",")+`]}`), problem: ProblemTooMany, path: "body.parcels"},

@@ -48,12 +48,16 @@ const (
 	CmdTime CommandType = "time"
 	// CmdUpdate installs a release signed by a release key (ADR 0064).
 	CmdUpdate CommandType = "update"
+	// CmdEraseSubject erases a courier's or operator's pseudonyms from the audit
+	// log's reach (ADR 0065).
+	CmdEraseSubject CommandType = "erase-subject"
 )
 
 var commandTypes = enum.Strings(unknown("command type"),
 	CmdAnnounce, CmdSetVerifier, CmdCancel, CmdRecall, CmdCourierUpsert, CmdCourierRevoke,
 	CmdOpenCompartment, CmdDisableCompartment, CmdEnableCompartment, CmdResolveCompartment,
 	CmdInventory, CmdStatus, CmdAuditRange, CmdPolicy, CmdPing, CmdClearThrottle, CmdTime, CmdUpdate,
+	CmdEraseSubject,
 )
 
 // ParseCommandType parses a command type.

@@ -16,6 +16,7 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte(claims("policy", validPolicy(`code_entry={"min_length":8,"delay_s":6,"alarm_failures":30}`))))
 	f.Add([]byte(claims("set-verifier", `{"parcel":"p1","code_verifier":"`+hexA+`","qr_verifier":"`+hexB+`"}`)))
 	f.Add([]byte(claims("clear-throttle", `{"source":"code","operator":"op-3"}`)))
+	f.Add([]byte(claims("erase-subject", `{"subject":"courier-9","operator":"op-3"}`)))
 	f.Add([]byte(claims("open-compartment", `{"compartment":12,"reason":"support","operator":"op-3"}`)))
 	f.Add([]byte(claims("courier-upsert", `{"courier":"c7","badge":"`+hexA+`","verifier":"`+hexA+`","rights":["deposit"]}`)))
 	f.Add([]byte(claims("courier-upsert", `{"courier":"c7","credential":"`+hexA+`","rights":["deposit"]}`)))

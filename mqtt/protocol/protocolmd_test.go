@@ -87,7 +87,7 @@ func TestProtocolMDAgrees(t *testing.T) {
 		results := map[CommandType][]any{
 			CmdInventory: {InventoryResult{}, CompartmentInfo{}}, CmdStatus: {StatusResult{}},
 			CmdAuditRange: {AuditRangeResult{}, AuditEntry{}}, CmdPing: {PingResult{}},
-			CmdTime: {TimeResult{}},
+			CmdTime: {TimeResult{}}, CmdEraseSubject: {EraseSubjectResult{}},
 		}
 		for _, r := range tableRows(sec34, "`typ`") {
 			for _, name := range backquoted(r[0]) {

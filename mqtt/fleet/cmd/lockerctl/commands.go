@@ -93,6 +93,7 @@ func lockerCommands(withEnv withEnvFunc) []*cobra.Command {
 		courierNewCommand(withEnv),
 		courierUpsertCommand(withEnv),
 		clearThrottleCommand(withEnv),
+		eraseSubjectCommand(withEnv),
 		sendCommand(withEnv),
 	}
 }

@@ -30,3 +30,26 @@ func clearThrottleCommand(withEnv withEnvFunc) *cobra.Command {
 	operatorFlag(c, &operator)
 	return c
 }
+
+// eraseSubjectCommand asks a locker to erase a courier or operator from its audit
+// log's reach (ADR 0065): the keys of the subject's pseudonyms are destroyed.
+func eraseSubjectCommand(withEnv withEnvFunc) *cobra.Command {
+	var operator string
+	c := &cobra.Command{
+		Use:   "erase-subject LOCKER SUBJECT --operator ID",
+		Short: "Erase a courier or operator from a locker's audit log (its pseudonyms' keys are destroyed; audited)",
+		Long: `Erase a data subject — a courier's or an operator's id — from a locker's audit log.
+
+The audit log names couriers and operators by keyed pseudonyms. This destroys the
+keys of SUBJECT's pseudonyms on the locker: its entries stay (the audit chain still
+verifies) but can no longer be linked to SUBJECT by anyone, the locker included.
+The reply says how many keys were destroyed (0: the locker had recorded nothing of
+SUBJECT). The cloud's own records are not touched.`,
+		Args: cli.Args(cobra.ExactArgs(2)),
+		RunE: withEnv(func(e *env, pos []string) error {
+			return e.do(pos[0], &protocol.EraseSubjectBody{Subject: pos[1], Operator: operator})
+		}),
+	}
+	operatorFlag(c, &operator)
+	return c
+}
