@@ -216,6 +216,7 @@ func (s *Station) mergeCompartments(t store.Tx, specs []CompartmentSpec) error {
 		if err := json.Unmarshal(v, c); err != nil {
 			return err
 		}
+		c.OpActor = s.subjects.OpenActor(uint16(c.ID), c.OpActor)
 		stored[c.ID] = c
 		return nil
 	}); err != nil {
@@ -231,9 +232,17 @@ func (s *Station) mergeCompartments(t store.Tx, specs []CompartmentSpec) error {
 	for _, id := range kept {
 		s.log.Warn("compartment left the config but holds parcels; kept disabled", "compartment", int(id))
 	}
+	var newest uint32
+	if e := s.epochKeys(); len(e) > 0 {
+		newest = e[len(e)-1]
+	}
 	for id, c := range s.comps {
 		s.order = append(s.order, id)
-		if err := t.PutCompartment(uint16(id), c); err != nil {
+		atRest, err := s.atRest(c, newest)
+		if err != nil {
+			return err
+		}
+		if err := t.PutCompartment(uint16(id), atRest); err != nil {
 			return err
 		}
 	}

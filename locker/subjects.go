@@ -2,6 +2,9 @@ package locker
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/lockerd/lockerd/locker/model"
@@ -76,4 +79,32 @@ func (s *Station) SubjectPseudonyms(id string) ([]string, error) {
 		return err
 	})
 	return out, err
+}
+
+// atRest returns c as the store keeps it: the actor of its operation under way sealed
+// (subject.Book.SealActor), so that no compartment record names a courier or operator
+// in clear. It seals under the key of epoch: the transition's, or at start (which must
+// not read the clock before its floor is loaded) the newest epoch's.
+func (s *Station) atRest(c *Compartment, epoch uint32) (*Compartment, error) {
+	if !subject.Personal(c.OpActor) {
+		return c, nil
+	}
+	sealed, err := s.subjects.SealActor(epoch, uint16(c.ID), c.OpActor)
+	if err != nil {
+		return nil, err
+	}
+	cp := *c
+	cp.OpActor = sealed
+	return &cp, nil
+}
+
+// SubjectKey returns a keyed digest of subject id (32 hex digits) for a record outside
+// the audit log that must find the subject again without naming it: the command log's
+// revision of a courier (ADR 0055). Keyed by the audit key, which is not shredded: such
+// a record must be short-lived (a revision lives 7 days at most).
+func (s *Station) SubjectKey(id string) string {
+	m := hmac.New(sha256.New, s.keys.AuditKey())
+	m.Write([]byte("lockerd/subject-entity/v1\n"))
+	m.Write([]byte(id))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }

@@ -105,7 +105,11 @@ func (s *Station) update(fn func(t *txn) error) error {
 			return err
 		}
 		for id, c := range t.comps {
-			if err := st.PutCompartment(uint16(id), c); err != nil {
+			stored, err := s.atRest(c, s.epochOf(t.now))
+			if err != nil {
+				return err
+			}
+			if err := st.PutCompartment(uint16(id), stored); err != nil {
 				return err
 			}
 		}

@@ -77,8 +77,9 @@ func (f *issuedFloor) after(now time.Time) time.Time {
 
 // entityOf names the entity an ordered command changes, as the store's revision key,
 // or reports that cmd is not ordered (queries, opening a door, resolving, the policy,
-// which has its own version).
-func entityOf(cmd *protocol.Command) (string, bool) {
+// which has its own version). A courier is named by its keyed digest (subject): its id
+// names a person, which no record outside the audit log's pseudonyms may do (ADR 0065).
+func entityOf(cmd *protocol.Command, subject func(string) string) (string, bool) {
 	switch b := cmd.Parsed.(type) {
 	case *protocol.SetVerifierBody:
 		return parcelKey(b.Parcel), true
@@ -87,9 +88,9 @@ func entityOf(cmd *protocol.Command) (string, bool) {
 	case *protocol.RecallBody:
 		return parcelKey(b.Parcel), true
 	case *protocol.CourierUpsertBody:
-		return "c/" + b.Courier, true
+		return "c/" + subject(b.Courier), true
 	case *protocol.CourierRevokeBody:
-		return "c/" + b.Courier, true
+		return "c/" + subject(b.Courier), true
 	case *protocol.DisableCompartmentBody:
 		return compartmentKey(b.Compartment), true
 	case *protocol.EnableCompartmentBody:
@@ -138,7 +139,7 @@ func checkRevision(log store.CommandReader, key string, rev int64) error {
 func (h *commandHandler) Handle(ctx context.Context, cmd *protocol.Command) link.Result {
 	h.floor.raise(cmd.IssuedAt())
 	h.confirmTime(cmd)
-	key, ordered := entityOf(cmd)
+	key, ordered := entityOf(cmd, h.st.SubjectKey)
 	if !ordered {
 		return h.handle(ctx, cmd)
 	}

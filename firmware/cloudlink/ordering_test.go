@@ -51,7 +51,7 @@ func TestRevisionKeptAndForgotten(t *testing.T) {
 	if r := h.Handle(ctx, command(&protocol.CourierRevokeBody{Courier: "c-1"}, t0)); r.Status != protocol.StatusDone {
 		t.Fatalf("revoke: %+v", r)
 	}
-	if rev, ok := revision("c/c-1"); !ok || rev != t0 {
+	if rev, ok := revision("c/" + f.st.SubjectKey("c-1")); !ok || rev != t0 {
 		t.Fatalf("the revoke's tombstone: %d %v", rev, ok)
 	}
 	upsert := &protocol.CourierUpsertBody{Courier: "c-1", Badge: protocol.Digest{2}, Verifier: protocol.Digest{3}, Rights: []protocol.Right{protocol.RightDeposit}}
@@ -72,14 +72,14 @@ func TestRevisionKeptAndForgotten(t *testing.T) {
 	if err := f.st.Tick(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := revision("c/c-1"); !ok {
+	if _, ok := revision("c/" + f.st.SubjectKey("c-1")); !ok {
 		t.Fatal("the tombstone went while an older command could still be valid")
 	}
 	f.clock.advance(2 * time.Minute)
 	if err := f.st.Tick(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := revision("c/c-1"); ok {
+	if _, ok := revision("c/" + f.st.SubjectKey("c-1")); ok {
 		t.Fatal("the tombstone is kept past every older command's expiry")
 	}
 }

@@ -26,6 +26,8 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -300,4 +302,49 @@ func (b Book) AuditForm(t Records, epoch uint32, e model.Event) (model.Event, bo
 		}
 	}
 	return e, changed, nil
+}
+
+// sealedMark starts an actor sealed for a record (SealActor).
+const sealedMark = "s1."
+
+func actorAD(comp uint16) []byte { return fmt.Appendf(nil, "lockerd/op-actor/v1/%d", comp) }
+
+// SealActor returns actor (the courier or operator of an operation under way in
+// compartment comp) sealed under epoch's key, as a string a compartment record holds
+// in its place: "s1." + base64url(epoch ‖ sealed). A role (Personal false) is returned
+// as it is. The record then holds nothing that names a person in clear, in its pages
+// or in the free pages a later write leaves behind.
+func (b Book) SealActor(epoch uint32, comp uint16, actor string) (string, error) {
+	if !Personal(actor) {
+		return actor, nil
+	}
+	k, err := b.Keyring.Key(epoch)
+	if err != nil {
+		return "", fmt.Errorf("locker: epoch key: %w", err)
+	}
+	raw := binary.BigEndian.AppendUint32(nil, epoch)
+	raw = append(raw, privacy.SealBytes(k, []byte(actor), actorAD(comp))...)
+	return sealedMark + base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
+// OpenActor returns the actor a compartment record holds: s itself when it is not
+// sealed (a role, or a record written before ADR 0065), "" when its epoch key is gone
+// (shredded while the operation waited) or it does not open.
+func (b Book) OpenActor(comp uint16, s string) string {
+	if !strings.HasPrefix(s, sealedMark) {
+		return s
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s[len(sealedMark):])
+	if err != nil || len(raw) < 4 {
+		return ""
+	}
+	k, ok := b.Keyring.Lookup(binary.BigEndian.Uint32(raw))
+	if !ok {
+		return ""
+	}
+	plain, err := privacy.OpenBytes(k, raw[4:], actorAD(comp))
+	if err != nil {
+		return ""
+	}
+	return string(plain)
 }

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
@@ -51,5 +52,47 @@ func (s *Store) openHint(p *store.Record, hint []byte, version byte) error {
 		return fmt.Errorf("hint: %w", err)
 	}
 	p.Hint = string(plain)
+	return nil
+}
+
+// A parcel's depositing courier is an id that names a person: it is sealed like the
+// hint, under the parcel's epoch key (docs/adr/0065-audit-actors-as-pseudonyms.md). The
+// record's courier field holds 0x00 || SealBytes(epoch key, id, "lockerd/depositor/v1/"
+// + parcel id), or, in a record written before, the id in clear (an id never starts
+// with 0x00: protocol ids are printable).
+const sealedCourier = "\x00"
+
+func courierAD(id string) []byte { return []byte("lockerd/depositor/v1/" + id) }
+
+// sealCourier returns p's courier field as stored: sealed, or "" when p has none or its
+// epoch key is gone (the depositor is shredded with the parcel's digests).
+func (s *Store) sealCourier(p *store.Record) string {
+	if p.Courier == "" {
+		return ""
+	}
+	key, ok := s.keyring.Lookup(p.Epoch)
+	if !ok {
+		return ""
+	}
+	return sealedCourier + string(privacy.SealBytes(key, []byte(p.Courier), courierAD(p.ID)))
+}
+
+// openCourier sets p.Courier from its stored field: opened when sealed ("" when its
+// epoch key is gone), as it is when in clear. One that does not open under a key that
+// exists is a damaged record.
+func (s *Store) openCourier(p *store.Record) error {
+	if !strings.HasPrefix(p.Courier, sealedCourier) {
+		return nil
+	}
+	key, ok := s.keyring.Lookup(p.Epoch)
+	if !ok {
+		p.Courier = ""
+		return nil
+	}
+	plain, err := privacy.OpenBytes(key, []byte(p.Courier[len(sealedCourier):]), courierAD(p.ID))
+	if err != nil {
+		return fmt.Errorf("courier: %w", err)
+	}
+	p.Courier = string(plain)
 	return nil
 }

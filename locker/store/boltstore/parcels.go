@@ -60,6 +60,9 @@ func (t *Tx) Parcel(id string) (*store.Record, error) {
 	if err == nil {
 		err = t.s.openHint(p, hint, version)
 	}
+	if err == nil {
+		err = t.s.openCourier(p)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("locker: parcel record %q: %w", id, err)
 	}
@@ -101,7 +104,9 @@ func (t *Tx) PutParcel(old, p *store.Record) error {
 		t.epochRef(old.Epoch, -1)
 		return t.tx.Bucket(bucketParcels).Delete([]byte(old.ID))
 	}
-	b, err := encodeRecord(p, t.s.sealHint(p))
+	stored := *p
+	stored.Courier = t.s.sealCourier(p)
+	b, err := encodeRecord(&stored, t.s.sealHint(p))
 	if err != nil {
 		return err
 	}
