@@ -115,6 +115,8 @@ func NewResult(t CommandType) any {
 		return &PingResult{}
 	case CmdTime:
 		return &TimeResult{}
+	case CmdEraseSubject:
+		return &EraseSubjectResult{}
 	}
 	return nil
 }
