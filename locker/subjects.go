@@ -38,7 +38,8 @@ func (s *Station) collectSubjectKeys() error {
 
 // EraseSubject erases data subject id (a courier's or an operator's id) from the audit
 // log's reach: its pseudonyms in every live epoch lose their keys, so no entry can be
-// linked to it any more, while every entry, and so the chain, stays as it was. The
+// linked to it any more, while every entry, and so the chain, stays as it was; the
+// parcels it deposited forget who did. The
 // erasure is audited without naming the subject; reason names who asked (a command's
 // reason). It returns how many keys were destroyed (0: the station knew nothing of id).
 func (s *Station) EraseSubject(ctx context.Context, id, reason string) (int, error) {
@@ -54,6 +55,24 @@ func (s *Station) EraseSubject(ctx context.Context, id, reason string) (int, err
 	err := s.update(func(t *txn) (err error) {
 		if slots, err = s.subjects.Erase(t.st, id, s.liveEpochs()); err != nil {
 			return err
+		}
+		// A parcel it deposited forgets who did (sealed under the parcel's epoch
+		// key, which a copy of the card holds).
+		var deposited []*store.Record
+		if err := t.st.Parcels(func(p *store.Record) error {
+			if p.Courier == id {
+				deposited = append(deposited, p)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, p := range deposited {
+			np := *p
+			np.Courier = ""
+			if err := t.st.PutParcel(p, &np); err != nil {
+				return err
+			}
 		}
 		return t.emit(Event{Type: model.EvSubjectErased, Actor: model.ActorCloud, Count: len(slots), Reason: reason})
 	})

@@ -120,6 +120,12 @@ func TestEraseSubjectAndShredding(t *testing.T) {
 	if after, _ := f.st.SubjectPseudonyms("c-erase"); len(after) != 0 {
 		t.Fatalf("c-erase still linked: %v", after)
 	}
+	if got := f.parcel("p-1").Courier; got != "" {
+		t.Fatalf("p-1 still names its depositor %q after the erasure", got)
+	}
+	if got := f.parcel("p-2").Courier; got != "c-keep" {
+		t.Fatalf("p-2 names its depositor %q, want c-keep (not erased)", got)
+	}
 	if kept, _ := f.st.SubjectPseudonyms("c-keep"); len(kept) != 1 {
 		t.Fatalf("c-keep's pseudonyms %v: an erasure took another subject's", kept)
 	}

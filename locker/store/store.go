@@ -107,6 +107,8 @@ type Tx interface {
 	// reference count.
 	Parcel(id string) (*Record, error)
 	PutParcel(old, p *Record) error
+	// Parcels passes every record to fn, in id order; fn must not write.
+	Parcels(fn func(p *Record) error) error
 	// ByWaybill and ByCode find parcels by sealed waybill digest and sealed verifier.
 	ByWaybill(sealed privacy.Digest) (string, bool)
 	ByCode(sealed privacy.Digest) []string

@@ -69,6 +69,17 @@ func (t *Tx) Parcel(id string) (*store.Record, error) {
 	return p, nil
 }
 
+// Parcels passes every parcel record to fn, in id order; fn must not write.
+func (t *Tx) Parcels(fn func(p *store.Record) error) error {
+	return t.tx.Bucket(bucketParcels).ForEach(func(k, _ []byte) error {
+		p, err := t.Parcel(string(k))
+		if err != nil {
+			return err
+		}
+		return fn(p)
+	})
+}
+
 // PutParcel stores p (nil deletes) replacing old (nil when new), and moves its index
 // rows and its epoch's reference count along.
 func (t *Tx) PutParcel(old, p *store.Record) error {
