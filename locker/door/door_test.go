@@ -173,3 +173,39 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("busy door: %v", err)
 	}
 }
+
+// TestRetrieve: a shelf gives an expired parcel back at once, a free door is reserved
+// for the courier, and a busy or faulted door is left alone.
+func TestRetrieve(t *testing.T) {
+	tx := newTx()
+	shelf := &model.Compartment{ID: 9, Kind: model.KindShelf, Generation: 1, Parcels: []model.ParcelID{"p-9"}}
+	tx.comps[9] = shelf
+	tx.parcels["p-9"] = &model.Parcel{ID: "p-9", State: model.StateExpired, Compartment: 9}
+	p, _ := tx.Parcel("p-9")
+	if sl, claim, err := Retrieve(tx, shelf, p, "c-1"); err != nil || claim != Shelved || sl.Compartment != 9 {
+		t.Fatalf("shelf: %v %v %v", sl, claim, err)
+	}
+	if got := tx.parcels["p-9"]; got.State != model.StateRetrieved || got.Compartment != 0 || len(shelf.Parcels) != 0 {
+		t.Errorf("shelf parcel: %s in %d, shelf holds %v", got.State, got.Compartment, shelf.Parcels)
+	}
+	if e := tx.last(); e.Type != model.EvRetrieved || e.Actor != "c-1" || e.Generation != 2 {
+		t.Errorf("shelf event %+v", e)
+	}
+
+	c := doorWith(tx, model.OpNone, model.StateRecalled, false)
+	p, _ = tx.Parcel("p-1")
+	if _, claim, err := Retrieve(tx, c, p, "c-1"); err != nil || claim != Reserved || c.Op != model.OpRetrieve || c.OpActor != "c-1" {
+		t.Fatalf("door: claim %v, op %s by %s, err %v", claim, c.Op, c.OpActor, err)
+	}
+	if tx.parcels["p-1"].State != model.StateRecalled {
+		t.Error("door parcel changed before its door closed")
+	}
+	if _, claim, _ := Retrieve(tx, c, p, "c-2"); claim != Refused || c.OpActor != "c-1" {
+		t.Errorf("busy door: claim %v, actor %s", claim, c.OpActor)
+	}
+	c.ClearOp()
+	c.Fault = model.FaultUnverified
+	if _, claim, _ := Retrieve(tx, c, p, "c-2"); claim != Refused || c.Op != model.OpNone {
+		t.Errorf("faulted door: claim %v, op %s", claim, c.Op)
+	}
+}
