@@ -67,11 +67,7 @@ func (s *Station) RevokeCourier(ctx context.Context, id string) error {
 	if s.closed {
 		return ErrClosed
 	}
-	for sid, se := range s.sessions {
-		if se.courier.ID == id {
-			delete(s.sessions, sid)
-		}
-	}
+	s.sessions.EndCourier(id)
 	err := s.update(func(t *txn) error {
 		if err := s.couriers.Drop(t.st, id, privacy.Digest{}); err != nil {
 			return err

@@ -186,21 +186,9 @@ func (s *Station) Tick() error {
 		return ErrClosed
 	}
 	now := s.clock.Now()
-	for id, se := range s.sessions {
-		if now.Sub(se.lastActive) > s.policy.SessionIdle {
-			delete(s.sessions, id)
-		}
-	}
-	for id, h := range s.handovers {
-		if now.After(h.until) {
-			delete(s.handovers, id)
-		}
-	}
-	for d, at := range s.recentScan {
-		if now.Sub(at) >= s.policy.DuplicateScanWindow {
-			delete(s.recentScan, d)
-		}
-	}
+	s.sessions.Expire(now, s.policy.SessionIdle)
+	s.handovers.Expire(now)
+	s.recentScan.Expire(now, s.policy.DuplicateScanWindow)
 	if err := s.settleSilentSensorsLocked(now); err != nil {
 		return err
 	}
@@ -255,7 +243,7 @@ func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
 		return err
 	})
 	if err == nil && next.Compartment != 0 {
-		se.offers = append(se.offers, next)
+		se.Offer(next)
 	}
 	return next, err
 }

@@ -70,7 +70,7 @@ func (s *Station) Retrieve(ctx context.Context, sid string) ([]Slot, error) {
 		s.mu.Unlock()
 		return nil, err
 	}
-	if !se.courier.Rights.Retrieve {
+	if !se.Courier.Rights.Retrieve {
 		s.mu.Unlock()
 		return nil, ErrNoRights
 	}
@@ -85,7 +85,7 @@ func (s *Station) Retrieve(ctx context.Context, sid string) ([]Slot, error) {
 				if p.State != StateExpired && p.State != StateRecalled {
 					continue
 				}
-				sl, claim, err := door.Retrieve(t, t.comp(id), p, se.courier.ID)
+				sl, claim, err := door.Retrieve(t, t.comp(id), p, se.Courier.ID)
 				switch {
 				case err != nil:
 					return err

@@ -2,10 +2,8 @@ package locker
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/lockerd/lockerd/locker/door"
@@ -16,12 +14,6 @@ import (
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/waybill"
 )
-
-// handover is the shelf parcels of one code entry awaiting staff's scans.
-type handover struct {
-	parcels []ParcelID
-	until   time.Time
-}
 
 // EnterCode takes a recipient's pickup code and their phone's last four digits
 // (docs/adr/0046-keypad-guessing-budget.md). Malformed input (a code outside the
@@ -193,8 +185,7 @@ func (s *Station) openFor(keys []lookup.Key) (res Pickup, pulses []Slot, shelved
 // and pulses the doors reserved.
 func (s *Station) finishPickup(ctx context.Context, res Pickup, pulses []Slot, shelved []ParcelID, now time.Time) Pickup {
 	if len(shelved) > 0 {
-		res.Handover = rand.Text()
-		s.handovers[res.Handover] = &handover{parcels: shelved, until: now.Add(s.policy.HandoverTimeout)}
+		res.Handover = s.handovers.Start(shelved, now.Add(s.policy.HandoverTimeout))
 	}
 	s.mu.Unlock()
 	for _, sl := range pulses {
@@ -262,29 +253,21 @@ func (s *Station) Handover(ctx context.Context, id, raw string) (Slot, error) {
 	if s.closed {
 		return Slot{}, ErrClosed
 	}
-	h := s.handovers[id]
-	if h == nil || s.clock.Now().After(h.until) {
+	h := s.handovers.Waiting(id, s.clock.Now())
+	if h == nil {
 		return Slot{}, ErrNoHandover
 	}
 	var slot Slot
 	matched := false
 	err = s.update(func(t *txn) error {
-		for _, pid := range h.parcels {
+		for _, pid := range h.Parcels {
 			p, err := t.parcel(pid)
 			if err != nil || p.State != StateDeposited || !s.index.Matches(p, d) {
 				continue
 			}
-			c := t.comp(p.Compartment)
-			np := *p
-			np.State, np.PurgeAt, np.Compartment = StatePickedUp, t.now.Add(s.policy.PurgeAfter), 0
-			c.RemoveParcel(p.ID)
-			c.Generation++
-			if err := t.putParcel(p, &np); err != nil {
-				return err
-			}
-			slot, matched = slotOf(c, p), true
-			return t.emit(Event{Type: EvPickedUp, Parcel: p.ID, Compartment: c.ID, Generation: c.Generation,
-				Actor: ActorStaff, State: StatePickedUp})
+			matched = true
+			slot, err = door.HandOver(t, t.comp(p.Compartment), p)
+			return err
 		}
 		return t.emit(Event{Type: EvWrongParcel, Actor: ActorStaff, Count: len(s.handovers),
 			Reason: "scanned parcel is not one of this code's"})
@@ -296,9 +279,6 @@ func (s *Station) Handover(ctx context.Context, id, raw string) (Slot, error) {
 		s.log.Warn("handover refused: wrong parcel scanned", "waiting", len(s.handovers))
 		return Slot{}, ErrWrongParcel
 	}
-	h.parcels = slices.DeleteFunc(h.parcels, func(p ParcelID) bool { return p == slot.Parcel })
-	if len(h.parcels) == 0 {
-		delete(s.handovers, id)
-	}
+	s.handovers.Done(id, slot.Parcel)
 	return slot, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lookup"
 	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/session"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -75,9 +76,9 @@ type Station struct {
 	codeAlarm gate.Window // RAM: failed codes in the last hour
 	qrAlarm   gate.Window // RAM: failed QR scans in the last hour
 
-	sessions   map[string]*session
-	handovers  map[string]*handover         // staffed mode: code entries whose shelf parcels await staff's scan
-	recentScan map[privacy.Digest]time.Time // RAM only: repeat-scan suppression
+	sessions   session.Sessions  // courier logins, RAM only
+	handovers  session.Handovers // staffed mode: code entries whose shelf parcels await staff's scan
+	recentScan session.Scans     // RAM only: repeat-scan suppression
 	// unsettled are the compartments whose operation Reconcile could not settle
 	// because the door sensor was not known yet: the sensor's first report does, and
 	// the jam timer leaves them alone until then.
@@ -123,8 +124,8 @@ func Open(opt Options) (*Station, error) {
 		index:    lookup.Index{Keyring: opt.Keyring},
 		unlocker: opt.Unlocker, doors: opt.Doors, clock: opt.Clock, log: opt.Logger,
 		observer: opt.Observer, policy: opt.Policy,
-		comps: map[CompartmentID]*Compartment{}, sessions: map[string]*session{},
-		monoBase: time.Now(), handovers: map[string]*handover{}, recentScan: map[privacy.Digest]time.Time{},
+		comps: map[CompartmentID]*Compartment{}, sessions: session.Sessions{},
+		monoBase: time.Now(), handovers: session.Handovers{}, recentScan: session.Scans{},
 		unsettled: map[CompartmentID]time.Time{}, pulsing: map[CompartmentID]*pulseHold{},
 		wake: make(chan struct{}, 1),
 	}
