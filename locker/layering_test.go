@@ -23,6 +23,7 @@ var concerns = map[string][]string{
 	"announce": {"model", "privacy"},
 	"door":     {"model", "policy", "privacy"},
 	"expiry":   {"model", "policy", "store"},
+	"eventlog": {"model", "store"},
 	"session":  {"courier", "model", "privacy"},
 }
 
