@@ -27,6 +27,9 @@ func (tm timers) Update(fn func(t expiry.Tx) error) error {
 // DeleteDue deletes a time index's row, for expiry.Tx.
 func (t *txn) DeleteDue(timer store.Timer, row store.Due) error { return t.st.DeleteDue(timer, row) }
 
+// PutMeta stores a value of the station's, for expiry.Tx (the clock's floor).
+func (t *txn) PutMeta(k store.Meta, v any) error { return t.st.PutMeta(k, v) }
+
 // expireLocked moves deposited parcels past their retention to expired (their codes stop
 // working), drops announcements that were never deposited, purges terminal records
 // (expiry.Sweep) and destroys the keys of epochs that no record uses any more.

@@ -22,7 +22,7 @@ var concerns = map[string][]string{
 	"lookup":   {"model", "privacy", "store"},
 	"announce": {"model", "privacy"},
 	"door":     {"model", "policy", "privacy"},
-	"expiry":   {"model", "policy", "store"},
+	"expiry":   {"clock", "model", "policy", "store"},
 	"eventlog": {"model", "store"},
 	"session":  {"courier", "model", "privacy"},
 }

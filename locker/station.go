@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/clock"
 	"github.com/lockerd/lockerd/locker/courier"
+	"github.com/lockerd/lockerd/locker/expiry"
 	"github.com/lockerd/lockerd/locker/gate"
 	"github.com/lockerd/lockerd/locker/lookup"
 	"github.com/lockerd/lockerd/locker/model"
@@ -94,7 +95,7 @@ type Station struct {
 	lastShred time.Time // station clock: when past epochs were last checked for shredding
 	lastPrune time.Time // station clock: when the audit log was last pruned
 	trust     *clock.Trust
-	floorKept time.Time // the clock floor last stored (expiry.go)
+	timeKept  expiry.Clock // when the clock floor was last stored
 }
 
 // Open opens (creating on first start) the station's store, merges the configured

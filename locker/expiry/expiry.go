@@ -2,8 +2,9 @@
 // deposited parcels past their retention (their codes stop working), drop
 // announcements never deposited, and purge terminal records (Sweep), and the move of
 // the deadlines set while the station's time was not yet trusted once it is (Rebase,
-// docs/adr/0058-time-without-a-clock-chip.md). The rows due come from the store's time
-// indexes (store.Timer).
+// docs/adr/0058-time-without-a-clock-chip.md), with the reports of what the station
+// learnt about its time and its stored floor (Clock, Report). The rows due come from
+// the store's time indexes (store.Timer).
 //
 // It holds no state: package locker holds the lock, decides when a pass may run (only
 // on a trusted time), and gives each pass its transitions (Tx), each one durable
@@ -26,7 +27,8 @@ import (
 const MaxPerTick = 256
 
 // Tx is what a timer step needs of the station's transition: its time and policy, the
-// parcel records, the events, and the deletion of a time index's row.
+// parcel records, the events, the deletion of a time index's row, and a stored value
+// (the clock's floor).
 type Tx interface {
 	Now() time.Time
 	Policy() *policy.Policy
@@ -34,6 +36,7 @@ type Tx interface {
 	PutParcel(old, p *model.Parcel) error
 	Emit(e model.Event) error
 	DeleteDue(timer store.Timer, row store.Due) error
+	PutMeta(k store.Meta, v any) error
 }
 
 // Station is what a pass needs beyond one transition: the rows of a time index due

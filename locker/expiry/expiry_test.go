@@ -89,6 +89,7 @@ func (t *fakeTx) PutParcel(old, p *model.Parcel) error {
 	t.parcels[p.ID] = p
 	return nil
 }
+func (t *fakeTx) PutMeta(store.Meta, any) error { return nil }
 func (t *fakeTx) DeleteDue(timer store.Timer, row store.Due) error {
 	t.extra[timer] = slices.DeleteFunc(slices.Clone(t.extra[timer]), func(d store.Due) bool { return d.Parcel == row.Parcel })
 	return nil
