@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/lockerd/lockerd/locker/announce"
 	"github.com/lockerd/lockerd/locker/door"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
@@ -32,47 +33,21 @@ func (s *Station) Announce(ctx context.Context, batch []Announcement) ([]error, 
 	return results, nil
 }
 
-// announceIn is the body of Announce inside a transition; see Announce for the rules.
-// It returns the number of parcels applied, which the announced event of the
-// transition counts (Station.atomically).
+// announceIn is the body of Announce inside a transition (announce.Apply). It returns
+// the number of parcels applied, which the announced event of the transition counts
+// (Station.atomically).
 func (s *Station) announceIn(t *txn, batch []Announcement) (results []error, applied int, err error) {
-	results = make([]error, len(batch))
-	ep := s.epochOf(t.now)
-	for i, a := range batch {
-		if err := a.Validate(s.policy.LegacyCodes); err != nil {
-			results[i] = err
-			continue
-		}
-		old, err := t.parcel(a.ID)
-		if err != nil && !errors.Is(err, ErrUnknownParcel) {
-			return nil, 0, err
-		}
-		if old != nil && old.State != StateAnnounced {
-			continue // already deposited or gone: a late duplicate
-		}
-		e := ep
-		if old != nil {
-			e = old.Epoch
-		}
-		wb, err := s.seal(e, a.Waybill)
-		if err != nil {
-			return nil, 0, err
-		}
-		if other, err := s.findByWaybill(t.st, a.Waybill); err == nil && other.ID != a.ID {
-			results[i] = fmt.Errorf("%w (%s)", ErrConflict, a.ID)
-			continue
-		}
-		p, err := a.Parcel(old, e, wb, t.now.Add(s.policy.AnnouncedKeep), s.index)
-		if err != nil {
-			return nil, 0, err
-		}
-		if err := t.putParcel(old, p); err != nil {
-			return nil, 0, err
-		}
-		applied++
-	}
-	return results, applied, nil
+	return announce.Apply(t, parcelIndex{s, t.st}, batch, s.epochOf(t.now))
 }
+
+// parcelIndex is the station's index in store transaction t, as announce.Index.
+type parcelIndex struct {
+	s *Station
+	t store.Tx
+}
+
+func (x parcelIndex) Seal(e uint32, d privacy.Digest) (privacy.Digest, error) { return x.s.seal(e, d) }
+func (x parcelIndex) ByWaybill(d privacy.Digest) (*Parcel, error)             { return x.s.findByWaybill(x.t, d) }
 
 // changeParcel applies fn to one stored parcel in its own transition.
 func (s *Station) changeParcel(id ParcelID, fn func(t *txn, p *Parcel) (*Parcel, error)) error {

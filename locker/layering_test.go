@@ -20,7 +20,7 @@ var concerns = map[string][]string{
 	"gate":     {"policy"},
 	"courier":  {"gate", "privacy", "store"},
 	"lookup":   {"model", "privacy", "store"},
-	"announce": {"model", "privacy"},
+	"announce": {"model", "policy", "privacy", "store"},
 	"door":     {"model", "policy", "privacy"},
 	"expiry":   {"clock", "model", "policy", "store"},
 	"eventlog": {"model", "store"},
