@@ -78,51 +78,19 @@ func (s *Station) SetVerifier(ctx context.Context, id ParcelID, v Verifiers, leg
 		return errors.New("locker: verifier missing")
 	}
 	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) {
-		if p.State != StateAnnounced && p.State != StateDeposited {
-			return nil, fmt.Errorf("%w: parcel %s is %s: no code applies", ErrState, id, p.State)
-		}
-		if !legacy.IsZero() && !s.policy.LegacyCodes {
-			return nil, ErrLegacyCode
-		}
-		np := *p
-		if err := v.Seal(&np, legacy, s.index); err != nil {
-			return nil, err
-		}
-		return &np, t.emit(Event{Type: EvVerifierSet, Parcel: id, Actor: "cloud"})
+		return announce.SetVerifiers(t, s.index, p, v, legacy)
 	})
 }
 
 // CancelParcel withdraws an announced parcel. A parcel already in a compartment is
-// recalled instead: its code stops working and a courier retrieves it.
+// recalled instead: its code stops working and a courier retrieves it (announce.Cancel).
 func (s *Station) CancelParcel(ctx context.Context, id ParcelID, reason string) error {
-	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) {
-		np := *p
-		switch {
-		case p.State == StateAnnounced && p.Compartment == 0:
-			np.State, np.PurgeAt = StateCancelled, t.now.Add(s.policy.PurgeAfter)
-			return &np, t.emit(Event{Type: EvCancelled, Parcel: id, State: StateCancelled, Actor: "cloud", Reason: reason})
-		case p.State == StateAnnounced:
-			return nil, ErrBusy // a courier is depositing it right now
-		case p.State == StateDeposited || p.State == StateExpired:
-			np.State = StateRecalled
-			return &np, t.emit(Event{Type: EvRecalled, Parcel: id, Compartment: p.Compartment,
-				Generation: p.Generation, State: StateRecalled, Actor: "cloud", Reason: reason})
-		}
-		return nil, nil // already recalled or terminal: nothing to do
-	})
+	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) { return announce.Cancel(t, p, reason) })
 }
 
 // Recall stops a deposited or expired parcel's code and marks it for retrieval.
 func (s *Station) Recall(ctx context.Context, id ParcelID, reason string) error {
-	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) {
-		if p.State != StateDeposited && p.State != StateExpired {
-			return nil, fmt.Errorf("%w: parcel %s is %s: only a parcel in a compartment can be recalled", ErrState, id, p.State)
-		}
-		np := *p
-		np.State = StateRecalled
-		return &np, t.emit(Event{Type: EvRecalled, Parcel: id, Compartment: p.Compartment,
-			Generation: p.Generation, State: StateRecalled, Actor: "cloud", Reason: reason})
-	})
+	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) { return announce.Recall(t, p, reason) })
 }
 
 // OpenCompartment opens a door on an operator's command. The door's parcel, if any,

@@ -71,7 +71,7 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 		return Pickup{}, ErrClosed
 	}
 	now := s.clock.Now()
-	res, pulses, shelved, err := s.openFor(keys)
+	cl, err := s.openFor(keys)
 	if errors.Is(err, errWrong) {
 		err = s.failCode(now, entry.Legacy != "")
 		if err == nil {
@@ -86,7 +86,7 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 		s.mu.Unlock()
 		return Pickup{}, fmt.Errorf("locker: pickup: %w", err)
 	}
-	return s.finishPickup(ctx, res, pulses, shelved, now), nil
+	return s.finishPickup(ctx, cl, now), nil
 }
 
 // EnterQR takes the secret of a pickup QR (what follows "LKQ:"). It is never gated and
@@ -108,7 +108,7 @@ func (s *Station) EnterQR(ctx context.Context, secret string) (Pickup, error) {
 		return Pickup{}, ErrClosed
 	}
 	now := s.clock.Now()
-	res, pulses, shelved, err := s.openFor([]lookup.Key{{Kind: lookup.QR, V: v}})
+	cl, err := s.openFor([]lookup.Key{{Kind: lookup.QR, V: v}})
 	switch {
 	case errors.Is(err, errWrong):
 		// Only a due alarm is written; otherwise the failure is counted in RAM alone.
@@ -124,12 +124,12 @@ func (s *Station) EnterQR(ctx context.Context, secret string) (Pickup, error) {
 		s.mu.Unlock()
 		return Pickup{}, fmt.Errorf("locker: pickup: %w", err)
 	}
-	return s.finishPickup(ctx, res, pulses, shelved, now), nil
+	return s.finishPickup(ctx, cl, now), nil
 }
 
 // openFor finds the parcels filed under any of keys and reserves their doors, in one
 // transition; errWrong when none is here. s.mu is held.
-func (s *Station) openFor(keys []lookup.Key) (res Pickup, pulses []Slot, shelved []ParcelID, err error) {
+func (s *Station) openFor(keys []lookup.Key) (door.Claims, error) {
 	var parcels []*Parcel
 	if err := s.store.View(func(t store.Tx) error {
 		for _, k := range keys {
@@ -141,54 +141,34 @@ func (s *Station) openFor(keys []lookup.Key) (res Pickup, pulses []Slot, shelved
 		}
 		return nil
 	}); err != nil {
-		return Pickup{}, nil, nil, fmt.Errorf("locker: code lookup: %w", err)
+		return door.Claims{}, fmt.Errorf("locker: code lookup: %w", err)
 	}
 	if len(parcels) == 0 {
-		return Pickup{}, nil, nil, errWrong // no write transaction for a miss
+		return door.Claims{}, errWrong // no write transaction for a miss
 	}
-	err = s.update(func(t *txn) error {
-		for _, p := range parcels {
-			if p.State != StateDeposited || p.Compartment == 0 {
-				continue // announced but not yet here, or expired: the code does not open it
-			}
-			c := t.comp(p.Compartment)
-			if c == nil {
-				continue
-			}
-			slot := slotOf(c, p)
-			claim, err := door.Pickup(t, c, p)
-			if err != nil {
-				return err
-			}
-			switch claim {
-			case door.Shelved:
-				shelved = append(shelved, p.ID) // a handover, made once this commits
-			case door.Refused:
-				res.Failed = append(res.Failed, slot)
-				continue
-			case door.Reserved:
-				pulses = append(pulses, slot)
-			}
-			res.Slots = append(res.Slots, slot)
-		}
-		if len(res.Slots) == 0 && len(res.Failed) == 0 {
+	var cl door.Claims
+	err := s.update(func(t *txn) error {
+		var ok bool
+		var err error
+		if cl, ok, err = door.PickupAll(t, parcels); err == nil && !ok {
 			return errWrong
 		}
 		// A success resets nothing (ADR 0046): the gate is a spacing no success can
 		// buy back, and the legacy lock-out's count stays too.
-		return nil
+		return err
 	})
-	return res, pulses, shelved, err
+	return cl, err
 }
 
 // finishPickup records the handover of shelf parcels, releases s.mu (held on entry)
 // and pulses the doors reserved.
-func (s *Station) finishPickup(ctx context.Context, res Pickup, pulses []Slot, shelved []ParcelID, now time.Time) Pickup {
-	if len(shelved) > 0 {
-		res.Handover = s.handovers.Start(shelved, now.Add(s.policy.HandoverTimeout))
+func (s *Station) finishPickup(ctx context.Context, cl door.Claims, now time.Time) Pickup {
+	res := cl.Pickup
+	if len(cl.Shelved) > 0 {
+		res.Handover = s.handovers.Start(cl.Shelved, now.Add(s.policy.HandoverTimeout))
 	}
 	s.mu.Unlock()
-	for _, sl := range pulses {
+	for _, sl := range cl.Pulses {
 		if err := s.pulse(ctx, sl); err != nil {
 			res.Unpulsed(sl)
 		}

@@ -1,7 +1,8 @@
-// Package announce is what the cloud says of a parcel before it arrives: the rules an
-// announcement obeys (Validate), the parcel record it makes or updates (Parcel), and
-// the verifiers a pickup code or QR is later checked against (Verifiers), sealed under
-// the parcel's epoch key. Everything it receives is a keyed digest computed in the
+// Package announce is what the cloud says of a parcel: before it arrives, the rules an
+// announcement obeys (Validate), the parcel record it makes or updates (Parcel, Apply),
+// and the verifiers a pickup code or QR is later checked against (Verifiers), sealed
+// under the parcel's epoch key; later, new verifiers, a cancel or a recall
+// (SetVerifiers, Cancel, Recall). Everything it receives is a keyed digest computed in the
 // cloud (docs/privacy.md), never a tracking number or a code.
 //
 // It holds no state: a batch is applied in one transition of the station (Apply, over
@@ -116,13 +117,14 @@ func (v Verifiers) Seal(p *model.Parcel, legacy privacy.Digest, x Sealer) error 
 	return nil
 }
 
-// Tx is what applying announcements needs of the station's transition: its time and
-// policy, and the parcel records.
+// Tx is what the cloud's word on a parcel needs of the station's transition: its time
+// and policy, the parcel records, and the events.
 type Tx interface {
 	Now() time.Time
 	Policy() *policy.Policy
 	Parcel(id model.ParcelID) (*model.Parcel, error)
 	PutParcel(old, p *model.Parcel) error
+	Emit(e model.Event) error
 }
 
 // Index is what applying announcements needs of the parcel index: sealing, and the

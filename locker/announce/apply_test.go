@@ -16,6 +16,7 @@ type memTx struct {
 	now     time.Time
 	pol     policy.Policy
 	parcels map[model.ParcelID]*model.Parcel
+	events  []model.Event
 	tagSealer
 }
 
@@ -29,6 +30,7 @@ func (t *memTx) Parcel(id model.ParcelID) (*model.Parcel, error) {
 	return nil, store.ErrUnknownParcel
 }
 func (t *memTx) PutParcel(_, p *model.Parcel) error { t.parcels[p.ID] = p; return nil }
+func (t *memTx) Emit(e model.Event) error           { t.events = append(t.events, e); return nil }
 func (t *memTx) ByWaybill(d privacy.Digest) (*model.Parcel, error) {
 	for _, p := range t.parcels {
 		if w := p.Waybill; [31]byte(w[:31]) == [31]byte(d[:31]) {
@@ -77,5 +79,54 @@ func TestApply(t *testing.T) {
 	}
 	if _, ok := tx.parcels["thief"]; ok {
 		t.Error("a waybill held by another parcel was announced again")
+	}
+}
+
+// TestCancelRecall: a waiting parcel is cancelled, one being deposited is busy, one in
+// a compartment is recalled by either command, and a terminal one is left alone.
+func TestCancelRecall(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tx := &memTx{now: now, pol: policy.Default()}
+	for name, tc := range map[string]struct {
+		p          model.Parcel
+		cancel     model.ParcelState // "": no change
+		cancelErr  error
+		recall     model.ParcelState
+		recallFail bool
+	}{
+		"waiting":    {model.Parcel{State: model.StateAnnounced}, model.StateCancelled, nil, "", true},
+		"depositing": {model.Parcel{State: model.StateAnnounced, Compartment: 2}, "", model.ErrBusy, "", true},
+		"deposited":  {model.Parcel{State: model.StateDeposited, Compartment: 2}, model.StateRecalled, nil, model.StateRecalled, false},
+		"expired":    {model.Parcel{State: model.StateExpired, Compartment: 2}, model.StateRecalled, nil, model.StateRecalled, false},
+		"picked up":  {model.Parcel{State: model.StatePickedUp}, "", nil, "", true},
+	} {
+		np, err := Cancel(tx, &tc.p, "r")
+		if !errors.Is(err, tc.cancelErr) || (np == nil) != (tc.cancel == "") || (np != nil && np.State != tc.cancel) {
+			t.Errorf("%s: cancel gave %+v, %v", name, np, err)
+		}
+		if np != nil && np.State == model.StateCancelled && !np.PurgeAt.Equal(now.Add(tx.pol.PurgeAfter)) {
+			t.Errorf("%s: cancelled, purged at %v", name, np.PurgeAt)
+		}
+		np, err = Recall(tx, &tc.p, "r")
+		if tc.recallFail != errors.Is(err, model.ErrState) || (np != nil && np.State != tc.recall) {
+			t.Errorf("%s: recall gave %+v, %v", name, np, err)
+		}
+	}
+}
+
+// TestSetVerifiers: a legacy verifier needs legacy_codes; a parcel gone has no code.
+func TestSetVerifiers(t *testing.T) {
+	tx := &memTx{pol: policy.Default()}
+	p := &model.Parcel{ID: "p", Epoch: 5, State: model.StateDeposited}
+	if _, err := SetVerifiers(tx, tx, p, Verifiers{}, privacy.Digest{1}); !errors.Is(err, ErrLegacyCode) {
+		t.Errorf("legacy without legacy_codes: %v", err)
+	}
+	np, err := SetVerifiers(tx, tx, p, Verifiers{QR: privacy.Digest{2}}, privacy.Digest{})
+	if err != nil || np.QRVerifier[31] != 5 || len(tx.events) != 1 || tx.events[0].Type != model.EvVerifierSet {
+		t.Errorf("QR set: %+v, %v, events %v", np, err, tx.events)
+	}
+	p.State = model.StatePickedUp
+	if _, err := SetVerifiers(tx, tx, p, Verifiers{QR: privacy.Digest{2}}, privacy.Digest{}); !errors.Is(err, model.ErrState) {
+		t.Errorf("picked up: %v", err)
 	}
 }

@@ -11,7 +11,6 @@
 package door
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -35,8 +34,8 @@ type Tx interface {
 	SealWaybill(epoch uint32, d privacy.Digest) ([]byte, error)
 }
 
-// ErrBusy refuses an operation at a compartment busy with another.
-var ErrBusy = errors.New("locker: compartment busy with another operation")
+// ErrBusy refuses an operation at a compartment busy with another (model.ErrBusy).
+var ErrBusy = model.ErrBusy
 
 // opEvent is an event of type typ about c's operation, with c's facts.
 func opEvent(typ model.EventType, c *model.Compartment, reason string) model.Event {

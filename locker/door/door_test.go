@@ -209,3 +209,34 @@ func TestRetrieve(t *testing.T) {
 		t.Errorf("faulted door: claim %v, op %s", claim, c.Op)
 	}
 }
+
+// TestPickupAll: one code's parcels: a free door is reserved and unlocked, a shelf
+// waits for staff, a busy door is refused, and a parcel not deposited here (announced,
+// expired) is not claimed; none claimed is false.
+func TestPickupAll(t *testing.T) {
+	tx := newTx()
+	free := doorWith(tx, model.OpNone, model.StateDeposited, false)
+	tx.comps[2] = &model.Compartment{ID: 2, Kind: model.KindShelf, Parcels: []model.ParcelID{"p-2"}}
+	tx.comps[3] = &model.Compartment{ID: 3, Kind: model.KindDoor, Op: model.OpDeposit, Parcels: []model.ParcelID{"p-3"}}
+	parcels := []*model.Parcel{
+		{ID: "p-1", State: model.StateDeposited, Compartment: 1},
+		{ID: "p-2", State: model.StateDeposited, Compartment: 2},
+		{ID: "p-3", State: model.StateDeposited, Compartment: 3},
+		{ID: "p-4", State: model.StateAnnounced},
+		{ID: "p-5", State: model.StateExpired, Compartment: 1},
+	}
+	cl, ok, err := PickupAll(tx, parcels)
+	if err != nil || !ok {
+		t.Fatalf("ok %v, err %v", ok, err)
+	}
+	if len(cl.Slots) != 2 || len(cl.Pulses) != 1 || cl.Pulses[0].Compartment != 1 || len(cl.Failed) != 1 ||
+		cl.Failed[0].Compartment != 3 || len(cl.Shelved) != 1 || cl.Shelved[0] != "p-2" {
+		t.Errorf("claims %+v", cl)
+	}
+	if free.Op != model.OpPickup || free.OpParcel != "p-1" {
+		t.Errorf("free door: op %s for %s", free.Op, free.OpParcel)
+	}
+	if _, ok, err := PickupAll(tx, parcels[3:4]); ok || err != nil {
+		t.Errorf("announced only: ok %v, err %v; want nothing claimed", ok, err)
+	}
+}

@@ -82,6 +82,47 @@ func Pickup(t Tx, c *model.Compartment, p *model.Parcel) (Claim, error) {
 		Generation: c.Generation, Actor: model.ActorRecipient, Op: model.OpPickup, Reason: "pickup"})
 }
 
+// Claims are what one code entry claims (Pickup, for each of its parcels): the
+// entry's answer (the slots opened or shown, and those refused), the door slots to
+// unlock and the shelf parcels to hand over.
+type Claims struct {
+	model.Pickup
+	Pulses  []model.Slot
+	Shelved []model.ParcelID
+}
+
+// PickupAll claims, for one code entry, the compartments holding those of parcels that
+// are deposited there; none claimed (false) means the code opens nothing here: a
+// parcel announced but not yet here, or expired, is not opened by it.
+func PickupAll(t Tx, parcels []*model.Parcel) (Claims, bool, error) {
+	var cl Claims
+	for _, p := range parcels {
+		if p.State != model.StateDeposited || p.Compartment == 0 {
+			continue
+		}
+		c := t.Comp(p.Compartment)
+		if c == nil {
+			continue
+		}
+		slot := model.SlotOf(c, p)
+		claim, err := Pickup(t, c, p)
+		if err != nil {
+			return Claims{}, false, err
+		}
+		switch claim {
+		case Shelved:
+			cl.Shelved = append(cl.Shelved, p.ID)
+		case Refused:
+			cl.Failed = append(cl.Failed, slot)
+			continue
+		case Reserved:
+			cl.Pulses = append(cl.Pulses, slot)
+		}
+		cl.Slots = append(cl.Slots, slot)
+	}
+	return cl, len(cl.Slots) > 0 || len(cl.Failed) > 0, nil
+}
+
 // Cancel undoes courier's deposit of parcel pid at c. A shelf's, or a door's that never
 // opened, is released at once; a door standing open frees c when it closes; a deposit
 // already confirmed reopens the door (pulse), and its closing frees c. ErrBusy when c
