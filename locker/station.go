@@ -2,7 +2,6 @@ package locker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -202,38 +201,16 @@ func (s *Station) load(specs []CompartmentSpec) error {
 	})
 }
 
-// mergeCompartments lays the configured compartments over the stored ones
-// (model.Merge) and writes the result.
+// mergeCompartments lays the configured compartments over the stored ones and writes
+// the result (model.MergeStored).
 func (s *Station) mergeCompartments(t store.Tx, specs []CompartmentSpec) error {
-	stored := map[CompartmentID]*Compartment{}
-	if err := t.Compartments(func(v []byte) error {
-		c := new(Compartment)
-		if err := json.Unmarshal(v, c); err != nil {
-			return err
-		}
-		stored[c.ID] = c
-		return nil
-	}); err != nil {
-		return err
-	}
-	var kept, gone []CompartmentID
-	s.comps, kept, gone = model.Merge(stored, specs)
-	for _, id := range gone {
-		if err := t.DeleteCompartment(uint16(id)); err != nil {
-			return err
-		}
-	}
+	var kept []CompartmentID
+	var err error
+	s.comps, s.order, kept, err = model.MergeStored(t, specs)
 	for _, id := range kept {
 		s.log.Warn("compartment left the config but holds parcels; kept disabled", "compartment", int(id))
 	}
-	for id, c := range s.comps {
-		s.order = append(s.order, id)
-		if err := t.PutCompartment(uint16(id), c); err != nil {
-			return err
-		}
-	}
-	slices.Sort(s.order)
-	return nil
+	return err
 }
 
 // Close stops the station and closes its store. Doors are left as they are: the driver
