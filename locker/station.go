@@ -82,9 +82,9 @@ type Station struct {
 	// unsettled are the compartments whose operation Reconcile could not settle
 	// because the door sensor was not known yet: the sensor's first report does, and
 	// the jam timer leaves them alone until then.
-	unsettled   map[CompartmentID]time.Time  // the operation's OpSince
-	unsettledAt time.Time                    // when Reconcile left them (sensorWait)
-	pulsing     map[CompartmentID]*pulseHold // doors whose unlock is under way (doors.go)
+	unsettled   map[CompartmentID]time.Time // the operation's OpSince
+	unsettledAt time.Time                   // when Reconcile left them (sensorWait)
+	pulsing     session.Holds               // doors whose unlock is under way (doors.go)
 	wake        chan struct{}
 	closed      bool
 	lastTick    atomic.Int64 // monoBase-relative nanos of the last good timer pass, 0: none yet
@@ -126,7 +126,7 @@ func Open(opt Options) (*Station, error) {
 		observer: opt.Observer, policy: opt.Policy,
 		comps: map[CompartmentID]*Compartment{}, sessions: session.Sessions{},
 		monoBase: time.Now(), handovers: session.Handovers{}, recentScan: session.Scans{},
-		unsettled: map[CompartmentID]time.Time{}, pulsing: map[CompartmentID]*pulseHold{},
+		unsettled: map[CompartmentID]time.Time{}, pulsing: session.Holds{},
 		wake: make(chan struct{}, 1),
 	}
 	if s.trust = opt.Time; s.clock == nil && s.trust != nil {

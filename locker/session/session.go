@@ -1,8 +1,9 @@
 // Package session keeps what the station holds in RAM only, between one person's
 // steps: courier sessions and the slots offered in each (Sessions), staffed handovers
-// awaiting staff's scan of a parcel (Handovers), and the recent scans that turn a
-// repeat into a refusal (Scans). A restart forgets all of it: couriers log in again,
-// a recipient enters the code again, and no durable write is spent on any of it.
+// awaiting staff's scan of a parcel (Handovers), the recent scans that turn a repeat
+// into a refusal (Scans), and the door changes held back while an unlock is under way
+// (Holds). A restart forgets all of it: couriers log in again, a recipient enters the
+// code again, and no durable write is spent on any of it.
 //
 // Nothing here locks: package locker holds its lock around every call and decides
 // what each step means for the doors and the store.

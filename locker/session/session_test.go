@@ -83,3 +83,30 @@ func TestScans(t *testing.T) {
 		t.Error("scan kept past its window")
 	}
 }
+
+// TestHolds: changes are held while any unlock of the door is under way, the last
+// unlock's end releases them in order, and another door is not held.
+func TestHolds(t *testing.T) {
+	m := Holds{}
+	a := m.Begin(1)
+	b := m.Begin(1)
+	if a != b || m.Held(2, true) {
+		t.Fatal("two unlocks of one door share a hold; another door is not held")
+	}
+	if !m.Held(1, true) || !m.Held(1, false) || !a.Opened() {
+		t.Fatal("changes of a door being unlocked not held")
+	}
+	if m.End(1, a) {
+		t.Fatal("first of two unlocks ended the hold")
+	}
+	if !m.End(1, b) || m.Held(1, true) || len(m) != 0 {
+		t.Fatal("the last unlock did not end the hold")
+	}
+	if got := b.Changes(); len(got) != 2 || !got[0] || got[1] {
+		t.Errorf("held changes %v, want [true false]", got)
+	}
+	var none *Hold
+	if none.Opened() {
+		t.Error("no hold reports an opening")
+	}
+}
