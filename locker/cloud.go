@@ -7,6 +7,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/announce"
 	"github.com/lockerd/lockerd/locker/door"
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 )
@@ -46,8 +47,10 @@ type parcelIndex struct {
 	t store.Tx
 }
 
-func (x parcelIndex) Seal(e uint32, d privacy.Digest) (privacy.Digest, error) { return x.s.seal(e, d) }
-func (x parcelIndex) ByWaybill(d privacy.Digest) (*Parcel, error)             { return x.s.findByWaybill(x.t, d) }
+func (x parcelIndex) Seal(e uint32, d privacy.Digest) (privacy.Digest, error) {
+	return x.s.index.Seal(e, d)
+}
+func (x parcelIndex) ByWaybill(d privacy.Digest) (*Parcel, error) { return x.s.findByWaybill(x.t, d) }
 
 // changeParcel applies fn to one stored parcel in its own transition.
 func (s *Station) changeParcel(id ParcelID, fn func(t *txn, p *Parcel) (*Parcel, error)) error {
@@ -110,7 +113,7 @@ func (s *Station) OpenCompartment(ctx context.Context, id CompartmentID, operato
 	var slot Slot
 	err := s.update(func(t *txn) error {
 		c := t.comp(id)
-		slot = slotOf(c, nil)
+		slot = model.SlotOf(c, nil)
 		return door.Operator(t, c, operator, reason)
 	})
 	s.mu.Unlock()

@@ -113,7 +113,7 @@ func (s *Station) reserveLocked(se *session.Session, d privacy.Digest, hint stri
 		}
 		now := s.clock.Now()
 		ep := s.epochOf(now)
-		sealed, err := s.seal(ep, d)
+		sealed, err := s.index.Seal(ep, d)
 		if err != nil {
 			return Slot{}, fmt.Errorf("locker: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/door"
 	"github.com/lockerd/lockerd/locker/expiry"
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -110,7 +111,7 @@ func (s *Station) Retrieve(ctx context.Context, sid string) ([]Slot, error) {
 			// Not reported as opened: the pulse's failure aborted the operation, and
 			// the courier must not be sent to a door that stayed shut.
 			s.log.Warn("retrieval door did not unlock", "compartment", int(sl.Compartment), "err", err)
-			slots = removeSlot(slots, sl.Compartment)
+			slots = model.RemoveSlot(slots, sl.Compartment)
 		}
 	}
 	return slots, nil

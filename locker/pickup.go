@@ -133,7 +133,7 @@ func (s *Station) openFor(keys []lookup.Key) (door.Claims, error) {
 	var parcels []*Parcel
 	if err := s.store.View(func(t store.Tx) error {
 		for _, k := range keys {
-			found, err := s.findByVerifier(t, k)
+			found, err := s.index.ByVerifier(t, k, s.liveEpochs())
 			if err != nil {
 				return err
 			}

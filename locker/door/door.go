@@ -241,7 +241,21 @@ const (
 )
 
 // Reconcile settles c's stored operation against the sensed door state open, after a
-// restart (the rules are locker.Station.Reconcile's), and returns the outcome.
+// restart or power cut, and returns the outcome:
+//
+//   - door open now: the operation goes on; closing the door completes it;
+//   - door closed, and it was seen open: it opened and closed while the station was
+//     down, so the operation completes (a deposit is confirmed, a pickup done);
+//   - door closed, never seen open: the outcome is unknown (the lock may have been
+//     pulsed and the door opened and shut while the station was down). The
+//     compartment is flagged FaultUnverified, with the operation and its parcel, until
+//     someone looks (Resolve), and a reconciled event with outcome unverified says so.
+//     A deposit is not undone, because a parcel that went in would then sit in a
+//     compartment offered to the next courier: the parcel stays reserved in it. A
+//     pickup, retrieval or cancel is not completed, because a parcel still inside
+//     would be lost to its recipient: the parcel stays where it was, and a pickup's
+//     code keeps opening the door for a recipient who did not get it (ADR 0034). Only
+//     an operator's opening, which moves no parcel, is simply undone.
 func Reconcile(t Tx, c *model.Compartment, open bool) (string, error) {
 	wasOp, seen := c.Op, c.OpDoorSeen
 	if open != c.DoorOpen {
@@ -283,8 +297,14 @@ func Reconcile(t Tx, c *model.Compartment, open bool) (string, error) {
 	return outcome, t.Emit(ev)
 }
 
-// Resolve settles c, marked FaultUnverified, on an operator's finding (the rules are
-// locker.Station.Resolve's): present says the parcel was found there.
+// Resolve settles c, marked FaultUnverified, on an operator's finding: present says
+// the parcel was found there.
+//
+//   - an unverified deposit: present confirms it (deposited); absent releases the
+//     reservation (the parcel is announced again);
+//   - an unverified pickup, retrieval or cancel: present keeps the parcel as it was
+//     (its code opens the door again); absent completes the operation as its door's
+//     closing would have (picked up, retrieved, or released to the courier).
 func Resolve(t Tx, c *model.Compartment, present bool, operator, reason string) error {
 	op, pid := c.UnverifiedOp, c.UnverifiedParcel
 	waybill := t.OpenWaybill(c.UnverifiedWaybill)
