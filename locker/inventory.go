@@ -33,18 +33,7 @@ func (s *Station) Status() (Status, error) {
 		st.Count(s.comps[id])
 	}
 	s.mu.Unlock()
-	err := s.store.View(func(t store.Tx) error {
-		st.Outbox = t.OutboxLen()
-		counts, err := t.CountStates()
-		if err != nil {
-			return err
-		}
-		for state, n := range counts {
-			st.Parcels[ParcelState(state)] = n
-		}
-		st.LegacyParcels, err = t.CountLegacy()
-		return err
-	})
+	err := s.store.View(func(t store.Tx) error { return st.CountStored(t) })
 	return st, err
 }
 

@@ -17,7 +17,7 @@ import (
 var concerns = map[string][]string{
 	"model":    {"privacy", "store"},
 	"policy":   {},
-	"gate":     {"policy"},
+	"gate":     {"model", "policy"},
 	"courier":  {"gate", "privacy", "store"},
 	"lookup":   {"model", "privacy", "store"},
 	"announce": {"model", "policy", "privacy", "store"},

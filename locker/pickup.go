@@ -188,8 +188,7 @@ func (s *Station) failThrottle(th *gate.Lockout, p ThrottlePolicy, key store.Met
 			return err
 		}
 		if d > 0 {
-			return t.emit(Event{Type: EvThrottled, Count: next.Failures, Source: source,
-				Seconds: int64(d.Round(time.Second) / time.Second), Reason: fmt.Sprintf("%s entry locked for %v", model.ThrottleWhat[source], d)})
+			return t.emit(gate.Throttled(source, "", next.Failures, d, fmt.Sprintf("%s entry locked for %v", model.ThrottleWhat[source], d)))
 		}
 		return nil
 	})
