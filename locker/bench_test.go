@@ -49,8 +49,8 @@ func (f *fixture) seed(n int, doors bool) {
 		err := f.st.update(func(t *txn) error {
 			ep := f.st.epochOf(t.now)
 			for i := start; i < min(n, start+batch); i++ {
-				wb, _ := f.st.seal(ep, f.cloud.Waybill(fmt.Sprintf("%015d", int64(100_000_000_000)+int64(i))))
-				v, _ := f.st.seal(ep, f.cloud.CodeVerifier2(code(i), testPhone))
+				wb, _ := f.st.index.Seal(ep, f.cloud.Waybill(fmt.Sprintf("%015d", int64(100_000_000_000)+int64(i))))
+				v, _ := f.st.index.Seal(ep, f.cloud.CodeVerifier2(code(i), testPhone))
 				p := &Parcel{ID: ParcelID(fmt.Sprintf("b-%d", i)), Epoch: ep, Waybill: wb, CodeVerifier: v, Size: SizeS,
 					State: StateAnnounced, Announced: true, KeepUntil: t.now.Add(14 * 24 * time.Hour), Hint: "…1234"}
 				if doors {
@@ -180,7 +180,7 @@ func BenchmarkCodeLookup(b *testing.B) {
 				var ps []*Parcel
 				if err := f.st.store.View(func(t store.Tx) error {
 					var err error
-					ps, err = f.st.findByVerifier(t, lookup.Key{Kind: lookup.Code2, V: v})
+					ps, err = f.st.index.ByVerifier(t, lookup.Key{Kind: lookup.Code2, V: v}, f.st.liveEpochs())
 					return err
 				}); err != nil || len(ps) != 1 {
 					b.Fatalf("%d parcels under code %d: %v", len(ps), i%n, err)
@@ -281,7 +281,7 @@ func startupChild(spec string) {
 	for i := 0; i < 100_000; i += 100 {
 		var ps []*Parcel
 		st.store.View(func(t store.Tx) error {
-			ps, err = st.findByVerifier(t, lookup.Key{Kind: lookup.Code2, V: cloud.CodeVerifier2(code(i), testPhone)})
+			ps, err = st.index.ByVerifier(t, lookup.Key{Kind: lookup.Code2, V: cloud.CodeVerifier2(code(i), testPhone)}, st.liveEpochs())
 			return err
 		})
 		if len(ps) != 1 {

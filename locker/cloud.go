@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/lockerd/lockerd/locker/announce"
 	"github.com/lockerd/lockerd/locker/door"
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
 )
@@ -32,47 +34,23 @@ func (s *Station) Announce(ctx context.Context, batch []Announcement) ([]error, 
 	return results, nil
 }
 
-// announceIn is the body of Announce inside a transition; see Announce for the rules.
-// It returns the number of parcels applied, which the announced event of the
-// transition counts (Station.atomically).
+// announceIn is the body of Announce inside a transition (announce.Apply). It returns
+// the number of parcels applied, which the announced event of the transition counts
+// (Station.atomically).
 func (s *Station) announceIn(t *txn, batch []Announcement) (results []error, applied int, err error) {
-	results = make([]error, len(batch))
-	ep := s.epochOf(t.now)
-	for i, a := range batch {
-		if err := a.Validate(s.policy.LegacyCodes); err != nil {
-			results[i] = err
-			continue
-		}
-		old, err := t.parcel(a.ID)
-		if err != nil && !errors.Is(err, ErrUnknownParcel) {
-			return nil, 0, err
-		}
-		if old != nil && old.State != StateAnnounced {
-			continue // already deposited or gone: a late duplicate
-		}
-		e := ep
-		if old != nil {
-			e = old.Epoch
-		}
-		wb, err := s.seal(e, a.Waybill)
-		if err != nil {
-			return nil, 0, err
-		}
-		if other, err := s.findByWaybill(t.st, a.Waybill); err == nil && other.ID != a.ID {
-			results[i] = fmt.Errorf("%w (%s)", ErrConflict, a.ID)
-			continue
-		}
-		p, err := a.Parcel(old, e, wb, t.now.Add(s.policy.AnnouncedKeep), s.index)
-		if err != nil {
-			return nil, 0, err
-		}
-		if err := t.putParcel(old, p); err != nil {
-			return nil, 0, err
-		}
-		applied++
-	}
-	return results, applied, nil
+	return announce.Apply(t, parcelIndex{s, t.st}, batch, s.epochOf(t.now))
 }
+
+// parcelIndex is the station's index in store transaction t, as announce.Index.
+type parcelIndex struct {
+	s *Station
+	t store.Tx
+}
+
+func (x parcelIndex) Seal(e uint32, d privacy.Digest) (privacy.Digest, error) {
+	return x.s.index.Seal(e, d)
+}
+func (x parcelIndex) ByWaybill(d privacy.Digest) (*Parcel, error) { return x.s.findByWaybill(x.t, d) }
 
 // changeParcel applies fn to one stored parcel in its own transition.
 func (s *Station) changeParcel(id ParcelID, fn func(t *txn, p *Parcel) (*Parcel, error)) error {
@@ -103,51 +81,19 @@ func (s *Station) SetVerifier(ctx context.Context, id ParcelID, v Verifiers, leg
 		return errors.New("locker: verifier missing")
 	}
 	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) {
-		if p.State != StateAnnounced && p.State != StateDeposited {
-			return nil, fmt.Errorf("%w: parcel %s is %s: no code applies", ErrState, id, p.State)
-		}
-		if !legacy.IsZero() && !s.policy.LegacyCodes {
-			return nil, ErrLegacyCode
-		}
-		np := *p
-		if err := v.Seal(&np, legacy, s.index); err != nil {
-			return nil, err
-		}
-		return &np, t.emit(Event{Type: EvVerifierSet, Parcel: id, Actor: "cloud"})
+		return announce.SetVerifiers(t, s.index, p, v, legacy)
 	})
 }
 
 // CancelParcel withdraws an announced parcel. A parcel already in a compartment is
-// recalled instead: its code stops working and a courier retrieves it.
+// recalled instead: its code stops working and a courier retrieves it (announce.Cancel).
 func (s *Station) CancelParcel(ctx context.Context, id ParcelID, reason string) error {
-	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) {
-		np := *p
-		switch {
-		case p.State == StateAnnounced && p.Compartment == 0:
-			np.State, np.PurgeAt = StateCancelled, t.now.Add(s.policy.PurgeAfter)
-			return &np, t.emit(Event{Type: EvCancelled, Parcel: id, State: StateCancelled, Actor: "cloud", Reason: reason})
-		case p.State == StateAnnounced:
-			return nil, ErrBusy // a courier is depositing it right now
-		case p.State == StateDeposited || p.State == StateExpired:
-			np.State = StateRecalled
-			return &np, t.emit(Event{Type: EvRecalled, Parcel: id, Compartment: p.Compartment,
-				Generation: p.Generation, State: StateRecalled, Actor: "cloud", Reason: reason})
-		}
-		return nil, nil // already recalled or terminal: nothing to do
-	})
+	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) { return announce.Cancel(t, p, reason) })
 }
 
 // Recall stops a deposited or expired parcel's code and marks it for retrieval.
 func (s *Station) Recall(ctx context.Context, id ParcelID, reason string) error {
-	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) {
-		if p.State != StateDeposited && p.State != StateExpired {
-			return nil, fmt.Errorf("%w: parcel %s is %s: only a parcel in a compartment can be recalled", ErrState, id, p.State)
-		}
-		np := *p
-		np.State = StateRecalled
-		return &np, t.emit(Event{Type: EvRecalled, Parcel: id, Compartment: p.Compartment,
-			Generation: p.Generation, State: StateRecalled, Actor: "cloud", Reason: reason})
-	})
+	return s.changeParcel(id, func(t *txn, p *Parcel) (*Parcel, error) { return announce.Recall(t, p, reason) })
 }
 
 // OpenCompartment opens a door on an operator's command. The door's parcel, if any,
@@ -167,7 +113,7 @@ func (s *Station) OpenCompartment(ctx context.Context, id CompartmentID, operato
 	var slot Slot
 	err := s.update(func(t *txn) error {
 		c := t.comp(id)
-		slot = slotOf(c, nil)
+		slot = model.SlotOf(c, nil)
 		return door.Operator(t, c, operator, reason)
 	})
 	s.mu.Unlock()

@@ -69,8 +69,7 @@ func (s *Station) failCode(now time.Time, legacy bool) error {
 			return err
 		}
 		if lock > 0 {
-			return t.emit(Event{Type: EvThrottled, Count: next.Failures, Source: ThrottleCode,
-				Seconds: int64(lock.Round(time.Second) / time.Second), Reason: fmt.Sprintf("legacy pickup code lookups locked for %v", lock)})
+			return t.emit(gate.Throttled(ThrottleCode, "", next.Failures, lock, fmt.Sprintf("legacy pickup code lookups locked for %v", lock)))
 		}
 		return nil
 	})
@@ -93,8 +92,7 @@ func (s *Station) alarm(t *txn, w *gate.Window, source, what string) error {
 		return nil
 	}
 	s.log.Warn("guessing alarm", "source", source, "failures", n, "window", gate.AlarmWindow)
-	return t.emit(Event{Type: EvGuessing, Source: source, Count: n, Seconds: int64(gate.AlarmWindow / time.Second),
-		Actor: ActorSystem, Reason: fmt.Sprintf("more than %d failed %s in an hour", s.policy.CodeEntry.AlarmFailures, what)})
+	return t.emit(gate.Guessing(source, what, n, s.policy.CodeEntry.AlarmFailures))
 }
 
 // ClearThrottle clears, on an operator's signed command, the lock-out of source

@@ -67,11 +67,7 @@ func (s *Station) RevokeCourier(ctx context.Context, id string) error {
 	if s.closed {
 		return ErrClosed
 	}
-	for sid, se := range s.sessions {
-		if se.courier.ID == id {
-			delete(s.sessions, sid)
-		}
-	}
+	s.sessions.EndCourier(id)
 	err := s.update(func(t *txn) error {
 		if err := s.couriers.Drop(t.st, id, privacy.Digest{}); err != nil {
 			return err
@@ -159,8 +155,8 @@ func (s *Station) failBadge(r *store.CourierRecord, c courier.Content, now time.
 	d := c.Lockout.Fail(s.policy.CourierThrottle, now)
 	var ev *Event
 	if d > 0 {
-		ev = &Event{Type: EvThrottled, Count: c.Lockout.Failures, Source: ThrottleCourier, Actor: c.ID,
-			Seconds: int64(d.Round(time.Second) / time.Second), Reason: fmt.Sprintf("one courier badge locked for %v", d)}
+		e := gate.Throttled(ThrottleCourier, c.ID, c.Lockout.Failures, d, fmt.Sprintf("one courier badge locked for %v", d))
+		ev = &e
 	}
 	if err := s.rewriteCourier(r, c, ev); err != nil {
 		return fmt.Errorf("locker: record failure: %w", err)

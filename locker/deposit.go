@@ -4,22 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/lockerd/lockerd/locker/door"
 	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/session"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/waybill"
 )
-
-// session is a courier's login. It lives in RAM only: a restart logs couriers out.
-type session struct {
-	id         string
-	courier    Courier
-	lastActive time.Time
-	offers     []Slot // most recent last
-}
 
 // Login authenticates a courier by badge (or QR) token and PIN, both checked only as
 // keyed digests, and opens a session for scan after scan. A wrong PIN counts against
@@ -36,7 +28,7 @@ func (s *Station) Login(ctx context.Context, badge, pin string) (string, error) 
 		return "", err
 	}
 	id := newID()
-	s.sessions[id] = &session{id: id, courier: c, lastActive: now}
+	s.sessions.Open(id, c, now)
 	s.log.Debug("courier logged in", "courier", c.ID) // debug: the journal names no one at info
 	return id, nil
 }
@@ -49,17 +41,12 @@ func (s *Station) Logout(sid string) {
 	delete(s.sessions, sid)
 }
 
-func (s *Station) sessionLocked(sid string) (*session, error) {
-	se, ok := s.sessions[sid]
+// sessionLocked returns courier session sid, active now (session.Sessions.Active).
+func (s *Station) sessionLocked(sid string) (*session.Session, error) {
+	se, ok := s.sessions.Active(sid, s.clock.Now(), s.policy.SessionIdle)
 	if !ok {
 		return nil, ErrNotLoggedIn
 	}
-	now := s.clock.Now()
-	if now.Sub(se.lastActive) > s.policy.SessionIdle {
-		delete(s.sessions, sid)
-		return nil, ErrNotLoggedIn
-	}
-	se.lastActive = now
 	return se, nil
 }
 
@@ -88,12 +75,12 @@ func (s *Station) Scan(ctx context.Context, sid string, raw string, size Size) (
 		s.mu.Unlock()
 		return Slot{}, err
 	}
-	if !se.courier.Rights.Deposit {
+	if !se.Courier.Rights.Deposit {
 		s.mu.Unlock()
 		return Slot{}, ErrNoRights
 	}
 	now := s.clock.Now()
-	if last, ok := s.recentScan[d]; ok && now.Sub(last) < s.policy.DuplicateScanWindow {
+	if s.recentScan.Recent(d, now, s.policy.DuplicateScanWindow) {
 		s.mu.Unlock()
 		return Slot{}, ErrDuplicateScan
 	}
@@ -112,7 +99,7 @@ func (s *Station) Scan(ctx context.Context, sid string, raw string, size Size) (
 // reserveLocked picks the best free compartment for the parcel with waybill digest d
 // and commits the reservation. For a shelf the deposit is complete at
 // once; for a door the caller pulses the lock after this returns.
-func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size Size) (Slot, error) {
+func (s *Station) reserveLocked(se *session.Session, d privacy.Digest, hint string, size Size) (Slot, error) {
 	var p *Parcel
 	err := s.store.View(func(t store.Tx) error {
 		var err error
@@ -126,7 +113,7 @@ func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size
 		}
 		now := s.clock.Now()
 		ep := s.epochOf(now)
-		sealed, err := s.seal(ep, d)
+		sealed, err := s.index.Seal(ep, d)
 		if err != nil {
 			return Slot{}, fmt.Errorf("locker: %w", err)
 		}
@@ -150,13 +137,13 @@ func (s *Station) reserveLocked(se *session, d privacy.Digest, hint string, size
 	var slot Slot
 	err = s.update(func(t *txn) error {
 		var err error
-		slot, err = door.Deposit(t, t.comp(c.ID), p, se.courier.ID, se.id, d)
+		slot, err = door.Deposit(t, t.comp(c.ID), p, se.Courier.ID, se.ID, d)
 		return err
 	})
 	if err != nil {
 		return Slot{}, fmt.Errorf("locker: reserve: %w", err)
 	}
-	se.offers = append(se.offers, slot)
+	se.Offer(slot)
 	return slot, nil
 }
 
@@ -181,11 +168,11 @@ func (s *Station) Cancel(ctx context.Context, sid string) error {
 		s.mu.Unlock()
 		return err
 	}
-	if len(se.offers) == 0 {
+	if len(se.Offers) == 0 {
 		s.mu.Unlock()
 		return ErrNoPending
 	}
-	slot := se.offers[len(se.offers)-1]
+	slot := se.Offers[len(se.Offers)-1]
 	c := s.comps[slot.Compartment]
 	if c == nil || c.Generation != slot.Generation {
 		s.mu.Unlock()
@@ -194,11 +181,11 @@ func (s *Station) Cancel(ctx context.Context, sid string) error {
 	needPulse := false
 	err = s.update(func(t *txn) error {
 		var err error
-		needPulse, err = door.Cancel(t, t.comp(slot.Compartment), slot.Parcel, se.courier.ID)
+		needPulse, err = door.Cancel(t, t.comp(slot.Compartment), slot.Parcel, se.Courier.ID)
 		return err
 	})
 	if err == nil {
-		se.offers = se.offers[:len(se.offers)-1] // only once cancelled: a refusal keeps it
+		se.Offers = se.Offers[:len(se.Offers)-1] // only once cancelled: a refusal keeps it
 	}
 	s.mu.Unlock()
 	if err != nil || !needPulse {
@@ -216,5 +203,5 @@ func (s *Station) Offers(sid string) ([]Slot, error) {
 	if !ok {
 		return nil, ErrNotLoggedIn
 	}
-	return append([]Slot(nil), se.offers...), nil
+	return append([]Slot(nil), se.Offers...), nil
 }

@@ -4,23 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/lockerd/lockerd/locker/door"
 )
-
-// pulseHold holds back a door's sensed changes while an unlock of that door is under
-// way, so that the unlock's outcome is recorded first (docs/adr/0053).
-type pulseHold struct {
-	pulses  int    // unlocks of this door under way
-	changes []bool // door changes reported meanwhile, in order (open = true)
-}
-
-// opened reports whether the door was reported open while held.
-func (h *pulseHold) opened() bool {
-	return h != nil && slices.Contains(h.changes, true)
-}
 
 // pulse unlocks the slot's door (shelves have none) and records the fact that the relay
 // was pulsed, or undoes the operation when the driver could not pulse it. A pulse the
@@ -40,24 +27,17 @@ func (s *Station) pulse(ctx context.Context, slot Slot) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	h := s.pulsing[id]
-	if h == nil {
-		h = &pulseHold{}
-		s.pulsing[id] = h
-	}
-	h.pulses++
+	h := s.pulsing.Begin(id)
 	s.mu.Unlock()
 
 	uerr := s.unlocker.Unlock(ctx, id)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h.pulses--
-	if h.pulses == 0 {
-		delete(s.pulsing, id)
+	if s.pulsing.End(id, h) {
 		// Deferred after the unlock below: runs first, still under s.mu.
 		defer func() {
-			for _, open := range h.changes {
+			for _, open := range h.Changes() {
 				s.doorChangedLocked(id, open)
 			}
 		}()
@@ -78,7 +58,7 @@ func (s *Station) pulse(ctx context.Context, slot Slot) error {
 	}
 	if uerr != nil {
 		s.log.Warn("unlock failed", "compartment", int(slot.Compartment), "err", uerr)
-		err := s.update(func(t *txn) error { return door.UnlockFailed(t, t.comp(slot.Compartment), h.opened()) })
+		err := s.update(func(t *txn) error { return door.UnlockFailed(t, t.comp(slot.Compartment), h.Opened()) })
 		if err != nil {
 			return err
 		}
@@ -142,8 +122,7 @@ func (s *Station) unsettledOp(c *Compartment) bool {
 func (s *Station) DoorChanged(id CompartmentID, open bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if h := s.pulsing[id]; h != nil {
-		h.changes = append(h.changes, open)
+	if s.pulsing.Held(id, open) {
 		return
 	}
 	s.doorChangedLocked(id, open)
@@ -186,21 +165,9 @@ func (s *Station) Tick() error {
 		return ErrClosed
 	}
 	now := s.clock.Now()
-	for id, se := range s.sessions {
-		if now.Sub(se.lastActive) > s.policy.SessionIdle {
-			delete(s.sessions, id)
-		}
-	}
-	for id, h := range s.handovers {
-		if now.After(h.until) {
-			delete(s.handovers, id)
-		}
-	}
-	for d, at := range s.recentScan {
-		if now.Sub(at) >= s.policy.DuplicateScanWindow {
-			delete(s.recentScan, d)
-		}
-	}
+	s.sessions.Expire(now, s.policy.SessionIdle)
+	s.handovers.Expire(now)
+	s.recentScan.Expire(now, s.policy.DuplicateScanWindow)
 	if err := s.settleSilentSensorsLocked(now); err != nil {
 		return err
 	}
@@ -255,7 +222,7 @@ func (s *Station) jammedLocked(c *Compartment) (Slot, error) {
 		return err
 	})
 	if err == nil && next.Compartment != 0 {
-		se.offers = append(se.offers, next)
+		se.Offer(next)
 	}
 	return next, err
 }

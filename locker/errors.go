@@ -7,6 +7,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/announce"
 	"github.com/lockerd/lockerd/locker/door"
+	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -48,7 +49,7 @@ var (
 	// ErrState is wrapped by refusals of an operation the target's current state does
 	// not allow (recall a parcel that is not in a compartment, resolve a compartment
 	// that is not unverified, …).
-	ErrState = errors.New("locker: not possible in the current state")
+	ErrState = model.ErrState
 )
 
 // ThrottledError is returned while entry is locked; it matches ErrThrottled.

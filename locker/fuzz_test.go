@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker/audit"
+	"github.com/lockerd/lockerd/locker/eventlog"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
@@ -123,6 +124,6 @@ func FuzzOpenOutbox(f *testing.F) {
 
 // openOutbox opens one stored outbox entry as the station's readers do.
 func openOutbox(bs *boltstore.Store, k, v []byte) (e Event, err error) {
-	err = bs.OpenOutbox(k, v, decodeEvent(&e))
+	err = bs.OpenOutbox(k, v, eventlog.Decode(&e))
 	return e, err
 }

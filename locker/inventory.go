@@ -3,7 +3,7 @@ package locker
 import (
 	"slices"
 
-	"github.com/lockerd/lockerd/locker/model"
+	"github.com/lockerd/lockerd/locker/lookup"
 	"github.com/lockerd/lockerd/locker/store"
 )
 
@@ -15,20 +15,10 @@ func (s *Station) Inventory() ([]CompartmentView, error) {
 		comps = append(comps, s.comps[id].Clone())
 	}
 	s.mu.Unlock()
-	out := make([]CompartmentView, 0, len(comps))
-	err := s.store.View(func(t store.Tx) error {
-		for _, c := range comps {
-			v := model.ViewOf(*c)
-			for _, pid := range c.Parcels {
-				p, err := readParcel(t, pid)
-				if err != nil {
-					return err
-				}
-				v.ParcelStates = append(v.ParcelStates, p.State)
-			}
-			out = append(out, v)
-		}
-		return nil
+	var out []CompartmentView
+	err := s.store.View(func(t store.Tx) (err error) {
+		out, err = lookup.Views(t, comps)
+		return err
 	})
 	return out, err
 }
@@ -43,18 +33,7 @@ func (s *Station) Status() (Status, error) {
 		st.Count(s.comps[id])
 	}
 	s.mu.Unlock()
-	err := s.store.View(func(t store.Tx) error {
-		st.Outbox = t.OutboxLen()
-		counts, err := t.CountStates()
-		if err != nil {
-			return err
-		}
-		for state, n := range counts {
-			st.Parcels[ParcelState(state)] = n
-		}
-		st.LegacyParcels, err = t.CountLegacy()
-		return err
-	})
+	err := s.store.View(func(t store.Tx) error { return st.CountStored(t) })
 	return st, err
 }
 

@@ -69,9 +69,9 @@ func TestKeypadSimulation(t *testing.T) {
 			defer f.st.mu.Unlock()
 			if err := f.st.update(func(t *txn) error {
 				ep := f.st.epochOf(t.now)
-				wb, _ := f.st.seal(ep, f.cloud.Waybill(fmt.Sprintf("%015d", int64(100_000_000_000)+int64(seq))))
-				cv, _ := f.st.seal(ep, f.cloud.CodeVerifier2(p.code, p.phone))
-				qv, _ := f.st.seal(ep, f.cloud.QRVerifier(p.qr))
+				wb, _ := f.st.index.Seal(ep, f.cloud.Waybill(fmt.Sprintf("%015d", int64(100_000_000_000)+int64(seq))))
+				cv, _ := f.st.index.Seal(ep, f.cloud.CodeVerifier2(p.code, p.phone))
+				qv, _ := f.st.index.Seal(ep, f.cloud.QRVerifier(p.qr))
 				c := t.comp(p.compartment)
 				c.Parcels = []ParcelID{p.id}
 				c.Generation++

@@ -6,6 +6,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/lockerd/lockerd/locker/eventlog"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/store/boltstore"
 )
@@ -38,7 +39,7 @@ func (s *Station) outboxPending(after uint64, max int) ([]Event, error) {
 	var out []Event
 	err := s.store.Outbox(after, max, func(seq uint64, payload []byte) error {
 		var e Event
-		if err := decodeEvent(&e)(seq, payload); err != nil {
+		if err := eventlog.Decode(&e)(seq, payload); err != nil {
 			return err
 		}
 		out = append(out, e)

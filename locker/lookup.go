@@ -15,13 +15,5 @@ func (s *Station) findByWaybill(t store.Tx, d privacy.Digest) (*Parcel, error) {
 	return s.index.ByWaybill(t, d, s.liveEpochs())
 }
 
-// findByVerifier returns every parcel whose verifier of k's kind is k's digest.
-func (s *Station) findByVerifier(t store.Tx, k lookup.Key) ([]*Parcel, error) {
-	return s.index.ByVerifier(t, k, s.liveEpochs())
-}
-
-// seal returns d sealed under epoch e's key, creating the key if the epoch is new.
-func (s *Station) seal(e uint32, d privacy.Digest) (privacy.Digest, error) { return s.index.Seal(e, d) }
-
 // openOpWaybill recovers the waybill digest sealed in a compartment's record.
 func (s *Station) openOpWaybill(sealed []byte) *privacy.Digest { return s.index.OpenWaybill(sealed) }

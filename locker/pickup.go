@@ -2,10 +2,8 @@ package locker
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/lockerd/lockerd/locker/door"
@@ -16,12 +14,6 @@ import (
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/waybill"
 )
-
-// handover is the shelf parcels of one code entry awaiting staff's scans.
-type handover struct {
-	parcels []ParcelID
-	until   time.Time
-}
 
 // EnterCode takes a recipient's pickup code and their phone's last four digits
 // (docs/adr/0046-keypad-guessing-budget.md). Malformed input (a code outside the
@@ -79,7 +71,7 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 		return Pickup{}, ErrClosed
 	}
 	now := s.clock.Now()
-	res, pulses, shelved, err := s.openFor(keys)
+	cl, err := s.openFor(keys)
 	if errors.Is(err, errWrong) {
 		err = s.failCode(now, entry.Legacy != "")
 		if err == nil {
@@ -94,7 +86,7 @@ func (s *Station) EnterCode(ctx context.Context, code, last4 string) (Pickup, er
 		s.mu.Unlock()
 		return Pickup{}, fmt.Errorf("locker: pickup: %w", err)
 	}
-	return s.finishPickup(ctx, res, pulses, shelved, now), nil
+	return s.finishPickup(ctx, cl, now), nil
 }
 
 // EnterQR takes the secret of a pickup QR (what follows "LKQ:"). It is never gated and
@@ -116,7 +108,7 @@ func (s *Station) EnterQR(ctx context.Context, secret string) (Pickup, error) {
 		return Pickup{}, ErrClosed
 	}
 	now := s.clock.Now()
-	res, pulses, shelved, err := s.openFor([]lookup.Key{{Kind: lookup.QR, V: v}})
+	cl, err := s.openFor([]lookup.Key{{Kind: lookup.QR, V: v}})
 	switch {
 	case errors.Is(err, errWrong):
 		// Only a due alarm is written; otherwise the failure is counted in RAM alone.
@@ -132,16 +124,16 @@ func (s *Station) EnterQR(ctx context.Context, secret string) (Pickup, error) {
 		s.mu.Unlock()
 		return Pickup{}, fmt.Errorf("locker: pickup: %w", err)
 	}
-	return s.finishPickup(ctx, res, pulses, shelved, now), nil
+	return s.finishPickup(ctx, cl, now), nil
 }
 
 // openFor finds the parcels filed under any of keys and reserves their doors, in one
 // transition; errWrong when none is here. s.mu is held.
-func (s *Station) openFor(keys []lookup.Key) (res Pickup, pulses []Slot, shelved []ParcelID, err error) {
+func (s *Station) openFor(keys []lookup.Key) (door.Claims, error) {
 	var parcels []*Parcel
 	if err := s.store.View(func(t store.Tx) error {
 		for _, k := range keys {
-			found, err := s.findByVerifier(t, k)
+			found, err := s.index.ByVerifier(t, k, s.liveEpochs())
 			if err != nil {
 				return err
 			}
@@ -149,55 +141,34 @@ func (s *Station) openFor(keys []lookup.Key) (res Pickup, pulses []Slot, shelved
 		}
 		return nil
 	}); err != nil {
-		return Pickup{}, nil, nil, fmt.Errorf("locker: code lookup: %w", err)
+		return door.Claims{}, fmt.Errorf("locker: code lookup: %w", err)
 	}
 	if len(parcels) == 0 {
-		return Pickup{}, nil, nil, errWrong // no write transaction for a miss
+		return door.Claims{}, errWrong // no write transaction for a miss
 	}
-	err = s.update(func(t *txn) error {
-		for _, p := range parcels {
-			if p.State != StateDeposited || p.Compartment == 0 {
-				continue // announced but not yet here, or expired: the code does not open it
-			}
-			c := t.comp(p.Compartment)
-			if c == nil {
-				continue
-			}
-			slot := slotOf(c, p)
-			claim, err := door.Pickup(t, c, p)
-			if err != nil {
-				return err
-			}
-			switch claim {
-			case door.Shelved:
-				shelved = append(shelved, p.ID) // a handover, made once this commits
-			case door.Refused:
-				res.Failed = append(res.Failed, slot)
-				continue
-			case door.Reserved:
-				pulses = append(pulses, slot)
-			}
-			res.Slots = append(res.Slots, slot)
-		}
-		if len(res.Slots) == 0 && len(res.Failed) == 0 {
+	var cl door.Claims
+	err := s.update(func(t *txn) error {
+		var ok bool
+		var err error
+		if cl, ok, err = door.PickupAll(t, parcels); err == nil && !ok {
 			return errWrong
 		}
 		// A success resets nothing (ADR 0046): the gate is a spacing no success can
 		// buy back, and the legacy lock-out's count stays too.
-		return nil
+		return err
 	})
-	return res, pulses, shelved, err
+	return cl, err
 }
 
 // finishPickup records the handover of shelf parcels, releases s.mu (held on entry)
 // and pulses the doors reserved.
-func (s *Station) finishPickup(ctx context.Context, res Pickup, pulses []Slot, shelved []ParcelID, now time.Time) Pickup {
-	if len(shelved) > 0 {
-		res.Handover = rand.Text()
-		s.handovers[res.Handover] = &handover{parcels: shelved, until: now.Add(s.policy.HandoverTimeout)}
+func (s *Station) finishPickup(ctx context.Context, cl door.Claims, now time.Time) Pickup {
+	res := cl.Pickup
+	if len(cl.Shelved) > 0 {
+		res.Handover = s.handovers.Start(cl.Shelved, now.Add(s.policy.HandoverTimeout))
 	}
 	s.mu.Unlock()
-	for _, sl := range pulses {
+	for _, sl := range cl.Pulses {
 		if err := s.pulse(ctx, sl); err != nil {
 			res.Unpulsed(sl)
 		}
@@ -217,8 +188,7 @@ func (s *Station) failThrottle(th *gate.Lockout, p ThrottlePolicy, key store.Met
 			return err
 		}
 		if d > 0 {
-			return t.emit(Event{Type: EvThrottled, Count: next.Failures, Source: source,
-				Seconds: int64(d.Round(time.Second) / time.Second), Reason: fmt.Sprintf("%s entry locked for %v", model.ThrottleWhat[source], d)})
+			return t.emit(gate.Throttled(source, "", next.Failures, d, fmt.Sprintf("%s entry locked for %v", model.ThrottleWhat[source], d)))
 		}
 		return nil
 	})
@@ -262,29 +232,21 @@ func (s *Station) Handover(ctx context.Context, id, raw string) (Slot, error) {
 	if s.closed {
 		return Slot{}, ErrClosed
 	}
-	h := s.handovers[id]
-	if h == nil || s.clock.Now().After(h.until) {
+	h := s.handovers.Waiting(id, s.clock.Now())
+	if h == nil {
 		return Slot{}, ErrNoHandover
 	}
 	var slot Slot
 	matched := false
 	err = s.update(func(t *txn) error {
-		for _, pid := range h.parcels {
+		for _, pid := range h.Parcels {
 			p, err := t.parcel(pid)
 			if err != nil || p.State != StateDeposited || !s.index.Matches(p, d) {
 				continue
 			}
-			c := t.comp(p.Compartment)
-			np := *p
-			np.State, np.PurgeAt, np.Compartment = StatePickedUp, t.now.Add(s.policy.PurgeAfter), 0
-			c.RemoveParcel(p.ID)
-			c.Generation++
-			if err := t.putParcel(p, &np); err != nil {
-				return err
-			}
-			slot, matched = slotOf(c, p), true
-			return t.emit(Event{Type: EvPickedUp, Parcel: p.ID, Compartment: c.ID, Generation: c.Generation,
-				Actor: ActorStaff, State: StatePickedUp})
+			matched = true
+			slot, err = door.HandOver(t, t.comp(p.Compartment), p)
+			return err
 		}
 		return t.emit(Event{Type: EvWrongParcel, Actor: ActorStaff, Count: len(s.handovers),
 			Reason: "scanned parcel is not one of this code's"})
@@ -296,9 +258,6 @@ func (s *Station) Handover(ctx context.Context, id, raw string) (Slot, error) {
 		s.log.Warn("handover refused: wrong parcel scanned", "waiting", len(s.handovers))
 		return Slot{}, ErrWrongParcel
 	}
-	h.parcels = slices.DeleteFunc(h.parcels, func(p ParcelID) bool { return p == slot.Parcel })
-	if len(h.parcels) == 0 {
-		delete(s.handovers, id)
-	}
+	s.handovers.Done(id, slot.Parcel)
 	return slot, nil
 }

@@ -8,23 +8,12 @@ import (
 )
 
 // Reconcile lays the stored state over what the door sensors say now, after a restart
-// or power cut, and records the outcome of each operation that was under way:
-//
-//   - door open now: the operation goes on; closing the door completes it;
-//   - door closed, and it was seen open: it opened and closed while we were down, so
-//     the operation completes (a deposit is confirmed, a pickup done);
-//   - door closed, never seen open: the outcome is unknown (the lock may have been
-//     pulsed and the door opened and shut while we were down). The compartment is
-//     flagged FaultUnverified, with the operation and its parcel, until someone looks
-//     (Resolve), and a reconciled event with outcome unverified says so. A deposit is
-//     not undone, because a parcel that went in would then sit in a compartment
-//     offered to the next courier: the parcel stays reserved in it. A pickup,
-//     retrieval or cancel is not completed, because a parcel still inside would be
-//     lost to its recipient: the parcel stays where it was, and a pickup's code keeps
-//     opening the door for a recipient who did not get it (ADR 0034). Only an
-//     operator's opening, which moves no parcel, is simply undone;
-//   - sensor not known yet: left as stored, and out of the jam timer's reach, until
-//     the driver's first report, which settles it by these rules (DoorChanged).
+// or power cut, and records the outcome of each operation that was under way by
+// door.Reconcile's rules: an open door's operation goes on, one seen open and now shut
+// completes, one never seen open is flagged FaultUnverified until someone looks
+// (Resolve), unless it was an operator's opening, which is undone. An operation whose
+// door sensor is not known yet is left as stored, out of the jam timer's reach, until
+// the driver's first report settles it by the same rules (DoorChanged).
 //
 // An unlock is never repeated here: a person is no longer waiting at the door.
 func (s *Station) Reconcile(ctx context.Context) error {
@@ -69,15 +58,9 @@ func (s *Station) Reconcile(ctx context.Context) error {
 }
 
 // Resolve settles a compartment marked FaultUnverified once someone has looked inside,
-// and returns it to service. present says the parcel was found there:
-//
-//   - an unverified deposit: present confirms it (deposited); absent releases the
-//     reservation (the parcel is announced again);
-//   - an unverified pickup, retrieval or cancel: present keeps the parcel as it was
-//     (its code opens the door again); absent completes the operation as its door's
-//     closing would have (picked up, retrieved, or released to the courier).
-//
-// The operator is audited, with reason (see CommandReason).
+// and returns it to service: present says the parcel was found there (door.Resolve
+// says what each finding does to each kind of operation). The operator is audited,
+// with reason (see CommandReason).
 func (s *Station) Resolve(ctx context.Context, id CompartmentID, present bool, operator, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

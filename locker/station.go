@@ -2,7 +2,6 @@ package locker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,10 +12,12 @@ import (
 
 	"github.com/lockerd/lockerd/locker/clock"
 	"github.com/lockerd/lockerd/locker/courier"
+	"github.com/lockerd/lockerd/locker/expiry"
 	"github.com/lockerd/lockerd/locker/gate"
 	"github.com/lockerd/lockerd/locker/lookup"
 	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/session"
 	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/subject"
 )
@@ -77,15 +78,15 @@ type Station struct {
 	codeAlarm gate.Window // RAM: failed codes in the last hour
 	qrAlarm   gate.Window // RAM: failed QR scans in the last hour
 
-	sessions   map[string]*session
-	handovers  map[string]*handover         // staffed mode: code entries whose shelf parcels await staff's scan
-	recentScan map[privacy.Digest]time.Time // RAM only: repeat-scan suppression
+	sessions   session.Sessions  // courier logins, RAM only
+	handovers  session.Handovers // staffed mode: code entries whose shelf parcels await staff's scan
+	recentScan session.Scans     // RAM only: repeat-scan suppression
 	// unsettled are the compartments whose operation Reconcile could not settle
 	// because the door sensor was not known yet: the sensor's first report does, and
 	// the jam timer leaves them alone until then.
-	unsettled   map[CompartmentID]time.Time  // the operation's OpSince
-	unsettledAt time.Time                    // when Reconcile left them (sensorWait)
-	pulsing     map[CompartmentID]*pulseHold // doors whose unlock is under way (doors.go)
+	unsettled   map[CompartmentID]time.Time // the operation's OpSince
+	unsettledAt time.Time                   // when Reconcile left them (sensorWait)
+	pulsing     session.Holds               // doors whose unlock is under way (doors.go)
 	wake        chan struct{}
 	closed      bool
 	lastTick    atomic.Int64 // monoBase-relative nanos of the last good timer pass, 0: none yet
@@ -95,7 +96,7 @@ type Station struct {
 	lastShred time.Time // station clock: when past epochs were last checked for shredding
 	lastPrune time.Time // station clock: when the audit log was last pruned
 	trust     *clock.Trust
-	floorKept time.Time // the clock floor last stored (expiry.go)
+	timeKept  expiry.Clock // when the clock floor was last stored
 }
 
 // Open opens (creating on first start) the station's store, merges the configured
@@ -126,9 +127,9 @@ func Open(opt Options) (*Station, error) {
 		index:    lookup.Index{Keyring: opt.Keyring},
 		unlocker: opt.Unlocker, doors: opt.Doors, clock: opt.Clock, log: opt.Logger,
 		observer: opt.Observer, policy: opt.Policy,
-		comps: map[CompartmentID]*Compartment{}, sessions: map[string]*session{},
-		monoBase: time.Now(), handovers: map[string]*handover{}, recentScan: map[privacy.Digest]time.Time{},
-		unsettled: map[CompartmentID]time.Time{}, pulsing: map[CompartmentID]*pulseHold{},
+		comps: map[CompartmentID]*Compartment{}, sessions: session.Sessions{},
+		monoBase: time.Now(), handovers: session.Handovers{}, recentScan: session.Scans{},
+		unsettled: map[CompartmentID]time.Time{}, pulsing: session.Holds{},
 		wake: make(chan struct{}, 1),
 	}
 	if s.trust = opt.Time; s.clock == nil && s.trust != nil {
@@ -207,47 +208,22 @@ func (s *Station) load(specs []CompartmentSpec) error {
 	})
 }
 
-// mergeCompartments lays the configured compartments over the stored ones
-// (model.Merge) and writes the result.
+// mergeCompartments lays the configured compartments over the stored ones and writes
+// the result (model.MergeStored).
 func (s *Station) mergeCompartments(t store.Tx, specs []CompartmentSpec) error {
-	stored := map[CompartmentID]*Compartment{}
-	if err := t.Compartments(func(v []byte) error {
-		c := new(Compartment)
-		if err := json.Unmarshal(v, c); err != nil {
-			return err
-		}
-		c.OpActor = s.subjects.OpenActor(uint16(c.ID), c.OpActor)
-		stored[c.ID] = c
-		return nil
-	}); err != nil {
-		return err
-	}
-	var kept, gone []CompartmentID
-	s.comps, kept, gone = model.Merge(stored, specs)
-	for _, id := range gone {
-		if err := t.DeleteCompartment(uint16(id)); err != nil {
-			return err
-		}
-	}
-	for _, id := range kept {
-		s.log.Warn("compartment left the config but holds parcels; kept disabled", "compartment", int(id))
-	}
-	var newest uint32
+	var kept []CompartmentID
+	var err error
+	var newest uint32 // at start the clock must not be read before its floor is loaded
 	if e := s.epochKeys(); len(e) > 0 {
 		newest = e[len(e)-1]
 	}
-	for id, c := range s.comps {
-		s.order = append(s.order, id)
-		atRest, err := s.atRest(c, newest)
-		if err != nil {
-			return err
-		}
-		if err := t.PutCompartment(uint16(id), atRest); err != nil {
-			return err
-		}
+	s.comps, s.order, kept, err = model.MergeStored(t, specs,
+		func(c *Compartment) { c.OpActor = s.subjects.OpenActor(uint16(c.ID), c.OpActor) },
+		func(c *Compartment) (*Compartment, error) { return s.atRest(c, newest) })
+	for _, id := range kept {
+		s.log.Warn("compartment left the config but holds parcels; kept disabled", "compartment", int(id))
 	}
-	slices.Sort(s.order)
-	return nil
+	return err
 }
 
 // Close stops the station and closes its store. Doors are left as they are: the driver

@@ -90,10 +90,6 @@ func ParseSize(name string) (Size, error) { return model.ParseSize(name) }
 // cloud command id (CancelParcel, Recall, SetEnabled, OpenCompartment).
 func CommandReason(reason, id string) string { return model.CommandReason(reason, id) }
 
-func slotOf(c *Compartment, p *Parcel) Slot { return model.SlotOf(c, p) }
-
-func removeSlot(slots []Slot, id CompartmentID) []Slot { return model.RemoveSlot(slots, id) }
-
 // What the cloud says of a parcel before it arrives (locker/announce).
 type (
 	Announcement = announce.Announcement

@@ -1,12 +1,12 @@
-// Package announce is what the cloud says of a parcel before it arrives: the rules an
-// announcement obeys (Validate), the parcel record it makes or updates (Parcel), and
-// the verifiers a pickup code or QR is later checked against (Verifiers), sealed under
-// the parcel's epoch key. Everything it receives is a keyed digest computed in the
+// Package announce is what the cloud says of a parcel: before it arrives, the rules an
+// announcement obeys (Validate), the parcel record it makes or updates (Parcel, Apply),
+// and the verifiers a pickup code or QR is later checked against (Verifiers), sealed
+// under the parcel's epoch key; later, new verifiers, a cancel or a recall
+// (SetVerifiers, Cancel, Recall). Everything it receives is a keyed digest computed in the
 // cloud (docs/privacy.md), never a tracking number or a code.
 //
-// It holds no state and writes nothing: package locker looks up the parcel, checks
-// the waybill is not another parcel's, and stores the result in the transition that
-// applies the batch.
+// It holds no state: a batch is applied in one transition of the station (Apply, over
+// Tx), which package locker opens and commits.
 package announce
 
 import (
@@ -16,7 +16,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/lockerd/lockerd/locker/model"
+	"github.com/lockerd/lockerd/locker/policy"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
 )
 
 // Announcement is the cloud telling the locker a parcel is coming.
@@ -113,4 +115,64 @@ func (v Verifiers) Seal(p *model.Parcel, legacy privacy.Digest, x Sealer) error 
 		}
 	}
 	return nil
+}
+
+// Tx is what the cloud's word on a parcel needs of the station's transition: its time
+// and policy, the parcel records, and the events.
+type Tx interface {
+	Now() time.Time
+	Policy() *policy.Policy
+	Parcel(id model.ParcelID) (*model.Parcel, error)
+	PutParcel(old, p *model.Parcel) error
+	Emit(e model.Event) error
+}
+
+// Index is what applying announcements needs of the parcel index: sealing, and the
+// parcel a waybill digest names in the live epochs (store.ErrUnknownParcel: none).
+type Index interface {
+	Sealer
+	ByWaybill(d privacy.Digest) (*model.Parcel, error)
+}
+
+// Apply applies batch in t, new parcels in epoch e. Re-announcing a parcel that is
+// still waiting updates its size, verifiers and deadline (announcements are
+// idempotent); a parcel already deposited or gone is left alone. It returns one error
+// per announcement (nil for applied), in order, and the number applied.
+func Apply(t Tx, x Index, batch []Announcement, e uint32) (results []error, applied int, err error) {
+	results = make([]error, len(batch))
+	pol := t.Policy()
+	for i, a := range batch {
+		if err := a.Validate(pol.LegacyCodes); err != nil {
+			results[i] = err
+			continue
+		}
+		old, err := t.Parcel(a.ID)
+		if err != nil && !errors.Is(err, store.ErrUnknownParcel) {
+			return nil, 0, err
+		}
+		if old != nil && old.State != model.StateAnnounced {
+			continue // already deposited or gone: a late duplicate
+		}
+		pe := e
+		if old != nil {
+			pe = old.Epoch
+		}
+		wb, err := x.Seal(pe, a.Waybill)
+		if err != nil {
+			return nil, 0, err
+		}
+		if other, err := x.ByWaybill(a.Waybill); err == nil && other.ID != a.ID {
+			results[i] = fmt.Errorf("%w (%s)", ErrConflict, a.ID)
+			continue
+		}
+		p, err := a.Parcel(old, pe, wb, t.Now().Add(pol.AnnouncedKeep), x)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := t.PutParcel(old, p); err != nil {
+			return nil, 0, err
+		}
+		applied++
+	}
+	return results, applied, nil
 }

@@ -11,7 +11,6 @@
 package door
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -35,121 +34,13 @@ type Tx interface {
 	SealWaybill(epoch uint32, d privacy.Digest) ([]byte, error)
 }
 
-// ErrBusy refuses an operation at a compartment busy with another.
-var ErrBusy = errors.New("locker: compartment busy with another operation")
+// ErrBusy refuses an operation at a compartment busy with another (model.ErrBusy).
+var ErrBusy = model.ErrBusy
 
 // opEvent is an event of type typ about c's operation, with c's facts.
 func opEvent(typ model.EventType, c *model.Compartment, reason string) model.Event {
 	return model.Event{Type: typ, Compartment: c.ID, Generation: c.Generation, Parcel: c.OpParcel,
 		Op: c.Op, Command: c.OpCommand, Actor: c.OpActor, Reason: reason}
-}
-
-// Deposit reserves c for parcel p, deposited by courier in session: a shelf takes it
-// at once (deposited); at a door the deposit waits for the door's closing
-// (Changed). d is the parcel's waybill digest, which the cloud matches a parcel it did
-// not announce by. It returns the slot to send the courier to.
-func Deposit(t Tx, c *model.Compartment, p *model.Parcel, courier, session string, d privacy.Digest) (model.Slot, error) {
-	var old *model.Parcel
-	if p.Announced {
-		old = p
-	}
-	np := *p
-	c.Generation++
-	c.Parcels = append(c.Parcels, np.ID)
-	np.Compartment, np.Generation, np.Courier = c.ID, c.Generation, courier
-	var waybill *privacy.Digest
-	if !np.Announced {
-		waybill = &d
-	}
-	if c.Kind == model.KindShelf {
-		np.State, np.ExpiresAt = model.StateDeposited, t.Now().Add(t.Policy().Retention)
-	} else {
-		c.Op, c.OpParcel, c.OpSession, c.OpSince, c.OpActor = model.OpDeposit, np.ID, session, t.Now(), courier
-		if waybill != nil { // kept, sealed, for the deposited event when the door closes
-			var err error
-			if c.OpWaybill, err = t.SealWaybill(np.Epoch, d); err != nil {
-				return model.Slot{}, err
-			}
-		}
-	}
-	if err := t.PutParcel(old, &np); err != nil {
-		return model.Slot{}, err
-	}
-	if err := t.Emit(model.Event{Type: model.EvReserved, Parcel: np.ID, Compartment: c.ID, Generation: c.Generation,
-		Actor: courier, Op: model.OpDeposit, Reason: "deposit"}); err != nil {
-		return model.Slot{}, err
-	}
-	if c.Kind == model.KindShelf {
-		if err := t.Emit(model.Event{Type: model.EvDeposited, Parcel: np.ID, Compartment: c.ID, Generation: c.Generation,
-			Actor: courier, State: model.StateDeposited, Waybill: waybill}); err != nil {
-			return model.Slot{}, err
-		}
-	}
-	return model.SlotOf(c, &np), nil
-}
-
-// Claim is what a pickup code does at the compartment holding one of its parcels.
-type Claim int
-
-// Claims.
-const (
-	Shelved  Claim = iota // on a shelf: staff hand it over on a scan of the parcel
-	Opening               // the same code again while its door is open for it
-	Refused               // the door is busy with another operation or out of service
-	Reserved              // the door is reserved for the pickup: unlock it
-)
-
-// Pickup claims c, which holds deposited parcel p, for a recipient's pickup. A
-// faulted door does not open, unless the fault is a pickup of p that a restart left
-// unverified (ADR 0034); a disabled one still gives back what it holds.
-func Pickup(t Tx, c *model.Compartment, p *model.Parcel) (Claim, error) {
-	switch {
-	case c.Kind == model.KindShelf:
-		return Shelved, nil
-	case c.Op == model.OpPickup && c.OpParcel == p.ID:
-		return Opening, nil
-	case c.Op != model.OpNone || (c.Fault != "" && !c.RetryablePickup(p.ID)):
-		return Refused, nil
-	}
-	c.Op, c.OpParcel, c.OpSince, c.OpActor = model.OpPickup, p.ID, t.Now(), model.ActorRecipient
-	c.OpDoorSeen = c.DoorOpen // already open (forced, ajar): its closing ends the pickup
-	return Reserved, t.Emit(model.Event{Type: model.EvReserved, Parcel: p.ID, Compartment: c.ID,
-		Generation: c.Generation, Actor: model.ActorRecipient, Op: model.OpPickup, Reason: "pickup"})
-}
-
-// Cancel undoes courier's deposit of parcel pid at c. A shelf's, or a door's that never
-// opened, is released at once; a door standing open frees c when it closes; a deposit
-// already confirmed reopens the door (pulse), and its closing frees c. ErrBusy when c
-// is busy with another operation.
-func Cancel(t Tx, c *model.Compartment, pid model.ParcelID, courier string) (pulse bool, err error) {
-	switch {
-	case c.Kind == model.KindShelf:
-		return false, Release(t, c, pid, "cancelled by courier")
-	case c.Op == model.OpDeposit && c.OpParcel == pid && !c.OpDoorSeen:
-		c.ClearOp() // the door never opened: nothing went in
-		return false, Release(t, c, pid, "cancelled by courier")
-	case c.Op == model.OpDeposit && c.OpParcel == pid:
-		c.Op = model.OpCancel // door open now: closing it frees the compartment
-		return false, nil
-	case c.Op == model.OpNone:
-		c.Op, c.OpParcel, c.OpSince, c.OpActor, c.OpDoorSeen = model.OpCancel, pid, t.Now(), courier, false
-		return true, t.Emit(model.Event{Type: model.EvReserved, Parcel: pid, Compartment: c.ID,
-			Generation: c.Generation, Actor: courier, Op: model.OpCancel, Reason: "cancel"})
-	}
-	return false, ErrBusy
-}
-
-// Operator starts an operator's opening of c on a cloud command (reason carries the
-// command, model.CommandReason): no parcel moves, and its door events name the command.
-func Operator(t Tx, c *model.Compartment, operator, reason string) error {
-	if c.Op != model.OpNone {
-		return ErrBusy
-	}
-	c.Op, c.OpSince, c.OpActor = model.OpOperator, t.Now(), operator
-	c.OpDoorSeen = c.DoorOpen // already open: its closing ends the operation
-	c.OpCommand = model.Event{Reason: reason}.CommandID()
-	return t.Emit(model.Event{Type: model.EvReserved, Compartment: c.ID, Generation: c.Generation, Actor: operator,
-		Op: model.OpOperator, Reason: "operator: " + reason})
 }
 
 // Unlocked records that c's unlock went out (confirmed false: the driver sent it but
@@ -350,7 +241,21 @@ const (
 )
 
 // Reconcile settles c's stored operation against the sensed door state open, after a
-// restart (the rules are locker.Station.Reconcile's), and returns the outcome.
+// restart or power cut, and returns the outcome:
+//
+//   - door open now: the operation goes on; closing the door completes it;
+//   - door closed, and it was seen open: it opened and closed while the station was
+//     down, so the operation completes (a deposit is confirmed, a pickup done);
+//   - door closed, never seen open: the outcome is unknown (the lock may have been
+//     pulsed and the door opened and shut while the station was down). The
+//     compartment is flagged FaultUnverified, with the operation and its parcel, until
+//     someone looks (Resolve), and a reconciled event with outcome unverified says so.
+//     A deposit is not undone, because a parcel that went in would then sit in a
+//     compartment offered to the next courier: the parcel stays reserved in it. A
+//     pickup, retrieval or cancel is not completed, because a parcel still inside
+//     would be lost to its recipient: the parcel stays where it was, and a pickup's
+//     code keeps opening the door for a recipient who did not get it (ADR 0034). Only
+//     an operator's opening, which moves no parcel, is simply undone.
 func Reconcile(t Tx, c *model.Compartment, open bool) (string, error) {
 	wasOp, seen := c.Op, c.OpDoorSeen
 	if open != c.DoorOpen {
@@ -392,8 +297,14 @@ func Reconcile(t Tx, c *model.Compartment, open bool) (string, error) {
 	return outcome, t.Emit(ev)
 }
 
-// Resolve settles c, marked FaultUnverified, on an operator's finding (the rules are
-// locker.Station.Resolve's): present says the parcel was found there.
+// Resolve settles c, marked FaultUnverified, on an operator's finding: present says
+// the parcel was found there.
+//
+//   - an unverified deposit: present confirms it (deposited); absent releases the
+//     reservation (the parcel is announced again);
+//   - an unverified pickup, retrieval or cancel: present keeps the parcel as it was
+//     (its code opens the door again); absent completes the operation as its door's
+//     closing would have (picked up, retrieved, or released to the courier).
 func Resolve(t Tx, c *model.Compartment, present bool, operator, reason string) error {
 	op, pid := c.UnverifiedOp, c.UnverifiedParcel
 	waybill := t.OpenWaybill(c.UnverifiedWaybill)

@@ -173,3 +173,70 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("busy door: %v", err)
 	}
 }
+
+// TestRetrieve: a shelf gives an expired parcel back at once, a free door is reserved
+// for the courier, and a busy or faulted door is left alone.
+func TestRetrieve(t *testing.T) {
+	tx := newTx()
+	shelf := &model.Compartment{ID: 9, Kind: model.KindShelf, Generation: 1, Parcels: []model.ParcelID{"p-9"}}
+	tx.comps[9] = shelf
+	tx.parcels["p-9"] = &model.Parcel{ID: "p-9", State: model.StateExpired, Compartment: 9}
+	p, _ := tx.Parcel("p-9")
+	if sl, claim, err := Retrieve(tx, shelf, p, "c-1"); err != nil || claim != Shelved || sl.Compartment != 9 {
+		t.Fatalf("shelf: %v %v %v", sl, claim, err)
+	}
+	if got := tx.parcels["p-9"]; got.State != model.StateRetrieved || got.Compartment != 0 || len(shelf.Parcels) != 0 {
+		t.Errorf("shelf parcel: %s in %d, shelf holds %v", got.State, got.Compartment, shelf.Parcels)
+	}
+	if e := tx.last(); e.Type != model.EvRetrieved || e.Actor != "c-1" || e.Generation != 2 {
+		t.Errorf("shelf event %+v", e)
+	}
+
+	c := doorWith(tx, model.OpNone, model.StateRecalled, false)
+	p, _ = tx.Parcel("p-1")
+	if _, claim, err := Retrieve(tx, c, p, "c-1"); err != nil || claim != Reserved || c.Op != model.OpRetrieve || c.OpActor != "c-1" {
+		t.Fatalf("door: claim %v, op %s by %s, err %v", claim, c.Op, c.OpActor, err)
+	}
+	if tx.parcels["p-1"].State != model.StateRecalled {
+		t.Error("door parcel changed before its door closed")
+	}
+	if _, claim, _ := Retrieve(tx, c, p, "c-2"); claim != Refused || c.OpActor != "c-1" {
+		t.Errorf("busy door: claim %v, actor %s", claim, c.OpActor)
+	}
+	c.ClearOp()
+	c.Fault = model.FaultUnverified
+	if _, claim, _ := Retrieve(tx, c, p, "c-2"); claim != Refused || c.Op != model.OpNone {
+		t.Errorf("faulted door: claim %v, op %s", claim, c.Op)
+	}
+}
+
+// TestPickupAll: one code's parcels: a free door is reserved and unlocked, a shelf
+// waits for staff, a busy door is refused, and a parcel not deposited here (announced,
+// expired) is not claimed; none claimed is false.
+func TestPickupAll(t *testing.T) {
+	tx := newTx()
+	free := doorWith(tx, model.OpNone, model.StateDeposited, false)
+	tx.comps[2] = &model.Compartment{ID: 2, Kind: model.KindShelf, Parcels: []model.ParcelID{"p-2"}}
+	tx.comps[3] = &model.Compartment{ID: 3, Kind: model.KindDoor, Op: model.OpDeposit, Parcels: []model.ParcelID{"p-3"}}
+	parcels := []*model.Parcel{
+		{ID: "p-1", State: model.StateDeposited, Compartment: 1},
+		{ID: "p-2", State: model.StateDeposited, Compartment: 2},
+		{ID: "p-3", State: model.StateDeposited, Compartment: 3},
+		{ID: "p-4", State: model.StateAnnounced},
+		{ID: "p-5", State: model.StateExpired, Compartment: 1},
+	}
+	cl, ok, err := PickupAll(tx, parcels)
+	if err != nil || !ok {
+		t.Fatalf("ok %v, err %v", ok, err)
+	}
+	if len(cl.Slots) != 2 || len(cl.Pulses) != 1 || cl.Pulses[0].Compartment != 1 || len(cl.Failed) != 1 ||
+		cl.Failed[0].Compartment != 3 || len(cl.Shelved) != 1 || cl.Shelved[0] != "p-2" {
+		t.Errorf("claims %+v", cl)
+	}
+	if free.Op != model.OpPickup || free.OpParcel != "p-1" {
+		t.Errorf("free door: op %s for %s", free.Op, free.OpParcel)
+	}
+	if _, ok, err := PickupAll(tx, parcels[3:4]); ok || err != nil {
+		t.Errorf("announced only: ok %v, err %v; want nothing claimed", ok, err)
+	}
+}

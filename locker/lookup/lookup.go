@@ -199,3 +199,21 @@ func (e Entry) Keys(keys privacy.KeyStore) ([]Key, error) {
 	}
 	return out, nil
 }
+
+// Views returns the read view of each of comps with the states of the parcels in it,
+// read in t.
+func Views(t Reader, comps []*model.Compartment) ([]model.CompartmentView, error) {
+	out := make([]model.CompartmentView, 0, len(comps))
+	for _, c := range comps {
+		v := model.ViewOf(*c)
+		for _, pid := range c.Parcels {
+			p, err := ReadParcel(t, pid)
+			if err != nil {
+				return out, err
+			}
+			v.ParcelStates = append(v.ParcelStates, p.State)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

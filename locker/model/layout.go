@@ -1,8 +1,10 @@
 package model
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // CompartmentSpec is how configuration describes one compartment.
@@ -76,4 +78,50 @@ func Merge(stored map[CompartmentID]*Compartment, specs []CompartmentSpec) (comp
 		kept = append(kept, c.ID)
 	}
 	return comps, kept, gone
+}
+
+// LayoutTx is what MergeStored needs of a store transaction (store.Tx): the stored
+// compartments, as JSON.
+type LayoutTx interface {
+	Compartments(fn func(v []byte) error) error
+	PutCompartment(id uint16, c any) error
+	DeleteCompartment(id uint16) error
+}
+
+// MergeStored lays specs over the compartments stored in t (Merge), deletes those
+// gone, writes the others back, and returns them, their ids in order, and the ids
+// kept disabled though no longer configured (they hold parcels). open turns a record as
+// stored into the compartment, atRest the compartment into the record to store (the
+// actor of an operation under way is sealed at rest, docs/adr/0065-audit-actors-as-pseudonyms.md).
+func MergeStored(t LayoutTx, specs []CompartmentSpec, open func(*Compartment), atRest func(*Compartment) (*Compartment, error)) (comps map[CompartmentID]*Compartment, order, kept []CompartmentID, err error) {
+	stored := map[CompartmentID]*Compartment{}
+	if err := t.Compartments(func(v []byte) error {
+		c := new(Compartment)
+		if err := json.Unmarshal(v, c); err != nil {
+			return err
+		}
+		open(c)
+		stored[c.ID] = c
+		return nil
+	}); err != nil {
+		return nil, nil, nil, err
+	}
+	comps, kept, gone := Merge(stored, specs)
+	for _, id := range gone {
+		if err := t.DeleteCompartment(uint16(id)); err != nil {
+			return nil, nil, kept, err
+		}
+	}
+	for id, c := range comps {
+		order = append(order, id)
+		r, err := atRest(c)
+		if err != nil {
+			return nil, nil, kept, err
+		}
+		if err := t.PutCompartment(uint16(id), r); err != nil {
+			return nil, nil, kept, err
+		}
+	}
+	slices.Sort(order)
+	return comps, order, kept, nil
 }

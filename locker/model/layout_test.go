@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 )
@@ -58,5 +59,49 @@ func TestBestFitTakesTheSmallestUsable(t *testing.T) {
 	}
 	if c := BestFit(comps, order, SizeXL, 0, all); c != nil {
 		t.Fatalf("an XL parcel fits %v", c.ID)
+	}
+}
+
+// memLayout is a store's compartments in memory, as JSON.
+type memLayout map[uint16][]byte
+
+func (m memLayout) Compartments(fn func([]byte) error) error {
+	for _, v := range m {
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (m memLayout) PutCompartment(id uint16, c any) error {
+	b, err := json.Marshal(c)
+	m[id] = b
+	return err
+}
+func (m memLayout) DeleteCompartment(id uint16) error { delete(m, id); return nil }
+
+// TestMergeStored: what the store holds is read, merged, written back in full, an
+// empty compartment no longer configured is deleted, and the order is by id.
+func TestMergeStored(t *testing.T) {
+	m := memLayout{}
+	for _, c := range []*Compartment{{ID: 1, Size: SizeS, Kind: KindDoor, Generation: 7}, {ID: 9, Size: SizeS, Kind: KindDoor},
+		{ID: 8, Size: SizeS, Kind: KindDoor, Parcels: []ParcelID{"p"}}} {
+		if err := m.PutCompartment(uint16(c.ID), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	specs := []CompartmentSpec{{ID: 3, Size: SizeM, Kind: KindDoor}, {ID: 1, Size: SizeL, Kind: KindDoor}}
+	comps, order, kept, err := MergeStored(m, specs, func(*Compartment) {}, func(c *Compartment) (*Compartment, error) { return c, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(order, []CompartmentID{1, 3, 8}) || !slices.Equal(kept, []CompartmentID{8}) {
+		t.Errorf("order %v, kept %v", order, kept)
+	}
+	if comps[1].Generation != 7 || comps[1].Size != SizeL {
+		t.Errorf("compartment 1: %+v; want its stored generation under the configured size", comps[1])
+	}
+	if _, ok := m[9]; ok || len(m) != 3 {
+		t.Errorf("stored after merge: %d compartments, 9 still there %v", len(m), ok)
 	}
 }

@@ -79,6 +79,28 @@ func (st *Status) Count(c *Compartment) {
 	}
 }
 
+// Counter is what CountStored needs of a read transaction (store.Tx).
+type Counter interface {
+	OutboxLen() int
+	CountStates() (map[string]int, error)
+	CountLegacy() (int, error)
+}
+
+// CountStored adds what the store counts: the undelivered events, the parcels by
+// state and those under a scheme-1 verifier.
+func (st *Status) CountStored(t Counter) error {
+	st.Outbox = t.OutboxLen()
+	counts, err := t.CountStates()
+	if err != nil {
+		return err
+	}
+	for state, n := range counts {
+		st.Parcels[ParcelState(state)] = n
+	}
+	st.LegacyParcels, err = t.CountLegacy()
+	return err
+}
+
 // LogAttrs are e's attributes for the journal's one line per event: no actor and no
 // reason, which name who did what (the audit log's, ADR 0030, ADR 0048).
 func (e Event) LogAttrs() []any {

@@ -23,3 +23,21 @@ func TestUnpulsedMovesTheSlotToFailed(t *testing.T) {
 		t.Fatalf("%+v", p)
 	}
 }
+
+type counter struct{}
+
+func (counter) OutboxLen() int { return 4 }
+func (counter) CountStates() (map[string]int, error) {
+	return map[string]int{"deposited": 2, "expired": 1}, nil
+}
+func (counter) CountLegacy() (int, error) { return 3, nil }
+
+func TestCountStored(t *testing.T) {
+	st := Status{Parcels: map[ParcelState]int{}}
+	if err := st.CountStored(counter{}); err != nil {
+		t.Fatal(err)
+	}
+	if st.Outbox != 4 || st.LegacyParcels != 3 || st.Parcels[StateDeposited] != 2 || st.Parcels[StateExpired] != 1 {
+		t.Errorf("%+v", st)
+	}
+}
