@@ -1,0 +1,611 @@
+package fleetsim_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/lockerd/lockerd/firmware/cloudlink"
+	"github.com/lockerd/lockerd/firmware/config"
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/mqtt/fleet"
+	"github.com/lockerd/lockerd/mqtt/mqtttest"
+	"github.com/lockerd/lockerd/mqtt/protocol"
+	"github.com/lockerd/lockerd/sim"
+	"github.com/lockerd/lockerd/sim/fleetsim"
+)
+
+// benchEnv reads a positive integer from the environment, def when unset.
+func benchEnv(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q: want a positive number", name, s)
+	}
+	return n
+}
+
+const (
+	benchCloudPassword = "cloud-pass"
+	benchBadge         = "FLEETBENCH-COURIER-BADGE-0001"
+	benchPIN           = "24681357"
+)
+
+// benchFleet is BenchmarkFleet's fleet: n real lockerd stations (sim/fleetsim) on one
+// Mosquitto, the fleet side (mqtt/fleet) consuming their events, and lockerctl built
+// and configured as that fleet.
+type benchFleet struct {
+	n         int
+	broker    *mqtttest.Broker
+	cloud     *sim.Cloud
+	client    *fleet.Client
+	fleet     *fleetsim.Fleet
+	lockerctl string // the built binary
+	ctlConfig string // its configuration: this fleet's keys, every locker pinned
+	baseRSS   int64  // the process's RSS before the lockers, bytes
+
+	committed atomic.Int64 // events the stations committed that go on the wire
+	received  atomic.Int64 // events the fleet side took (NextEvent)
+	mu        sync.Mutex
+	recording bool
+	times     []time.Time // arrival of each event at the fleet side while recording
+}
+
+// BenchmarkFleet is issue 16's fleet benchmark (docs/benchmarks.md, "Fleets"): 1,000
+// lockers of sim/fleetsim — each a real lockerd with its own store on a tmpfs, its own
+// MQTT session through mqtt/link, on in-memory GPIO doors — on one Mosquitto on
+// loopback, and the fleet side (mqtt/fleet) in the same process.
+//
+//	idle       all lockers connected, no traffic: the process's CPU (getrusage) and the
+//	           broker's (/proc/PID/stat) over LOCKERD_FLEET_BENCH_IDLE seconds (10),
+//	           and RSS, per locker
+//	events     every locker deposits its doors' worth of parcels and they are picked
+//	           up (four events each: unlocked, door opened, door closed, deposited or
+//	           picked up); the fleet side's rate beside a mosquitto_sub's on the same
+//	           event topics, each timed from its first event to its last
+//	fleetview  `lockerctl fleet` beside `mosquitto_sub -C N` of the retained presences
+//	announce   `lockerctl announce FILE` of LOCKERD_FLEET_BENCH_PARCELS (100) parcels
+//	           per locker, beside a paho client publishing as many messages of the
+//	           same mean size with QoS 1 to the same broker
+//
+// LOCKERD_FLEET_BENCH_LOCKERS (default 1000) sets the fleet's size: 100 is a run
+// for CI. The broker's open-file limit is raised through mqtttest.Options.OpenFiles.
+func BenchmarkFleet(b *testing.B) {
+	n := benchEnv(b, "LOCKERD_FLEET_BENCH_LOCKERS", 1000)
+	bf := startBenchFleet(b, n)
+	b.Run("idle", bf.benchIdle)
+	b.Run("events", bf.benchEvents)
+	b.Run("fleetview", bf.benchFleetView)
+	b.Run("announce", bf.benchAnnounce)
+}
+
+func startBenchFleet(b *testing.B, n int) *benchFleet {
+	quiet := slog.New(slog.DiscardHandler)
+	users := []mqtttest.User{{Name: sim.CloudUser, Password: benchCloudPassword, Cloud: true}}
+	for i := range n {
+		id := fmt.Sprintf("L-%04d", i+1)
+		users = append(users, mqtttest.User{Name: id, Password: "pw-" + id})
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Fatal(err)
+	}
+	// A descriptor per connection, and room for the broker's own files.
+	files := 2*n + 1024
+	if uint64(files) > lim.Max {
+		b.Fatalf("the hard open-file limit (%d) is below the %d the broker needs for %d lockers: raise it (ulimit -Hn, LimitNOFILE=)", lim.Max, files, n)
+	}
+	bf := &benchFleet{n: n}
+	bf.broker = mqtttest.Start(b, mqtttest.Options{Prefix: config.DefaultTopicPrefix, Users: users, OpenFiles: files})
+	b.Logf("mosquitto pid %d, open-file limit %d (sh -c 'ulimit -n %d; exec mosquitto')", bf.broker.PID(), files, files)
+	var err error
+	if bf.cloud, err = sim.NewCloud(); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	bf.client, err = bf.cloud.Connect(ctx, fleet.Config{Broker: bf.broker.URL(), ClientID: "fleet-bench",
+		Username: sim.CloudUser, Password: benchCloudPassword, Persistent: true, Logger: quiet,
+		Timeout: 30 * time.Second, ResendAfter: 30 * time.Second, EventKey: eventKeys(bf.cloud)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(bf.client.Close)
+	go bf.consume(ctx) // ends with ctx
+	bf.baseRSS = rssOf("self")
+
+	dir := benchDir(b)
+	bf.fleet, err = fleetsim.New(fleetsim.Options{Lockers: n, Dir: dir, Cloud: bf.cloud,
+		Account: func(id, dir string) (config.MQTT, error) {
+			pw := filepath.Join(dir, "mqtt-password")
+			if err := os.WriteFile(pw, []byte("pw-"+id+"\n"), 0o600); err != nil {
+				return config.MQTT{}, err
+			}
+			return config.MQTT{Broker: bf.broker.URL(), PasswordFile: pw}, nil
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = bf.fleet.Close() })
+	t0 := time.Now()
+	pins := map[string]string{}
+	var pinsMu sync.Mutex
+	observe := func(ev locker.Event) {
+		if cloudlink.OnTheWire(ev) {
+			bf.committed.Add(1)
+		}
+	}
+	if err := parallel(ctx, bf.fleet.Lockers, 32, func(ctx context.Context, l *fleetsim.Locker) error {
+		// Enrolment as at installation: the device key read locally, registered with
+		// the cloud before the locker first connects.
+		pub, err := l.Identity()
+		if err != nil {
+			return err
+		}
+		if err := bf.cloud.Enrol(l.ID, pub); err != nil {
+			return err
+		}
+		pinsMu.Lock()
+		pins[l.ID] = pub
+		pinsMu.Unlock()
+		if err := l.Start(ctx, observe); err != nil {
+			return err
+		}
+		online := func(p protocol.Presence) bool { return p.State == protocol.Online }
+		if _, err := bf.client.AwaitPresence(ctx, l.ID, online); err != nil {
+			return err
+		}
+		c, err := bf.cloud.WireCourier(l.ID, "courier-1", benchBadge, benchPIN, protocol.RightDeposit, protocol.RightRetrieve)
+		if err != nil {
+			return err
+		}
+		_, err = bf.client.Do(ctx, l.ID, c)
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%d lockers online with a courier after %s", n, time.Since(t0).Round(time.Millisecond))
+
+	ctlDir := b.TempDir()
+	if bf.ctlConfig, err = sim.WriteLockerctlConfig(ctlDir, bf.cloud, bf.broker.URL(), benchCloudPassword, pins); err != nil {
+		b.Fatal(err)
+	}
+	bf.lockerctl = filepath.Join(ctlDir, "lockerctl")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		b.Fatalf("building lockerctl: %v", err)
+	}
+	if out, err := exec.Command(gobin, "build", "-o", bf.lockerctl, "github.com/lockerd/lockerd/mqtt/fleet/cmd/lockerctl").CombinedOutput(); err != nil {
+		b.Fatalf("building lockerctl: %v\n%s", err, out)
+	}
+	return bf
+}
+
+// benchDir is where the lockers' stores go: a tmpfs (/dev/shm) where there is one, as
+// locker-fleet does — the benchmark measures the fleet side and the broker, not flash.
+func benchDir(b *testing.B) string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		d, err := os.MkdirTemp("/dev/shm", "fleet-bench-")
+		if err == nil {
+			b.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return b.TempDir()
+}
+
+// consume is the fleet side's event loop: every event counted, its arrival recorded
+// while an events run records.
+func (bf *benchFleet) consume(ctx context.Context) {
+	for {
+		if _, err := bf.client.NextEvent(ctx); err != nil {
+			return
+		}
+		now := time.Now()
+		bf.received.Add(1)
+		bf.mu.Lock()
+		if bf.recording {
+			bf.times = append(bf.times, now)
+		}
+		bf.mu.Unlock()
+	}
+}
+
+// parallel runs f for every locker, at most width at a time, and joins the errors.
+func parallel(ctx context.Context, ls []*fleetsim.Locker, width int, f func(context.Context, *fleetsim.Locker) error) error {
+	sem := make(chan struct{}, width)
+	errs := make([]error, len(ls))
+	var wg sync.WaitGroup
+	for i, l := range ls {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := f(ctx, l); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", l.ID, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// benchIdle: the fleet connected and quiet for a fixed window. CPU is the whole test
+// process (every station, their links and the fleet side) from getrusage, and the
+// broker's from /proc; RSS is the process's growth since before the lockers started,
+// and the broker's whole RSS, each divided by the lockers.
+func (bf *benchFleet) benchIdle(b *testing.B) {
+	window := time.Duration(benchEnv(b, "LOCKERD_FLEET_BENCH_IDLE", 10)) * time.Second
+	time.Sleep(2 * time.Second) // the last enrolment's traffic settles
+	pid := bf.broker.PID()
+	var cpu, brokerCPU, elapsed time.Duration
+	for b.Loop() {
+		c0, bc0, t0 := selfCPU(b), procCPU(b, pid), time.Now()
+		time.Sleep(window)
+		cpu += selfCPU(b) - c0
+		brokerCPU += procCPU(b, pid) - bc0
+		elapsed += time.Since(t0)
+	}
+	n := float64(bf.n)
+	b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds()/n, "%cpu/locker")
+	b.ReportMetric(100*brokerCPU.Seconds()/elapsed.Seconds()/n, "broker-%cpu/locker")
+	b.ReportMetric(float64(rssOf("self")-bf.baseRSS)/1024/n, "KB-rss/locker")
+	b.ReportMetric(float64(rssOf(strconv.Itoa(pid)))/1024/n, "broker-KB-rss/locker")
+	b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), "%cpu-all")
+}
+
+// selfCPU is the test process's user and system time (getrusage).
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is a process's user and system time from /proc/PID/stat (fields 14 and 15,
+// in clock ticks of 1/100 s, the USER_HZ of every Linux port).
+func procCPU(b *testing.B, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // after the command name
+	if len(f) < 13 {
+		b.Fatalf("/proc/%d/stat: %q", pid, s)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, s)
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// rssOf is VmRSS of /proc/<pid>/status in bytes (pid "self": this process), 0 if unknown.
+func rssOf(pid string) int64 {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// benchEvents: every locker's doors' worth of parcels announced (not timed), then
+// deposited by the courier in one round and picked up one after the other through the
+// locker's control socket, all lockers at once. The fleet side and a mosquitto_sub on
+// the same event topics each time their share of the same events from first to last.
+func (bf *benchFleet) benchEvents(b *testing.B) {
+	ctx := b.Context()
+	var fleetRate, subRate, offered float64
+	var events int64
+	runs := 0
+	for b.Loop() {
+		b.StopTimer()
+		plans := map[string][]sim.Parcel{}
+		for _, l := range bf.fleet.Lockers {
+			for range len(l.Config.Compartments) {
+				plans[l.ID] = append(plans[l.ID], bf.cloud.NewParcel("S"))
+			}
+		}
+		if err := parallel(ctx, bf.fleet.Lockers, 32, func(ctx context.Context, l *fleetsim.Locker) error {
+			return bf.cloud.AnnounceOver(ctx, bf.client, l.ID, plans[l.ID])
+		}); err != nil {
+			b.Fatal(err)
+		}
+		sub := bf.startSub(b, "lockers/+/evt")
+		time.Sleep(time.Second) // health and late events settle before the count starts
+		c0, r0 := bf.committed.Load(), bf.received.Load()
+		sub.reset()
+		bf.mu.Lock()
+		bf.recording, bf.times = true, nil
+		bf.mu.Unlock()
+		b.StartTimer()
+
+		t0 := time.Now()
+		var lastDone atomic.Int64
+		if err := parallel(ctx, bf.fleet.Lockers, len(bf.fleet.Lockers), func(ctx context.Context, l *fleetsim.Locker) error {
+			defer func() { lastDone.Store(time.Now().UnixNano()) }()
+			return depositAndPickUp(ctx, l, plans[l.ID])
+		}); err != nil {
+			b.Fatal(err)
+		}
+		want := bf.committed.Load() - c0
+		deadline := time.Now().Add(5 * time.Minute)
+		for bf.received.Load()-r0 < want || sub.count() < want {
+			if time.Now().After(deadline) {
+				b.Fatalf("after 5 minutes the fleet side has %d of %d events, mosquitto_sub %d", bf.received.Load()-r0, want, sub.count())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		b.StopTimer()
+		sub.stop()
+		bf.mu.Lock()
+		bf.recording = false
+		times := bf.times
+		bf.mu.Unlock()
+		fleetRate += rate(len(times), times[0], times[len(times)-1])
+		subRate += rate(len(sub.times), sub.times[0], sub.times[len(sub.times)-1])
+		offered += float64(want) / time.Unix(0, lastDone.Load()).Sub(t0).Seconds()
+		events += want
+		runs++
+		b.StartTimer()
+	}
+	r := float64(runs)
+	b.ReportMetric(float64(events)/r, "events/op")
+	b.ReportMetric(offered/r, "committed-events/s")
+	b.ReportMetric(fleetRate/r, "fleet-events/s")
+	b.ReportMetric(subRate/r, "mosquitto_sub-events/s")
+	b.ReportMetric(fleetRate/subRate, "fleet/sub")
+}
+
+// rate is n arrivals over the span from the first to the last.
+func rate(n int, first, last time.Time) float64 {
+	if n < 2 || !last.After(first) {
+		return 0
+	}
+	return float64(n-1) / last.Sub(first).Seconds()
+}
+
+// depositAndPickUp has the courier deposit every parcel in one round, then each
+// recipient pick theirs up.
+func depositAndPickUp(ctx context.Context, l *fleetsim.Locker, parcels []sim.Parcel) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cl := l.Client()
+	defer cl.Close()
+	sid, err := cl.Login(ctx, benchBadge, benchPIN)
+	if err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
+	for _, p := range parcels {
+		if _, err := cl.Scan(ctx, sid, p.Tracking, ""); err != nil {
+			return fmt.Errorf("deposit of %s: %w", p.ID, err)
+		}
+	}
+	if err := cl.Logout(ctx, sid); err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	for _, p := range parcels {
+		res, err := cl.PickupCode(ctx, p.Code, p.Phone)
+		if err != nil {
+			return fmt.Errorf("pickup of %s: %w", p.ID, err)
+		}
+		if len(res.Slots) != 1 {
+			return fmt.Errorf("pickup of %s opened %d doors", p.ID, len(res.Slots))
+		}
+	}
+	return nil
+}
+
+// benchSub is a mosquitto_sub on the broker printing each message's arrival time.
+type benchSub struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	times []time.Time
+	done  chan struct{}
+}
+
+// startSub starts mosquitto_sub on topic (QoS 1, as the fleet side subscribes) and
+// returns once it receives: a marker published to a topic of its own comes back.
+func (bf *benchFleet) startSub(b *testing.B, topic string) *benchSub {
+	const ready = "lockers/_bench/ready"
+	bin := mqtttest.Tool(b, "mosquitto_sub")
+	s := &benchSub{done: make(chan struct{})}
+	s.cmd = exec.Command(bin, "-h", "127.0.0.1", "-p", strconv.Itoa(bf.broker.Port()), "-u", sim.CloudUser, "-P", benchCloudPassword,
+		"-q", "1", "-t", topic, "-t", ready, "-F", "%U %t")
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.stop)
+	seen := make(chan struct{}, 1)
+	go func() { // ends when mosquitto_sub does
+		defer close(s.done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			stamp, t, _ := strings.Cut(sc.Text(), " ")
+			if t == ready {
+				select {
+				case seen <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			sec, frac, _ := strings.Cut(stamp, ".")
+			si, _ := strconv.ParseInt(sec, 10, 64)
+			ns, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+			s.mu.Lock()
+			s.times = append(s.times, time.Unix(si, ns))
+			s.mu.Unlock()
+		}
+	}()
+	pub := mqtttest.MustConnect(b, bf.broker.URL(), sim.CloudUser, benchCloudPassword, nil)
+	defer pub.Disconnect(0)
+	deadline := time.After(10 * time.Second)
+	for {
+		pub.Publish(ready, 0, false, "ready")
+		select {
+		case <-seen:
+			return s
+		case <-deadline:
+			b.Fatal("mosquitto_sub did not receive within 10 s")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (s *benchSub) reset() {
+	s.mu.Lock()
+	s.times = nil
+	s.mu.Unlock()
+}
+
+func (s *benchSub) count() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int64(len(s.times))
+}
+
+// stop ends mosquitto_sub and waits for its output to be read.
+func (s *benchSub) stop() {
+	if s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+	}
+	<-s.done
+	_ = s.cmd.Wait()
+}
+
+// benchFleetView: `lockerctl fleet` (every locker's row from its retained presence,
+// JSON lines) beside `mosquitto_sub -C N` reading the same retained presences.
+func (bf *benchFleet) benchFleetView(b *testing.B) {
+	sub := mqtttest.Tool(b, "mosquitto_sub")
+	var ctl, raw time.Duration
+	runs := 0
+	for b.Loop() {
+		t0 := time.Now()
+		cmd := exec.Command(bf.lockerctl, "-config", bf.ctlConfig, "fleet", "--json")
+		var errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = io.Discard, &errOut
+		if err := cmd.Run(); err != nil || !strings.Contains(errOut.String(), fmt.Sprintf("%d lockers: %d online", bf.n, bf.n)) {
+			b.Fatalf("lockerctl fleet: %v: %s", err, errOut.String())
+		}
+		t1 := time.Now()
+		out, err := exec.Command(sub, "-h", "127.0.0.1", "-p", strconv.Itoa(bf.broker.Port()), "-u", sim.CloudUser, "-P", benchCloudPassword,
+			"-t", "lockers/+/status", "-C", strconv.Itoa(bf.n), "-W", "30").Output()
+		if got := strings.Count(string(out), "\n"); err != nil || got != bf.n {
+			b.Fatalf("mosquitto_sub: %v, %d presences", err, got)
+		}
+		ctl += t1.Sub(t0)
+		raw += time.Since(t1)
+		runs++
+	}
+	b.ReportMetric(float64(ctl.Milliseconds())/float64(runs), "lockerctl-ms")
+	b.ReportMetric(float64(raw.Milliseconds())/float64(runs), "mosquitto_sub-ms")
+	b.ReportMetric(ctl.Seconds()/raw.Seconds(), "lockerctl/sub")
+}
+
+// benchAnnounce: `lockerctl announce FILE` of parcels for every locker (the file's
+// locker column; batches of protocol.MaxAnnounceBatch, lockerctl's default
+// parallelism), timed from the command's start to its exit, every locker's reply in.
+// Beside it, a paho client publishes as many messages of the commands' mean size with
+// QoS 1 to the same broker (a topic no one reads), all at once and timed until the
+// last PUBACK: the raw publish rate. (mosquitto_pub -l was tried first: it adds some
+// 200 ms of its own at exit, more than a 100-locker announce takes.)
+func (bf *benchFleet) benchAnnounce(b *testing.B) {
+	perLocker := benchEnv(b, "LOCKERD_FLEET_BENCH_PARCELS", 100)
+	var commands, bytes atomic.Int64
+	counter := mqtttest.MustConnect(b, bf.broker.URL(), sim.CloudUser, benchCloudPassword, nil)
+	if tok := counter.Subscribe("lockers/+/cmd", 0, func(_ paho.Client, m paho.Message) {
+		commands.Add(1)
+		bytes.Add(int64(len(m.Payload())))
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("subscribe: %v", tok.Error())
+	}
+	var announce, raw time.Duration
+	var parcels, msgs int64
+	runs := 0
+	for b.Loop() {
+		b.StopTimer()
+		file := filepath.Join(b.TempDir(), "parcels.csv")
+		var csv strings.Builder
+		csv.WriteString("locker,parcel,tracking,size,code,phone\n")
+		for _, l := range bf.fleet.Lockers {
+			for range perLocker {
+				p := bf.cloud.NewParcel("S")
+				fmt.Fprintf(&csv, "%s,%s,%s,%s,%s,%s\n", l.ID, p.ID, p.Tracking, p.Size, p.Code, p.Phone)
+			}
+		}
+		if err := os.WriteFile(file, []byte(csv.String()), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		commands.Store(0)
+		bytes.Store(0)
+		b.StartTimer()
+
+		t0 := time.Now()
+		cmd := exec.Command(bf.lockerctl, "-config", bf.ctlConfig, "announce", file, "--json")
+		var errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = io.Discard, &errOut
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("lockerctl announce: %v: %s", err, errOut.String())
+		}
+		took := time.Since(t0)
+
+		b.StopTimer()
+		time.Sleep(500 * time.Millisecond) // the counter's last deliveries
+		m, size := commands.Load(), bytes.Load()/max(commands.Load(), 1)
+		payload := strings.Repeat("x", int(size))
+		t1 := time.Now()
+		toks := make([]paho.Token, 0, m)
+		for range m {
+			toks = append(toks, counter.Publish("lockers/_bench/raw", 1, false, payload))
+		}
+		for _, tok := range toks {
+			if !tok.WaitTimeout(time.Minute) || tok.Error() != nil {
+				b.Fatalf("raw publish: %v", tok.Error())
+			}
+		}
+		rawTook := time.Since(t1)
+		raw += rawTook
+		announce += took
+		parcels += int64(perLocker * bf.n)
+		msgs += m
+		runs++
+		b.Logf("announce: %d parcels in %d commands of %d bytes on average: %s; raw publish of as many: %s",
+			perLocker*bf.n, m, size, took.Round(time.Millisecond), rawTook.Round(time.Millisecond))
+		b.StartTimer()
+	}
+	b.ReportMetric(announce.Seconds()/float64(runs), "announce-s/op")
+	b.ReportMetric(float64(parcels)/announce.Seconds(), "parcels/s")
+	b.ReportMetric(float64(msgs)/announce.Seconds(), "commands/s")
+	b.ReportMetric(float64(msgs)/raw.Seconds(), "raw-pub-msgs/s")
+	b.ReportMetric(raw.Seconds()/announce.Seconds(), "announce/raw")
+}
