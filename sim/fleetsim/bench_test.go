@@ -20,6 +20,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/lockerd/lockerd/drivers/gpiodoor/gpiodoortest"
 	"github.com/lockerd/lockerd/firmware/cloudlink"
 	"github.com/lockerd/lockerd/firmware/config"
 	"github.com/lockerd/lockerd/locker"
@@ -78,9 +79,9 @@ type benchFleet struct {
 //	           broker's (/proc/PID/stat) over LOCKERD_FLEET_BENCH_IDLE seconds (10),
 //	           and RSS, per locker
 //	events     every locker deposits its doors' worth of parcels and they are picked
-//	           up (four events each: unlocked, door opened, door closed, deposited or
-//	           picked up); the fleet side's rate beside a mosquitto_sub's on the same
-//	           event topics, each timed from its first event to its last
+//	           up (three events each: door opened, door closed, deposited or picked
+//	           up); the fleet side's rate beside a mosquitto_sub's on the same event
+//	           topics, each timed from its first event to its last
 //	fleetview  `lockerctl fleet` beside `mosquitto_sub -C N` of the retained presences
 //	announce   `lockerctl announce FILE` of LOCKERD_FLEET_BENCH_PARCELS (100) parcels
 //	           per locker, beside a paho client publishing as many messages of the
@@ -133,7 +134,11 @@ func startBenchFleet(b *testing.B, n int) *benchFleet {
 	bf.baseRSS = rssOf("self")
 
 	dir := benchDir(b)
+	// People hold a door open for a second (the default's 150 ms is shorter than the
+	// scheduling delays of a thousand stations on two cores: a door opened and shut
+	// within one is never seen open, and the station reports it jammed).
 	bf.fleet, err = fleetsim.New(fleetsim.Options{Lockers: n, Dir: dir, Cloud: bf.cloud,
+		Person: gpiodoortest.OpenThenClose(50*time.Millisecond, time.Second),
 		Account: func(id, dir string) (config.MQTT, error) {
 			pw := filepath.Join(dir, "mqtt-password")
 			if err := os.WriteFile(pw, []byte("pw-"+id+"\n"), 0o600); err != nil {
@@ -323,7 +328,7 @@ func (bf *benchFleet) benchEvents(b *testing.B) {
 	ctx := b.Context()
 	var fleetRate, subRate, offered float64
 	var events int64
-	runs := 0
+	runs, failed := 0, 0
 	for b.Loop() {
 		b.StopTimer()
 		plans := map[string][]sim.Parcel{}
@@ -348,12 +353,23 @@ func (bf *benchFleet) benchEvents(b *testing.B) {
 
 		t0 := time.Now()
 		var lastDone atomic.Int64
-		if err := parallel(ctx, bf.fleet.Lockers, len(bf.fleet.Lockers), func(ctx context.Context, l *fleetsim.Locker) error {
+		var fails []string
+		var failMu sync.Mutex
+		_ = parallel(ctx, bf.fleet.Lockers, len(bf.fleet.Lockers), func(ctx context.Context, l *fleetsim.Locker) error {
 			defer func() { lastDone.Store(time.Now().UnixNano()) }()
-			return depositAndPickUp(ctx, l, plans[l.ID])
-		}); err != nil {
-			b.Fatal(err)
+			for _, err := range depositAndPickUp(ctx, l, plans[l.ID]) {
+				failMu.Lock()
+				fails = append(fails, l.ID+": "+err.Error())
+				failMu.Unlock()
+			}
+			return nil
+		})
+		if len(fails) > 0 {
+			// The events of the operations that went through are still counted on
+			// both sides; the failures are reported, never hidden.
+			b.Logf("%d deposits or pickups failed, the first: %v", len(fails), fails[:min(len(fails), 5)])
 		}
+		failed += len(fails)
 		want := bf.committed.Load() - c0
 		deadline := time.Now().Add(5 * time.Minute)
 		for bf.received.Load()-r0 < want || sub.count() < want {
@@ -381,6 +397,7 @@ func (bf *benchFleet) benchEvents(b *testing.B) {
 	b.ReportMetric(fleetRate/r, "fleet-events/s")
 	b.ReportMetric(subRate/r, "mosquitto_sub-events/s")
 	b.ReportMetric(fleetRate/subRate, "fleet/sub")
+	b.ReportMetric(float64(failed)/r, "failed-ops")
 }
 
 // rate is n arrivals over the span from the first to the last.
@@ -392,34 +409,68 @@ func rate(n int, first, last time.Time) float64 {
 }
 
 // depositAndPickUp has the courier deposit every parcel in one round, then each
-// recipient pick theirs up.
-func depositAndPickUp(ctx context.Context, l *fleetsim.Locker, parcels []sim.Parcel) error {
+// recipient pick theirs up; it returns what failed. A deposit that failed is not
+// picked up.
+func depositAndPickUp(ctx context.Context, l *fleetsim.Locker, parcels []sim.Parcel) []error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cl := l.Client()
 	defer cl.Close()
 	sid, err := cl.Login(ctx, benchBadge, benchPIN)
 	if err != nil {
-		return fmt.Errorf("login: %w", err)
+		return []error{fmt.Errorf("login: %w", err)}
 	}
+	var errs []error
+	var in []sim.Parcel
 	for _, p := range parcels {
 		if _, err := cl.Scan(ctx, sid, p.Tracking, ""); err != nil {
-			return fmt.Errorf("deposit of %s: %w", p.ID, err)
+			errs = append(errs, fmt.Errorf("deposit of %s: %w", p.ID, err))
+			continue
 		}
+		in = append(in, p)
 	}
 	if err := cl.Logout(ctx, sid); err != nil {
-		return fmt.Errorf("logout: %w", err)
+		errs = append(errs, fmt.Errorf("logout: %w", err))
 	}
-	for _, p := range parcels {
+	// Recipients come once the courier has shut the doors.
+	if err := untilDoorsSettle(ctx, l); err != nil {
+		return append(errs, err)
+	}
+	for _, p := range in {
 		res, err := cl.PickupCode(ctx, p.Code, p.Phone)
-		if err != nil {
-			return fmt.Errorf("pickup of %s: %w", p.ID, err)
-		}
-		if len(res.Slots) != 1 {
-			return fmt.Errorf("pickup of %s opened %d doors", p.ID, len(res.Slots))
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("pickup of %s: %w", p.ID, err))
+		case len(res.Slots) != 1:
+			errs = append(errs, fmt.Errorf("pickup of %s opened %d doors", p.ID, len(res.Slots)))
 		}
 	}
-	return nil
+	return errs
+}
+
+// untilDoorsSettle waits until no door operation of the locker is in progress (every
+// deposit's door shut).
+func untilDoorsSettle(ctx context.Context, l *fleetsim.Locker) error {
+	cl := l.Client()
+	defer cl.Close()
+	for {
+		inv, err := cl.Inventory(ctx)
+		if err != nil {
+			return fmt.Errorf("inventory: %w", err)
+		}
+		busy := false
+		for _, c := range inv {
+			busy = busy || c.Op != locker.OpNone
+		}
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("doors still busy: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // benchSub is a mosquitto_sub on the broker printing each message's arrival time.
