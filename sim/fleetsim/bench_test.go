@@ -57,13 +57,16 @@ type benchFleet struct {
 	n         int
 	broker    *mqtttest.Broker
 	cloud     *sim.Cloud
-	client    *fleet.Client
+	client    *fleet.Client // the fleet side, while connected
+	clientCfg fleet.Config
+	consumed  chan struct{} // closed when the current client's consumer ends
 	fleet     *fleetsim.Fleet
 	lockerctl string // the built binary
 	ctlConfig string // its configuration: this fleet's keys, every locker pinned
 	baseRSS   int64  // the process's RSS before the lockers, bytes
 
 	committed atomic.Int64 // events the stations committed that go on the wire
+	jammed    atomic.Int64 // of those, doors reported jammed
 	received  atomic.Int64 // events the fleet side took (NextEvent)
 	mu        sync.Mutex
 	recording bool
@@ -79,9 +82,13 @@ type benchFleet struct {
 //	           broker's (/proc/PID/stat) over LOCKERD_FLEET_BENCH_IDLE seconds (10),
 //	           and RSS, per locker
 //	events     every locker deposits its doors' worth of parcels and they are picked
-//	           up (three events each: door opened, door closed, deposited or picked
-//	           up); the fleet side's rate beside a mosquitto_sub's on the same event
-//	           topics, each timed from its first event to its last
+//	           up, the doors shut each time (four events each: unlocked, door opened,
+//	           door closed, deposited or picked up); the fleet side's rate beside a
+//	           mosquitto_sub's on the same event topics, each timed from its first
+//	           event to its last
+//	backlog    the same while the fleet side and a mosquitto_sub are away, their
+//	           persistent sessions queueing the events; each then takes the backlog
+//	           (mosquitto_sub first), timed from its first event to its last
 //	fleetview  `lockerctl fleet` beside `mosquitto_sub -C N` of the retained presences
 //	announce   `lockerctl announce FILE` of LOCKERD_FLEET_BENCH_PARCELS (100) parcels
 //	           per locker, beside a paho client publishing as many messages of the
@@ -94,6 +101,7 @@ func BenchmarkFleet(b *testing.B) {
 	bf := startBenchFleet(b, n)
 	b.Run("idle", bf.benchIdle)
 	b.Run("events", bf.benchEvents)
+	b.Run("backlog", bf.benchBacklog)
 	b.Run("fleetview", bf.benchFleetView)
 	b.Run("announce", bf.benchAnnounce)
 }
@@ -123,14 +131,11 @@ func startBenchFleet(b *testing.B, n int) *benchFleet {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
-	bf.client, err = bf.cloud.Connect(ctx, fleet.Config{Broker: bf.broker.URL(), ClientID: "fleet-bench",
+	bf.clientCfg = fleet.Config{Broker: bf.broker.URL(), ClientID: "fleet-bench",
 		Username: sim.CloudUser, Password: benchCloudPassword, Persistent: true, Logger: quiet,
-		Timeout: 30 * time.Second, ResendAfter: 30 * time.Second, EventKey: eventKeys(bf.cloud)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(bf.client.Close)
-	go bf.consume(ctx) // ends with ctx
+		Timeout: 30 * time.Second, ResendAfter: 30 * time.Second, EventKey: eventKeys(bf.cloud)}
+	bf.connect(b)
+	b.Cleanup(bf.disconnect)
 	bf.baseRSS = rssOf("self")
 
 	dir := benchDir(b)
@@ -156,6 +161,9 @@ func startBenchFleet(b *testing.B, n int) *benchFleet {
 	observe := func(ev locker.Event) {
 		if cloudlink.OnTheWire(ev) {
 			bf.committed.Add(1)
+			if ev.Type == locker.EvJammed {
+				bf.jammed.Add(1)
+			}
 		}
 	}
 	if err := parallel(ctx, bf.fleet.Lockers, 32, func(ctx context.Context, l *fleetsim.Locker) error {
@@ -217,11 +225,35 @@ func benchDir(b *testing.B) string {
 	return b.TempDir()
 }
 
+// connect connects the fleet side (its persistent session: what came while it was
+// away is delivered now) and starts its event loop.
+func (bf *benchFleet) connect(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := bf.cloud.Connect(ctx, bf.clientCfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bf.client, bf.consumed = c, make(chan struct{})
+	go bf.consume(c, bf.consumed) // ends when the client is closed
+}
+
+// disconnect closes the fleet side's connection; its session stays on the broker.
+func (bf *benchFleet) disconnect() {
+	if bf.client == nil {
+		return
+	}
+	bf.client.Close()
+	<-bf.consumed
+	bf.client = nil
+}
+
 // consume is the fleet side's event loop: every event counted, its arrival recorded
 // while an events run records.
-func (bf *benchFleet) consume(ctx context.Context) {
+func (bf *benchFleet) consume(c *fleet.Client, done chan struct{}) {
+	defer close(done)
 	for {
-		if _, err := bf.client.NextEvent(ctx); err != nil {
+		if _, err := c.NextEvent(context.Background()); err != nil {
 			return
 		}
 		now := time.Now()
@@ -323,53 +355,24 @@ func rssOf(pid string) int64 {
 // benchEvents: every locker's doors' worth of parcels announced (not timed), then
 // deposited by the courier in one round and picked up one after the other through the
 // locker's control socket, all lockers at once. The fleet side and a mosquitto_sub on
-// the same event topics each time their share of the same events from first to last.
+// the same event topics each time their share of the same events from first to last:
+// both take them as the lockers send them.
 func (bf *benchFleet) benchEvents(b *testing.B) {
-	ctx := b.Context()
 	var fleetRate, subRate, offered float64
-	var events int64
+	var events, jams int64
 	runs, failed := 0, 0
 	for b.Loop() {
 		b.StopTimer()
-		plans := map[string][]sim.Parcel{}
-		for _, l := range bf.fleet.Lockers {
-			for range len(l.Config.Compartments) {
-				plans[l.ID] = append(plans[l.ID], bf.cloud.NewParcel("S"))
-			}
-		}
-		if err := parallel(ctx, bf.fleet.Lockers, 32, func(ctx context.Context, l *fleetsim.Locker) error {
-			return bf.cloud.AnnounceOver(ctx, bf.client, l.ID, plans[l.ID])
-		}); err != nil {
-			b.Fatal(err)
-		}
-		sub := bf.startSub(b, "lockers/+/evt")
+		plans := bf.announceRound(b)
+		sub := bf.startSub(b, "")
 		time.Sleep(time.Second) // health and late events settle before the count starts
-		c0, r0 := bf.committed.Load(), bf.received.Load()
+		c0, r0, j0 := bf.committed.Load(), bf.received.Load(), bf.jammed.Load()
 		sub.reset()
-		bf.mu.Lock()
-		bf.recording, bf.times = true, nil
-		bf.mu.Unlock()
+		bf.record(true)
 		b.StartTimer()
 
 		t0 := time.Now()
-		var lastDone atomic.Int64
-		var fails []string
-		var failMu sync.Mutex
-		_ = parallel(ctx, bf.fleet.Lockers, len(bf.fleet.Lockers), func(ctx context.Context, l *fleetsim.Locker) error {
-			defer func() { lastDone.Store(time.Now().UnixNano()) }()
-			for _, err := range depositAndPickUp(ctx, l, plans[l.ID]) {
-				failMu.Lock()
-				fails = append(fails, l.ID+": "+err.Error())
-				failMu.Unlock()
-			}
-			return nil
-		})
-		if len(fails) > 0 {
-			// The events of the operations that went through are still counted on
-			// both sides; the failures are reported, never hidden.
-			b.Logf("%d deposits or pickups failed, the first: %v", len(fails), fails[:min(len(fails), 5)])
-		}
-		failed += len(fails)
+		last, fails := bf.playRound(b, plans)
 		want := bf.committed.Load() - c0
 		deadline := time.Now().Add(5 * time.Minute)
 		for bf.received.Load()-r0 < want || sub.count() < want {
@@ -380,14 +383,13 @@ func (bf *benchFleet) benchEvents(b *testing.B) {
 		}
 		b.StopTimer()
 		sub.stop()
-		bf.mu.Lock()
-		bf.recording = false
-		times := bf.times
-		bf.mu.Unlock()
-		fleetRate += rate(len(times), times[0], times[len(times)-1])
-		subRate += rate(len(sub.times), sub.times[0], sub.times[len(sub.times)-1])
-		offered += float64(want) / time.Unix(0, lastDone.Load()).Sub(t0).Seconds()
+		times := bf.record(false)
+		fleetRate += rate(times)
+		subRate += rate(sub.times)
+		offered += float64(want) / last.Sub(t0).Seconds()
 		events += want
+		jams += bf.jammed.Load() - j0
+		failed += fails
 		runs++
 		b.StartTimer()
 	}
@@ -398,14 +400,138 @@ func (bf *benchFleet) benchEvents(b *testing.B) {
 	b.ReportMetric(subRate/r, "mosquitto_sub-events/s")
 	b.ReportMetric(fleetRate/subRate, "fleet/sub")
 	b.ReportMetric(float64(failed)/r, "failed-ops")
+	b.ReportMetric(float64(jams)/r, "jams")
 }
 
-// rate is n arrivals over the span from the first to the last.
-func rate(n int, first, last time.Time) float64 {
-	if n < 2 || !last.After(first) {
+// benchBacklog: the same round while the fleet side and a mosquitto_sub are both
+// away, their persistent sessions queueing the events on the broker; then each comes
+// back in turn (mosquitto_sub first) and takes the whole backlog as fast as the broker
+// hands it over, timed from its first event to its last. This is the fleet side's own
+// capacity, where benchEvents is bounded by the lockers' pace.
+func (bf *benchFleet) benchBacklog(b *testing.B) {
+	const subID = "fleet-bench-backlog"
+	var fleetRate, subRate float64
+	var events int64
+	runs, failed := 0, 0
+	for b.Loop() {
+		b.StopTimer()
+		plans := bf.announceRound(b)
+		bf.startSub(b, subID).stop() // the session and its subscription stay
+		bf.disconnect()
+		c0 := bf.committed.Load()
+		_, fails := bf.playRound(b, plans)
+		want := waitSettled(&bf.committed) - c0
+		// The stations publish as they commit (their outboxes empty within
+		// milliseconds on loopback); a second more for the last ones.
+		time.Sleep(time.Second)
+
+		sub := bf.startSub(b, subID)
+		deadline := time.Now().Add(5 * time.Minute)
+		for sub.count() < want {
+			if time.Now().After(deadline) {
+				b.Fatalf("after 5 minutes mosquitto_sub has %d of %d events", sub.count(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		sub.stop()
+		r0 := bf.received.Load()
+		bf.record(true)
+		b.StartTimer()
+		bf.connect(b)
+		for bf.received.Load()-r0 < want {
+			if time.Now().After(deadline) {
+				b.Fatalf("after 5 minutes the fleet side has %d of %d events", bf.received.Load()-r0, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		b.StopTimer()
+		fleetRate += rate(bf.record(false))
+		subRate += rate(sub.times)
+		events += want
+		failed += fails
+		runs++
+		b.StartTimer()
+	}
+	r := float64(runs)
+	b.ReportMetric(float64(events)/r, "events/op")
+	b.ReportMetric(fleetRate/r, "fleet-events/s")
+	b.ReportMetric(subRate/r, "mosquitto_sub-events/s")
+	b.ReportMetric(fleetRate/subRate, "fleet/sub")
+	b.ReportMetric(float64(failed)/r, "failed-ops")
+}
+
+// waitSettled waits until n has not moved for two seconds and returns it.
+func waitSettled(n *atomic.Int64) int64 {
+	last := n.Load()
+	for {
+		time.Sleep(2 * time.Second)
+		now := n.Load()
+		if now == last {
+			return now
+		}
+		last = now
+	}
+}
+
+// record starts or stops recording the fleet side's event arrivals; stopping returns
+// them.
+func (bf *benchFleet) record(on bool) []time.Time {
+	bf.mu.Lock()
+	defer bf.mu.Unlock()
+	times := bf.times
+	bf.recording = on
+	if on {
+		bf.times = nil
+	}
+	return times
+}
+
+// announceRound announces each locker's doors' worth of parcels over the fleet side.
+func (bf *benchFleet) announceRound(b *testing.B) map[string][]sim.Parcel {
+	plans := map[string][]sim.Parcel{}
+	for _, l := range bf.fleet.Lockers {
+		for range len(l.Config.Compartments) {
+			plans[l.ID] = append(plans[l.ID], bf.cloud.NewParcel("S"))
+		}
+	}
+	if err := parallel(b.Context(), bf.fleet.Lockers, 32, func(ctx context.Context, l *fleetsim.Locker) error {
+		return bf.cloud.AnnounceOver(ctx, bf.client, l.ID, plans[l.ID])
+	}); err != nil {
+		b.Fatal(err)
+	}
+	return plans
+}
+
+// playRound has every locker, all at once, deposit and hand out its parcels; it
+// returns when the last locker finished and how many operations failed. The events
+// of those that went through are counted on both sides all the same; the failures
+// are logged and reported, never hidden.
+func (bf *benchFleet) playRound(b *testing.B, plans map[string][]sim.Parcel) (time.Time, int) {
+	var mu sync.Mutex
+	var fails []string
+	var last time.Time
+	_ = parallel(b.Context(), bf.fleet.Lockers, len(bf.fleet.Lockers), func(ctx context.Context, l *fleetsim.Locker) error {
+		errs := depositAndPickUp(ctx, l, plans[l.ID])
+		mu.Lock()
+		defer mu.Unlock()
+		for _, err := range errs {
+			fails = append(fails, l.ID+": "+err.Error())
+		}
+		last = time.Now()
+		return nil
+	})
+	if len(fails) > 0 {
+		b.Logf("%d deposits or pickups failed, the first: %v", len(fails), fails[:min(len(fails), 5)])
+	}
+	return last, len(fails)
+}
+
+// rate is the arrivals' rate from the first to the last.
+func rate(times []time.Time) float64 {
+	if len(times) < 2 || !times[len(times)-1].After(times[0]) {
 		return 0
 	}
-	return float64(n-1) / last.Sub(first).Seconds()
+	return float64(len(times)-1) / times[len(times)-1].Sub(times[0]).Seconds()
 }
 
 // depositAndPickUp has the courier deposit every parcel in one round, then each
@@ -445,6 +571,10 @@ func depositAndPickUp(ctx context.Context, l *fleetsim.Locker, parcels []sim.Par
 			errs = append(errs, fmt.Errorf("pickup of %s opened %d doors", p.ID, len(res.Slots)))
 		}
 	}
+	// And the round ends when the recipients have shut the doors.
+	if err := untilDoorsSettle(ctx, l); err != nil {
+		errs = append(errs, err)
+	}
 	return errs
 }
 
@@ -481,14 +611,20 @@ type benchSub struct {
 	done  chan struct{}
 }
 
-// startSub starts mosquitto_sub on topic (QoS 1, as the fleet side subscribes) and
-// returns once it receives: a marker published to a topic of its own comes back.
-func (bf *benchFleet) startSub(b *testing.B, topic string) *benchSub {
+// startSub starts mosquitto_sub on the lockers' event topics (QoS 1, as the fleet
+// side subscribes) and returns once it receives: a marker published to a topic of its
+// own comes back. With an id, its session is persistent (-c -i id): the broker keeps
+// its subscriptions and queues its events while it is away.
+func (bf *benchFleet) startSub(b *testing.B, id string) *benchSub {
 	const ready = "lockers/_bench/ready"
 	bin := mqtttest.Tool(b, "mosquitto_sub")
 	s := &benchSub{done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "-h", "127.0.0.1", "-p", strconv.Itoa(bf.broker.Port()), "-u", sim.CloudUser, "-P", benchCloudPassword,
-		"-q", "1", "-t", topic, "-t", ready, "-F", "%U %t")
+	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(bf.broker.Port()), "-u", sim.CloudUser, "-P", benchCloudPassword,
+		"-q", "1", "-t", "lockers/+/evt", "-t", ready, "-F", "%U %t"}
+	if id != "" {
+		args = append(args, "-c", "-i", id)
+	}
+	s.cmd = exec.Command(bin, args...)
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
