@@ -410,7 +410,9 @@ func (bf *benchFleet) benchEvents(b *testing.B) {
 // capacity, where benchEvents is bounded by the lockers' pace.
 func (bf *benchFleet) benchBacklog(b *testing.B) {
 	const subID = "fleet-bench-backlog"
+	pid := bf.broker.PID()
 	var fleetRate, subRate float64
+	var fleetCPU, fleetBrokerCPU, subBrokerCPU, fleetTook, subTook time.Duration
 	var events int64
 	runs, failed := 0, 0
 	for b.Loop() {
@@ -425,6 +427,7 @@ func (bf *benchFleet) benchBacklog(b *testing.B) {
 		// milliseconds on loopback); a second more for the last ones.
 		time.Sleep(time.Second)
 
+		cpu0, bc0, t0 := time.Duration(0), procCPU(b, pid), time.Now()
 		sub := bf.startSub(b, subID)
 		deadline := time.Now().Add(5 * time.Minute)
 		for sub.count() < want {
@@ -434,9 +437,12 @@ func (bf *benchFleet) benchBacklog(b *testing.B) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		sub.stop()
+		subBrokerCPU += procCPU(b, pid) - bc0
+		subTook += time.Since(t0)
 		r0 := bf.received.Load()
 		bf.record(true)
 		b.StartTimer()
+		cpu0, bc0, t0 = selfCPU(b), procCPU(b, pid), time.Now()
 		bf.connect(b)
 		for bf.received.Load()-r0 < want {
 			if time.Now().After(deadline) {
@@ -444,6 +450,9 @@ func (bf *benchFleet) benchBacklog(b *testing.B) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+		fleetCPU += selfCPU(b) - cpu0
+		fleetBrokerCPU += procCPU(b, pid) - bc0
+		fleetTook += time.Since(t0)
 		b.StopTimer()
 		fleetRate += rate(bf.record(false))
 		subRate += rate(sub.times)
@@ -458,6 +467,11 @@ func (bf *benchFleet) benchBacklog(b *testing.B) {
 	b.ReportMetric(subRate/r, "mosquitto_sub-events/s")
 	b.ReportMetric(fleetRate/subRate, "fleet/sub")
 	b.ReportMetric(float64(failed)/r, "failed-ops")
+	// Where the time goes while each takes the backlog: the test process (every
+	// station, idle now, and the fleet side) and the broker, in % of one core.
+	b.ReportMetric(100*fleetCPU.Seconds()/fleetTook.Seconds(), "fleet-drain-process-%cpu")
+	b.ReportMetric(100*fleetBrokerCPU.Seconds()/fleetTook.Seconds(), "fleet-drain-broker-%cpu")
+	b.ReportMetric(100*subBrokerCPU.Seconds()/subTook.Seconds(), "sub-drain-broker-%cpu")
 }
 
 // waitSettled waits until n has not moved for two seconds and returns it.
