@@ -9,7 +9,7 @@ LDFLAGS   += -X github.com/lockerd/lockerd/locker/clock.buildEpoch=$(BUILD_EPOCH
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GREMLINS  := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 
-.PHONY: fleet all build run test test-short race bench lint fmt cross clean fuzz mutate man completion package
+.PHONY: fleet bench-fleet all build run test test-short race bench lint fmt cross clean fuzz mutate man completion package
 
 all: lint test build
 
@@ -65,7 +65,13 @@ test-short:
 	$(GO) test -short $(PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -timeout 30m $(BENCHFLAGS) ./locker/... ./drivers/... ./mqtt/... ./firmware/...
+	$(GO) test -run '^$$' -bench . -timeout 30m $(BENCHFLAGS) ./locker/... ./drivers/... ./mqtt/... ./firmware/... ./sim/...
+
+# Issue 16's fleet benchmark alone (sim/fleetsim BenchmarkFleet; `make bench` runs it too):
+# FLEET_LOCKERS lockers on one Mosquitto (1000; 100 is the size for CI), each sub-benchmark once.
+FLEET_LOCKERS ?= 1000
+bench-fleet:
+	LOCKERD_FLEET_BENCH_LOCKERS=$(FLEET_LOCKERS) $(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -timeout 30m $(BENCHFLAGS) ./sim/fleetsim/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

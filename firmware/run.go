@@ -45,6 +45,13 @@ type Options struct {
 	// Kiosk, when set, is told the kiosk screen's URL once it listens (the simulator
 	// prints it; kiosk.listen "127.0.0.1:0" picks a free port).
 	Kiosk func(url string)
+	// SharedProcess leaves the Go runtime's collector settings (GC percent, soft
+	// memory limit) to the caller. They are process-wide: lockerd sets them for a
+	// process that is one station, and a process that runs many (the fleet
+	// simulator, sim/fleetsim) would otherwise have each station impose a limit
+	// sized for one — a thousand stations' heap above one station's limit keeps the
+	// collector running without pause.
+	SharedProcess bool
 }
 
 // StorePath is the station's store inside the state directory.
@@ -93,12 +100,12 @@ func Secrets(cfg *config.Config) (*privacy.Identity, *privacy.Keys, error) {
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options) (err error) {
 	hardenProcess(log)
 	logIntegrity(log)
-	if os.Getenv("GOGC") == "" {
+	if os.Getenv("GOGC") == "" && !opt.SharedProcess {
 		debug.SetGCPercent(locker.GCPercent)
 	}
 	// A soft limit below the unit's MemoryMax: the collector runs harder as the heap
 	// nears it, rather than the kernel killing lockerd at the hard limit.
-	if os.Getenv("GOMEMLIMIT") == "" {
+	if os.Getenv("GOMEMLIMIT") == "" && !opt.SharedProcess {
 		debug.SetMemoryLimit(cfg.MemoryLimit())
 	}
 	if cfg.Control.Admin && cfg.MQTT.Enabled() {

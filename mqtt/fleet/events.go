@@ -54,6 +54,9 @@ type eventState struct {
 	ring    []string // ids in arrival order, the de-duplication window
 	next    int
 	lockers map[string]*lockerOrder
+	// waiting are the lockers with a gap being waited on (since set): what
+	// expireGaps looks at on every NextEvent, rather than every locker seen.
+	waiting map[string]*lockerOrder
 	window  time.Duration
 	lastSeq func(lockerID string) uint64
 	now     func() time.Time
@@ -70,6 +73,7 @@ type eventState struct {
 
 // lockerOrder is the reordering state of one locker.
 type lockerOrder struct {
+	id      string
 	next    uint64           // the seq to release next
 	held    map[uint64]Event // arrived ahead of next
 	since   time.Time        // when the current gap was first waited on
@@ -80,7 +84,8 @@ func newEventState(cfg Config) eventState {
 	return eventState{
 		maxLen: cfg.EventBuffer, seen: make(map[string]struct{}, cfg.DedupWindow),
 		ring: make([]string, cfg.DedupWindow), lockers: make(map[string]*lockerOrder),
-		window: cfg.ReorderWindow, lastSeq: cfg.LastSeq, now: cfg.Now,
+		waiting: make(map[string]*lockerOrder),
+		window:  cfg.ReorderWindow, lastSeq: cfg.LastSeq, now: cfg.Now,
 		presence: make(map[string]protocol.Presence), changed: make(chan struct{}),
 		anchors: make(map[string]*anchorState),
 	}
@@ -122,7 +127,7 @@ func (s *eventState) onEvent(log *slog.Logger, lockerID string, payload []byte) 
 				base, handled = last+1, last
 			}
 		}
-		lo = &lockerOrder{next: base, handled: handled, held: make(map[uint64]Event)}
+		lo = &lockerOrder{id: lockerID, next: base, handled: handled, held: make(map[uint64]Event)}
 		s.lockers[lockerID] = lo
 	}
 	e := Event{LockerID: lockerID, Event: *ev, Body: body}
@@ -147,7 +152,7 @@ func (s *eventState) onEvent(log *slog.Logger, lockerID string, payload []byte) 
 		lo.held[ev.Seq] = e
 		s.stats.Reordered++
 		if lo.since.IsZero() {
-			lo.since = s.now()
+			s.wait(lo)
 		}
 		if len(lo.held) > maxHeld {
 			s.skipGap(log, lockerID, lo)
@@ -168,9 +173,16 @@ func (s *eventState) release(log *slog.Logger, lo *lockerOrder) {
 		lo.next++
 	}
 	lo.since = time.Time{}
+	delete(s.waiting, lo.id)
 	if len(lo.held) > 0 {
-		lo.since = s.now() // progress was made: wait again for the next gap
+		s.wait(lo) // progress was made: wait again for the next gap
 	}
+}
+
+// wait starts the reorder window of a locker's gap.
+func (s *eventState) wait(lo *lockerOrder) {
+	lo.since = s.now()
+	s.waiting[lo.id] = lo
 }
 
 // skipGap gives up on the missing seqs before the oldest held event.
@@ -191,7 +203,7 @@ func (s *eventState) skipGap(log *slog.Logger, lockerID string, lo *lockerOrder)
 // a remaining gap expires (zero if none). Call with mu held.
 func (s *eventState) expireGaps(log *slog.Logger) time.Time {
 	var earliest time.Time
-	for id, lo := range s.lockers {
+	for id, lo := range s.waiting { // release may delete and re-add entries: the window just restarted
 		if lo.since.IsZero() {
 			continue
 		}

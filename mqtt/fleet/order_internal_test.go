@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -11,7 +12,7 @@ import (
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
 
-func testEvent(t *testing.T, id string, seq uint64) []byte {
+func testEvent(t testing.TB, id string, seq uint64) []byte {
 	t.Helper()
 	ev, err := protocol.NewEvent(id, seq, protocol.EvThrottled, time.Now(), &protocol.ThrottledEvent{Source: protocol.ThrottleCode, Failures: 3, DelayS: 10})
 	if err != nil {
@@ -75,4 +76,63 @@ func TestFlushHeldEvents(t *testing.T) {
 	if st := c.EventStats(); st.Gaps != 1 {
 		t.Fatalf("stats %+v: want the gap counted", st)
 	}
+}
+
+// TestGapsWaitedOnAreIndexed: NextEvent looks only at the lockers with a gap being
+// waited on (eventState.waiting), so that a fleet of a thousand does not cost a
+// thousand map steps per event; a gap filled leaves the index, one given up on is
+// skipped from it.
+func TestGapsWaitedOnAreIndexed(t *testing.T) {
+	cfg := Config{EventBuffer: 100, DedupWindow: 100, ReorderWindow: 50 * time.Millisecond, Now: time.Now}
+	c := &Client{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), events: newEventState(cfg)}
+	s := &c.events
+	for _, id := range []string{"L1", "L2", "L3"} {
+		s.onEvent(c.log, id, testEvent(t, id+"-1", 1))
+	}
+	s.onEvent(c.log, "L2", testEvent(t, "L2-3", 3)) // 2 missing
+	if len(s.waiting) != 1 || s.waiting["L2"] == nil {
+		t.Fatalf("waiting on %v, want L2 alone", s.waiting)
+	}
+	s.onEvent(c.log, "L2", testEvent(t, "L2-2", 2)) // filled
+	if len(s.waiting) != 0 {
+		t.Fatalf("waiting on %v after the gap filled", s.waiting)
+	}
+	s.onEvent(c.log, "L3", testEvent(t, "L3-3", 3)) // 2 never comes
+	got := drainSeqs(c, 300*time.Millisecond)
+	if want := []uint64{1, 1, 1, 2, 3, 3}; len(got) != len(want) {
+		t.Fatalf("delivered %v, want %v (L3's 3 once its gap is given up on)", got, want)
+	}
+	if st := c.EventStats(); st.Gaps != 1 || len(s.waiting) != 0 {
+		t.Fatalf("stats %+v, waiting on %v: want the gap given up on and none left", st, s.waiting)
+	}
+}
+
+// BenchmarkEventsFromManyLockers: the fleet side's cost per event (decode,
+// de-duplication, ordering, NextEvent) when a thousand lockers send, in order.
+func BenchmarkEventsFromManyLockers(b *testing.B) {
+	const lockers = 1000
+	cfg := Config{EventBuffer: 1000, DedupWindow: 100000, ReorderWindow: time.Minute, Now: time.Now}
+	c := &Client{cfg: cfg, log: slog.New(slog.DiscardHandler), events: newEventState(cfg)}
+	payloads := make([][]byte, lockers)
+	ids := make([]string, lockers)
+	for i := range lockers {
+		ids[i] = fmt.Sprintf("L-%04d", i)
+	}
+	ctx := context.Background()
+	seq := uint64(0)
+	for b.Loop() {
+		b.StopTimer()
+		seq++
+		for i := range lockers {
+			payloads[i] = testEvent(b, fmt.Sprintf("%s-%d", ids[i], seq), seq)
+		}
+		b.StartTimer()
+		for i := range lockers {
+			c.events.onEvent(c.log, ids[i], payloads[i])
+			if _, err := c.NextEvent(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lockers), "ns/event")
 }

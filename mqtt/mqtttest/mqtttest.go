@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +48,13 @@ type Options struct {
 	// across Stop/Restart (saved on a clean stop, as a production broker
 	// would), so an outage test can tell broker loss from link loss.
 	Persistence bool
+	// OpenFiles raises the broker's open-file limit (RLIMIT_NOFILE) to this many,
+	// for a fleet of more than about a thousand clients: mosquitto uses a descriptor
+	// per connection and does not raise its own soft limit. Go restores its own
+	// original soft limit in every child it starts (os/exec), so the broker is
+	// started through `sh -c 'ulimit -n N; exec mosquitto ...'`; N must not exceed
+	// the hard limit (ulimit -Hn). 0 leaves the inherited limit.
+	OpenFiles int
 }
 
 // Broker is a running mosquitto process.
@@ -57,6 +65,7 @@ type Broker struct {
 	conf      string
 	plainPort int
 	tlsPort   int
+	openFiles int
 	pki       *pki
 
 	mu     sync.Mutex
@@ -73,7 +82,7 @@ func Start(t testing.TB, opts Options) *Broker {
 	if opts.Prefix == "" {
 		opts.Prefix = "lockers"
 	}
-	b := &Broker{t: t, bin: bin, dir: t.TempDir()}
+	b := &Broker{t: t, bin: bin, dir: t.TempDir(), openFiles: opts.OpenFiles}
 	var err error
 	if b.pki, err = newPKI(b.dir); err != nil {
 		t.Fatalf("mqtttest: CA: %v", err)
@@ -203,6 +212,9 @@ max_queued_messages 100000
 # command round trip on loopback takes ~40 ms instead of well under 1 ms.
 set_tcp_nodelay true
 max_inflight_messages 100
+# No cap on clients (mosquitto's default, written out: the fleet benchmark connects
+# a thousand lockers; the open-file limit is the cap, Options.OpenFiles).
+max_connections -1
 
 listener %[3]d 127.0.0.1
 
@@ -223,6 +235,11 @@ use_identity_as_username true
 func (b *Broker) launch() {
 	b.t.Helper()
 	cmd := exec.Command(b.bin, "-c", b.conf)
+	if b.openFiles > 0 {
+		// The shell raises the limit and becomes mosquitto (exec), so signals and
+		// Wait still reach the broker itself.
+		cmd = exec.Command("/bin/sh", "-c", `ulimit -n "$0" && exec "$1" -c "$2"`, strconv.Itoa(b.openFiles), b.bin, b.conf)
+	}
 	cmd.Dir = b.dir
 	if err := cmd.Start(); err != nil {
 		b.t.Fatalf("mqtttest: start mosquitto: %v", err)
@@ -282,6 +299,17 @@ func (b *Broker) Restart() {
 	b.t.Helper()
 	b.Stop()
 	b.launch()
+}
+
+// PID is the running broker's process id (0 when stopped), for measuring its CPU
+// time and memory in /proc.
+func (b *Broker) PID() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return 0
+	}
+	return b.cmd.Process.Pid
 }
 
 // Log returns what mosquitto logged so far, for failure messages.

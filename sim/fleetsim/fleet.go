@@ -161,6 +161,9 @@ func (l *Locker) Start(ctx context.Context, observe func(locker.Event)) error {
 	l.cancel, l.done = cancel, done
 	l.mu.Unlock()
 	var opt firmware.Options
+	// A thousand stations in one process: none may set the collector's limits for
+	// the whole process (a limit sized for one station is below the fleet's heap).
+	opt.SharedProcess = true
 	opt.Hardware.Pins = l.Cabinet.ByName
 	opt.Observer = observe
 	opt.Ready = func() { close(ready) }

@@ -16,6 +16,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // -pprof: profiles of a large run
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,9 +51,17 @@ func run() error {
 	cloudPass := flag.String("cloud-password", "", "its password")
 	pwDir := flag.String("password-dir", "", "with -broker: DIR/<locker id> holds each locker's broker password")
 	base := flag.String("dir", "", "where the lockers' stores go (default: a new directory on /dev/shm, removed at exit)")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback `address` (127.0.0.1:6060) to profile a large run")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags start with -; see -h)", flag.Arg(0))
+	}
+	if *pprofAddr != "" {
+		ln, err := listenLoopback(*pprofAddr)
+		if err != nil {
+			return fmt.Errorf("-pprof: %w", err)
+		}
+		go func() { _ = http.Serve(ln, nil) }() // lives as long as the process
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
@@ -136,4 +147,17 @@ func run() error {
 		return fmt.Errorf("%d problems", len(rep.Problems))
 	}
 	return nil
+}
+
+// listenLoopback listens on addr, which must be a loopback address: profiles show
+// the process's memory.
+func listenLoopback(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("%s is not a loopback address", addr)
+	}
+	return net.Listen("tcp", addr)
 }
