@@ -25,7 +25,7 @@ var concerns = map[string][]string{
 	"expiry":   {"clock", "model", "policy", "store"},
 	"eventlog": {"model", "store"},
 	"session":  {"courier", "model", "privacy"},
-	"subject":  {"courier", "model", "privacy"},
+	"subject":  {"courier", "model", "privacy", "store"},
 }
 
 // below are the packages under locker/ the domain is built on, which import no

@@ -219,7 +219,7 @@ func (s *Station) mergeCompartments(t store.Tx, specs []CompartmentSpec) error {
 	}
 	s.comps, s.order, kept, err = model.MergeStored(t, specs,
 		func(c *Compartment) { c.OpActor = s.subjects.OpenActor(uint16(c.ID), c.OpActor) },
-		func(c *Compartment) (*Compartment, error) { return s.atRest(c, newest) })
+		func(c *Compartment) (*Compartment, error) { return s.subjects.AtRest(c, newest) })
 	for _, id := range kept {
 		s.log.Warn("compartment left the config but holds parcels; kept disabled", "compartment", int(id))
 	}

@@ -2,9 +2,6 @@ package locker
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/lockerd/lockerd/locker/model"
@@ -39,9 +36,8 @@ func (s *Station) collectSubjectKeys() error {
 // EraseSubject erases data subject id (a courier's or an operator's id) from the audit
 // log's reach: its pseudonyms in every live epoch lose their keys, so no entry can be
 // linked to it any more, while every entry, and so the chain, stays as it was; the
-// parcels it deposited forget who did. The
-// erasure is audited without naming the subject; reason names who asked (a command's
-// reason). It returns how many keys were destroyed (0: the station knew nothing of id).
+// parcels it deposited forget who did. The erasure is audited without naming the
+// subject; reason names who asked (a command's reason). It returns how many keys were destroyed (0: the station knew nothing of id).
 func (s *Station) EraseSubject(ctx context.Context, id, reason string) (int, error) {
 	if !subject.Personal(id) {
 		return 0, fmt.Errorf("%w: %q is not a courier's or an operator's id", ErrState, id)
@@ -55,24 +51,6 @@ func (s *Station) EraseSubject(ctx context.Context, id, reason string) (int, err
 	err := s.update(func(t *txn) (err error) {
 		if slots, err = s.subjects.Erase(t.st, id, s.liveEpochs()); err != nil {
 			return err
-		}
-		// A parcel it deposited forgets who did (sealed under the parcel's epoch
-		// key, which a copy of the card holds).
-		var deposited []*store.Record
-		if err := t.st.Parcels(func(p *store.Record) error {
-			if p.Courier == id {
-				deposited = append(deposited, p)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, p := range deposited {
-			np := *p
-			np.Courier = ""
-			if err := t.st.PutParcel(p, &np); err != nil {
-				return err
-			}
 		}
 		return t.emit(Event{Type: model.EvSubjectErased, Actor: model.ActorCloud, Count: len(slots), Reason: reason})
 	})
@@ -100,30 +78,6 @@ func (s *Station) SubjectPseudonyms(id string) ([]string, error) {
 	return out, err
 }
 
-// atRest returns c as the store keeps it: the actor of its operation under way sealed
-// (subject.Book.SealActor), so that no compartment record names a courier or operator
-// in clear. It seals under the key of epoch: the transition's, or at start (which must
-// not read the clock before its floor is loaded) the newest epoch's.
-func (s *Station) atRest(c *Compartment, epoch uint32) (*Compartment, error) {
-	if !subject.Personal(c.OpActor) {
-		return c, nil
-	}
-	sealed, err := s.subjects.SealActor(epoch, uint16(c.ID), c.OpActor)
-	if err != nil {
-		return nil, err
-	}
-	cp := *c
-	cp.OpActor = sealed
-	return &cp, nil
-}
-
-// SubjectKey returns a keyed digest of subject id (32 hex digits) for a record outside
-// the audit log that must find the subject again without naming it: the command log's
-// revision of a courier (ADR 0055). Keyed by the audit key, which is not shredded: such
-// a record must be short-lived (a revision lives 7 days at most).
-func (s *Station) SubjectKey(id string) string {
-	m := hmac.New(sha256.New, s.keys.AuditKey())
-	m.Write([]byte("lockerd/subject-entity/v1\n"))
-	m.Write([]byte(id))
-	return hex.EncodeToString(m.Sum(nil)[:16])
-}
+// SubjectKey returns a keyed digest of subject id for a short-lived record outside the
+// audit log (subject.EntityKey under the audit key, which is not shredded).
+func (s *Station) SubjectKey(id string) string { return subject.EntityKey(s.keys.AuditKey(), id) }

@@ -105,7 +105,7 @@ func (s *Station) update(fn func(t *txn) error) error {
 			return err
 		}
 		for id, c := range t.comps {
-			stored, err := s.atRest(c, s.epochOf(t.now))
+			stored, err := s.subjects.AtRest(c, s.epochOf(t.now))
 			if err != nil {
 				return err
 			}

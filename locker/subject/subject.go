@@ -35,6 +35,7 @@ import (
 	"github.com/lockerd/lockerd/locker/courier"
 	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/privacy"
+	"github.com/lockerd/lockerd/locker/store"
 )
 
 // SlotBase is the first keyring entry that holds a subject's key: above the couriers'.
@@ -72,12 +73,15 @@ func Personal(actor string) bool {
 	return !IsPseudonym(actor)
 }
 
-// Records is the store's side of the subjects: rows filed under an index.
+// Records is the store's side of the subjects: rows filed under an index, and the
+// parcel records that name their depositor.
 type Records interface {
 	Subject(index privacy.Digest) (epoch, slot uint32, ok bool, err error)
 	PutSubject(index privacy.Digest, epoch, slot uint32) error
 	DeleteSubject(index privacy.Digest) error
 	Subjects(fn func(index privacy.Digest, epoch, slot uint32) error) error
+	Parcels(fn func(p *store.Record) error) error
+	PutParcel(old, p *store.Record) error
 }
 
 // Book keeps subject keys in a keyring.
@@ -189,8 +193,26 @@ func (b Book) Link(t Records, id string, epochs []uint32) ([]string, error) {
 }
 
 // Erase deletes subject id's rows in epochs and returns their slots, whose keys the
-// caller destroys (Destroy) after the commit.
+// caller destroys (Destroy) after the commit. The parcels id deposited forget who did
+// (their records hold it sealed under the parcel's epoch key, which a copy of the card
+// holds).
 func (b Book) Erase(t Records, id string, epochs []uint32) ([]uint32, error) {
+	var deposited []*store.Record
+	if err := t.Parcels(func(p *store.Record) error {
+		if p.Courier == id {
+			deposited = append(deposited, p)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for _, p := range deposited {
+		np := *p
+		np.Courier = ""
+		if err := t.PutParcel(p, &np); err != nil {
+			return nil, err
+		}
+	}
 	var slots []uint32
 	for _, e := range epochs {
 		ke, ok := b.Keyring.Lookup(e)
@@ -347,4 +369,26 @@ func (b Book) OpenActor(comp uint16, s string) string {
 		return ""
 	}
 	return string(plain)
+}
+
+// EntityKey returns a keyed digest of subject id (32 hex digits) under key, for a record
+// outside the audit log that must find the subject again without naming it (the
+// command log's revision of a courier, ADR 0055).
+func EntityKey(key []byte, id string) string {
+	return hex.EncodeToString(hmacOf(key, "lockerd/subject-entity/v1\n", id)[:16])
+}
+
+// AtRest returns c as a compartment record holds it: the actor of its operation under
+// way sealed under epoch's key (SealActor); c itself when the actor is a role.
+func (b Book) AtRest(c *model.Compartment, epoch uint32) (*model.Compartment, error) {
+	if !Personal(c.OpActor) {
+		return c, nil
+	}
+	sealed, err := b.SealActor(epoch, uint16(c.ID), c.OpActor)
+	if err != nil {
+		return nil, err
+	}
+	cp := *c
+	cp.OpActor = sealed
+	return &cp, nil
 }
