@@ -108,6 +108,52 @@ type Client struct {
 
 	subscribed chan struct{} // closed after the first successful subscribe
 	subOnce    sync.Once
+
+	// Events are decoded and ordered by their own goroutine (decodeEvents), not on
+	// paho's: paho delivers one message after the other and acknowledges each when
+	// its handler returns, so decoding there made the broker wait for every
+	// decode (a queued backlog came at a quarter of mosquitto_sub's rate).
+	inbound    chan inboundEvent
+	stopDecode chan struct{}
+	decodeDone chan struct{}
+	stopOnce   sync.Once
+}
+
+// inboundEvent is an event whose tag was verified, waiting to be decoded.
+type inboundEvent struct {
+	lockerID string
+	payload  []byte
+}
+
+// inboundBuffer bounds the events received and not yet decoded; when it is full,
+// paho's goroutine waits (and so does the broker's next delivery).
+const inboundBuffer = 4096
+
+// decodeEvents decodes and orders the received events, in their arrival order,
+// until stopDecode; then it decodes what was received before and returns.
+func (c *Client) decodeEvents() {
+	defer close(c.decodeDone)
+	for {
+		select {
+		case in := <-c.inbound:
+			c.events.onEvent(c.log, in.lockerID, in.payload)
+		case <-c.stopDecode:
+			for {
+				select {
+				case in := <-c.inbound:
+					c.events.onEvent(c.log, in.lockerID, in.payload)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// stopDecoding ends decodeEvents once what it holds is decoded.
+func (c *Client) stopDecoding() {
+	c.stopOnce.Do(func() { close(c.stopDecode) })
+	<-c.decodeDone
 }
 
 // Dial connects to the broker and subscribes to every locker's replies,
@@ -152,7 +198,17 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		waiters:    make(map[string]chan *protocol.Reply),
 		events:     newEventState(cfg),
 		subscribed: make(chan struct{}),
+		inbound:    make(chan inboundEvent, inboundBuffer),
+		stopDecode: make(chan struct{}),
+		decodeDone: make(chan struct{}),
 	}
+	go c.decodeEvents() // until Close, or Dial's failure
+	ok := false
+	defer func() {
+		if !ok {
+			c.stopDecoding()
+		}
+	}()
 	if cfg.EventKey != nil {
 		c.tags = newTagVerifier(cfg.EventKey)
 	} else {
@@ -199,6 +255,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	defer t.Stop()
 	select {
 	case <-c.subscribed:
+		ok = true
 		return c, nil
 	case <-ctx.Done():
 		c.client.Disconnect(0)
@@ -234,8 +291,8 @@ func (c *Client) onConnect(pc paho.Client) {
 	c.subOnce.Do(func() { close(c.subscribed) })
 }
 
-// onMessage dispatches by topic kind. It runs on paho's router goroutine
-// and never blocks.
+// onMessage dispatches by topic kind. It runs on paho's router goroutine and
+// blocks only while decodeEvents is inboundBuffer events behind.
 func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	lockerID, kind, err := c.cfg.Topics.Parse(m.Topic())
 	if err != nil {
@@ -256,7 +313,10 @@ func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 			c.dropped(lockerID, kind, err)
 			return
 		}
-		c.events.onEvent(c.log, lockerID, payload)
+		select {
+		case c.inbound <- inboundEvent{lockerID, payload}:
+		case <-c.stopDecode: // closing: what comes now is not read
+		}
 	case protocol.KindStatus:
 		c.events.onPresence(c.log, lockerID, m.Payload())
 	}
@@ -287,6 +347,7 @@ func (c *Client) onReply(lockerID string, payload []byte) {
 // Close disconnects. NextEvent and AwaitPresence return ErrClosed; pending
 // Sends fail when their context ends or the command expires.
 func (c *Client) Close() {
-	c.events.close()
 	c.client.Disconnect(250)
+	c.stopDecoding() // what was received is still handed out by NextEvent
+	c.events.close()
 }

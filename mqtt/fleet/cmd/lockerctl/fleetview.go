@@ -24,6 +24,11 @@ import (
 // connect and subscribe took (three round trips or more).
 const minPresenceQuiet = 50 * time.Millisecond
 
+// noHealthHint explains the empty OUTBOX and ALARMS columns of a table without
+// --listen: a locker keeps only its presence retained on the broker; its outbox
+// backlog and driver health travel in the periodic health event, which is not kept.
+const noHealthHint = "lockerctl: OUTBOX and ALARMS come from the lockers' health events (every mqtt.health_interval), which the broker does not keep: --listen 15m gathers them"
+
 // fleetRow is one locker in lockerctl fleet. Health columns are empty (and absent in
 // JSON) until a health event came during --listen: the wire retains only presence.
 type fleetRow struct {
@@ -124,6 +129,10 @@ func (e *env) fleet(listen time.Duration) error {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "lockerctl: %d lockers: %d online, %d offline\n", len(view), online, len(view)-online)
+	if listen == 0 && e.output == outputTable && len(view) > 0 {
+		// The columns say "-"; say why once, for the person reading the table.
+		fmt.Fprintln(e.stderr, noHealthHint)
+	}
 	if len(view) == 0 {
 		return errors.New("no locker has ever connected under topic_prefix " + e.cfg.Prefix)
 	}

@@ -147,9 +147,15 @@ func TestFleet(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "3 lockers: 1 online, 2 offline") {
 		t.Fatalf("fleet: exit %d, stderr %q", code, errOut)
 	}
+	if !strings.Contains(errOut, noHealthHint) {
+		t.Errorf("a table without --listen does not say why OUTBOX and ALARMS are empty: stderr %q", errOut)
+	}
 	golden(t, "fleet-broker", []byte(out))
 
-	code, out, _ = ctlOn(t, terminals{}, "", "-config", cfg, "fleet")
+	code, out, errOut = ctlOn(t, terminals{}, "", "-config", cfg, "fleet")
+	if strings.Contains(errOut, noHealthHint) {
+		t.Errorf("JSON lines for a script come with the hint for people: stderr %q", errOut)
+	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var first fleetRow
 	if code != 0 || len(lines) != 3 || json.Unmarshal([]byte(lines[0]), &first) != nil || first.Locker != "L1" || first.Version != "1.4.2" {
@@ -174,7 +180,10 @@ func TestFleet(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	code, out, _ = ctlOn(t, terminals{stdout: true}, "", "-config", cfg, "fleet", "--listen", "1s")
+	code, out, errOut = ctlOn(t, terminals{stdout: true}, "", "-config", cfg, "fleet", "--listen", "1s")
+	if strings.Contains(errOut, noHealthHint) {
+		t.Errorf("--listen still says the columns need it: stderr %q", errOut)
+	}
 	l1Row := ""
 	for line := range strings.Lines(out) {
 		if strings.HasPrefix(line, "L1 ") {
