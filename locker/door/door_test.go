@@ -270,7 +270,9 @@ func TestHandOverScanned(t *testing.T) {
 	tx.comps[5] = shelf
 	tx.parcels["a"] = &model.Parcel{ID: "a", State: model.StateDeposited, Compartment: 5}
 	tx.parcels["b"] = &model.Parcel{ID: "b", State: model.StateDeposited, Compartment: 5}
-	is := func(id model.ParcelID) func(*model.Parcel) bool { return func(p *model.Parcel) bool { return p.ID == id } }
+	is := func(id model.ParcelID) func(*model.Parcel) bool {
+		return func(p *model.Parcel) bool { return p.ID == id }
+	}
 	if _, ok, err := HandOverScanned(tx, []model.ParcelID{"a", "b"}, is("c"), 3); ok || err != nil ||
 		tx.last().Type != model.EvWrongParcel || tx.last().Count != 3 {
 		t.Fatalf("wrong parcel: ok %v, err %v, event %+v", ok, err, tx.last())
