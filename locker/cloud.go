@@ -124,26 +124,14 @@ func (s *Station) OpenCompartment(ctx context.Context, id CompartmentID, operato
 }
 
 // SetEnabled disables a compartment (no new parcels go in; those inside stay and can be
-// picked up) or enables it again, which also clears a fault.
+// picked up) or enables it again, which also clears a fault (door.SetEnabled).
 func (s *Station) SetEnabled(ctx context.Context, id CompartmentID, enabled bool, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.comps[id] == nil {
 		return ErrUnknownCompartment
 	}
-	if enabled && s.comps[id].Fault == FaultUnverified {
-		return fmt.Errorf("%w: compartment %d has an unverified operation: resolve it first", ErrState, id)
-	}
-	return s.update(func(t *txn) error {
-		c := t.comp(id)
-		c.Disabled, c.DisabledReason = !enabled, reason
-		ev := EvCompartmentDisabled
-		if enabled {
-			c.DisabledReason, c.Fault = "", ""
-			ev = EvCompartmentEnabled
-		}
-		return t.emit(Event{Type: ev, Compartment: id, Generation: c.Generation, Reason: reason})
-	})
+	return s.update(func(t *txn) error { return door.SetEnabled(t, t.comp(id), enabled, reason) })
 }
 
 // SetPolicy replaces the policy with a newer version.

@@ -23,15 +23,9 @@ const (
 func WithInput(ctx context.Context, in Input) context.Context { return gate.WithInput(ctx, in) }
 
 // loadCodeGate makes the gate at start and reads its stored record.
-func (s *Station) loadCodeGate(t store.Tx) error {
-	s.gate = gate.New(gate.WallClock(s.clock), s.policy.CodeEntry.Delay)
-	if _, err := t.GetMeta(store.MetaCodeGate, &s.codeGate); err != nil {
-		return fmt.Errorf("locker: stored code gate: %w", err)
-	}
-	if s.codeGate.Holds() { // the first failure is always written: a station that ever saw one holds
-		s.gate.Hold()
-	}
-	return nil
+func (s *Station) loadCodeGate(t store.Tx) (err error) {
+	s.gate, s.codeGate, err = gate.Load(t, gate.WallClock(s.clock), s.policy.CodeEntry.Delay)
+	return err
 }
 
 // failCode records one failed code evaluation at now: the failure counts in RAM, the

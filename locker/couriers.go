@@ -112,17 +112,13 @@ func (s *Station) loginCourier(badge, pin string, now time.Time) (Courier, error
 		return Courier{}, err
 	}
 	var r *store.CourierRecord
-	if err := s.store.View(func(t store.Tx) error {
-		var err error
-		r, err = s.couriers.Find(t, b, s.liveEpochs())
+	var c courier.Content
+	var ok bool
+	if err := s.store.View(func(t store.Tx) (err error) {
+		r, c, ok, err = s.couriers.Lookup(t, b, s.liveEpochs())
 		return err
 	}); err != nil {
 		return Courier{}, fmt.Errorf("locker: courier lookup: %w", err)
-	}
-	var c courier.Content
-	ok := r != nil
-	if ok {
-		c, ok = s.couriers.Open(r)
 	}
 	if !ok {
 		if d := s.courThr.Check(s.policy.CourierThrottle, now); d > 0 {

@@ -76,13 +76,10 @@ const sensorWait = 5 * time.Minute
 // becomes unverified and the parcel stays where it was), the operations whose sensor
 // has not reported within sensorWait of Reconcile.
 func (s *Station) settleSilentSensorsLocked(now time.Time) error {
-	if len(s.unsettled) == 0 || now.Sub(s.unsettledAt) < sensorWait {
-		return nil
-	}
-	for id := range s.unsettled {
+	for _, id := range s.unsettled.Overdue(now, sensorWait) {
 		c := s.comps[id]
-		if c == nil || !s.unsettledOp(c) {
-			delete(s.unsettled, id)
+		if c == nil || !s.unsettled.Is(c) {
+			s.unsettled.Done(id)
 			continue
 		}
 		if err := s.settleLocked(id, false, "door sensor never reported after restart; settled as closed"); err != nil {
@@ -103,16 +100,9 @@ func (s *Station) settleLocked(id CompartmentID, open bool, why string) error {
 		return err
 	})
 	if err == nil {
-		delete(s.unsettled, id)
+		s.unsettled.Done(id)
 	}
 	return err
-}
-
-// unsettledOp reports whether c's operation is one Reconcile left for the door
-// sensor's first report.
-func (s *Station) unsettledOp(c *Compartment) bool {
-	since, ok := s.unsettled[c.ID]
-	return ok && c.Op != OpNone && c.OpSince.Equal(since)
 }
 
 // DoorChanged takes a sensed door change from a driver. Repeats of the current state
@@ -137,7 +127,7 @@ func (s *Station) doorChangedLocked(id CompartmentID, open bool) {
 	if c == nil || c.Kind != KindDoor {
 		return
 	}
-	if s.unsettledOp(c) {
+	if s.unsettled.Is(c) {
 		// The first report of a sensor unknown at Reconcile: it settles the operation
 		// under way before the restart, even when it repeats the stored state.
 		if err := s.settleLocked(id, open, "reconciled with a door sensor known late"); err != nil {
@@ -145,7 +135,7 @@ func (s *Station) doorChangedLocked(id CompartmentID, open bool) {
 		}
 		return
 	}
-	delete(s.unsettled, id) // none, or settled otherwise meanwhile (resolved, cancelled)
+	s.unsettled.Done(id) // none, or settled otherwise meanwhile (resolved, cancelled)
 	if c.DoorOpen == open {
 		return
 	}
@@ -175,7 +165,7 @@ func (s *Station) Tick() error {
 	for _, id := range s.order {
 		c := s.comps[id]
 		switch {
-		case c.Op != OpNone && !c.OpDoorSeen && !s.unsettledOp(c) && now.Sub(c.OpSince) > s.policy.DoorOpenTimeout:
+		case c.Op != OpNone && !c.OpDoorSeen && !s.unsettled.Is(c) && now.Sub(c.OpSince) > s.policy.DoorOpenTimeout:
 			slot, err := s.jammedLocked(c)
 			if err != nil {
 				return err

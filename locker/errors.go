@@ -2,11 +2,10 @@ package locker
 
 import (
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/lockerd/lockerd/locker/announce"
 	"github.com/lockerd/lockerd/locker/door"
+	"github.com/lockerd/lockerd/locker/gate"
 	"github.com/lockerd/lockerd/locker/model"
 	"github.com/lockerd/lockerd/locker/store"
 )
@@ -35,7 +34,7 @@ var (
 	// ErrLegacyCode refuses a scheme-1 verifier (a code alone) while the policy's
 	// legacy_codes is not set.
 	ErrLegacyCode  = announce.ErrLegacyCode
-	ErrThrottled   = errors.New("locker: too many failures, entry locked")
+	ErrThrottled   = gate.ErrThrottled
 	ErrWrongParcel = errors.New("locker: scanned parcel is not the one being handed over")
 	ErrNoHandover  = errors.New("locker: no handover waiting")
 	ErrBusy        = door.ErrBusy
@@ -52,14 +51,6 @@ var (
 	ErrState = model.ErrState
 )
 
-// ThrottledError is returned while entry is locked; it matches ErrThrottled.
-type ThrottledError struct {
-	RetryAfter time.Duration
-}
-
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("locker: too many failures, entry locked for %v", e.RetryAfter.Round(time.Second))
-}
-
-// Is makes errors.Is(err, ErrThrottled) hold.
-func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+// ThrottledError is returned while entry is locked; it matches ErrThrottled
+// (gate.ThrottledError).
+type ThrottledError = gate.ThrottledError

@@ -17,7 +17,7 @@ import (
 var concerns = map[string][]string{
 	"model":    {"privacy", "store"},
 	"policy":   {},
-	"gate":     {"model", "policy"},
+	"gate":     {"model", "policy", "store"},
 	"courier":  {"gate", "privacy", "store"},
 	"lookup":   {"model", "privacy", "store"},
 	"announce": {"model", "policy", "privacy", "store"},

@@ -238,18 +238,10 @@ func (s *Station) Handover(ctx context.Context, id, raw string) (Slot, error) {
 	}
 	var slot Slot
 	matched := false
-	err = s.update(func(t *txn) error {
-		for _, pid := range h.Parcels {
-			p, err := t.parcel(pid)
-			if err != nil || p.State != StateDeposited || !s.index.Matches(p, d) {
-				continue
-			}
-			matched = true
-			slot, err = door.HandOver(t, t.comp(p.Compartment), p)
-			return err
-		}
-		return t.emit(Event{Type: EvWrongParcel, Actor: ActorStaff, Count: len(s.handovers),
-			Reason: "scanned parcel is not one of this code's"})
+	err = s.update(func(t *txn) (err error) {
+		match := func(p *Parcel) bool { return s.index.Matches(p, d) }
+		slot, matched, err = door.HandOverScanned(t, h.Parcels, match, len(s.handovers))
+		return err
 	})
 	if err != nil {
 		return Slot{}, fmt.Errorf("locker: handover: %w", err)

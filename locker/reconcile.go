@@ -32,8 +32,7 @@ func (s *Station) Reconcile(ctx context.Context) error {
 			open, known := s.doors.DoorOpen(id)
 			if !known {
 				if c.Op != OpNone {
-					s.unsettled[id] = c.OpSince // settled by the sensor's first report (DoorChanged)
-					s.unsettledAt = s.clock.Now()
+					s.unsettled.Leave(id, c.OpSince, s.clock.Now()) // settled by the sensor's first report (DoorChanged)
 					outcomes["unsettled"]++
 				}
 				continue

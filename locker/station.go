@@ -81,15 +81,11 @@ type Station struct {
 	sessions   session.Sessions  // courier logins, RAM only
 	handovers  session.Handovers // staffed mode: code entries whose shelf parcels await staff's scan
 	recentScan session.Scans     // RAM only: repeat-scan suppression
-	// unsettled are the compartments whose operation Reconcile could not settle
-	// because the door sensor was not known yet: the sensor's first report does, and
-	// the jam timer leaves them alone until then.
-	unsettled   map[CompartmentID]time.Time // the operation's OpSince
-	unsettledAt time.Time                   // when Reconcile left them (sensorWait)
-	pulsing     session.Holds               // doors whose unlock is under way (doors.go)
-	wake        chan struct{}
-	closed      bool
-	lastTick    atomic.Int64 // monoBase-relative nanos of the last good timer pass, 0: none yet
+	unsettled  session.Unsettled // operations Reconcile left for a door sensor's first report
+	pulsing    session.Holds     // doors whose unlock is under way (doors.go)
+	wake       chan struct{}
+	closed     bool
+	lastTick   atomic.Int64 // monoBase-relative nanos of the last good timer pass, 0: none yet
 	// monoBase anchors lastTick on the monotonic clock: a wall clock stepped at boot
 	// (NTP on a Pi without an RTC) must not starve the systemd watchdog.
 	monoBase  time.Time
@@ -129,8 +125,8 @@ func Open(opt Options) (*Station, error) {
 		observer: opt.Observer, policy: opt.Policy,
 		comps: map[CompartmentID]*Compartment{}, sessions: session.Sessions{},
 		monoBase: time.Now(), handovers: session.Handovers{}, recentScan: session.Scans{},
-		unsettled: map[CompartmentID]time.Time{}, pulsing: session.Holds{},
-		wake: make(chan struct{}, 1),
+		pulsing: session.Holds{},
+		wake:    make(chan struct{}, 1),
 	}
 	if s.trust = opt.Time; s.clock == nil && s.trust != nil {
 		s.clock = s.trust

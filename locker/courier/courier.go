@@ -202,6 +202,17 @@ func (b Book) Find(t Records, d privacy.Digest, epochs []uint32) (*store.Courier
 	return nil, nil
 }
 
+// Lookup finds the record of badge digest d in epochs (Find) and opens it (Open): the
+// record, its content, and false when there is none or it does not open.
+func (b Book) Lookup(t Records, d privacy.Digest, epochs []uint32) (*store.CourierRecord, Content, bool, error) {
+	r, err := b.Find(t, d, epochs)
+	if err != nil || r == nil {
+		return r, Content{}, false, err
+	}
+	c, ok := b.Open(r)
+	return r, c, ok, nil
+}
+
 // NewSlot creates the key of a new courier and returns its slot.
 func (b Book) NewSlot() (uint32, error) {
 	next, n := SlotBase, 0

@@ -373,3 +373,19 @@ func resolveDeposit(t Tx, c *model.Compartment, present bool, operator string, w
 	}
 	return nil
 }
+
+// SetEnabled takes c out of service (no new parcels go in; those inside stay and can be
+// picked up) or puts it back, which also clears a fault; one with an unverified
+// operation must be resolved first (model.ErrState).
+func SetEnabled(t Tx, c *model.Compartment, enabled bool, reason string) error {
+	if enabled && c.Fault == model.FaultUnverified {
+		return fmt.Errorf("%w: compartment %d has an unverified operation: resolve it first", model.ErrState, c.ID)
+	}
+	c.Disabled, c.DisabledReason = !enabled, reason
+	ev := model.EvCompartmentDisabled
+	if enabled {
+		c.DisabledReason, c.Fault = "", ""
+		ev = model.EvCompartmentEnabled
+	}
+	return t.Emit(model.Event{Type: ev, Compartment: c.ID, Generation: c.Generation, Reason: reason})
+}

@@ -1,6 +1,7 @@
 package door
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -238,5 +239,49 @@ func TestPickupAll(t *testing.T) {
 	}
 	if _, ok, err := PickupAll(tx, parcels[3:4]); ok || err != nil {
 		t.Errorf("announced only: ok %v, err %v; want nothing claimed", ok, err)
+	}
+}
+
+// TestSetEnabled: enabling clears a fault but not an unverified operation's, which
+// must be resolved first; disabling keeps the reason.
+func TestSetEnabled(t *testing.T) {
+	tx := newTx()
+	c := doorWith(tx, model.OpNone, model.StateDeposited, false)
+	if err := SetEnabled(tx, c, false, "broken hinge"); err != nil || !c.Disabled || c.DisabledReason != "broken hinge" ||
+		tx.last().Type != model.EvCompartmentDisabled {
+		t.Fatalf("disable: %v, %+v", err, c)
+	}
+	c.Fault = "jammed"
+	if err := SetEnabled(tx, c, true, "fixed"); err != nil || c.Disabled || c.Fault != "" || tx.last().Type != model.EvCompartmentEnabled {
+		t.Fatalf("enable: %v, %+v", err, c)
+	}
+	c.Fault, c.Disabled = model.FaultUnverified, true
+	n := len(tx.events)
+	if err := SetEnabled(tx, c, true, "x"); !errors.Is(err, model.ErrState) || !c.Disabled || len(tx.events) != n {
+		t.Errorf("enable over an unverified operation: %v, disabled %v, %d events", err, c.Disabled, len(tx.events)-n)
+	}
+}
+
+// TestHandOverScanned: only a deposited parcel of the entry that matches the scan is
+// handed over; otherwise the wrong-parcel alarm is raised and nothing moves.
+func TestHandOverScanned(t *testing.T) {
+	tx := newTx()
+	shelf := &model.Compartment{ID: 5, Kind: model.KindShelf, Parcels: []model.ParcelID{"a", "b"}}
+	tx.comps[5] = shelf
+	tx.parcels["a"] = &model.Parcel{ID: "a", State: model.StateDeposited, Compartment: 5}
+	tx.parcels["b"] = &model.Parcel{ID: "b", State: model.StateDeposited, Compartment: 5}
+	is := func(id model.ParcelID) func(*model.Parcel) bool {
+		return func(p *model.Parcel) bool { return p.ID == id }
+	}
+	if _, ok, err := HandOverScanned(tx, []model.ParcelID{"a", "b"}, is("c"), 3); ok || err != nil ||
+		tx.last().Type != model.EvWrongParcel || tx.last().Count != 3 {
+		t.Fatalf("wrong parcel: ok %v, err %v, event %+v", ok, err, tx.last())
+	}
+	sl, ok, err := HandOverScanned(tx, []model.ParcelID{"a", "b"}, is("b"), 3)
+	if !ok || err != nil || sl.Parcel != "b" || tx.parcels["b"].State != model.StatePickedUp || tx.parcels["a"].State != model.StateDeposited {
+		t.Fatalf("right parcel: %+v %v %v", sl, ok, err)
+	}
+	if _, ok, _ := HandOverScanned(tx, []model.ParcelID{"b"}, is("b"), 3); ok {
+		t.Error("a parcel handed over twice")
 	}
 }

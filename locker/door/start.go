@@ -196,3 +196,20 @@ func HandOver(t Tx, c *model.Compartment, p *model.Parcel) (model.Slot, error) {
 	return model.SlotOf(c, p), t.Emit(model.Event{Type: model.EvPickedUp, Parcel: p.ID, Compartment: c.ID,
 		Generation: c.Generation, Actor: model.ActorStaff, State: model.StatePickedUp})
 }
+
+// HandOverScanned completes, at a staffed station, the handover of the one of pids
+// (a code entry's shelf parcels) that is still deposited and matches the scanned
+// parcel; when none does it raises the wrong-parcel alarm (waiting: the handovers
+// waiting) and reports false.
+func HandOverScanned(t Tx, pids []model.ParcelID, match func(*model.Parcel) bool, waiting int) (model.Slot, bool, error) {
+	for _, pid := range pids {
+		p, err := t.Parcel(pid)
+		if err != nil || p.State != model.StateDeposited || !match(p) {
+			continue
+		}
+		sl, err := HandOver(t, t.Comp(p.Compartment), p)
+		return sl, true, err
+	}
+	return model.Slot{}, false, t.Emit(model.Event{Type: model.EvWrongParcel, Actor: model.ActorStaff, Count: waiting,
+		Reason: "scanned parcel is not one of this code's"})
+}

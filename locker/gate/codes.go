@@ -2,7 +2,10 @@ package gate
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/lockerd/lockerd/locker/store"
 )
 
 // Input names where a guessed secret comes from (ADR 0046): one attempt waits per
@@ -81,4 +84,21 @@ func (c wallClock) AfterFunc(d time.Duration, f func()) func() bool {
 		return a.AfterFunc(d, f)
 	}
 	return time.AfterFunc(d, f).Stop
+}
+
+// Load makes the gate at start, on clock with the policy's delay, and reads its stored
+// record from r: a station that ever saw a failure holds (the first one is always
+// written).
+func Load(r interface {
+	GetMeta(k store.Meta, v any) (bool, error)
+}, clock Clock, delay time.Duration) (*Gate, Record, error) {
+	var rec Record
+	if _, err := r.GetMeta(store.MetaCodeGate, &rec); err != nil {
+		return nil, rec, fmt.Errorf("locker: stored code gate: %w", err)
+	}
+	g := New(clock, delay)
+	if rec.Holds() {
+		g.Hold()
+	}
+	return g, rec, nil
 }

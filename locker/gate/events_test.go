@@ -1,6 +1,8 @@
 package gate
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -15,5 +17,16 @@ func TestEvents(t *testing.T) {
 	g := Guessing(model.ThrottleQR, "QR scans", 21, 20)
 	if g.Type != model.EvGuessing || g.Seconds != 3600 || g.Count != 21 || g.Reason != "more than 20 failed QR scans in an hour" {
 		t.Errorf("guessing %+v", g)
+	}
+}
+
+func TestThrottledError(t *testing.T) {
+	var err error = &ThrottledError{RetryAfter: 90*time.Second + 300*time.Millisecond}
+	if !errors.Is(err, ErrThrottled) || err.Error() != "locker: too many failures, entry locked for 1m30s" {
+		t.Errorf("%v", err)
+	}
+	var te *ThrottledError
+	if !errors.As(fmt.Errorf("login: %w", err), &te) || te.RetryAfter < 90*time.Second {
+		t.Error("not found by errors.As through wrapping")
 	}
 }

@@ -110,3 +110,30 @@ func TestHolds(t *testing.T) {
 		t.Error("no hold reports an opening")
 	}
 }
+
+// TestUnsettled: an operation left for its sensor is recognised only while it is the
+// same operation, and is overdue only once the wait has passed.
+func TestUnsettled(t *testing.T) {
+	var u Unsettled
+	if u.Overdue(t0.Add(time.Hour), time.Minute) != nil {
+		t.Fatal("nothing left, yet overdue")
+	}
+	c := &model.Compartment{ID: 4, Op: model.OpPickup, OpSince: t0.Add(-time.Minute)}
+	u.Leave(4, c.OpSince, t0)
+	if !u.Is(c) {
+		t.Fatal("the operation left is not recognised")
+	}
+	if later := (&model.Compartment{ID: 4, Op: model.OpPickup, OpSince: t0}); u.Is(later) {
+		t.Error("a later operation at the same door taken for the one left")
+	}
+	if ids := u.Overdue(t0.Add(4*time.Minute), 5*time.Minute); ids != nil {
+		t.Errorf("overdue before the wait: %v", ids)
+	}
+	if ids := u.Overdue(t0.Add(5*time.Minute), 5*time.Minute); len(ids) != 1 || ids[0] != 4 {
+		t.Errorf("overdue at the wait: %v", ids)
+	}
+	u.Done(4)
+	if u.Is(c) || u.Overdue(t0.Add(time.Hour), time.Minute) != nil {
+		t.Error("done, still left")
+	}
+}
