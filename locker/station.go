@@ -209,13 +209,7 @@ func (s *Station) load(specs []CompartmentSpec) error {
 func (s *Station) mergeCompartments(t store.Tx, specs []CompartmentSpec) error {
 	var kept []CompartmentID
 	var err error
-	var newest uint32 // at start the clock must not be read before its floor is loaded
-	if e := s.epochKeys(); len(e) > 0 {
-		newest = e[len(e)-1]
-	}
-	s.comps, s.order, kept, err = model.MergeStored(t, specs,
-		func(c *Compartment) { c.OpActor = s.subjects.OpenActor(uint16(c.ID), c.OpActor) },
-		func(c *Compartment) (*Compartment, error) { return s.subjects.AtRest(c, newest) })
+	s.comps, s.order, kept, err = model.MergeStored(t, specs, s.subjects.Open, s.subjects.AtRestNewest)
 	for _, id := range kept {
 		s.log.Warn("compartment left the config but holds parcels; kept disabled", "compartment", int(id))
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/lockerd/lockerd/locker/model"
-	"github.com/lockerd/lockerd/locker/privacy"
-	"github.com/lockerd/lockerd/locker/store"
 	"github.com/lockerd/lockerd/locker/subject"
 )
 
@@ -14,24 +12,9 @@ import (
 // erase one subject's (locker/subject, docs/adr/0065-audit-actors-as-pseudonyms.md).
 
 // collectSubjectKeys drops the subject rows of shredded epochs and destroys the keys no
-// row names: at start, after each shredding pass and after an erasure. Callers hold
-// s.mu (or own the station, at start).
-func (s *Station) collectSubjectKeys() error {
-	var stale []privacy.Digest
-	var slots []uint32
-	if err := s.store.View(func(t store.Tx) (err error) {
-		stale, slots, err = s.subjects.Collect(t)
-		return err
-	}); err != nil {
-		return err
-	}
-	if len(stale) > 0 {
-		if err := s.store.Update(func(t store.Tx) error { return subject.Drop(t, stale) }); err != nil {
-			return err
-		}
-	}
-	return s.subjects.Destroy(slots)
-}
+// row names: at start and after each shredding pass. Callers hold s.mu (or own the
+// station, at start).
+func (s *Station) collectSubjectKeys() error { return s.subjects.CollectIn(s.store) }
 
 // EraseSubject erases data subject id (a courier's or an operator's id) from the audit
 // log's reach: its pseudonyms in every live epoch lose their keys, so no entry can be
@@ -70,12 +53,7 @@ func (s *Station) EraseSubject(ctx context.Context, id, reason string) (int, err
 func (s *Station) SubjectPseudonyms(id string) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
-	err := s.store.View(func(t store.Tx) (err error) {
-		out, err = s.subjects.Link(t, id, s.liveEpochs())
-		return err
-	})
-	return out, err
+	return s.subjects.LinkIn(s.store, id, s.liveEpochs())
 }
 
 // SubjectKey returns a keyed digest of subject id for a short-lived record outside the

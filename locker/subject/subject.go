@@ -392,3 +392,52 @@ func (b Book) AtRest(c *model.Compartment, epoch uint32) (*model.Compartment, er
 	cp.OpActor = sealed
 	return &cp, nil
 }
+
+// Stores is what CollectIn and LinkIn need of the store: its transactions.
+type Stores interface {
+	View(fn func(store.Tx) error) error
+	Update(fn func(store.Tx) error) error
+}
+
+// CollectIn runs Collect over st: the rows of shredded epochs dropped in one commit
+// (none when there are none), then the keys no row names destroyed.
+func (b Book) CollectIn(st Stores) error {
+	var stale []privacy.Digest
+	var slots []uint32
+	if err := st.View(func(t store.Tx) (err error) {
+		stale, slots, err = b.Collect(t)
+		return err
+	}); err != nil {
+		return err
+	}
+	if len(stale) > 0 {
+		if err := st.Update(func(t store.Tx) error { return Drop(t, stale) }); err != nil {
+			return err
+		}
+	}
+	return b.Destroy(slots)
+}
+
+// LinkIn runs Link in a read transaction of st.
+func (b Book) LinkIn(st Stores, id string, epochs []uint32) (out []string, err error) {
+	err = st.View(func(t store.Tx) error {
+		out, err = b.Link(t, id, epochs)
+		return err
+	})
+	return out, err
+}
+
+// Open sets c's actor from the form a compartment record holds it in (OpenActor).
+func (b Book) Open(c *model.Compartment) { c.OpActor = b.OpenActor(uint16(c.ID), c.OpActor) }
+
+// AtRestNewest is AtRest under the newest epoch's key: at start, which must not read the
+// clock before its floor is loaded (docs/adr/0058-time-without-a-clock-chip.md).
+func (b Book) AtRestNewest(c *model.Compartment) (*model.Compartment, error) {
+	var newest uint32
+	for _, e := range b.Keyring.Epochs() {
+		if courier.IsEpoch(e) {
+			newest = max(newest, e)
+		}
+	}
+	return b.AtRest(c, newest)
+}
