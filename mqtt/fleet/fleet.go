@@ -233,6 +233,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		// (paho's own stores share packets between resume and the writer, a
 		// data race on every reconnect with publishes in flight: ADR 0033).
 		SetStore(pahostore.New()).
+		SetCustomOpenConnectionFn(c.dial). // buffered reads, coalesced writes (conn.go)
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { c.log.Warn("mqtt connection lost", "err", err) }).
 		SetDefaultPublishHandler(c.onMessage)
