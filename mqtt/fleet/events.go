@@ -97,20 +97,53 @@ func (s *eventState) notify() {
 	s.changed = make(chan struct{})
 }
 
-func (s *eventState) onEvent(log *slog.Logger, lockerID string, payload []byte) {
+// decodedEvent is a received event decoded (or why it did not decode), waiting to
+// be de-duplicated and ordered.
+type decodedEvent struct {
+	lockerID string
+	ev       *protocol.Event
+	body     protocol.EventBody
+	err      error
+}
+
+func decodeEvent(lockerID string, payload []byte) decodedEvent {
 	ev, body, err := protocol.DecodeEvent(payload)
+	return decodedEvent{lockerID: lockerID, ev: ev, body: body, err: err}
+}
+
+// onEvent decodes, de-duplicates and orders one event.
+func (s *eventState) onEvent(log *slog.Logger, lockerID string, payload []byte) {
+	s.onDecoded(log, []decodedEvent{decodeEvent(lockerID, payload)})
+}
+
+// onDecoded de-duplicates and orders decoded events, in their order, under one
+// hold of the lock, and wakes the waiters once.
+func (s *eventState) onDecoded(log *slog.Logger, evs []decodedEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	changed := false
+	for _, d := range evs {
+		changed = s.apply(log, d) || changed
+	}
+	if changed {
+		s.notify()
+	}
+}
+
+// apply de-duplicates and orders one decoded event and reports whether anything
+// changed for the waiters; call with mu held.
+func (s *eventState) apply(log *slog.Logger, d decodedEvent) bool {
+	lockerID, ev, body, err := d.lockerID, d.ev, d.body, d.err
 	if err != nil {
 		s.stats.Invalid++
 		log.Warn("invalid event ignored", "locker", lockerID, "err", err)
-		return
+		return false
 	}
 	s.stats.Received++
 	key := lockerID + "/" + ev.ID
 	if _, dup := s.seen[key]; dup {
 		s.stats.Duplicates++
-		return
+		return false
 	}
 	if old := s.ring[s.next]; old != "" {
 		delete(s.seen, old)
@@ -139,7 +172,7 @@ func (s *eventState) onEvent(log *slog.Logger, lockerID string, payload []byte) 
 		// Processed before this client started (Config.LastSeq): the broker
 		// redelivers what the last run received but did not acknowledge.
 		s.stats.Duplicates++
-		return
+		return false
 	case ev.Seq < lo.next:
 		s.stats.OutOfOrder++
 		log.Warn("event arrived after its gap was given up on", "locker", lockerID, "seq", ev.Seq)
@@ -158,7 +191,7 @@ func (s *eventState) onEvent(log *slog.Logger, lockerID string, payload []byte) 
 			s.skipGap(log, lockerID, lo)
 		}
 	}
-	s.notify()
+	return true
 }
 
 // release moves held events that are now in sequence to the queue.

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -129,25 +130,80 @@ type inboundEvent struct {
 // paho's goroutine waits (and so does the broker's next delivery).
 const inboundBuffer = 4096
 
+// decodeBatch bounds the events decodeEvents takes from inbound at a time: those
+// already waiting are decoded together (spread over the cores, see decodeAll) and
+// then ordered under one hold of the event lock with one wake-up of NextEvent,
+// rather than a lock and a wake-up each.
+const decodeBatch = 256
+
 // decodeEvents decodes and orders the received events, in their arrival order,
 // until stopDecode; then it decodes what was received before and returns.
 func (c *Client) decodeEvents() {
 	defer close(c.decodeDone)
+	raw := make([]inboundEvent, 0, decodeBatch)
+	out := make([]decodedEvent, decodeBatch)
+	handle := func() {
+		evs := out[:len(raw)]
+		decodeAll(raw, evs)
+		c.events.onDecoded(c.log, evs)
+		clear(raw)
+		clear(evs)
+		raw = raw[:0]
+	}
+	stopping := false
 	for {
-		select {
-		case in := <-c.inbound:
-			c.events.onEvent(c.log, in.lockerID, in.payload)
-		case <-c.stopDecode:
-			for {
-				select {
-				case in := <-c.inbound:
-					c.events.onEvent(c.log, in.lockerID, in.payload)
-				default:
-					return
-				}
+		if !stopping {
+			select {
+			case in := <-c.inbound:
+				raw = append(raw, in)
+			case <-c.stopDecode:
+				stopping = true
 			}
 		}
+	more: // what is already waiting, up to a batch
+		for len(raw) < decodeBatch {
+			select {
+			case in := <-c.inbound:
+				raw = append(raw, in)
+			default:
+				break more
+			}
+		}
+		if len(raw) > 0 {
+			handle()
+		} else if stopping {
+			return
+		}
 	}
+}
+
+// decodeWorkers is how many goroutines decode a batch: one per core, at most 4.
+var decodeWorkers = min(runtime.GOMAXPROCS(0), 4)
+
+// minSplit is the smallest share of a batch worth a goroutine of its own.
+const minSplit = 32
+
+// decodeAll decodes raw into out (same length, same order), spread over
+// decodeWorkers goroutines when the batch is large enough.
+func decodeAll(raw []inboundEvent, out []decodedEvent) {
+	workers := min(decodeWorkers, len(raw)/minSplit)
+	if workers <= 1 {
+		for i, in := range raw {
+			out[i] = decodeEvent(in.lockerID, in.payload)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	share := (len(raw) + workers - 1) / workers
+	for from := 0; from < len(raw); from += share {
+		to := min(from+share, len(raw))
+		wg.Go(func() {
+			for i := from; i < to; i++ {
+				out[i] = decodeEvent(raw[i].lockerID, raw[i].payload)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // stopDecoding ends decodeEvents once what it holds is decoded.
@@ -233,6 +289,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		// (paho's own stores share packets between resume and the writer, a
 		// data race on every reconnect with publishes in flight: ADR 0033).
 		SetStore(pahostore.New()).
+		SetCustomOpenConnectionFn(c.dial). // buffered reads, coalesced writes (conn.go)
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { c.log.Warn("mqtt connection lost", "err", err) }).
 		SetDefaultPublishHandler(c.onMessage)

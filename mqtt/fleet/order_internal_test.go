@@ -136,3 +136,29 @@ func BenchmarkEventsFromManyLockers(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lockers), "ns/event")
 }
+
+// TestDecodeAllKeepsArrivalOrder: a batch decoded over several goroutines comes out
+// in the order it arrived, each event in its own slot, an invalid one where it was.
+func TestDecodeAllKeepsArrivalOrder(t *testing.T) {
+	old := decodeWorkers
+	decodeWorkers = 4 // the parallel path, whatever this machine's cores
+	defer func() { decodeWorkers = old }()
+	raw := make([]inboundEvent, decodeBatch)
+	for i := range raw {
+		id := fmt.Sprintf("L-%d", i%7)
+		raw[i] = inboundEvent{id, testEvent(t, fmt.Sprintf("%s-%d", id, i), uint64(i+1))}
+	}
+	raw[100].payload = []byte(`{"id":"x"}`)
+	out := make([]decodedEvent, len(raw))
+	decodeAll(raw, out)
+	for i, d := range out {
+		switch {
+		case i == 100:
+			if d.err == nil {
+				t.Fatalf("event %d: an invalid payload decoded", i)
+			}
+		case d.err != nil || d.lockerID != raw[i].lockerID || d.ev.Seq != uint64(i+1):
+			t.Fatalf("slot %d holds %s seq %v (%v), want %s seq %d", i, d.lockerID, d.ev, d.err, raw[i].lockerID, i+1)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -442,6 +443,7 @@ func (bf *benchFleet) benchBacklog(b *testing.B) {
 		r0 := bf.received.Load()
 		bf.record(true)
 		b.StartTimer()
+		stopProfile := drainProfile(b, runs)
 		cpu0, bc0, t0 = selfCPU(b), procCPU(b, pid), time.Now()
 		bf.connect(b)
 		for bf.received.Load()-r0 < want {
@@ -450,6 +452,7 @@ func (bf *benchFleet) benchBacklog(b *testing.B) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+		stopProfile()
 		fleetCPU += selfCPU(b) - cpu0
 		fleetBrokerCPU += procCPU(b, pid) - bc0
 		fleetTook += time.Since(t0)
@@ -472,6 +475,34 @@ func (bf *benchFleet) benchBacklog(b *testing.B) {
 	b.ReportMetric(100*fleetCPU.Seconds()/fleetTook.Seconds(), "fleet-drain-process-%cpu")
 	b.ReportMetric(100*fleetBrokerCPU.Seconds()/fleetTook.Seconds(), "fleet-drain-broker-%cpu")
 	b.ReportMetric(100*subBrokerCPU.Seconds()/subTook.Seconds(), "sub-drain-broker-%cpu")
+}
+
+// drainProfile starts a CPU profile of the fleet side taking the backlog when
+// LOCKERD_FLEET_BENCH_DRAIN_PROFILE names a file (run n > 0 adds ".n" to it), for
+// where the time goes in that phase alone (go test's -cpuprofile covers the whole
+// run, enrolment and rounds included; the two cannot be used together). It returns
+// the function that stops it.
+func drainProfile(b *testing.B, n int) func() {
+	name := os.Getenv("LOCKERD_FLEET_BENCH_DRAIN_PROFILE")
+	if name == "" {
+		return func() {}
+	}
+	if n > 0 {
+		name += "." + strconv.Itoa(n)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // waitSettled waits until n has not moved for two seconds and returns it.
