@@ -64,8 +64,9 @@ func BenchmarkBacklogDrain(b *testing.B) {
 	if err := first.Start(); err != nil {
 		b.Fatal(err)
 	}
-	for done := make(chan error, 1); ; {
-		go func() { done <- first.Wait() }()
+	done := make(chan error, 1)
+	go func() { done <- first.Wait() }() // once: a second Wait fails with "no child processes"
+	for {
 		pub.Publish(topics.Event("L-warmup"), 1, false, "{}").Wait()
 		select {
 		case err := <-done:

@@ -60,7 +60,7 @@ func parse(data []byte) (*node, error) {
 type parser struct {
 	data  []byte
 	pos   int
-	arena []node // nodes are carved from chunks: one allocation per 64 values
+	arena []node // nodes are carved from chunks: one allocation per 64 values (the first sized to the input)
 
 	// Members of the objects and arrays being parsed are stacked here and copied
 	// into chunks, exactly sized, when their container closes: a container costs no
@@ -99,7 +99,14 @@ func (p *parser) keep(n *node, vbase, kbase int, object bool) {
 
 func (p *parser) newNode(kind byte) *node {
 	if len(p.arena) == cap(p.arena) {
-		p.arena = make([]node, 0, 64)
+		// The first chunk is sized to the input (a value takes a few bytes at least):
+		// an event of a few hundred bytes needs a dozen nodes, not 64, and the fleet
+		// side decodes thousands a second (docs/adr/0067-fleet-side-event-intake.md).
+		n := 64
+		if p.arena == nil {
+			n = min(64, max(8, len(p.data)/16))
+		}
+		p.arena = make([]node, 0, n)
 	}
 	p.arena = append(p.arena, node{kind: kind})
 	return &p.arena[len(p.arena)-1]
