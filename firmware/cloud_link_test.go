@@ -226,7 +226,7 @@ func (w *cloudWorld) inventoryHas(ctx context.Context, t *testing.T, id uint16, 
 }
 
 // TestCloudHardwareEvents: when a driver stops working the cloud gets a hardware event,
-// and the next status shows it.
+// the next status shows it, and so does the retained presence's health summary.
 func TestCloudHardwareEvents(t *testing.T) {
 	w := newCloudWorld(t, cloudWorldOptions{lockerID: "HW-01"})
 	w.runInProcess(t)
@@ -249,5 +249,11 @@ func TestCloudHardwareEvents(t *testing.T) {
 	res, err := protocol.DecodeResult(protocol.CmdStatus, r.Body)
 	if err != nil || res.(*protocol.StatusResult).Drivers["bus0"] != protocol.HealthFailed {
 		t.Fatalf("status %+v %v", res, err)
+	}
+	// The retained birth says so too, for lockerctl fleet without --listen (ADR 0068).
+	if _, err := w.client.AwaitPresence(ctx, w.station.ID, func(p protocol.Presence) bool {
+		return p.State == protocol.Online && p.Health != nil && slices.Contains(p.Health.Alarms, "bus0=failed")
+	}); err != nil {
+		t.Fatalf("the retained presence never carried the alarm: %v", err)
 	}
 }

@@ -110,6 +110,7 @@ func New(cfg Config) (*Link, error) {
 	if c.link, err = link.New(lc); err != nil {
 		return nil, err
 	}
+	c.health.summary = c.link.SetPresenceHealth // the birth's health summary (ADR 0068)
 	return c, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"maps"
+	"math/bits"
+	"slices"
 	"syscall"
 	"time"
 
@@ -60,6 +62,41 @@ type healthReporter struct {
 	held     map[string]bool        // drivers whose changes are held back now (logged once)
 	clock    func() time.Time       // time.Now when nil (health reports only)
 	last     *healthReport          // the last health report recorded, nil before the first
+	// summary hands the birth's health summary to the link (ADR 0068); nil: none.
+	summary     func(*protocol.PresenceHealth)
+	lastSummary *protocol.PresenceHealth // the last one handed over
+}
+
+// offerSummary hands the link the summary of outbox and drivers for its birth (ADR
+// 0068): always when a health report is built (force), else (the hardware poll) only
+// when the alarms changed or the backlog moved to another power-of-two bucket (0, 1,
+// 2-3, 4-7, …), so that a draining outbox republishes the birth about log2(n) times,
+// not once per event. The link publishes only what differs from its last birth, at
+// most once a second, and stores nothing.
+func (r *healthReporter) offerSummary(outbox int, drivers map[string]protocol.Health, force bool) {
+	if r.summary == nil {
+		return
+	}
+	h := protocol.NewPresenceHealth(outbox, drivers)
+	if l := r.lastSummary; !force && l != nil && bits.Len(uint(l.Outbox)) == bits.Len(uint(h.Outbox)) && slices.Equal(l.Alarms, h.Alarms) {
+		return
+	}
+	r.lastSummary = h
+	r.summary(h)
+}
+
+// pollSummary offers the summary from the hardware poll: the outbox's depth (the last
+// one handed over if it cannot be read) and the drivers' states, both in memory or a
+// read transaction, nothing written.
+func (r *healthReporter) pollSummary() {
+	if r.summary == nil {
+		return
+	}
+	fallback := 0
+	if r.lastSummary != nil {
+		fallback = r.lastSummary.Outbox
+	}
+	r.offerSummary(r.outbox(fallback), driverStates(r.drivers()), false)
 }
 
 func (r *healthReporter) now() time.Time {
@@ -114,6 +151,7 @@ func (r *healthReporter) run(ctx context.Context) {
 			return
 		case <-poll.C:
 			r.hardware(last)
+			r.pollSummary()
 		case <-health.C:
 			r.health()
 		}
@@ -165,6 +203,7 @@ func (r *healthReporter) health() {
 	// The chain's head before this report's own entry: the fleet anchors it (ADR 0050).
 	seq, mac := r.st.AuditHead()
 	body.Audit = &protocol.AuditHead{Seq: seq, Head: protocol.Digest(mac)}
+	r.offerSummary(body.Outbox, body.Drivers, true) // recorded or not: the birth costs no flash
 	now := r.now()
 	if !r.news(&body, seq, total, now) {
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -147,5 +148,59 @@ func TestAcksStoredInBatches(t *testing.T) {
 	f.restart()
 	if evs, err := newWireOutbox(f.st, log).Pending(0, 100); err != nil || len(evs) != 0 {
 		t.Fatalf("after a clean stop %d events are sent again (%v)", len(evs), err)
+	}
+}
+
+// TestPresenceSummaryOffered (ADR 0068): every health report built hands the link its
+// summary, recorded or not; the hardware poll hands one only when the alarms change or
+// the outbox backlog moves to another power-of-two bucket, so that draining 1,000
+// events hands over about ten, not a thousand.
+func TestPresenceSummaryOffered(t *testing.T) {
+	var got []*protocol.PresenceHealth
+	depth := 0
+	scanner := protocol.HealthOK
+	r := &healthReporter{
+		drivers: func() []Driver {
+			return []Driver{{Name: "cu16-1", Health: protocol.HealthOK}, {Name: "scanner", Health: scanner}}
+		},
+		outbox:  func(int) int { return depth },
+		log:     slog.New(slog.DiscardHandler),
+		summary: func(h *protocol.PresenceHealth) { got = append(got, h) },
+	}
+	r.pollSummary()
+	if len(got) != 1 || got[0].Outbox != 0 || got[0].Alarms != nil {
+		t.Fatalf("first poll: %+v", got)
+	}
+	r.pollSummary()
+	if len(got) != 1 {
+		t.Fatalf("nothing changed, and the poll handed over %+v", got[1:])
+	}
+	scanner = protocol.HealthFailed
+	r.pollSummary()
+	if len(got) != 2 || !slices.Equal(got[1].Alarms, []string{"scanner=failed"}) {
+		t.Fatalf("a driver failed: %+v", got)
+	}
+	for depth = 1; depth <= 1000; depth++ {
+		r.pollSummary()
+	}
+	grew := len(got) - 2
+	for depth = 1000; depth >= 0; depth-- {
+		r.pollSummary()
+	}
+	drained := len(got) - 2 - grew
+	// 1, 2, 4, …, 512: ten buckets up; 511, 255, …, 1, 0 on the way down.
+	if grew != 10 || drained != 10 || got[len(got)-1].Outbox != 0 {
+		t.Fatalf("outbox 1..1000 handed %d summaries, 1000..0 handed %d (last %+v); want 10 and 10", grew, drained, got[len(got)-1])
+	}
+
+	// A health report hands one over even when it says nothing new.
+	f := newStation(t)
+	r.st, r.stateDir, r.every, r.started, r.clock = f.st, f.dir, 15*time.Minute, time.Now(), f.clock.Now
+	r.outbox = func(n int) int { return n }
+	n := len(got)
+	r.health()
+	r.health()
+	if len(got) != n+2 || !slices.Equal(got[n+1].Alarms, []string{"scanner=failed"}) {
+		t.Fatalf("two health reports handed %d summaries: %+v", len(got)-n, got[n:])
 	}
 }

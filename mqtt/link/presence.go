@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -39,14 +40,54 @@ func (l *Link) onOwnPresence(_ paho.Client, m paho.Message) {
 	}
 }
 
-// presenceKeeper publishes the birth again when onOwnPresence asks, while connected.
+// SetPresenceHealth sets the health summary the birth carries (docs/protocol.md §6,
+// ADR 0068): advisory figures for fleet views that read only the retained presences.
+// When it differs from the one the last birth carried and the link is connected, the
+// birth is published again, at most once a second (minReassert), with the summary
+// current then; while disconnected, the next connect's birth carries it. Nothing is
+// stored: after a restart the birth has no summary until the first is set. nil
+// removes it; a summary that does not validate is logged and ignored.
+func (l *Link) SetPresenceHealth(h *protocol.PresenceHealth) {
+	if h != nil {
+		if err := h.Check(); err != nil {
+			l.log.Warn("presence health summary ignored", "err", err)
+			return
+		}
+		c := *h
+		c.Alarms = slices.Clone(h.Alarms)
+		h = &c
+	}
+	l.healthMu.Lock()
+	l.health = h
+	changed := !h.Equal(l.published)
+	l.healthMu.Unlock()
+	if changed && l.Connected() && !l.stopping.Load() {
+		select {
+		case l.rebirth <- struct{}{}:
+		default: // one is already pending; it publishes the summary current then
+		}
+	}
+}
+
+// healthPublished reports whether the last birth carried the current summary.
+func (l *Link) healthPublished() bool {
+	l.healthMu.Lock()
+	defer l.healthMu.Unlock()
+	return l.health.Equal(l.published)
+}
+
+// presenceKeeper publishes the birth again, while connected, when onOwnPresence asks
+// or when SetPresenceHealth changed the summary; both share the rate limit.
 func (l *Link) presenceKeeper(ctx context.Context) {
 	var last time.Time
 	for {
+		overwritten := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-l.reassert:
+			overwritten = true
+		case <-l.rebirth:
 		}
 		if wait := minReassert - time.Since(last); wait > 0 {
 			sleep(ctx, wait)
@@ -54,9 +95,16 @@ func (l *Link) presenceKeeper(ctx context.Context) {
 		if !l.Connected() || l.stopping.Load() {
 			continue
 		}
+		if !overwritten && l.healthPublished() {
+			continue // a reconnect's birth, or an earlier rebirth, carried it already
+		}
 		last = time.Now()
 		if err := l.publishBirth(); err != nil {
-			l.log.Warn("presence overwritten while connected; birth not published again", "err", err)
+			l.log.Warn("birth not published again", "overwritten", overwritten, "err", err)
+			continue
+		}
+		if !overwritten {
+			l.stats.rebirths.Add(1)
 			continue
 		}
 		l.stats.reasserted.Add(1)

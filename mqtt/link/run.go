@@ -30,9 +30,15 @@ type Link struct {
 	brokers *brokerSet
 	// reassert asks presenceKeeper to publish the birth again (presence.go).
 	reassert chan struct{}
-	lost     chan error       // connection lost, or subscription failed: reconnect
-	busy     chan busyRefusal // commands refused for lack of queue room
-	ran      atomic.Bool
+	// rebirth asks presenceKeeper to publish the birth again for a new health summary.
+	rebirth chan struct{}
+	// health is the summary the birth carries (SetPresenceHealth); published is the
+	// one the last acknowledged birth carried. Neither is ever modified once set.
+	healthMu          sync.Mutex
+	health, published *protocol.PresenceHealth
+	lost              chan error       // connection lost, or subscription failed: reconnect
+	busy              chan busyRefusal // commands refused for lack of queue room
+	ran               atomic.Bool
 	// stopping is set once Run's context has ended: commands that arrive from then
 	// on are refused "shutting_down" at once instead of queued.
 	stopping atomic.Bool
@@ -65,6 +71,7 @@ func New(cfg Config) (*Link, error) {
 		conn:        newConnState(),
 		brokers:     newBrokerSet(cfg.urls(), cfg.MaxBackoff),
 		reassert:    make(chan struct{}, 1),
+		rebirth:     make(chan struct{}, 1),
 		lost:        make(chan error, 1),
 		busy:        make(chan busyRefusal, maxBusy),
 		cmdTopic:    t.Command(cfg.LockerID),
@@ -249,8 +256,12 @@ func (l *Link) announce() error {
 // publishBirth publishes the retained "online" presence of this boot and waits for
 // the broker's acknowledgement.
 func (l *Link) publishBirth() error {
+	l.healthMu.Lock()
+	health := l.health
+	l.healthMu.Unlock()
 	birth, err := protocol.EncodePresence(&protocol.Presence{
 		State: protocol.Online, Boot: l.cfg.Boot, Version: l.cfg.Version, Time: l.cfg.Now().UTC(),
+		Health: health,
 	})
 	if err != nil {
 		return fmt.Errorf("link: encode birth message: %w", err)
@@ -258,6 +269,9 @@ func (l *Link) publishBirth() error {
 	if pt := l.client.Publish(l.statusTopic, 1, true, birth); !pt.WaitTimeout(l.cfg.Timeout) || pt.Error() != nil {
 		return fmt.Errorf("link: birth message not acknowledged: %v", pt.Error())
 	}
+	l.healthMu.Lock()
+	l.published = health
+	l.healthMu.Unlock()
 	return nil
 }
 

@@ -53,7 +53,7 @@ func (c *connState) waitUp(ctx context.Context) bool {
 
 // counters are the link's running totals, for health reports.
 type counters struct {
-	received, refused, duplicates, executed, dropped, events, oversized, reasserted atomic.Uint64
+	received, refused, duplicates, executed, dropped, events, oversized, reasserted, rebirths atomic.Uint64
 }
 
 // Stats is a snapshot of the link's counters.
@@ -68,6 +68,7 @@ type Stats struct {
 	Events     uint64 // events acknowledged by the broker
 	Oversized  uint64 // connections cut for a broker packet over MaxPacketSize
 	Reasserted uint64 // births published again over a late Last Will (presence.go)
+	Rebirths   uint64 // births published again for a changed health summary (presence.go)
 }
 
 // Stats returns a snapshot of the link's counters.
@@ -79,6 +80,7 @@ func (l *Link) Stats() Stats {
 		Duplicates: l.stats.duplicates.Load(), Executed: l.stats.executed.Load(),
 		Dropped: l.stats.dropped.Load(), Events: l.stats.events.Load(),
 		Oversized: l.stats.oversized.Load(), Reasserted: l.stats.reasserted.Load(),
+		Rebirths: l.stats.rebirths.Load(),
 	}
 }
 

@@ -57,7 +57,7 @@ func TestAsyncAPIMatchesTheCode(t *testing.T) {
 
 	types := map[string]any{
 		"Claims": Claims{}, "AnnouncedParcel": AnnouncedParcel{}, "Throttle": Throttle{},
-		"Reply": Reply{}, "Event": Event{}, "Presence": Presence{},
+		"Reply": Reply{}, "Event": Event{}, "Presence": Presence{}, "PresenceHealth": PresenceHealth{},
 		"AnnounceResult": AnnounceResult{}, "ItemResult": ItemResult{}, "InventoryResult": InventoryResult{},
 		"CompartmentInfo": CompartmentInfo{}, "StatusResult": StatusResult{},
 		"AuditRangeResult": AuditRangeResult{}, "AuditEntry": AuditEntry{}, "PingResult": PingResult{},

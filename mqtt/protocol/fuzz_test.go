@@ -138,6 +138,8 @@ func FuzzDecodeReplies(f *testing.F) {
 func FuzzDecodePresence(f *testing.F) {
 	f.Add([]byte(`{"state":"online","boot":"b","version":"1.0","time":"2025-01-01T00:00:00Z"}`))
 	f.Add([]byte(`{"state":"offline","boot":"b","version":"1.0","reason":"lost"}`))
+	f.Add([]byte(`{"state":"online","boot":"b","version":"1.0","time":"2025-01-01T00:00:00Z","health":{"outbox":12,"alarms":["scanner=failed","cu16-1=degraded"]}}`))
+	f.Add([]byte(`{"state":"online","boot":"b","version":"1.0","health":{"outbox":0}}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		p, err := DecodePresence(payload)
 		if err != nil {

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -198,6 +201,80 @@ type Presence struct {
 	Version string        `json:"version"`
 	Time    time.Time     `json:"time,omitzero"`    // absent in the Last Will, which is written at connect time
 	Reason  string        `json:"reason,omitempty"` // offline: "shutdown" or "lost"
+	// Health is the birth's summary of the locker's last health figures, absent in the
+	// Last Will and from firmware that predates it. It is advisory: the retained
+	// presence carries no device MAC; the tagged health event's figures are the
+	// authoritative ones (docs/protocol.md §6, ADR 0068).
+	Health *PresenceHealth `json:"health,omitempty"`
+}
+
+// PresenceHealth is what a birth says of the locker's health: its outbox backlog and
+// its open alarms, so that a fleet view needs no more than the retained presences.
+type PresenceHealth struct {
+	Outbox int      `json:"outbox"`           // events not yet acknowledged by the broker
+	Alarms []string `json:"alarms,omitempty"` // drivers not ok, as name=state (DriverAlarms)
+}
+
+// MaxPresenceAlarms bounds the alarms a presence carries; NewPresenceHealth keeps the
+// first ones in name order.
+const MaxPresenceAlarms = 32
+
+// DriverAlarms lists the drivers whose state is not ok, as name=state in name order:
+// the open alarms of a health event or of a presence.
+func DriverAlarms(drivers map[string]Health) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(drivers)) {
+		if st := drivers[name]; st != HealthOK {
+			out = append(out, name+"="+string(st))
+		}
+	}
+	return out
+}
+
+// NewPresenceHealth summarises an outbox backlog and the drivers' states for a birth.
+// Drivers whose names are not ids are left out (a health event refuses them too).
+func NewPresenceHealth(outbox int, drivers map[string]Health) *PresenceHealth {
+	h := &PresenceHealth{Outbox: max(outbox, 0)}
+	for _, a := range DriverAlarms(drivers) {
+		if len(h.Alarms) == MaxPresenceAlarms {
+			break
+		}
+		if validAlarm(a) {
+			h.Alarms = append(h.Alarms, a)
+		}
+	}
+	return h
+}
+
+// Equal reports whether h and o say the same (both nil is equal).
+func (h *PresenceHealth) Equal(o *PresenceHealth) bool {
+	if h == nil || o == nil {
+		return h == o
+	}
+	return h.Outbox == o.Outbox && slices.Equal(h.Alarms, o.Alarms)
+}
+
+// validAlarm: name=state, both ids, the state not ok. The state is not held to the
+// states this version knows: a newer device may report one it does not.
+func validAlarm(a string) bool {
+	name, st, ok := strings.Cut(a, "=")
+	return ok && ValidID(name) && ValidID(st) && st != string(HealthOK)
+}
+
+// Check validates a health summary (Presence.Check does it for a presence's).
+func (h *PresenceHealth) Check() error {
+	switch {
+	case h.Outbox < 0:
+		return schemaErr("health.outbox", ProblemBadValue, "negative count")
+	case len(h.Alarms) > MaxPresenceAlarms:
+		return schemaErr("health.alarms", ProblemBadValue, "more than %d", MaxPresenceAlarms)
+	}
+	for _, a := range h.Alarms {
+		if !validAlarm(a) {
+			return schemaErr("health.alarms", ProblemBadValue, "want name=state, both ids, state not ok")
+		}
+	}
+	return nil
 }
 
 // Presence reasons.
@@ -217,6 +294,8 @@ func (p *Presence) Check() error {
 		return schemaErr("version", ProblemBadIdentifier, "want 1..64 of A-Z a-z 0-9 . _ : -")
 	case p.Reason != "" && p.Reason != PresenceShutdown && p.Reason != PresenceLost:
 		return schemaErr("reason", ProblemBadValue, "want shutdown or lost")
+	case p.Health != nil:
+		return p.Health.Check()
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func tableCases() []struct {
 	name string
 	v    any
 } {
-	five := 5
+	five, zero := 5, 0
 	h := t0.Add(-time.Hour)
 	partial := reply(protocol.CmdAnnounce, protocol.AnnounceResult{Items: []protocol.ItemResult{{Parcel: "p-2", Status: protocol.StatusRefused, Reason: protocol.ReasonConflict}}})
 	partial.Reason, partial.Detail = protocol.ReasonPartial, "some parcels were refused"
@@ -77,6 +77,7 @@ func tableCases() []struct {
 			{Locker: "LK-0001", State: protocol.Online, Since: t0, Version: "1.4.2", Boot: "b-1", Health: &h, Outbox: &five, Alarms: []string{"scanner=degraded"}},
 			{Locker: "LK-0002", State: protocol.Offline, Reason: protocol.PresenceShutdown, Since: t0, Version: "1.4.1", Boot: "b-2"},
 			{Locker: "LK-0003", State: protocol.Offline, Reason: protocol.PresenceLost, Version: "1.4.2", Boot: "b-3"},
+			{Locker: "LK-0004", State: protocol.Online, Since: t0, Version: "1.5.0", Boot: "b-4", Outbox: &zero, HealthFrom: healthFromPresence},
 		}},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -134,31 +135,36 @@ func TestBulkAnnounceProgress(t *testing.T) {
 }
 
 // TestFleet: lockerctl fleet lists every locker from retained presence, without a
-// command to any, as a table (golden) or as JSON lines; health events gathered with
-// --listen fill outbox and alarms.
+// command to any, as a table (golden) or as JSON lines, with outbox and alarms from
+// the births' health summaries (ADR 0068); health events gathered with --listen
+// replace them.
 func TestFleet(t *testing.T) {
 	b, cfg := fakeSetup(t)
 	cloud := mqtttest.MustConnect(t, b.URL(), "cloud", "cp", nil)
-	publishPresence(t, cloud, "L1", protocol.Presence{State: protocol.Online, Boot: "b-1", Version: "1.4.2", Time: t0})
+	publishPresence(t, cloud, "L1", protocol.Presence{State: protocol.Online, Boot: "b-1", Version: "1.4.2", Time: t0,
+		Health: protocol.NewPresenceHealth(12, map[string]protocol.Health{"bus0": protocol.HealthDegraded, "scanner": protocol.HealthOK})})
+	publishPresence(t, cloud, "L4", protocol.Presence{State: protocol.Online, Boot: "b-4", Version: "1.5.0", Time: t0,
+		Health: protocol.NewPresenceHealth(0, nil)})
 	publishPresence(t, cloud, "L2", protocol.Presence{State: protocol.Offline, Boot: "b-2", Version: "1.4.1", Time: t0.Add(time.Hour), Reason: protocol.PresenceShutdown})
 	publishPresence(t, cloud, "L3", protocol.Presence{State: protocol.Offline, Boot: "b-3", Version: "1.4.2", Reason: protocol.PresenceLost})
 
 	code, out, errOut := ctlOn(t, terminals{stdout: true}, "", "-config", cfg, "fleet")
-	if code != 0 || !strings.Contains(errOut, "3 lockers: 1 online, 2 offline") {
+	if code != 0 || !strings.Contains(errOut, "4 lockers: 2 online, 2 offline") {
 		t.Fatalf("fleet: exit %d, stderr %q", code, errOut)
 	}
-	if !strings.Contains(errOut, noHealthHint) {
-		t.Errorf("a table without --listen does not say why OUTBOX and ALARMS are empty: stderr %q", errOut)
+	if !strings.Contains(errOut, fmt.Sprintf(noHealthHint, 2)) {
+		t.Errorf("a table without --listen does not say why two lockers' OUTBOX and ALARMS are empty: stderr %q", errOut)
 	}
 	golden(t, "fleet-broker", []byte(out))
 
 	code, out, errOut = ctlOn(t, terminals{}, "", "-config", cfg, "fleet")
-	if strings.Contains(errOut, noHealthHint) {
+	if strings.Contains(errOut, "health summary") {
 		t.Errorf("JSON lines for a script come with the hint for people: stderr %q", errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var first fleetRow
-	if code != 0 || len(lines) != 3 || json.Unmarshal([]byte(lines[0]), &first) != nil || first.Locker != "L1" || first.Version != "1.4.2" {
+	if code != 0 || len(lines) != 4 || json.Unmarshal([]byte(lines[0]), &first) != nil || first.Locker != "L1" || first.Version != "1.4.2" ||
+		first.Outbox == nil || *first.Outbox != 12 || !slices.Equal(first.Alarms, []string{"bus0=degraded"}) || first.HealthFrom != healthFromPresence {
 		t.Fatalf("fleet as JSON lines: exit %d, %q", code, out)
 	}
 
@@ -181,7 +187,7 @@ func TestFleet(t *testing.T) {
 		}
 	}()
 	code, out, errOut = ctlOn(t, terminals{stdout: true}, "", "-config", cfg, "fleet", "--listen", "1s")
-	if strings.Contains(errOut, noHealthHint) {
+	if strings.Contains(errOut, "health summary") {
 		t.Errorf("--listen still says the columns need it: stderr %q", errOut)
 	}
 	l1Row := ""
@@ -193,6 +199,22 @@ func TestFleet(t *testing.T) {
 	if code != 0 || l1Row != "L1 online 2026-12-06 10:00:00Z 1.4.2 now 7 scanner=failed" {
 		t.Fatalf("fleet --listen: exit %d\n%s", code, out)
 	}
+}
+
+// TestFleetFromPresenceAlone: when every locker's presence carries a health summary,
+// the table has every OUTBOX and ALARMS filled without --listen, and no hint.
+func TestFleetFromPresenceAlone(t *testing.T) {
+	b, cfg := fakeSetup(t)
+	cloud := mqtttest.MustConnect(t, b.URL(), "cloud", "cp", nil)
+	publishPresence(t, cloud, "L1", protocol.Presence{State: protocol.Online, Boot: "b-1", Version: "1.5.0", Time: t0,
+		Health: protocol.NewPresenceHealth(3, map[string]protocol.Health{"scanner": protocol.HealthFailed, "bus0": protocol.HealthDegraded})})
+	publishPresence(t, cloud, "L2", protocol.Presence{State: protocol.Online, Boot: "b-2", Version: "1.5.0", Time: t0,
+		Health: protocol.NewPresenceHealth(0, map[string]protocol.Health{"scanner": protocol.HealthOK})})
+	code, out, errOut := ctlOn(t, terminals{stdout: true}, "", "-config", cfg, "fleet")
+	if code != 0 || strings.Contains(errOut, "health summary") || strings.Contains(errOut, "--listen") {
+		t.Fatalf("fleet: exit %d, stderr %q", code, errOut)
+	}
+	golden(t, "fleet-presence", []byte(out))
 }
 
 // TestWatchSaysItWaits: watch (events) says on standard error that it is waiting
