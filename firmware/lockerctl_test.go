@@ -191,6 +191,12 @@ timeout: 20s
 		t.Fatalf("clear-throttle reply %+v", r)
 	}
 	run("", 2, "clear-throttle", id, "qr", "-operator", "op-1")
+	// An erasure of a subject the locker never recorded: done, nothing to destroy (ADR 0065).
+	if r := reply(run("", 0, "erase-subject", id, "courier-never-seen", "-operator", "op-1")); r.Status != protocol.StatusDone ||
+		!strings.Contains(string(r.Body), `"keys":0`) {
+		t.Fatalf("erase-subject reply %+v", r)
+	}
+	run("", 2, "erase-subject", "courier-never-seen", "-operator", "op-1") // neither LOCKER nor --lockers
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("events printed: %q", out)

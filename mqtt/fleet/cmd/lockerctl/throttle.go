@@ -31,12 +31,14 @@ func clearThrottleCommand(withEnv withEnvFunc) *cobra.Command {
 	return c
 }
 
-// eraseSubjectCommand asks a locker to erase a courier or operator from its audit
-// log's reach (ADR 0065): the keys of the subject's pseudonyms are destroyed.
+// eraseSubjectCommand asks a locker, or every locker of --lockers FILE, to erase a
+// courier or operator from its audit log's reach (ADR 0065): the keys of the subject's
+// pseudonyms are destroyed.
 func eraseSubjectCommand(withEnv withEnvFunc) *cobra.Command {
-	var operator string
+	var operator, file string
+	var parallel int
 	c := &cobra.Command{
-		Use:   "erase-subject LOCKER SUBJECT --operator ID",
+		Use:   "erase-subject LOCKER SUBJECT --operator ID | erase-subject SUBJECT --lockers FILE --operator ID",
 		Short: "Erase a courier or operator from a locker's audit log (its pseudonyms' keys are destroyed; audited)",
 		Long: `Erase a data subject — a courier's or an operator's id — from a locker's audit log.
 
@@ -44,12 +46,22 @@ The audit log names couriers and operators by keyed pseudonyms. This destroys th
 keys of SUBJECT's pseudonyms on the locker: its entries stay (the audit chain still
 verifies) but can no longer be linked to SUBJECT by anyone, the locker included.
 The reply says how many keys were destroyed (0: the locker had recorded nothing of
-SUBJECT). The cloud's own records are not touched.`,
-		Args: cli.Args(cobra.ExactArgs(2)),
+SUBJECT). With --lockers FILE every locker listed gets the command (every locker the
+person worked at). The cloud's own records are not touched.`,
+		Args: cli.Args(cobra.RangeArgs(1, 2)),
 		RunE: withEnv(func(e *env, pos []string) error {
-			return e.do(pos[0], &protocol.EraseSubjectBody{Subject: pos[1], Operator: operator})
+			if (file == "") != (len(pos) == 2) {
+				return fmt.Errorf("%w: erase-subject LOCKER SUBJECT, or erase-subject SUBJECT --lockers FILE", errUsage)
+			}
+			subject := pos[len(pos)-1]
+			body := func() protocol.Body { return &protocol.EraseSubjectBody{Subject: subject, Operator: operator} }
+			if file != "" {
+				return e.many(file, parallel, body)
+			}
+			return e.do(pos[0], body())
 		}),
 	}
 	operatorFlag(c, &operator)
+	lockersFlag(c, &file, &parallel)
 	return c
 }
