@@ -2,8 +2,6 @@ package fleet
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +10,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"golang.org/x/net/proxy"
+
+	"github.com/lockerd/lockerd/mqtt/internal/brokerdial"
 )
 
 // The connection paho reads and writes the broker through (SetCustomOpenConnectionFn).
@@ -62,35 +61,9 @@ func (c *Client) dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 	default:
 		return nil, fmt.Errorf("fleet: broker scheme %q: want tcp, mqtt, ssl, tls, mqtts, ws, wss or unix", uri.Scheme)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
-	defer cancel()
-	d := &net.Dialer{}
-	var conn net.Conn
-	var err error
-	switch p := proxy.FromEnvironmentUsing(d).(type) {
-	case proxy.ContextDialer:
-		conn, err = p.DialContext(ctx, "tcp", uri.Host)
-	default:
-		conn, err = p.Dial("tcp", uri.Host)
-	}
+	conn, err := brokerdial.Dial(uri, secure, c.cfg.TLS, c.cfg.Timeout)
 	if err != nil {
 		return nil, err
-	}
-	if secure {
-		cfg := c.cfg.TLS
-		if cfg == nil {
-			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		if cfg.ServerName == "" {
-			cfg = cfg.Clone()
-			cfg.ServerName = uri.Hostname()
-		}
-		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		conn = tc
 	}
 	return newBufferedConn(conn), nil
 }

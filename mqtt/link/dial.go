@@ -2,15 +2,14 @@ package link
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"golang.org/x/net/proxy"
+
+	"github.com/lockerd/lockerd/mqtt/internal/brokerdial"
 )
 
 // dial opens the connection to the broker for paho (SetCustomOpenConnectionFn), for
@@ -42,35 +41,9 @@ func (l *Link) dial(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {
 }
 
 func (l *Link) dialBroker(uri *url.URL, secure bool) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
-	defer cancel()
-	d := &net.Dialer{}
-	var conn net.Conn
-	var err error
-	switch p := proxy.FromEnvironmentUsing(d).(type) {
-	case proxy.ContextDialer:
-		conn, err = p.DialContext(ctx, "tcp", uri.Host)
-	default:
-		conn, err = p.Dial("tcp", uri.Host)
-	}
+	conn, err := brokerdial.Dial(uri, secure, l.cfg.TLS, l.cfg.Timeout)
 	if err != nil {
 		return nil, err
-	}
-	if secure {
-		cfg := l.cfg.TLS
-		if cfg == nil {
-			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		if cfg.ServerName == "" {
-			cfg = cfg.Clone()
-			cfg.ServerName = uri.Hostname()
-		}
-		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		conn = tc
 	}
 	return &packetConn{Conn: conn, r: bufio.NewReaderSize(conn, 16<<10), max: l.cfg.MaxPacketSize,
 		refused: func(n int) {
