@@ -20,6 +20,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/curve25519"
 
+	"github.com/lockerd/lockerd/internal/testenv"
 	"github.com/lockerd/lockerd/locker/lookup"
 	"github.com/lockerd/lockerd/locker/privacy"
 	"github.com/lockerd/lockerd/locker/store"
@@ -120,20 +121,20 @@ func benchCodeToUnlock(b *testing.B, linkUp bool) {
 		f.seed(samples, true)
 		db := f.st.db()
 		for i := range samples {
-			w0, io0 := pagesWritten(db), readProcIO()
+			w0, io0 := pagesWritten(db), testenv.ReadProcIO()
 			t0 := time.Now()
 			if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("bench"), payload) }); err != nil {
 				b.Fatal(err)
 			}
 			raw = append(raw, time.Since(t0))
-			w1, io1 := pagesWritten(db), readProcIO()
+			w1, io1 := pagesWritten(db), testenv.ReadProcIO()
 			t0 = time.Now()
 			res, err := f.st.EnterCode(ctx, code(i), testPhone)
 			if err != nil || len(res.Slots) != 1 {
 				b.Fatalf("pickup %d: %+v %v", i, res, err)
 			}
 			path = append(path, hw.at.Sub(t0))
-			w2, io2 := pagesWritten(db), readProcIO()
+			w2, io2 := pagesWritten(db), testenv.ReadProcIO()
 			rawPages, pathPages = rawPages+w1-w0, pathPages+w2-w1
 			rawBytes, pathBytes = rawBytes+io1.WriteBytes-io0.WriteBytes, pathBytes+io2.WriteBytes-io1.WriteBytes
 			if linkUp {

@@ -1,16 +1,13 @@
 package cloudlink
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/lockerd/lockerd/internal/testenv"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/mqtt/protocol"
 )
@@ -39,7 +36,7 @@ func BenchmarkFlashWrites(b *testing.B) {
 		round()
 		round()
 
-		c0, io0 := f.commits(), readIO()
+		c0, io0 := f.commits(), testenv.ReadProcIO()
 		for range 24 * time.Hour / every {
 			for range every / (10 * time.Second) {
 				f.clock.advance(10 * time.Second)
@@ -51,13 +48,13 @@ func BenchmarkFlashWrites(b *testing.B) {
 			round()
 			round()
 		}
-		io1 := readIO()
-		idle, idleW = float64(io1.writeBytes-io0.writeBytes), float64(io1.wchar-io0.wchar)
+		io1 := testenv.ReadProcIO()
+		idle, idleW = float64(io1.WriteBytes-io0.WriteBytes), float64(io1.WChar-io0.WChar)
 		commitsIdle = float64(f.commits() - c0)
 
 		const n = 20
 		sid := flashCourier(b, f)
-		c0, io0 = f.commits(), readIO()
+		c0, io0 = f.commits(), testenv.ReadProcIO()
 		var slots []locker.CompartmentID
 		for i := range n {
 			f.clock.advance(2 * time.Second) // out of the repeat-scan window
@@ -72,12 +69,12 @@ func BenchmarkFlashWrites(b *testing.B) {
 			round()
 			slots = append(slots, slot.Compartment)
 		}
-		io1 = readIO()
-		dep, depW = float64(io1.writeBytes-io0.writeBytes)/n, float64(io1.wchar-io0.wchar)/n
+		io1 = testenv.ReadProcIO()
+		dep, depW = float64(io1.WriteBytes-io0.WriteBytes)/n, float64(io1.WChar-io0.WChar)/n
 		commitsDep = float64(f.commits()-c0) / n
 		f.st.Logout(sid)
 
-		c0, io0 = f.commits(), readIO()
+		c0, io0 = f.commits(), testenv.ReadProcIO()
 		for i := range n {
 			f.clock.advance(2 * time.Second)
 			res, err := f.st.EnterCode(context.Background(), flashCode(i), flashPhone)
@@ -90,8 +87,8 @@ func BenchmarkFlashWrites(b *testing.B) {
 			round()
 			round()
 		}
-		io1 = readIO()
-		pick, pickW = float64(io1.writeBytes-io0.writeBytes)/n, float64(io1.wchar-io0.wchar)/n
+		io1 = testenv.ReadProcIO()
+		pick, pickW = float64(io1.WriteBytes-io0.WriteBytes)/n, float64(io1.WChar-io0.WChar)/n
 		commitsPick = float64(f.commits()-c0) / n
 	}
 	b.ReportMetric(idle/1024, "KB/idle-day")
@@ -168,30 +165,4 @@ func flashCourier(b *testing.B, f *stationFixture) string {
 		b.Fatal(err)
 	}
 	return sid
-}
-
-// procIO is this process's I/O accounting, /proc/self/io.
-type procIO struct{ rchar, wchar, writeBytes int64 }
-
-func readIO() procIO {
-	var io procIO
-	fh, err := os.Open("/proc/self/io")
-	if err != nil {
-		return io
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), ": ")
-		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		switch k {
-		case "rchar":
-			io.rchar = n
-		case "wchar":
-			io.wchar = n
-		case "write_bytes":
-			io.writeBytes = n
-		}
-	}
-	return io
 }
